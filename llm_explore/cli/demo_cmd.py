@@ -1,0 +1,41 @@
+"""`llm-explore demo`: what `make run` shows until the method runs land."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from llm_explore.cli.common import llm_run_config
+
+SAMPLE_CAPTION = ("You see grass, tree and water. You are targeting tree. "
+                  "You have nothing in your inventory. You feel thirsty.")
+
+
+def demo(
+    caption: str = typer.Option(SAMPLE_CAPTION, "--caption", help="State caption to ask about."),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="embedded | openai | langchain | replay."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name sent to the server."),
+) -> None:
+    """Ask the model for ELLM-style goals for a sample Crafter caption and print them."""
+    from llm_explore.llm import LLMClient, parse_bullets
+    from llm_explore.templates import PromptLibrary
+
+    cfg = llm_run_config(backend, model)
+    prompt = PromptLibrary(cfg.prompts_dir).render("ellm/suggest", caption=caption)
+    with LLMClient.from_run_config(cfg) as client:
+        answer = client.complete(prompt, max_tokens=32, stop=["\n\n"], tag="demo.ellm")
+    goals, bad = parse_bullets("-" + answer.text)
+    typer.echo(f"caption : {caption}")
+    typer.echo(f"backend : {answer.backend} ({answer.model}), {answer.latency_s:.2f}s"
+               f"{' (cached)' if answer.cached else ''}")
+    typer.echo("goals   :")
+    for goal in dict.fromkeys(g.lower() for g in goals):
+        typer.echo(f"  - {goal}")
+    if not goals:
+        typer.echo("  (none parsed)")
+    if bad:
+        typer.echo(f"unparsed lines: {len(bad)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)

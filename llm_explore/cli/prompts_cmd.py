@@ -1,0 +1,63 @@
+"""`llm-explore prompts list|show|render`."""
+from __future__ import annotations
+
+from typing import List
+
+import typer
+
+from llm_explore.cli.common import print_json, print_table
+from llm_explore.cli.state import OPTIONS
+from llm_explore.errors import ConfigError
+
+prompts_app = typer.Typer(help="List, show and render prompt templates.", no_args_is_help=True)
+
+
+def _library():
+    from llm_explore.cli.state import base_config
+    from llm_explore.templates import PromptLibrary
+
+    return PromptLibrary(OPTIONS.prompts_dir or base_config().prompts_dir)
+
+
+@prompts_app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List templates (user overrides marked) with their variables."""
+    lib = _library()
+    infos = [lib.info(n) for n in lib.names()]
+    if as_json:
+        print_json([i.as_dict() for i in infos])
+        return
+    print_table("Prompt templates", ["name", "source", "variables", "description"],
+                [[i.name, i.source, ", ".join(i.variables), i.description] for i in infos])
+
+
+@prompts_app.command("show")
+def show(name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest.")) -> None:
+    """Print a template's source."""
+    typer.echo(_library().source(name), nl=False)
+
+
+@prompts_app.command("render")
+def render(
+    name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest."),
+    var: List[str] = typer.Option([], "--var", help="Variable as k=v; v is parsed as YAML (lists, numbers)."),
+) -> None:
+    """Render a template with variables and print the prompt."""
+    import yaml
+
+    values = {}
+    for item in var:
+        if "=" not in item:
+            raise ConfigError(f"--var expects k=v, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            values[key] = yaml.safe_load(raw) if raw else ""
+        except yaml.YAMLError:
+            values[key] = raw
+        if values[key] is None:
+            values[key] = raw
+    typer.echo(_library().render(name, **values))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(prompts_app, name="prompts")

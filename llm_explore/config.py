@@ -1,0 +1,203 @@
+"""Typed configuration: pydantic models loadable from YAML, with `--set dotted.key=value` overrides.
+
+Every model forbids unknown fields, so a typo in a config file is an error that names the field path
+instead of a silently ignored setting. `RunConfig` is the root; each concern owns its section:
+`llm`, `cache`, `budget` (LLM layer), `env` (environment adapters), `learner` (PPO).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from llm_explore.errors import ConfigError
+
+BackendName = Literal["embedded", "openai", "langchain", "replay"]
+BACKEND_NAMES: tuple[str, ...] = ("embedded", "openai", "langchain", "replay")
+
+
+class StrictModel(BaseModel):
+    """Base for config sections: unknown keys are errors, assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LLMConfig(StrictModel):
+    """Which language model to talk to and how patiently."""
+
+    backend: BackendName = Field("embedded", description="embedded | openai | langchain | replay")
+    model: str | None = Field(None, description="model name sent to the server (openai/langchain)")
+    model_path: str | None = Field(None, description="GGUF file for the embedded backend (default: the packaged Gemma 3 270M)")
+    base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="name of the environment variable holding the API key")
+    langchain_class: str | None = Field(None, description="LangChain chat model as module:Class, e.g. langchain_openai:ChatOpenAI")
+    langchain_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the LangChain class")
+    replay_file: str | None = Field(None, description="JSONL of recorded answers for the replay backend")
+    record_file: str | None = Field(None, description="append every answered request here (replay format)")
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    max_tokens: int = Field(64, ge=1)
+    timeout_s: float = Field(60.0, gt=0, description="per-request timeout")
+    max_retries: int = Field(5, ge=0, description="retries after timeouts, connection errors, 429 and 5xx")
+    retry_max_total_s: float = Field(120.0, gt=0, description="give up when retrying would exceed this total time")
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(20.0, ge=0)
+    json_schema_mode: Literal["auto", "llamacpp", "vllm", "openai", "none"] = Field(
+        "auto", description="how to ask an openai-backend server for schema-constrained JSON "
+        "(auto: embedded uses llama.cpp's json_schema, others validate the answer only)")
+    structured_retries: int = Field(2, ge=0, description="re-asks after an answer fails validation")
+    concurrency: int = Field(4, ge=1, description="parallel requests in batch calls")
+    n_ctx: int = Field(8192, ge=256, description="embedded: context window shared by the parallel slots")
+    n_parallel: int = Field(4, ge=1, description="embedded: server slots (concurrent requests)")
+    threads: int | None = Field(None, ge=1, description="embedded: CPU threads (default: all cores)")
+    verbose: bool = Field(False, description="show the embedded server's own log")
+
+
+class CacheConfig(StrictModel):
+    """The persistent response cache shared by every backend."""
+
+    enabled: bool = True
+    path: str = Field(
+        default_factory=lambda: os.environ.get("LLM_EXPLORE_CACHE", "~/.cache/llm-explore/llm_cache.sqlite"),
+        description="SQLite file (env LLM_EXPLORE_CACHE overrides the default)",
+    )
+    cache_sampled: bool = Field(False, description="also cache calls with temperature > 0")
+
+
+class BudgetConfig(StrictModel):
+    """Per-run LLM budget; None means unlimited."""
+
+    max_calls: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=0)
+
+
+class RunConfig(StrictModel):
+    """Root of a run's configuration. Methods add their own sections as they land."""
+
+    name: str | None = None
+    out_dir: str = "runs"
+    seed: int = 0
+    prompts_dir: str | None = Field(None, description="folder whose templates override the shipped ones by name")
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    env: "EnvConfig" = Field(default_factory=lambda: _env_config())
+    learner: "PPOConfig" = Field(default_factory=lambda: _ppo_config())
+    # Method-specific settings (ellm, ige, ...), validated by the method that reads them.
+    method: dict[str, Any] = Field(default_factory=dict)
+
+
+def _env_config():
+    from llm_explore.envs.config import EnvConfig
+
+    return EnvConfig()
+
+
+def _ppo_config():
+    from llm_explore.learner.config import PPOConfig
+
+    return PPOConfig()
+
+
+def format_validation_error(err: ValidationError, source: str = "config") -> str:
+    """One readable line per problem: `llm.temperature: Input should be ... (got 'hot')`."""
+    parts = []
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(root)"
+        got = e.get("input")
+        shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+        parts.append(f"{path}: {e['msg']}{shown}")
+    return f"invalid {source}: " + "; ".join(parts)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` -> (['a','b','c'], value); the value is parsed as YAML (numbers, bools, lists)."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects dotted.key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"--set has an empty key part in {item!r}")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `--set` items to a plain dict (before validation, so errors name the path)."""
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing file or bad YAML is a ConfigError naming the file."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"malformed YAML in {p}{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def validate(model: type[BaseModel], data: dict[str, Any], source: str = "config"):
+    """Build `model` from `data`, turning pydantic's error into a one-line ConfigError."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+    model: type[BaseModel] = RunConfig,
+):
+    """Merge `base` (e.g. CLI options), the YAML file, then `--set` overrides, and validate."""
+    data: dict[str, Any] = {}
+    if path:
+        data = load_yaml(path)
+    for key, value in (base or {}).items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        elif value is not None:
+            data[key] = value
+    apply_overrides(data, list(overrides or []))
+    return validate(model, data, source=str(path) if path else "config")
+
+
+def dump_config(cfg: BaseModel) -> str:
+    """YAML text of a resolved config (written to every run folder). Holds no secrets by design:
+    keys are referenced by environment-variable name only."""
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+def _resolve_forward_refs() -> None:
+    # EnvConfig and PPOConfig import StrictModel from this module, so they are resolved late.
+    from llm_explore.envs.config import EnvConfig
+    from llm_explore.learner.config import PPOConfig
+
+    RunConfig.model_rebuild(_types_namespace={"EnvConfig": EnvConfig, "PPOConfig": PPOConfig})
+
+
+_resolve_forward_refs()

@@ -1,0 +1,1 @@
+"""Environment adapters: Gymnasium envs that speak text to the LLM and numbers to the policy."""

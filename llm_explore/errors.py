@@ -1,0 +1,91 @@
+"""Typed errors. The CLI turns every `LLMExploreError` into a one-line message and exit code 2.
+
+Messages never contain API keys: backends build them from status codes and URLs only, and
+`redact()` scrubs anything that looks like a key before a message leaves the process.
+"""
+from __future__ import annotations
+
+import os
+import re
+
+
+class LLMExploreError(Exception):
+    """Base class of every error the CLI reports as one line instead of a traceback."""
+
+
+class ConfigError(LLMExploreError):
+    """A config file, `--set` override or option is malformed; the message names the field path."""
+
+
+class UnknownNameError(ConfigError):
+    """An unknown backend, env, method or template; the message lists the valid names."""
+
+    def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
+        self.kind, self.name, self.valid = kind, name, list(valid)
+        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(self.valid) or '(none)'}")
+
+
+class LLMError(LLMExploreError):
+    """Base class of LLM-layer failures."""
+
+
+class LLMUnavailableError(LLMError):
+    """A backend cannot be used here (missing package, missing key, model file not found)."""
+
+
+class LLMTransportError(LLMError):
+    """Timeouts, connection errors, HTTP 429/5xx that persisted past the retry budget."""
+
+    def __init__(self, message: str, *, attempts: int = 1, status: int | None = None):
+        self.attempts, self.status = attempts, status
+        super().__init__(message)
+
+
+class LLMRequestError(LLMError):
+    """The server rejected the request itself (HTTP 4xx other than 429): retrying cannot help."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        self.status = status
+        super().__init__(message)
+
+
+class LLMParseError(LLMError):
+    """A structured call's answer did not parse or validate after the allowed retries.
+
+    `answers` keeps every raw answer so a caller (or a log) can see what the model said.
+    """
+
+    def __init__(self, message: str, *, answers: list[str] | None = None, errors: list[str] | None = None):
+        self.answers = list(answers or [])
+        self.errors = list(errors or [])
+        super().__init__(message)
+
+
+class BudgetExhaustedError(LLMError):
+    """The run's LLM budget (max calls or max tokens) is spent."""
+
+
+class ReplayMissError(LLMError):
+    """The replay backend has no recorded answer for this request."""
+
+
+_KEY_PATTERNS = [
+    re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-\.]{8,}"),
+    re.compile(r"(?i)(api[_-]?key['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9_\-\.]{8,}"),
+]
+
+
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    """Remove API keys from `text`: known secret values first, then anything key-shaped."""
+    for secret in secrets or []:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    for pattern in _KEY_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
+def secret_values(env_names: list[str]) -> list[str]:
+    """Current values of the environment variables that hold secrets (for `redact`)."""
+    return [os.environ[n] for n in env_names if os.environ.get(n)]

@@ -1,0 +1,1 @@
+"""The PPO learner, its encoders and reward shapers."""

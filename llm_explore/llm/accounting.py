@@ -1,0 +1,87 @@
+"""Accounting: a JSONL log of every call and a per-run budget.
+
+The log records hashes, counts and timings, never prompt text or keys, so a run folder can be
+shared. The budget counts calls that reach a backend (cache hits are free).
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llm_explore.errors import BudgetExhaustedError
+
+
+class CallLog:
+    """Append-only JSONL file, one line per LLM call (thread-safe)."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path else None
+        self._lock = threading.Lock()
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.path:
+            return
+        line = json.dumps({"ts": round(time.time(), 3), **record}, sort_keys=True)
+        with self._lock, self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+
+@dataclass
+class Usage:
+    """Running totals for one client (what `summary.json["llm"]` reports)."""
+
+    calls: int = 0
+    cache_hits: int = 0
+    backend_calls: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    errors: int = 0
+    parse_failures: int = 0
+    seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "calls": self.calls,
+                "cache_hits": self.cache_hits,
+                "backend_calls": self.backend_calls,
+                "tokens_in": self.tokens_in,
+                "tokens_out": self.tokens_out,
+                "errors": self.errors,
+                "parse_failures": self.parse_failures,
+                "seconds": round(self.seconds, 3),
+                "cache_hit_rate": round(self.cache_hits / self.calls, 4) if self.calls else 0.0,
+            }
+
+    def load(self, data: dict[str, Any]) -> None:
+        """Continue counting from a checkpoint's totals (resume)."""
+        with self._lock:
+            for name in ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "parse_failures"):
+                setattr(self, name, int(data.get(name, 0)))
+            self.seconds = float(data.get("seconds", 0.0))
+
+
+class Budget:
+    """Stops a run's LLM spending at `max_calls` backend calls or `max_tokens` tokens."""
+
+    def __init__(self, max_calls: int | None = None, max_tokens: int | None = None):
+        self.max_calls, self.max_tokens = max_calls, max_tokens
+
+    def check(self, usage: Usage) -> None:
+        if self.max_calls is not None and usage.backend_calls >= self.max_calls:
+            raise BudgetExhaustedError(
+                f"LLM budget exhausted: {usage.backend_calls} of max {self.max_calls} calls used "
+                "(raise budget.max_calls, or rerun: cached answers are free)"
+            )
+        if self.max_tokens is not None and usage.tokens_in + usage.tokens_out >= self.max_tokens:
+            raise BudgetExhaustedError(
+                f"LLM budget exhausted: {usage.tokens_in + usage.tokens_out} of max {self.max_tokens} tokens used "
+                "(raise budget.max_tokens)"
+            )

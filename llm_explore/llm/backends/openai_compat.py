@@ -1,0 +1,129 @@
+"""Any OpenAI-compatible HTTP server (OpenAI, vLLM, Ollama, llama.cpp server, the embedded model).
+
+Uses the `openai` package with an explicit timeout and *no* client-side retries: the LLM client
+owns retrying, so backoff and budgets are uniform across backends.
+"""
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from llm_explore.errors import LLMTransportError, LLMUnavailableError
+from llm_explore.llm.base import LLMBackend, TRANSCRIPT_STOP, transcript
+from llm_explore.llm.types import Completion, Request
+
+#: The OpenAI client insists on a key even for local servers; this placeholder is not a secret.
+NO_KEY = "not-needed"
+
+
+class OpenAICompatBackend(LLMBackend):
+    """Talks to `base_url` over HTTP.
+
+    `chat_as_transcript=True` renders chat messages as a plain few-shot transcript sent to the
+    completions endpoint: that is what a base model (no chat template) needs. `schema_field` names
+    the request field for grammar-constrained JSON ("json_schema" for llama.cpp), or None.
+    """
+
+    name = "openai"
+
+    def __init__(self, *, base_url: str | None, model: str | None, api_key_env: str = "OPENAI_API_KEY",
+                 timeout_s: float = 60.0, chat_as_transcript: bool = False, schema_field: str | None = None,
+                 require_key: bool = False):
+        import openai
+
+        key = os.environ.get(api_key_env) if api_key_env else None
+        if require_key and not key:
+            raise LLMUnavailableError(
+                f"no API key: set the environment variable {api_key_env} (or point llm.base_url at a local server)"
+            )
+        self.base_url = base_url
+        self.model = model
+        self.chat_as_transcript = chat_as_transcript
+        self.schema_field = schema_field
+        self.supports_json_schema = schema_field is not None
+        self._completions_unsupported = False
+        # The key lives only inside the client object; it is never logged or put into identity().
+        self._client = openai.OpenAI(base_url=base_url, api_key=key or NO_KEY, timeout=timeout_s, max_retries=0)
+
+    def identity(self) -> dict[str, Any]:
+        return {"backend": self.name, "base_url": self.base_url or "https://api.openai.com/v1", "model": self._model()}
+
+    def _model(self) -> str:
+        return self.model or "default"
+
+    def _extra(self, request: Request) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if request.json_schema is not None and self.schema_field:
+            extra[self.schema_field] = request.json_schema
+        return extra
+
+    def complete(self, request: Request) -> Completion:
+        if self._completions_unsupported:
+            return self._chat_messages([{"role": "user", "content": request.prompt or ""}], request)
+        start = time.perf_counter()
+        try:
+            resp = self._client.completions.create(
+                model=self._model(), prompt=request.prompt or "", max_tokens=request.max_tokens,
+                temperature=request.temperature, stop=request.stop or None, seed=request.seed,
+                extra_body=self._extra(request) or None,
+            )
+        except Exception as exc:
+            # Chat-only hosted models answer 404 on /completions: fall back to chat, once and for all.
+            status = getattr(exc, "status_code", None)
+            if status in (404, 405) or (status == 400 and "chat" in str(exc).lower()):
+                self._completions_unsupported = True
+                return self._chat_messages([{"role": "user", "content": request.prompt or ""}], request)
+            raise
+        return self._to_completion(resp, start, chat=False)
+
+    def chat(self, request: Request) -> Completion:
+        messages = request.messages or []
+        if self.chat_as_transcript:
+            prompt = transcript(messages)
+            sub = Request(kind="complete", prompt=prompt, max_tokens=request.max_tokens,
+                          temperature=request.temperature, stop=list(request.stop) + TRANSCRIPT_STOP,
+                          json_schema=request.json_schema, seed=request.seed)
+            return self.complete(sub)
+        return self._chat_messages([{"role": m.role, "content": m.content} for m in messages], request)
+
+    def _chat_messages(self, messages: list[dict[str, str]], request: Request) -> Completion:
+        start = time.perf_counter()
+        kwargs: dict[str, Any] = {}
+        if request.json_schema is not None and self.schema_field == "response_format":
+            kwargs["response_format"] = {
+                "type": "json_schema", "json_schema": {"name": "answer", "schema": request.json_schema},
+            }
+        resp = self._client.chat.completions.create(
+            model=self._model(), messages=messages, max_tokens=request.max_tokens,
+            temperature=request.temperature, stop=request.stop or None, seed=request.seed,
+            extra_body=(self._extra(request) if self.schema_field != "response_format" else None) or None,
+            **kwargs,
+        )
+        return self._to_completion(resp, start, chat=True)
+
+    def _to_completion(self, resp: Any, start: float, *, chat: bool) -> Completion:
+        latency = time.perf_counter() - start
+        choices = getattr(resp, "choices", None)
+        if not choices:
+            # A 200 whose body is not an OpenAI answer (proxy page, truncated JSON): transient.
+            raise LLMTransportError("server returned a body that is not an OpenAI answer")
+        choice = choices[0]
+        text = (choice.message.content or "") if chat else (choice.text or "")
+        usage = getattr(resp, "usage", None)
+        return Completion(
+            text=text,
+            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            latency_s=latency,
+            backend=self.name,
+            model=self._model(),
+            finish_reason=getattr(choice, "finish_reason", None),
+        )
+
+    def close(self) -> None:
+        try:
+            self._client.close()
+        except Exception:  # closing twice or after interpreter teardown is harmless
+            pass
+

@@ -1,0 +1,98 @@
+"""Prompt templates: Jinja2 files `prompts/<method>/<name>.j2`, addressed as "<method>/<name>".
+
+The shipped templates live in the package (`llm_explore.prompts`, the checkout's top-level
+`prompts/` folder). A user's folder (`--prompts-dir` or config `prompts_dir`) overrides any of them
+by name and may add new ones. Each template documents its variables in a leading `{#- ... -#}`
+comment; the first line of that comment is its one-line description.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import meta
+
+from llm_explore.errors import ConfigError, UnknownNameError
+
+_HEADER = re.compile(r"^\s*\{#-?(.*?)-?#\}", re.S)
+
+
+def shipped_dir() -> Path:
+    """The folder of templates shipped with the package."""
+    return Path(str(files("llm_explore.prompts")))
+
+
+@dataclass
+class TemplateInfo:
+    """One template: its name, where it comes from, its description and variables."""
+
+    name: str
+    path: Path
+    source: str  # "shipped" or "user"
+    description: str
+    variables: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": str(self.path), "source": self.source,
+                "description": self.description, "variables": self.variables}
+
+
+class PromptLibrary:
+    """Finds, describes and renders templates; user templates win over shipped ones by name."""
+
+    def __init__(self, user_dir: str | Path | None = None):
+        self.user_dir = Path(user_dir).expanduser() if user_dir else None
+        if self.user_dir is not None and not self.user_dir.is_dir():
+            raise ConfigError(f"prompts_dir is not a folder: {self.user_dir}")
+        search = [str(self.user_dir)] if self.user_dir else []
+        search.append(str(shipped_dir()))
+        # StrictUndefined: a missing variable is an error naming it, not a silently empty string.
+        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(search), undefined=jinja2.StrictUndefined,
+                                      keep_trailing_newline=False, autoescape=False)
+
+    def names(self) -> list[str]:
+        return sorted(self._index())
+
+    def _index(self) -> dict[str, tuple[Path, str]]:
+        found: dict[str, tuple[Path, str]] = {}
+        for root, source in ((shipped_dir(), "shipped"), (self.user_dir, "user")):
+            if root is None:
+                continue
+            for path in sorted(root.rglob("*.j2")):
+                name = path.relative_to(root).with_suffix("").as_posix()
+                found[name] = (path, source)  # user entries come second and override
+        return found
+
+    def info(self, name: str) -> TemplateInfo:
+        index = self._index()
+        name = name.removesuffix(".j2")
+        if name not in index:
+            raise UnknownNameError("prompt template", name, sorted(index))
+        path, source = index[name]
+        text = path.read_text(encoding="utf-8")
+        header = _HEADER.match(text)
+        description = header.group(1).strip().splitlines()[0].strip() if header else ""
+        try:
+            variables = sorted(meta.find_undeclared_variables(self.env.parse(text)))
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"template {name} ({path}) line {exc.lineno}: {exc.message}") from None
+        return TemplateInfo(name, path, source, description, variables)
+
+    def source(self, name: str) -> str:
+        return self.info(name).path.read_text(encoding="utf-8")
+
+    def render(self, name: str, **variables: Any) -> str:
+        """Render a template; a missing or misspelt variable is a ConfigError naming it."""
+        info = self.info(name)
+        try:
+            template = self.env.get_template(info.path.relative_to(
+                self.user_dir if info.source == "user" else shipped_dir()).as_posix())
+            return template.render(**variables)
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(f"template {name}: {exc.message}; variables: {', '.join(info.variables)}") from None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"template {name} line {exc.lineno}: {exc.message}") from None
