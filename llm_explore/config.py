@@ -186,10 +186,22 @@ def load_config(
     return validate(model, data, source=str(path) if path else "config")
 
 
+_SECRET_NAME = ("key", "token", "secret", "password")
+
+
+def _hide_secrets(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: ("***" if any(s in str(k).lower() for s in _SECRET_NAME) and isinstance(v, str)
+                    and not str(k).endswith("_env") else _hide_secrets(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_hide_secrets(v) for v in node]
+    return node
+
+
 def dump_config(cfg: BaseModel) -> str:
-    """YAML text of a resolved config (written to every run folder). Holds no secrets by design:
-    keys are referenced by environment-variable name only."""
-    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    """YAML text of a resolved config (written to every run folder). Keys are referenced by
+    environment-variable name; a key put into kwargs anyway is written as ***."""
+    return yaml.safe_dump(_hide_secrets(cfg.model_dump(mode="json")), sort_keys=False)
 
 
 def _resolve_forward_refs() -> None:

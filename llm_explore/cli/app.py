@@ -57,7 +57,7 @@ _register()
 def main() -> None:
     """Entry point: run the app; known errors become one line on stderr and exit code 2."""
     try:
-        app()
+        app(prog_name="llm-explore")
     except LLMExploreError as exc:
         typer.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(2)

@@ -114,6 +114,8 @@ class RetryPolicy:
             try:
                 return fn()
             except Exception as exc:  # classified below; nothing is swallowed silently
+                if isinstance(exc, LLMError) and not isinstance(exc, LLMTransportError):
+                    raise  # already typed and final (replay miss, unavailable, request error)
                 failure = classify(exc)
                 message = redact(f"{what}: {failure.message}", secrets)
                 if not failure.retryable:

@@ -33,6 +33,17 @@ def load_class(spec: str):
         raise ConfigError(f"{module_name} has no class {class_name!r}") from None
 
 
+def _accepted_names(cls) -> set[str]:
+    """Constructor keyword names of a pydantic-based chat model: field names and their aliases
+    (ChatOpenAI calls its key field `openai_api_key`, aliased `api_key`)."""
+    names: set[str] = set()
+    for name, info in getattr(cls, "model_fields", {}).items():
+        names.add(name)
+        if getattr(info, "alias", None):
+            names.add(info.alias)
+    return names
+
+
 class LangChainBackend(LLMBackend):
     """Wraps an instance of a LangChain chat model class."""
 
@@ -51,18 +62,19 @@ class LangChainBackend(LLMBackend):
         if not (isinstance(cls, type) and issubclass(cls, BaseChatModel)):
             raise ConfigError(f"{class_spec} is not a LangChain BaseChatModel")
         kw = dict(kwargs or {})
-        fields = getattr(cls, "model_fields", {})
-        if model and "model" in fields:
+        accepted = _accepted_names(cls)
+        if model and "model" in accepted:
             kw.setdefault("model", model)
-        if base_url and "base_url" in fields:
+        if base_url and "base_url" in accepted:
             kw.setdefault("base_url", base_url)
-        if "api_key" in fields and "api_key" not in kw:
+        if "api_key" in accepted and not any(k in kw for k in _SECRET_KWARGS):
             key = os.environ.get(api_key_env)
             if key or base_url:
+                # A local server needs no key, but OpenAI's client insists on one.
                 kw["api_key"] = key or "not-needed"
-        if "max_retries" in fields:
+        if "max_retries" in accepted:
             kw.setdefault("max_retries", 0)
-        if "timeout" in fields:
+        if "timeout" in accepted:
             kw.setdefault("timeout", timeout_s)
         self.class_spec = class_spec
         # Keys passed as kwargs never enter identity() or logs.

@@ -1,0 +1,64 @@
+"""Typed config: YAML, --set overrides, and errors that name the field path and the bad value."""
+from __future__ import annotations
+
+import pytest
+
+from llm_explore.config import RunConfig, apply_overrides, dump_config, load_config
+from llm_explore.errors import ConfigError
+
+
+def test_defaults_and_overrides():
+    cfg = load_config(overrides=["llm.temperature=0.7", "seed=3", "env.num_envs=2"])
+    assert isinstance(cfg, RunConfig)
+    assert cfg.llm.temperature == 0.7 and cfg.seed == 3 and cfg.env.num_envs == 2
+    assert cfg.llm.backend == "embedded"
+
+
+def test_yaml_file_then_set_wins(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("seed: 5\nllm:\n  backend: openai\n  base_url: http://127.0.0.1:9/v1\n  max_tokens: 10\n")
+    cfg = load_config(path, ["llm.max_tokens=20"])
+    assert cfg.seed == 5 and cfg.llm.backend == "openai" and cfg.llm.max_tokens == 20
+
+
+@pytest.mark.parametrize("override, fragment", [
+    (["llm.temperature=hot"], "llm.temperature"),
+    (["llm.backend=gpt9"], "llm.backend"),
+    (["llm.tempreature=0.1"], "llm.tempreature"),
+    (["budget.max_calls=-3"], "budget.max_calls"),
+])
+def test_errors_name_the_field_path(override, fragment):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=override)
+    message = str(info.value)
+    assert fragment in message
+    assert override[0].split("=", 1)[1] in message or "Extra inputs" in message
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("llm:\n  backend: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"malformed YAML in .*bad.yaml line"):
+        load_config(path)
+
+
+def test_missing_file_and_bad_set_syntax(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="dotted.key=value"):
+        apply_overrides({}, ["novalue"])
+    with pytest.raises(ConfigError, match="not a section"):
+        apply_overrides({"seed": 1}, ["seed.x=2"])
+
+
+def test_dump_round_trips(tmp_path):
+    cfg = load_config(overrides=["llm.max_tokens=33"])
+    path = tmp_path / "resolved.yaml"
+    path.write_text(dump_config(cfg))
+    assert load_config(path) == cfg
+
+
+def test_dump_hides_secret_kwargs():
+    cfg = load_config(overrides=["llm.langchain_kwargs.api_key=sk-abcdefghijklmnop1234", "llm.langchain_kwargs.model=x"])
+    text = dump_config(cfg)
+    assert "sk-abcdefghijklmnop1234" not in text and "model: x" in text

@@ -1,0 +1,103 @@
+"""The embedded backend, and the openai and langchain backends, against the real embedded server."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from llm_explore.config import LLMConfig
+from llm_explore.llm import LLMClient, parse_bullets
+from llm_explore.templates import PromptLibrary
+
+pytestmark = pytest.mark.llm
+
+CAPTION = "You see tree, grass and water. You are targeting tree. You have nothing in your inventory."
+
+
+def test_embedded_answers_over_http(embedded_client):
+    answer = embedded_client.complete("Q: What is the capital of France?\nA:", max_tokens=8, stop=["\n"])
+    assert "paris" in answer.text.lower()
+    assert answer.backend == "embedded" and not answer.cached
+    assert answer.prompt_tokens > 5 and answer.completion_tokens >= 1
+    # It really is an HTTP server on loopback.
+    assert embedded_client.backend.base_url.startswith("http://127.0.0.1:")
+
+
+def test_ellm_prompt_gets_bullet_goals(embedded_client):
+    prompt = PromptLibrary().render("ellm/suggest", caption=CAPTION)
+    answer = embedded_client.complete(prompt, max_tokens=32, stop=["\n\n"])
+    goals, _bad = parse_bullets("-" + answer.text)
+    assert len(goals) >= 2
+    assert any(g.split()[0].lower() in {"chop", "drink", "eat", "attack", "place", "make", "mine", "sleep"}
+               for g in goals)
+
+
+def test_chat_is_rendered_as_transcript(embedded_client):
+    answer = embedded_client.chat(
+        [{"role": "system", "content": "Answer with one word."},
+         {"role": "user", "content": "What colour is the sky on a clear day?"}],
+        max_tokens=6,
+    )
+    assert answer.text.strip()
+    assert "User:" not in answer.text  # the transcript's stop sequence ends the turn
+
+
+def test_batch_runs_concurrently(embedded_client):
+    prompts = [f"Q: What is {i} plus {i}?\nA:" for i in range(1, 5)]
+    answers = embedded_client.batch_complete(prompts, max_tokens=4, stop=["\n"])
+    assert len(answers) == 4 and all(a.text.strip() for a in answers)
+    assert embedded_client.stats()["backend_calls"] == 4
+
+
+def test_openai_backend_through_local_server(embedded_backend, tmp_cache):
+    cfg = LLMConfig(backend="openai", base_url=embedded_backend.base_url, model=embedded_backend.model)
+    with LLMClient(cfg, tmp_cache) as client:
+        answer = client.complete("Q: What is the capital of France?\nA:", max_tokens=8, stop=["\n"])
+        assert "paris" in answer.text.lower()
+        assert answer.backend == "openai"
+        # Same prompt, different backend identity: not served from the embedded entry.
+        assert not answer.cached
+
+
+def test_langchain_backend_through_local_server(embedded_backend, tmp_cache):
+    pytest.importorskip("langchain_openai")
+    cfg = LLMConfig(backend="langchain", langchain_class="langchain_openai:ChatOpenAI",
+                    base_url=embedded_backend.base_url, model=embedded_backend.model)
+    with LLMClient(cfg, tmp_cache) as client:
+        answer = client.complete("Q: What is the capital of France?\nA:", max_tokens=8)
+        assert answer.backend == "langchain"
+        assert answer.completion_tokens >= 1 and isinstance(answer.text, str)
+        assert client.backend.identity()["class"] == "langchain_openai:ChatOpenAI"
+        again = client.complete("Q: What is the capital of France?\nA:", max_tokens=8)
+        assert again.cached and again.text == answer.text
+
+
+def test_structured_json_is_valid_by_construction(embedded_client):
+    from pydantic import BaseModel
+
+    class Choice(BaseModel):
+        thought: str
+        choice: int
+
+    result = embedded_client.structured(
+        Choice, "Pick the number of the best option for getting wood: 0) sleep 1) chop tree 2) drink.\n"
+        "Answer as JSON with keys thought and choice.\n", max_tokens=80)
+    assert isinstance(result.choice, int) and isinstance(result.thought, str)
+
+
+def test_record_then_replay_gives_the_same_answers(embedded_backend, tmp_cache, tmp_path):
+    record = tmp_path / "answers.jsonl"
+    with LLMClient(LLMConfig(record_file=str(record)), tmp_cache, backend=embedded_backend) as client:
+        first = client.complete("Q: Name a farm animal.\nA:", max_tokens=6, stop=["\n"])
+    lines = record.read_text().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["text"] == first.text
+    cfg = LLMConfig(backend="replay", replay_file=str(record))
+    from llm_explore.config import CacheConfig
+
+    with LLMClient(cfg, CacheConfig(enabled=False)) as replay:
+        again = replay.complete("Q: Name a farm animal.\nA:", max_tokens=6, stop=["\n"])
+        assert again.text == first.text
+        from llm_explore.errors import ReplayMissError
+
+        with pytest.raises(ReplayMissError):
+            replay.complete("Q: Name a bird.\nA:", max_tokens=6, stop=["\n"])
