@@ -157,3 +157,21 @@ def test_budget_stops_backend_calls_but_not_cache_hits(scripted_server, tmp_path
     with pytest.raises(BudgetExhaustedError, match="max 1 calls"):
         client.complete("two", max_tokens=2)
     assert len(server.requests) == 1
+
+
+def test_bullet_format_structured_call(scripted_server, tmp_path):
+    from llm_explore.llm import bullet_parser
+
+    server = scripted_server([
+        (200, JSON, completion_body("I would chop."), 0),
+        (200, JSON, completion_body("- Chop tree\n- Drink water"), 0),
+    ])
+    client = client_for(server, tmp_path)
+
+    class Goals(BaseModel):
+        goals: list[str]
+
+    result = client.structured(Goals, "What do you do?\n", parse=bullet_parser(Goals, "goals"))
+    assert result.goals == ["Chop tree", "Drink water"]
+    assert "json_schema" not in server.requests[0]["body"]  # line format: no schema sent
+    assert "lines starting with" in server.requests[1]["body"]["prompt"]

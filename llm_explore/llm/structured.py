@@ -104,3 +104,19 @@ def parse_bullets(text: str) -> tuple[list[str], list[str]]:
         else:
             bad.append(line.strip())
     return items, bad
+
+
+def bullet_parser(model: type[M], field: str, *, min_items: int = 1):
+    """A `parse=` function for `LLMClient.structured` that reads the bullet-line format into
+    `model(**{field: items})`; fewer than `min_items` bullets is a `ParseFailure`."""
+
+    def parse(text: str) -> M:
+        items, _bad = parse_bullets(text)
+        if len(items) < min_items:
+            raise ParseFailure(f"expected at least {min_items} lines starting with '- '")
+        try:
+            return model.model_validate({field: items})
+        except ValidationError as exc:
+            raise ParseFailure(f"lines do not match the schema ({exc.errors()[0]['msg']})") from None
+
+    return parse
