@@ -1,1 +1,76 @@
-"""Environment adapters: Gymnasium envs that speak text to the LLM and numbers to the policy."""
+"""Environment adapters: MiniGrid/BabyAI, Crafter and TextWorld as Gymnasium envs that speak text to
+the language model and numbers to the policy (the contract is in `base.py`).
+
+    from llm_explore.envs import make_env, make_vector_env
+    env = make_env("minigrid:MiniGrid-DoorKey-8x8-v0")
+    obs, info = env.reset(seed=0)
+    info["text"], info["state_key"], info["actions_text"]
+    envs = make_vector_env("crafter", 4, seed=0)          # Gymnasium SyncVectorEnv
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import gymnasium as gym
+
+from llm_explore.envs.base import AdapterEnv, EnvSnapshot
+from llm_explore.envs.spec import (EXAMPLE_IDS, FAMILIES, EnvSpec, list_task_specs, parse_env_id,
+                                   task_spec_names)
+
+# Vector envs reset a finished sub-env on the step that ends it and put the final observation in
+# info["final_obs"]: no wasted reset step per episode (the learner supports both modes).
+AUTORESET_MODE = gym.vector.AutoresetMode.SAME_STEP
+
+_MODULES = {"minigrid": "minigrid_env", "babyai": "minigrid_env", "crafter": "crafter_env",
+            "textworld": "textworld_env"}
+
+__all__ = ["AdapterEnv", "EnvSnapshot", "EnvSpec", "EXAMPLE_IDS", "FAMILIES", "AUTORESET_MODE",
+           "family_module", "list_task_specs", "make_env", "make_vector_env", "parse_env_id",
+           "task_spec_names"]
+
+
+def family_module(family: str):
+    """The adapter module of a family (imported on demand: each pulls in its simulator)."""
+    return importlib.import_module(f"llm_explore.envs.{_MODULES[family]}")
+
+
+def make_env(env_id: str | EnvSpec, *, captions: bool = True, **params: Any) -> AdapterEnv:
+    """Build one adapter from an id, a task-spec name or an `EnvSpec`; `params` override the id's.
+
+    `captions=False` skips building `info["text"]` (pure-RL runs do not read it); everything else
+    in the contract stays.
+    """
+    spec = env_id if isinstance(env_id, EnvSpec) else parse_env_id(env_id)
+    if params:
+        spec = EnvSpec(spec.family, spec.name, {**spec.params, **params}, spec.source, spec.description)
+    return family_module(spec.family).make(spec, captions=captions)
+
+
+def _factory(spec: EnvSpec, captions: bool):
+    def build() -> AdapterEnv:
+        return make_env(spec, captions=captions)
+
+    return build
+
+
+def make_vector_env(env_id: str | EnvSpec, num_envs: int, *, asynchronous: bool = False, captions: bool = True, **params: Any) -> gym.vector.VectorEnv:
+    """`num_envs` copies in a Gymnasium vector env (sync, or async with one process each).
+
+    Seed it with `envs.reset(seed=s)`: sub-env i gets `s + i`. The adapter's `family` is available
+    as `envs.get_attr("family")`.
+    """
+    spec = env_id if isinstance(env_id, EnvSpec) else parse_env_id(env_id)
+    if params:
+        spec = EnvSpec(spec.family, spec.name, {**spec.params, **params}, spec.source, spec.description)
+    # Build one env here first: a bad id or parameter fails in this process, with a clear message.
+    probe = make_env(spec, captions=captions)
+    fns = [_factory(spec, captions) for _ in range(num_envs)]
+    if asynchronous:
+        probe.close()
+        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, context="spawn")
+    else:
+        first = probe
+        fns[0] = lambda: first
+        envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE)
+    return envs

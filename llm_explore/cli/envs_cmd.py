@@ -1,0 +1,148 @@
+"""`llm-explore envs list|show` and `llm-explore play`: look at environments as the agent and the LLM do."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from llm_explore.cli.common import print_json, print_table
+
+envs_app = typer.Typer(help="List environments and show what an agent sees in one.", no_args_is_help=True)
+
+
+@envs_app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
+    """Families with example ids, and the task specs shipped in envs/."""
+    from llm_explore.envs import EXAMPLE_IDS, list_task_specs
+
+    specs = list_task_specs()
+    if as_json:
+        print_json({"families": EXAMPLE_IDS, "task_specs": specs})
+        return
+    print_table("Environment families", ["family", "example ids"],
+                [[family, "\n".join(ids)] for family, ids in EXAMPLE_IDS.items()])
+    print_table("Task specs (use the name as --env)", ["name", "id", "description"],
+                [[s["name"], s["id"], s["description"]] for s in specs])
+    typer.echo("Any MiniGrid/BabyAI id Gymnasium has registered works: minigrid:<id> or babyai:<id>.")
+
+
+@envs_app.command("show")
+def show(
+    env_id: str = typer.Argument(..., help="Env id or task-spec name, e.g. minigrid:MiniGrid-DoorKey-8x8-v0."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Reset seed."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Where to write the first frame (grid envs; "
+                                       "default <env>-s<seed>.png in the current folder)."),
+) -> None:
+    """The first caption, the action texts and the observation space; a PNG of the first frame."""
+    import numpy as np
+
+    from llm_explore.envs import make_env, parse_env_id
+
+    spec = parse_env_id(env_id)
+    env = make_env(spec)
+    try:
+        obs, info = env.reset(seed=seed)
+        data = {"id": spec.id, **env.describe(), "mission": info["mission"], "caption": info["text"],
+                "actions_text": info["actions_text"], "state_key": repr(info["state_key"]),
+                "obs_shapes": {k: list(np.shape(v)) for k, v in obs.items()} if isinstance(obs, dict) else None}
+        if spec.family in ("minigrid", "babyai", "crafter"):
+            import imageio.v3 as iio
+
+            from llm_explore.learner.runs import env_slug
+
+            path = png or Path(f"{env_slug(spec.id)}-s{seed}.png")
+            iio.imwrite(path, np.asarray(env.render(), dtype=np.uint8))
+            data["png"] = str(path)
+    finally:
+        env.close()
+    if as_json:
+        print_json(data)
+        return
+    typer.echo(f"env      : {data['id']} ({data['family']})")
+    if data["mission"]:
+        typer.echo(f"mission  : {data['mission']}")
+    typer.echo(f"caption  : {data['caption']}")
+    typer.echo(f"actions  : {', '.join(data['actions_text'])}")
+    typer.echo(f"obs      : {data['observation_space']}")
+    typer.echo(f"state key: {data['state_key']}")
+    if "png" in data:
+        typer.echo(f"frame    : {data['png']}")
+
+
+# Single keys for grid worlds (a line per key, so it works in any terminal and from a pipe).
+GRID_KEYS = {
+    "minigrid": {"a": "turn left", "d": "turn right", "w": "go forward", "p": "pick up", "o": "drop",
+                 "t": "toggle"},
+    "crafter": {"a": "move left", "d": "move right", "w": "move up", "s": "move down", "e": "do",
+                "n": "noop", "z": "sleep", "1": "place stone", "2": "place table", "3": "place furnace",
+                "4": "place plant", "5": "make wood pickaxe", "6": "make stone pickaxe",
+                "7": "make iron pickaxe", "8": "make wood sword", "9": "make stone sword",
+                "0": "make iron sword"},
+}
+
+
+def _resolve_action(line: str, names: list[str], keys: dict[str, str], text_actions: bool):
+    """A typed line -> an action for env.step: a key, a number, an action name or (TextWorld) text."""
+    line = line.strip()
+    if line in keys:
+        return names.index(keys[line])
+    if line.isdigit() and int(line) < len(names):
+        return int(line)
+    if line in names:
+        return names.index(line)
+    if text_actions:
+        return line  # any command; the game answers it
+    return None
+
+
+def play(
+    env_id: str = typer.Argument(..., help="Env id or task-spec name."),
+    seed: int = typer.Option(0, "--seed", "-s", help="Reset seed."),
+    max_steps: int = typer.Option(1000, "--max-steps", help="Stop after this many steps."),
+) -> None:
+    """Play an env in the terminal: type a command (TextWorld) or a key/number (grid worlds); q quits."""
+    from llm_explore.envs import make_env, parse_env_id
+
+    spec = parse_env_id(env_id)
+    env = make_env(spec)
+    family = "minigrid" if spec.family == "babyai" else spec.family
+    keys = GRID_KEYS.get(family, {})
+    _obs, info = env.reset(seed=seed)
+    total = 0.0
+    try:
+        for step in range(max_steps):
+            typer.echo(f"\n[{step}] {info['text']}")
+            names = list(info["actions_text"])
+            if family == "textworld":
+                typer.echo("commands: " + " | ".join(names))
+            else:
+                typer.echo("keys: " + "  ".join(f"{k}={v}" for k, v in keys.items() if v in names)
+                           + "  (or an action number/name; q quits)")
+            line = typer.prompt(">", default="", show_default=False)
+            if line.strip().lower() in ("q", "quit", "exit"):
+                break
+            action = _resolve_action(line, names, keys, family == "textworld")
+            if action is None:
+                typer.echo(f"unknown action {line!r}")
+                continue
+            _obs, reward, terminated, truncated, info = env.step(action)
+            total += reward
+            if info["events"]:
+                typer.echo("events: " + ", ".join(info["events"]))
+            if reward:
+                typer.echo(f"reward {reward:+.2f} (total {total:.2f})")
+            if terminated or truncated:
+                typer.echo(f"episode over after {step + 1} steps: return {total:.2f}"
+                           + (" (won)" if info.get("won") or (family == "minigrid" and reward > 0) else ""))
+                break
+    except (EOFError, typer.Abort):
+        pass
+    finally:
+        env.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(envs_app, name="envs")
+    app.command("play")(play)

@@ -1,0 +1,251 @@
+"""Crafter behind the adapter contract, with ELLM-style captions and two observation modes.
+
+- `obs=symbolic` (default): the local semantic map the player sees (9 wide x 7 high, one-hot over
+  Crafter's 12 materials and 6 creature types, plus "nothing"), the inventory and status as a
+  vector, and the facing direction. Crafter's texture rendering is skipped entirely, which is
+  where most of its step time goes.
+- `obs=pixels`: Crafter's own 64x64 RGB frame (what the Crafter paper's agents see).
+
+Caption (ELLM's reference code captions the same way):
+
+    You see tree, grass and water. You are facing tree. You have wood 1. You feel thirsty.
+
+Objects are listed nearest first. Events are achievement increments named as verb-object text
+("collect wood", "place table", "make wood pickaxe", "eat cow", "defeat zombie", "drink water",
+"wake up") plus "sleep" when the player falls asleep. The state key is the inventory (items, not
+vitals) and the set of achievements unlocked this episode. Crafter uses the old Gym API; the adapter
+maps `done` to `terminated` (death) and `truncated` (the episode length).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from llm_explore.envs.base import AdapterEnv
+from llm_explore.envs.spec import EnvSpec, pop_param, reject_unknown
+
+PARAMS = ["obs", "length", "size", "area"]
+
+VITALS = ("health", "food", "drink", "energy")
+# A vital below this reads as a feeling in the caption (they start at 9 and drain over time).
+LOW_VITAL = 5
+FEELINGS = {"food": "hungry", "drink": "thirsty", "energy": "sleepy", "health": "hurt"}
+# Achievement names as events: mostly "verb_object" -> "verb object"; drinking reads better as such.
+EVENT_NAMES = {"collect_drink": "drink water", "wake_up": "wake up"}
+VIEW = (9, 7)  # the part of Crafter's 9x9 view that shows the world (2 rows show the inventory)
+
+
+def achievement_event(name: str) -> str:
+    """`collect_wood` -> `collect wood` (the text goal rewards are matched against)."""
+    return EVENT_NAMES.get(name, name.replace("_", " "))
+
+
+def _import_crafter():
+    import crafter
+
+    return crafter
+
+
+class CrafterAdapter(AdapterEnv):
+    """Crafter with symbolic or pixel observations, captions, events and snapshots."""
+
+    family = "crafter"
+
+    def __init__(self, *, obs_mode: str = "symbolic", length: int = 10000, size: int = 64,
+                 area: int = 64, captions: bool = True):
+        super().__init__(captions=captions)
+        crafter = _import_crafter()
+        self.obs_mode = obs_mode
+        self.length = length
+        self.env = crafter.Env(area=(area, area), size=(size, size), length=length, seed=0)
+        if obs_mode == "symbolic":
+            # Skip the per-step work symbolic runs never read: the RGB frame and the full
+            # 64x64 semantic map Crafter puts into its info.
+            self.env._obs = lambda: None
+            self.env._sem_view = lambda: None
+        self._constants = crafter.constants
+        self.action_names = [a.replace("_", " ") for a in crafter.constants.actions]
+        self.action_space = gym.spaces.Discrete(len(self.action_names))
+        self.items = list(crafter.constants.items)  # inventory order
+        world = self.env._world
+        self.n_materials = len(world._mat_ids)  # None + 12 materials
+        from crafter import objects
+
+        self._creatures = [objects.Player, objects.Cow, objects.Zombie, objects.Skeleton, objects.Arrow,
+                           objects.Plant]
+        self._creature_index = {cls: self.n_materials + i for i, cls in enumerate(self._creatures)}
+        self.n_classes = self.n_materials + len(self._creatures)
+        self._mat_names = dict(world._mat_names)
+        self._class_names = {**{i: (n or "darkness") for i, n in self._mat_names.items()},
+                             **{self._creature_index[c]: c.__name__.lower() for c in self._creatures}}
+        if obs_mode == "pixels":
+            self.observation_space = gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (size, size, 3), np.uint8)})
+        else:
+            self.observation_space = gym.spaces.Dict({
+                "map": gym.spaces.Box(0, 1, (*VIEW, self.n_classes), np.uint8),
+                "inventory": gym.spaces.Box(0, 1, (len(self.items) + 2,), np.float32),
+                "facing": gym.spaces.Discrete(4),
+            })
+        self._prev_achievements: dict[str, int] = {}
+        self._was_sleeping = False
+
+    # -------------------------------------------------------------------- observation pieces
+    def _local_ids(self) -> np.ndarray:
+        """Class id per cell of the player's view (materials, then creatures on top); -1 outside."""
+        world, player = self.env._world, self.env._player
+        w, h = VIEW
+        x0, y0 = int(player.pos[0]) - w // 2, int(player.pos[1]) - h // 2
+        ids = np.full((w, h), -1, dtype=np.int64)
+        ax0, ay0 = max(0, x0), max(0, y0)
+        ax1, ay1 = min(world.area[0], x0 + w), min(world.area[1], y0 + h)
+        if ax1 <= ax0 or ay1 <= ay0:
+            return ids
+        ids[ax0 - x0:ax1 - x0, ay0 - y0:ay1 - y0] = world._mat_map[ax0:ax1, ay0:ay1]
+        objs = world._obj_map[ax0:ax1, ay0:ay1]
+        for i, j in zip(*np.nonzero(objs)):
+            obj = world._objects[objs[i, j]]
+            if obj is not None:
+                ids[ax0 - x0 + i, ay0 - y0 + j] = self._creature_index.get(type(obj), 0)
+        return ids
+
+    _FACING = {(-1, 0): 0, (1, 0): 1, (0, -1): 2, (0, 1): 3}
+
+    def _symbolic(self, ids: np.ndarray) -> dict[str, Any]:
+        onehot = np.zeros((*VIEW, self.n_classes), dtype=np.uint8)
+        inside = ids >= 0
+        onehot[np.nonzero(inside)[0], np.nonzero(inside)[1], ids[inside]] = 1
+        player = self.env._player
+        inv = np.array([player.inventory[k] for k in self.items] + [0, 0], dtype=np.float32) / 9.0
+        inv[-2] = float(self.env._world.daylight)
+        inv[-1] = float(player.sleeping)
+        return {"map": onehot, "inventory": inv, "facing": self._FACING.get(tuple(int(v) for v in player.facing), 3)}
+
+    def caption(self, ids: np.ndarray | None = None) -> str:
+        """The ELLM-style caption of the current state."""
+        ids = self._local_ids() if ids is None else ids
+        player = self.env._player
+        w, h = VIEW
+        cx, cy = w // 2, h // 2
+        nearest: dict[str, int] = {}
+        for i in range(w):
+            for j in range(h):
+                c = int(ids[i, j])
+                if c < 0 or (i, j) == (cx, cy):
+                    continue
+                name = self._class_names.get(c, "unknown")
+                if name in ("player", "darkness", "arrow"):
+                    continue
+                d = abs(i - cx) + abs(j - cy)
+                if d < nearest.get(name, 1 << 30):
+                    nearest[name] = d
+        names = sorted(nearest, key=lambda n: (nearest[n], n))
+        parts = [f"You see {_join(names)}." if names else "You see nothing."]
+        tx, ty = cx + int(player.facing[0]), cy + int(player.facing[1])
+        if 0 <= tx < w and 0 <= ty < h and ids[tx, ty] >= 0:
+            parts.append(f"You are facing {self._class_names.get(int(ids[tx, ty]), 'nothing')}.")
+        have = [f"{k} {v}" for k, v in player.inventory.items() if k not in VITALS and v > 0]
+        parts.append(f"You have {_join(have)}." if have else "You have nothing in your inventory.")
+        feel = [FEELINGS[k] for k in ("food", "drink", "energy", "health") if player.inventory[k] < LOW_VITAL]
+        if feel:
+            parts.append(f"You feel {_join(feel)}.")
+        if player.sleeping:
+            parts.append("You are sleeping.")
+        return " ".join(parts)
+
+    def _state_key(self) -> tuple:
+        player = self.env._player
+        items = tuple(int(player.inventory[k]) for k in self.items if k not in VITALS)
+        unlocked = tuple(sorted(self.env._unlocked or ()))
+        return (items, unlocked)
+
+    def _package(self, frame: Any, events: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        player = self.env._player
+        ids = self._local_ids() if (self.captions or self.obs_mode == "symbolic") else None
+        obs = {"image": frame} if self.obs_mode == "pixels" else self._symbolic(ids)
+        info = {
+            "text": self.caption(ids) if self.captions else "",
+            "mission": "",
+            "events": events,
+            "state_key": self._state_key(),
+            "actions_text": list(self.action_names),
+            "inventory": dict(player.inventory),
+            "achievements": dict(player.achievements),
+            "player_pos": (int(player.pos[0]), int(player.pos[1])),
+        }
+        return obs, info
+
+    # -------------------------------------------------------------------- gymnasium API
+    def _reset(self, seed, options):
+        if seed is not None:
+            # Crafter seeds each episode from (seed, episode number): restart that count.
+            self.env._seed, self.env._episode = int(seed), 0
+        frame = self.env.reset()
+        self._prev_achievements = dict(self.env._player.achievements)
+        self._was_sleeping = False
+        return self._package(frame, [])
+
+    def _step(self, action):
+        frame, reward, done, crafter_info = self.env.step(int(action))
+        player = self.env._player
+        events = []
+        for name, count in player.achievements.items():
+            if count > self._prev_achievements.get(name, 0):
+                events.append(achievement_event(name))
+        self._prev_achievements = dict(player.achievements)
+        if player.sleeping and not self._was_sleeping:
+            events.append("sleep")
+        self._was_sleeping = bool(player.sleeping)
+        dead = crafter_info["discount"] == 0
+        obs, info = self._package(frame, events)
+        info["discount"] = crafter_info["discount"]
+        return obs, float(reward), bool(dead), bool(done and not dead), info
+
+    def render(self):
+        # Crafter's own frame, also in symbolic mode (for PNGs and videos).
+        return self.env.render()
+
+    # -------------------------------------------------------------------- snapshots
+    def _copy_state(self) -> Any:
+        env = self.env
+        world = env._world
+        state = {"world": dict(vars(world)), "player": env._player, "step": env._step, "episode": env._episode,
+                 "seed": env._seed, "last_health": env._last_health, "unlocked": set(env._unlocked or ()),
+                 "prev": dict(self._prev_achievements), "sleeping": self._was_sleeping}
+        # Objects point back at the world; keep that one object (the views hold it too) and copy
+        # everything else, so restoring fills the same world in place.
+        return copy.deepcopy(state, memo={id(world): world})
+
+    def _set_state(self, payload: Any) -> None:
+        env = self.env
+        world = env._world
+        state = copy.deepcopy(payload, memo={id(world): world})
+        vars(world).update(state["world"])
+        env._player, env._step, env._episode = state["player"], state["step"], state["episode"]
+        env._seed, env._last_health, env._unlocked = state["seed"], state["last_health"], state["unlocked"]
+        self._prev_achievements, self._was_sleeping = state["prev"], state["sleeping"]
+
+
+def _join(words: list[str]) -> str:
+    """["a", "b", "c"] -> "a, b and c"."""
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def make(spec: EnvSpec, captions: bool = True) -> CrafterAdapter:
+    """The adapter for `crafter?obs=symbolic|pixels&length=N&size=S&area=A`."""
+    params = dict(spec.params)
+    obs_mode = pop_param(params, "obs", "symbolic", str, ("symbolic", "pixels"), env_id=spec.id)
+    length = pop_param(params, "length", 10000, int, env_id=spec.id)
+    length = pop_param(params, "max_steps", length, int, env_id=spec.id)  # task specs say max_steps
+    size = pop_param(params, "size", 64, int, env_id=spec.id)
+    area = pop_param(params, "area", 64, int, env_id=spec.id)
+    reject_unknown(params, spec.id, PARAMS + ["max_steps"])
+    if spec.name:
+        from llm_explore.errors import ConfigError
+
+        raise ConfigError(f"crafter takes no name after ':' (got {spec.name!r}); use crafter?obs=pixels&length=N")
+    return CrafterAdapter(obs_mode=obs_mode, length=length, size=size, area=area, captions=captions)

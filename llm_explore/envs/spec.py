@@ -1,0 +1,183 @@
+"""Environment ids and task specs.
+
+An env id is `family:name?key=value&key=value`:
+
+    minigrid:MiniGrid-DoorKey-8x8-v0          any MiniGrid id Gymnasium has registered
+    babyai:BabyAI-GoToLocal-v0                 any BabyAI id (captions carry the mission)
+    crafter?obs=pixels&length=400              Crafter (obs=symbolic is the default)
+    textworld:coin_collector?level=5&seed=3    a TextWorld game generated offline and cached
+    textworld:/path/to/game.z8                 an existing TextWorld game file
+
+A bare registered Gymnasium id (`MiniGrid-Empty-5x5-v0`, `BabyAI-GoToLocal-v0`) works too. A task
+spec is a YAML file in `envs/` (shipped with the package) or any YAML path; it names an id plus
+parameters and a description, so a run can say `--env doorkey-8x8`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import yaml
+
+from llm_explore.errors import ConfigError, UnknownNameError
+
+FAMILIES = ("minigrid", "babyai", "crafter", "textworld")
+
+EXAMPLE_IDS = {
+    "minigrid": ["minigrid:MiniGrid-Empty-5x5-v0", "minigrid:MiniGrid-DoorKey-8x8-v0",
+                 "minigrid:MiniGrid-KeyCorridorS3R2-v0"],
+    "babyai": ["babyai:BabyAI-GoToLocal-v0", "babyai:BabyAI-PickupLoc-v0"],
+    "crafter": ["crafter", "crafter?obs=pixels", "crafter?length=400"],
+    "textworld": ["textworld:coin_collector?level=5&seed=3", "textworld:treasure_hunter?level=5&seed=1",
+                  "textworld:cooking?level=1&seed=1"],
+}
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """A parsed env id: the family, the name inside the family, and string parameters."""
+
+    family: str
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str = ""  # the id or task-spec name it came from
+    description: str = ""
+
+    @property
+    def id(self) -> str:
+        query = "&".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        head = self.family if not self.name else f"{self.family}:{self.name}"
+        return head + (f"?{query}" if query else "")
+
+
+def _coerce(value: str) -> Any:
+    """Query values are strings; read numbers and booleans as YAML does."""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+    return parsed if isinstance(parsed, (int, float, bool)) else value
+
+
+def parse_env_id(env_id: str, *, task_specs: bool = True) -> EnvSpec:
+    """`family:name?k=v` -> EnvSpec; task-spec names and YAML paths are looked up too
+    (`task_specs=False` parses the id literally, as a task spec's own `id` field is).
+
+    An unknown family is a one-line error listing the valid ones.
+    """
+    env_id = env_id.strip()
+    if not env_id:
+        raise ConfigError("empty env id; valid families: " + ", ".join(FAMILIES))
+    spec = _task_spec(env_id) if task_specs else None
+    if spec is not None:
+        return spec
+    head, _, query = env_id.partition("?")
+    params = {k: _coerce(v) for k, v in parse_qsl(query, keep_blank_values=True)}
+    if ":" in head and not head.startswith(("/", ".")):
+        family, _, name = head.partition(":")
+        family = family.lower()
+    elif head.lower() in FAMILIES:
+        family, name = head.lower(), ""
+    elif head.startswith("MiniGrid-"):
+        family, name = "minigrid", head
+    elif head.startswith("BabyAI-"):
+        family, name = "babyai", head
+    elif head.endswith((".z8", ".ulx", ".json")):
+        family, name = "textworld", head
+    else:
+        raise UnknownNameError("env", env_id, FAMILIES + tuple(task_spec_names()))
+    if family not in FAMILIES:
+        raise UnknownNameError("env family", family, FAMILIES)
+    return EnvSpec(family, name, params, source=env_id)
+
+
+# ------------------------------------------------------------------------------------ task specs
+def spec_dirs() -> list[Path]:
+    """Where task specs are looked up: the shipped `envs/` folder."""
+    return [Path(str(files("llm_explore.task_specs")))]
+
+
+def _spec_files() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder in spec_dirs():
+        for path in sorted(folder.glob("*.y*ml")):
+            found.setdefault(path.stem, path)
+    return found
+
+
+def task_spec_names() -> list[str]:
+    return sorted(_spec_files())
+
+
+def load_task_spec(path: Path) -> EnvSpec:
+    """Read a task-spec YAML: `id` (required), `params` (merged over the id's), `description`."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"malformed task spec {path}: {exc}") from None
+    if not isinstance(data, dict) or "id" not in data:
+        raise ConfigError(f"task spec {path} needs an 'id' field (e.g. id: minigrid:MiniGrid-DoorKey-8x8-v0)")
+    unknown = set(data) - {"id", "params", "description", "max_steps"}
+    if unknown:
+        raise ConfigError(f"task spec {path}: unknown fields {sorted(unknown)}; valid: id, params, description, max_steps")
+    base = parse_env_id(str(data["id"]), task_specs=False)
+    params = dict(base.params)
+    params.update(data.get("params") or {})
+    if data.get("max_steps") is not None:
+        params["max_steps"] = int(data["max_steps"])
+    return EnvSpec(base.family, base.name, params, source=path.stem, description=str(data.get("description", "")))
+
+
+def _task_spec(env_id: str) -> EnvSpec | None:
+    if env_id.endswith((".yaml", ".yml")):
+        path = Path(env_id).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"task spec file not found: {path}")
+        return load_task_spec(path)
+    path = _spec_files().get(env_id)
+    return load_task_spec(path) if path else None
+
+
+def list_task_specs() -> list[dict[str, str]]:
+    """Name, id and description of every shipped task spec."""
+    out = []
+    for name, path in _spec_files().items():
+        spec = load_task_spec(path)
+        out.append({"name": name, "id": spec.id, "description": spec.description})
+    return out
+
+
+def pop_param(params: dict[str, Any], name: str, default: Any, kind: type, valid: tuple | None = None,
+              env_id: str = "") -> Any:
+    """Take one parameter out of `params`, converted to `kind`; a bad value names what is valid."""
+    if name not in params:
+        return default
+    raw = params.pop(name)
+    try:
+        value = kind(raw) if kind is not bool else _to_bool(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"env {env_id}: parameter {name}={raw!r} is not a valid {kind.__name__}") from None
+    if valid is not None and value not in valid:
+        raise ConfigError(f"env {env_id}: parameter {name}={raw!r}; valid: {', '.join(map(str, valid))}")
+    return value
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on", ""):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)
+
+
+def reject_unknown(params: dict[str, Any], env_id: str, valid: list[str]) -> None:
+    """Parameters left over after the adapter popped its own are a one-line error."""
+    if params:
+        raise ConfigError(f"env {env_id}: unknown parameter(s) {', '.join(sorted(params))}; "
+                          f"valid: {', '.join(valid) or '(none)'}")
