@@ -11,18 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
+from llm_explore.envs.config import EnvConfig
 from llm_explore.errors import ConfigError
+from llm_explore.learner.config import PPOConfig
+from llm_explore.strict_model import StrictModel
 
 BackendName = Literal["embedded", "openai", "langchain", "replay"]
 BACKEND_NAMES: tuple[str, ...] = ("embedded", "openai", "langchain", "replay")
-
-
-class StrictModel(BaseModel):
-    """Base for config sections: unknown keys are errors, assignments are validated."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class LLMConfig(StrictModel):
@@ -83,22 +80,10 @@ class RunConfig(StrictModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    env: "EnvConfig" = Field(default_factory=lambda: _env_config())
-    learner: "PPOConfig" = Field(default_factory=lambda: _ppo_config())
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    learner: PPOConfig = Field(default_factory=PPOConfig)
     # Method-specific settings (ellm, ige, ...), validated by the method that reads them.
     method: dict[str, Any] = Field(default_factory=dict)
-
-
-def _env_config():
-    from llm_explore.envs.config import EnvConfig
-
-    return EnvConfig()
-
-
-def _ppo_config():
-    from llm_explore.learner.config import PPOConfig
-
-    return PPOConfig()
 
 
 def format_validation_error(err: ValidationError, source: str = "config") -> str:
@@ -202,14 +187,3 @@ def dump_config(cfg: BaseModel) -> str:
     """YAML text of a resolved config (written to every run folder). Keys are referenced by
     environment-variable name; a key put into kwargs anyway is written as ***."""
     return yaml.safe_dump(_hide_secrets(cfg.model_dump(mode="json")), sort_keys=False)
-
-
-def _resolve_forward_refs() -> None:
-    # EnvConfig and PPOConfig import StrictModel from this module, so they are resolved late.
-    from llm_explore.envs.config import EnvConfig
-    from llm_explore.learner.config import PPOConfig
-
-    RunConfig.model_rebuild(_types_namespace={"EnvConfig": EnvConfig, "PPOConfig": PPOConfig})
-
-
-_resolve_forward_refs()

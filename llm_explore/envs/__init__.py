@@ -54,7 +54,8 @@ def _factory(spec: EnvSpec, captions: bool):
     return build
 
 
-def make_vector_env(env_id: str | EnvSpec, num_envs: int, *, asynchronous: bool = False, captions: bool = True, **params: Any) -> gym.vector.VectorEnv:
+def make_vector_env(env_id: str | EnvSpec, num_envs: int, *, asynchronous: bool = False, captions: bool = True,
+                    autoreset_mode: gym.vector.AutoresetMode = AUTORESET_MODE, **params: Any) -> gym.vector.VectorEnv:
     """`num_envs` copies in a Gymnasium vector env (sync, or async with one process each).
 
     Seed it with `envs.reset(seed=s)`: sub-env i gets `s + i`. The adapter's `family` is available
@@ -68,9 +69,9 @@ def make_vector_env(env_id: str | EnvSpec, num_envs: int, *, asynchronous: bool 
     fns = [_factory(spec, captions) for _ in range(num_envs)]
     if asynchronous:
         probe.close()
-        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE, context="spawn")
+        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=autoreset_mode, context="spawn")
     else:
         first = probe
         fns[0] = lambda: first
-        envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=AUTORESET_MODE)
+        envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=autoreset_mode)
     return envs

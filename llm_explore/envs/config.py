@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from llm_explore.config import StrictModel
+from llm_explore.strict_model import StrictModel
 
 
 class EnvConfig(StrictModel):

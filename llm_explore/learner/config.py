@@ -1,13 +1,99 @@
-"""Config section `learner` of a run: every PPO hyperparameter in one place."""
+"""Config section `learner` of a run: every PPO hyperparameter in one place.
+
+Defaults are CleanRL's `ppo.py` unless noted. Some values suit one environment family better than
+another (a MiniGrid grid wants more envs and a higher learning rate than Crafter's 10,000-step
+episodes), so `FAMILY_PRESETS` fills in per-family values for every field the user did not set
+explicitly (in YAML, `--set` or a CLI option). A method may also ask for its own defaults (ELLM wants
+goal conditioning); the order is: explicit value > method default > family preset > field default.
+"""
 from __future__ import annotations
+
+from typing import Any, Literal
 
 from pydantic import Field
 
-from llm_explore.config import StrictModel
+from llm_explore.strict_model import StrictModel
 
 
 class PPOConfig(StrictModel):
     """PPO hyperparameters (CleanRL defaults unless noted)."""
 
-    total_steps: int = Field(100_000, ge=1)
+    # --- budget and schedule
+    total_steps: int = Field(100_000, ge=1, description="environment steps (frames) over all envs")
     learning_rate: float = Field(2.5e-4, gt=0)
+    anneal_lr: bool = Field(True, description="linearly anneal the learning rate to 0")
+    num_steps: int = Field(128, ge=1, description="steps per env per rollout")
+    # --- returns and advantages
+    gamma: float = Field(0.99, ge=0, le=1, description="discount of the extrinsic (task) reward")
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    # --- optimisation
+    num_minibatches: int = Field(4, ge=1)
+    update_epochs: int = Field(4, ge=1)
+    norm_adv: bool = True
+    clip_coef: float = Field(0.2, gt=0)
+    clip_vloss: bool = True
+    ent_coef: float = Field(0.01, ge=0)
+    vf_coef: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(0.5, gt=0)
+    target_kl: float | None = Field(None, gt=0, description="stop the epoch loop early above this KL")
+    adam_eps: float = Field(1e-5, gt=0)
+    # --- intrinsic reward (the RND paper's two value heads)
+    ext_coef: float = Field(1.0, ge=0, description="weight of the extrinsic advantage")
+    int_coef: float = Field(1.0, ge=0, description="weight of the intrinsic (shaped) advantage")
+    int_gamma: float = Field(0.99, ge=0, le=1, description="discount of the intrinsic reward")
+    int_episodic: bool = Field(False, description="cut intrinsic returns at episode ends (RND: no)")
+    # --- networks
+    hidden_size: int = Field(256, ge=8)
+    goal_conditioning: bool = Field(False, description="feed the shaper's goal text embedding to the policy")
+    mission_embedding: Literal["auto", "on", "off"] = Field(
+        "auto", description="feed the mission's text embedding to the policy (auto: on for babyai ids)")
+    # --- runtime
+    torch_threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest for these nets)")
+    checkpoint_every: int = Field(10, ge=1, description="write a checkpoint every N updates")
+    keep_checkpoints: int = Field(2, ge=1, description="how many periodic checkpoints to keep")
+    tensorboard: bool = True
+    summary_window: int = Field(100, ge=1, description="episodes averaged for summary return/success")
+
+    def batch_size(self, num_envs: int) -> int:
+        return self.num_steps * num_envs
+
+    def num_updates(self, num_envs: int) -> int:
+        # Round up so a run never does fewer steps than asked for.
+        return max(1, -(-self.total_steps // self.batch_size(num_envs)))
+
+
+# Per-family presets, applied to fields the user did not set. MiniGrid follows the standard
+# MiniGrid PPO (torch-ac: 16 procs x 128 frames, lr 1e-3, 4 epochs, batch 256) halved to 8 envs for CPU.
+FAMILY_PRESETS: dict[str, dict[str, Any]] = {
+    "minigrid": {"num_envs": 8, "num_steps": 128, "learning_rate": 1e-3, "hidden_size": 64},
+    "crafter": {"num_envs": 8, "num_steps": 128, "learning_rate": 3e-4, "hidden_size": 256},
+    "textworld": {"num_envs": 4, "num_steps": 32, "learning_rate": 3e-4, "hidden_size": 128,
+                  "num_minibatches": 2},
+}
+
+
+def resolve_learner(cfg, family: str, method_defaults: dict[str, Any] | None = None):
+    """Return a copy of the RunConfig with family presets and method defaults filled in.
+
+    Only fields absent from `model_fields_set` change, so a value the user wrote always wins and a
+    resolved config (written to the run folder, where every field is set) stays as it is on resume.
+    """
+    learner_set = cfg.learner.model_fields_set
+    env_set = cfg.env.model_fields_set
+    learner_updates: dict[str, Any] = {}
+    env_updates: dict[str, Any] = {}
+    for source in (FAMILY_PRESETS.get(family, {}), method_defaults or {}):  # later wins
+        for key, value in source.items():
+            if key == "num_envs":
+                if key not in env_set:
+                    env_updates[key] = value
+            elif key not in learner_set:
+                if key not in PPOConfig.model_fields:
+                    raise KeyError(f"unknown learner field in defaults: {key}")
+                learner_updates[key] = value
+    learner = cfg.learner.model_copy(update=learner_updates)
+    env = cfg.env.model_copy(update=env_updates)
+    # Everything is explicit from here on: the written config reproduces the run exactly.
+    learner = type(cfg.learner).model_validate(learner.model_dump())
+    env = type(cfg.env).model_validate(env.model_dump())
+    return cfg.model_copy(update={"learner": learner, "env": env})

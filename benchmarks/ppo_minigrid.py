@@ -1,0 +1,109 @@
+"""Frames for PPO (and PPO + count, PPO + RND) to reach success >= 0.9 on MiniGrid DoorKey tasks.
+
+    .venv/bin/python benchmarks/ppo_minigrid.py [--seeds 3] [--workers 2] [--envs doorkey-5x5,doorkey-8x8]
+        [--methods ppo,ppo-count,ppo-rnd] [--budget doorkey-5x5=300000,doorkey-8x8=2000000]
+
+Success is the rolling success rate over the last 100 episodes (`success_avg` in metrics.csv; in
+MiniGrid an episode succeeds when it reaches the goal). A run stops as soon as it reaches the
+target, or at its frame budget ("not reached"). Runs go to benchmarks/runs/ppo_minigrid/ and are
+executed `--workers` at a time, one torch thread each. Published figures for comparison are in
+`PUBLISHED` and printed beside ours.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+TARGET = 0.9
+PUBLISHED = {
+    "doorkey-5x5": "torch-ac/rl-starter-files README: trained in 80k frames; rl-baselines3-zoo PPO: return 0.96 at 100k",
+    "doorkey-8x8": "rl-starter-files/torch-ac: no figure given; rl-baselines3-zoo lists no DoorKey-8x8 PPO score",
+}
+DEFAULT_BUDGET = {"doorkey-5x5": 300_000, "doorkey-8x8": 2_000_000}
+
+
+def one_run(env: str, method: str, seed: int, budget: int, out: str) -> dict:
+    """Train until success_avg >= TARGET or the budget; returns frames to target and timing."""
+    import torch
+
+    from llm_explore.config import RunConfig
+    from llm_explore.learner.launch import start_run
+
+    torch.set_num_threads(1)
+    name = f"{method}-{env}-s{seed}"
+    run_dir = Path(out) / name
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cfg = RunConfig.model_validate({"name": name, "out_dir": out, "seed": seed, "env": {"id": env},
+                                    "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 50}})
+    reached: dict = {}
+
+    def on_update(row: dict) -> bool:
+        if row["success_avg"] == row["success_avg"] and row["success_avg"] >= TARGET and row["episodes"] >= 100:
+            reached.setdefault("frames", int(row["global_step"]))
+            return True
+        return False
+
+    start = time.time()
+    _, summary = start_run(method, cfg, on_update=on_update)
+    return {"env": env, "method": method, "seed": seed, "frames_to_target": reached.get("frames"),
+            "env_steps": summary["env_steps"], "wall_s": round(time.time() - start, 1),
+            "steps_per_s": summary["env_steps_per_s"], "final_success": summary["success_rate"],
+            "final_return": summary["mean_return"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--envs", default="doorkey-5x5,doorkey-8x8")
+    ap.add_argument("--methods", default="ppo,ppo-count,ppo-rnd")
+    ap.add_argument("--budget", default="", help="env=frames,... (defaults: 5x5 300k, 8x8 2M)")
+    ap.add_argument("--runs", default="benchmarks/runs/ppo_minigrid")
+    ap.add_argument("--out", default="benchmarks/results/ppo_minigrid.json")
+    args = ap.parse_args()
+    budget = dict(DEFAULT_BUDGET)
+    for item in filter(None, args.budget.split(",")):
+        key, value = item.split("=")
+        budget[key] = int(float(value))
+    jobs = [(env, method, seed, budget.get(env, 1_000_000), args.runs)
+            for env in args.envs.split(",") for method in args.methods.split(",") for seed in range(args.seeds)]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        results = list(pool.map(one_run, *zip(*jobs)))
+
+    table = []
+    for env in args.envs.split(","):
+        for method in args.methods.split(","):
+            rs = [r for r in results if r["env"] == env and r["method"] == method]
+            hits = [r["frames_to_target"] for r in rs if r["frames_to_target"] is not None]
+            table.append({
+                "env": env, "method": method, "seeds": len(rs), "reached": len(hits),
+                "frames_median": int(statistics.median(hits)) if hits else None,
+                "frames_each": [r["frames_to_target"] for r in rs],
+                "budget": budget.get(env, 1_000_000),
+                "steps_per_s": round(statistics.mean(r["steps_per_s"] for r in rs), 1),
+                "published": PUBLISHED.get(env, ""),
+            })
+    print("env | method | reached | median frames to success>=0.9 | per seed | steps/s")
+    print("--- | --- | --- | --- | --- | ---")
+    for row in table:
+        med = f"{row['frames_median']:,}" if row["frames_median"] else f"not within {row['budget']:,}"
+        each = ", ".join(f"{f:,}" if f else "-" for f in row["frames_each"])
+        print(f"{row['env']} | {row['method']} | {row['reached']}/{row['seeds']} | {med} | {each} | {row['steps_per_s']:.0f}")
+    for env in args.envs.split(","):
+        print(f"published, {env}: {PUBLISHED.get(env, '-')}")
+    out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "workers": args.workers,
+           "target_success": TARGET, "table": table, "runs": results}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+"""Observation processing and encoders, one per observation type.
+
+`ObsProcessor` turns what the vector env returns (observations plus per-env infos) into a dict of
+tensors the policy reads. Most keys come straight from the observation space; text keys are sentence
+embeddings computed here (and cached by the embedder):
+
+- `text_emb`, `cmd_emb`, `cmd_mask` for TextWorld: the observation text and each admissible command,
+  padded to the fixed action count (DRRN-style scoring in `networks.py`);
+- `mission_emb` for BabyAI missions; `goal_emb` for a shaper's goal text (goal conditioning).
+
+`StateEncoder` maps that dict to one feature vector with a sub-encoder per key: a small CNN over the
+one-hot MiniGrid grid (the torch-ac architecture), a CNN for pixels, a small CNN for Crafter's local
+semantic map, linear layers for flat vectors, one-hot for discrete scalars.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from llm_explore.embeddings import MODEL_DIM
+
+# MiniGrid encodes a cell as (object, colour, state); the standard tables use 11, 6 and 3 values.
+# Headroom keeps custom objects from breaking the one-hot.
+GRID_CHANNEL_SIZES = (16, 8, 4)
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """One input of the policy: shape per env, storage dtype, and how to encode it."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    kind: str  # grid | pixels | map | vector | discrete | embedding | commands | mask
+    n: int = 0  # number of values of a discrete scalar
+
+
+def _layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Module:
+    # Orthogonal init as in CleanRL (Engstrom et al. 2020 found it matters for PPO).
+    torch.nn.init.orthogonal_(layer.weight, std)
+    torch.nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def _texts(infos: Sequence[dict], key: str) -> list[str]:
+    return [str(info.get(key) or "") for info in infos]
+
+
+class ObsProcessor:
+    """Env observations + infos (+ goal texts) -> dict of batched tensors for the policy."""
+
+    def __init__(self, family: str, observation_space: gym.Space, action_space: gym.Space, *,
+                 embedder=None, use_goal: bool = False, use_mission: bool = False):
+        self.family = family
+        self.embedder = embedder
+        self.use_goal, self.use_mission = use_goal, use_mission
+        self.text_actions = family == "textworld"
+        self.specs: dict[str, KeySpec] = {}
+        if self.text_actions:
+            n = int(action_space.n)
+            self.specs["text_emb"] = KeySpec((MODEL_DIM,), torch.float32, "embedding")
+            self.specs["cmd_emb"] = KeySpec((n, MODEL_DIM), torch.float32, "commands")
+            self.specs["cmd_mask"] = KeySpec((n,), torch.bool, "mask")
+        elif isinstance(observation_space, gym.spaces.Dict):
+            for key, space in observation_space.spaces.items():
+                spec = self._spec(space)
+                if spec is not None:
+                    self.specs[key] = spec
+        else:
+            spec = self._spec(observation_space)
+            if spec is None:
+                raise ValueError(f"unsupported observation space {observation_space}")
+            self.specs["obs"] = spec
+        if use_mission:
+            self.specs["mission_emb"] = KeySpec((MODEL_DIM,), torch.float32, "embedding")
+        if use_goal:
+            self.specs["goal_emb"] = KeySpec((MODEL_DIM,), torch.float32, "embedding")
+        if (use_goal or use_mission or self.text_actions) and embedder is None:
+            raise ValueError("text inputs need a SentenceEmbedder")
+
+    def _spec(self, space: gym.Space) -> KeySpec | None:
+        if isinstance(space, gym.spaces.Discrete):
+            return KeySpec((), torch.long, "discrete", int(space.n))
+        if not isinstance(space, gym.spaces.Box):
+            return None  # e.g. MiniGrid's MissionSpace: text goes through `mission_emb`
+        shape = tuple(space.shape)
+        dtype = torch.uint8 if space.dtype == np.uint8 else torch.float32
+        if len(shape) == 3:
+            if self.family == "minigrid" and shape[-1] == 3 and shape[0] <= 15:
+                return KeySpec(shape, dtype, "grid")
+            if max(shape) >= 32:
+                return KeySpec(shape, dtype, "pixels")
+            return KeySpec(shape, dtype, "map")
+        return KeySpec(shape, dtype, "vector")
+
+    def __call__(self, obs: Any, infos: Sequence[dict], goals: Sequence[str | None] | None = None) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        n = len(infos)
+        for key, spec in self.specs.items():
+            if spec.kind in ("embedding", "commands", "mask"):
+                continue
+            value = obs[key] if isinstance(obs, dict) else obs
+            out[key] = torch.as_tensor(np.asarray(value)).to(spec.dtype).reshape(n, *spec.shape)
+        if self.text_actions:
+            out.update(self._text_inputs(infos))
+        if self.use_mission:
+            missions = _texts(infos, "mission")
+            if isinstance(obs, dict) and "mission" in obs and not any(missions):
+                missions = [str(m) for m in obs["mission"]]
+            out["mission_emb"] = torch.from_numpy(self.embedder.encode(missions))
+        if self.use_goal:
+            texts = [g or "" for g in (goals or [None] * n)]
+            out["goal_emb"] = torch.from_numpy(self.embedder.encode(texts))
+        return out
+
+    def _text_inputs(self, infos: Sequence[dict]) -> dict[str, torch.Tensor]:
+        n_actions = self.specs["cmd_mask"].shape[0]
+        texts = _texts(infos, "text")
+        cmds = [list(info.get("admissible_commands") or [])[:n_actions] for info in infos]
+        flat = [c for row in cmds for c in row]
+        flat_emb = self.embedder.encode(flat) if flat else np.zeros((0, MODEL_DIM), np.float32)
+        cmd_emb = np.zeros((len(infos), n_actions, MODEL_DIM), np.float32)
+        mask = np.zeros((len(infos), n_actions), bool)
+        start = 0
+        for i, row in enumerate(cmds):
+            cmd_emb[i, :len(row)] = flat_emb[start:start + len(row)]
+            mask[i, :len(row)] = True
+            start += len(row)
+        mask[~mask.any(axis=1), 0] = True  # never leave a row without a legal action
+        return {"text_emb": torch.from_numpy(self.embedder.encode(texts)), "cmd_emb": torch.from_numpy(cmd_emb),
+                "cmd_mask": torch.from_numpy(mask)}
+
+
+class GridEncoder(nn.Module):
+    """One-hot MiniGrid cells -> torch-ac's CNN (16, 32, 64 channels, 2x2 kernels, one max-pool)."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        channels = sum(GRID_CHANNEL_SIZES)
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, 16, 2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 2), nn.ReLU(), nn.Conv2d(32, 64, 2), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            self.out_dim = self.net(torch.zeros(1, channels, shape[0], shape[1])).shape[1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.long()
+        planes = [F.one_hot(x[..., c].clamp(0, size - 1), size) for c, size in enumerate(GRID_CHANNEL_SIZES)]
+        return self.net(torch.cat(planes, dim=-1).permute(0, 3, 1, 2).float())
+
+
+class PixelEncoder(nn.Module):
+    """64x64 RGB -> the Nature-DQN CNN (CleanRL's Atari encoder)."""
+
+    def __init__(self, shape: tuple[int, ...], out_dim: int = 256):
+        super().__init__()
+        self.channels_last = shape[-1] in (1, 3, 4)
+        c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
+        self.net = nn.Sequential(
+            _layer_init(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
+            _layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+            _layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            flat = self.net(torch.zeros(1, c, h, w)).shape[1]
+        self.head = nn.Sequential(_layer_init(nn.Linear(flat, out_dim)), nn.ReLU())
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float() / 255.0
+        if self.channels_last:
+            x = x.permute(0, 3, 1, 2)
+        return self.head(self.net(x))
+
+
+class MapEncoder(nn.Module):
+    """A small local map (Crafter's semantic view, one-hot or ids) -> 2 conv layers + linear."""
+
+    def __init__(self, shape: tuple[int, ...], out_dim: int = 256):
+        super().__init__()
+        # Channels-last unless the last two dims are the square spatial ones.
+        self.channels_last = not (shape[1] == shape[2] and shape[0] != shape[1])
+        c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
+        self.net = nn.Sequential(
+            _layer_init(nn.Conv2d(c, 32, 3, padding=1)), nn.ReLU(),
+            _layer_init(nn.Conv2d(32, 64, 3, padding=1)), nn.ReLU(), nn.Flatten(),
+            _layer_init(nn.Linear(64 * h * w, out_dim)), nn.ReLU())
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float()
+        return self.net(x.permute(0, 3, 1, 2) if self.channels_last else x)
+
+
+class StateEncoder(nn.Module):
+    """Dict of inputs -> one feature vector (concatenation of per-key features)."""
+
+    def __init__(self, specs: dict[str, KeySpec], hidden: int):
+        super().__init__()
+        self.parts = nn.ModuleDict()
+        self.kinds: dict[str, str] = {}
+        self.discrete_n: dict[str, int] = {}
+        dim = 0
+        for key, spec in specs.items():
+            if spec.kind in ("commands", "mask"):
+                continue  # read by the DRRN action scorer, not the state encoder
+            self.kinds[key] = spec.kind
+            if spec.kind == "grid":
+                part = GridEncoder(spec.shape)
+                dim += part.out_dim
+            elif spec.kind == "pixels":
+                part = PixelEncoder(spec.shape, hidden)
+                dim += part.out_dim
+            elif spec.kind == "map":
+                part = MapEncoder(spec.shape, hidden)
+                dim += part.out_dim
+            elif spec.kind == "vector":
+                part = nn.Sequential(nn.Flatten(), _layer_init(nn.Linear(int(np.prod(spec.shape)), hidden)), nn.ReLU())
+                dim += hidden
+            elif spec.kind == "discrete":
+                self.discrete_n[key] = spec.n
+                part = nn.Identity()
+                dim += spec.n
+            else:  # embedding: a linear bottleneck so 384 text dims do not swamp the grid's 64
+                part = nn.Sequential(_layer_init(nn.Linear(spec.shape[0], hidden)), nn.ReLU())
+                dim += hidden
+            self.parts[key] = part
+        self.out_dim = dim
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        feats = []
+        for key, part in self.parts.items():
+            x = obs[key]
+            if key in self.discrete_n:
+                x = F.one_hot(x.long().clamp(0, self.discrete_n[key] - 1), self.discrete_n[key]).float()
+            else:
+                x = part(x if self.kinds[key] in ("grid", "pixels", "map") else x.float())
+            feats.append(x)
+        return torch.cat(feats, dim=-1)

@@ -1,0 +1,176 @@
+"""Evaluate a run's last checkpoint and record a GIF of an episode.
+
+Evaluation uses fresh environments seeded away from training seeds (`seed + 10_000`), the run's
+method for goals (its shaper state is restored; LLM answers come from the cache), and samples from
+the policy unless `greedy` (MiniGrid policies often loop when greedy).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from llm_explore.errors import ConfigError
+from llm_explore.learner import checkpoint as ckpt
+from llm_explore.learner.launch import load_run_config, make_envs, needs_captions
+from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, RunContext, crafter_score, write_json
+
+EVAL_SEED_OFFSET = 10_000
+
+
+def load_policy(run_dir: str | Path, envs: Any):
+    """(ctx, shaper, processor, agent) restored from the run's last checkpoint, on `envs`."""
+    from llm_explore.learner.ppo import make_policy
+    from llm_explore.methods.registry import get_method
+
+    run_dir = Path(run_dir)
+    cfg, meta = load_run_config(run_dir)
+    last = ckpt.latest(run_dir)
+    if last is None:
+        raise ConfigError(f"{run_dir} has no checkpoint")
+    state = ckpt.load(last)
+    ctx = RunContext(run_dir=run_dir, config=cfg, method=meta["method"], seed=cfg.seed, env_id=cfg.env.id,
+                     family=meta["family"], num_envs=envs.num_envs)
+    spec = get_method(meta["method"])
+    if spec.uses_llm:
+        ctx.llm_client()
+    shaper = spec.factory(ctx)
+    processor, agent = make_policy(ctx, shaper, envs)
+    agent.load_state_dict(state["agent"])
+    agent.eval()
+    shaper.bind(envs.num_envs, processor.specs)
+    # Shaper state is tied to the training env count; goal-free shapers need none of it here.
+    if shaper.uses_goals and envs.num_envs == cfg.env.num_envs:
+        shaper.load_state_dict(state["shaper"])
+    return ctx, shaper, processor, agent
+
+
+def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_envs: int = 1,
+             seed: int | None = None, envs: Any = None) -> dict[str, Any]:
+    """Run `episodes` episodes; writes and returns `eval.json` contents."""
+    from llm_explore.learner.ppo import NEXT_STEP, autoreset_mode, split_infos
+
+    cfg, meta = load_run_config(run_dir)
+    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
+    envs = envs if envs is not None else make_envs(cfg.env.id, num_envs, _captions(meta))
+    ctx, shaper, processor, agent = load_policy(run_dir, envs)
+    torch.manual_seed(seed)
+    n = envs.num_envs
+    mode = autoreset_mode(envs)
+    raw_obs, raw_infos = envs.reset(seed=seed)
+    infos = split_infos(raw_infos, n)
+    shaper.on_episode_start(list(range(n)), infos)
+    returns, lengths, successes, unlocked = [], [], [], {a: 0 for a in CRAFTER_ACHIEVEMENTS}
+    ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=int)
+    prev_done = np.zeros(n, dtype=bool)
+    try:
+        while len(returns) < episodes:
+            obs = processor(raw_obs, infos, shaper.goals())
+            with torch.no_grad():
+                action = agent.get_action_and_value(obs, greedy=greedy)[0]
+            raw_obs, reward, term, trunc, raw_infos = envs.step(action.numpy())
+            infos = split_infos(raw_infos, n)
+            valid = ~prev_done if mode == NEXT_STEP else np.ones(n, dtype=bool)
+            done = np.logical_or(term, trunc)
+            ep_ret += reward * valid
+            ep_len += valid
+            for i in np.flatnonzero(done & valid):
+                info = infos[i].get("final_info", infos[i]) if mode != NEXT_STEP else infos[i]
+                if len(returns) < episodes:
+                    returns.append(float(ep_ret[i]))
+                    lengths.append(int(ep_len[i]))
+                    if ctx.family == "textworld":
+                        successes.append(float(bool(info.get("won"))))
+                    elif ctx.family == "crafter":
+                        ach = info.get("achievements") or {}
+                        for a, c in ach.items():
+                            unlocked[a] = unlocked.get(a, 0) + int(bool(c))
+                        successes.append(sum(1 for c in ach.values() if c) / len(CRAFTER_ACHIEVEMENTS))
+                    else:
+                        successes.append(float(ep_ret[i] > 0))
+                ep_ret[i], ep_len[i] = 0.0, 0
+            started = np.flatnonzero(prev_done if mode == NEXT_STEP else done)
+            if len(started):
+                shaper.on_episode_start([int(i) for i in started], [infos[i] for i in started])
+            prev_done = done
+    finally:
+        envs.close()
+        shaper.close()
+        ctx.close()
+    result: dict[str, Any] = {
+        "run_dir": str(run_dir), "env": cfg.env.id, "episodes": len(returns), "greedy": greedy, "seed": seed,
+        "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
+        "success_rate": float(np.mean(successes)), "mean_length": float(np.mean(lengths)), "returns": returns,
+    }
+    if ctx.family == "crafter":
+        rates = {a: unlocked.get(a, 0) / len(returns) for a in CRAFTER_ACHIEVEMENTS}
+        result["achievements"] = rates
+        result["crafter_score"] = crafter_score({a: 100 * r for a, r in rates.items()})
+    write_json(Path(run_dir) / "eval.json", result)
+    return result
+
+
+def _frame(env: Any, obs: Any) -> np.ndarray | None:
+    """An RGB frame of a single (wrapped) env: render(), MiniGrid's get_frame, or pixel obs."""
+    with np.errstate(all="ignore"):
+        try:
+            frame = env.render()
+        except Exception:  # noqa: BLE001 - envs made without render_mode
+            frame = None
+        if frame is None:
+            unwrapped = getattr(env, "unwrapped", env)
+            if hasattr(unwrapped, "get_frame"):
+                frame = unwrapped.get_frame(highlight=True, tile_size=16)
+        if frame is None:
+            image = obs.get("image") if isinstance(obs, dict) else obs
+            if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[-1] == 3 and image.shape[0] >= 32:
+                frame = image
+    return None if frame is None else np.asarray(frame, dtype=np.uint8)
+
+
+def record_video(run_dir: str | Path, out: str | Path | None = None, max_steps: int = 500, greedy: bool = False,
+                 seed: int | None = None, fps: int = 8) -> Path:
+    """Write a GIF of one episode of the run's policy; returns its path."""
+    import imageio.v2 as imageio
+
+    from llm_explore.learner.checkpoint import _base_vector_env
+    from llm_explore.learner.ppo import split_infos
+
+    cfg, meta = load_run_config(run_dir)
+    seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
+    envs = make_envs(cfg.env.id, 1, _captions(meta))
+    ctx, shaper, processor, agent = load_policy(run_dir, envs)
+    torch.manual_seed(seed)
+    single = _base_vector_env(envs).envs[0]
+    raw_obs, raw_infos = envs.reset(seed=seed)
+    infos = split_infos(raw_infos, 1)
+    shaper.on_episode_start([0], infos)
+    frames = []
+    try:
+        for _ in range(max_steps):
+            frame = _frame(single, {k: v[0] for k, v in raw_obs.items()} if isinstance(raw_obs, dict) else raw_obs[0])
+            if frame is None:
+                raise ConfigError(f"{cfg.env.id}: the env gives no frames to record")
+            frames.append(frame)
+            obs = processor(raw_obs, infos, shaper.goals())
+            with torch.no_grad():
+                action = agent.get_action_and_value(obs, greedy=greedy)[0]
+            raw_obs, _, term, trunc, raw_infos = envs.step(action.numpy())
+            infos = split_infos(raw_infos, 1)
+            if term[0] or trunc[0]:
+                break
+    finally:
+        envs.close()
+        shaper.close()
+        ctx.close()
+    out = Path(out) if out else Path(run_dir) / "episode.gif"
+    imageio.mimsave(out, frames, duration=1.0 / fps, loop=0)
+    return out
+
+
+def _captions(meta: dict[str, Any]) -> bool:
+    from llm_explore.methods.registry import get_method
+
+    return needs_captions(get_method(meta["method"]), meta["family"])

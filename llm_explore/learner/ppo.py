@@ -1,0 +1,368 @@
+"""PPO with two value heads and a reward shaper, in the spirit of CleanRL's `ppo.py`.
+
+Read `train` top to bottom: set up, then per update (1) anneal the learning rate, (2) collect
+`num_steps` vector steps asking the shaper for intrinsic rewards, (3) GAE per reward stream,
+(4) the clipped PPO update, (5) log a metrics row and maybe checkpoint.
+
+Two details are easy to get wrong and are handled here:
+- Autoreset. Gymnasium 1.x vector envs default to NEXT_STEP: the step after an episode ends only
+  resets. That slot is stored with `valid = 0` and excluded from losses and GAE (see buffer.py).
+  SAME_STEP vectors put the final observation in `info["final_obs"]`; both modes are supported.
+- Truncation bootstraps (V of the final observation), termination does not.
+
+Interruption: the first Ctrl-C (or SIGTERM) finishes the current update, writes a checkpoint and a
+summary with status "interrupted", and returns; a second Ctrl-C stops at once (the last periodic
+checkpoint stays valid) after writing the partial summary.
+"""
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from llm_explore.learner import checkpoint as ckpt
+from llm_explore.learner.buffer import RolloutBuffer, flatten, gae
+from llm_explore.learner.encoders import ObsProcessor
+from llm_explore.learner.networks import Agent, explained_variance
+from llm_explore.learner.runs import EpisodeTracker, MetricsLog, RunContext, build_summary, write_json
+from llm_explore.learner.shaping import RewardShaper, ShapingResult, Transitions
+
+NEXT_STEP, SAME_STEP = "next_step", "same_step"
+
+
+# ----------------------------------------------------------------------------------- env helpers
+def autoreset_mode(envs: Any) -> str:
+    """NEXT_STEP or SAME_STEP, from the vector env's metadata (Gymnasium 1.x puts it there)."""
+    mode = (getattr(envs, "metadata", None) or {}).get("autoreset_mode")
+    if mode is None:
+        with contextlib.suppress(ImportError):
+            from llm_explore.envs import AUTORESET_MODE as mode  # type: ignore[no-redef]
+    name = str(getattr(mode, "name", mode) or "NEXT_STEP").upper().replace("-", "_")
+    if "SAME" in name:
+        return SAME_STEP
+    if "NEXT" in name:
+        return NEXT_STEP
+    raise ValueError(f"unsupported autoreset mode {mode!r}: use NEXT_STEP or SAME_STEP")
+
+
+def split_infos(infos: dict[str, Any], n: int) -> list[dict[str, Any]]:
+    """Gymnasium's batched info dict (`key` arrays + `_key` masks) -> one dict per env."""
+    out: list[dict[str, Any]] = [{} for _ in range(n)]
+    for key, value in (infos or {}).items():
+        if key.startswith("_"):
+            continue
+        mask = infos.get(f"_{key}")
+        parts = split_infos(value, n) if isinstance(value, dict) else value
+        for i in range(n):
+            if mask is None or mask[i]:
+                out[i][key] = parts[i]
+    return out
+
+
+def _stack(obs_list: list[Any]) -> Any:
+    if isinstance(obs_list[0], dict):
+        return {k: _stack([o[k] for o in obs_list]) for k in obs_list[0]}
+    return np.stack([np.asarray(o) for o in obs_list])
+
+
+def _rows(obs: dict[str, torch.Tensor], idx: np.ndarray) -> dict[str, torch.Tensor]:
+    index = torch.as_tensor(idx, dtype=torch.long)
+    return {k: v[index] for k, v in obs.items()}
+
+
+# ----------------------------------------------------------------------------------- interrupts
+class StopFlag:
+    """Set by the first SIGINT/SIGTERM; a second SIGINT raises KeyboardInterrupt at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, signum, frame) -> None:  # signal handler
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+@contextlib.contextmanager
+def graceful_stop():
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signals can only be handled on the main thread
+        return
+    old = {s: signal.signal(s, flag) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield flag
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+# ----------------------------------------------------------------------------------- training
+def make_policy(ctx: RunContext, shaper: RewardShaper, envs: Any) -> tuple[ObsProcessor, Agent]:
+    """The observation processor and the agent for this run's env, method and config."""
+    args = ctx.config.learner
+    use_goal = bool(args.goal_conditioning or shaper.uses_goals)
+    use_mission = args.mission_embedding == "on" or (
+        args.mission_embedding == "auto" and ctx.env_id.lower().startswith("babyai"))
+    needs_text = use_goal or use_mission or ctx.family == "textworld"
+    processor = ObsProcessor(ctx.family, envs.single_observation_space, envs.single_action_space,
+                             embedder=ctx.embedder() if needs_text else None, use_goal=use_goal,
+                             use_mission=use_mission)
+    return processor, Agent(processor.specs, int(envs.single_action_space.n), args.hidden_size)
+
+
+def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict[str, Any] | None = None,
+          stop_after_updates: int | None = None, on_update: Callable[[dict[str, Any]], bool | None] | None = None,
+          ) -> dict[str, Any]:
+    """Train PPO on `envs` (a Gymnasium vector env) with `shaper`; returns the summary dict.
+
+    `resume_from` is a loaded checkpoint. `stop_after_updates` stops (with a checkpoint) after that
+    update, as an interruption would. `on_update(row)` sees each metrics row; returning True ends
+    the run there (status "stopped", resumable). Writes metrics.csv, TensorBoard events, checkpoints and
+    summary.json into `ctx.run_dir`.
+    """
+    args = ctx.config.learner
+    seed = ctx.seed
+    t_start = time.time()
+
+    # Seeding: same seed, same thread count -> same run (CPU kernels are deterministic).
+    torch.set_num_threads(args.torch_threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    mb_rng = np.random.default_rng(seed)  # minibatch order; saved in checkpoints
+
+    # Environment facts.
+    num_envs = envs.num_envs
+    mode = autoreset_mode(envs)
+
+    # Policy inputs, agent, optimizer, shaper, storage.
+    processor, agent = make_policy(ctx, shaper, envs)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=args.adam_eps)
+    shaper.bind(num_envs, processor.specs)
+    buf = RolloutBuffer(args.num_steps, num_envs, {k: (s.shape, s.dtype) for k, s in processor.specs.items()})
+    tracker = EpisodeTracker(num_envs, ctx.family)
+    num_updates = args.num_updates(num_envs)
+    has_intrinsic = args.int_coef > 0
+
+    # Start fresh, or restore every piece of state a checkpoint holds.
+    if resume_from is None:
+        start_update, global_step, wall_before = 1, 0, 0.0
+        raw_obs, raw_infos = envs.reset(seed=seed)
+        infos = split_infos(raw_infos, num_envs)
+        shaper.on_episode_start(list(range(num_envs)), infos)
+        next_obs = processor(raw_obs, infos, shaper.goals())
+        prev_done = np.zeros(num_envs, dtype=bool)
+    else:
+        state = resume_from
+        agent.load_state_dict(state["agent"])
+        optimizer.load_state_dict(state["optimizer"])
+        shaper.load_state_dict(state["shaper"])
+        tracker.load_state_dict(state["tracker"])
+        mb_rng.bit_generator.state = state["mb_rng"]
+        start_update, global_step, wall_before = state["update"] + 1, state["global_step"], state["wall_s"]
+        if state["env_state"] is not None:
+            ckpt.restore_env_state(envs, state["env_state"])
+            next_obs, prev_done = state["next_obs"], np.array(state["prev_done"])
+        else:  # unpicklable envs: restart every episode with a derived seed (documented in checkpoint.py)
+            raw_obs, raw_infos = envs.reset(seed=seed + 1_000_003 * state["update"])
+            infos = split_infos(raw_infos, num_envs)
+            tracker.ext_return[:] = tracker.int_return[:] = 0
+            tracker.length[:] = 0
+            shaper.on_episode_start(list(range(num_envs)), infos)
+            next_obs = processor(raw_obs, infos, shaper.goals())
+            prev_done = np.zeros(num_envs, dtype=bool)
+        ckpt.set_rng_state(state["rng"])  # last: building modules above consumed RNG draws
+    metrics = MetricsLog(ctx.run_dir, args.tensorboard, resume_update=start_update - 1 if resume_from else None)
+
+    def checkpoint_state(update: int) -> dict[str, Any]:
+        blob = ckpt.env_state(envs)
+        return {"update": update, "global_step": global_step, "wall_s": wall_before + time.time() - t_start,
+                "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "shaper": shaper.state_dict(),
+                "tracker": tracker.state_dict(), "mb_rng": mb_rng.bit_generator.state, "rng": ckpt.rng_state(),
+                "env_state": blob, "env_state_kind": "pickled" if blob is not None else "reseeded",
+                "next_obs": next_obs, "prev_done": prev_done.copy(), "method": ctx.method}
+
+    def finish(status: str, update: int) -> dict[str, Any]:
+        summary = build_summary(ctx, tracker, env_steps=global_step, updates=update,
+                                wall_s=wall_before + time.time() - t_start, status=status,
+                                shaper_stats=shaper.stats())
+        write_json(ctx.run_dir / "summary.json", summary)
+        return summary
+
+    update = start_update - 1
+    status = "complete"
+    with graceful_stop() as stop:
+        try:
+            for update in range(start_update, num_updates + 1):
+                # (1) Learning-rate annealing, linear to 0 over the whole run.
+                lr = args.learning_rate * (1.0 - (update - 1.0) / num_updates) if args.anneal_lr else args.learning_rate
+                optimizer.param_groups[0]["lr"] = lr
+                int_sum = 0.0
+
+                # (2) Rollout.
+                for step in range(args.num_steps):
+                    global_step += num_envs
+                    # NEXT_STEP autoreset: an env that finished last step is only reset now.
+                    valid = ~prev_done if mode == NEXT_STEP else np.ones(num_envs, dtype=bool)
+                    buf.add_obs(step, next_obs)
+                    buf.valid[step] = torch.as_tensor(valid, dtype=torch.float32)
+                    with torch.no_grad():
+                        action, logprob, _, v_ext, v_int = agent.get_action_and_value(next_obs)
+                    buf.actions[step], buf.logprobs[step] = action, logprob
+                    buf.ext_values[step], buf.int_values[step] = v_ext, v_int
+
+                    raw_obs, reward, terminated, truncated, raw_infos = envs.step(action.numpy())
+                    infos = split_infos(raw_infos, num_envs)
+                    done = np.logical_or(terminated, truncated)
+                    goals_before = shaper.goals()
+
+                    # The state each action led to: the final one where an episode ended.
+                    step_infos = list(infos)
+                    trans_next = processor(raw_obs, infos, goals_before)
+                    if mode == SAME_STEP and done.any():
+                        ended = np.flatnonzero(done)
+                        step_infos = [infos[i].get("final_info", infos[i]) if done[i] else infos[i]
+                                      for i in range(num_envs)]
+                        final = processor(_stack([infos[i]["final_obs"] for i in ended]),
+                                          [step_infos[i] for i in ended],
+                                          None if goals_before is None else [goals_before[i] for i in ended])
+                        trans_next = {k: v.clone() for k, v in trans_next.items()}
+                        for k, v in final.items():
+                            trans_next[k][torch.as_tensor(ended)] = v
+
+                    # Intrinsic reward from the shaper (zero on the reset slots).
+                    batch = Transitions(obs=next_obs, actions=action.numpy(), ext_rewards=np.asarray(reward),
+                                        next_obs=trans_next, infos=step_infos, terminated=np.asarray(terminated),
+                                        truncated=np.asarray(truncated), valid=valid, global_step=global_step)
+                    shaped = shaper.compute(batch)
+                    intrinsic = shaped.intrinsic if isinstance(shaped, ShapingResult) else shaped
+                    intrinsic = np.asarray(intrinsic, dtype=np.float32) * valid
+                    int_sum += float(intrinsic.sum())
+
+                    # Truncated episodes bootstrap from the value of their final observation.
+                    trunc_rows = np.flatnonzero(np.logical_and(truncated, valid))
+                    if len(trunc_rows):
+                        with torch.no_grad():
+                            fe, fi = agent.get_value(_rows(trans_next, trunc_rows))
+                        buf.final_ext_values[step, trunc_rows] = fe
+                        buf.final_int_values[step, trunc_rows] = fi
+                    else:
+                        buf.final_ext_values[step] = 0.0
+                        buf.final_int_values[step] = 0.0
+                    buf.ext_rewards[step] = torch.as_tensor(reward, dtype=torch.float32) * torch.as_tensor(valid)
+                    buf.int_rewards[step] = torch.as_tensor(intrinsic)
+                    buf.terminated[step] = torch.as_tensor(np.logical_and(terminated, valid), dtype=torch.float32)
+                    buf.truncated[step] = torch.as_tensor(np.logical_and(truncated, valid), dtype=torch.float32)
+
+                    # Episode bookkeeping, then tell the shaper which envs start a new episode.
+                    tracker.step(np.asarray(reward, dtype=np.float64), intrinsic.astype(np.float64), valid)
+                    for i in np.flatnonzero(np.logical_and(done, valid)):
+                        tracker.end(int(i), step_infos[i], global_step)
+                    started = np.flatnonzero(prev_done if mode == NEXT_STEP else done)
+                    if len(started):
+                        shaper.on_episode_start([int(i) for i in started], [infos[i] for i in started])
+                    prev_done = done
+
+                    goals_after = shaper.goals()
+                    if mode == NEXT_STEP and "goal_emb" not in trans_next:
+                        next_obs = trans_next  # the returned obs is the next obs in NEXT_STEP mode
+                    else:
+                        next_obs = processor(raw_obs, infos, goals_after)
+
+                # (3) Advantages per stream; the intrinsic one may ignore episode ends.
+                with torch.no_grad():
+                    last_ext, last_int = agent.get_value(next_obs)
+                adv_ext, ret_ext = gae(buf.ext_rewards, buf.ext_values, last_ext, buf.terminated, buf.truncated,
+                                       buf.final_ext_values, buf.valid, args.gamma, args.gae_lambda, episodic=True)
+                adv_int, ret_int = gae(buf.int_rewards, buf.int_values, last_int, buf.terminated, buf.truncated,
+                                       buf.final_int_values, buf.valid, args.int_gamma, args.gae_lambda,
+                                       episodic=args.int_episodic)
+                advantages = args.ext_coef * adv_ext + args.int_coef * adv_int
+                shaper_log = shaper.end_rollout(global_step)
+                b = flatten(buf, advantages, ret_ext, ret_int)
+
+                # (4) PPO update on the valid samples only.
+                valid_idx = np.flatnonzero(b.valid.numpy() > 0)
+                mb_size = max(1, len(valid_idx) // args.num_minibatches)
+                clipfracs, approx_kl = [], torch.tensor(0.0)
+                pg_loss = v_loss_ext = v_loss_int = entropy_loss = torch.tensor(0.0)
+                for _epoch in range(args.update_epochs):
+                    order = mb_rng.permutation(valid_idx)
+                    for start in range(0, len(order), mb_size):
+                        mb = torch.as_tensor(order[start:start + mb_size])
+                        _, newlogprob, entropy, new_ext, new_int = agent.get_action_and_value(
+                            {k: v[mb] for k, v in b.obs.items()}, b.actions[mb])
+                        logratio = newlogprob - b.logprobs[mb]
+                        ratio = logratio.exp()
+                        with torch.no_grad():
+                            # http://joschu.net/blog/kl-approx.html
+                            approx_kl = ((ratio - 1) - logratio).mean()
+                            clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean().item())
+                        mb_adv = b.advantages[mb]
+                        if args.norm_adv and len(mb) > 1:
+                            mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
+                        pg_loss = torch.max(-mb_adv * ratio,
+                                            -mb_adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
+                        v_loss_ext = _value_loss(new_ext, b.ext_returns[mb], b.ext_values[mb], args)
+                        v_loss_int = (_value_loss(new_int, b.int_returns[mb], b.int_values[mb], args)
+                                      if has_intrinsic else torch.tensor(0.0))
+                        entropy_loss = entropy.mean()
+                        loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * (v_loss_ext + v_loss_int)
+                        optimizer.zero_grad()
+                        loss.backward()
+                        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                        optimizer.step()
+                    if args.target_kl is not None and approx_kl > args.target_kl:
+                        break
+
+                # (5) Log, checkpoint, maybe stop.
+                new_eps = tracker.drain()
+                ret_avg, succ_avg = tracker.window(args.summary_window)
+                wall = wall_before + time.time() - t_start
+                v_idx = torch.as_tensor(valid_idx)
+                row = {
+                    "update": update, "global_step": global_step, "wall_s": round(wall, 3),
+                    "sps": round(global_step / wall, 1) if wall > 0 else 0.0, "episodes": len(tracker.episodes),
+                    "ep_return": float(np.mean([e[1] for e in new_eps])) if new_eps else float("nan"),
+                    "ep_success": float(np.mean([e[3] for e in new_eps])) if new_eps else float("nan"),
+                    "ep_length": float(np.mean([e[2] for e in new_eps])) if new_eps else float("nan"),
+                    "return_avg": ret_avg, "success_avg": succ_avg,
+                    "int_reward": int_sum / max(1.0, float(buf.valid.sum())), "learning_rate": lr,
+                    "pg_loss": pg_loss.item(), "v_loss_ext": v_loss_ext.item(), "v_loss_int": v_loss_int.item(),
+                    "entropy": entropy_loss.item(), "approx_kl": approx_kl.item(),
+                    "clipfrac": float(np.mean(clipfracs)) if clipfracs else 0.0,
+                    "explained_var": explained_variance(b.ext_values[v_idx].numpy(), b.ext_returns[v_idx].numpy()),
+                    "llm_calls": ctx.llm_stats()["calls"],
+                }
+                row.update({f"shaper_{k}": float(v) for k, v in {**shaper.stats(), **shaper_log}.items()})
+                metrics.write(row)
+                # A callback may end the run early (a benchmark that reached its target).
+                done_early = bool(on_update(row)) if on_update is not None else False
+                stopping = stop.requested or (stop_after_updates is not None and update >= stop_after_updates)
+                if update % args.checkpoint_every == 0 or update == num_updates or stopping or done_early:
+                    ckpt.save(ctx.run_dir, update, checkpoint_state(update), keep=args.keep_checkpoints)
+                if (stopping or done_early) and update < num_updates:
+                    status = "interrupted" if stopping else "stopped"
+                    break
+        except KeyboardInterrupt:
+            # Second Ctrl-C: no checkpoint of this half-finished update; the last periodic one stands.
+            metrics.close()
+            finish("interrupted", update - 1)
+            raise
+    metrics.close()
+    return finish(status, update)
+
+
+def _value_loss(new: torch.Tensor, returns: torch.Tensor, old: torch.Tensor, args) -> torch.Tensor:
+    if not args.clip_vloss:
+        return 0.5 * (new - returns).pow(2).mean()
+    clipped = old + (new - old).clamp(-args.clip_coef, args.clip_coef)
+    return 0.5 * torch.max((new - returns).pow(2), (clipped - returns).pow(2)).mean()

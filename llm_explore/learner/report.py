@@ -1,0 +1,138 @@
+"""`llm-explore report`: learning curves, Crafter achievement bars and a markdown table over runs.
+
+Runs are grouped by (method, env); seeds of a group are averaged. Curves use each run's rolling
+averages (`return_avg`, `success_avg` over the last `summary_window` episodes), interpolated onto a
+common step grid; the band is a 95% normal confidence interval of the mean over seeds (none for a
+single seed).
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llm_explore.errors import ConfigError
+from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, env_slug, read_metrics
+
+
+def _load(run_dir: Path) -> dict[str, Any]:
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file() or not (run_dir / "metrics.csv").is_file():
+        raise ConfigError(f"{run_dir}: not a finished run folder (needs summary.json and metrics.csv)")
+    return {"dir": run_dir, "summary": json.loads(summary_path.read_text()), "metrics": read_metrics(run_dir)}
+
+
+def _ci(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and 95% half-width over axis 0."""
+    mean = np.nanmean(values, axis=0)
+    if values.shape[0] < 2:
+        return mean, np.zeros_like(mean)
+    return mean, 1.96 * np.nanstd(values, axis=0, ddof=1) / np.sqrt(values.shape[0])
+
+
+def _curve(runs: list[dict], key: str, points: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    end = min(max(r["global_step"] for r in run["metrics"]) for run in runs)
+    grid = np.linspace(0, end, points)
+    ys = []
+    for run in runs:
+        steps = np.array([r["global_step"] for r in run["metrics"]])
+        vals = np.array([r.get(key, np.nan) for r in run["metrics"]], dtype=float)
+        ok = ~np.isnan(vals)
+        ys.append(np.interp(grid, steps[ok], vals[ok], left=np.nan) if ok.any() else np.full(points, np.nan))
+    mean, half = _ci(np.array(ys))
+    return grid, mean, half
+
+
+def _fmt(values: list[float | None], digits: int = 3) -> str:
+    vals = np.array([v for v in values if v is not None], dtype=float)
+    if not len(vals):
+        return "-"
+    mean, half = _ci(vals[:, None])
+    return f"{mean[0]:.{digits}f}" + (f" ± {half[0]:.{digits}f}" if len(vals) > 1 else "")
+
+
+def make_report(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, Any]:
+    """Write PNGs and report.md into `out_dir`; returns {"files": [...], "rows": [...]}."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    runs = [_load(Path(d)) for d in run_dirs]
+    if not runs:
+        raise ConfigError("report needs at least one run folder")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for run in runs:
+        groups[(run["summary"]["method"], run["summary"]["env"])].append(run)
+    files: list[str] = []
+
+    # Learning curves: one figure per env, one line (and band) per method.
+    for env in sorted({e for _, e in groups}):
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for (method, e), members in sorted(groups.items()):
+            if e != env:
+                continue
+            for ax, key in zip(axes, ("return_avg", "success_avg")):
+                x, mean, half = _curve(members, key)
+                line, = ax.plot(x, mean, label=f"{method} (n={len(members)})")
+                ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+        for ax, title in zip(axes, ("episode return", "success rate")):
+            ax.set_xlabel("environment steps")
+            ax.set_title(f"{env}: {title}")
+            ax.grid(alpha=0.3)
+        axes[0].legend(loc="best", fontsize=8)
+        fig.tight_layout()
+        path = out / f"curves_{env_slug(env)}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(str(path))
+
+    # Crafter: success rate per achievement, one bar group per method.
+    crafter = {k: v for k, v in groups.items() if v[0]["summary"].get("family") == "crafter"}
+    if crafter:
+        fig, ax = plt.subplots(figsize=(13, 4.5))
+        width = 0.8 / len(crafter)
+        xs = np.arange(len(CRAFTER_ACHIEVEMENTS))
+        for j, ((method, env), members) in enumerate(sorted(crafter.items())):
+            rates = np.array([[100 * m["summary"]["achievements"].get(a, 0.0) for a in CRAFTER_ACHIEVEMENTS]
+                              for m in members])
+            mean, half = _ci(rates)
+            ax.bar(xs + j * width, mean, width, yerr=half if len(members) > 1 else None,
+                   label=f"{method} ({env}, n={len(members)})")
+        ax.set_xticks(xs + width * (len(crafter) - 1) / 2)
+        ax.set_xticklabels([a.replace("_", " ") for a in CRAFTER_ACHIEVEMENTS], rotation=60, ha="right", fontsize=8)
+        ax.set_ylabel("success rate (%)")
+        ax.set_yscale("symlog", linthresh=1)
+        ax.legend(fontsize=8)
+        ax.set_title("Crafter achievements")
+        fig.tight_layout()
+        path = out / "achievements.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(str(path))
+
+    # Markdown table.
+    rows = []
+    lines = ["| method | env | seeds | env steps | return | success | Crafter score | steps/s | LLM calls |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for (method, env), members in sorted(groups.items()):
+        s = [m["summary"] for m in members]
+        row = {"method": method, "env": env, "seeds": len(s),
+               "env_steps": int(np.mean([x["env_steps"] for x in s])),
+               "return": _fmt([x["mean_return"] for x in s]), "success": _fmt([x["success_rate"] for x in s]),
+               "crafter_score": _fmt([x.get("crafter_score") for x in s], 2),
+               "steps_per_s": f"{np.mean([x['env_steps_per_s'] for x in s]):.0f}",
+               "llm_calls": int(np.sum([x.get("llm", {}).get("calls", 0) for x in s]))}
+        rows.append(row)
+        lines.append("| " + " | ".join(str(v) for v in row.values()) + " |")
+    figures = "\n".join(f"![{Path(f).stem}]({Path(f).name})" for f in files)
+    text = ("# Report\n\nReturn and success: mean over the last episodes of each run (summary window), "
+            "mean ± 95% CI over seeds.\n\n" + "\n".join(lines) + "\n\n" + figures + "\n")
+    (out / "report.md").write_text(text)
+    files.append(str(out / "report.md"))
+    return {"files": files, "rows": rows}

@@ -1,0 +1,90 @@
+"""The method registry: `llm-explore run METHOD` looks METHOD up here.
+
+A method is a factory `(RunContext) -> RewardShaper` plus a few facts about it. Methods register at
+import time, from their own module:
+
+    # llm_explore/methods/ellm.py
+    from llm_explore.methods.registry import register_method
+
+    def make_ellm(ctx):
+        return EllmShaper(ctx)
+
+    register_method("ellm", make_ellm, description="ELLM goal rewards", uses_llm=True,
+                    learner_defaults={"goal_conditioning": True, "int_episodic": True})
+
+`load_methods()` imports the built-in shapers and every module of `llm_explore.methods`, so a new
+method needs no edit anywhere else.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from llm_explore.errors import UnknownNameError
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A registered method: its factory and what the run machinery needs to know about it."""
+
+    name: str
+    factory: Callable[[Any], Any]  # (RunContext) -> RewardShaper
+    description: str = ""
+    uses_llm: bool = False  # the run creates the call log and reports LLM stats
+    # Learner values the method prefers (explicit user values still win), e.g. {"int_coef": 0.5}.
+    learner_defaults: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS: dict[str, MethodSpec] = {}
+IMPORT_ERRORS: dict[str, str] = {}
+
+
+def register_method(name: str, factory: Callable[[Any], Any], *, description: str = "", uses_llm: bool = False,
+                    learner_defaults: dict[str, Any] | None = None) -> MethodSpec:
+    """Add (or replace) a method. Returns its spec."""
+    spec = MethodSpec(name, factory, description, uses_llm, dict(learner_defaults or {}))
+    METHODS[name] = spec
+    return spec
+
+
+def load_methods() -> dict[str, MethodSpec]:
+    """Import the built-in shapers and every `llm_explore.methods` module (each registers itself).
+
+    A module that fails to import is skipped with a warning and its error is kept, so one broken
+    method never stops the others; asking for that method reports the error.
+    """
+    importlib.import_module("llm_explore.learner.shaping")
+    import llm_explore.methods as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name == "registry" or info.name.startswith("_"):
+            continue
+        module = f"llm_explore.methods.{info.name}"
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - reported when the method is requested
+            IMPORT_ERRORS[info.name] = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"method module {module} failed to import: {exc}", stacklevel=2)
+    return METHODS
+
+
+def get_method(name: str) -> MethodSpec:
+    """The spec of `name`; an UnknownNameError lists the valid names (and failed imports)."""
+    if name not in METHODS:
+        load_methods()
+    if name not in METHODS:
+        for module, error in IMPORT_ERRORS.items():
+            if module.replace("_", "-") in name.replace("_", "-") or name.replace("-", "_") in module:
+                from llm_explore.errors import ConfigError
+
+                raise ConfigError(f"method {name!r}: module llm_explore.methods.{module} failed to import: {error}")
+        raise UnknownNameError("method", name, sorted(METHODS))
+    return METHODS[name]
+
+
+def method_names() -> list[str]:
+    load_methods()
+    return sorted(METHODS)

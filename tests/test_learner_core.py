@@ -1,0 +1,217 @@
+"""The PPO learner's parts on tiny inputs: GAE, networks, losses, shapers, autoreset modes."""
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from llm_explore.config import RunConfig
+from llm_explore.learner.buffer import gae
+from llm_explore.learner.config import resolve_learner
+from llm_explore.learner.encoders import KeySpec, ObsProcessor
+from llm_explore.learner.networks import Agent
+from llm_explore.learner.ppo import _value_loss, split_infos
+from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, crafter_score
+from llm_explore.learner.shaping import CountConfig, CountShaper, RNDConfig, RNDShaper, Transitions
+
+torch.set_num_threads(1)
+
+
+def minigrid_vec(name: str, n: int, **kwargs):
+    """The project's MiniGrid adapter in a sync vector env (same-step autoreset unless told)."""
+    from llm_explore.envs import make_vector_env
+
+    return make_vector_env(f"minigrid:{name}", n, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------ GAE
+def _t(rows):
+    return torch.tensor(rows, dtype=torch.float32).reshape(len(rows), 1)
+
+
+def test_gae_termination_cuts_and_truncation_bootstraps():
+    gamma, lam = 0.9, 1.0
+    rewards, values = _t([1.0, 0.0, 2.0]), _t([0.5, 0.0, 0.0])
+    zeros = _t([0, 0, 0])
+    last = torch.tensor([10.0])
+    # Step 0 terminates: its return is just its reward (no bootstrap from step 1 or beyond).
+    adv, ret = gae(rewards, values, last, _t([1, 0, 0]), zeros, zeros, _t([1, 1, 1]), gamma, lam)
+    assert ret[0, 0].item() == pytest.approx(1.0)
+    assert ret[2, 0].item() == pytest.approx(2.0 + 0.9 * 10.0)
+    # Step 0 truncates with V(final obs) = 3: return = 1 + 0.9 * 3, nothing from step 1 on.
+    adv, ret = gae(rewards, values, last, zeros, _t([1, 0, 0]), _t([3, 0, 0]), _t([1, 1, 1]), gamma, lam)
+    assert ret[0, 0].item() == pytest.approx(1.0 + 0.9 * 3.0)
+
+
+def test_gae_skips_invalid_reset_slot():
+    # Slot 1 is Gymnasium's next-step reset slot: advantage 0, and the non-episodic stream links
+    # step 0 directly to step 2.
+    rewards, values = _t([1.0, 5.0, 0.0]), _t([0.0, 7.0, 2.0])
+    zeros = _t([0, 0, 0])
+    adv, ret = gae(rewards, values, torch.tensor([0.0]), zeros, zeros, zeros, _t([1, 0, 1]), 0.5, 0.0,
+                   episodic=False)
+    assert adv[1, 0].item() == 0.0
+    assert ret[0, 0].item() == pytest.approx(1.0 + 0.5 * 2.0)  # V of slot 2, not slot 1's 7
+
+
+# ------------------------------------------------------------------------------------- networks
+def _random_obs(specs: dict[str, KeySpec], n: int) -> dict[str, torch.Tensor]:
+    out = {}
+    for key, spec in specs.items():
+        if spec.kind == "grid":
+            out[key] = torch.randint(0, 6, (n, *spec.shape), dtype=torch.uint8)
+        elif spec.kind == "discrete":
+            out[key] = torch.randint(0, spec.n, (n,))
+        elif spec.kind == "mask":
+            out[key] = torch.zeros((n, *spec.shape), dtype=torch.bool)
+            out[key][:, :3] = True
+        elif spec.dtype == torch.uint8:
+            out[key] = torch.randint(0, 255, (n, *spec.shape), dtype=torch.uint8)
+        else:
+            out[key] = torch.rand((n, *spec.shape))
+    return out
+
+
+@pytest.mark.parametrize("family,space", [
+    ("minigrid", gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (7, 7, 3), np.uint8),
+                                  "direction": gym.spaces.Discrete(4)})),
+    ("crafter", gym.spaces.Dict({"map": gym.spaces.Box(0, 1, (9, 9, 20), np.float32),
+                                 "inventory": gym.spaces.Box(0, 9, (16,), np.float32)})),
+    ("crafter", gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)),
+])
+def test_agent_shapes_and_ppo_step(family, space):
+    torch.manual_seed(0)
+    proc = ObsProcessor(family, space, gym.spaces.Discrete(7))
+    agent = Agent(proc.specs, 7, hidden=32)
+    obs = _random_obs(proc.specs, 5)
+    action, logp, ent, v_ext, v_int = agent.get_action_and_value(obs)
+    assert action.shape == logp.shape == ent.shape == v_ext.shape == v_int.shape == (5,)
+    assert torch.all(ent > 0) and torch.all(logp <= 0)
+    # One clipped-surrogate step on positive advantages raises the taken actions' log-probability.
+    opt = torch.optim.Adam(agent.parameters(), lr=1e-2)
+    adv = torch.ones(5)
+    for _ in range(3):
+        _, new_logp, _, _, _ = agent.get_action_and_value(obs, action)
+        ratio = (new_logp - logp.detach()).exp()
+        loss = torch.max(-adv * ratio, -adv * ratio.clamp(0.8, 1.2)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    _, after, _, _, _ = agent.get_action_and_value(obs, action)
+    assert after.sum() > logp.sum()
+
+
+def test_drrn_scores_only_admissible_commands():
+    specs = {"text_emb": KeySpec((384,), torch.float32, "embedding"),
+             "cmd_emb": KeySpec((6, 384), torch.float32, "commands"),
+             "cmd_mask": KeySpec((6,), torch.bool, "mask")}
+    agent = Agent(specs, 6, hidden=32)
+    obs = _random_obs(specs, 4)
+    for _ in range(20):
+        action = agent.get_action_and_value(obs)[0]
+        assert torch.all(action < 3)  # only the first 3 commands are admissible
+    # The same weights serve a different command list: scores follow the embeddings, not slots.
+    swapped = dict(obs, cmd_emb=obs["cmd_emb"].flip(1), cmd_mask=obs["cmd_mask"].flip(1))
+    logits = agent._logits(agent._features(obs), obs)
+    logits_swapped = agent._logits(agent._features(swapped), swapped)
+    assert torch.allclose(logits[:, :3], logits_swapped[:, 3:].flip(1), atol=1e-5)
+
+
+def test_value_loss_is_clipped():
+    class A:
+        clip_vloss, clip_coef = True, 0.2
+    new, ret, old = torch.tensor([2.0]), torch.tensor([2.0]), torch.tensor([0.0])
+    # Unclipped error is 0 but the clipped prediction (0.2) is far off: the max keeps it.
+    assert _value_loss(new, ret, old, A).item() == pytest.approx(0.5 * 1.8 ** 2)
+
+
+# --------------------------------------------------------------------------------------- shapers
+def _batch(keys, valid=None, obs=None) -> Transitions:
+    n = len(keys)
+    obs = obs if obs is not None else {"x": torch.zeros(n, 3)}
+    return Transitions(obs=obs, actions=np.zeros(n, int), ext_rewards=np.zeros(n), next_obs=obs,
+                       infos=[{"state_key": k} for k in keys], terminated=np.zeros(n, bool),
+                       truncated=np.zeros(n, bool), valid=np.ones(n, bool) if valid is None else valid)
+
+
+def test_count_bonus_shrinks_and_episodic_counts_reset():
+    shaper = CountShaper(config=CountConfig(mode="global"))
+    shaper.bind(2, {})
+    first = shaper.compute(_batch(["a", "b"]))
+    second = shaper.compute(_batch(["a", "c"]))
+    assert first[0] == pytest.approx(1.0) and second[0] == pytest.approx(1 / math.sqrt(2))
+    assert second[1] == pytest.approx(1.0)  # a new state keeps the full bonus
+    assert shaper.compute(_batch(["a", "a"], valid=np.array([True, False])))[1] == 0.0  # reset slot
+    episodic = CountShaper(config=CountConfig(mode="episodic"))
+    episodic.bind(1, {})
+    episodic.compute(_batch(["a"]))
+    assert episodic.compute(_batch(["a"]))[0] < 1.0
+    episodic.on_episode_start([0], [{}])
+    assert episodic.compute(_batch(["a"]))[0] == pytest.approx(1.0)
+    restored = CountShaper(config=CountConfig(mode="global"))
+    restored.bind(2, {})
+    restored.load_state_dict(shaper.state_dict())
+    assert restored.compute(_batch(["a", "zz"]))[0] == shaper.compute(_batch(["a", "zz"]))[0]
+
+
+def test_rnd_bonus_shrinks_on_repeated_state():
+    torch.manual_seed(0)
+    specs = {"image": KeySpec((7, 7, 3), torch.uint8, "grid"), "direction": KeySpec((), torch.long, "discrete", 4)}
+    shaper = RNDShaper(config=RNDConfig(update_proportion=1.0, learning_rate=1e-3))
+    shaper.bind(4, specs)
+    seen = {"image": torch.randint(0, 6, (4, 7, 7, 3), dtype=torch.uint8), "direction": torch.zeros(4, dtype=torch.long)}
+    novel = {"image": torch.randint(0, 6, (4, 7, 7, 3), dtype=torch.uint8), "direction": torch.ones(4, dtype=torch.long)}
+    with torch.no_grad():
+        before = shaper._error(seen).mean().item()
+    for _ in range(15):
+        shaper.compute(_batch([None] * 4, obs=seen))
+        shaper.end_rollout(0)
+    with torch.no_grad():
+        after, other = shaper._error(seen).mean().item(), shaper._error(novel).mean().item()
+    assert after < 0.2 * before
+    assert other > 2 * after  # a state it has not seen stays novel
+
+
+# ---------------------------------------------------------------------------------- env plumbing
+def test_split_infos_same_step_final_info():
+    envs = minigrid_vec("MiniGrid-Empty-5x5-v0", 2, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs.reset(seed=0)
+    # Turning in place until the time limit (100 steps) truncates both envs on the same step.
+    for _ in range(100):
+        _, _, term, trunc, infos = envs.step(np.zeros(2, dtype=int))
+    rows = split_infos(infos, 2)
+    assert trunc.all() and not term.any()
+    assert all("final_info" in r and "state_key" in r["final_info"] for r in rows)
+    envs.close()
+
+
+@pytest.mark.parametrize("mode", [gym.vector.AutoresetMode.SAME_STEP, gym.vector.AutoresetMode.NEXT_STEP])
+def test_train_either_autoreset_mode(tmp_path, mode):
+    from llm_explore.learner.launch import start_run
+
+    cfg = RunConfig.model_validate({"env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 4},
+                                    "learner": {"total_steps": 2048, "num_steps": 64, "tensorboard": False}})
+    envs = minigrid_vec("MiniGrid-Empty-5x5-v0", 4, autoreset_mode=mode)
+    run_dir, summary = start_run("ppo-count", cfg, envs=envs, run_dir=tmp_path / "run")
+    assert summary["env_steps"] == 2048 and summary["episodes"] > 0
+    assert summary["shaper"]["unique_states"] > 4
+
+
+def test_presets_fill_only_unset_fields():
+    cfg = RunConfig.model_validate({"env": {"id": "minigrid:MiniGrid-Empty-5x5-v0"}, "learner": {"learning_rate": 5e-4}})
+    resolved = resolve_learner(cfg, "minigrid", {"int_coef": 0.3})
+    assert resolved.learner.learning_rate == 5e-4  # explicit wins over the preset's 1e-3
+    assert resolved.learner.hidden_size == 64 and resolved.env.num_envs == 8  # preset
+    assert resolved.learner.int_coef == 0.3  # method default
+    again = resolve_learner(resolved, "crafter", {})  # a resolved config never changes again
+    assert again.learner == resolved.learner and again.env == resolved.env
+
+
+def test_crafter_score_formula():
+    assert crafter_score({}) == pytest.approx(0.0)
+    assert crafter_score({a: 100.0 for a in CRAFTER_ACHIEVEMENTS}) == pytest.approx(100.0)
+    # One achievement at 100%, the rest at 0: exp(ln(101)/22) - 1.
+    assert crafter_score({"collect_wood": 100.0}) == pytest.approx(math.exp(math.log(101) / 22) - 1)
