@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm_explore.methods.ellm_goals import (EpisodeGoalState, GoalProposer, GoalVocabulary, normalise_goal)
+from llm_explore.methods.ellm.goals import (EpisodeGoalState, GoalProposer, GoalVocabulary, normalise_goal)
 
 CRAFTER = GoalVocabulary(
     verbs=("sleep", "eat", "attack", "chop", "drink", "place", "make", "mine"),
@@ -36,9 +36,9 @@ def test_parse_filters_dedupes_and_counts():
 def test_real_answers_parse_into_valid_goals(embedded_client):
     proposer = GoalProposer(embedded_client, CRAFTER)
     captions = [
-        "You see tree, grass and water. You are targeting tree. You have nothing in your inventory.",
-        "You see cow, grass and sand. You are targeting cow. You have wood 2. You feel hungry.",
-        "You see stone, table and tree. You are targeting table. You have wood 5 and sapling 1.",
+        "You see grass, tree and water. You are facing tree. You have nothing in your inventory.",
+        "You see cow, grass and sand. You are facing cow. You have wood 2. You feel hungry.",
+        "You see stone, table and tree. You are facing table. You have wood 5 and sapling 1.",
     ]
     suggestions = [proposer.propose(c) for c in captions]
     assert all(s.parsed >= 1 for s in suggestions)
@@ -53,7 +53,7 @@ def test_real_answers_parse_into_valid_goals(embedded_client):
 @pytest.mark.llm
 def test_concurrent_submit_matches_sequential(embedded_client):
     proposer = GoalProposer(embedded_client, CRAFTER)
-    captions = [f"You see tree and water. You are targeting tree. You have wood {i}." for i in range(4)]
+    captions = [f"You see tree and water. You are facing tree. You have wood {i}." for i in range(4)]
     futures = [proposer.submit(c) for c in captions]
     concurrent = [f.result().goals for f in futures]
     assert concurrent == [proposer.propose(c).goals for c in captions]  # second pass: cache hits

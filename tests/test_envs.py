@@ -41,11 +41,8 @@ def test_minigrid_caption_names_key_and_door_with_relative_positions():
     assert "You see a yellow key 1 step right and 2 steps forward." in text
     assert "You see a locked yellow door 3 steps forward." in text
     assert text.endswith("You carry nothing.")
-    # Nearest first: the key (distance 3) comes before the door (distance 3, listed by position) and
-    # neither mentions walls to the side.
-    assert "wall 1 step left" not in text
-    # Turn right (now facing east): the key is 2 steps left... no: key at (2,3) from (1,5) facing east
-    # is 1 step forward and 2 steps left.
+    assert "wall 1 step left" not in text  # side walls are left out, as in BabyAI-Text
+    # Facing east from (1, 5), the key at (2, 3) is 1 step forward and 2 steps to the left.
     u.agent_dir = 0
     text = caption_from_view(u.gen_obs()["image"])
     assert "You see a yellow key 2 steps left and 1 step forward." in text

@@ -11,7 +11,7 @@ from llm_explore.templates import PromptLibrary
 
 pytestmark = pytest.mark.llm
 
-CAPTION = "You see tree, grass and water. You are targeting tree. You have nothing in your inventory."
+CAPTION = "You see grass, tree and water. You are facing tree. You have nothing in your inventory."
 
 
 def test_embedded_answers_over_http(embedded_client):

@@ -9,10 +9,10 @@ from llm_explore.templates import PromptLibrary
 
 
 def test_shipped_ellm_template_renders_like_the_reference():
-    text = PromptLibrary().render("ellm/suggest", caption="You see cow. You are targeting cow.")
+    text = PromptLibrary().render("ellm/suggest", caption="You see cow. You are facing cow.")
     assert text.startswith("Valid actions: sleep, eat, attack, chop, drink, place, make, mine")
     assert text.count("What do you do?") == 3  # two worked examples + the query
-    assert text.endswith("You see cow. You are targeting cow. What do you do?\n-")
+    assert text.endswith("You see cow. You are facing cow. What do you do?\n-")
     examples, _ = parse_bullets(text)
     assert "Chop tree" in examples
 

@@ -36,18 +36,10 @@ def _global(
 
 
 def _register() -> None:
-    # Imported here so `llm-explore --help` stays fast: heavy imports live inside commands.
-    from llm_explore.cli import cache_cmd, demo_cmd, llm_cmd, prompts_cmd
+    # Command modules import their heavy dependencies inside the commands, so `--help` stays fast.
+    from llm_explore.cli import cache_cmd, demo_cmd, envs_cmd, games_cmd, llm_cmd, prompts_cmd, run_cmd
 
-    for module in (llm_cmd, prompts_cmd, cache_cmd, demo_cmd):
-        module.register(app)
-    for optional in ("envs_cmd", "run_cmd"):
-        try:
-            module = __import__(f"llm_explore.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as exc:  # a command group that has not landed yet
-            if exc.name != f"llm_explore.cli.{optional}":
-                raise
-            continue
+    for module in (llm_cmd, prompts_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, run_cmd):
         module.register(app)
 
 

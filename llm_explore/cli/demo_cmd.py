@@ -7,7 +7,7 @@ import typer
 
 from llm_explore.cli.common import llm_run_config
 
-SAMPLE_CAPTION = ("You see grass, tree and water. You are targeting tree. "
+SAMPLE_CAPTION = ("You see grass, tree and water. You are facing tree. "
                   "You have nothing in your inventory. You feel thirsty.")
 
 

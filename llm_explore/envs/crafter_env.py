@@ -10,7 +10,8 @@ Caption (ELLM's reference code captions the same way):
 
     You see tree, grass and water. You are facing tree. You have wood 1. You feel thirsty.
 
-Objects are listed nearest first. Events are achievement increments named as verb-object text
+Objects are listed alphabetically, as ELLM's reference code lists them: the same surroundings give the
+same caption, so the LLM cache answers it. Events are achievement increments named as verb-object text
 ("collect wood", "place table", "make wood pickaxe", "eat cow", "defeat zombie", "drink water",
 "wake up") plus "sleep" when the player falls asleep. The state key is the inventory (items, not
 vitals) and the set of achievements unlocked this episode. Crafter uses the old Gym API; the adapter
@@ -123,10 +124,9 @@ class CrafterAdapter(AdapterEnv):
         inv[-1] = float(player.sleeping)
         return {"map": onehot, "inventory": inv, "facing": self._FACING.get(tuple(int(v) for v in player.facing), 3)}
 
-    def caption(self, ids: np.ndarray | None = None) -> str:
-        """The ELLM-style caption of the current state."""
+    def visible(self, ids: np.ndarray | None = None) -> dict[str, int]:
+        """Names of the materials and creatures in view, with their distance to the player."""
         ids = self._local_ids() if ids is None else ids
-        player = self.env._player
         w, h = VIEW
         cx, cy = w // 2, h // 2
         nearest: dict[str, int] = {}
@@ -141,7 +141,15 @@ class CrafterAdapter(AdapterEnv):
                 d = abs(i - cx) + abs(j - cy)
                 if d < nearest.get(name, 1 << 30):
                     nearest[name] = d
-        names = sorted(nearest, key=lambda n: (nearest[n], n))
+        return nearest
+
+    def caption(self, ids: np.ndarray | None = None) -> str:
+        """The ELLM-style caption of the current state."""
+        ids = self._local_ids() if ids is None else ids
+        player = self.env._player
+        w, h = VIEW
+        cx, cy = w // 2, h // 2
+        names = sorted(self.visible(ids))
         parts = [f"You see {_join(names)}." if names else "You see nothing."]
         tx, ty = cx + int(player.facing[0]), cy + int(player.facing[1])
         if 0 <= tx < w and 0 <= ty < h and ids[tx, ty] >= 0:
@@ -167,6 +175,7 @@ class CrafterAdapter(AdapterEnv):
         obs = {"image": frame} if self.obs_mode == "pixels" else self._symbolic(ids)
         info = {
             "text": self.caption(ids) if self.captions else "",
+            "nearby": sorted(self.visible(ids)) if ids is not None else [],
             "mission": "",
             "events": events,
             "state_key": self._state_key(),

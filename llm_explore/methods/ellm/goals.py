@@ -76,9 +76,10 @@ class GoalProposer:
 
     def __init__(self, client: LLMClient, vocab: GoalVocabulary, *, library: PromptLibrary | None = None,
                  template: str = "ellm/suggest", max_tokens: int = 32, temperature: float = 0.0,
-                 max_goals: int = 6):
+                 max_goals: int = 6, prompt_vocab: GoalVocabulary | None = None):
         self.client = client
-        self.vocab = vocab
+        self.vocab = vocab  # what answers are filtered by
+        self.prompt_vocab = prompt_vocab or vocab  # what the prompt lists (may be narrower)
         self.library = library or PromptLibrary()
         self.template = template
         self.max_tokens = max_tokens
@@ -86,9 +87,9 @@ class GoalProposer:
         self.max_goals = max_goals
 
     def prompt(self, caption: str) -> str:
-        variables = {"caption": caption, "verbs": list(self.vocab.verbs)}
-        if self.vocab.examples is not None:
-            variables["examples"] = list(self.vocab.examples)
+        variables = {"caption": caption, "verbs": list(self.prompt_vocab.verbs)}
+        if self.prompt_vocab.examples is not None:
+            variables["examples"] = list(self.prompt_vocab.examples)
         return self.library.render(self.template, **variables)
 
     def _ask(self, caption: str) -> Suggestion:

@@ -1,0 +1,556 @@
+"""TextWorld games behind the adapter contract: generated once, cached on disk, played through Jericho.
+
+Env ids (`level`, default 1, and `seed`, default 0, choose the game; `max_steps`, default 100, and
+`max_actions`, default 64, shape the episode):
+
+    textworld:coin_collector?level=5&seed=3      level 1-150 or 201-233 (TextWorld 1.7 caps rooms)
+    textworld:treasure_hunter?level=5&seed=1     level 1-30
+    textworld:cooking?level=3&seed=1             level 1-10, a preset of tw-cooking settings (below)
+    textworld:cooking?recipe=2&take=1&go=6&cut=1&seed=1   explicit settings (over level 1's preset)
+    textworld:/path/to/game.z8                   an existing game (with its .json next to it)
+
+Cooking levels, easiest first (`x` = the skill is on; `take` = ingredients to find, the others start
+in the inventory; `go` = rooms; `drop` = a limited inventory):
+
+    level  recipe  take  go  open  cook  cut  drop
+      1      1      1     1
+      2      1      1     1    x
+      3      1      1     1    x     x
+      4      1      1     1    x     x     x
+      5      2      2     1    x     x     x
+      6      2      2     6    x     x     x
+      7      3      3     6    x     x     x
+      8      3      3     9    x     x     x
+      9      4      4     9    x     x     x
+     10      5      5    12    x     x     x    x
+
+Games are written to `$LLM_EXPLORE_GAMES` (default `~/.cache/llm-explore/textworld/`) under a name
+made of their parameters (`coin_collector-l5-s3.z8`, `cooking-r2t2g6-open-cook-cut-s1.z8`) and reused
+from then on; a per-game lock file and an atomic rename make concurrent requests for the same game
+safe.
+
+Actions: `Discrete(max_actions)` indexes the admissible commands in sorted order; `step` also takes
+any typed command (a `str`). An index past the list does "look" and sets `info["invalid_action"]`.
+The observation is only `{"progress": [score / max_score, steps / max_steps]}`: the policy reads the
+text (`info["text"]`, `info["admissible_commands"]`).
+
+Caption (`info["text"]`): the game's answer to the last command without the ASCII-art banner, the
+prompt/status line and blank-line runs, then the room description (unless the answer already shows
+it), then the inventory, one paragraph a line:
+
+    You pick up the coin from the ground.
+    Your score has just gone up by one point.
+    -= Laundromat =-
+    I am sorry to announce that you are now in the laundromat.
+    There is an unblocked exit to the north.
+    You are carrying: a coin.
+
+Events: the command itself (its canonical admissible form where the game recognised it) when it
+changed the location, inventory, score or room description, plus "win game" on the winning step.
+State key: (location, sorted inventory items, score, CRC32 of the room description).
+
+Snapshots are exact copies (`kind="copy"`): the Z-machine's memory, stack and registers from
+Jericho's `get_state` (memory stored as a zlib-compressed XOR against the memory after reset, a
+few hundred bytes) plus TextWorld's Python-side state tracking (the logical world state that
+yields the admissible commands). Restoring takes well under a millisecond, so resets restore the
+post-reset snapshot instead of restarting the interpreter.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import re
+import tempfile
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any, Iterator
+
+import gymnasium as gym
+import numpy as np
+
+from llm_explore.envs.base import AdapterEnv
+from llm_explore.envs.spec import EnvSpec, pop_param, reject_unknown
+from llm_explore.errors import ConfigError
+
+# ------------------------------------------------------------------------------------ game kinds
+COOKING_LEVELS: list[dict[str, Any]] = [
+    dict(recipe=1, take=1, go=1),
+    dict(recipe=1, take=1, go=1, open=True),
+    dict(recipe=1, take=1, go=1, open=True, cook=True),
+    dict(recipe=1, take=1, go=1, open=True, cook=True, cut=True),
+    dict(recipe=2, take=2, go=1, open=True, cook=True, cut=True),
+    dict(recipe=2, take=2, go=6, open=True, cook=True, cut=True),
+    dict(recipe=3, take=3, go=6, open=True, cook=True, cut=True),
+    dict(recipe=3, take=3, go=9, open=True, cook=True, cut=True),
+    dict(recipe=4, take=4, go=9, open=True, cook=True, cut=True),
+    dict(recipe=5, take=5, go=12, open=True, cook=True, cut=True, drop=True),
+]
+# kind -> (TextWorld challenge name, highest level)
+KINDS: dict[str, tuple[str, int]] = {
+    "coin_collector": ("tw-coin_collector", 300),
+    "treasure_hunter": ("tw-treasure_hunter", 30),
+    "cooking": ("tw-cooking", len(COOKING_LEVELS)),
+}
+COOKING_FLAGS = ("open", "cook", "cut", "drop")
+COOKING_SETTINGS = ("recipe", "take", "go", *COOKING_FLAGS, "split")
+COOKING_GO = (1, 6, 9, 12)
+COOKING_SPLITS = ("train", "valid", "test")
+MAX_RECIPE = 5
+MAX_ROOMS = 100  # TextWorld 1.7 (.z8 only) cannot compile bigger maps
+EPISODE_PARAMS = ["max_steps", "max_actions"]
+PARAMS = ["level", "seed", *EPISODE_PARAMS, *COOKING_SETTINGS]
+
+DEFAULT_MAX_STEPS = 100
+DEFAULT_MAX_ACTIONS = 64
+# The interpreter's RNG seed. Jericho turns 0 into -1 (time-based), so a fixed positive seed is what
+# keeps every run of a game identical should the game draw random numbers.
+FROTZ_SEED = 1
+
+
+def level_range(kind: str) -> str:
+    """The valid levels of a kind as text ("1-30"; coin collector has a gap, see _check_level)."""
+    return "1-150, 201-233" if kind == "coin_collector" else f"1-{KINDS[kind][1]}"
+
+
+def valid_kinds() -> str:
+    """The kinds and their level ranges, for error messages."""
+    return ", ".join(f"{k} (level {level_range(k)})" for k in KINDS)
+
+
+def _kind(name: str) -> str:
+    kind = name.strip().lower().removeprefix("tw-").replace("-", "_")
+    if kind not in KINDS:
+        raise ConfigError(f"unknown TextWorld game kind {name!r}; valid: {valid_kinds()}, "
+                          "or a path to a .z8 game")
+    return kind
+
+
+def _check_level(kind: str, level: int) -> None:
+    if not 1 <= level <= KINDS[kind][1]:
+        raise ConfigError(f"TextWorld {kind}: level {level} is out of range; valid: {level_range(kind)}")
+    if kind == "coin_collector" and _coin_collector_rooms(level) > MAX_ROOMS:
+        raise ConfigError(f"TextWorld coin_collector: level {level} needs {_coin_collector_rooms(level)} rooms "
+                          f"and TextWorld 1.7 games hold at most {MAX_ROOMS}; valid: {level_range(kind)}")
+
+
+def _coin_collector_rooms(level: int) -> int:
+    # TextWorld's rule: a chain of ((level - 1) % 100 + 1) rooms, times 1, 2 or 3 with distractors.
+    return ((level - 1) // 100 + 1) * ((level - 1) % 100 + 1)
+
+
+def cooking_settings(level: int = 1, **overrides: Any) -> dict[str, Any]:
+    """The tw-cooking settings of `level` (see the module docstring), with `overrides` on top."""
+    _check_level("cooking", level)
+    unknown = set(overrides) - set(COOKING_SETTINGS)
+    if unknown:
+        raise ConfigError(f"TextWorld cooking: unknown setting(s) {', '.join(sorted(unknown))}; "
+                          f"valid: {', '.join(COOKING_SETTINGS)}")
+    settings: dict[str, Any] = {"recipe": 1, "take": 0, "go": 1, **{f: False for f in COOKING_FLAGS},
+                                "split": None}
+    settings.update(COOKING_LEVELS[level - 1])
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if not 1 <= settings["recipe"] <= MAX_RECIPE:
+        raise ConfigError(f"TextWorld cooking: recipe={settings['recipe']}; valid: 1-{MAX_RECIPE}")
+    if not 0 <= settings["take"] <= settings["recipe"]:
+        raise ConfigError(f"TextWorld cooking: take={settings['take']}; valid: 0-{settings['recipe']} (<= recipe)")
+    if settings["go"] not in COOKING_GO:
+        raise ConfigError(f"TextWorld cooking: go={settings['go']}; valid: {', '.join(map(str, COOKING_GO))}")
+    if settings["split"] not in (None, *COOKING_SPLITS):
+        raise ConfigError(f"TextWorld cooking: split={settings['split']!r}; valid: {', '.join(COOKING_SPLITS)}")
+    for flag in COOKING_FLAGS:
+        settings[flag] = bool(settings[flag])
+    return settings
+
+
+# ------------------------------------------------------------------------------------ game cache
+def games_dir() -> Path:
+    """Where generated games are cached: `$LLM_EXPLORE_GAMES` or `~/.cache/llm-explore/textworld/`."""
+    env = os.environ.get("LLM_EXPLORE_GAMES")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "llm-explore" / "textworld"
+
+
+def game_name(kind: str, level: int, seed: int, settings: dict[str, Any] | None = None) -> str:
+    """File name of a game (`coin_collector-l5-s3.z8`); cooking games are named by their settings,
+    so a level and the same settings given explicitly share one file."""
+    if kind != "cooking":
+        return f"{kind}-l{level}-s{seed}.z8"
+    s = settings or cooking_settings(level)
+    parts = [f"cooking-r{s['recipe']}t{s['take']}g{s['go']}", *(f for f in COOKING_FLAGS if s[f])]
+    if s["split"]:
+        parts.append(s["split"])
+    return "-".join(parts) + f"-s{seed}.z8"
+
+
+def game_path(kind: str, level: int = 1, seed: int = 0, *, folder: str | Path | None = None,
+              **settings: Any) -> Path:
+    """Path of the `.z8` game of these parameters, generating it on first use.
+
+    `folder` overrides the cache directory. `settings` are tw-cooking settings (cooking only).
+    Safe when several processes ask for the same game at once: one generates, the others wait on
+    its lock file and then reuse the result.
+    """
+    kind = _kind(kind)
+    level, seed = int(level), int(seed)
+    _check_level(kind, level)
+    if not 0 <= seed < 2**32:
+        raise ConfigError(f"TextWorld game seed {seed} is out of range; valid: 0-{2**32 - 1}")
+    if kind == "cooking":
+        full = cooking_settings(level, **settings)
+    elif settings:
+        raise ConfigError(f"TextWorld {kind}: unknown setting(s) {', '.join(sorted(settings))}; "
+                          "valid: level, seed (settings are for cooking games)")
+    else:
+        full = {"level": level}
+    path = Path(folder).expanduser() if folder is not None else games_dir()
+    path = path / game_name(kind, level, seed, full if kind == "cooking" else None)
+    if _complete(path):
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path.parent / f".{path.stem}.lock"):
+        if not _complete(path):  # another process may have made it while we waited
+            _generate(KINDS[kind][0], full, seed, path)
+    return path
+
+
+def _complete(path: Path) -> bool:
+    # The .z8 is renamed into place last, so its presence means the .json is there too.
+    return path.is_file() and path.with_suffix(".json").is_file()
+
+
+@contextlib.contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on `lock_path` (a no-op where fcntl does not exist).
+
+    The lock file is removed before the lock is released, so no clutter stays behind. That is safe:
+    a process still waiting on the removed file checks for the finished game once it gets the
+    lock, and the atomic renames keep even two concurrent generators from exposing a partial game.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX; the atomic rename still protects readers
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            lock_path.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _generate(challenge: str, settings: dict[str, Any], seed: int, path: Path) -> None:
+    """Make and compile one game in a scratch folder, then move its .json and .z8 into place."""
+    import textworld
+    import textworld.generator
+    from textworld.challenges import CHALLENGES
+
+    _desc, make_game, _args = CHALLENGES[challenge]
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Jericho's "not fully supported" (see the adapter)
+        scratch = Path(tmp) / path.name
+        options = textworld.GameOptions()
+        options.seeds = seed
+        options.path = str(scratch)
+        options.file_ext = ".z8"
+        tw_settings = dict(settings)
+        if challenge == "tw-cooking":
+            tw_settings["recipe_seed"] = 0  # the game seed varies the game; keep the recipe draw fixed
+        try:
+            game = make_game(tw_settings, options)
+        except ValueError as exc:  # TextWorld's own checks, e.g. too many rooms
+            raise ConfigError(f"TextWorld {challenge} {settings}: {exc}") from None
+        textworld.generator.compile_game(game, options)
+        os.replace(scratch.with_suffix(".json"), path.with_suffix(".json"))
+        os.replace(scratch, path)
+
+
+# ------------------------------------------------------------------------------------ text
+_PROMPT = re.compile(r"^\s*>.*$", re.MULTILINE)
+_WORDS = re.compile(r"[A-Za-z]{2,}")
+_ART = re.compile(r"[$|\\_]")
+_TITLE = re.compile(r"-=\s*(.*?)\s*=-")
+# What the interpreter says once the game is over; the episode has ended, so it is only noise.
+_META = ("Would you like to RESTART", "Please give one of the answers above")
+
+
+def clean_text(text: str | None) -> str:
+    """TextWorld output -> compact text: no ASCII-art banner, prompt/status line or blank lines."""
+    if not text:
+        return ""
+    lines = []
+    for line in _PROMPT.sub("", text).splitlines():
+        line = line.strip()
+        if not line or line.startswith(_META):
+            continue
+        if _ART.search(line) and not _WORDS.search(line):
+            continue  # a row of the TEXTWORLD banner
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def room_name(description: str) -> str:
+    """`-= Kitchen =-` heading of a room description -> `Kitchen` ("" when there is none)."""
+    match = _TITLE.search(description)
+    return match.group(1) if match else ""
+
+
+def inventory_items(inventory: str) -> tuple[str, ...]:
+    """`You are carrying: a knife and a red apple.` -> ("a knife", "a red apple"), sorted."""
+    head, sep, rest = inventory.partition(":")
+    if not sep or "carrying nothing" in head:
+        return ()
+    parts = re.split(r",\s*|\s+and\s+|\n", rest.strip().rstrip("."))
+    return tuple(sorted(p.strip() for p in parts if p.strip()))
+
+
+def _normalise(command: str) -> str:
+    return " ".join(command.lower().split())
+
+
+# ------------------------------------------------------------------------------------ the adapter
+def _request_infos():
+    import textworld
+
+    # No policy_commands or intermediate_reward: they re-plan the quest every step (slow).
+    return textworld.EnvInfos(admissible_commands=True, description=True, inventory=True, won=True,
+                              lost=True, score=True, max_score=True, objective=True, feedback=True)
+
+
+def _pack(array: np.ndarray, base: np.ndarray) -> bytes:
+    # Most of the Z-machine's memory never changes: the XOR against the reset state is nearly all
+    # zeros and compresses from tens of kilobytes to a few hundred bytes.
+    return zlib.compress(np.bitwise_xor(array, base).tobytes(), 1)
+
+
+def _unpack(blob: bytes, base: np.ndarray) -> np.ndarray:
+    return np.bitwise_xor(np.frombuffer(zlib.decompress(blob), dtype=np.uint8), base)
+
+
+class TextWorldAdapter(AdapterEnv):
+    """One TextWorld game as a Gymnasium env: admissible-command actions, captions, events and
+    exact snapshots (see the module docstring)."""
+
+    family = "textworld"
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, path: str | Path, *, max_steps: int = DEFAULT_MAX_STEPS,
+                 max_actions: int = DEFAULT_MAX_ACTIONS, captions: bool = True):
+        super().__init__(captions=captions)
+        import textworld
+
+        self.path = Path(path)
+        self.max_steps = int(max_steps)
+        self.max_actions = int(max_actions)
+        with warnings.catch_warnings():
+            # Jericho warns that it cannot track score or moves in TextWorld's games; TextWorld's own
+            # wrappers do that tracking, so the warning says nothing here.
+            warnings.simplefilter("ignore", UserWarning)
+            self.env = textworld.start(str(self.path), request_infos=_request_infos())
+        self.env.seed(FROTZ_SEED)
+        # The wrapper stack textworld.start builds for TextWorld's own games:
+        # StateTracking -> Inform7Data -> GameData -> JerichoEnv (the interpreter).
+        self._tracking = self.env._wrapped_env
+        self._inform7 = self._tracking._wrapped_env
+        self._jericho_env = self._inform7._wrapped_env._wrapped_env
+        self.action_space = gym.spaces.Discrete(self.max_actions)
+        self.observation_space = gym.spaces.Dict({"progress": gym.spaces.Box(0.0, 1.0, (2,), np.float32)})
+        self._steps = 0
+        self._base: tuple[np.ndarray, np.ndarray] | None = None  # memory and stack after reset
+        self._initial: tuple[Any, Any, dict[str, Any]] | None = None  # (payload, obs, info) of reset
+
+    # -------------------------------------------------------------------- gymnasium API
+    def _reset(self, seed: int | None, options: dict[str, Any] | None):
+        # The game is fixed by the env id; the reset seed only seeds Gymnasium's RNG.
+        if self._initial is not None:
+            # Restoring the post-reset snapshot is ~50x faster than restarting the interpreter.
+            payload, obs, info = self._initial
+            self._set_state(payload)
+            self.action_names = list(info["actions_text"])
+            return copy.deepcopy(obs), copy.deepcopy(info)
+        state = self.env.reset()
+        self._steps = 0
+        ram, stack = self._jericho.get_state()[:2]
+        self._base = (ram.copy(), stack.copy())
+        obs, info = self._package(state, [])
+        self._initial = (self._copy_state(), copy.deepcopy(obs), copy.deepcopy(info))
+        return obs, info
+
+    def _step(self, action):
+        prev = self._last_info
+        commands = prev.get("admissible_commands") or []
+        invalid = False
+        if isinstance(action, (str, np.str_)):
+            command = str(action).strip()
+        else:
+            index = int(action)
+            invalid = not 0 <= index < min(len(commands), self.max_actions)
+            command = "look" if invalid else commands[index]
+        moves_before = self._tracking._moves
+        state, _score, _done = self.env.step(command)
+        self._steps += 1
+        obs, info = self._package(state, [])
+        info["invalid_action"] = invalid
+        if self._changed(prev, info):
+            info["events"].append(self._event_name(command, commands, moves_before))
+        if info["won"] and not prev.get("won"):
+            info["events"].append("win game")
+        reward = float(info["score"] - int(prev.get("score") or 0))
+        terminated = bool(info["won"] or info["lost"])
+        truncated = not terminated and self._steps >= self.max_steps
+        return obs, reward, terminated, truncated, info
+
+    def render(self) -> str:
+        """The current caption (TextWorld is text: there is no frame to draw)."""
+        return self._last_info.get("text", "")
+
+    def close(self) -> None:
+        """Shut the interpreter down (safe to call twice)."""
+        env, self.env = getattr(self, "env", None), None
+        if env is not None:
+            env.close()
+        super().close()
+
+    # -------------------------------------------------------------------- pieces
+    @property
+    def _jericho(self):
+        return self._jericho_env._jericho
+
+    def _package(self, state, events: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+        feedback = clean_text(state["feedback"])
+        description = clean_text(state["description"])
+        inventory = clean_text(state["inventory"])
+        location = room_name(description)
+        score = int(state["score"] or 0)
+        max_score = int(state["max_score"] or 0)
+        commands = sorted(set(state["admissible_commands"] or []))
+        self.action_names = commands
+        text = self._caption(feedback, description, inventory) if self.captions else ""
+        key = (location, inventory_items(inventory), score, zlib.crc32(description.encode()))
+        progress = np.array([score / max(1, max_score), min(1.0, self._steps / max(1, self.max_steps))],
+                            dtype=np.float32)
+        info = {"text": text, "mission": state["objective"] or "", "events": events, "state_key": key,
+                "actions_text": commands, "admissible_commands": list(commands),
+                "won": bool(state["won"]), "lost": bool(state["lost"]), "score": score, "max_score": max_score,
+                "feedback": feedback, "description": description, "inventory": inventory,
+                "location": location, "invalid_action": False}
+        return {"progress": progress}, info
+
+    @staticmethod
+    def _caption(feedback: str, description: str, inventory: str) -> str:
+        parts = [feedback]
+        if description and description not in feedback:  # a move already prints the new room
+            parts.append(description)
+        parts.append(inventory)
+        return "\n".join(p for p in parts if p)
+
+    @staticmethod
+    def _changed(prev: dict[str, Any], info: dict[str, Any]) -> bool:
+        return any(prev.get(k) != info[k] for k in ("location", "inventory", "score", "description"))
+
+    def _event_name(self, command: str, commands: list[str], moves_before: int) -> str:
+        """The command as an event: its admissible form when the game recognised a typed variant."""
+        text = _normalise(command)
+        if text in commands:
+            return text
+        tracking = self._tracking
+        if tracking._moves > moves_before and tracking._last_action is not None:
+            names = tracking._inform7.gen_commands_from_actions([tracking._last_action])
+            if names:
+                return names[0]
+        return text
+
+    def walkthrough(self) -> list[str]:
+        """Commands that win the game from the start (TextWorld's recorded walkthrough)."""
+        game = self._tracking._game
+        walk = game.metadata.get("walkthrough")
+        if walk:
+            return list(walk)
+        from textworld.generator.game import GameProgression
+
+        policy = GameProgression(game, track_quests=True).winning_policy or []
+        return list(self._tracking._inform7.gen_commands_from_actions(policy))
+
+    # -------------------------------------------------------------------- snapshots
+    def restore_state(self, snapshot):
+        """Return to `snapshot` (exactly: the interpreter's memory and TextWorld's tracking)."""
+        obs, info = super().restore_state(snapshot)
+        self.action_names = list(info["actions_text"])
+        return obs, info
+
+    def _copy_state(self) -> dict[str, Any]:
+        ram, stack, *registers = self._jericho.get_state()
+        tracking = self._tracking
+        # Inform7Data carries the description/inventory over from its last state when a command
+        # prints none (e.g. an unknown verb): that state is part of what the next step reads.
+        carried = {k: self._inform7.state.get(k) for k in ("description", "inventory", "score", "moves")}
+        return {"game": str(self.path), "ram": _pack(ram, self._base[0]), "stack": _pack(stack, self._base[1]),
+                "registers": tuple(registers), "progression": tracking._game_progression.copy(),
+                "last_action": tracking._last_action, "policy": tracking._current_winning_policy,
+                "previous_policy": tracking._previous_winning_policy, "moves": tracking._moves,
+                "carried": carried, "steps": self._steps}
+
+    def _set_state(self, payload: dict[str, Any]) -> None:
+        from textworld.core import GameState
+
+        if payload["game"] != str(self.path):
+            raise ValueError(f"snapshot of game {payload['game']} given to an env playing {self.path}")
+        if self._base is None:  # never reset: start the interpreter and the tracking first
+            self._reset(None, None)
+        ram, stack = _unpack(payload["ram"], self._base[0]), _unpack(payload["stack"], self._base[1])
+        self._jericho.set_state((ram, stack, *payload["registers"]))
+        tracking = self._tracking
+        tracking._game_progression = payload["progression"].copy()  # the payload stays reusable
+        tracking._last_action = payload["last_action"]
+        tracking._current_winning_policy = payload["policy"]
+        tracking._previous_winning_policy = payload["previous_policy"]
+        tracking._moves = payload["moves"]
+        self._inform7.state = GameState(payload["carried"])
+        self._steps = payload["steps"]
+
+
+def make(spec: EnvSpec, captions: bool = True) -> TextWorldAdapter:
+    """The adapter for `textworld:<kind>?level=..&seed=..` or `textworld:/path/game.z8`."""
+    params = dict(spec.params)
+    max_steps = pop_param(params, "max_steps", DEFAULT_MAX_STEPS, int, env_id=spec.id)
+    max_actions = pop_param(params, "max_actions", DEFAULT_MAX_ACTIONS, int, env_id=spec.id)
+    if max_steps < 1 or max_actions < 1:
+        raise ConfigError(f"env {spec.id}: max_steps and max_actions must be >= 1")
+    name = spec.name
+    if name.endswith((".z8", ".ulx", ".json")) or "/" in name:
+        reject_unknown(params, spec.id, EPISODE_PARAMS)
+        path = _existing_game(name)
+    else:
+        kind = _kind(name)
+        level = pop_param(params, "level", 1, int, env_id=spec.id)
+        seed = pop_param(params, "seed", 0, int, env_id=spec.id)
+        settings = pop_cooking_settings(params, spec.id) if kind == "cooking" else {}
+        valid = ["level", "seed", *EPISODE_PARAMS, *(COOKING_SETTINGS if kind == "cooking" else ())]
+        reject_unknown(params, spec.id, valid)
+        path = game_path(kind, level, seed, **settings)
+    return TextWorldAdapter(path, max_steps=max_steps, max_actions=max_actions, captions=captions)
+
+
+def pop_cooking_settings(params: dict[str, Any], env_id: str = "") -> dict[str, Any]:
+    """Take the tw-cooking settings out of string/number `params`, typed (None where absent)."""
+    settings: dict[str, Any] = {}
+    for key in ("recipe", "take", "go"):
+        settings[key] = pop_param(params, key, None, int, env_id=env_id)
+    for flag in COOKING_FLAGS:
+        settings[flag] = pop_param(params, flag, None, bool, env_id=env_id)
+    settings["split"] = pop_param(params, "split", None, str, COOKING_SPLITS, env_id=env_id)
+    return settings
+
+
+def _existing_game(name: str) -> Path:
+    path = Path(name).expanduser()
+    if path.suffix != ".z8":
+        raise ConfigError(f"TextWorld game {name}: only .z8 games are supported (TextWorld 1.7 dropped .ulx)")
+    if not path.is_file():
+        raise ConfigError(f"TextWorld game file not found: {path}")
+    if not path.with_suffix(".json").is_file():
+        raise ConfigError(f"TextWorld game {path}: the .json TextWorld writes next to the .z8 is missing "
+                          "(it holds the admissible commands and the objective)")
+    return path
