@@ -6,8 +6,9 @@
 Success is the rolling success rate over the last 100 episodes (`success_avg` in metrics.csv; in
 MiniGrid an episode succeeds when it reaches the goal). A run stops as soon as it reaches the
 target, or at its frame budget ("not reached"). Runs go to benchmarks/runs/ppo_minigrid/ and are
-executed `--workers` at a time, one torch thread each. Published figures for comparison are in
-`PUBLISHED` and printed beside ours.
+executed `--workers` at a time, one torch thread each; a run folder that already holds a
+summary.json (from an earlier, possibly interrupted, invocation) is read back instead of rerun, up
+to the current budget. Published figures for comparison are in `PUBLISHED` and printed beside ours.
 """
 from __future__ import annotations
 
@@ -26,7 +27,31 @@ PUBLISHED = {
     "doorkey-5x5": "torch-ac/rl-starter-files README: trained in 80k frames; rl-baselines3-zoo PPO: return 0.96 at 100k",
     "doorkey-8x8": "rl-starter-files/torch-ac: no figure given; rl-baselines3-zoo lists no DoorKey-8x8 PPO score",
 }
-DEFAULT_BUDGET = {"doorkey-5x5": 300_000, "doorkey-8x8": 2_000_000}
+DEFAULT_BUDGET = {"doorkey-5x5": 300_000, "doorkey-8x8": 1_000_000}
+
+
+def reached(row: dict) -> bool:
+    """The target: rolling success >= TARGET over at least 100 finished episodes."""
+    return row["success_avg"] == row["success_avg"] and row["success_avg"] >= TARGET and row["episodes"] >= 100
+
+
+def from_folder(run_dir: Path, env: str, method: str, seed: int, budget: int) -> dict | None:
+    """The result of an earlier run of this job, read from its metrics (None if there is none)."""
+    from llm_explore.learner.runs import read_metrics
+
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file():
+        return None
+    summary = json.loads(summary_path.read_text())
+    rows = [r for r in read_metrics(run_dir) if r["global_step"] <= budget]
+    hit = next((int(r["global_step"]) for r in rows if reached(r)), None)
+    if hit is None and summary["env_steps"] < budget:
+        return None  # stopped short of this budget without reaching the target: run it again
+    last = rows[-1] if rows else {}
+    return {"env": env, "method": method, "seed": seed, "frames_to_target": hit,
+            "env_steps": int(last.get("global_step", 0)), "wall_s": last.get("wall_s"),
+            "steps_per_s": summary["env_steps_per_s"], "final_success": last.get("success_avg"),
+            "final_return": last.get("return_avg"), "reused": True}
 
 
 def one_run(env: str, method: str, seed: int, budget: int, out: str) -> dict:
@@ -39,20 +64,23 @@ def one_run(env: str, method: str, seed: int, budget: int, out: str) -> dict:
     torch.set_num_threads(1)
     name = f"{method}-{env}-s{seed}"
     run_dir = Path(out) / name
+    earlier = from_folder(run_dir, env, method, seed, budget)
+    if earlier is not None:
+        return earlier
     shutil.rmtree(run_dir, ignore_errors=True)
     cfg = RunConfig.model_validate({"name": name, "out_dir": out, "seed": seed, "env": {"id": env},
                                     "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 50}})
-    reached: dict = {}
+    hit: dict = {}
 
     def on_update(row: dict) -> bool:
-        if row["success_avg"] == row["success_avg"] and row["success_avg"] >= TARGET and row["episodes"] >= 100:
-            reached.setdefault("frames", int(row["global_step"]))
+        if reached(row):
+            hit.setdefault("frames", int(row["global_step"]))
             return True
         return False
 
     start = time.time()
     _, summary = start_run(method, cfg, on_update=on_update)
-    return {"env": env, "method": method, "seed": seed, "frames_to_target": reached.get("frames"),
+    return {"env": env, "method": method, "seed": seed, "frames_to_target": hit.get("frames"),
             "env_steps": summary["env_steps"], "wall_s": round(time.time() - start, 1),
             "steps_per_s": summary["env_steps_per_s"], "final_success": summary["success_rate"],
             "final_return": summary["mean_return"]}
@@ -64,7 +92,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--envs", default="doorkey-5x5,doorkey-8x8")
     ap.add_argument("--methods", default="ppo,ppo-count,ppo-rnd")
-    ap.add_argument("--budget", default="", help="env=frames,... (defaults: 5x5 300k, 8x8 2M)")
+    ap.add_argument("--budget", default="", help="env=frames,... (defaults: 5x5 300k, 8x8 1M)")
     ap.add_argument("--runs", default="benchmarks/runs/ppo_minigrid")
     ap.add_argument("--out", default="benchmarks/results/ppo_minigrid.json")
     args = ap.parse_args()

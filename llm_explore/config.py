@@ -48,7 +48,7 @@ class LLMConfig(StrictModel):
     concurrency: int = Field(4, ge=1, description="parallel requests in batch calls")
     n_ctx: int = Field(8192, ge=256, description="embedded: context window shared by the parallel slots")
     n_parallel: int = Field(4, ge=1, description="embedded: server slots (concurrent requests)")
-    threads: int | None = Field(None, ge=1, description="embedded: CPU threads (default: all cores)")
+    threads: int | None = Field(None, ge=1, description="embedded: CPU threads (default: half the cores)")
     verbose: bool = Field(False, description="show the embedded server's own log")
 
 

@@ -50,14 +50,22 @@ class SentenceEmbedder:
     # ------------------------------------------------------------------ model and disk cache
     @property
     def dim(self) -> int:
-        return MODEL_DIM if self._model is None else int(self._model.get_sentence_embedding_dimension())
+        if self._model is None:
+            return MODEL_DIM
+        # sentence-transformers 6 renamed the method; older releases only have the long name.
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        return int(get_dim())
 
     def _load_model(self):
         if self._model is None:
             # Never reach for the Hub: the weights are on disk in the pip package.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # no "Loading weights" bar in runs
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
 
             path = self.model_path
             if path is None:

@@ -34,44 +34,72 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
     def f(x):
         return "-" if x is None else f"{x:.3f}"
 
-    typer.echo(f"{summary['status']}: {summary['env_steps']} steps, {summary['episodes']} episodes, "
-               f"return {f(summary['mean_return'])}, success {f(summary['success_rate'])}, "
-               f"{summary['env_steps_per_s']:.0f} steps/s"
-               + (f", Crafter score {summary['crafter_score']:.2f}" if summary.get("crafter_score") is not None else ""))
+    line = (f"{summary.get('status', 'complete')}: {summary.get('env_steps', 0)} steps, "
+            f"{summary.get('episodes', 0)} episodes, return {f(summary.get('mean_return'))}, "
+            f"success {f(summary.get('success_rate'))}, {summary.get('env_steps_per_s', 0):.0f} steps/s")
+    if summary.get("crafter_score") is not None:
+        line += f", Crafter score {summary['crafter_score']:.2f}"
+    llm = summary.get("llm") or {}
+    if llm.get("calls"):
+        line += f", LLM calls {llm['calls']} ({llm.get('cache_hits', 0)} cached)"
+    typer.echo(line)
+    if summary.get("achievements"):
+        unlocked = sorted(k for k, v in summary["achievements"].items() if v > 0)
+        typer.echo(f"unlocked: {', '.join(unlocked) or 'nothing'}")
     typer.echo(f"run folder: {run_dir}")
-    if summary["status"] == "interrupted":
+    if summary.get("status") == "interrupted":
         typer.echo(f"continue with: llm-explore resume {run_dir}")
 
 
 def run(
-    method: str = typer.Argument(..., help="ppo, ppo-count, ppo-rnd, or an LLM method (see `llm-explore methods`)."),
-    env: Optional[str] = typer.Option(None, "--env", "-e", help="Env id, e.g. minigrid:MiniGrid-DoorKey-5x5-v0."),
-    steps: Optional[int] = typer.Option(None, "--steps", "-n", help="Total environment steps."),
+    method: str = typer.Argument(..., help="ppo, ppo-count, ppo-rnd, ellm, ige ... (`llm-explore methods` lists them)."),
+    env: Optional[str] = typer.Option(None, "--env", "-e", help="Env id or task spec, e.g. minigrid:MiniGrid-DoorKey-5x5-v0."),
+    steps: Optional[int] = typer.Option(None, "--steps", "-n", help="Total environment steps (PPO methods)."),
     seed: Optional[int] = typer.Option(None, "--seed", "-s", help="Random seed."),
     envs: Optional[int] = typer.Option(None, "--envs", "-k", help="Number of parallel envs."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="LLM backend: embedded | openai | langchain | replay."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name for the openai/langchain backends."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    goal_source: Optional[str] = typer.Option(None, "--goal-source", help="ELLM: llm (ask the model) or oracle (env ground truth)."),
+    trials: Optional[int] = typer.Option(None, "--trials", help="IGE: return-and-explore trials."),
+    actions_per_trial: Optional[int] = typer.Option(None, "--actions-per-trial", help="IGE: actions explored per trial."),
+    robustify: Optional[bool] = typer.Option(None, "--robustify/--no-robustify", help="IGE: train a PPO policy on the best trajectory."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Parent folder of the run folder (default runs/)."),
     name: Optional[str] = typer.Option(None, "--name", help="Run folder name (default <method>-<env>-s<seed>-<time>)."),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config file."),
     set_: List[str] = typer.Option([], "--set", help="Override a config value: dotted.key=value (repeatable)."),
+    report_: bool = typer.Option(False, "--report", help="Also write plots and a table into RUN_DIR/report/."),
 ) -> None:
-    """Train a method on an env and write runs/<name>/."""
+    """Run a method on an env and write runs/<name>/ (config, metrics, checkpoints, summary.json)."""
     from llm_explore.learner.launch import start_run
     from llm_explore.methods.registry import get_method
 
-    get_method(method)  # fail fast on a typo, before loading anything heavy
+    spec = get_method(method)  # fail fast on a typo, before loading anything heavy
     if config:
         OPTIONS.config = config
-    OPTIONS.overrides = list(OPTIONS.overrides) + list(set_)
+    method_options = {"goal_source": goal_source, "trials": trials, "actions_per_trial": actions_per_trial,
+                      "robustify": robustify}
+    section = method.replace("-", "_")
+    OPTIONS.overrides = (list(OPTIONS.overrides) + list(set_)
+                         + [f"method.{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"
+                            for k, v in method_options.items() if v is not None])
     cfg = base_config(
         name=name, out_dir=out, seed=seed,
         env={k: v for k, v in {"id": env, "num_envs": envs}.items() if v is not None} or None,
         learner={"total_steps": steps} if steps is not None else None,
-        llm={"backend": backend} if backend else None)
-    progress, on_update = _progress(cfg.learner.total_steps)
-    with progress:
-        run_dir, summary = start_run(method, cfg, on_update=on_update)
+        llm={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v} or None)
+    if spec.runner is not None:
+        run_dir, summary = spec.runner(method, cfg)
+    else:
+        progress, on_update = _progress(cfg.learner.total_steps)
+        with progress:
+            run_dir, summary = start_run(method, cfg, on_update=on_update)
     _print_summary(run_dir, summary)
+    if report_:
+        from llm_explore.learner.report import make_report
+
+        files = make_report([run_dir], run_dir / "report")["files"]
+        typer.echo(f"plots   : {', '.join(str(f) for f in files)}")
 
 
 def resume(run_dir: Path = typer.Argument(..., help="Run folder with checkpoints.")) -> None:

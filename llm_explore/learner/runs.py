@@ -37,16 +37,16 @@ CRAFTER_ACHIEVEMENTS = (
 
 def env_slug(env_id: str) -> str:
     """`minigrid:MiniGrid-Empty-5x5-v0` -> `minigrid-empty-5x5-v0` (safe in a folder name)."""
-    slug = env_id.split(":", 1)[-1] if env_id.lower().startswith(("minigrid:", "babyai:")) else env_id
-    if env_id.lower().startswith("babyai:"):
-        slug = env_id.split(":", 1)[1]
+    slug = env_id.split(":", 1)[1] if env_id.lower().startswith(("minigrid:", "babyai:")) else env_id
     return re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-")[:60]
 
 
 def family_of(env_id: str) -> str:
-    """Family from the id prefix (used when the adapter does not say)."""
-    head = env_id.split(":", 1)[0].lower()
-    return {"babyai": "minigrid", "minigrid": "minigrid"}.get(head, head if head in ("crafter", "textworld") else "minigrid")
+    """The learner's family of an env id or task-spec name (BabyAI is MiniGrid to the learner)."""
+    from llm_explore.envs import parse_env_id
+
+    family = parse_env_id(env_id).family
+    return "minigrid" if family == "babyai" else family
 
 
 def default_run_name(method: str, env_id: str, seed: int) -> str:

@@ -28,24 +28,33 @@ from llm_explore.errors import UnknownNameError
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """A registered method: its factory and what the run machinery needs to know about it."""
+    """A registered method: its factory and what the run machinery needs to know about it.
+
+    Most methods shape PPO's reward: `factory(ctx)` returns a `RewardShaper`. A method that is not
+    trained by PPO (a search such as Intelligent Go-Explore) gives a `runner` instead:
+    `runner(method, cfg, on_progress) -> (run_dir, summary)`, and `llm-explore run` calls it.
+    """
 
     name: str
-    factory: Callable[[Any], Any]  # (RunContext) -> RewardShaper
+    factory: Callable[[Any], Any] | None  # (RunContext) -> RewardShaper
     description: str = ""
     uses_llm: bool = False  # the run creates the call log and reports LLM stats
     # Learner values the method prefers (explicit user values still win), e.g. {"int_coef": 0.5}.
     learner_defaults: dict[str, Any] = field(default_factory=dict)
+    runner: Callable[..., Any] | None = None
 
 
 METHODS: dict[str, MethodSpec] = {}
 IMPORT_ERRORS: dict[str, str] = {}
 
 
-def register_method(name: str, factory: Callable[[Any], Any], *, description: str = "", uses_llm: bool = False,
-                    learner_defaults: dict[str, Any] | None = None) -> MethodSpec:
-    """Add (or replace) a method. Returns its spec."""
-    spec = MethodSpec(name, factory, description, uses_llm, dict(learner_defaults or {}))
+def register_method(name: str, factory: Callable[[Any], Any] | None = None, *, description: str = "",
+                    uses_llm: bool = False, learner_defaults: dict[str, Any] | None = None,
+                    runner: Callable[..., Any] | None = None) -> MethodSpec:
+    """Add (or replace) a method: a shaper `factory` for PPO, or a `runner` of its own. Returns its spec."""
+    if (factory is None) == (runner is None):
+        raise ValueError(f"method {name!r}: give exactly one of factory (a PPO shaper) or runner")
+    spec = MethodSpec(name, factory, description, uses_llm, dict(learner_defaults or {}), runner)
     METHODS[name] = spec
     return spec
 

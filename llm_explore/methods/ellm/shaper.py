@@ -9,7 +9,8 @@ Per env and step (Du et al. 2023; the reference code's order):
    Queries of all envs in a step run concurrently; with `lag > 0` a query's answer is applied
    `lag` vector steps after it was asked, so LLM latency overlaps with env steps and the PPO update
    while the run stays deterministic (same seed + cached answers = same run). `lag = 0` (default)
-   waits for the answers within the step, as the paper does.
+   waits for the answers within the step, as the paper does. `min_interval` bounds how often one env
+   asks (default 1: on every change, as the paper); the LLM's speed is what limits an ELLM run.
 3. Conditioning. The policy sees the embedding of "goal1; goal2; ..." (the paper's "Your goal is"
    input) through the learner's goal-conditioning input.
 
@@ -43,6 +44,8 @@ class EllmConfig(StrictModel):
     max_tokens: int = Field(32, ge=4, description="tokens per answer (a few '- verb object' lines)")
     temperature: float = Field(0.0, ge=0, description="the reference code used 0.1 with Codex; 0 makes answers cacheable")
     lag: int = Field(0, ge=0, description="apply an answer this many vector steps after asking (0: wait)")
+    min_interval: int = Field(1, ge=1, description="ask an env at most once per this many vector steps "
+                              "(1: on every caption change, as the paper; larger bounds LLM calls)")
     template: str = Field("ellm/suggest", description="prompt template name")
 
 
@@ -65,12 +68,14 @@ class EnvGoals:
     goals: list[str] = field(default_factory=list)
     achieved: set[str] = field(default_factory=set)
     pending: list[PendingQuery] = field(default_factory=list)
+    asked_at: int = -(1 << 30)  # vector step of the last question (for min_interval)
 
     def open_goals(self) -> list[str]:
         return [g for g in self.goals if g not in self.achieved]
 
     def new_episode(self) -> None:
         self.caption, self.goals, self.achieved, self.pending = None, [], set(), []
+        self.asked_at = -(1 << 30)
 
 
 class EllmShaper(RewardShaper):
@@ -83,9 +88,11 @@ class EllmShaper(RewardShaper):
                  embedder=None, family: str | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "ellm", EllmConfig)
-        family = family or (ctx.family if ctx is not None else "crafter")
-        if ctx is not None and ctx.env_id.lower().startswith("babyai"):
-            family = "babyai"
+        if family is None and ctx is not None:
+            from llm_explore.envs import parse_env_id
+
+            family = parse_env_id(ctx.env_id).family  # babyai stays babyai here (its own vocabulary)
+        family = family or "crafter"
         self.domain: GoalDomain = domain_for(family)
         if self.cfg.goal_source == "oracle" and self.domain.oracle is None:
             from llm_explore.errors import ConfigError
@@ -149,11 +156,12 @@ class EllmShaper(RewardShaper):
     def _maybe_ask(self, i: int, info: dict[str, Any]) -> None:
         caption = info.get("text") or ""
         env = self.envs[i]
-        if caption == env.caption:
-            return
-        env.caption = caption
+        if caption == env.caption or self.step_count - env.asked_at < self.cfg.min_interval:
+            return  # unchanged, or asked too recently: the caption is compared again next step
+        env.caption, env.asked_at = caption, self.step_count
         if self.cfg.goal_source == "oracle":
-            self._apply(i, Suggestion(caption=caption, goals=self.domain.oracle(info)[: self.cfg.max_goals]), info)
+            goals = self.domain.oracle(info)[: self.cfg.max_goals]
+            self._apply(i, Suggestion(caption=caption, goals=goals, parsed=len(goals)), info)
             return
         self.counts["queries"] += 1
         env.pending.append(PendingQuery(self.step_count + self.cfg.lag, caption, _plain(info),
@@ -196,13 +204,15 @@ class EllmShaper(RewardShaper):
     def state_dict(self) -> dict[str, Any]:
         # Futures cannot be saved: keep what was asked; on resume it is asked again (a cache hit).
         return {"envs": [{"caption": e.caption, "goals": list(e.goals), "achieved": sorted(e.achieved),
-                          "pending": [(q.due, q.caption, q.info) for q in e.pending]} for e in self.envs],
+                          "pending": [(q.due, q.caption, q.info) for q in e.pending], "asked_at": e.asked_at}
+                         for e in self.envs],
                 "step_count": self.step_count, "counts": dict(self.counts), "unlocked": sorted(self.unlocked),
                 "wait_s": self.wait_s}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.envs = [EnvGoals(e["caption"], list(e["goals"]), set(e["achieved"]),
-                              [PendingQuery(d, c, info) for d, c, info in e["pending"]]) for e in state["envs"]]
+                              [PendingQuery(d, c, info) for d, c, info in e["pending"]], e["asked_at"])
+                     for e in state["envs"]]
         self.step_count = state["step_count"]
         self.counts.update(state["counts"])
         self.unlocked = set(state["unlocked"])

@@ -1,0 +1,213 @@
+"""ELLM's shaper on real envs: rewards on a scripted Crafter sequence, the novelty filter, the
+oracle, lagged answers, checkpoints, and a short end-to-end run on the embedded model."""
+from __future__ import annotations
+
+import json
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from llm_explore.envs import make_env
+from llm_explore.learner.shaping import Transitions
+from llm_explore.methods.ellm.domains import crafter_oracle, minigrid_oracle
+from llm_explore.methods.ellm.goals import Suggestion
+from llm_explore.methods.ellm.shaper import EllmConfig, EllmShaper
+
+
+class ScriptedProposer:
+    """Answers every caption with fixed goals (a scripted goal source for fast unit tests)."""
+
+    def __init__(self, goals):
+        self.goals = list(goals)
+        self.asked: list[str] = []
+
+    def submit(self, caption: str) -> Future:
+        self.asked.append(caption)
+        future: Future = Future()
+        future.set_result(Suggestion(caption=caption, goals=list(self.goals), parsed=len(self.goals)))
+        return future
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from llm_explore.embeddings import SentenceEmbedder
+
+    return SentenceEmbedder(cache_path=False)
+
+
+def _batch(info, done=False):
+    return Transitions(obs={}, actions=np.zeros(1), ext_rewards=np.zeros(1), next_obs={}, infos=[info],
+                       terminated=np.array([done]), truncated=np.array([False]), valid=np.array([True]))
+
+
+def _face(env, material):
+    player = env.env._player
+    env.env._world[(int(player.pos[0] + player.facing[0]), int(player.pos[1] + player.facing[1]))] = material
+
+
+def test_reward_fires_for_suggested_goal_once_per_episode(embedder):
+    env = make_env("crafter")
+    _, info = env.reset(seed=0)
+    proposer = ScriptedProposer(["chop tree", "drink water"])
+    shaper = EllmShaper(None, EllmConfig(), proposer=proposer, embedder=embedder, family="crafter")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    assert shaper.goals() == ["chop tree; drink water"]
+    DO = env.action_names.index("do")
+
+    _face(env, "tree")
+    _, _, _, _, info = env.step(DO)
+    assert info["events"] == ["collect wood"]
+    reward = shaper.compute(_batch(info)).intrinsic
+    assert reward[0] == pytest.approx(1.0, abs=1e-4)  # "chop tree" is how the prompt says "collect wood"
+    assert shaper.goals() == ["drink water"]  # achieved goals leave the goal input
+
+    _face(env, "tree")
+    _, _, _, _, info = env.step(DO)
+    assert shaper.compute(_batch(info)).intrinsic[0] == 0.0  # each goal pays once per episode
+
+    _face(env, "grass")
+    _, _, _, _, info = env.step(env.action_names.index("place table"))
+    assert info["events"] == ["place table"]
+    assert shaper.compute(_batch(info)).intrinsic[0] == 0.0  # an unrelated event pays nothing
+
+    _face(env, "water")
+    _, _, _, _, info = env.step(DO)
+    assert shaper.compute(_batch(info)).intrinsic[0] == pytest.approx(1.0, abs=1e-4)
+
+    # A new episode forgets what was achieved: the same goal pays again.
+    _, info = env.reset(seed=1)
+    shaper.on_episode_start([0], [info])
+    assert shaper.goals() == ["chop tree; drink water"]
+    stats = shaper.stats()
+    assert stats["goals_rewarded"] == 2 and stats["answers"] >= 2
+
+
+def test_queries_only_when_caption_changes(embedder):
+    env = make_env("crafter")
+    _, info = env.reset(seed=0)
+    proposer = ScriptedProposer(["chop tree"])
+    shaper = EllmShaper(None, EllmConfig(), proposer=proposer, embedder=embedder, family="crafter")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    noop = env.action_names.index("noop")
+    for _ in range(3):
+        _, _, _, _, info = env.step(noop)
+        shaper.compute(_batch(info))
+        shaper.goals()
+    asked = proposer.asked
+    assert asked[0].startswith("You see") and 1 <= len(asked) <= 4
+    assert all(a != b for a, b in zip(asked, asked[1:]))  # a repeated caption is not asked again
+
+
+def test_lagged_answers_arrive_after_exactly_lag_steps(embedder):
+    env = make_env("minigrid:MiniGrid-DoorKey-5x5-v0")
+    _, info = env.reset(seed=0)
+    shaper = EllmShaper(None, EllmConfig(lag=2), proposer=ScriptedProposer(["pick up yellow key"]),
+                        embedder=embedder, family="minigrid")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    seen = [shaper.goals()[0]]
+    for _ in range(3):
+        _, _, _, _, info = env.step(6)  # "done": nothing changes
+        shaper.compute(_batch(info))
+        seen.append(shaper.goals()[0])
+    assert seen == [None, None, "pick up yellow key", "pick up yellow key"]
+
+
+def test_checkpoint_keeps_pending_queries(embedder):
+    env = make_env("minigrid:MiniGrid-DoorKey-5x5-v0")
+    _, info = env.reset(seed=0)
+    make = lambda: EllmShaper(None, EllmConfig(lag=3), proposer=ScriptedProposer(["open yellow door"]),  # noqa: E731
+                              embedder=embedder, family="minigrid")
+    a = make()
+    a.bind(1, {})
+    a.on_episode_start([0], [info])
+    state = a.state_dict()
+    b = make()
+    b.bind(1, {})
+    b.load_state_dict(state)  # the future is gone; the question is asked again when due
+    for shaper in (a, b):
+        for _ in range(3):
+            shaper.compute(_batch(info))
+    assert a.goals() == b.goals() == ["open yellow door"]
+    assert a.stats() == b.stats()
+
+
+def test_crafter_oracle_follows_the_tech_tree():
+    base = {"health": 9, "food": 9, "drink": 9, "energy": 9}
+    goals = crafter_oracle({"inventory": base, "nearby": ["grass", "tree", "water"]})
+    assert {"chop tree", "drink water", "collect sapling"} <= set(goals)
+    assert "place table" not in goals and "mine stone" not in goals
+    rich = {**base, "wood": 3, "stone": 1, "energy": 5}
+    goals = crafter_oracle({"inventory": rich, "nearby": ["grass", "stone", "table"]})
+    assert {"place table", "make wood pickaxe", "make wood sword", "place stone", "sleep"} <= set(goals)
+    assert "mine stone" not in goals  # needs a wood pickaxe
+    goals = crafter_oracle({"inventory": {**rich, "wood_pickaxe": 1}, "nearby": ["stone", "table"]})
+    assert "mine stone" in goals and "make stone pickaxe" in goals
+
+
+def test_minigrid_oracle_reads_the_caption():
+    env = make_env("minigrid:MiniGrid-DoorKey-8x8-v0")
+    _, info = env.reset(seed=1)
+    goals = minigrid_oracle(info)
+    assert "pick up yellow key" in goals and "go to yellow key" in goals
+    assert not any(g.startswith("open") for g in goals)  # the door is locked and no key is carried
+
+
+def test_oracle_goal_source_rewards_ground_truth(embedder, tmp_path):
+    env = make_env("crafter")
+    _, info = env.reset(seed=0)
+    shaper = EllmShaper(None, EllmConfig(goal_source="oracle"), embedder=embedder, family="crafter")
+    shaper.bind(1, {})
+    _face(env, "tree")
+    _, _, _, _, info = env.step(env.action_names.index("noop"))
+    shaper.on_episode_start([0], [info])
+    assert "chop tree" in shaper.goals()[0]
+    _, _, _, _, info = env.step(env.action_names.index("do"))
+    assert shaper.compute(_batch(info)).intrinsic[0] == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_short_ellm_run_on_embedded_model_writes_run_folder(tmp_path, embedded_backend):
+    from llm_explore.config import RunConfig
+    from llm_explore.learner.launch import resume_run, start_run
+
+    cfg = RunConfig.model_validate({
+        "name": "ellm", "out_dir": str(tmp_path), "seed": 0,
+        "cache": {"path": str(tmp_path / "cache.sqlite")},
+        "env": {"id": "crafter-short", "num_envs": 2},
+        "learner": {"total_steps": 256, "num_steps": 32, "checkpoint_every": 2, "tensorboard": False}})
+    run_dir, summary = start_run("ellm", cfg, stop_after_updates=2)
+    assert summary["status"] == "interrupted"
+    summary = resume_run(run_dir)
+    for name in ("config.yaml", "run.json", "metrics.csv", "summary.json", "llm_calls.jsonl"):
+        assert (run_dir / name).is_file(), name
+    assert summary["status"] == "complete" and summary["env_steps"] == 256
+    assert summary["llm"]["calls"] > 0 and summary["llm"]["errors"] == 0
+    assert summary["shaper"]["answers"] > 0 and 0 <= summary["shaper"]["valid_share"] <= 1
+    assert set(summary["achievements"]) and summary["crafter_score"] is not None
+    calls = [json.loads(line) for line in (run_dir / "llm_calls.jsonl").read_text().splitlines()]
+    assert all(c["tag"] == "ellm.suggest" for c in calls)
+    header = (run_dir / "metrics.csv").read_text().splitlines()[0]
+    assert "shaper_valid_share" in header and "shaper_llm_wait_s" in header
+
+
+def test_min_interval_bounds_queries(embedder):
+    env = make_env("minigrid:MiniGrid-DoorKey-8x8-v0")
+    _, info = env.reset(seed=0)
+    proposer = ScriptedProposer(["pick up yellow key"])
+    shaper = EllmShaper(None, EllmConfig(min_interval=3), proposer=proposer, embedder=embedder, family="minigrid")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    captions = [info["text"]]
+    for _ in range(6):
+        _, _, _, _, info = env.step(0)  # turning left changes the caption every step
+        captions.append(info["text"])
+        shaper.compute(_batch(info))
+        shaper.goals()
+    assert len(set(captions)) >= 4
+    assert proposer.asked == [captions[0], captions[3], captions[6]]  # reset, then every third step
