@@ -211,3 +211,24 @@ def test_min_interval_bounds_queries(embedder):
         shaper.goals()
     assert len(set(captions)) >= 4
     assert proposer.asked == [captions[0], captions[3], captions[6]]  # reset, then every third step
+
+
+@pytest.mark.llm
+def test_exhausted_budget_stops_cleanly_and_resumes(tmp_path, embedded_backend):
+    from llm_explore.config import RunConfig
+    from llm_explore.errors import BudgetExhaustedError
+    from llm_explore.learner.launch import resume_run, start_run
+
+    cfg = RunConfig.model_validate({
+        "name": "budget", "out_dir": str(tmp_path), "seed": 0, "budget": {"max_calls": 6},
+        "cache": {"path": str(tmp_path / "cache.sqlite")},
+        "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
+        "learner": {"total_steps": 128, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False}})
+    with pytest.raises(BudgetExhaustedError, match="budget.max_calls"):
+        start_run("ellm", cfg)
+    run_dir = tmp_path / "budget"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "budget" and summary["llm"]["calls"] >= 6
+    final = resume_run(run_dir, overrides=["budget.max_calls=100000"])
+    assert final["status"] == "complete" and final["env_steps"] == 128
+    assert "max_calls: 100000" in (run_dir / "config.yaml").read_text()

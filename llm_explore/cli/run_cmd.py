@@ -102,12 +102,16 @@ def run(
         typer.echo(f"plots   : {', '.join(str(f) for f in files)}")
 
 
-def resume(run_dir: Path = typer.Argument(..., help="Run folder with checkpoints.")) -> None:
+def resume(
+    run_dir: Path = typer.Argument(..., help="Run folder with checkpoints."),
+    set_: List[str] = typer.Option([], "--set", help="Change a saved setting, e.g. budget.max_calls=5000 or "
+                                   "learner.total_steps=1000000 to extend the run (repeatable)."),
+) -> None:
     """Continue an interrupted run from its last checkpoint."""
     from llm_explore.learner import checkpoint as ckpt
     from llm_explore.learner.launch import load_run_config, resume_run
 
-    cfg, _ = load_run_config(run_dir)
+    cfg, _ = load_run_config(run_dir, list(set_))
     last = ckpt.latest(run_dir)
     done = int(ckpt.load(last)["global_step"]) if last else 0
     progress, on_update = _progress(cfg.learner.total_steps, done)

@@ -76,31 +76,37 @@ def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None 
     return run_dir, _train(method, spec, cfg, envs, run_dir, family, None, stop_after_updates, on_update, on_start)
 
 
-def load_run_config(run_dir: str | Path):
-    """The resolved RunConfig and run.json facts of an existing run folder."""
-    from llm_explore.config import RunConfig, validate
+def load_run_config(run_dir: str | Path, overrides: list[str] | None = None):
+    """The resolved RunConfig and run.json facts of an existing run folder.
+
+    `overrides` (`dotted.key=value`) change the saved config, e.g. a larger `budget.max_calls` or
+    `learner.total_steps` to extend a run; the changed config is written back to the folder.
+    """
+    from llm_explore.config import RunConfig, apply_overrides, dump_config, validate
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml)")
-    cfg = validate(RunConfig, yaml.safe_load((run_dir / "config.yaml").read_text()) or {},
-                   source=str(run_dir / "config.yaml"))
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "run.json").is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml/run.json)")
+    data = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    cfg = validate(RunConfig, apply_overrides(data, list(overrides or [])), source=str(run_dir / "config.yaml"))
+    if overrides:
+        (run_dir / "config.yaml").write_text(dump_config(cfg))
     meta = json.loads((run_dir / "run.json").read_text())
     return cfg, meta
 
 
 def resume_run(run_dir: str | Path, *, envs: Any = None, stop_after_updates: int | None = None,
                on_update: Callable[[dict], None] | None = None,
-               on_start: Callable[[RunContext], None] | None = None) -> dict[str, Any]:
-    """Continue a run from its last checkpoint (same config, same seed)."""
+               on_start: Callable[[RunContext], None] | None = None,
+               overrides: list[str] | None = None) -> dict[str, Any]:
+    """Continue a run from its last checkpoint (same config and seed, unless `overrides` change it)."""
     from llm_explore.methods.registry import get_method
 
     run_dir = Path(run_dir)
-    cfg, meta = load_run_config(run_dir)
+    cfg, meta = load_run_config(run_dir, overrides)
     last = ckpt.latest(run_dir)
-    if last is None:
-        raise ConfigError(f"{run_dir} has no checkpoint to resume from")
-    state = ckpt.load(last)
+    # A run that stopped before its first checkpoint starts again from the beginning, in its folder.
+    state = ckpt.load(last) if last is not None else None
     spec = get_method(meta["method"])
     envs = envs if envs is not None else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, meta["family"]))
     return _train(meta["method"], spec, cfg, envs, run_dir, meta["family"], state, stop_after_updates,

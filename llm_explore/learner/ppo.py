@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from llm_explore.errors import BudgetExhaustedError, LLMError
 from llm_explore.learner import checkpoint as ckpt
 from llm_explore.learner.buffer import RolloutBuffer, flatten, gae
 from llm_explore.learner.encoders import ObsProcessor
@@ -356,6 +357,12 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
             # Second Ctrl-C: no checkpoint of this half-finished update; the last periodic one stands.
             metrics.close()
             finish("interrupted", update - 1)
+            raise
+        except LLMError as exc:
+            # An exhausted LLM budget or a server that stayed down: the half-finished update is dropped,
+            # the partial summary says why, and `resume` continues from the last periodic checkpoint.
+            metrics.close()
+            finish("budget" if isinstance(exc, BudgetExhaustedError) else "llm_error", update - 1)
             raise
     metrics.close()
     return finish(status, update)
