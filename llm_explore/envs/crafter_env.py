@@ -175,7 +175,7 @@ class CrafterAdapter(AdapterEnv):
         obs = {"image": frame} if self.obs_mode == "pixels" else self._symbolic(ids)
         info = {
             "text": self.caption(ids) if self.captions else "",
-            "nearby": sorted(self.visible(ids)) if ids is not None else [],
+            "nearby": sorted(self.visible(ids)) if self.captions else [],  # what the caption names
             "mission": "",
             "events": events,
             "state_key": self._state_key(),

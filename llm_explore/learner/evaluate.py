@@ -119,6 +119,8 @@ def _frame(env: Any, obs: Any) -> np.ndarray | None:
             frame = env.render()
         except Exception:  # noqa: BLE001 - envs made without render_mode
             frame = None
+        if frame is not None and not isinstance(frame, np.ndarray):
+            frame = None  # TextWorld renders text, not a picture
         if frame is None:
             unwrapped = getattr(env, "unwrapped", env)
             if hasattr(unwrapped, "get_frame"):
@@ -152,7 +154,8 @@ def record_video(run_dir: str | Path, out: str | Path | None = None, max_steps: 
         for _ in range(max_steps):
             frame = _frame(single, {k: v[0] for k, v in raw_obs.items()} if isinstance(raw_obs, dict) else raw_obs[0])
             if frame is None:
-                raise ConfigError(f"{cfg.env.id}: the env gives no frames to record")
+                raise ConfigError(f"{cfg.env.id}: the env has no frames to record (TextWorld is text; "
+                                  "see the episode with `llm-explore eval`)")
             frames.append(frame)
             obs = processor(raw_obs, infos, shaper.goals())
             with torch.no_grad():
