@@ -54,11 +54,11 @@ def from_folder(run_dir: Path, env: str, method: str, seed: int, budget: int) ->
             "final_return": last.get("return_avg"), "reused": True}
 
 
-def one_run(env: str, method: str, seed: int, budget: int, out: str) -> dict:
+def one_run(env: str, method: str, seed: int, budget: int, out: str, overrides: list[str]) -> dict:
     """Train until success_avg >= TARGET or the budget; returns frames to target and timing."""
     import torch
 
-    from llm_explore.config import RunConfig
+    from llm_explore.config import RunConfig, apply_overrides, validate
     from llm_explore.learner.launch import start_run
 
     torch.set_num_threads(1)
@@ -68,8 +68,9 @@ def one_run(env: str, method: str, seed: int, budget: int, out: str) -> dict:
     if earlier is not None:
         return earlier
     shutil.rmtree(run_dir, ignore_errors=True)
-    cfg = RunConfig.model_validate({"name": name, "out_dir": out, "seed": seed, "env": {"id": env},
-                                    "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 50}})
+    data = {"name": name, "out_dir": out, "seed": seed, "env": {"id": env},
+            "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 50}}
+    cfg = validate(RunConfig, apply_overrides(data, overrides))
     hit: dict = {}
 
     def on_update(row: dict) -> bool:
@@ -94,13 +95,14 @@ def main() -> None:
     ap.add_argument("--methods", default="ppo,ppo-count,ppo-rnd")
     ap.add_argument("--budget", default="", help="env=frames,... (defaults: 5x5 300k, 8x8 1M)")
     ap.add_argument("--runs", default="benchmarks/runs/ppo_minigrid")
+    ap.add_argument("--set", action="append", default=[], help="config override for every run (repeatable)")
     ap.add_argument("--out", default="benchmarks/results/ppo_minigrid.json")
     args = ap.parse_args()
     budget = dict(DEFAULT_BUDGET)
     for item in filter(None, args.budget.split(",")):
         key, value = item.split("=")
         budget[key] = int(float(value))
-    jobs = [(env, method, seed, budget.get(env, 1_000_000), args.runs)
+    jobs = [(env, method, seed, budget.get(env, 1_000_000), args.runs, args.set)
             for env in args.envs.split(",") for method in args.methods.split(",") for seed in range(args.seeds)]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(one_run, *zip(*jobs)))

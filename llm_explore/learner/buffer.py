@@ -79,7 +79,7 @@ class Batch:
     obs: dict[str, torch.Tensor]
     actions: torch.Tensor
     logprobs: torch.Tensor
-    advantages: torch.Tensor  # ext_coef * A_ext + int_coef * A_int
+    advantages: torch.Tensor  # ext_coef * A_ext + A_int (intrinsic rewards are stored weighted by int_coef)
     ext_returns: torch.Tensor
     int_returns: torch.Tensor
     ext_values: torch.Tensor

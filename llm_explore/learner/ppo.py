@@ -259,7 +259,11 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                         buf.final_ext_values[step] = 0.0
                         buf.final_int_values[step] = 0.0
                     buf.ext_rewards[step] = torch.as_tensor(reward, dtype=torch.float32) * torch.as_tensor(valid)
-                    buf.int_rewards[step] = torch.as_tensor(intrinsic)
+                    # The intrinsic head learns the *weighted* intrinsic return: its value loss then has
+                    # the scale of what the policy is optimising. Trained on raw bonuses (a count bonus is
+                    # ~0.1 per step, its return ~5) its loss swamps the shared trunk's gradient, and the
+                    # gradient clip then shrinks the task's share (seen: count slowed DoorKey-5x5 3.5x).
+                    buf.int_rewards[step] = torch.as_tensor(intrinsic * args.int_coef)
                     buf.terminated[step] = torch.as_tensor(np.logical_and(terminated, valid), dtype=torch.float32)
                     buf.truncated[step] = torch.as_tensor(np.logical_and(truncated, valid), dtype=torch.float32)
 
@@ -286,7 +290,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                 adv_int, ret_int = gae(buf.int_rewards, buf.int_values, last_int, buf.terminated, buf.truncated,
                                        buf.final_int_values, buf.valid, args.int_gamma, args.gae_lambda,
                                        episodic=args.int_episodic)
-                advantages = args.ext_coef * adv_ext + args.int_coef * adv_int
+                advantages = args.ext_coef * adv_ext + adv_int  # adv_int is already weighted by int_coef
                 shaper_log = shaper.end_rollout(global_step)
                 b = flatten(buf, advantages, ret_ext, ret_int)
 

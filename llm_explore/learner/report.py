@@ -4,6 +4,11 @@ Runs are grouped by (method, env); seeds of a group are averaged. Curves use eac
 averages (`return_avg`, `success_avg` over the last `summary_window` episodes), interpolated onto a
 common step grid; the band is a 95% normal confidence interval of the mean over seeds (none for a
 single seed).
+
+Search runs (Intelligent Go-Explore and its baselines: a `trial` column in metrics.csv, or
+`kind: search` in summary.json) get their own figure per env instead: archive size and best score
+against env steps, and the fraction of runs solved by then; and a second table with archive size,
+env steps and LLM calls to the first success.
 """
 from __future__ import annotations
 
@@ -23,6 +28,12 @@ def _load(run_dir: Path) -> dict[str, Any]:
     if not summary_path.is_file() or not (run_dir / "metrics.csv").is_file():
         raise ConfigError(f"{run_dir}: not a finished run folder (needs summary.json and metrics.csv)")
     return {"dir": run_dir, "summary": json.loads(summary_path.read_text()), "metrics": read_metrics(run_dir)}
+
+
+def _is_search(run: dict[str, Any]) -> bool:
+    """A search run (IGE-like): metrics rows per trial rather than per PPO update."""
+    metrics = run["metrics"]
+    return bool(metrics and "trial" in metrics[0]) or run["summary"].get("kind") == "search"
 
 
 def _ci(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,8 +78,10 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, An
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    search_groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for run in runs:
-        groups[(run["summary"]["method"], run["summary"]["env"])].append(run)
+        target = search_groups if _is_search(run) else groups
+        target[(run["summary"]["method"], run["summary"]["env"])].append(run)
     files: list[str] = []
 
     # Learning curves: one figure per env, one line (and band) per method.
@@ -130,9 +143,96 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, An
                "llm_calls": int(np.sum([x.get("llm", {}).get("calls", 0) for x in s]))}
         rows.append(row)
         lines.append("| " + " | ".join(str(v) for v in row.values()) + " |")
+    search_lines: list[str] = []
+    if search_groups:
+        files.extend(_search_figures(search_groups, out, plt))
+        search_lines, search_rows = _search_table(search_groups)
+        for row in search_rows:
+            rows.append(row)
+            lines.append("| " + " | ".join(str(row[k]) for k in ("method", "env", "seeds", "env_steps", "return",
+                                                                  "success", "crafter_score", "steps_per_s",
+                                                                  "llm_calls")) + " |")
     figures = "\n".join(f"![{Path(f).stem}]({Path(f).name})" for f in files)
+    search_text = ("\n\nSearch runs (return = best score found; success = solved):\n\n" + "\n".join(search_lines)
+                   if search_lines else "")
     text = ("# Report\n\nReturn and success: mean over the last episodes of each run (summary window), "
-            "mean ± 95% CI over seeds.\n\n" + "\n".join(lines) + "\n\n" + figures + "\n")
+            "mean ± 95% CI over seeds.\n\n" + "\n".join(lines) + search_text + "\n\n" + figures + "\n")
     (out / "report.md").write_text(text)
     files.append(str(out / "report.md"))
     return {"files": files, "rows": rows}
+
+
+# ---------------------------------------------------------------------------------------- search runs
+def _search_end(runs: list[dict]) -> float:
+    return float(max(max((r["env_steps"] for r in run["metrics"]), default=0) for run in runs))
+
+
+def _search_curve(runs: list[dict], key: str, end: float, points: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`key` against env steps up to `end`, per run held at its last value after the run ended (a
+    solved search stops early), averaged over runs. Before the first trial: "solved" is 0, the
+    others their first value."""
+    grid = np.linspace(0, max(1.0, end), points)
+    ys = []
+    for run in runs:
+        steps = np.array([r["env_steps"] for r in run["metrics"]], dtype=float)
+        vals = np.array([r.get(key, np.nan) for r in run["metrics"]], dtype=float)
+        ok = ~np.isnan(vals)
+        if not ok.any():
+            ys.append(np.full(points, np.nan))
+            continue
+        ys.append(np.interp(grid, steps[ok], vals[ok], left=0.0 if key == "solved" else vals[ok][0]))
+    mean, half = _ci(np.array(ys))
+    return grid, mean, half
+
+
+def _search_figures(groups: dict[tuple[str, str], list[dict]], out: Path, plt) -> list[str]:
+    """One figure per env: archive growth, best score, and the fraction of runs solved, vs env steps."""
+    files = []
+    for env in sorted({e for _, e in groups}):
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+        end = _search_end([m for (_, e), ms in groups.items() if e == env for m in ms])
+        for (method, e), members in sorted(groups.items()):
+            members = [m for m in members if m["metrics"]]
+            if e != env or not members:
+                continue
+            for ax, key in zip(axes, ("archive_size", "best_score", "solved")):
+                x, mean, half = _search_curve(members, key, end)
+                line, = ax.plot(x, mean, label=f"{method} (n={len(members)})")
+                ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+        for ax, title in zip(axes, ("archive growth (states)", "best score", "solved (fraction of runs)")):
+            ax.set_xlabel("environment steps")
+            ax.set_title(f"{env}: {title}", fontsize=9)
+            ax.grid(alpha=0.3)
+        axes[0].legend(loc="best", fontsize=8)
+        fig.tight_layout()
+        path = out / f"search_{env_slug(env)}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        files.append(str(path))
+    return files
+
+
+def _search_table(groups: dict[tuple[str, str], list[dict]]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Markdown lines of the search table, and the rows for the main table."""
+    lines = ["| method | env | seeds | solved | best score | archive size | env steps | "
+             "steps to first success | LLM calls to first success | LLM calls | fallbacks |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    main_rows = []
+    for (method, env), members in sorted(groups.items()):
+        s = [m["summary"] for m in members]
+        solved = [x for x in s if x.get("solved")]
+        fallbacks = sum(sum((x.get("fallbacks") or {}).values()) for x in s)
+        lines.append("| " + " | ".join(str(v) for v in (
+            method, env, len(s), f"{len(solved)}/{len(s)}", _fmt([x.get("best_score") for x in s]),
+            _fmt([x.get("archive_size") for x in s], 1), int(np.mean([x["env_steps"] for x in s])),
+            _fmt([x.get("steps_to_first_success") for x in solved], 1),
+            _fmt([x.get("llm_calls_to_first_success") for x in solved], 1),
+            int(np.sum([x.get("llm", {}).get("calls", 0) for x in s])), fallbacks)) + " |")
+        main_rows.append({"method": method, "env": env, "seeds": len(s),
+                          "env_steps": int(np.mean([x["env_steps"] for x in s])),
+                          "return": _fmt([x.get("mean_return") for x in s]),
+                          "success": _fmt([x.get("success_rate") for x in s]), "crafter_score": "-",
+                          "steps_per_s": f"{np.mean([x.get('env_steps_per_s', 0) for x in s]):.0f}",
+                          "llm_calls": int(np.sum([x.get("llm", {}).get("calls", 0) for x in s])),
+                          "archive_size": _fmt([x.get("archive_size") for x in s], 1)})
+    return lines, main_rows
