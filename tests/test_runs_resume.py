@@ -139,7 +139,6 @@ def test_cli_unknown_method_is_one_line_error():
 
 
 def test_cli_run_then_resume(tmp_path):
-    pytest.importorskip("llm_explore.envs.registry", reason="env adapters (issue #3) not landed yet")
     base = [sys.executable, "-m", "llm_explore", "--set", "learner.tensorboard=false"]
     out = subprocess.run(base + ["run", "ppo", "--env", f"minigrid:{ENV}", "--steps", "1024", "--envs", "4",
                                  "--seed", "1", "--out", str(tmp_path), "--name", "cli"],
