@@ -215,3 +215,14 @@ def test_crafter_score_formula():
     assert crafter_score({a: 100.0 for a in CRAFTER_ACHIEVEMENTS}) == pytest.approx(100.0)
     # One achievement at 100%, the rest at 0: exp(ln(101)/22) - 1.
     assert crafter_score({"collect_wood": 100.0}) == pytest.approx(math.exp(math.log(101) / 22) - 1)
+
+
+def test_intrinsic_advantage_only_counts_when_shaping_is_on():
+    from llm_explore.learner.config import PPOConfig
+    from llm_explore.learner.ppo import combine_advantages
+
+    ext, intr = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 0.25])
+    assert torch.equal(combine_advantages(ext, intr, PPOConfig(int_coef=0.0, ext_coef=1.0)), ext)
+    # int_coef already weighted the stored intrinsic rewards, so it is not applied twice.
+    both = combine_advantages(ext, intr, PPOConfig(int_coef=0.1, ext_coef=2.0))
+    assert torch.allclose(both, torch.tensor([2.5, -3.75]))

@@ -290,7 +290,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                 adv_int, ret_int = gae(buf.int_rewards, buf.int_values, last_int, buf.terminated, buf.truncated,
                                        buf.final_int_values, buf.valid, args.int_gamma, args.gae_lambda,
                                        episodic=args.int_episodic)
-                advantages = args.ext_coef * adv_ext + adv_int  # adv_int is already weighted by int_coef
+                advantages = combine_advantages(adv_ext, adv_int, args)
                 shaper_log = shaper.end_rollout(global_step)
                 b = flatten(buf, advantages, ret_ext, ret_int)
 
@@ -370,6 +370,15 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
             raise
     metrics.close()
     return finish(status, update)
+
+
+def combine_advantages(adv_ext: torch.Tensor, adv_int: torch.Tensor, args) -> torch.Tensor:
+    """ext_coef * A_ext + A_int. The intrinsic rewards were stored weighted by int_coef, so A_int
+    already carries that weight; with int_coef = 0 the intrinsic head is never trained and its
+    advantage is noise, so it is left out."""
+    if args.int_coef > 0:
+        return args.ext_coef * adv_ext + adv_int
+    return args.ext_coef * adv_ext
 
 
 def _value_loss(new: torch.Tensor, returns: torch.Tensor, old: torch.Tensor, args) -> torch.Tensor:
