@@ -59,7 +59,8 @@ def one_run(env: str, method: str, seed: int, budget: int, out: str, overrides: 
     import torch
 
     from llm_explore.config import RunConfig, apply_overrides, validate
-    from llm_explore.learner.launch import start_run
+    from llm_explore.learner import checkpoint as ckpt
+    from llm_explore.learner.launch import resume_run, start_run
 
     torch.set_num_threads(1)
     name = f"{method}-{env}-s{seed}"
@@ -67,7 +68,9 @@ def one_run(env: str, method: str, seed: int, budget: int, out: str, overrides: 
     earlier = from_folder(run_dir, env, method, seed, budget)
     if earlier is not None:
         return earlier
-    shutil.rmtree(run_dir, ignore_errors=True)
+    interrupted = ckpt.latest(run_dir) is not None and not (run_dir / "summary.json").is_file()
+    if not interrupted:
+        shutil.rmtree(run_dir, ignore_errors=True)
     data = {"name": name, "out_dir": out, "seed": seed, "env": {"id": env},
             "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 50}}
     cfg = validate(RunConfig, apply_overrides(data, overrides))
@@ -80,9 +83,12 @@ def one_run(env: str, method: str, seed: int, budget: int, out: str, overrides: 
         return False
 
     start = time.time()
-    _, summary = start_run(method, cfg, on_update=on_update)
+    if interrupted:  # an earlier invocation was killed: continue from its last checkpoint
+        summary = resume_run(run_dir, on_update=on_update)
+    else:
+        _, summary = start_run(method, cfg, on_update=on_update)
     return {"env": env, "method": method, "seed": seed, "frames_to_target": hit.get("frames"),
-            "env_steps": summary["env_steps"], "wall_s": round(time.time() - start, 1),
+            "env_steps": summary["env_steps"], "wall_s": summary.get("wall_s", round(time.time() - start, 1)),
             "steps_per_s": summary["env_steps_per_s"], "final_success": summary["success_rate"],
             "final_return": summary["mean_return"]}
 

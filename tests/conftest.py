@@ -13,6 +13,16 @@ import pytest
 os.environ.setdefault("LLM_EXPLORE_CACHE", "/tmp/llm-explore-test-cache.sqlite")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def games_cache(tmp_path_factory):
+    """Generated TextWorld games go to a session temp folder, never the user's cache (subprocesses
+    inherit the variable)."""
+    folder = tmp_path_factory.mktemp("tw-games")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LLM_EXPLORE_GAMES", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def embedded_backend():
     """The default backend (Gemma 3 270M via xllamacpp), server started once and shared."""

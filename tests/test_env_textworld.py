@@ -17,15 +17,6 @@ CC5 = "textworld:coin_collector?level=5&seed=3"
 COOK1 = "textworld:cooking?level=1&seed=1"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def games_cache(tmp_path_factory):
-    """Point the game cache at a session temp folder for every test in this file."""
-    folder = tmp_path_factory.mktemp("tw-games")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("LLM_EXPLORE_GAMES", str(folder))
-        yield folder
-
-
 @pytest.fixture(scope="session")
 def cc2_game(games_cache):
     """coin_collector level 2, seed 1: (path, seconds the generation took)."""

@@ -1,0 +1,44 @@
+"""Intelligent Go-Explore (Lu, Hu & Clune 2024) and its baselines, in one search harness.
+
+    llm-explore run ige --env textworld:coin_collector?level=5&seed=3 [--trials N] [--actions-per-trial M]
+        [--robustify]
+    llm-explore run go-explore | llm-agent | random-agent --env ...
+
+- `ige`: the foundation model selects the archived state to return to, acts from it, and judges which
+  new states are interestingly new (`roles.py`, prompts in `prompts/ige/`);
+- `go-explore`: classic Go-Explore, cells chosen with weight 1/sqrt(times chosen + 1), random actions;
+- `llm-agent`: no archive, episodes from the start with the act prompt (like LLM-agent benchmarks);
+- `random-agent`: the same with uniformly random actions.
+
+`archive.py` is the archive, `explore.py` the loop the four share, `task.py` the per-family facts,
+`robustify.py` the PPO backward-curriculum policy, `runner.py` the run folder. Settings live in
+`method.<name>` (see `config.py`).
+"""
+from llm_explore.methods.ige.archive import Archive, Cell
+from llm_explore.methods.ige.config import SearchConfig
+from llm_explore.methods.registry import register_method
+
+
+def _runner(method, cfg):
+    """`llm-explore run <method>`: the search, with one progress line per trial on stderr."""
+    import sys
+
+    from llm_explore.methods.ige.runner import run_search
+
+    def progress(row: dict) -> None:
+        print(f"trial {row['trial']}: {row['env_steps']} steps, archive {row['archive_size']}, "
+              f"best score {row['best_score']:g}, LLM calls {row['llm_calls']}"
+              + (", solved" if row["solved"] else ""), file=sys.stderr, flush=True)
+
+    return run_search(method, cfg, on_trial=progress)
+
+
+register_method("ige", runner=_runner, uses_llm=True,
+                description="Intelligent Go-Explore: the LLM selects, acts and judges; archive of states")
+register_method("go-explore", runner=_runner,
+                description="Go-Explore: count-based cell selection, random exploration, no LLM")
+register_method("llm-agent", runner=_runner, uses_llm=True,
+                description="LLM agent: episodes from the start with the IGE act prompt, no archive")
+register_method("random-agent", runner=_runner, description="random actions, episodes from the start")
+
+__all__ = ["Archive", "Cell", "SearchConfig"]

@@ -1,0 +1,152 @@
+"""The archive of visited states, keyed by the adapter's `state_key` (as Go-Explore and IGE key theirs).
+
+Each entry (a `Cell`) keeps the caption, a one-line summary, the action path that reached it from the
+reset (replaced whenever a shorter path reaches the same key, so it stays the shortest known), the
+step count, the score, and two counters: `visits` (times chosen to return to) and `seen` (times
+reached). The snapshot taken on arrival is what "return" restores; it is never written to disk.
+
+The archive also remembers which actions were tried from each key (the act prompt marks the others
+"new") and the captions the judge discarded (so the same caption is not judged twice).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Hashable, Iterable
+
+import numpy as np
+
+from llm_explore.envs.base import EnvSnapshot
+
+
+def key_json(key: Any) -> Any:
+    """A state key as JSON-able data (tuples become lists, numpy scalars plain numbers)."""
+    if isinstance(key, (tuple, list)):
+        return [key_json(k) for k in key]
+    if isinstance(key, np.integer):
+        return int(key)
+    if isinstance(key, np.floating):
+        return float(key)
+    if isinstance(key, bytes):
+        return key.hex()
+    return key
+
+
+@dataclass
+class Cell:
+    """One archived state (see the module docstring)."""
+
+    index: int
+    key: Hashable
+    caption: str
+    summary: str
+    path: list[Any]  # env.step inputs from the reset: commands (TextWorld) or action ids
+    path_names: list[str]  # the same actions as names
+    score: float = 0.0
+    solved: bool = False
+    terminal: bool = False  # the episode ended here: nothing to explore from it
+    trial: int = 0  # the trial that added it
+    visits: int = 0
+    seen: int = 1
+    history: list[dict[str, str]] = field(default_factory=list)  # last (action, result) pairs of the path
+    snapshot: EnvSnapshot | None = field(default=None, repr=False)
+
+    @property
+    def steps(self) -> int:
+        """Length of the shortest known path to this state."""
+        return len(self.path)
+
+    def record(self) -> dict[str, Any]:
+        """The JSONL line of this cell (no snapshot)."""
+        return {"index": self.index, "key": key_json(self.key), "summary": self.summary, "caption": self.caption,
+                "steps": self.steps, "path": self.path_names, "score": self.score, "solved": self.solved,
+                "terminal": self.terminal, "trial": self.trial, "visits": self.visits, "seen": self.seen}
+
+
+class Archive:
+    """Cells by state key, in the order they were added."""
+
+    def __init__(self) -> None:
+        self.cells: list[Cell] = []
+        self._by_key: dict[Hashable, Cell] = {}
+        self.tried: dict[Hashable, set[str]] = {}
+        self.discarded: dict[str, int] = {}  # caption -> times the judge (or its memory) discarded it
+        self.replaced = 0  # paths replaced by shorter ones
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._by_key
+
+    def get(self, key: Hashable) -> Cell | None:
+        """The cell of `key`, or None."""
+        return self._by_key.get(key)
+
+    def add(self, key: Hashable, caption: str, summary: str, path: Iterable[Any], path_names: Iterable[str], *,
+            score: float = 0.0, solved: bool = False, terminal: bool = False, trial: int = 0,
+            snapshot: EnvSnapshot | None = None, history: Iterable[dict[str, str]] = ()) -> Cell:
+        """Archive a new state; a key already present is a ValueError (use `offer_path`)."""
+        if key in self._by_key:
+            raise ValueError(f"state {key!r} is already archived")
+        cell = Cell(len(self.cells), key, caption, summary, list(path), list(path_names), float(score),
+                    bool(solved), bool(terminal), trial, history=list(history), snapshot=snapshot)
+        self.cells.append(cell)
+        self._by_key[key] = cell
+        return cell
+
+    def offer_path(self, key: Hashable, path: Iterable[Any], path_names: Iterable[str],
+                   snapshot: EnvSnapshot | None = None, history: Iterable[dict[str, str]] | None = None,
+                   caption: str | None = None) -> bool:
+        """`key` was reached again by `path`: count it, and keep the path (with its snapshot, history
+        and arrival caption, so that returning shows what this path shows) if it is shorter than the
+        archived one. Returns True when the path was replaced."""
+        cell = self._by_key[key]
+        cell.seen += 1
+        path = list(path)
+        if len(path) >= cell.steps:
+            return False
+        cell.path, cell.path_names = path, list(path_names)
+        if snapshot is not None:
+            cell.snapshot = snapshot
+        if history is not None:
+            cell.history = list(history)
+        if caption is not None:
+            cell.caption = caption
+        self.replaced += 1
+        return True
+
+    # ------------------------------------------------------------------ queries
+    def selectable(self) -> list[Cell]:
+        """Cells one can return to and explore from (not terminal)."""
+        return [c for c in self.cells if not c.terminal]
+
+    def best(self) -> Cell:
+        """The best cell: solved first, then highest score, then shortest path, then oldest."""
+        return max(self.cells, key=lambda c: (c.solved, c.score, -c.steps, -c.index))
+
+    def untried(self, key: Hashable, names: list[str]) -> list[bool]:
+        """For each action name: True if it was never tried from `key`."""
+        tried = self.tried.get(key, set())
+        return [n not in tried for n in names]
+
+    def mark_tried(self, key: Hashable, name: str) -> None:
+        """Remember that action `name` was taken from `key`."""
+        self.tried.setdefault(key, set()).add(name)
+
+    def discard(self, caption: str) -> None:
+        """Remember a caption the judge turned down."""
+        self.discarded[caption] = self.discarded.get(caption, 0) + 1
+
+    # ------------------------------------------------------------------ files
+    def write_jsonl(self, path: str | Path) -> None:
+        """One JSON line per cell, in archive order."""
+        with Path(path).open("w", encoding="utf-8") as fh:
+            for cell in self.cells:
+                fh.write(json.dumps(cell.record(), default=str) + "\n")
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of an archive.jsonl file."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,0 +1,378 @@
+"""The shared search loop: select a state, return to it, explore from it, judge what is new.
+
+    for trial in range(trials):
+        cell = policy.select(archive)                 # IGE: the LLM; Go-Explore: 1/sqrt(visits+1)
+        return to cell                                # restore its snapshot (or replay its path)
+        for a in range(actions_per_trial):
+            action = policy.act(view)                 # IGE: the LLM; Go-Explore: uniform random
+            step; a key reached again keeps the shorter path
+            a new key: archived if it scores higher or wins, else if policy.judge(...) says so
+            stop the trial when the episode ends; stop the search at the first success
+
+Four policies share it: `IGEPolicy` (the three LLM roles), `GoExplorePolicy` (count-based selection,
+random actions, every new state archived), and `AgentPolicy` for the baselines without an archive,
+which always "return" to the start by resetting the env and play an episode per trial (with the LLM's
+act role, like common LLM-agent benchmarks, or uniformly random actions).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from llm_explore.errors import BudgetExhaustedError
+from llm_explore.methods.ige.archive import Archive, Cell
+from llm_explore.methods.ige.roles import LLMRoles
+from llm_explore.methods.ige.task import TaskView
+
+
+# ---------------------------------------------------------------------------------- what policies see
+@dataclass
+class StepView:
+    """The state the act policy chooses in."""
+
+    task: str
+    observation: str
+    actions: list[str]
+    new: list[bool]  # per action: never tried from this state key
+    history: list[dict[str, str]]  # recent {action, result} of this trial
+    trial: int
+    step: int
+
+
+@dataclass
+class Candidate:
+    """A state reached for the first time, before the judge decides."""
+
+    key: Any
+    caption: str
+    summary: str
+    action: str
+    score: float
+
+
+class Policy(Protocol):
+    """How a search method selects, acts and judges (see the module docstring)."""
+
+    name: str
+    keeps_archive: bool  # False: never archive new states (the agent baselines)
+    restarts: bool  # True: every trial starts from a fresh reset, not a restored state
+
+    def select(self, search: "Search") -> Cell:
+        """The archived state to return to."""
+        ...
+
+    def act(self, search: "Search", view: StepView) -> int:
+        """Index of the next action in `view.actions`."""
+        ...
+
+    def judge(self, search: "Search", candidate: Candidate) -> bool:
+        """True to archive a state reached for the first time."""
+        ...
+
+
+# ---------------------------------------------------------------------------------- policies
+class IGEPolicy:
+    """Intelligent Go-Explore: the LLM selects, acts and judges."""
+
+    name = "ige"
+    keeps_archive = True
+    restarts = False
+
+    def __init__(self, roles: LLMRoles, *, max_listed: int = 12, kept_in_judge: int = 8, judge: bool = True,
+                 mark_unexplored: bool = True, judge_patience: int = 6):
+        self.roles = roles
+        self.judge_patience = judge_patience
+        self.max_listed = max_listed
+        self.kept_in_judge = kept_in_judge
+        self.use_judge = judge
+        self.mark_unexplored = mark_unexplored
+
+    def listed(self, archive: Archive) -> list[Cell]:
+        """The states the select prompt lists, in archive order. A small model's context cannot hold
+        a long archive: keep the best-scoring, then the least chosen, then the newest."""
+        cells = archive.selectable()
+        if len(cells) <= self.max_listed:
+            return cells
+        keep = sorted(cells, key=lambda c: (-c.score, c.visits, -c.index))[: self.max_listed]
+        return sorted(keep, key=lambda c: c.index)
+
+    def select(self, search: "Search") -> Cell:
+        """The LLM picks one of the listed states."""
+        cells = self.listed(search.archive)
+        states = [{"summary": c.summary, "score": c.score, "visits": c.visits} for c in cells]
+        return cells[self.roles.select(search.task_text, states)]
+
+    def act(self, search: "Search", view: StepView) -> int:
+        """The LLM picks the next action."""
+        return self.roles.act(view.task, view.observation, view.actions, view.new, view.history,
+                              mark_new=self.mark_unexplored)
+
+    def judge(self, search: "Search", candidate: Candidate) -> bool:
+        """The LLM decides whether the new state is interestingly new."""
+        if not self.use_judge:
+            return True
+        kept = [c.summary for c in search.archive.cells[-self.kept_in_judge:]] if self.kept_in_judge else []
+        # Other states turned down before (not this one: seeing itself listed, the model just repeats "no").
+        discarded = [d for d in search.archive.discarded if d != candidate.summary][-4:]
+        return self.roles.judge(search.task_text, candidate.summary, candidate.action, kept, discarded)
+
+
+class GoExplorePolicy:
+    """Classic Go-Explore: cell weight 1/sqrt(times chosen + 1), uniform random actions, no LLM.
+
+    Every new state is archived (Go-Explore has no judge). The reference repeats the previous
+    action with high probability because Atari actions last one frame; here an action is a whole
+    move or command, so actions are drawn uniformly."""
+
+    name = "go-explore"
+    keeps_archive = True
+    restarts = False
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def select(self, search: "Search") -> Cell:
+        """A cell drawn with weight 1/sqrt(times chosen + 1)."""
+        cells = search.archive.selectable()
+        weights = np.array([1.0 / math.sqrt(c.visits + 1) for c in cells])
+        return cells[int(self.rng.choice(len(cells), p=weights / weights.sum()))]
+
+    def act(self, search: "Search", view: StepView) -> int:
+        """A uniformly random action."""
+        return int(self.rng.integers(len(view.actions)))
+
+    def judge(self, search: "Search", candidate: Candidate) -> bool:
+        """Every new state is archived."""
+        return True
+
+
+class AgentPolicy:
+    """A baseline without an archive: every trial is an episode from the start. Acts with the LLM's
+    act role (no untried-action marks by default: it keeps no archive) or uniformly at random."""
+
+    keeps_archive = False
+    restarts = True
+
+    def __init__(self, rng: np.random.Generator, roles: LLMRoles | None = None, mark_unexplored: bool = False):
+        self.rng = rng
+        self.roles = roles
+        self.mark_unexplored = mark_unexplored
+        self.name = "llm-agent" if roles is not None else "random-agent"
+
+    def select(self, search: "Search") -> Cell:
+        """Always the start."""
+        return search.archive.cells[0]
+
+    def act(self, search: "Search", view: StepView) -> int:
+        """The LLM's act role, or a uniformly random action."""
+        if self.roles is None:
+            return int(self.rng.integers(len(view.actions)))
+        return self.roles.act(view.task, view.observation, view.actions, view.new, view.history,
+                              mark_new=self.mark_unexplored)
+
+    def judge(self, search: "Search", candidate: Candidate) -> bool:
+        """Nothing is archived."""
+        return False
+
+
+# ---------------------------------------------------------------------------------- the loop
+@dataclass
+class SearchResult:
+    """What a search found and what it cost."""
+
+    status: str  # "complete" (budget of trials/steps used), "solved", "budget" (LLM calls), "interrupted"
+    archive: Archive
+    trials: int
+    env_steps: int
+    wall_s: float
+    first_success: dict[str, Any] | None  # {trial, env_steps, llm_calls, wall_s} at the first success
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one metrics row per trial
+    episodes: int = 0  # agents: episodes started; search: trials
+
+    @property
+    def best(self) -> Cell:
+        """The best archived state (for agents: the best state any episode reached)."""
+        return self.archive.best()
+
+
+class Search:
+    """Runs one policy on one env (see the module docstring). `llm_calls()` reports the client's
+    call count for the metrics; `on_trial(row)` sees each metrics row as it is made."""
+
+    def __init__(self, env, task: TaskView, policy: Policy, *, trials: int, actions_per_trial: int,
+                 seed: int = 0, max_env_steps: int | None = None, return_mode: str = "restore",
+                 stop_on_success: bool = True, history: int = 4, llm_calls: Callable[[], int] = lambda: 0,
+                 on_trial: Callable[[dict[str, Any]], None] | None = None,
+                 context: dict[str, Any] | None = None):
+        self.env = env
+        self.task = task
+        self.policy = policy
+        self.trials = trials
+        self.actions_per_trial = actions_per_trial
+        self.seed = seed
+        self.max_env_steps = max_env_steps
+        self.return_mode = return_mode
+        self.stop_on_success = stop_on_success
+        self.history_len = history
+        self.llm_calls = llm_calls
+        self.on_trial = on_trial
+        self.context = context if context is not None else {}  # shared with the roles' decision log
+        self.archive = Archive()
+        self.task_text = ""
+        self.env_steps = 0
+        self.first_success: dict[str, Any] | None = None
+        self._best_outside: Cell | None = None  # agents: the best state reached, though not archived
+        self._t0 = 0.0
+
+    # ------------------------------------------------------------------ returning
+    def _start(self):
+        obs, info = self.env.reset(seed=self.seed)
+        return obs, info
+
+    def return_to(self, cell: Cell):
+        """Put the env in `cell`'s state: restore its snapshot, or reset and replay its path."""
+        if self.policy.restarts or (cell.index == 0 and not cell.path):
+            return self._start()  # the start itself: a reset is the return
+        if self.return_mode == "replay" or cell.snapshot is None:
+            obs, info = self._start()
+            for action in cell.path:
+                obs, _r, _term, _trunc, info = self.env.step(action)
+                self.env_steps += 1
+            return obs, info
+        return self.env.restore_state(cell.snapshot)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> SearchResult:
+        """Search until the trials, the env-step budget or the LLM budget run out, or success."""
+        self._t0 = time.perf_counter()
+        _obs, info = self._start()
+        self.task_text = self.task.task_text(info)
+        root = self.archive.add(info["state_key"], info.get("text", ""), self.task.summary(info, 0.0), [], [],
+                                score=self.task.score(info, 0.0), trial=0, snapshot=self.env.save_state())
+        rows: list[dict[str, Any]] = []
+        status, trial = "complete", 0
+        try:
+            for trial in range(1, self.trials + 1):
+                if self.max_env_steps is not None and self.env_steps >= self.max_env_steps:
+                    break
+                self.context["trial"] = trial
+                added = self._trial(trial, root)
+                rows.append(self._row(trial, added))
+                if self.on_trial is not None:
+                    self.on_trial(rows[-1])
+                if self.first_success is not None and self.stop_on_success:
+                    status = "solved"
+                    break
+        except BudgetExhaustedError:
+            status = "budget"
+            rows.append(self._row(trial, 0))
+        except KeyboardInterrupt:
+            status = "interrupted"
+        if self._best_outside is not None and not self.policy.keeps_archive:
+            self._keep_agent_best()
+        return SearchResult(status, self.archive, len(rows), self.env_steps, time.perf_counter() - self._t0,
+                            self.first_success, rows, episodes=len(rows))
+
+    def _trial(self, trial: int, root: Cell) -> int:
+        """One trial: select, return, explore. Returns the number of states archived."""
+        cell = self.policy.select(self) if len(self.archive.selectable()) > 1 or self.policy.restarts else root
+        cell.visits += 1
+        self.context["cell"] = cell.index
+        _obs, info = self.return_to(cell)
+        path, names, score = list(cell.path), list(cell.path_names), cell.score
+        # The act prompt's short history starts with the steps that led to the cell.
+        history: list[dict[str, str]] = list(cell.history)
+        added = 0
+        steps = self.actions_per_trial
+        for step in range(steps):
+            if self.max_env_steps is not None and self.env_steps >= self.max_env_steps:
+                break
+            key = info["state_key"]
+            actions = list(info["actions_text"])
+            if not actions:
+                break  # nothing can be done here (a game that offers no command)
+            view = StepView(self.task_text, self.task.observation(info), actions,
+                            self.archive.untried(key, actions), history[-self.history_len:] if self.history_len else [],
+                            trial, step)
+            index = self.policy.act(self, view)
+            name = actions[index]
+            action = self.task.step_input(info, index)
+            self.archive.mark_tried(key, name)
+            _obs, reward, terminated, truncated, info = self.env.step(action)
+            self.env_steps += 1
+            path.append(action)
+            names.append(name)
+            new_score = self.task.score(info, score + float(reward))
+            solved = self.task.solved(info, float(reward), bool(terminated))
+            history.append({"action": name, "result": self.task.result(info)})
+            if solved and self.first_success is None:
+                self.first_success = {"trial": trial, "env_steps": self.env_steps, "llm_calls": self.llm_calls(),
+                                      "wall_s": round(time.perf_counter() - self._t0, 3), "path_length": len(path)}
+            added += self._consider(info, path, names, new_score, score, solved, bool(terminated or truncated),
+                                    name, trial, history[-self.history_len:] if self.history_len else [])
+            score = new_score
+            if terminated or truncated or (solved and self.stop_on_success):
+                break
+        return added
+
+    def _consider(self, info: dict[str, Any], path: list[Any], names: list[str], score: float, prev_score: float,
+                  solved: bool, done: bool, action: str, trial: int, history: list[dict[str, str]]) -> int:
+        """Archive the state just reached if it is new and wanted; keep shorter paths to known ones."""
+        key = info["state_key"]
+        if key in self.archive:
+            cell = self.archive.get(key)
+            # A shorter path replaces the archived one (snapshot included). One that ended the episode
+            # has no state worth restoring, so it only replaces the path of a terminal cell.
+            if len(path) < cell.steps and (not done or cell.terminal):
+                self.archive.offer_path(key, path, names, None if done else self.env.save_state(), history,
+                                        caption=str(info.get("text", "")))
+            else:
+                cell.seen += 1
+            return 0
+        if done and not solved:
+            return 0  # a dead end (lost, died, out of time): nothing to return to
+        if not self.policy.keeps_archive:
+            self._note_agent_state(info, path, names, score, solved, trial)
+            return 0
+        summary = self.task.summary(info, score)
+        caption = str(info.get("text", ""))
+        if not (solved or score > prev_score):  # a higher score or a win is always kept, unjudged
+            # Discarded states are remembered; once the judge has turned one down `judge_patience` times
+            # it is not asked again (a small model's single "no" would otherwise lose a stepping stone).
+            if self.archive.discarded.get(summary, 0) >= getattr(self.policy, "judge_patience", 1):
+                self.archive.discard(summary)
+                return 0
+            if not self.policy.judge(self, Candidate(key, caption, summary, action, score)):
+                self.archive.discard(summary)
+                return 0
+        self.archive.add(key, caption, summary, path, names, score=score, solved=solved, terminal=done,
+                         trial=trial, snapshot=None if done else self.env.save_state(), history=history)
+        return 1
+
+    # ------------------------------------------------------------------ agents' best state
+    def _note_agent_state(self, info, path, names, score, solved, trial) -> None:
+        """Agents keep no archive, but the best state an episode reached is still their result."""
+        best = self._best_outside
+        if best is None or (solved, score, -len(path)) > (best.solved, best.score, -best.steps):
+            self._best_outside = Cell(-1, info["state_key"], str(info.get("text", "")),
+                                      self.task.summary(info, score), list(path), list(names), score, solved,
+                                      True, trial)
+
+    def _keep_agent_best(self) -> None:
+        best = self._best_outside
+        root = self.archive.cells[0]
+        if (best.solved, best.score) > (root.solved, root.score) and best.key not in self.archive:
+            self.archive.add(best.key, best.caption, best.summary, best.path, best.path_names, score=best.score,
+                             solved=best.solved, terminal=True, trial=best.trial)
+
+    def _row(self, trial: int, added: int) -> dict[str, Any]:
+        best = self.archive.best() if self.policy.keeps_archive or self._best_outside is None else (
+            max([self.archive.best(), self._best_outside], key=lambda c: (c.solved, c.score)))
+        return {"trial": trial, "env_steps": self.env_steps, "archive_size": len(self.archive),
+                "new_states": added, "best_score": best.score, "solved": int(self.first_success is not None),
+                "llm_calls": self.llm_calls(), "cell": self.context.get("cell", 0),
+                "wall_s": round(time.perf_counter() - self._t0, 3)}

@@ -1,0 +1,218 @@
+"""Run a search method end to end and write its run folder.
+
+    runs/<method>-<envslug>-s<seed>-<time>/
+        config.yaml            resolved config
+        run.json               method, env, family, seed, created
+        metrics.csv            one row per trial: trial, env_steps, archive_size, new_states, best_score,
+                               solved, llm_calls, cell, wall_s
+        archive.jsonl          one line per archived state (caption, summary, path, score, visits ...)
+        best_trajectory.json   the best state's action path, with the caption after every action
+        decisions.jsonl        every LLM role decision with its thought (or why it fell back)
+        llm_calls.jsonl        the LLM call log (LLM methods)
+        summary.json           totals (see `build_summary`)
+        robustify/             the PPO run of `--robustify` (its own run folder, eval.json, curriculum.json)
+"""
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from llm_explore.config import RunConfig, dump_config
+from llm_explore.errors import ConfigError
+from llm_explore.learner.runs import RunContext, default_run_name, write_json
+from llm_explore.methods.ige.config import SearchConfig, resolve_budget, search_config
+from llm_explore.methods.ige.explore import (AgentPolicy, GoExplorePolicy, IGEPolicy, Search, SearchResult)
+from llm_explore.methods.ige.roles import DecisionLog, LLMRoles
+from llm_explore.methods.ige.task import TaskView
+
+USES_LLM = {"ige": True, "llm-agent": True, "go-explore": False, "random-agent": False}
+METRIC_COLUMNS = ["trial", "env_steps", "archive_size", "new_states", "best_score", "solved", "llm_calls",
+                  "cell", "wall_s"]
+
+
+class TrialLog:
+    """metrics.csv, appended one row per trial (so a long search can be watched)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        with path.open("w", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=METRIC_COLUMNS).writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        """Append one trial's row."""
+        with self.path.open("a", newline="") as fh:
+            csv.DictWriter(fh, fieldnames=METRIC_COLUMNS, extrasaction="ignore").writerow(row)
+
+
+def _policy(method: str, settings: SearchConfig, roles: LLMRoles | None, rng: np.random.Generator):
+    if method == "ige":
+        return IGEPolicy(roles, max_listed=settings.max_listed, kept_in_judge=settings.kept_in_judge,
+                         judge=settings.judge, mark_unexplored=settings.mark_unexplored is not False,
+                         judge_patience=settings.judge_patience)
+    if method == "go-explore":
+        return GoExplorePolicy(rng)
+    if method == "llm-agent":
+        return AgentPolicy(rng, roles, mark_unexplored=bool(settings.mark_unexplored))
+    if method == "random-agent":
+        return AgentPolicy(rng)
+    raise ConfigError(f"unknown search method {method!r}; valid: {', '.join(USES_LLM)}")
+
+
+def _agent_budget(settings: SearchConfig, env, trials: int, actions: int) -> tuple[int, int, int]:
+    """Agents: (episodes at most, steps per episode, total env steps) matching the search's budget."""
+    total = settings.max_env_steps or trials * actions
+    limit = getattr(env, "max_steps", None) or getattr(getattr(env, "env", None), "max_steps", None)
+    per_episode = settings.episode_steps or int(limit or total)
+    return total, per_episode, total
+
+
+def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path | None = None,
+               env=None, on_trial: Callable[[dict[str, Any]], None] | None = None) -> tuple[Path, dict[str, Any]]:
+    """Run `method` (ige, go-explore, llm-agent, random-agent) on `cfg.env.id`; returns (run_dir, summary).
+
+    `client` replaces the run's own LLMClient (tests pass a shared one); `env` an adapter to use;
+    `on_trial(row)` sees each metrics row (the CLI prints progress with it).
+    """
+    from llm_explore.envs import make_env
+
+    if method not in USES_LLM:
+        raise ConfigError(f"unknown search method {method!r}; valid: {', '.join(USES_LLM)}")
+    settings = search_config(method, cfg)
+    env_id = cfg.env.id
+    trials, actions = resolve_budget(settings, env_id)
+    if run_dir is None:
+        run_dir = Path(cfg.out_dir).expanduser() / (cfg.name or default_run_name(method, env_id, cfg.seed))
+    run_dir = Path(run_dir)
+    if (run_dir / "summary.json").exists():
+        raise ConfigError(f"run folder {run_dir} already holds a run; use another --name")
+    env = env if env is not None else make_env(env_id)
+    family = env.family
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(dump_config(cfg))
+    (run_dir / "run.json").write_text(json.dumps(
+        {"method": method, "env": env_id, "family": family, "seed": cfg.seed, "kind": "search",
+         "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n")
+    for stale in ("decisions.jsonl", "llm_calls.jsonl"):
+        (run_dir / stale).unlink(missing_ok=True)
+
+    ctx = RunContext(run_dir=run_dir, config=cfg, method=method, seed=cfg.seed, env_id=env_id, family=family,
+                     num_envs=1)
+    uses_llm = USES_LLM[method]
+    if uses_llm and client is None:
+        client = ctx.llm_client()
+    elif uses_llm:
+        # A shared client (tests, benchmarks) has counted earlier runs too: report this run's share.
+        before = client.stats()
+        ctx.set_llm_stats_source(lambda: _delta(client.stats(), before))
+    seeds = np.random.SeedSequence(cfg.seed).spawn(2)
+    decisions = DecisionLog(run_dir / "decisions.jsonl")
+    roles = None
+    if uses_llm:
+        from llm_explore.templates import PromptLibrary
+
+        roles = LLMRoles(client, family=family, rng=np.random.default_rng(seeds[0]),
+                         library=PromptLibrary(cfg.prompts_dir), temperature=settings.temperature,
+                         max_tokens=settings.max_tokens, thought_chars=settings.thought_chars,
+                         parse_retries=settings.parse_retries, log=decisions)
+    policy = _policy(method, settings, roles, np.random.default_rng(seeds[1]))
+    max_env_steps = settings.max_env_steps
+    if policy.restarts:  # agents: episodes from the start, with the search's step budget
+        trials, actions, max_env_steps = _agent_budget(settings, env, trials, actions)
+    log = TrialLog(run_dir / "metrics.csv")
+    calls = (lambda: int(ctx.llm_stats()["calls"])) if uses_llm else (lambda: 0)
+    search = Search(env, TaskView(family), policy, trials=trials, actions_per_trial=actions, seed=cfg.seed,
+                    max_env_steps=max_env_steps, return_mode=settings.return_mode,
+                    stop_on_success=settings.stop_on_success, history=settings.history, llm_calls=calls,
+                    on_trial=_both(log.write, on_trial), context=roles.context if roles is not None else None)
+    try:
+        result = search.run()
+        _write_outputs(run_dir, result, env, cfg.seed)
+        summary = build_summary(method, cfg, family, settings, result, roles, ctx, trials, actions)
+        write_json(run_dir / "summary.json", summary)
+        if settings.robustify and result.status != "interrupted":
+            summary["robustify"] = _robustify(env_id, result, cfg, settings, run_dir)
+            write_json(run_dir / "summary.json", summary)
+    finally:
+        ctx.close()  # closes the run's own client only; a client passed in stays open
+        env.close()
+    return run_dir, summary
+
+
+def _both(first: Callable[[dict], None], second: Callable[[dict], None] | None) -> Callable[[dict], None]:
+    def call(row: dict) -> None:
+        first(row)
+        if second is not None:
+            second(row)
+
+    return call
+
+
+def _delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    return {k: (round(v - before.get(k, 0), 3) if isinstance(v, (int, float)) else v) for k, v in now.items()}
+
+
+def _robustify(env_id: str, result: SearchResult, cfg: RunConfig, settings: SearchConfig, run_dir: Path) -> dict:
+    from llm_explore.methods.ige.robustify import robustify
+
+    best = result.best
+    if not best.path or not (best.solved or best.score > 0):
+        return {"status": "skipped", "reason": "the search found no trajectory that solves or scores"}
+    try:
+        return {"status": "complete", **robustify(env_id, best.path, run_cfg=cfg, settings=settings, out_dir=run_dir)}
+    except ConfigError as exc:
+        return {"status": "failed", "reason": str(exc)}
+
+
+def _write_outputs(run_dir: Path, result: SearchResult, env, seed: int) -> None:
+    """archive.jsonl and best_trajectory.json (the best path replayed for its captions)."""
+    result.archive.write_jsonl(run_dir / "archive.jsonl")
+    best = result.best
+    _obs, info = env.reset(seed=seed)
+    captions, rewards = [], []
+    for action in best.path:
+        _obs, reward, _term, _trunc, info = env.step(action)
+        captions.append(str(info.get("text", "")))
+        rewards.append(float(reward))
+    write_json(run_dir / "best_trajectory.json", {
+        "seed": seed, "length": best.steps, "score": best.score, "solved": best.solved,
+        "actions": best.path_names, "env_actions": best.path, "rewards": rewards, "captions": captions,
+        "start_caption": str(env.reset(seed=seed)[1].get("text", "")) if best.path else best.caption})
+
+
+def build_summary(method: str, cfg: RunConfig, family: str, settings: SearchConfig, result: SearchResult,
+                  roles: LLMRoles | None, ctx: RunContext, trials: int, actions: int) -> dict[str, Any]:
+    """summary.json: the common run fields plus the search's own."""
+    best = result.best
+    first = result.first_success or {}
+    solved = result.first_success is not None
+    summary: dict[str, Any] = {
+        "method": method, "env": cfg.env.id, "family": family, "seed": cfg.seed, "kind": "search",
+        "status": result.status, "env_steps": result.env_steps, "wall_s": round(result.wall_s, 3),
+        "env_steps_per_s": round(result.env_steps / result.wall_s, 2) if result.wall_s > 0 else 0.0,
+        "episodes": result.episodes, "mean_return": best.score, "success_rate": 1.0 if solved else 0.0,
+        "solved": solved, "steps_to_first_success": first.get("env_steps"),
+        "llm_calls_to_first_success": first.get("llm_calls") if USES_LLM[method] and solved else None,
+        "trial_of_first_success": first.get("trial"), "archive_size": len(result.archive),
+        "trials": result.trials, "budget": {"trials": trials, "actions_per_trial": actions,
+                                            "max_env_steps": settings.max_env_steps,
+                                            "return_mode": settings.return_mode},
+        "best_score": best.score, "best_trajectory_length": best.steps,
+        "paths_shortened": result.archive.replaced, "judge_discarded": sum(result.archive.discarded.values()),
+        "fallbacks": roles.stats.fallbacks if roles else {}, "answered": roles.stats.answered if roles else {},
+        "forced_choices": roles.stats.skipped if roles else {},
+        "achievements": {}, "crafter_score": None,
+        "llm": ctx.llm_stats(),
+    }
+    if family == "crafter":
+        unlocked = set(best.key[1]) if isinstance(best.key, tuple) and len(best.key) > 1 else set()
+        for cell in result.archive.cells:
+            if isinstance(cell.key, tuple) and len(cell.key) > 1:
+                unlocked |= set(cell.key[1])
+        summary["achievements"] = {name: 1.0 for name in sorted(unlocked)}
+        summary["achievements_found"] = len(unlocked)
+    return summary

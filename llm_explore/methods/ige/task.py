@@ -1,0 +1,128 @@
+"""What the search needs to know about an environment family, and nothing else.
+
+The search loop is family-agnostic; this module is where the families differ:
+
+- the task in words (the mission; Crafter has none, so "unlock achievements");
+- the score of a state (TextWorld: the game's score; MiniGrid/BabyAI: the reward collected along
+  the path, which is positive only on success; Crafter: achievements unlocked);
+- success (TextWorld: `info["won"]`; MiniGrid/BabyAI: positive reward at termination; Crafter: never,
+  it is "maximise achievements");
+- short texts for prompts (a one-line summary of a state for the select and judge lists);
+- what `env.step` takes for the i-th action name (TextWorld: the command itself, so paths stay
+  readable and replayable; the others: the action id);
+- the reference budgets (trials x actions per trial) of Intelligent Go-Explore's code.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from llm_explore.envs.spec import parse_env_id
+
+# (trials, actions per trial) from the reference code (conglu1997/intelligent-go-explore), per env.
+# Crafter has no reference budget: 40 x 20 is ours (800 steps, a few achievements deep).
+REFERENCE_BUDGETS: dict[str, tuple[int, int]] = {
+    "babyai": (26, 10),
+    "minigrid": (26, 10),
+    "coin_collector": (125, 1),
+    "treasure_hunter": (24, 5),
+    "cooking": (48, 5),
+    "textworld": (24, 5),  # a TextWorld game given as a file: treasure hunter's budget
+    "crafter": (40, 20),
+}
+
+CRAFTER_TASK = ("Unlock as many achievements as possible: collect wood, place a table, make a wood pickaxe, "
+                "collect stone, and so on.")
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+def budget_key(env_id: str) -> str:
+    """The `REFERENCE_BUDGETS` entry of an env id: the TextWorld game kind, babyai, minigrid or crafter."""
+    spec = parse_env_id(env_id)
+    if spec.family == "textworld":
+        kind = spec.name.strip().lower().removeprefix("tw-").replace("-", "_")
+        return kind if kind in REFERENCE_BUDGETS else "textworld"
+    if spec.family == "minigrid" and spec.name.startswith("BabyAI-"):
+        return "babyai"
+    return spec.family
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+class TaskView:
+    """Family-specific facts the search reads off `info` (see the module docstring)."""
+
+    def __init__(self, family: str):
+        self.family = family
+
+    # ------------------------------------------------------------------ task and outcome
+    def task_text(self, info: dict[str, Any]) -> str:
+        """The task in words: the mission, or the Crafter goal."""
+        mission = str(info.get("mission") or "").strip()
+        if mission:
+            return _clip(mission, 400)
+        return CRAFTER_TASK if self.family == "crafter" else "Explore and complete the game."
+
+    def score(self, info: dict[str, Any], path_score: float) -> float:
+        """Score of the state `info` describes; `path_score` is the previous score plus this step's reward."""
+        if self.family == "textworld":
+            return float(info.get("score") or 0)
+        if self.family == "crafter":
+            return float(sum(1 for v in (info.get("achievements") or {}).values() if v))
+        return float(path_score)
+
+    def solved(self, info: dict[str, Any], reward: float, terminated: bool) -> bool:
+        """Did this step complete the task?"""
+        if self.family == "textworld":
+            return bool(info.get("won"))
+        if self.family == "crafter":
+            return False  # no single goal: Crafter is "maximise achievements"
+        return bool(terminated and reward > 0)
+
+    # ------------------------------------------------------------------ texts for prompts
+    def observation(self, info: dict[str, Any]) -> str:
+        """The caption the act prompt shows (BabyAI's mission prefix is dropped: the task line has it)."""
+        text = str(info.get("text") or "")
+        if self.family == "minigrid" and text.startswith("Your mission:"):
+            text = _SENTENCE.split(text, 1)[1] if _SENTENCE.search(text) else ""
+        return _clip(text, 1500)
+
+    def summary(self, info: dict[str, Any], score: float) -> str:
+        """One line naming a state, for the numbered lists of the select and judge prompts."""
+        if self.family == "textworld":
+            key = info.get("state_key") or ("", (), 0, 0)
+            items = ", ".join(key[1]) if len(key) > 1 and key[1] else "nothing"
+            location = info.get("location") or "somewhere"
+            line = f"{location}; carrying {items}; score {score:g}"
+            feedback = str(info.get("feedback") or "").strip().splitlines()
+            mission = str(info.get("mission") or "")
+            # At the reset the feedback is the game's introduction (the objective): not worth a line.
+            if feedback and not feedback[0].startswith("-=") and not (mission and mission[:40] in feedback[0]):
+                line += f"; {_clip(feedback[0], 70)}"
+            return line
+        if self.family == "minigrid":
+            sentences = _SENTENCE.split(self.observation(info))
+            seen = [s for s in sentences if s.startswith("You see")][:2]
+            carry = [s for s in sentences if s.startswith("You carry")]
+            return _clip(" ".join(seen + carry) or "You see nothing.", 170)
+        return _clip(str(info.get("text") or ""), 170)
+
+    def result(self, info: dict[str, Any]) -> str:
+        """What an action did, for the act prompt's short history."""
+        if self.family == "textworld":
+            lines = str(info.get("feedback") or "").strip().splitlines()
+            return _clip(lines[0] if lines else "", 90)
+        if self.family == "crafter" and info.get("events"):
+            return _clip(", ".join(info["events"]), 90)
+        return _clip(self.summary(info, 0.0), 90)
+
+    # ------------------------------------------------------------------ actions
+    def step_input(self, info: dict[str, Any], index: int) -> Any:
+        """What `env.step` takes for action `index` of `info["actions_text"]`."""
+        if self.family == "textworld":
+            return str(info["actions_text"][index])
+        return int(index)
