@@ -9,15 +9,11 @@ per-step times with and without captions. Episodes reset when they end; reset ti
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 
+from bench_common import case_parser, print_table, run_cases, write_result
 from llm_explore.envs import make_env, make_vector_env
 
 CASES = [
@@ -64,42 +60,26 @@ def vector(env_id: str, steps: int, asynchronous: bool) -> float:
     return rate
 
 
+def measure(env_id: str, steps: int) -> dict:
+    """Single env with and without captions, then 2-worker sync and async vector envs."""
+    on = single(env_id, steps, captions=True)
+    off = single(env_id, steps, captions=False)
+    sync = vector(env_id, steps, asynchronous=False)
+    asyn = vector(env_id, steps, asynchronous=True)
+    return {"single_sps": round(on, 1), "single_no_caption_sps": round(off, 1),
+            "caption_us_per_step": round(max(0.0, 1e6 / on - 1e6 / off), 1),
+            "caption_share": round(max(0.0, 1 - on / off), 3),
+            "vec2_sync_sps": round(sync, 1), "vec2_async_sps": round(asyn, 1)}
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--out", default="benchmarks/results/env_throughput.json")
-    ap.add_argument("--only", default=None, help="comma-separated case names")
-    args = ap.parse_args()
-    rows = []
-    for name, env_id in CASES:
-        if args.only and name not in args.only.split(","):
-            continue
-        try:
-            on = single(env_id, args.steps, captions=True)
-            off = single(env_id, args.steps, captions=False)
-            sync = vector(env_id, args.steps, asynchronous=False)
-            asyn = vector(env_id, args.steps, asynchronous=True)
-        except Exception as exc:  # noqa: BLE001 - one family failing must not hide the others
-            rows.append({"case": name, "env": env_id, "error": f"{type(exc).__name__}: {exc}"})
-            continue
-        rows.append({"case": name, "env": env_id, "single_sps": round(on, 1), "single_no_caption_sps": round(off, 1),
-                     "caption_us_per_step": round(max(0.0, 1e6 / on - 1e6 / off), 1),
-                     "caption_share": round(max(0.0, 1 - on / off), 3),
-                     "vec2_sync_sps": round(sync, 1), "vec2_async_sps": round(asyn, 1)})
-    header = ["case", "single", "no caption", "caption us/step", "caption share", "vec2 sync", "vec2 async"]
-    print(" | ".join(header))
-    print(" | ".join("---" for _ in header))
-    for r in rows:
-        if "error" in r:
-            print(f"{r['case']} | error: {r['error']}")
-            continue
-        print(f"{r['case']} | {r['single_sps']:.0f} | {r['single_no_caption_sps']:.0f} | {r['caption_us_per_step']:.0f} | "
-              f"{100 * r['caption_share']:.0f}% | {r['vec2_sync_sps']:.0f} | {r['vec2_async_sps']:.0f}")
-    result = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-              "steps": args.steps, "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    args = case_parser(__doc__.splitlines()[0], 3000, "benchmarks/results/env_throughput.json").parse_args()
+    rows = run_cases(CASES, args.only, lambda env_id: measure(env_id, args.steps))
+    print_table(["case", "single", "no caption", "caption us/step", "caption share", "vec2 sync", "vec2 async"], rows,
+                lambda r: [f"{r['single_sps']:.0f}", f"{r['single_no_caption_sps']:.0f}",
+                           f"{r['caption_us_per_step']:.0f}", f"{100 * r['caption_share']:.0f}%",
+                           f"{r['vec2_sync_sps']:.0f}", f"{r['vec2_async_sps']:.0f}"])
+    write_result(args.out, args.steps, rows)
 
 
 if __name__ == "__main__":

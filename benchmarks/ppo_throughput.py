@@ -9,15 +9,13 @@ forward passes, GAE, the PPO update, text embeddings for TextWorld).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from bench_common import case_parser, print_table, run_cases, write_result
 
 CASES = [
     ("minigrid", "minigrid:MiniGrid-DoorKey-8x8-v0"),
@@ -59,36 +57,20 @@ def train_rate(env_id: str, steps: int) -> tuple[float, int]:
     return summary["env_steps_per_s"], num_envs
 
 
+def measure(env_id: str, steps: int) -> dict:
+    """PPO training rate, then the raw rate of the same vector env."""
+    train, num_envs = train_rate(env_id, steps)
+    raw = raw_rate(env_id, num_envs, min(steps, 10000), captions=env_id.startswith("textworld"))
+    return {"num_envs": num_envs, "raw_env_sps": round(raw, 1), "train_sps": round(train, 1),
+            "ratio": round(train / raw, 3)}
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=20000)
-    ap.add_argument("--out", default="benchmarks/results/ppo_throughput.json")
-    ap.add_argument("--only", default=None, help="comma-separated case names")
-    args = ap.parse_args()
-    rows = []
-    for name, env_id in CASES:
-        if args.only and name not in args.only.split(","):
-            continue
-        try:
-            train, num_envs = train_rate(env_id, args.steps)
-            raw = raw_rate(env_id, num_envs, min(args.steps, 10000), captions=env_id.startswith("textworld"))
-        except Exception as exc:  # noqa: BLE001 - one family failing must not hide the others
-            rows.append({"case": name, "env": env_id, "error": f"{type(exc).__name__}: {exc}"})
-            continue
-        rows.append({"case": name, "env": env_id, "num_envs": num_envs, "raw_env_sps": round(raw, 1),
-                     "train_sps": round(train, 1), "ratio": round(train / raw, 3)})
-    print("case | envs | raw env steps/s | PPO training steps/s | ratio")
-    print("--- | --- | --- | --- | ---")
-    for r in rows:
-        if "error" in r:
-            print(f"{r['case']} | error: {r['error']}")
-        else:
-            print(f"{r['case']} | {r['num_envs']} | {r['raw_env_sps']:.0f} | {r['train_sps']:.0f} | {r['ratio']:.2f}")
-    out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "steps": args.steps,
-           "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    args = case_parser(__doc__.splitlines()[0], 20000, "benchmarks/results/ppo_throughput.json").parse_args()
+    rows = run_cases(CASES, args.only, lambda env_id: measure(env_id, args.steps))
+    print_table(["case", "envs", "raw env steps/s", "PPO training steps/s", "ratio"], rows,
+                lambda r: [str(r["num_envs"]), f"{r['raw_env_sps']:.0f}", f"{r['train_sps']:.0f}", f"{r['ratio']:.2f}"])
+    write_result(args.out, args.steps, rows)
 
 
 if __name__ == "__main__":

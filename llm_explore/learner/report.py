@@ -13,6 +13,7 @@ env steps and LLM calls to the first success.
 from __future__ import annotations
 
 import json
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,32 @@ def _is_search(run: dict[str, Any]) -> bool:
 
 def _ci(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and 95% half-width over axis 0."""
-    mean = np.nanmean(values, axis=0)
-    if values.shape[0] < 2:
-        return mean, np.zeros_like(mean)
-    return mean, 1.96 * np.nanstd(values, axis=0, ddof=1) / np.sqrt(values.shape[0])
+    with warnings.catch_warnings():
+        # Grid points no run reached yet are all-NaN columns: NaN is the right answer, not a warning.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
+        if values.shape[0] < 2:
+            return mean, np.zeros_like(mean)
+        return mean, 1.96 * np.nanstd(values, axis=0, ddof=1) / np.sqrt(values.shape[0])
+
+
+def _plot_band(ax, x: np.ndarray, mean: np.ndarray, half: np.ndarray, label: str) -> None:
+    """A mean line with its 95% band in the line's colour."""
+    line, = ax.plot(x, mean, label=label)
+    ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
+
+
+def _save_panels(fig, axes, titles: tuple[str, ...], env: str, path: Path, plt, fontsize: int | None = None) -> str:
+    """Label the panels, put the legend on the first, save the figure and close it."""
+    for ax, title in zip(axes, titles):
+        ax.set_xlabel("environment steps")
+        ax.set_title(f"{env}: {title}", fontsize=fontsize)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
 
 
 def _curve(runs: list[dict], key: str, points: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,19 +114,9 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, An
             if e != env:
                 continue
             for ax, key in zip(axes, ("return_avg", "success_avg")):
-                x, mean, half = _curve(members, key)
-                line, = ax.plot(x, mean, label=f"{method} (n={len(members)})")
-                ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
-        for ax, title in zip(axes, ("episode return", "success rate")):
-            ax.set_xlabel("environment steps")
-            ax.set_title(f"{env}: {title}")
-            ax.grid(alpha=0.3)
-        axes[0].legend(loc="best", fontsize=8)
-        fig.tight_layout()
-        path = out / f"curves_{env_slug(env)}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        files.append(str(path))
+                _plot_band(ax, *_curve(members, key), label=f"{method} (n={len(members)})")
+        files.append(_save_panels(fig, axes, ("episode return", "success rate"), env,
+                                  out / f"curves_{env_slug(env)}.png", plt))
 
     # Crafter: success rate per achievement, one bar group per method.
     crafter = {k: v for k, v in groups.items() if v[0]["summary"].get("family") == "crafter"}
@@ -196,19 +209,9 @@ def _search_figures(groups: dict[tuple[str, str], list[dict]], out: Path, plt) -
             if e != env or not members:
                 continue
             for ax, key in zip(axes, ("archive_size", "best_score", "solved")):
-                x, mean, half = _search_curve(members, key, end)
-                line, = ax.plot(x, mean, label=f"{method} (n={len(members)})")
-                ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
-        for ax, title in zip(axes, ("archive growth (states)", "best score", "solved (fraction of runs)")):
-            ax.set_xlabel("environment steps")
-            ax.set_title(f"{env}: {title}", fontsize=9)
-            ax.grid(alpha=0.3)
-        axes[0].legend(loc="best", fontsize=8)
-        fig.tight_layout()
-        path = out / f"search_{env_slug(env)}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        files.append(str(path))
+                _plot_band(ax, *_search_curve(members, key, end), label=f"{method} (n={len(members)})")
+        files.append(_save_panels(fig, axes, ("archive growth (states)", "best score", "solved (fraction of runs)"),
+                                  env, out / f"search_{env_slug(env)}.png", plt, fontsize=9))
     return files
 
 

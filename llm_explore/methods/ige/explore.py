@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from dataclasses import KW_ONLY, dataclass, field
+from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
@@ -75,21 +75,20 @@ class Policy(Protocol):
 
 
 # ---------------------------------------------------------------------------------- policies
+@dataclass
 class IGEPolicy:
-    """Intelligent Go-Explore: the LLM selects, acts and judges."""
+    """Intelligent Go-Explore: the LLM selects, acts and judges (settings: see `SearchConfig`)."""
 
-    name = "ige"
-    keeps_archive = True
-    restarts = False
+    name: ClassVar[str] = "ige"
+    keeps_archive: ClassVar[bool] = True
+    restarts: ClassVar[bool] = False
 
-    def __init__(self, roles: LLMRoles, *, max_listed: int = 12, kept_in_judge: int = 8, judge: bool = True,
-                 mark_unexplored: bool = True, judge_patience: int = 6):
-        self.roles = roles
-        self.judge_patience = judge_patience
-        self.max_listed = max_listed
-        self.kept_in_judge = kept_in_judge
-        self.use_judge = judge
-        self.mark_unexplored = mark_unexplored
+    roles: LLMRoles
+    max_listed: int = 12
+    kept_in_judge: int = 8
+    use_judge: bool = True
+    mark_unexplored: bool = True
+    judge_patience: int = 6
 
     def listed(self, archive: Archive) -> list[Cell]:
         """The states the select prompt lists, in archive order. A small model's context cannot hold
@@ -199,28 +198,28 @@ class SearchResult:
         return self.archive.best()
 
 
+@dataclass(eq=False)
 class Search:
     """Runs one policy on one env (see the module docstring). `llm_calls()` reports the client's
-    call count for the metrics; `on_trial(row)` sees each metrics row as it is made."""
+    call count for the metrics; `on_trial(row)` sees each metrics row as it is made; `context` is
+    shared with the roles' decision log."""
 
-    def __init__(self, env, task: TaskView, policy: Policy, *, trials: int, actions_per_trial: int,
-                 seed: int = 0, max_env_steps: int | None = None, return_mode: str = "restore",
-                 stop_on_success: bool = True, history: int = 4, llm_calls: Callable[[], int] = lambda: 0,
-                 on_trial: Callable[[dict[str, Any]], None] | None = None,
-                 context: dict[str, Any] | None = None):
-        self.env = env
-        self.task = task
-        self.policy = policy
-        self.trials = trials
-        self.actions_per_trial = actions_per_trial
-        self.seed = seed
-        self.max_env_steps = max_env_steps
-        self.return_mode = return_mode
-        self.stop_on_success = stop_on_success
-        self.history_len = history
-        self.llm_calls = llm_calls
-        self.on_trial = on_trial
-        self.context = context if context is not None else {}  # shared with the roles' decision log
+    env: Any
+    task: TaskView
+    policy: Policy
+    _: KW_ONLY
+    trials: int
+    actions_per_trial: int
+    seed: int = 0
+    max_env_steps: int | None = None
+    return_mode: str = "restore"
+    stop_on_success: bool = True
+    history_len: int = 4
+    llm_calls: Callable[[], int] = lambda: 0
+    on_trial: Callable[[dict[str, Any]], None] | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
         self.archive = Archive()
         self.task_text = ""
         self.env_steps = 0

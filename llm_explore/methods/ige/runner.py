@@ -52,7 +52,7 @@ class TrialLog:
 def _policy(method: str, settings: SearchConfig, roles: LLMRoles | None, rng: np.random.Generator):
     if method == "ige":
         return IGEPolicy(roles, max_listed=settings.max_listed, kept_in_judge=settings.kept_in_judge,
-                         judge=settings.judge, mark_unexplored=settings.mark_unexplored is not False,
+                         use_judge=settings.judge, mark_unexplored=settings.mark_unexplored is not False,
                          judge_patience=settings.judge_patience)
     if method == "go-explore":
         return GoExplorePolicy(rng)
@@ -127,8 +127,8 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
     calls = (lambda: int(ctx.llm_stats()["calls"])) if uses_llm else (lambda: 0)
     search = Search(env, TaskView(family), policy, trials=trials, actions_per_trial=actions, seed=cfg.seed,
                     max_env_steps=max_env_steps, return_mode=settings.return_mode,
-                    stop_on_success=settings.stop_on_success, history=settings.history, llm_calls=calls,
-                    on_trial=_both(log.write, on_trial), context=roles.context if roles is not None else None)
+                    stop_on_success=settings.stop_on_success, history_len=settings.history, llm_calls=calls,
+                    on_trial=_both(log.write, on_trial), context=roles.context if roles is not None else {})
     try:
         result = search.run()
         _write_outputs(run_dir, result, env, cfg.seed)

@@ -1,0 +1,50 @@
+"""What the throughput benchmarks share: the case loop, the markdown table and the JSON result file."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+
+def case_parser(description: str, steps: int, out: str) -> argparse.ArgumentParser:
+    """--steps, --out and --only (comma-separated case names)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--only", default=None, help="comma-separated case names")
+    return ap
+
+
+def run_cases(cases: Iterable[tuple[str, str]], only: str | None,
+              measure: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (name, env id): `measure(env_id)`'s fields, or the error (one family failing must
+    not hide the others)."""
+    rows = []
+    for name, env_id in cases:
+        if only and name not in only.split(","):
+            continue
+        try:
+            rows.append({"case": name, "env": env_id, **measure(env_id)})
+        except Exception as exc:  # noqa: BLE001
+            rows.append({"case": name, "env": env_id, "error": f"{type(exc).__name__}: {exc}"})
+    return rows
+
+
+def print_table(header: list[str], rows: list[dict[str, Any]], cells: Callable[[dict[str, Any]], list[str]]) -> None:
+    """A markdown table: the case name, then `cells(row)` (or the row's error)."""
+    print(" | ".join(header))
+    print(" | ".join("---" for _ in header))
+    for r in rows:
+        print(f"{r['case']} | error: {r['error']}" if "error" in r else " | ".join([r["case"], *cells(r)]))
+
+
+def write_result(path: str, steps: int, rows: list[dict[str, Any]]) -> None:
+    """The rows with the machine they were measured on, as JSON."""
+    result = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "steps": steps,
+              "rows": rows}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {path}")
