@@ -34,9 +34,10 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
     def f(x):
         return "-" if x is None else f"{x:.3f}"
 
+    sps = float(summary.get("env_steps_per_s") or 0.0)  # an LLM search takes well under 1 step/s
     line = (f"{summary.get('status', 'complete')}: {summary.get('env_steps', 0)} steps, "
             f"{summary.get('episodes', 0)} episodes, return {f(summary.get('mean_return'))}, "
-            f"success {f(summary.get('success_rate'))}, {summary.get('env_steps_per_s', 0):.0f} steps/s")
+            f"success {f(summary.get('success_rate'))}, {sps:.{0 if sps >= 10 else 2}f} steps/s")
     if summary.get("crafter_score") is not None:
         line += f", Crafter score {summary['crafter_score']:.2f}"
     llm = summary.get("llm") or {}
