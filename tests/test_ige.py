@@ -348,3 +348,28 @@ def test_curriculum_moves_back_on_success():
     for _ in range(3 * 4):
         cur.record(True, start=cur.index)
     assert cur.index == 0 and cur.as_dict()["reached_start"]
+
+
+def test_an_interrupted_search_resumes_to_the_same_result(tmp_path):
+    """Ctrl-C in the middle of a Go-Explore search, then `llm-explore resume`: the archive and the
+    counts equal those of an uninterrupted run with the same seed."""
+    from llm_explore.methods.ige.runner import run_search
+
+    whole_dir, whole = run_search("go-explore", config(tmp_path, "whole", GOTO, seed=3, method="go-explore",
+                                                       trials=12))
+
+    def interrupt(row: dict) -> None:
+        if row["trial"] == 5:
+            raise KeyboardInterrupt
+
+    cut_dir, cut = run_search("go-explore", config(tmp_path, "cut", GOTO, seed=3, method="go-explore", trials=12),
+                              on_trial=interrupt)
+    assert cut["status"] == "interrupted" and cut["env_steps"] < whole["env_steps"]
+    out = subprocess.run([sys.executable, str(ROOT / "cli.py"), "resume", str(cut_dir)], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    resumed = json.loads((cut_dir / "summary.json").read_text())
+    assert resumed["status"] == whole["status"]
+    assert (resumed["env_steps"], resumed["trials"], resumed["archive_size"]) == (
+        whole["env_steps"], whole["trials"], whole["archive_size"])
+    assert (cut_dir / "archive.jsonl").read_text() == (whole_dir / "archive.jsonl").read_text()

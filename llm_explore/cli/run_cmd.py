@@ -104,15 +104,24 @@ def run(
 
 
 def resume(
-    run_dir: Path = typer.Argument(..., help="Run folder with checkpoints."),
+    run_dir: Path = typer.Argument(..., help="Run folder: a PPO run with checkpoints, or an interrupted search."),
     set_: List[str] = typer.Option([], "--set", help="Change a saved setting, e.g. budget.max_calls=5000 or "
                                    "learner.total_steps=1000000 to extend the run (repeatable)."),
 ) -> None:
-    """Continue an interrupted run from its last checkpoint."""
+    """Continue an interrupted run from its last checkpoint (a search replays its cached answers)."""
     from llm_explore.learner import checkpoint as ckpt
+    from llm_explore.errors import ConfigError
     from llm_explore.learner.launch import load_run_config, resume_run
+    from llm_explore.methods.registry import get_method
 
-    cfg, _ = load_run_config(run_dir, list(set_))
+    cfg, meta = load_run_config(run_dir, list(set_))
+    spec = get_method(meta["method"])
+    if spec.runner is not None:  # a search (IGE and its baselines): its own resume
+        if spec.resumer is None:
+            raise ConfigError(f"method {meta['method']!r} cannot resume a run")
+        _, summary = spec.resumer(run_dir)
+        _print_summary(Path(run_dir), summary)
+        return
     last = ckpt.latest(run_dir)
     done = int(ckpt.load(last)["global_step"]) if last else 0
     progress, on_update = _progress(cfg.learner.total_steps, done)

@@ -108,6 +108,10 @@ def resume_run(run_dir: str | Path, *, envs: Any = None, stop_after_updates: int
     # A run that stopped before its first checkpoint starts again from the beginning, in its folder.
     state = ckpt.load(last) if last is not None else None
     spec = get_method(meta["method"])
+    if spec.factory is None:  # not trained by PPO (a search): the method resumes its own runs
+        if spec.resumer is None:
+            raise ConfigError(f"method {meta['method']!r} cannot resume a run")
+        return spec.resumer(run_dir)[1]
     envs = envs if envs is not None else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, meta["family"]))
     return _train(meta["method"], spec, cfg, envs, run_dir, meta["family"], state, stop_after_updates,
                   on_update, on_start)

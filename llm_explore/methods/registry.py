@@ -32,7 +32,8 @@ class MethodSpec:
 
     Most methods shape PPO's reward: `factory(ctx)` returns a `RewardShaper`. A method that is not
     trained by PPO (a search such as Intelligent Go-Explore) gives a `runner` instead:
-    `runner(method, cfg, on_progress) -> (run_dir, summary)`, and `llm-explore run` calls it.
+    `runner(method, cfg, on_progress) -> (run_dir, summary)`, and `llm-explore run` calls it; its
+    `resumer(run_dir) -> (run_dir, summary)` continues an interrupted run of it (`llm-explore resume`).
     """
 
     name: str
@@ -42,6 +43,7 @@ class MethodSpec:
     # Learner values the method prefers (explicit user values still win), e.g. {"int_coef": 0.5}.
     learner_defaults: dict[str, Any] = field(default_factory=dict)
     runner: Callable[..., Any] | None = None
+    resumer: Callable[..., Any] | None = None
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -50,11 +52,12 @@ IMPORT_ERRORS: dict[str, str] = {}
 
 def register_method(name: str, factory: Callable[[Any], Any] | None = None, *, description: str = "",
                     uses_llm: bool = False, learner_defaults: dict[str, Any] | None = None,
-                    runner: Callable[..., Any] | None = None) -> MethodSpec:
+                    runner: Callable[..., Any] | None = None,
+                    resumer: Callable[..., Any] | None = None) -> MethodSpec:
     """Add (or replace) a method: a shaper `factory` for PPO, or a `runner` of its own. Returns its spec."""
     if (factory is None) == (runner is None):
         raise ValueError(f"method {name!r}: give exactly one of factory (a PPO shaper) or runner")
-    spec = MethodSpec(name, factory, description, uses_llm, dict(learner_defaults or {}), runner)
+    spec = MethodSpec(name, factory, description, uses_llm, dict(learner_defaults or {}), runner, resumer)
     METHODS[name] = spec
     return spec
 

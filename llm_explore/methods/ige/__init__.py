@@ -19,26 +19,37 @@ from llm_explore.methods.ige.config import SearchConfig
 from llm_explore.methods.registry import register_method
 
 
-def _runner(method, cfg):
-    """`llm-explore run <method>`: the search, with one progress line per trial on stderr."""
+def _progress(row: dict) -> None:
     import sys
 
+    print(f"trial {row['trial']}: {row['env_steps']} steps, archive {row['archive_size']}, "
+          f"best score {row['best_score']:g}, LLM calls {row['llm_calls']}"
+          + (", solved" if row["solved"] else ""), file=sys.stderr, flush=True)
+
+
+def _runner(method, cfg):
+    """`llm-explore run <method>`: the search, with one progress line per trial on stderr."""
     from llm_explore.methods.ige.runner import run_search
 
-    def progress(row: dict) -> None:
-        print(f"trial {row['trial']}: {row['env_steps']} steps, archive {row['archive_size']}, "
-              f"best score {row['best_score']:g}, LLM calls {row['llm_calls']}"
-              + (", solved" if row["solved"] else ""), file=sys.stderr, flush=True)
-
-    return run_search(method, cfg, on_trial=progress)
+    return run_search(method, cfg, on_trial=_progress)
 
 
-register_method("ige", runner=_runner, uses_llm=True,
+def _resumer(run_dir):
+    """`llm-explore resume RUN_DIR` of a search: run it again in its folder. Same seed and cached LLM
+    answers replay the interrupted part exactly (the replayed calls are cache hits), then it goes on."""
+    from llm_explore.learner.launch import load_run_config
+    from llm_explore.methods.ige.runner import run_search
+
+    cfg, meta = load_run_config(run_dir)
+    return run_search(meta["method"], cfg, run_dir=run_dir, on_trial=_progress, resume=True)
+
+
+register_method("ige", runner=_runner, resumer=_resumer, uses_llm=True,
                 description="Intelligent Go-Explore: the LLM selects, acts and judges; archive of states")
-register_method("go-explore", runner=_runner,
+register_method("go-explore", runner=_runner, resumer=_resumer,
                 description="Go-Explore: count-based cell selection, random exploration, no LLM")
-register_method("llm-agent", runner=_runner, uses_llm=True,
+register_method("llm-agent", runner=_runner, resumer=_resumer, uses_llm=True,
                 description="LLM agent: episodes from the start with the IGE act prompt, no archive")
-register_method("random-agent", runner=_runner, description="random actions, episodes from the start")
+register_method("random-agent", runner=_runner, resumer=_resumer, description="random actions, episodes from the start")
 
 __all__ = ["Archive", "Cell", "SearchConfig"]

@@ -72,11 +72,14 @@ def _agent_budget(settings: SearchConfig, env, trials: int, actions: int) -> tup
 
 
 def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path | None = None,
-               env=None, on_trial: Callable[[dict[str, Any]], None] | None = None) -> tuple[Path, dict[str, Any]]:
+               env=None, on_trial: Callable[[dict[str, Any]], None] | None = None,
+               resume: bool = False) -> tuple[Path, dict[str, Any]]:
     """Run `method` (ige, go-explore, llm-agent, random-agent) on `cfg.env.id`; returns (run_dir, summary).
 
     `client` replaces the run's own LLMClient (tests pass a shared one); `env` an adapter to use;
-    `on_trial(row)` sees each metrics row (the CLI prints progress with it).
+    `on_trial(row)` sees each metrics row (the CLI prints progress with it). `resume` runs again in
+    a folder whose search was interrupted (Ctrl-C, a kill, a spent LLM budget): with the same seed and
+    the cached answers it repeats the interrupted part exactly, then continues.
     """
     from llm_explore.envs import make_env
 
@@ -88,8 +91,14 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
     if run_dir is None:
         run_dir = Path(cfg.out_dir).expanduser() / (cfg.name or default_run_name(method, env_id, cfg.seed))
     run_dir = Path(run_dir)
-    if (run_dir / "summary.json").exists():
-        raise ConfigError(f"run folder {run_dir} already holds a run; use another --name")
+    earlier = run_dir / "summary.json"
+    if earlier.exists() and not resume:
+        raise ConfigError(f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` "
+                          "or another --name")
+    if resume and earlier.exists():
+        status = json.loads(earlier.read_text()).get("status")
+        if status == "solved":  # "complete" may go on: `resume --set method.<name>.trials=N` raises the budget
+            raise ConfigError(f"the search in {run_dir} already solved the task; nothing to resume")
     env = env if env is not None else make_env(env_id)
     family = env.family
     run_dir.mkdir(parents=True, exist_ok=True)
