@@ -3,7 +3,8 @@ MiniGrid task where plain PPO struggles.
 
     .venv/bin/python benchmarks/ellm_crafter.py [--steps 300000] [--seeds 3] [--workers 2]
         [--methods ppo,ppo-rnd,ppo-count,ellm-oracle,ellm] [--ellm-set method.ellm.min_interval=16]
-        [--minigrid MiniGrid-KeyCorridorS3R2-v0 --minigrid-steps 500000] [--skip-crafter] [--skip-minigrid]
+        [--minigrid MiniGrid-KeyCorridorS3R2-v0 --minigrid-steps 500000 --minigrid-seeds 3] [--skip-crafter]
+        [--skip-minigrid]
 
 Methods: `ellm` asks the embedded Gemma 3 270M; `ellm-oracle` takes goals from Crafter's tech tree
 (what is achievable from this inventory and view); the others are PPO, PPO+RND, PPO+count.
@@ -146,6 +147,7 @@ def main() -> None:
     ap.add_argument("--minigrid", default="MiniGrid-KeyCorridorS3R2-v0")
     ap.add_argument("--minigrid-steps", type=int, default=500_000)
     ap.add_argument("--minigrid-methods", default="ppo,ppo-count,ellm-oracle,ellm")
+    ap.add_argument("--minigrid-seeds", type=int, default=None, help="seeds for the MiniGrid task (default: --seeds)")
     ap.add_argument("--skip-crafter", action="store_true")
     ap.add_argument("--skip-minigrid", action="store_true")
     ap.add_argument("--runs", default="benchmarks/runs/ellm")
@@ -159,7 +161,7 @@ def main() -> None:
         jobs += [(m, CRAFTER, s, args.steps, args.runs, args.ellm_set, None) for s in range(args.seeds) for m in methods]
     if not args.skip_minigrid:
         jobs += [(m, mg_env, s, args.minigrid_steps, args.runs, args.ellm_set, 0.9)
-                 for s in range(args.seeds) for m in mg_methods]
+                 for s in range(args.minigrid_seeds or args.seeds) for m in mg_methods]
     start = time.time()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         results = list(pool.map(one_run, *zip(*jobs)))
