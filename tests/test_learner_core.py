@@ -226,3 +226,33 @@ def test_intrinsic_advantage_only_counts_when_shaping_is_on():
     # int_coef already weighted the stored intrinsic rewards, so it is not applied twice.
     both = combine_advantages(ext, intr, PPOConfig(int_coef=0.1, ext_coef=2.0))
     assert torch.allclose(both, torch.tensor([2.5, -3.75]))
+
+
+def test_textworld_observation_parts_are_embedded_separately():
+    """Feedback, room description and inventory each get their own embedding (DRRN's inputs); a
+    text env without the parts falls back to its whole text."""
+    import gymnasium as gym
+
+    from llm_explore.learner.encoders import TEXT_PARTS, ObsProcessor
+
+    class Recorder:
+        def __init__(self):
+            self.seen: list[list[str]] = []
+
+        def encode(self, texts):
+            self.seen.append(list(texts))
+            return np.stack([np.full(384, float(len(t)), np.float32) for t in texts])
+
+    emb = Recorder()
+    proc = ObsProcessor("textworld", gym.spaces.Dict({"progress": gym.spaces.Box(0, 1, (2,))}),
+                        gym.spaces.Discrete(4), embedder=emb)
+    assert {f"{p}_emb" for p in TEXT_PARTS} <= set(proc.specs)
+    infos = [{"text": "whole", "feedback": "You open the fridge.", "description": "-= Kitchen =-", "inventory":
+              "You are carrying nothing.", "admissible_commands": ["go east", "look"]},
+             {"text": "only a text", "admissible_commands": ["look"]}]
+    out = proc({"progress": np.zeros((2, 2), np.float32)}, infos)
+    assert out["feedback_emb"][0, 0] == len("You open the fridge.")
+    assert out["description_emb"][0, 0] == len("-= Kitchen =-")
+    assert out["inventory_emb"][0, 0] == len("You are carrying nothing.")
+    assert out["feedback_emb"][1, 0] == len("only a text") and out["description_emb"][1, 0] == 0
+    assert out["cmd_mask"].tolist() == [[True, True, False, False], [True, False, False, False]]

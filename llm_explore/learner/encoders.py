@@ -4,8 +4,12 @@
 tensors the policy reads. Most keys come straight from the observation space; text keys are sentence
 embeddings computed here (and cached by the embedder):
 
-- `text_emb`, `cmd_emb`, `cmd_mask` for TextWorld: the observation text and each admissible command,
-  padded to the fixed action count (DRRN-style scoring in `networks.py`);
+- `feedback_emb`, `description_emb`, `inventory_emb`, `cmd_emb`, `cmd_mask` for TextWorld: the
+  game's answer, the room description and the inventory embedded separately (as DRRN and KG-A2C
+  encode them), and each admissible command, padded to the fixed action count (DRRN-style scoring
+  in `networks.py`). Separate parts are also what makes the embedding cache work: in a cooking game
+  nearly every full observation is new (embedding it cost 70-230 ms per step on one core), while
+  its parts repeat;
 - `mission_emb` for BabyAI missions; `goal_emb` for a shaper's goal text (goal conditioning).
 
 `StateEncoder` maps that dict to one feature vector with a sub-encoder per key: a small CNN over the
@@ -47,6 +51,9 @@ def _layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) ->
     return layer
 
 
+TEXT_PARTS = ("feedback", "description", "inventory")  # TextWorld observation parts, embedded one by one
+
+
 def _texts(infos: Sequence[dict], key: str) -> list[str]:
     return [str(info.get(key) or "") for info in infos]
 
@@ -63,7 +70,8 @@ class ObsProcessor:
         self.specs: dict[str, KeySpec] = {}
         if self.text_actions:
             n = int(action_space.n)
-            self.specs["text_emb"] = KeySpec((MODEL_DIM,), torch.float32, "embedding")
+            for part in TEXT_PARTS:
+                self.specs[f"{part}_emb"] = KeySpec((MODEL_DIM,), torch.float32, "embedding")
             self.specs["cmd_emb"] = KeySpec((n, MODEL_DIM), torch.float32, "commands")
             self.specs["cmd_mask"] = KeySpec((n,), torch.bool, "mask")
         elif isinstance(observation_space, gym.spaces.Dict):
@@ -132,8 +140,14 @@ class ObsProcessor:
             mask[i, :len(row)] = True
             start += len(row)
         mask[~mask.any(axis=1), 0] = True  # never leave a row without a legal action
-        return {"text_emb": torch.from_numpy(self.embedder.encode(texts)), "cmd_emb": torch.from_numpy(cmd_emb),
-                "cmd_mask": torch.from_numpy(mask)}
+        out = {"cmd_emb": torch.from_numpy(cmd_emb), "cmd_mask": torch.from_numpy(mask)}
+        parts = {part: _texts(infos, part) for part in TEXT_PARTS}
+        for i, text in enumerate(texts):
+            if not any(parts[p][i] for p in TEXT_PARTS):  # a text env without the parts: its whole text
+                parts["feedback"][i] = text
+        for part in TEXT_PARTS:
+            out[f"{part}_emb"] = torch.from_numpy(self.embedder.encode(parts[part]))
+        return out
 
 
 class GridEncoder(nn.Module):
