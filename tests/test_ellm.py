@@ -168,6 +168,7 @@ def test_oracle_goal_source_rewards_ground_truth(embedder, tmp_path):
     assert "chop tree" in shaper.goals()[0]
     _, _, _, _, info = env.step(env.action_names.index("do"))
     assert shaper.compute(_batch(info)).intrinsic[0] == pytest.approx(1.0, abs=1e-4)
+    assert shaper.variant == "oracle"  # summaries label the run `ellm-oracle`, reports keep it apart
 
 
 @pytest.mark.slow

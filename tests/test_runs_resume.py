@@ -126,6 +126,12 @@ def test_eval_report_video(tmp_path):
     pngs = [f for f in rep["files"] if f.endswith(".png")]
     assert pngs and all(Path(f).stat().st_size > 5000 for f in pngs)
     assert rep["rows"][0]["seeds"] == 2 and "±" in rep["rows"][0]["return"]
+    # Runs of one method with different variants (ELLM's llm/oracle goal sources) are grouped apart.
+    assert json.loads((dirs[0] / "summary.json").read_text())["label"] == "ppo"
+    summary = json.loads((dirs[1] / "summary.json").read_text())
+    (dirs[1] / "summary.json").write_text(json.dumps({**summary, "label": "ppo-variant"}))
+    split = make_report(dirs, tmp_path / "split")
+    assert sorted(r["method"] for r in split["rows"]) == ["ppo", "ppo-variant"]
     gif = record_video(dirs[0], tmp_path / "ep.gif", max_steps=20)
     assert gif.stat().st_size > 1000 and gif.read_bytes()[:3] == b"GIF"
 

@@ -194,7 +194,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
     def finish(status: str, update: int) -> dict[str, Any]:
         summary = build_summary(ctx, tracker, env_steps=global_step, updates=update,
                                 wall_s=wall_before + time.time() - t_start, status=status,
-                                shaper_stats=shaper.stats())
+                                shaper_stats=shaper.stats(), variant=shaper.variant)
         write_json(ctx.run_dir / "summary.json", summary)
         return summary
 

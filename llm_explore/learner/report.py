@@ -104,7 +104,8 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, An
     search_groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for run in runs:
         target = search_groups if _is_search(run) else groups
-        target[(run["summary"]["method"], run["summary"]["env"])].append(run)
+        summary = run["summary"]
+        target[(summary.get("label") or summary["method"], summary["env"])].append(run)
     files: list[str] = []
 
     # Learning curves: one figure per env, one line (and band) per method.

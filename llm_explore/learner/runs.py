@@ -264,13 +264,15 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def build_summary(ctx: RunContext, tracker: EpisodeTracker, *, env_steps: int, updates: int, wall_s: float,
-                  status: str, shaper_stats: dict[str, float] | None = None) -> dict[str, Any]:
-    """The summary.json contents (see the module docstring and README)."""
+                  status: str, shaper_stats: dict[str, float] | None = None, variant: str = "") -> dict[str, Any]:
+    """The summary.json contents (see the module docstring and README). `label` is the method name,
+    suffixed with the shaper's variant (`ellm-oracle`): what reports group runs by."""
     window = ctx.config.learner.summary_window
     mean_return, success = tracker.window(window)
     eps = tracker.episodes
     summary: dict[str, Any] = {
-        "method": ctx.method, "env": ctx.env_id, "family": ctx.family, "seed": ctx.seed, "status": status,
+        "method": ctx.method, "label": f"{ctx.method}-{variant}" if variant else ctx.method,
+        "env": ctx.env_id, "family": ctx.family, "seed": ctx.seed, "status": status,
         "env_steps": int(env_steps), "updates": int(updates), "wall_s": round(wall_s, 3),
         "env_steps_per_s": round(env_steps / wall_s, 2) if wall_s > 0 else 0.0,
         "episodes": len(eps),

@@ -78,6 +78,7 @@ class RewardShaper:
 
     name = "none"
     uses_goals = False  # True: the policy is conditioned on `goals()` (set learner.goal_conditioning)
+    variant = ""  # tells runs of one method apart in summaries and reports, e.g. ELLM's "oracle"
 
     def __init__(self, ctx: "RunContext | None" = None):
         self.ctx = ctx

@@ -88,6 +88,7 @@ class EllmShaper(RewardShaper):
                  embedder=None, family: str | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "ellm", EllmConfig)
+        self.variant = "oracle" if self.cfg.goal_source == "oracle" else ""
         if family is None and ctx is not None:
             from llm_explore.envs import parse_env_id
 
