@@ -15,8 +15,10 @@ carries (what Intelligent Go-Explore's reference code keys its archive by).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
+import io
 from typing import Any
 
 import gymnasium as gym
@@ -158,7 +160,10 @@ class MiniGridAdapter(AdapterEnv):
 
     # -------------------------------------------------------------------- gymnasium API
     def _reset(self, seed, options):
-        raw, _ = self.env.reset(seed=seed, options=options)
+        # BabyAI's level generator prints "Sampling rejected: unreachable object at ..." for every
+        # rejected layout; that would interleave with progress bars and benchmark tables.
+        with contextlib.redirect_stdout(io.StringIO()):
+            raw, _ = self.env.reset(seed=seed, options=options)
         return self._package(raw, [])
 
     def _step(self, action):
