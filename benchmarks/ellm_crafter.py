@@ -12,7 +12,8 @@ Crafter numbers follow the Crafter paper's protocol: success rates over all trai
 score = exp(mean ln(1 + s_i)) - 1 over the 22 achievements (in %). Also reported: distinct
 achievements unlocked during training, LLM calls and cache hits, and the share of wall time the
 learner spent waiting for the LLM. Runs go to benchmarks/runs/ellm/ and are reused when their
-summary.json exists (delete the folder to rerun). Plots: `llm-explore report` over the run folders,
+summary.json covers `--steps` (a shorter one is run again from the start, since its learning rate
+was annealed over its own length; delete a folder to rerun it). Plots: `llm-explore report` over the run folders,
 written to benchmarks/results/ellm_report/.
 """
 from __future__ import annotations
@@ -54,9 +55,10 @@ def one_run(label: str, env: str, seed: int, steps: int, out: str, ellm_set: lis
     summary_path = run_dir / "summary.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text())
-        if summary["status"] in ("complete", "stopped"):
+        if summary["status"] == "stopped" or (summary["status"] == "complete" and summary["env_steps"] >= steps):
             return {"label": label, "env": env, "seed": seed, "summary": summary, "reused": True,
                     "frames_to_target": _frames_to_target(run_dir, target)}
+    # A shorter earlier run is not extended: its learning-rate schedule was annealed over its own length.
     if run_dir.exists():
         import shutil
 
@@ -66,16 +68,17 @@ def one_run(label: str, env: str, seed: int, steps: int, out: str, ellm_set: lis
             "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 25}}
     cfg = validate(RunConfig, apply_overrides(data, overrides))
 
-    def on_update(row: dict) -> bool:
-        if target is None:
-            return False
-        ok = row["success_avg"] == row["success_avg"] and row["success_avg"] >= target and row["episodes"] >= 100
-        return bool(ok)
-
     start = time.time()
-    _, summary = start_run(method, cfg, on_update=on_update)
+    _, summary = start_run(method, cfg, on_update=lambda row: _reached(row, target))
     return {"label": label, "env": env, "seed": seed, "summary": summary, "wall": time.time() - start,
             "frames_to_target": _frames_to_target(run_dir, target)}
+
+
+def _reached(row: dict, target: float | None) -> bool:
+    """Rolling success >= target over at least 100 finished episodes (never, without a target)."""
+    if target is None:
+        return False
+    return bool(row["success_avg"] == row["success_avg"] and row["success_avg"] >= target and row["episodes"] >= 100)
 
 
 def _frames_to_target(run_dir: Path, target: float | None) -> int | None:
@@ -83,10 +86,7 @@ def _frames_to_target(run_dir: Path, target: float | None) -> int | None:
         return None
     from llm_explore.learner.runs import read_metrics
 
-    for row in read_metrics(run_dir):
-        if row["success_avg"] == row["success_avg"] and row["success_avg"] >= target and row["episodes"] >= 100:
-            return int(row["global_step"])
-    return None
+    return next((int(row["global_step"]) for row in read_metrics(run_dir) if _reached(row, target)), None)
 
 
 def crafter_table(results: list[dict], methods: list[str]) -> list[dict]:
