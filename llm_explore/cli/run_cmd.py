@@ -110,17 +110,13 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its last checkpoint (a search replays its cached answers)."""
     from llm_explore.learner import checkpoint as ckpt
-    from llm_explore.errors import ConfigError
     from llm_explore.learner.launch import load_run_config, resume_run
     from llm_explore.methods.registry import get_method
 
     cfg, meta = load_run_config(run_dir, list(set_))
     spec = get_method(meta["method"])
-    if spec.runner is not None:  # a search (IGE and its baselines): its own resume
-        if spec.resumer is None:
-            raise ConfigError(f"method {meta['method']!r} cannot resume a run")
-        _, summary = spec.resumer(run_dir)
-        _print_summary(Path(run_dir), summary)
+    if spec.runner is not None:  # a search (IGE and its baselines) resumes itself, without a step bar
+        _print_summary(Path(run_dir), resume_run(run_dir))
         return
     last = ckpt.latest(run_dir)
     done = int(ckpt.load(last)["global_step"]) if last else 0

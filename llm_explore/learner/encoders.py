@@ -7,9 +7,9 @@ embeddings computed here (and cached by the embedder):
 - `feedback_emb`, `description_emb`, `inventory_emb`, `cmd_emb`, `cmd_mask` for TextWorld: the
   game's answer, the room description and the inventory embedded separately (as DRRN and KG-A2C
   encode them), and each admissible command, padded to the fixed action count (DRRN-style scoring
-  in `networks.py`). Separate parts are also what makes the embedding cache work: in a cooking game
-  nearly every full observation is new (embedding it cost 70-230 ms per step on one core), while
-  its parts repeat;
+  in `networks.py`). In a cooking game nearly every observation is new, so the embeddings dominate
+  a training step; three short texts embed faster than their long concatenation (a 512-step PPO
+  run on cooking went from 3.4 to 6.4 steps/s);
 - `mission_emb` for BabyAI missions; `goal_emb` for a shaper's goal text (goal conditioning).
 
 `StateEncoder` maps that dict to one feature vector with a sub-encoder per key: a small CNN over the
