@@ -1,4 +1,5 @@
-"""What the throughput benchmarks share: the case loop, the markdown table and the JSON result file."""
+"""What the benchmarks share: the case loop, the markdown table and the JSON result file of the
+throughput benchmarks, and the success criterion of the frames-to-target benchmarks."""
 from __future__ import annotations
 
 import argparse
@@ -48,3 +49,17 @@ def write_result(path: str, steps: int, rows: list[dict[str, Any]]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
+
+
+def reached(row: dict[str, Any], target: float | None) -> bool:
+    """A metrics row meets the target: rolling success >= `target` over at least 100 finished
+    episodes (never, without a target)."""
+    if target is None:
+        return False
+    success = row["success_avg"]
+    return bool(success == success and success >= target and row["episodes"] >= 100)
+
+
+def frames_to_target(rows: Iterable[dict[str, Any]], target: float | None) -> int | None:
+    """The env step of the first metrics row that meets the target, or None."""
+    return next((int(row["global_step"]) for row in rows if reached(row, target)), None)

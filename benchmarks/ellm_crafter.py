@@ -27,6 +27,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from bench_common import frames_to_target, reached
+
 CRAFTER = "crafter"
 ALL_METHODS = ("ppo", "ppo-rnd", "ppo-count", "ellm-oracle", "ellm")
 PUBLISHED = ("Crafter, 1M steps (Hafner 2021 and later entries): PPO 4.6, RND (no reward) 2.0, random 1.6; "
@@ -69,16 +71,9 @@ def one_run(label: str, env: str, seed: int, steps: int, out: str, ellm_set: lis
     cfg = validate(RunConfig, apply_overrides(data, overrides))
 
     start = time.time()
-    _, summary = start_run(method, cfg, on_update=lambda row: _reached(row, target))
+    _, summary = start_run(method, cfg, on_update=lambda row: reached(row, target))
     return {"label": label, "env": env, "seed": seed, "summary": summary, "wall": time.time() - start,
             "frames_to_target": _frames_to_target(run_dir, target)}
-
-
-def _reached(row: dict, target: float | None) -> bool:
-    """Rolling success >= target over at least 100 finished episodes (never, without a target)."""
-    if target is None:
-        return False
-    return bool(row["success_avg"] == row["success_avg"] and row["success_avg"] >= target and row["episodes"] >= 100)
 
 
 def _frames_to_target(run_dir: Path, target: float | None) -> int | None:
@@ -86,7 +81,7 @@ def _frames_to_target(run_dir: Path, target: float | None) -> int | None:
         return None
     from llm_explore.learner.runs import read_metrics
 
-    return next((int(row["global_step"]) for row in read_metrics(run_dir) if _reached(row, target)), None)
+    return frames_to_target(read_metrics(run_dir), target)
 
 
 def crafter_table(results: list[dict], methods: list[str]) -> list[dict]:

@@ -22,17 +22,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from bench_common import frames_to_target, reached
+
 TARGET = 0.9
 PUBLISHED = {
     "doorkey-5x5": "torch-ac/rl-starter-files README: trained in 80k frames; rl-baselines3-zoo PPO: return 0.96 at 100k",
     "doorkey-8x8": "rl-starter-files/torch-ac: no figure given; rl-baselines3-zoo lists no DoorKey-8x8 PPO score",
 }
 DEFAULT_BUDGET = {"doorkey-5x5": 300_000, "doorkey-8x8": 1_000_000}
-
-
-def reached(row: dict) -> bool:
-    """The target: rolling success >= TARGET over at least 100 finished episodes."""
-    return row["success_avg"] == row["success_avg"] and row["success_avg"] >= TARGET and row["episodes"] >= 100
 
 
 def from_folder(run_dir: Path, env: str, method: str, seed: int, budget: int) -> dict | None:
@@ -44,7 +41,7 @@ def from_folder(run_dir: Path, env: str, method: str, seed: int, budget: int) ->
         return None
     summary = json.loads(summary_path.read_text())
     rows = [r for r in read_metrics(run_dir) if r["global_step"] <= budget]
-    hit = next((int(r["global_step"]) for r in rows if reached(r)), None)
+    hit = frames_to_target(rows, TARGET)
     if hit is None and summary["env_steps"] < budget:
         return None  # stopped short of this budget without reaching the target: run it again
     last = rows[-1] if rows else {}
@@ -77,7 +74,7 @@ def one_run(env: str, method: str, seed: int, budget: int, out: str, overrides: 
     hit: dict = {}
 
     def on_update(row: dict) -> bool:
-        if reached(row):
+        if reached(row, TARGET):
             hit.setdefault("frames", int(row["global_step"]))
             return True
         return False
