@@ -182,6 +182,7 @@ def _write_outputs(run_dir: Path, result: SearchResult, env, seed: int) -> None:
     result.archive.write_jsonl(run_dir / "archive.jsonl")
     best = result.best
     _obs, info = env.reset(seed=seed)
+    start_caption = str(info.get("text", ""))
     captions, rewards = [], []
     for action in best.path:
         _obs, reward, _term, _trunc, info = env.step(action)
@@ -190,7 +191,7 @@ def _write_outputs(run_dir: Path, result: SearchResult, env, seed: int) -> None:
     write_json(run_dir / "best_trajectory.json", {
         "seed": seed, "length": best.steps, "score": best.score, "solved": best.solved,
         "actions": best.path_names, "env_actions": best.path, "rewards": rewards, "captions": captions,
-        "start_caption": str(env.reset(seed=seed)[1].get("text", "")) if best.path else best.caption})
+        "start_caption": start_caption if best.path else best.caption})
 
 
 def build_summary(method: str, cfg: RunConfig, family: str, settings: SearchConfig, result: SearchResult,
