@@ -49,7 +49,7 @@ def one_run(label: str, env: str, seed: int, steps: int, out: str, ellm_set: lis
     import torch
 
     from llm_explore.config import RunConfig, apply_overrides, validate
-    from llm_explore.learner.launch import start_run
+    from llm_explore.orchestration.launch import start_run
 
     torch.set_num_threads(1)
     name = f"{label}-{env.split(':')[-1].lower()}-s{seed}"

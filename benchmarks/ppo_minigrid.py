@@ -57,7 +57,7 @@ def one_run(env: str, method: str, seed: int, budget: int, out: str, overrides: 
 
     from llm_explore.config import RunConfig, apply_overrides, validate
     from llm_explore.learner import checkpoint as ckpt
-    from llm_explore.learner.launch import resume_run, start_run
+    from llm_explore.orchestration.launch import resume_run, start_run
 
     torch.set_num_threads(1)
     name = f"{method}-{env}-s{seed}"

@@ -45,7 +45,7 @@ def train_rate(env_id: str, steps: int) -> tuple[float, int]:
     import torch
 
     from llm_explore.config import RunConfig
-    from llm_explore.learner.launch import start_run
+    from llm_explore.orchestration.launch import start_run
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,7 +2,8 @@
 
 Every model forbids unknown fields, so a typo in a config file is an error that names the field path
 instead of a silently ignored setting. `RunConfig` is the root; each concern owns its section:
-`llm`, `cache`, `budget` (LLM layer), `env` (environment adapters), `learner` (PPO).
+`llm`, `cache`, `budget` (LLM layer), `env` (environment adapters), `learner` (PPO; the schema is
+here, the learner reads it: this module imports no layer above the envs).
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from pydantic import BaseModel, Field, ValidationError
 
 from llm_explore.envs.config import EnvConfig
 from llm_explore.errors import ConfigError
-from llm_explore.learner.config import PPOConfig
 from llm_explore.strict_model import StrictModel
 
 BackendName = Literal["embedded", "openai", "langchain", "replay"]
@@ -68,6 +68,53 @@ class BudgetConfig(StrictModel):
 
     max_calls: int | None = Field(None, ge=0)
     max_tokens: int | None = Field(None, ge=0)
+
+
+class PPOConfig(StrictModel):
+    """PPO hyperparameters (CleanRL defaults unless noted)."""
+
+    # --- budget and schedule
+    total_steps: int = Field(100_000, ge=1, description="environment steps (frames) over all envs")
+    learning_rate: float = Field(2.5e-4, gt=0)
+    anneal_lr: bool = Field(True, description="linearly anneal the learning rate to 0")
+    num_steps: int = Field(128, ge=1, description="steps per env per rollout")
+    # --- returns and advantages
+    gamma: float = Field(0.99, ge=0, le=1, description="discount of the extrinsic (task) reward")
+    gae_lambda: float = Field(0.95, ge=0, le=1)
+    # --- optimisation
+    num_minibatches: int = Field(4, ge=1)
+    update_epochs: int = Field(4, ge=1)
+    norm_adv: bool = True
+    clip_coef: float = Field(0.2, gt=0)
+    clip_vloss: bool = True
+    ent_coef: float = Field(0.01, ge=0)
+    vf_coef: float = Field(0.5, ge=0)
+    max_grad_norm: float = Field(0.5, gt=0)
+    target_kl: float | None = Field(None, gt=0, description="stop the epoch loop early above this KL")
+    adam_eps: float = Field(1e-5, gt=0)
+    # --- intrinsic reward (the RND paper's two value heads)
+    ext_coef: float = Field(1.0, ge=0, description="weight of the extrinsic advantage")
+    int_coef: float = Field(1.0, ge=0, description="weight of the intrinsic (shaped) advantage")
+    int_gamma: float = Field(0.99, ge=0, le=1, description="discount of the intrinsic reward")
+    int_episodic: bool = Field(False, description="cut intrinsic returns at episode ends (RND: no)")
+    # --- networks
+    hidden_size: int = Field(256, ge=8)
+    goal_conditioning: bool = Field(False, description="feed the shaper's goal text embedding to the policy")
+    mission_embedding: Literal["auto", "on", "off"] = Field(
+        "auto", description="feed the mission's text embedding to the policy (auto: on for babyai ids)")
+    # --- runtime
+    torch_threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest for these nets)")
+    checkpoint_every: int = Field(10, ge=1, description="write a checkpoint every N updates")
+    keep_checkpoints: int = Field(2, ge=1, description="how many periodic checkpoints to keep")
+    tensorboard: bool = True
+    summary_window: int = Field(100, ge=1, description="episodes averaged for summary return/success")
+
+    def batch_size(self, num_envs: int) -> int:
+        return self.num_steps * num_envs
+
+    def num_updates(self, num_envs: int) -> int:
+        # Round up so a run never does fewer steps than asked for.
+        return max(1, -(-self.total_steps // self.batch_size(num_envs)))
 
 
 class RunConfig(StrictModel):

@@ -175,7 +175,7 @@ def test_oracle_goal_source_rewards_ground_truth(embedder, tmp_path):
 @pytest.mark.llm
 def test_short_ellm_run_on_embedded_model_writes_run_folder(tmp_path, embedded_backend):
     from llm_explore.config import RunConfig
-    from llm_explore.learner.launch import resume_run, start_run
+    from llm_explore.orchestration.launch import resume_run, start_run
 
     cfg = RunConfig.model_validate({
         "name": "ellm", "out_dir": str(tmp_path), "seed": 0,
@@ -218,7 +218,7 @@ def test_min_interval_bounds_queries(embedder):
 def test_exhausted_budget_stops_cleanly_and_resumes(tmp_path, embedded_backend):
     from llm_explore.config import RunConfig
     from llm_explore.errors import BudgetExhaustedError
-    from llm_explore.learner.launch import resume_run, start_run
+    from llm_explore.orchestration.launch import resume_run, start_run
 
     cfg = RunConfig.model_validate({
         "name": "budget", "out_dir": str(tmp_path), "seed": 0, "budget": {"max_calls": 6},

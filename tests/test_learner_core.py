@@ -190,7 +190,7 @@ def test_split_infos_same_step_final_info():
 
 @pytest.mark.parametrize("mode", [gym.vector.AutoresetMode.SAME_STEP, gym.vector.AutoresetMode.NEXT_STEP])
 def test_train_either_autoreset_mode(tmp_path, mode):
-    from llm_explore.learner.launch import start_run
+    from llm_explore.orchestration.launch import start_run
 
     cfg = RunConfig.model_validate({"env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 4},
                                     "learner": {"total_steps": 2048, "num_steps": 64, "tensorboard": False}})

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from llm_explore.config import RunConfig
-from llm_explore.learner.launch import start_run
+from llm_explore.orchestration.launch import start_run
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ import torch
 
 from llm_explore.config import RunConfig
 from llm_explore.learner import checkpoint as ckpt
-from llm_explore.learner.launch import resume_run, start_run
+from llm_explore.orchestration.launch import resume_run, start_run
 from llm_explore.learner.runs import TIMING_COLUMNS
 
 from test_learner_core import minigrid_vec  # noqa: E402  (tests/ is on sys.path under pytest)
@@ -77,7 +77,7 @@ SCRIPT = textwrap.dedent("""
     import torch; torch.set_num_threads(1)
     from test_learner_core import minigrid_vec
     from test_runs_resume import small_cfg
-    from llm_explore.learner.launch import start_run
+    from llm_explore.orchestration.launch import start_run
     from pathlib import Path
     cfg = small_cfg("int", Path({out!r}), updates=40, checkpoint_every=100)
     start_run("ppo-count", cfg, envs=minigrid_vec({env!r}, 4), on_update=lambda row: time.sleep(0.3))
@@ -114,7 +114,7 @@ def test_ctrl_c_writes_checkpoint_and_resumes(tmp_path):
 
 
 def test_eval_report_video(tmp_path):
-    from llm_explore.learner.evaluate import evaluate, record_video
+    from llm_explore.orchestration.evaluate import evaluate, record_video
     from llm_explore.learner.report import make_report
 
     dirs = [start_run("ppo", small_cfg(f"r{s}", tmp_path, updates=4).model_copy(update={"seed": s}),

@@ -72,8 +72,8 @@ def run(
     report_: bool = typer.Option(False, "--report", help="Also write plots and a table into RUN_DIR/report/."),
 ) -> None:
     """Run a method on an env and write runs/<name>/ (config, metrics, checkpoints, summary.json)."""
-    from llm_explore.learner.launch import start_run
     from llm_explore.methods.registry import get_method
+    from llm_explore.orchestration.launch import resolve_method_config, start_run
 
     spec = get_method(method)  # fail fast on a typo, before loading anything heavy
     if config:
@@ -89,6 +89,7 @@ def run(
         env={k: v for k, v in {"id": env, "num_envs": envs}.items() if v is not None} or None,
         learner={"total_steps": steps} if steps is not None else None,
         llm={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v} or None)
+    cfg = resolve_method_config(spec, cfg)  # a typo'd method section fails here, before any folder exists
     if spec.runner is not None:
         run_dir, summary = spec.runner(method, cfg)
     else:
@@ -110,7 +111,7 @@ def resume(
 ) -> None:
     """Continue an interrupted run from its last checkpoint (a search replays its cached answers)."""
     from llm_explore.learner import checkpoint as ckpt
-    from llm_explore.learner.launch import load_run_config, resume_run
+    from llm_explore.orchestration.launch import load_run_config, resume_run
     from llm_explore.methods.registry import get_method
 
     cfg, meta = load_run_config(run_dir, list(set_))
@@ -133,7 +134,7 @@ def evaluate(
     seed: Optional[int] = typer.Option(None, "--seed", help="Eval seed (default: run seed + 10000)."),
 ) -> None:
     """Evaluate a run's last checkpoint; writes eval.json."""
-    from llm_explore.learner.evaluate import evaluate as run_eval
+    from llm_explore.orchestration.evaluate import evaluate as run_eval
 
     result = run_eval(run_dir, episodes=episodes, greedy=greedy, seed=seed)
     line = (f"{result['episodes']} episodes: return {result['mean_return']:.3f} ± {result['std_return']:.3f}, "
@@ -162,7 +163,7 @@ def video(
     greedy: bool = typer.Option(False, "--greedy", help="Take the most likely action instead of sampling."),
 ) -> None:
     """Write a GIF of one episode of the trained policy."""
-    from llm_explore.learner.evaluate import record_video
+    from llm_explore.orchestration.evaluate import record_video
 
     typer.echo(record_video(run_dir, out, max_steps=max_steps, greedy=greedy))
 

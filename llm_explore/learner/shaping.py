@@ -16,7 +16,9 @@ Lifecycle, in order:
     stats()                         numbers for metrics.csv / TensorBoard (prefix `shaper/`)
     close()                         end of run
 
-Methods register a factory for this class with `llm_explore.methods.registry.register_method`.
+Methods register a factory for this class with `llm_explore.methods.registry.register_method`
+(the baselines `ppo`, `ppo-count`, `ppo-rnd` in `llm_explore/methods/baselines.py`); the learner
+itself never imports the registry.
 """
 from __future__ import annotations
 
@@ -31,7 +33,6 @@ from pydantic import Field
 
 from llm_explore.strict_model import StrictModel
 from llm_explore.learner.encoders import KeySpec, StateEncoder, _layer_init
-from llm_explore.methods.registry import register_method
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_explore.learner.runs import RunContext
@@ -315,11 +316,3 @@ class RNDShaper(RewardShaper):
     def stats(self) -> dict[str, float]:
         return {"raw_error": self._last["raw"], "predictor_loss": self._last["loss"],
                 "reward_std": math.sqrt(self.reward_rms.var)}
-
-
-register_method("ppo", lambda ctx: RewardShaper(ctx), description="PPO on the task reward only",
-                learner_defaults={"int_coef": 0.0})
-register_method("ppo-count", lambda ctx: CountShaper(ctx), description="PPO + count-based bonus on state_key",
-                learner_defaults={"int_coef": 0.1})
-register_method("ppo-rnd", lambda ctx: RNDShaper(ctx), description="PPO + Random Network Distillation",
-                learner_defaults={"ext_coef": 2.0, "int_coef": 1.0})

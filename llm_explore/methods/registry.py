@@ -44,6 +44,29 @@ class MethodSpec:
     learner_defaults: dict[str, Any] = field(default_factory=dict)
     runner: Callable[..., Any] | None = None
     resumer: Callable[..., Any] | None = None
+    # The `method.<section>` settings the method reads, each with its pydantic model. Any other
+    # section in a run's config is an error, and the run's config.yaml records every field of these.
+    sections: dict[str, type] = field(default_factory=dict)
+
+    def resolve_sections(self, method_cfg: dict[str, Any] | None) -> dict[str, Any]:
+        """Validate `config.method` against the method's sections: an unknown section is a
+        ConfigError naming the valid ones; the result holds every section with every field explicit."""
+        from llm_explore.config import validate
+        from llm_explore.errors import ConfigError
+
+        given = dict(method_cfg or {})
+        unknown = sorted(set(given) - set(self.sections))
+        if unknown:
+            valid = ", ".join(f"method.{s}" for s in sorted(self.sections)) or "none"
+            raise ConfigError(f"method {self.name!r} has no settings section "
+                              f"{', '.join('method.' + u for u in unknown)} (valid: {valid})")
+        out: dict[str, Any] = {}
+        for name, model in self.sections.items():
+            data = given.get(name) or {}
+            if not isinstance(data, dict):
+                raise ConfigError(f"method.{name} must be a mapping of settings, got {data!r}")
+            out[name] = validate(model, dict(data), source=f"method.{name}").model_dump(mode="json")
+        return out
 
 
 METHODS: dict[str, MethodSpec] = {}
@@ -53,22 +76,23 @@ IMPORT_ERRORS: dict[str, str] = {}
 def register_method(name: str, factory: Callable[[Any], Any] | None = None, *, description: str = "",
                     uses_llm: bool = False, learner_defaults: dict[str, Any] | None = None,
                     runner: Callable[..., Any] | None = None,
-                    resumer: Callable[..., Any] | None = None) -> MethodSpec:
+                    resumer: Callable[..., Any] | None = None,
+                    sections: dict[str, type] | None = None) -> MethodSpec:
     """Add (or replace) a method: a shaper `factory` for PPO, or a `runner` of its own. Returns its spec."""
     if (factory is None) == (runner is None):
         raise ValueError(f"method {name!r}: give exactly one of factory (a PPO shaper) or runner")
-    spec = MethodSpec(name, factory, description, uses_llm, dict(learner_defaults or {}), runner, resumer)
+    spec = MethodSpec(name, factory, description, uses_llm, dict(learner_defaults or {}), runner, resumer,
+                      dict(sections or {}))
     METHODS[name] = spec
     return spec
 
 
 def load_methods() -> dict[str, MethodSpec]:
-    """Import the built-in shapers and every `llm_explore.methods` module (each registers itself).
+    """Import every `llm_explore.methods` module (each registers itself).
 
     A module that fails to import is skipped with a warning and its error is kept, so one broken
     method never stops the others; asking for that method reports the error.
     """
-    importlib.import_module("llm_explore.learner.shaping")
     import llm_explore.methods as package
 
     for info in pkgutil.iter_modules(package.__path__):

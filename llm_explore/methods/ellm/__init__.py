@@ -11,7 +11,7 @@ from llm_explore.methods.registry import register_method
 register_method(
     "ellm", lambda ctx: EllmShaper(ctx),
     description="ELLM: reward for reaching LLM-suggested goals (method.ellm.goal_source=oracle for the upper bound)",
-    uses_llm=True,
+    uses_llm=True, sections={"ellm": EllmConfig},
     # Goals are per episode (each pays once), so the intrinsic return is cut at episode ends.
     learner_defaults={"goal_conditioning": True, "int_coef": 1.0, "int_episodic": True},
 )

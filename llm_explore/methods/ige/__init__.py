@@ -15,7 +15,7 @@
 `method.<name>` (see `config.py`).
 """
 from llm_explore.methods.ige.archive import Archive, Cell
-from llm_explore.methods.ige.config import SearchConfig
+from llm_explore.methods.ige.config import SearchConfig, section_name
 from llm_explore.methods.registry import register_method
 
 
@@ -37,19 +37,19 @@ def _runner(method, cfg):
 def _resumer(run_dir):
     """`llm-explore resume RUN_DIR` of a search: run it again in its folder. Same seed and cached LLM
     answers replay the interrupted part exactly (the replayed calls are cache hits), then it goes on."""
-    from llm_explore.learner.launch import load_run_config
+    from llm_explore.orchestration.launch import load_run_config
     from llm_explore.methods.ige.runner import run_search
 
     cfg, meta = load_run_config(run_dir)
     return run_search(meta["method"], cfg, run_dir=run_dir, on_trial=_progress, resume=True)
 
 
-register_method("ige", runner=_runner, resumer=_resumer, uses_llm=True,
+register_method("ige", runner=_runner, resumer=_resumer, sections={section_name("ige"): SearchConfig}, uses_llm=True,
                 description="Intelligent Go-Explore: the LLM selects, acts and judges; archive of states")
-register_method("go-explore", runner=_runner, resumer=_resumer,
+register_method("go-explore", runner=_runner, resumer=_resumer, sections={section_name("go-explore"): SearchConfig},
                 description="Go-Explore: count-based cell selection, random exploration, no LLM")
-register_method("llm-agent", runner=_runner, resumer=_resumer, uses_llm=True,
+register_method("llm-agent", runner=_runner, resumer=_resumer, sections={section_name("llm-agent"): SearchConfig}, uses_llm=True,
                 description="LLM agent: episodes from the start with the IGE act prompt, no archive")
-register_method("random-agent", runner=_runner, resumer=_resumer, description="random actions, episodes from the start")
+register_method("random-agent", runner=_runner, resumer=_resumer, sections={section_name("random-agent"): SearchConfig}, description="random actions, episodes from the start")
 
 __all__ = ["Archive", "Cell", "SearchConfig"]

@@ -156,8 +156,8 @@ def robustify(env_id: str, path: list[Any], *, run_cfg, settings, out_dir: str |
     from llm_explore.envs import AUTORESET_MODE, make_env
     from llm_explore.envs.config import EnvConfig
     from llm_explore.learner.config import FAMILY_PRESETS
-    from llm_explore.learner.evaluate import evaluate
-    from llm_explore.learner.launch import start_run
+    from llm_explore.orchestration.evaluate import evaluate
+    from llm_explore.orchestration.launch import start_run
 
     if not path:
         raise ConfigError("robustify: the best trajectory is empty (the search found nothing to robustify)")

@@ -49,7 +49,14 @@ def prepare(method: str, cfg, *, run_dir: Path | None = None, family: str | None
 
     spec = get_method(method)
     family = family or family_of(cfg.env.id)
+    cfg = resolve_method_config(spec, cfg)
     return resolve_learner(cfg, family, spec.learner_defaults), spec
+
+
+def resolve_method_config(spec, cfg):
+    """`cfg` with `method` validated against the method's sections and every setting explicit
+    (an unknown section such as a typo'd `method.elm` is a ConfigError naming the valid ones)."""
+    return cfg.model_copy(update={"method": spec.resolve_sections(cfg.method)})
 
 
 def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None = None,

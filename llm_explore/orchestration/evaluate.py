@@ -14,7 +14,7 @@ import torch
 
 from llm_explore.errors import ConfigError
 from llm_explore.learner import checkpoint as ckpt
-from llm_explore.learner.launch import load_run_config, make_envs, needs_captions
+from llm_explore.orchestration.launch import load_run_config, make_envs, needs_captions
 from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, RunContext, crafter_score, write_json
 
 EVAL_SEED_OFFSET = 10_000
