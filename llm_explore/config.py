@@ -42,8 +42,16 @@ class LLMConfig(StrictModel):
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(20.0, ge=0)
     json_schema_mode: Literal["auto", "llamacpp", "vllm", "openai", "none"] = Field(
-        "auto", description="how to ask an openai-backend server for schema-constrained JSON "
-        "(auto: embedded uses llama.cpp's json_schema, others validate the answer only)")
+        "auto", description="how to ask an openai-backend server for schema-constrained JSON (auto: probe "
+        "the server once: llama.cpp -> json_schema, vLLM -> guided_json, otherwise the OpenAI "
+        "response_format, which llama.cpp, vLLM, Ollama and OpenAI all accept; none: validate only)")
+    on_error: Literal["stop", "continue"] = Field(
+        "stop", description="what a failed LLM call does to the run. stop: max_consecutive_errors failed "
+        "calls in a row (each after its retries) stop the run with status llm_error; continue: the method falls back (no goals, "
+        "a random choice), every failure is counted in summary.json and the CLI prints a warning. A replay "
+        "miss always stops: an exact rerun that silently diverges is worse than none")
+    max_consecutive_errors: int = Field(3, ge=1, description="with on_error=stop: failed calls in a row "
+                                        "(each after its retries) that stop the run")
     structured_retries: int = Field(2, ge=0, description="re-asks after an answer fails validation")
     concurrency: int = Field(4, ge=1, description="parallel requests in batch calls")
     n_ctx: int = Field(8192, ge=256, description="embedded: context window shared by the parallel slots")

@@ -61,6 +61,17 @@ class LLMParseError(LLMError):
         super().__init__(message)
 
 
+class LLMRunStopped(LLMExploreError):
+    """The run-wide failure policy (`llm.on_error=stop`) ends the run: the backend failed in a way
+    that a method's fallback must not hide. Deliberately *not* an `LLMError`, so a method that
+    falls back on `LLMError` cannot swallow it; the learner and the search runners catch it, write a
+    partial summary with status `llm_error` and a resumable state, and re-raise it for the CLI."""
+
+    def __init__(self, message: str, *, cause: LLMError | None = None, failures: int = 0):
+        self.cause, self.failures = cause, failures
+        super().__init__(message)
+
+
 class BudgetExhaustedError(LLMError):
     """The run's LLM budget (max calls or max tokens) is spent."""
 

@@ -72,17 +72,36 @@ def test_langchain_backend_through_local_server(embedded_backend, tmp_cache):
         assert again.cached and again.text == answer.text
 
 
-def test_structured_json_is_valid_by_construction(embedded_client):
+def test_structured_json_is_valid_by_construction(embedded_backend, tmp_cache, tmp_path):
+    """The schema reaches the server (in the request body) and the first answer validates: no re-ask."""
+    from typing import Literal
+
     from pydantic import BaseModel
 
     class Choice(BaseModel):
         thought: str
-        choice: int
+        choice: Literal["sleep", "chop tree", "drink"]
 
-    result = embedded_client.structured(
-        Choice, "Pick the number of the best option for getting wood: 0) sleep 1) chop tree 2) drink.\n"
-        "Answer as JSON with keys thought and choice.\n", max_tokens=80)
-    assert isinstance(result.choice, int) and isinstance(result.thought, str)
+    sent: list[dict] = []
+    real_create = embedded_backend._client.completions.create
+
+    def spy(**kwargs):
+        sent.append(kwargs)
+        return real_create(**kwargs)
+
+    client = LLMClient(cache=tmp_cache, backend=embedded_backend, call_log=tmp_path / "calls.jsonl")
+    embedded_backend._client.completions.create = spy
+    try:
+        result = client.structured(
+            Choice, "Which action gets wood: sleep, chop tree or drink?\n"
+            "Answer as JSON with keys thought and choice.\n", max_tokens=80)
+    finally:
+        del embedded_backend._client.completions.create  # back to the class attribute
+    assert result.choice in ("sleep", "chop tree", "drink")
+    assert len(sent) == 1, "the constrained answer must validate at once, with no re-ask"
+    schema = sent[0]["extra_body"]["json_schema"]
+    assert schema["properties"]["choice"]["enum"] == ["sleep", "chop tree", "drink"]
+    assert client.stats()["parse_failures"] == 0
 
 
 def test_record_then_replay_gives_the_same_answers(embedded_backend, tmp_cache, tmp_path):
@@ -97,7 +116,9 @@ def test_record_then_replay_gives_the_same_answers(embedded_backend, tmp_cache, 
     with LLMClient(cfg, CacheConfig(enabled=False)) as replay:
         again = replay.complete("Q: Name a farm animal.\nA:", max_tokens=6, stop=["\n"])
         assert again.text == first.text
-        from llm_explore.errors import ReplayMissError
+        from llm_explore.errors import LLMRunStopped, ReplayMissError
 
-        with pytest.raises(ReplayMissError):
+        # A miss stops the run whatever llm.on_error says: a rerun that diverges silently is worse than none.
+        with pytest.raises(LLMRunStopped, match="replay") as info:
             replay.complete("Q: Name a bird.\nA:", max_tokens=6, stop=["\n"])
+        assert isinstance(info.value.cause, ReplayMissError)

@@ -52,6 +52,9 @@ def main() -> None:
         app(prog_name="llm-explore")
     except LLMExploreError as exc:
         typer.echo(f"error: {redact(str(exc))}", err=True)
+        run_dir = getattr(exc, "run_dir", None)
+        if run_dir is not None:  # a run stopped part-way: its folder holds a partial summary and checkpoints
+            typer.echo(f"run folder: {run_dir} (continue with: llm-explore resume {run_dir})", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

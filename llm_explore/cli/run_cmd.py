@@ -47,6 +47,11 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
     if summary.get("achievements"):
         unlocked = sorted(k for k, v in summary["achievements"].items() if v > 0)
         typer.echo(f"unlocked: {', '.join(unlocked) or 'nothing'}")
+    errors = int(llm.get("errors") or 0)
+    if errors:  # only reachable with llm.on_error=continue: the policy stops the run otherwise
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted((llm.get("errors_by_kind") or {}).items()))
+        typer.echo(f"warning: {errors} of {llm.get('calls', 0)} LLM calls failed ({kinds}); the method fell "
+                   "back for them (llm.on_error=continue)", err=True)
     typer.echo(f"run folder: {run_dir}")
     if summary.get("status") == "interrupted":
         typer.echo(f"continue with: llm-explore resume {run_dir}")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from llm_explore.errors import BudgetExhaustedError, LLMError
+from llm_explore.errors import BudgetExhaustedError, LLMError, LLMRunStopped
 from llm_explore.learner import checkpoint as ckpt
 from llm_explore.learner.buffer import RolloutBuffer, flatten, gae
 from llm_explore.learner.encoders import ObsProcessor
@@ -153,34 +153,18 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
     num_updates = args.num_updates(num_envs)
     has_intrinsic = args.int_coef > 0
 
-    # Start fresh, or restore every piece of state a checkpoint holds.
-    if resume_from is None:
-        start_update, global_step, wall_before = 1, 0, 0.0
-        raw_obs, raw_infos = envs.reset(seed=seed)
-        infos = split_infos(raw_infos, num_envs)
-        shaper.on_episode_start(list(range(num_envs)), infos)
-        next_obs = processor(raw_obs, infos, shaper.goals())
-        prev_done = np.zeros(num_envs, dtype=bool)
-    else:
-        state = resume_from
-        agent.load_state_dict(state["agent"])
-        optimizer.load_state_dict(state["optimizer"])
-        shaper.load_state_dict(state["shaper"])
-        tracker.load_state_dict(state["tracker"])
-        mb_rng.bit_generator.state = state["mb_rng"]
-        start_update, global_step, wall_before = state["update"] + 1, state["global_step"], state["wall_s"]
-        if state["env_state"] is not None:
-            ckpt.restore_env_state(envs, state["env_state"])
-            next_obs, prev_done = state["next_obs"], np.array(state["prev_done"])
-        else:  # unpicklable envs: restart every episode with a derived seed (documented in checkpoint.py)
-            raw_obs, raw_infos = envs.reset(seed=seed + 1_000_003 * state["update"])
-            infos = split_infos(raw_infos, num_envs)
-            tracker.ext_return[:] = tracker.int_return[:] = 0
-            tracker.length[:] = 0
-            shaper.on_episode_start(list(range(num_envs)), infos)
-            next_obs = processor(raw_obs, infos, shaper.goals())
-            prev_done = np.zeros(num_envs, dtype=bool)
-        ckpt.set_rng_state(state["rng"])  # last: building modules above consumed RNG draws
+    # Start fresh, or restore every piece of state a checkpoint holds. A method may ask its LLM already
+    # here (ELLM asks at reset): a failure then still ends in a summary that says why.
+    try:
+        next_obs, prev_done, start_update, global_step, wall_before = _start(
+            ctx, shaper, envs, processor, agent, optimizer, tracker, mb_rng, resume_from, seed, num_envs)
+    except (LLMError, LLMRunStopped) as exc:
+        write_json(ctx.run_dir / "summary.json", build_summary(
+            ctx, tracker, env_steps=0, updates=0, wall_s=time.time() - t_start,
+            status="budget" if isinstance(exc, BudgetExhaustedError) else "llm_error",
+            shaper_stats=shaper.stats(), variant=shaper.variant))
+        exc.run_dir = ctx.run_dir
+        raise
     metrics = MetricsLog(ctx.run_dir, args.tensorboard, resume_update=start_update - 1 if resume_from else None)
 
     def checkpoint_state(update: int) -> dict[str, Any]:
@@ -189,7 +173,8 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                 "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "shaper": shaper.state_dict(),
                 "tracker": tracker.state_dict(), "mb_rng": mb_rng.bit_generator.state, "rng": ckpt.rng_state(),
                 "env_state": blob, "env_state_kind": "pickled" if blob is not None else "reseeded",
-                "next_obs": next_obs, "prev_done": prev_done.copy(), "method": ctx.method}
+                "next_obs": next_obs, "prev_done": prev_done.copy(), "method": ctx.method,
+                "llm": ctx.llm_state()}
 
     def finish(status: str, update: int) -> dict[str, Any]:
         summary = build_summary(ctx, tracker, env_steps=global_step, updates=update,
@@ -362,15 +347,51 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
             metrics.close()
             finish("interrupted", update - 1)
             raise
-        except LLMError as exc:
-            # An exhausted LLM budget or a server that stayed down: the half-finished update is dropped,
-            # the partial summary says why, and `resume` continues from the last periodic checkpoint.
+        except (LLMError, LLMRunStopped) as exc:
+            # An exhausted LLM budget, or the run-wide failure policy stopping the run (a server that
+            # stayed down, a replay miss): the half-finished update is dropped, the partial summary says
+            # why, and `resume` continues from the last periodic checkpoint (or from the start).
             metrics.close()
             finish("budget" if isinstance(exc, BudgetExhaustedError) else "llm_error", update - 1)
+            exc.run_dir = ctx.run_dir  # the CLI names the folder to resume
             raise
     metrics.close()
     return finish(status, update)
 
+
+
+def _start(ctx, shaper, envs, processor, agent, optimizer, tracker, mb_rng, resume_from, seed, num_envs):
+    """The first observation: reset the envs, or restore every piece of state a checkpoint holds.
+    Returns (next_obs, prev_done, start_update, global_step, wall_before)."""
+    if resume_from is None:
+        start_update, global_step, wall_before = 1, 0, 0.0
+        raw_obs, raw_infos = envs.reset(seed=seed)
+        infos = split_infos(raw_infos, num_envs)
+        shaper.on_episode_start(list(range(num_envs)), infos)
+        next_obs = processor(raw_obs, infos, shaper.goals())
+        prev_done = np.zeros(num_envs, dtype=bool)
+    else:
+        state = resume_from
+        agent.load_state_dict(state["agent"])
+        optimizer.load_state_dict(state["optimizer"])
+        shaper.load_state_dict(state["shaper"])
+        tracker.load_state_dict(state["tracker"])
+        mb_rng.bit_generator.state = state["mb_rng"]
+        ctx.load_llm_state(state.get("llm"))  # calls and budget keep counting from where they were
+        start_update, global_step, wall_before = state["update"] + 1, state["global_step"], state["wall_s"]
+        if state["env_state"] is not None:
+            ckpt.restore_env_state(envs, state["env_state"])
+            next_obs, prev_done = state["next_obs"], np.array(state["prev_done"])
+        else:  # unpicklable envs: restart every episode with a derived seed (documented in checkpoint.py)
+            raw_obs, raw_infos = envs.reset(seed=seed + 1_000_003 * state["update"])
+            infos = split_infos(raw_infos, num_envs)
+            tracker.ext_return[:] = tracker.int_return[:] = 0
+            tracker.length[:] = 0
+            shaper.on_episode_start(list(range(num_envs)), infos)
+            next_obs = processor(raw_obs, infos, shaper.goals())
+            prev_done = np.zeros(num_envs, dtype=bool)
+        ckpt.set_rng_state(state["rng"])  # last: building modules above consumed RNG draws
+    return next_obs, prev_done, start_update, global_step, wall_before
 
 def combine_advantages(adv_ext: torch.Tensor, adv_int: torch.Tensor, args) -> torch.Tensor:
     """ext_coef * A_ext + A_int. The intrinsic rewards were stored weighted by int_coef, so A_int

@@ -24,7 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-LLM_KEYS = ("calls", "cache_hits", "tokens_in", "tokens_out", "errors", "seconds")
+LLM_KEYS = ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "errors_by_kind",
+            "parse_failures", "seconds", "cache_hit_rate", "on_error")
 
 # The 22 Crafter achievements (crafter.constants.achievements), listed so reports need no import.
 CRAFTER_ACHIEVEMENTS = (
@@ -114,9 +115,18 @@ class RunContext:
     def set_llm_stats_source(self, source: Callable[[], dict] | None) -> None:
         self._llm_stats = source
 
-    def llm_stats(self) -> dict[str, float]:
+    def llm_stats(self) -> dict[str, Any]:
         stats = self._llm_stats() if self._llm_stats else {}
-        return {k: stats.get(k, 0) for k in LLM_KEYS}
+        return {k: stats[k] for k in LLM_KEYS if k in stats} if stats else {k: 0 for k in LLM_KEYS[:3]}
+
+    def llm_state(self) -> dict[str, Any] | None:
+        """The run's LLM usage and failure counts, for checkpoints (None without a client)."""
+        return self._llm_client.state_dict() if self._llm_client is not None else None
+
+    def load_llm_state(self, state: dict[str, Any] | None) -> None:
+        """Continue a checkpoint's LLM counts (and so its budget) in this run's client."""
+        if state and self._llm_client is not None:
+            self._llm_client.load_state_dict(state)
 
     def embedder(self):
         """The process-wide SentenceEmbedder (all-MiniLM-L6-v2)."""

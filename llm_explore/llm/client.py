@@ -5,6 +5,7 @@ the run's budget, the call log, structured (validated) answers and concurrent ba
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,10 +15,11 @@ from typing import Any, Callable, Sequence, TypeVar
 from pydantic import BaseModel
 
 from llm_explore.config import BudgetConfig, CacheConfig, LLMConfig, RunConfig
-from llm_explore.errors import LLMError, LLMParseError, secret_values
+from llm_explore.errors import BudgetExhaustedError, LLMError, LLMParseError, secret_values
 from llm_explore.llm.accounting import Budget, CallLog, Usage
 from llm_explore.llm.base import LLMBackend
 from llm_explore.llm.cache import ResponseCache
+from llm_explore.llm.failures import FailurePolicy
 from llm_explore.llm.retry import RetryPolicy
 from llm_explore.llm.structured import ParseFailure, json_schema_for, parse_json_answer
 from llm_explore.llm.types import Completion, Message, Request
@@ -44,6 +46,7 @@ class LLMClient:
         self.config = llm or LLMConfig()
         cache_cfg = cache or CacheConfig()
         budget_cfg = budget or BudgetConfig()
+        self._owns_backend = backend is None  # a backend passed in is shared: close() leaves it open
         if backend is None:
             from llm_explore.llm.backends import make_backend
 
@@ -57,6 +60,7 @@ class LLMClient:
         self.recorder = CallLog(self.config.record_file) if self.config.record_file else None
         self.retry = RetryPolicy(self.config.max_retries, self.config.retry_max_total_s,
                                  self.config.backoff_base_s, self.config.backoff_max_s)
+        self.failures = FailurePolicy(self.config.on_error, self.config.max_consecutive_errors)
         self._secrets = secret_values([self.config.api_key_env])
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
@@ -69,14 +73,15 @@ class LLMClient:
     # ------------------------------------------------------------------ plain calls
     def complete(self, prompt: str, **params: Any) -> Completion:
         """Continue `prompt`. Params: max_tokens, temperature, stop, json_schema, seed, tag,
-        cache_salt, use_cache (None: cache when temperature is 0 or cache.cache_sampled)."""
-        use_cache = params.pop("use_cache", None)
-        return self._call(self._request("complete", prompt=prompt, **params), use_cache)
+        cache_salt, use_cache (None: cache when temperature is 0 or cache.cache_sampled), deadline
+        (a `time.monotonic()` value the call, retries included, must end by)."""
+        use_cache, deadline = params.pop("use_cache", None), params.pop("deadline", None)
+        return self._call(self._request("complete", prompt=prompt, **params), use_cache, deadline)
 
     def chat(self, messages: MessagesLike, **params: Any) -> Completion:
         """Answer chat `messages` (base models get them as a few-shot transcript)."""
-        use_cache = params.pop("use_cache", None)
-        return self._call(self._request("chat", messages=_messages(messages), **params), use_cache)
+        use_cache, deadline = params.pop("use_cache", None), params.pop("deadline", None)
+        return self._call(self._request("chat", messages=_messages(messages), **params), use_cache, deadline)
 
     def _request(self, kind: str, *, prompt: str | None = None, messages: list[Message] | None = None,
                  max_tokens: int | None = None, temperature: float | None = None,
@@ -88,7 +93,7 @@ class LLMClient:
                        temperature=temperature if temperature is not None else self.config.temperature,
                        stop=stops, json_schema=json_schema, seed=seed, tag=tag, cache_salt=cache_salt)
 
-    def _call(self, request: Request, use_cache: bool | None = None) -> Completion:
+    def _call(self, request: Request, use_cache: bool | None = None, deadline: float | None = None) -> Completion:
         if use_cache is None:
             use_cache = request.temperature == 0 or self.cache_sampled
         key = None
@@ -101,16 +106,23 @@ class LLMClient:
         with self._budget_lock:
             self.budget.check(self.usage)
         fn = self.backend.chat if request.kind == "chat" else self.backend.complete
-        self.backend.prepare()  # a server's start-up is not the call's latency
         start = time.perf_counter()
         try:
-            completion = self.retry.run(lambda: fn(request), what=f"{self.backend.name} {request.kind}",
-                                        secrets=self._secrets)
+            self.backend.prepare()  # a server's start-up is not the call's latency
+            start = time.perf_counter()
+            completion = self.retry.run(lambda remaining: fn(dataclasses.replace(request, timeout_s=min(
+                                            remaining, self.config.timeout_s))),
+                                        what=f"{self.backend.name} {request.kind}", secrets=self._secrets,
+                                        deadline=deadline)
         except LLMError as exc:
+            if isinstance(exc, BudgetExhaustedError):
+                raise
             failed = Completion(text="", latency_s=time.perf_counter() - start, backend=self.backend.name,
                                 model=self.backend.model_name)
             self._account(request, failed, error=type(exc).__name__)
+            self.failures.failure(exc)  # raises LLMRunStopped when the run-wide policy says stop
             raise
+        self.failures.success()
         completion.latency_s = time.perf_counter() - start
         if key is not None:
             self.cache.put(key, request.content(), completion)
@@ -159,6 +171,8 @@ class LLMClient:
             params.setdefault("json_schema", json_schema_for(model))
         params.setdefault("max_tokens", max(self.config.max_tokens, 128))
         retries = self.config.structured_retries if retries is None else retries
+        # The re-asks share one retry budget: a hung server costs retry_max_total_s in all, not per ask.
+        params.setdefault("deadline", time.monotonic() + self.config.retry_max_total_s)
         answers: list[str] = []
         errors: list[str] = []
         msgs = _messages(messages) if messages is not None else None
@@ -211,8 +225,21 @@ class LLMClient:
 
     # ------------------------------------------------------------------ bookkeeping
     def stats(self) -> dict[str, Any]:
-        """calls, cache_hits, backend_calls, tokens_in, tokens_out, errors, parse_failures, seconds."""
-        return self.usage.as_dict()
+        """calls, cache_hits, backend_calls, tokens_in, tokens_out, errors (and by kind),
+        parse_failures, seconds, the failure policy in force."""
+        stats = self.usage.as_dict()
+        stats["errors_by_kind"] = dict(self.failures.state_dict()["by_kind"])
+        stats["on_error"] = self.failures.on_error
+        return stats
+
+    def state_dict(self) -> dict[str, Any]:
+        """Usage totals and failure counts, for a run's checkpoint: a resumed run keeps counting (and
+        its `budget.max_calls` keeps its spent share) instead of starting again at zero."""
+        return {"usage": self.usage.as_dict(), "failures": self.failures.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.usage.load(state.get("usage") or {})
+        self.failures.load_state_dict(state.get("failures") or {})
 
     def close(self) -> None:
         if self._pool is not None:
@@ -220,7 +247,8 @@ class LLMClient:
             self._pool = None
         if self.cache is not None:
             self.cache.close()
-        self.backend.close()
+        if self._owns_backend:
+            self.backend.close()
 
     def __enter__(self) -> "LLMClient":
         return self

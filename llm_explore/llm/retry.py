@@ -104,15 +104,25 @@ class RetryPolicy:
         backoff = min(self.max_backoff_s, self.base_s * (2 ** attempt)) * (0.75 + 0.5 * random.random())
         return max(backoff, retry_after or 0.0)
 
-    def run(self, fn: Callable[[], T], *, what: str, secrets: list[str] | None = None,
+    def run(self, fn: Callable[[float], T], *, what: str, secrets: list[str] | None = None,
             on_retry: Callable[[int, Failure, float], None] | None = None,
-            sleep: Callable[[float], None] = time.sleep) -> T:
-        """Call `fn` until it succeeds; raise `LLMTransportError` or `LLMRequestError` otherwise."""
+            sleep: Callable[[float], None] = time.sleep, deadline: float | None = None) -> T:
+        """Call `fn(remaining_s)` until it succeeds; raise `LLMTransportError` or `LLMRequestError`.
+
+        The bound is on the total: `fn` gets the seconds left of `max_total_s` (or of `deadline`, a
+        `time.monotonic()` value shared by a caller's several calls) and must not take longer, so a
+        hung server costs at most the budget, not budget + one more timeout."""
         start = time.monotonic()
+        end = start + self.max_total_s if deadline is None else min(deadline, start + self.max_total_s)
         attempt = 0
         while True:
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                raise LLMTransportError(redact(f"{what}: retry budget spent before the call "
+                                               f"({self.max_total_s:g}s, llm.retry_max_total_s)", secrets),
+                                        attempts=attempt)
             try:
-                return fn()
+                return fn(remaining)
             except Exception as exc:  # classified below; nothing is swallowed silently
                 if isinstance(exc, LLMError) and not isinstance(exc, LLMTransportError):
                     raise  # already typed and final (replay miss, unavailable, request error)
@@ -122,7 +132,7 @@ class RetryPolicy:
                     raise LLMRequestError(message, status=failure.status) from None
                 elapsed = time.monotonic() - start
                 wait = self.delay(attempt, failure.retry_after)
-                if attempt >= self.max_retries or elapsed + wait > self.max_total_s:
+                if attempt >= self.max_retries or time.monotonic() + wait >= end:
                     raise LLMTransportError(
                         f"{message} (gave up after {attempt + 1} attempts, {elapsed:.1f}s)",
                         attempts=attempt + 1, status=failure.status,

@@ -35,6 +35,9 @@ class Request:
     seed: int | None = None
     tag: str = ""
     cache_salt: str = ""
+    # Seconds this attempt may take (the client gives each attempt what is left of the retry budget);
+    # None: the backend's own timeout. Bookkeeping, not meaning: not part of the key.
+    timeout_s: float | None = None
 
     def content(self) -> dict[str, Any]:
         """The request's meaning, without identity or bookkeeping: the basis of every key."""

@@ -58,6 +58,11 @@ class OpenAICompatBackend(LLMBackend):
             extra[self.schema_field] = request.json_schema
         return extra
 
+    @staticmethod
+    def _timeout(request: Request) -> dict[str, Any]:
+        # The client gives each attempt at most what is left of the retry budget.
+        return {"timeout": max(0.05, request.timeout_s)} if request.timeout_s is not None else {}
+
     def complete(self, request: Request) -> Completion:
         if self._completions_unsupported:
             return self._chat_messages([{"role": "user", "content": request.prompt or ""}], request)
@@ -66,7 +71,7 @@ class OpenAICompatBackend(LLMBackend):
             resp = self._client.completions.create(
                 model=self._model(), prompt=request.prompt or "", max_tokens=request.max_tokens,
                 temperature=request.temperature, stop=request.stop or None, seed=request.seed,
-                extra_body=self._extra(request) or None,
+                extra_body=self._extra(request) or None, **self._timeout(request),
             )
         except Exception as exc:
             # Chat-only hosted models answer 404 on /completions: fall back to chat, once and for all.
@@ -83,7 +88,7 @@ class OpenAICompatBackend(LLMBackend):
             prompt = transcript(messages)
             sub = Request(kind="complete", prompt=prompt, max_tokens=request.max_tokens,
                           temperature=request.temperature, stop=list(request.stop) + TRANSCRIPT_STOP,
-                          json_schema=request.json_schema, seed=request.seed)
+                          json_schema=request.json_schema, seed=request.seed, timeout_s=request.timeout_s)
             return self.complete(sub)
         return self._chat_messages([{"role": m.role, "content": m.content} for m in messages], request)
 
@@ -98,7 +103,7 @@ class OpenAICompatBackend(LLMBackend):
             model=self._model(), messages=messages, max_tokens=request.max_tokens,
             temperature=request.temperature, stop=request.stop or None, seed=request.seed,
             extra_body=(self._extra(request) if self.schema_field != "response_format" else None) or None,
-            **kwargs,
+            **kwargs, **self._timeout(request),
         )
         return self._to_completion(resp, start, chat=True)
 

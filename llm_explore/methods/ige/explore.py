@@ -23,7 +23,7 @@ from typing import Any, Callable, ClassVar, Protocol
 
 import numpy as np
 
-from llm_explore.errors import BudgetExhaustedError
+from llm_explore.errors import BudgetExhaustedError, LLMRunStopped
 from llm_explore.methods.ige.archive import Archive, Cell
 from llm_explore.methods.ige.roles import LLMRoles
 from llm_explore.methods.ige.task import TaskView
@@ -183,7 +183,8 @@ class AgentPolicy:
 class SearchResult:
     """What a search found and what it cost."""
 
-    status: str  # "complete" (budget of trials/steps used), "solved", "budget" (LLM calls), "interrupted"
+    status: str  # "complete" (budget of trials/steps used), "solved", "budget" (LLM calls), "interrupted",
+    # "llm_error" (the run-wide failure policy stopped the search; `error` says why)
     archive: Archive
     trials: int
     env_steps: int
@@ -191,6 +192,7 @@ class SearchResult:
     first_success: dict[str, Any] | None  # {trial, env_steps, llm_calls, wall_s} at the first success
     rows: list[dict[str, Any]] = field(default_factory=list)  # one metrics row per trial
     episodes: int = 0  # agents: episodes started; search: trials
+    error: LLMRunStopped | None = None
 
     @property
     def best(self) -> Cell:
@@ -253,7 +255,7 @@ class Search:
         root = self.archive.add(info["state_key"], info.get("text", ""), self.task.summary(info, 0.0), [], [],
                                 score=self.task.score(info, 0.0), trial=0, snapshot=self.env.save_state())
         rows: list[dict[str, Any]] = []
-        status, trial = "complete", 0
+        status, trial, error = "complete", 0, None
         try:
             for trial in range(1, self.trials + 1):
                 if self.max_env_steps is not None and self.env_steps >= self.max_env_steps:
@@ -269,12 +271,15 @@ class Search:
         except BudgetExhaustedError:
             status = "budget"
             rows.append(self._row(trial, 0))
+        except LLMRunStopped as exc:  # the backend failed: stop loudly, never go on as random search
+            status, error = "llm_error", exc
+            rows.append(self._row(trial, 0))
         except KeyboardInterrupt:
             status = "interrupted"
         if self._best_outside is not None and not self.policy.keeps_archive:
             self._keep_agent_best()
         return SearchResult(status, self.archive, len(rows), self.env_steps, time.perf_counter() - self._t0,
-                            self.first_success, rows, episodes=len(rows))
+                            self.first_success, rows, episodes=len(rows), error=error)
 
     def _trial(self, trial: int, root: Cell) -> int:
         """One trial: select, return, explore. Returns the number of states archived."""

@@ -143,6 +143,9 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
         _write_outputs(run_dir, result, env, cfg.seed)
         summary = build_summary(method, cfg, family, settings, result, roles, ctx, trials, actions)
         write_json(run_dir / "summary.json", summary)
+        if result.error is not None:
+            result.error.run_dir = run_dir
+            raise result.error  # summary.json says llm_error; the CLI prints one line and exits non-zero
         if settings.robustify and result.status != "interrupted":
             summary["robustify"] = _robustify(env_id, result, cfg, settings, run_dir)
             write_json(run_dir / "summary.json", summary)

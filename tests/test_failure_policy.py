@@ -1,0 +1,158 @@
+"""The run-wide failure policy (`llm.on_error`): a dead backend stops a run loudly, never turns it
+into its no-LLM baseline; with `continue` every failure is counted and printed. Real servers on
+loopback: a port nothing listens on, the scripted HTTP server, the embedded model."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import JSON, completion_body
+from llm_explore.config import CacheConfig, LLMConfig
+from llm_explore.errors import LLMRunStopped, LLMTransportError
+from llm_explore.llm import LLMClient
+from llm_explore.llm.failures import FailurePolicy
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST = ["--set", "llm.max_retries=1", "--set", "llm.backoff_base_s=0.05", "--set", "llm.backoff_max_s=0.1"]
+
+
+def dead_url() -> str:
+    """A loopback port with nothing listening (connection refused at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+def cli(args: list[str], tmp_path: Path, timeout: int = 240) -> subprocess.CompletedProcess:
+    env = {"LLM_EXPLORE_CACHE": str(tmp_path / "cache.sqlite"), "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path)}
+    import os
+
+    env = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-m", "llm_explore", *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout, env=env)
+
+
+def test_policy_stops_after_n_failures_in_a_row_and_success_resets():
+    policy = FailurePolicy("stop", max_consecutive=3)
+    err = LLMTransportError("connection refused")
+    policy.failure(err)
+    policy.failure(err)
+    policy.success()  # a good answer in between: the count starts again
+    policy.failure(err)
+    policy.failure(err)
+    with pytest.raises(LLMRunStopped, match="3 calls in a row"):
+        policy.failure(err)
+    assert policy.by_kind == {"LLMTransportError": 5}
+
+
+def test_continue_never_stops_but_counts():
+    policy = FailurePolicy("continue", max_consecutive=1)
+    for _ in range(10):
+        policy.failure(LLMTransportError("down"))  # returns: the caller re-raises for the method's fallback
+    assert policy.by_kind == {"LLMTransportError": 10}
+
+
+def test_hung_server_with_2s_budget_ends_within_2s(scripted_server, tmp_path):
+    server = scripted_server([(200, JSON, completion_body("late"), 20.0)])
+    cfg = LLMConfig(backend="openai", base_url=server.url, model="m", timeout_s=60, retry_max_total_s=2.0,
+                    max_retries=5, backoff_base_s=0.05)
+    client = LLMClient(cfg, CacheConfig(enabled=False))
+    start = time.monotonic()
+    with pytest.raises(LLMTransportError):
+        client.complete("hello", max_tokens=4)
+    assert time.monotonic() - start < 2.6
+
+
+def test_structured_reasks_share_one_retry_budget(scripted_server, tmp_path):
+    """Three structured attempts against a hung server: 2 s in all, not 2 s each."""
+    from pydantic import BaseModel
+
+    class Answer(BaseModel):
+        choice: int
+
+    server = scripted_server([(200, JSON, completion_body("late"), 20.0)])
+    cfg = LLMConfig(backend="openai", base_url=server.url, model="m", timeout_s=60, retry_max_total_s=2.0,
+                    structured_retries=2, backoff_base_s=0.05, on_error="continue")
+    client = LLMClient(cfg, CacheConfig(enabled=False))
+    start = time.monotonic()
+    with pytest.raises(LLMTransportError):
+        client.structured(Answer, "pick")
+    assert time.monotonic() - start < 2.6
+
+
+@pytest.mark.slow
+def test_ellm_against_dead_server_stops_with_llm_error(tmp_path):
+    out = cli(["run", "ellm", "--env", "minigrid:MiniGrid-Empty-5x5-v0", "--steps", "256", "--envs", "2",
+               "--backend", "openai", "--base-url", dead_url(), "--out", str(tmp_path), "--name", "dead",
+               "--set", "learner.num_steps=32", *FAST], tmp_path)
+    assert out.returncode != 0, out.stdout + out.stderr
+    assert "3 calls in a row" in out.stderr and "Traceback" not in out.stderr
+    assert "llm-explore resume" in out.stderr
+    summary = json.loads((tmp_path / "dead" / "summary.json").read_text())
+    assert summary["status"] == "llm_error"
+    assert summary["llm"]["errors"] == 3 and summary["llm"]["errors_by_kind"] == {"LLMTransportError": 3}
+
+
+@pytest.mark.slow
+def test_ige_against_dead_server_stops_instead_of_searching_randomly(tmp_path):
+    out = cli(["run", "ige", "--env", "babyai:BabyAI-GoToLocal-v0", "--backend", "openai", "--base-url",
+               dead_url(), "--out", str(tmp_path), "--name", "dead", *FAST], tmp_path)
+    assert out.returncode != 0, out.stdout + out.stderr
+    assert "in a row" in out.stderr and "Traceback" not in out.stderr
+    summary = json.loads((tmp_path / "dead" / "summary.json").read_text())
+    assert summary["status"] == "llm_error" and not summary["solved"]
+    assert summary["llm"]["errors"] == 3
+    assert summary["env_steps"] <= 3  # it did not go on with random choices
+
+
+@pytest.mark.slow
+def test_continue_counts_failures_and_warns(tmp_path):
+    out = cli(["run", "ellm", "--env", "minigrid:MiniGrid-Empty-5x5-v0", "--steps", "128", "--envs", "2",
+               "--backend", "openai", "--base-url", dead_url(), "--out", str(tmp_path), "--name", "cont",
+               "--set", "learner.num_steps=32", "--set", "llm.on_error=continue", *FAST], tmp_path)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "cont" / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    assert summary["llm"]["errors"] == summary["llm"]["calls"] > 3
+    assert f"warning: {summary['llm']['errors']} of {summary['llm']['calls']} LLM calls failed" in out.stderr
+
+
+def test_replay_miss_stops_even_with_continue(tmp_path):
+    empty = tmp_path / "answers.jsonl"
+    empty.write_text("")
+    out = cli(["run", "ellm", "--env", "minigrid:MiniGrid-Empty-5x5-v0", "--steps", "64", "--envs", "2",
+               "--backend", "replay", "--set", f"llm.replay_file={empty}", "--set", "llm.on_error=continue",
+               "--out", str(tmp_path), "--name", "miss", "--set", "learner.num_steps=16"], tmp_path)
+    assert out.returncode != 0 and "replay" in out.stderr and "Traceback" not in out.stderr
+    assert json.loads((tmp_path / "miss" / "summary.json").read_text())["status"] == "llm_error"
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_resumed_ellm_run_counts_every_call(tmp_path, embedded_backend):
+    """LLM usage lives in the checkpoint: interrupted + resumed reports what one straight run reports."""
+    from llm_explore.config import RunConfig
+    from llm_explore.orchestration.launch import resume_run, start_run
+
+    def cfg(name):
+        return RunConfig.model_validate({
+            "name": name, "out_dir": str(tmp_path), "seed": 0,
+            "cache": {"path": str(tmp_path / "cache.sqlite")},
+            "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
+            "learner": {"total_steps": 128, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False}})
+
+    _, straight = start_run("ellm", cfg("straight"))
+    run_dir, cut = start_run("ellm", cfg("cut"), stop_after_updates=2)
+    assert cut["status"] == "interrupted" and 0 < cut["llm"]["calls"] < straight["llm"]["calls"]
+    resumed = resume_run(run_dir)
+    assert resumed["llm"]["calls"] == straight["llm"]["calls"]
+    lines = (run_dir / "llm_calls.jsonl").read_text().splitlines()
+    assert len(lines) == resumed["llm"]["calls"]
