@@ -226,16 +226,25 @@ def load_config(
     return validate(model, data, source=str(path) if path else "config")
 
 
-_SECRET_NAME = ("key", "token", "secret", "password")
+def _hide_secrets(node: Any, key: str = "") -> Any:
+    """Mask credentials wherever they sit: values under secret-looking names (api_key, token,
+    Authorization, ...; `*_env` names hold a variable's *name*, not a secret), and inside any string
+    (URL user:password, `?api_key=` query values, bearer tokens, sk-... keys)."""
+    from llm_explore.errors import SECRET_NAME, redact
 
-
-def _hide_secrets(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: ("***" if any(s in str(k).lower() for s in _SECRET_NAME) and isinstance(v, str)
-                    and not str(k).endswith("_env") else _hide_secrets(v)) for k, v in node.items()}
+        return {k: _hide_secrets(v, str(k)) for k, v in node.items()}
     if isinstance(node, list):
-        return [_hide_secrets(v) for v in node]
+        return [_hide_secrets(v, key) for v in node]
+    if isinstance(node, str):
+        if key and SECRET_NAME.search(key) and not key.endswith("_env") and key not in NOT_SECRET_NAMES:
+            return "***"
+        return redact(node)
     return node
+
+
+# Config fields whose names look secret but hold none (numbers, names of variables, token counts).
+NOT_SECRET_NAMES = {"max_tokens", "api_key_env", "tokens_in", "tokens_out"}
 
 
 def dump_config(cfg: BaseModel) -> str:

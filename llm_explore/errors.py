@@ -80,9 +80,23 @@ class ReplayMissError(LLMError):
     """The replay backend has no recorded answer for this request."""
 
 
+# Query parameters and header names whose values are credentials.
+SECRET_NAME = re.compile(r"(?i)(api[_-]?key|(^|[_-])key$|token|secret|passw|^auth|authori[sz]ation|credential|"
+                         r"cookie|signature)")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s:@]+)(?::([^/\s@]*))?@")
+_URL_SECRET_QUERY = re.compile(r"(?i)([?&][^=&#\s]*(?:key|token|secret|password|auth|signature|sig)[^=&#\s]*=)[^&#\s]+")
+
+
+def redact_url(url: str) -> str:
+    """`https://user:pass@host/v1?api_key=abc&x=1` -> `https://***@host/v1?api_key=***&x=1`."""
+    url = _URL_USERINFO.sub(lambda m: m.group(1) + "***@", url)
+    return _URL_SECRET_QUERY.sub(lambda m: m.group(1) + "***", url)
+
+
 _KEY_PATTERNS = [
     re.compile(r"sk-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-\.]{8,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-\.~+/=]{8,}"),
+    re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"),
     re.compile(r"(?i)(api[_-]?key['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9_\-\.]{8,}"),
 ]
 
@@ -94,7 +108,7 @@ def redact(text: str, secrets: list[str] | None = None) -> str:
             text = text.replace(secret, "***")
     for pattern in _KEY_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
-    return text
+    return redact_url(text)
 
 
 def secret_values(env_names: list[str]) -> list[str]:

@@ -156,3 +156,61 @@ def test_resumed_ellm_run_counts_every_call(tmp_path, embedded_backend):
     assert resumed["llm"]["calls"] == straight["llm"]["calls"]
     lines = (run_dir / "llm_calls.jsonl").read_text().splitlines()
     assert len(lines) == resumed["llm"]["calls"]
+
+
+def test_secrets_are_masked_in_every_run_file(scripted_server, tmp_path, monkeypatch):
+    """Credentials in the base URL (user:password, ?api_key=), an Authorization header in kwargs and
+    a key in the environment never reach config.yaml, run.json, llm_calls.jsonl or the summary."""
+    from llm_explore.config import RunConfig
+    from llm_explore.orchestration.launch import start_run
+
+    server = scripted_server([(200, JSON, completion_body(" Move forward\n"), 0)])
+    user_pass, query_key, bearer = "alice:hunter2pass", "qk-0123456789abcdef", "tok-abcdefghijklmnop"
+    env_key = "sk-envsecret0123456789abcdef"
+    monkeypatch.setenv("MY_KEY", env_key)
+    base = server.url.replace("http://", f"http://{user_pass}@") + f"?api_key={query_key}"
+    cfg = RunConfig.model_validate({
+        "name": "secret", "out_dir": str(tmp_path), "seed": 0,
+        "cache": {"path": str(tmp_path / "cache.sqlite")},
+        "llm": {"backend": "openai", "base_url": base, "model": "scripted", "api_key_env": "MY_KEY",
+                "max_retries": 0, "on_error": "continue",
+                "langchain_kwargs": {"default_headers": {"Authorization": f"Bearer {bearer}"}}},
+        "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 2},
+        "learner": {"total_steps": 64, "num_steps": 16, "tensorboard": False}})
+    run_dir, summary = start_run("ellm", cfg)
+    assert summary["llm"]["calls"] > 0
+    for secret in (user_pass, "hunter2pass", query_key, bearer, env_key):
+        for path in [*run_dir.rglob("*"), tmp_path / "cache.sqlite"]:
+            if path.is_file():
+                assert secret.encode() not in path.read_bytes(), f"{secret} in {path.name}"
+    assert "***" in (run_dir / "config.yaml").read_text()
+
+
+@pytest.mark.llm
+def test_schema_mode_auto_detects_llamacpp_and_scripted_servers(embedded_backend, scripted_server):
+    from llm_explore.llm.backends.openai_compat import detect_schema_field
+
+    embedded_backend.prepare()
+    assert detect_schema_field(embedded_backend.base_url) == "json_schema"
+    plain = scripted_server([(404, JSON, b"{}", 0)])
+    assert detect_schema_field(plain.url) == "response_format"  # what OpenAI, vLLM, Ollama all accept
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_ige_through_openai_backend_on_llamacpp_needs_no_fallback(embedded_backend, tmp_path):
+    """json_schema_mode=auto on a real llama.cpp server: every act answer is schema-constrained."""
+    from llm_explore.config import RunConfig
+    from llm_explore.methods.ige.runner import run_search
+
+    embedded_backend.prepare()
+    cfg = RunConfig.model_validate({
+        "name": "ige", "out_dir": str(tmp_path), "seed": 0, "cache": {"path": str(tmp_path / "c.sqlite")},
+        "llm": {"backend": "openai", "base_url": embedded_backend.base_url, "model": "gemma"},
+        "env": {"id": "babyai:BabyAI-GoToLocal-v0"},
+        "method": {"ige": {"trials": 2, "actions_per_trial": 2}}})
+    _, summary = run_search("ige", cfg)
+    assert summary["answered"]["act"] >= 1
+    decisions = (tmp_path / "ige" / "decisions.jsonl").read_text()
+    # An over-long answer may still be re-asked once (parse_failures); none may end in a random choice.
+    assert sum(summary["fallbacks"].values()) == 0, decisions

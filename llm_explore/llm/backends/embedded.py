@@ -122,8 +122,7 @@ class EmbeddedBackend(OpenAICompatBackend):
         self.model = path.stem
         self.base_url = None
         self.chat_as_transcript = True
-        self.schema_field = "json_schema"
-        self.supports_json_schema = True
+        self._schema_field = "json_schema"  # llama.cpp turns the schema into a grammar
         self._completions_unsupported = False
         self._client = None
         self._start_lock = threading.Lock()

@@ -40,11 +40,31 @@ class OpenAICompatBackend(LLMBackend):
         self.base_url = base_url
         self.model = model
         self.chat_as_transcript = chat_as_transcript
-        self.schema_field = schema_field
-        self.supports_json_schema = schema_field is not None
+        # "auto": probe the server once, on first use (see `detect_schema_field`).
+        self._schema_field = schema_field
+        self._timeout_s = timeout_s
         self._completions_unsupported = False
         # The key lives only inside the client object; it is never logged or put into identity().
         self._client = openai.OpenAI(base_url=base_url, api_key=key or NO_KEY, timeout=timeout_s, max_retries=0)
+
+    # ------------------------------------------------------------------ schema-constrained JSON
+    @property
+    def schema_field(self) -> str | None:
+        """The request field that constrains decoding to a JSON schema: json_schema (llama.cpp),
+        guided_json (vLLM), response_format (OpenAI; also accepted by llama.cpp, vLLM and Ollama), or
+        None. With json_schema_mode=auto the server is probed on first use."""
+        if self._schema_field == "auto":
+            self._schema_field = detect_schema_field(self.base_url, min(5.0, self._timeout_s))
+        return self._schema_field
+
+    @property
+    def supports_json_schema(self) -> bool:  # type: ignore[override]
+        return self.schema_field is not None
+
+    def schema_mode(self) -> str:
+        """What `llm-explore backends` reports: the mode in use, by server kind."""
+        return {"json_schema": "llamacpp", "guided_json": "vllm", "response_format": "openai"}.get(
+            self.schema_field or "", "none")
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "base_url": self.base_url or "https://api.openai.com/v1", "model": self._model()}
@@ -54,7 +74,9 @@ class OpenAICompatBackend(LLMBackend):
 
     def _extra(self, request: Request) -> dict[str, Any]:
         extra: dict[str, Any] = {}
-        if request.json_schema is not None and self.schema_field:
+        if request.json_schema is not None and self.schema_field == "response_format":
+            extra["response_format"] = _response_format(request.json_schema)
+        elif request.json_schema is not None and self.schema_field:
             extra[self.schema_field] = request.json_schema
         return extra
 
@@ -96,9 +118,7 @@ class OpenAICompatBackend(LLMBackend):
         start = time.perf_counter()
         kwargs: dict[str, Any] = {}
         if request.json_schema is not None and self.schema_field == "response_format":
-            kwargs["response_format"] = {
-                "type": "json_schema", "json_schema": {"name": "answer", "schema": request.json_schema},
-            }
+            kwargs["response_format"] = _response_format(request.json_schema)
         resp = self._client.chat.completions.create(
             model=self._model(), messages=messages, max_tokens=request.max_tokens,
             temperature=request.temperature, stop=request.stop or None, seed=request.seed,
@@ -132,3 +152,31 @@ class OpenAICompatBackend(LLMBackend):
         except Exception:  # closing twice or after interpreter teardown is harmless
             pass
 
+
+
+def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+
+
+def detect_schema_field(base_url: str | None, timeout_s: float = 5.0) -> str:
+    """Which field constrains JSON on the server at `base_url`, by asking it what it is.
+
+    llama.cpp answers `GET /props` (-> `json_schema`, a grammar); vLLM answers `GET /version`
+    (-> `guided_json`); anything else, OpenAI and Ollama included, gets the OpenAI
+    `response_format` with a JSON schema, which all of them accept. A server that does not answer
+    the probe gets `response_format` too (its first real call will say whether it is down)."""
+    if not base_url:
+        return "response_format"
+    import httpx
+
+    root = base_url.rstrip("/")
+    root = root[: -len("/v1")] if root.endswith("/v1") else root
+    probes = (("/props", "default_generation_settings", "json_schema"), ("/version", "version", "guided_json"))
+    for path, marker, field in probes:
+        try:
+            resp = httpx.get(root + path, timeout=timeout_s)
+            if resp.status_code == 200 and marker in resp.json():
+                return field
+        except (httpx.HTTPError, ValueError):
+            continue
+    return "response_format"

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from llm_explore.config import BACKEND_NAMES, LLMConfig
-from llm_explore.errors import LLMExploreError, UnknownNameError
+from llm_explore.errors import LLMExploreError, UnknownNameError, redact_url
 from llm_explore.llm.base import LLMBackend
 
 
@@ -41,7 +41,8 @@ def make_backend(cfg: LLMConfig) -> LLMBackend:
 
 
 def _schema_field(cfg: LLMConfig) -> str | None:
-    return {"llamacpp": "json_schema", "vllm": "guided_json", "openai": "response_format"}.get(cfg.json_schema_mode)
+    return {"llamacpp": "json_schema", "vllm": "guided_json", "openai": "response_format",
+            "auto": "auto"}.get(cfg.json_schema_mode)
 
 
 @dataclass
@@ -85,7 +86,14 @@ def check_backends(cfg: LLMConfig | None = None) -> list[BackendStatus]:
     if not _has("openai"):
         out.append(BackendStatus("openai", False, "openai package not installed"))
     elif cfg.base_url:
-        out.append(BackendStatus("openai", True, f"server at {cfg.base_url}"))
+        mode = cfg.json_schema_mode
+        if mode == "auto":
+            from llm_explore.llm.backends.openai_compat import detect_schema_field
+
+            field = detect_schema_field(cfg.base_url, timeout_s=2.0)
+            mode = {"json_schema": "llamacpp", "guided_json": "vllm"}.get(field, "openai")
+            mode = f"auto -> {mode}"
+        out.append(BackendStatus("openai", True, f"server at {redact_url(cfg.base_url)}; JSON schema mode {mode}"))
     elif os.environ.get(cfg.api_key_env):
         out.append(BackendStatus("openai", True, f"API key found in ${cfg.api_key_env}"))
     else:
