@@ -214,3 +214,13 @@ def test_ige_through_openai_backend_on_llamacpp_needs_no_fallback(embedded_backe
     decisions = (tmp_path / "ige" / "decisions.jsonl").read_text()
     # An over-long answer may still be re-asked once (parse_failures); none may end in a random choice.
     assert sum(summary["fallbacks"].values()) == 0, decisions
+
+
+@pytest.mark.llm
+def test_verbose_shows_server_log_and_debug_lines(tmp_path):
+    out = cli(["-v", "llm", "ask", f"Q: name a colour ({tmp_path.name})\nA:", "--max-tokens", "3"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "listening on http://127.0.0.1" in out.stderr  # the embedded server's own log
+    assert "DEBUG llm_explore.llm.client: embedded complete" in out.stderr
+    quiet = cli(["llm", "ask", f"Q: name a bird ({tmp_path.name})\nA:", "--max-tokens", "3"], tmp_path)
+    assert "listening on" not in quiet.stderr and "DEBUG" not in quiet.stderr

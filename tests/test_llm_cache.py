@@ -29,13 +29,28 @@ def test_sampled_calls_skip_cache_unless_opted_in(embedded_backend, tmp_path):
 
 
 def test_key_depends_on_identity_and_params():
-    ident = {"backend": "x", "model": "m"}
-    base = {"kind": "complete", "prompt": "p", "max_tokens": 4, "temperature": 0.0}
-    k = ResponseCache.key(ident, base)
-    assert k == ResponseCache.key(dict(ident), dict(base))
-    assert k != ResponseCache.key({**ident, "model": "other"}, base)
-    assert k != ResponseCache.key(ident, {**base, "max_tokens": 5})
-    assert k != ResponseCache.key(ident, {**base, "prompt": "q"})
+    """Keys of real `Request`s: every field that changes the answer changes the key; bookkeeping
+    (the log tag, the attempt's timeout) does not."""
+    from dataclasses import replace
+
+    from llm_explore.llm.types import Message, Request
+
+    ident = {"backend": "openai", "base_url": "http://127.0.0.1:1/v1", "model": "m"}
+    req = Request(kind="complete", prompt="p", max_tokens=4, temperature=0.0, stop=["\n"])
+
+    def key(r: Request, identity=ident) -> str:
+        return ResponseCache.key(identity, r.content())
+
+    k = key(req)
+    assert k == key(Request(kind="complete", prompt="p", max_tokens=4, temperature=0.0, stop=["\n"]))
+    assert k == key(replace(req, tag="ellm.suggest", timeout_s=3.0))
+    assert k != key(req, {**ident, "model": "other"})
+    assert k != key(req, {**ident, "base_url": "http://127.0.0.1:2/v1"})
+    for change in ({"prompt": "q"}, {"max_tokens": 5}, {"temperature": 0.7}, {"stop": []}, {"seed": 1},
+                   {"json_schema": {"type": "object"}}, {"cache_salt": "s"}):
+        assert k != key(replace(req, **change)), change
+    chat = Request(kind="chat", messages=[Message("user", "p")], max_tokens=4)
+    assert key(chat) != key(replace(chat, messages=[Message("system", "p")]))
 
 
 def _writer(path: str, worker: int, n: int) -> None:

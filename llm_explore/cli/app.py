@@ -33,6 +33,11 @@ def _global(
     OPTIONS.config = config
     OPTIONS.overrides = list(set_)
     OPTIONS.verbose = verbose
+    if verbose:  # debug lines of llm_explore (one per LLM call, ...) on stderr
+        import logging
+
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("llm_explore").setLevel(logging.DEBUG)
 
 
 def _register() -> None:

@@ -24,4 +24,7 @@ def base_config(**cli_values):
     base = {k: v for k, v in cli_values.items() if v is not None}
     if OPTIONS.prompts_dir and "prompts_dir" not in base:
         base["prompts_dir"] = OPTIONS.prompts_dir
-    return load_config(OPTIONS.config, OPTIONS.overrides, base=base)
+    overrides = list(OPTIONS.overrides)
+    if OPTIONS.verbose:  # -v: the embedded server's own log too
+        overrides.insert(0, "llm.verbose=true")
+    return load_config(OPTIONS.config, overrides, base=base)

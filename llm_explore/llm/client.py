@@ -6,6 +6,7 @@ the run's budget, the call log, structured (validated) answers and concurrent ba
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +26,7 @@ from llm_explore.llm.structured import ParseFailure, json_schema_for, parse_json
 from llm_explore.llm.types import Completion, Message, Request
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger(__name__)
 
 MessagesLike = Sequence[Message | dict[str, str]]
 
@@ -142,6 +144,9 @@ class LLMClient:
                 u.tokens_in += completion.prompt_tokens
                 u.tokens_out += completion.completion_tokens
             u.seconds += completion.latency_s
+        log.debug("%s %s tag=%s cached=%s latency=%.3fs tokens=%d+%d%s", self.backend.name, request.kind,
+                  request.tag or "-", completion.cached, completion.latency_s, completion.prompt_tokens,
+                  completion.completion_tokens, f" error={error}" if error else "")
         self.log.write({
             "backend": completion.backend or self.backend.name, "model": completion.model, "kind": request.kind,
             "tag": request.tag, "prompt_hash": request.content_hash()[:16],

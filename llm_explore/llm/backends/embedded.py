@@ -67,8 +67,9 @@ class EmbeddedServer:
             params.swa_full = True
         params.port = 0  # let the OS pick a free port
         params.hostnames = ["127.0.0.1"]
-        # xllamacpp logs every request to stderr; silence it unless asked for.
-        params.verbosity = 1 if verbose else -1
+        # xllamacpp logs to stderr; silence it unless asked for (3 = llama.cpp's info level: start-up,
+        # slots and one line per request; 10 would be its debug flood).
+        params.verbosity = 3 if verbose else -1
         start = time.perf_counter()
         self._server = xllamacpp.Server(params)
         self.startup_s = time.perf_counter() - start
