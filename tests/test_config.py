@@ -63,3 +63,29 @@ def test_dump_hides_secret_kwargs():
     cfg = load_config(overrides=[f"llm.langchain_kwargs.api_key={fake_key}", "llm.langchain_kwargs.model=x"])
     text = dump_config(cfg)
     assert fake_key not in text and "model: x" in text
+
+
+def test_method_sections_are_strict_and_recorded(tmp_path):
+    """A typo'd or foreign method section is an error naming the valid ones; config.yaml records
+    every setting of the method's own sections, defaults included."""
+    import yaml
+
+    from llm_explore.config import RunConfig
+    from llm_explore.errors import ConfigError
+    from llm_explore.methods.registry import get_method
+    from llm_explore.orchestration.launch import start_run
+
+    with pytest.raises(ConfigError, match=r"method\.elm .*valid: method\.ellm"):
+        get_method("ellm").resolve_sections({"elm": {"threshold": 0.5}})
+    with pytest.raises(ConfigError, match=r"method 'ppo' has no settings section method\.count \(valid: none\)"):
+        get_method("ppo").resolve_sections({"count": {"mode": "both"}})
+    cfg = RunConfig.model_validate({
+        "name": "count", "out_dir": str(tmp_path), "method": {"count": {"mode": "both"}},
+        "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 2},
+        "learner": {"total_steps": 32, "num_steps": 16, "tensorboard": False}})
+    run_dir, _ = start_run("ppo-count", cfg)
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())["method"]
+    assert saved["count"]["mode"] == "both" and saved["count"]["beta"] == 1.0  # the default, written out
+    with pytest.raises(ConfigError, match="method.count"):
+        start_run("ppo", cfg.model_copy(update={"name": "ppo"}))
+    assert not (tmp_path / "ppo").exists()  # rejected before the run folder exists
