@@ -80,7 +80,7 @@ def test_structured_reasks_share_one_retry_budget(scripted_server, tmp_path):
 
     server = scripted_server([(200, JSON, completion_body("late"), 20.0)])
     cfg = LLMConfig(backend="openai", base_url=server.url, model="m", timeout_s=60, retry_max_total_s=2.0,
-                    structured_retries=2, backoff_base_s=0.05, on_error="continue")
+                    structured_retries=2, backoff_base_s=0.05, on_error="continue", json_schema_mode="none")
     client = LLMClient(cfg, CacheConfig(enabled=False))
     start = time.monotonic()
     with pytest.raises(LLMTransportError):

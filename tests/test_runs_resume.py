@@ -65,7 +65,8 @@ def test_summary_and_run_folder(tmp_path):
                 "success_rate", "achievements", "llm"):
         assert key in summary
     assert summary["method"] == "ppo" and summary["env_steps"] == 384 and summary["seed"] == 3
-    assert set(summary["llm"]) == {"calls", "cache_hits", "tokens_in", "tokens_out", "errors", "seconds"}
+    assert summary["llm"] == {k: 0 for k in ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out",
+                                             "errors", "parse_failures", "seconds")}
     assert (run_dir / "config.yaml").is_file() and list((run_dir / "tb").iterdir())
     # The written config is fully resolved: resuming reads the same values back.
     assert "learning_rate: 0.001" in (run_dir / "config.yaml").read_text()

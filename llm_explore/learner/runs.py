@@ -26,6 +26,7 @@ import numpy as np
 
 LLM_KEYS = ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "errors_by_kind",
             "parse_failures", "seconds", "cache_hit_rate", "on_error")
+LLM_COUNTS = ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "parse_failures", "seconds")
 
 # The 22 Crafter achievements (crafter.constants.achievements), listed so reports need no import.
 CRAFTER_ACHIEVEMENTS = (
@@ -117,7 +118,9 @@ class RunContext:
 
     def llm_stats(self) -> dict[str, Any]:
         stats = self._llm_stats() if self._llm_stats else {}
-        return {k: stats[k] for k in LLM_KEYS if k in stats} if stats else {k: 0 for k in LLM_KEYS[:3]}
+        if not stats:  # a run without a language model: its counts are all zero
+            return {k: 0 for k in LLM_COUNTS}
+        return {k: stats[k] for k in LLM_KEYS if k in stats}
 
     def llm_state(self) -> dict[str, Any] | None:
         """The run's LLM usage and failure counts, for checkpoints (None without a client)."""
