@@ -1,0 +1,116 @@
+"""`llm-explore sweep` on a real local Ray instance: runs the grid, skips finished runs, resumes killed
+ones; `runs` lists the folders; `report` on the sweep folder groups by method and env."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from llm_explore.errors import ConfigError
+from llm_explore.orchestration.sweep import Sweep, parse_seeds, plan, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = "minigrid:MiniGrid-Empty-5x5-v0"
+# 4 envs x 64 steps = 256 steps per update; a checkpoint after every update.
+SMALL = ["env.num_envs=4", "learner.num_steps=64", "learner.tensorboard=false", "learner.checkpoint_every=1"]
+
+
+def test_seeds_and_validation_before_anything_runs(tmp_path):
+    assert parse_seeds("0-4") == [0, 1, 2, 3, 4] and parse_seeds("0,3,7") == [0, 3, 7]
+    assert parse_seeds("0-1,5") == [0, 1, 5]
+    with pytest.raises(ConfigError, match="--seeds"):
+        parse_seeds("a-b")
+    bad = Sweep(methods=["ppo", "ppo-count"], envs=[ENV], seeds=[0], out=str(tmp_path / "s"),
+                overrides=["method.cuont.mode=global"])
+    with pytest.raises(ConfigError, match="method.cuont"):
+        plan(bad)
+    assert not (tmp_path / "s").exists()
+    jobs = plan(Sweep(methods=["ppo"], envs=[ENV, "minigrid:MiniGrid-Empty-6x6-v0"], seeds=[0, 1, 2],
+                      out=str(tmp_path / "s2"), steps=512))
+    assert len(jobs) == 6 and {j.action for j in jobs} == {"start"}
+    assert jobs[0].config["learner"]["total_steps"] == 512 and jobs[0].config["seed"] == 0
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """One local Ray instance for the module (2 CPUs); the sweeps below join it."""
+    ray = pytest.importorskip("ray")
+    import logging
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    temp = tempfile.mkdtemp(prefix="llmx-ray-test-", dir="/tmp")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, _temp_dir=temp)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def _statuses(folder: Path) -> dict[str, tuple[str, str]]:
+    data = json.loads((folder / "sweep.json").read_text())
+    return {r["name"]: (r["action"], r["status"]) for r in data["runs"]}
+
+
+@pytest.mark.slow
+def test_sweep_runs_skips_and_resumes_killed_runs(ray_local, tmp_path):
+    # 1. 2 methods x 2 seeds as Ray tasks: 4 run folders and sweep.json.
+    out = tmp_path / "sweep"
+    grid = Sweep(methods=["ppo", "ppo-count"], envs=[ENV], seeds=[0, 1], steps=1024, out=str(out), overrides=SMALL)
+    jobs = run_sweep(grid)
+    assert [j.status for j in jobs] == ["complete"] * 4
+    folders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert folders == ["ppo-count-minigrid-empty-5x5-v0-s0", "ppo-count-minigrid-empty-5x5-v0-s1",
+                       "ppo-minigrid-empty-5x5-v0-s0", "ppo-minigrid-empty-5x5-v0-s1"]
+    for name in folders:
+        summary = json.loads((out / name / "summary.json").read_text())
+        assert summary["status"] == "complete" and summary["env_steps"] == 1024
+    assert set(_statuses(out).values()) == {("start", "complete")}
+    # 2. Run again: every run is skipped, nothing is rewritten.
+    stamps = {n: (out / n / "metrics.csv").stat().st_mtime_ns for n in folders}
+    again = run_sweep(grid)
+    assert [j.action for j in again] == ["skip"] * 4
+    assert stamps == {n: (out / n / "metrics.csv").stat().st_mtime_ns for n in folders}
+
+    # 3. Kill a sweep (the CLI, joined to the same Ray) mid-run; the rerun resumes what was cut off.
+    out2 = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "llm_explore", "sweep", "ppo", "--env", ENV, "--seeds", "0-1", "--steps", "40960",
+           "--out", str(out2), "--address", ray_local] + [a for s in SMALL for a in ("--set", s)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    while time.time() < deadline and not any(out2.glob("*/checkpoints/update_000003.pt")):
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(out2.glob("*/checkpoints/*.pt")), "the killed sweep never checkpointed"
+    time.sleep(2)  # Ray ends the dead driver's tasks
+    cut = {p.parent.parent.name: int(p.stem.split("_")[1]) for p in out2.glob("*/checkpoints/*.pt")}
+    assert not any((out2 / n / "summary.json").exists() for n in cut)
+    resumed = run_sweep(Sweep(methods=["ppo"], envs=[ENV], seeds=[0, 1], steps=40960 // 8, out=str(out2),
+                              overrides=SMALL))
+    # The rerun asks for fewer steps than the killed one: those runs finish at the smaller budget.
+    assert {j.name: j.action for j in resumed if j.name in cut} == {n: "resume" for n in cut}
+    assert all(j.status == "complete" for j in resumed)
+    for name in cut:
+        rows = (out2 / name / "metrics.csv").read_text().splitlines()[1:]
+        updates = [int(r.split(",")[0]) for r in rows]
+        assert updates == list(range(1, 21)), updates  # contiguous: resumed, not restarted or duplicated
+    statuses = _statuses(out2)
+    assert all(statuses[n] == ("resume", "complete") for n in cut)
+
+    # 4. `runs` lists the sweep; `report` on the folder groups by method and env.
+    listing = subprocess.run([sys.executable, "-m", "llm_explore", "runs", str(out), "--json"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    rows = json.loads(listing.stdout)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"complete"}
+    assert {(r["method"], r["seed"]) for r in rows} == {("ppo", 0), ("ppo", 1), ("ppo-count", 0), ("ppo-count", 1)}
+    assert all(r["steps"] == 1024 and r["total_steps"] == 1024 and r["wall_s"] > 0 for r in rows)
+    from llm_explore.learner.report import make_report
+
+    rep = make_report([out], tmp_path / "report")
+    assert sorted((r["method"], r["runs"]) for r in rep["rows"]) == [("ppo", 2), ("ppo-count", 2)]
