@@ -135,11 +135,12 @@ def runs(
     def num(x, fmt):
         return "-" if x is None else format(x, fmt)
 
-    rows = [[i.path, i.method, i.env, num(i.seed, "d"), i.status,
-             f"{i.steps}" + (f"/{i.total_steps}" if i.total_steps else ""), f"{i.metric} {num(i.last, '.3f')}",
-             num(i.wall_s, ".0f")] for i in infos]
+    rows = [[Path(i.path).name if Path(i.path) != path else i.path, i.method, i.env.split(":", 1)[-1],
+             num(i.seed, "d"), i.status, f"{i.steps}" + (f"/{i.total_steps}" if i.total_steps else ""),
+             num(i.last, ".3f") + ("" if i.metric == "success_avg" else f" ({i.metric})"), num(i.wall_s, ".0f")]
+            for i in infos]
     print_table(f"{len(infos)} runs under {path}", ["run", "method", "env", "seed", "status", "steps",
-                                                     "last", "wall s"], rows)
+                                                     "success", "wall s"], rows)
 
 
 def register(app: typer.Typer) -> None:

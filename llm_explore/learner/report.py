@@ -319,7 +319,9 @@ def _poi_tables(groups, metric: str) -> tuple[str, list[dict[str, Any]]]:
                     continue
                 p, low, high = stats.probability_of_improvement_ci([scores[a][e] for e in common],
                                                                    [scores[b][e] for e in common])
-                cells[(a, b)] = f"{p:.2f} [{low:.2f}, {high:.2f}]"
+                fewest = min(len(scores[m][e]) for m in (a, b) for e in common)
+                cells[(a, b)] = (f"{p:.2f} [{low:.2f}, {high:.2f}]" if fewest >= stats.MIN_RUNS
+                                 else f"{p:.2f} (⚠ {fewest} runs, no CI)")
                 records.append({"scope": scope, "x": a, "y": b, "p": p, "ci": [low, high], "envs": len(common)})
         if not cells:
             continue
