@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from llm_explore.errors import ConfigError
-from llm_explore.orchestration.sweep import Sweep, parse_seeds, plan, run_sweep
+from llm_explore.orchestration.sweep import Sweep, parse_seeds, plan, run_job, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "minigrid:MiniGrid-Empty-5x5-v0"
@@ -114,3 +114,27 @@ def test_sweep_runs_skips_and_resumes_killed_runs(ray_local, tmp_path):
 
     rep = make_report([out], tmp_path / "report")
     assert sorted((r["method"], r["runs"]) for r in rep["rows"]) == [("ppo", 2), ("ppo-count", 2)]
+
+
+def test_device_auto_is_cpu_here_and_cuda_asks_ray_for_a_gpu(tmp_path):
+    import torch
+
+    from llm_explore.learner.ppo import resolve_device
+    from llm_explore.orchestration.sweep import wants_gpu
+
+    assert not torch.cuda.is_available()  # this machine; the install keeps the CPU build of torch
+    assert resolve_device("auto").type == "cpu" and resolve_device("cpu").type == "cpu"
+    with pytest.raises(ConfigError, match="learner.device=cuda"):
+        resolve_device("cuda")
+    assert wants_gpu("cuda", 0) and wants_gpu("auto", 1) and not wants_gpu("auto", 0) and not wants_gpu("cpu", 4)
+    cuda = Sweep(methods=["ppo"], envs=[ENV], seeds=[0], out=str(tmp_path / "s"), overrides=["learner.device=cuda"])
+    with pytest.raises(ConfigError, match="no CUDA device"):
+        plan(cuda)  # a local sweep checks before anything runs
+    assert not (tmp_path / "s").exists()
+    cuda.address = "ray://cluster:10001"  # a cluster's nodes may have GPUs the driver lacks
+    jobs = plan(cuda)
+    assert jobs[0].device == "cuda"
+    # Run there without a GPU, it fails at start with a one-line error, recorded, not raised.
+    result = run_job({**jobs[0].__dict__})
+    assert result["status"] == "failed" and "learner.device=cuda" in result["error"]
+    assert "learner.device=cuda" in (tmp_path / "s" / jobs[0].name / "error.txt").read_text()

@@ -136,6 +136,12 @@ def plan(sweep: Sweep) -> list[Job]:
                                 action=action, status=status, config=cfg.model_dump(mode="json", exclude_unset=True),
                                 uses_llm=bool(spec.uses_llm), embedded=embedded, model_path=cfg.llm.model_path,
                                 device=cfg.learner.device if spec.runner is None else "cpu"))
+    if sweep.address in (None, "", "local") and any(j.device == "cuda" for j in jobs):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("learner.device=cuda but torch sees no CUDA device on this machine "
+                              "(use auto or cpu, or --address a cluster with GPUs)")
     return jobs
 
 
