@@ -42,6 +42,8 @@ def sweep(
     llm_server: str = typer.Option("shared", "--llm-server", help="Embedded-backend LLM runs: shared "
                                    "(one model server per node) or per-run (each run loads the model)."),
     llm_parallel: int = typer.Option(4, "--llm-parallel", help="Slots of the shared model server."),
+    stop_at_success: Optional[float] = typer.Option(None, "--stop-at-success", help="End a PPO run once its "
+                                                    "rolling success (last 100 episodes) reaches this."),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config for every run."),
     set_: List[str] = typer.Option([], "--set", help="Override a config value for every run (repeatable)."),
 ) -> None:
@@ -60,7 +62,7 @@ def sweep(
     spec = Sweep(methods=list(methods), envs=list(env), seeds=parse_seeds(seeds), steps=steps, out=str(folder),
                  overrides=list(OPTIONS.overrides) + list(set_), config_file=config or OPTIONS.config,
                  address=address, cpus_per_run=cpus_per_run, num_cpus=num_cpus, llm_server=llm_server,
-                 llm_parallel=llm_parallel)
+                 llm_parallel=llm_parallel, stop_at_success=stop_at_success)
     console = Console()
     progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)

@@ -55,6 +55,9 @@ class Sweep:
     llm_server: str = "shared"  # shared (one embedded server per node) | per-run (each run its own)
     llm_parallel: int = 4  # slots of the shared server
     llm_threads: int | None = None  # threads of the shared server (default: half the cores)
+    # End a PPO run early (status "stopped") once its rolling success over the last
+    # `learner.summary_window` episodes reaches this, with at least that many episodes finished.
+    stop_at_success: float | None = None
 
     def name(self, method: str, env: str, seed: int) -> str:
         return f"{method}-{env_slug(env)}-s{seed}"
@@ -74,6 +77,7 @@ class Job:
     uses_llm: bool = False
     embedded: bool = False  # an LLM run on the embedded backend (may share a node's server)
     model_path: str | None = None
+    stop_at_success: float | None = None
     device: str = "auto"  # learner.device: a Ray task asks for a GPU when it is cuda
     gpu: bool = False
     status: str = "pending"
@@ -135,6 +139,7 @@ def plan(sweep: Sweep) -> list[Job]:
                 jobs.append(Job(name=name, method=method, env=env, seed=seed, run_dir=str(run_dir),
                                 action=action, status=status, config=cfg.model_dump(mode="json", exclude_unset=True),
                                 uses_llm=bool(spec.uses_llm), embedded=embedded, model_path=cfg.llm.model_path,
+                                stop_at_success=sweep.stop_at_success,
                                 device=cfg.learner.device if spec.runner is None else "cpu"))
     if sweep.address in (None, "", "local") and any(j.device == "cuda" for j in jobs):
         import torch
@@ -178,14 +183,14 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
             overrides = []
             if job["config"].get("learner", {}).get("total_steps") is not None:
                 overrides.append(f"learner.total_steps={job['config']['learner']['total_steps']}")
-            summary = resume_run(run_dir, overrides=overrides or None)
+            summary = resume_run(run_dir, overrides=overrides or None, on_update=_stopper(job))
         else:
             cfg = validate(RunConfig, job["config"], source=f"sweep run {job['name']}")
             spec = get_method(job["method"])
             if spec.runner is not None:
                 _, summary = spec.runner(job["method"], cfg)
             else:
-                _, summary = start_run(job["method"], cfg, run_dir=run_dir)
+                _, summary = start_run(job["method"], cfg, run_dir=run_dir, on_update=_stopper(job))
         return {"status": summary.get("status", "complete"), "wall_s": round(time.time() - start, 2),
                 "summary": _brief(summary), "llm_server": attach[0] if attach else None}
     except BaseException as exc:  # noqa: BLE001 - recorded, the sweep goes on
@@ -201,6 +206,20 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def _stopper(job: dict[str, Any]) -> Callable[[dict], bool] | None:
+    """The on_update callback that ends a run at the sweep's success target (None without one)."""
+    target = job.get("stop_at_success")
+    if target is None:
+        return None
+    window = int(job["config"].get("learner", {}).get("summary_window", 100))
+
+    def reached(row: dict) -> bool:
+        success = row["success_avg"]
+        return bool(success == success and success >= target and row["episodes"] >= window)
+
+    return reached
 
 
 def _attach_url(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None) -> tuple[str, str] | None:
