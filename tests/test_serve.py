@@ -2,7 +2,6 @@
 sweep attaches them) share its answers through the cache."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -72,12 +71,15 @@ def test_two_runs_attached_to_the_server_share_its_cache(served, tmp_path, monke
             stats = client.stats()
             assert stats["calls"] == 1
     assert not answers[0].cached and answers[1].cached
+    # The attached backend keys the cache like a run with its own model: same entries, any port.
+    monkeypatch.delenv(ATTACH_URL_ENV)
+    from llm_explore.llm.backends.embedded import EmbeddedBackend
+
+    assert EmbeddedBackend().identity() == client.backend.identity()
     assert answers[0].text == answers[1].text
     assert len(EmbeddedServer.running()) == loaded_before  # no model was loaded in this process
     # A backend for another model file does not attach to this server.
     other = tmp_path / "other.gguf"
     other.write_bytes(b"x")
-    from llm_explore.llm.backends.embedded import EmbeddedBackend
-
+    monkeypatch.setenv(ATTACH_URL_ENV, served)
     assert EmbeddedBackend(model_path=str(other)).shared_server_url() is None
-    os.environ.pop(ATTACH_URL_ENV, None)
