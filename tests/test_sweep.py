@@ -87,10 +87,16 @@ def test_sweep_runs_skips_and_resumes_killed_runs(ray_local, tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert any(out2.glob("*/checkpoints/*.pt")), "the killed sweep never checkpointed"
-    time.sleep(2)  # Ray ends the dead driver's tasks
+    # Ray ends the dead driver's tasks: wait until no run writes a checkpoint any more.
+    seen, quiet_since = None, time.time()
+    while time.time() - quiet_since < 3 and time.time() < deadline + 30:
+        now = sorted(str(p) for p in out2.glob("*/checkpoints/*.pt"))
+        if now != seen:
+            seen, quiet_since = now, time.time()
+        time.sleep(0.5)
     cut = {p.parent.parent.name: int(p.stem.split("_")[1]) for p in out2.glob("*/checkpoints/*.pt")}
     assert not any((out2 / n / "summary.json").exists() for n in cut)
-    resumed = run_sweep(Sweep(methods=["ppo"], envs=[ENV], seeds=[0, 1], steps=40960 // 8, out=str(out2),
+    resumed = run_sweep(Sweep(methods=["ppo"], envs=[ENV], seeds=[0, 1], steps=3072, out=str(out2),
                               overrides=SMALL))
     # The rerun asks for fewer steps than the killed one: those runs finish at the smaller budget.
     assert {j.name: j.action for j in resumed if j.name in cut} == {n: "resume" for n in cut}
@@ -98,7 +104,7 @@ def test_sweep_runs_skips_and_resumes_killed_runs(ray_local, tmp_path):
     for name in cut:
         rows = (out2 / name / "metrics.csv").read_text().splitlines()[1:]
         updates = [int(r.split(",")[0]) for r in rows]
-        assert updates == list(range(1, 21)), updates  # contiguous: resumed, not restarted or duplicated
+        assert updates == list(range(1, 13)), updates  # contiguous: resumed, not restarted or duplicated
     statuses = _statuses(out2)
     assert all(statuses[n] == ("resume", "complete") for n in cut)
 
