@@ -104,8 +104,15 @@ def serve(
     from llm_explore.llm.backends.embedded import EmbeddedServer, default_model_path
 
     path = Path(model_path).expanduser() if model_path else default_model_path()
-    server = EmbeddedServer(path, n_ctx=ctx, n_parallel=parallel, threads=threads, verbose=OPTIONS.verbose,
-                            port=port)
+    from llm_explore.errors import LLMUnavailableError
+
+    try:
+        server = EmbeddedServer(path, n_ctx=ctx, n_parallel=parallel, threads=threads, verbose=OPTIONS.verbose,
+                                port=port)
+    except LLMUnavailableError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. the port is taken: one line, not a traceback
+        raise LLMUnavailableError(f"could not start the model server on 127.0.0.1:{port}: {exc}") from None
     typer.echo(f"serving {path.name} at {server.base_url} ({parallel} slots, started in {server.startup_s:.1f} s)")
     typer.echo(f"use it: --backend openai --base-url {server.base_url} --set llm.json_schema_mode=llamacpp; "
                "Ctrl-C stops", err=False)

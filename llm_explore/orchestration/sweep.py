@@ -91,14 +91,15 @@ def parse_seeds(text: str) -> list[int]:
     seeds: list[int] = []
     try:
         for part in filter(None, (p.strip() for p in text.split(","))):
-            if "-" in part[1:]:
-                a, b = part.split("-", 1) if not part.startswith("-") else (part, "")
-                lo, hi = int(a), int(b)
-                if hi < lo:
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi < lo or lo < 0:
                     raise ValueError
                 seeds.extend(range(lo, hi + 1))
             else:
                 seeds.append(int(part))
+        if min(seeds, default=0) < 0:
+            raise ValueError
     except ValueError:
         raise ConfigError(f"--seeds expects e.g. 0-4 or 0,2,5, got {text!r}") from None
     if not seeds:
