@@ -8,6 +8,8 @@
 2. ELLM grid: ellm x `--ellm-seeds` seeds, as a sweep with 2 CPUs, once with one shared model server
    (`--llm-server shared`, 4 slots) and once with a model per run (`per-run`); each starts from an
    empty LLM cache of its own, so both ask the model the same questions.
+   LLM serving alone: `--clients` concurrent clients with distinct prompts against one server with
+   that many slots vs a server per client (no learner, no cache: the model's side only).
 3. A cluster estimate for the project's benchmark grids, from the per-run wall times stored in
    benchmarks/results/{ppo_minigrid,ellm_crafter,ige}.json.
 
@@ -107,6 +109,51 @@ def ellm_grid(args) -> dict:
     return result
 
 
+def llm_serving(args) -> dict:
+    """The LLM side alone: `--clients` concurrent clients, each sending its own distinct prompts (no
+    cache), to one server with that many slots vs one server (model) per client. Same threads per
+    model as the default (half the cores)."""
+    import threading
+
+    import openai
+
+    from llm_explore.llm.backends.embedded import EmbeddedServer, default_model_path
+
+    path = default_model_path()
+    k, n = args.clients, args.prompts
+    prompts = [[f"You see a {c} key {i} steps ahead and a {w} door.\nGoals:\n-" for i in range(n)]
+               for c, w in zip(("red", "blue", "green", "grey"), ("yellow", "purple", "red", "blue"))][:k]
+
+    def drive(urls: list[str]) -> float:
+        def client(j: int) -> None:
+            api = openai.OpenAI(base_url=urls[j % len(urls)], api_key="x", timeout=300, max_retries=0)
+            for prompt in prompts[j]:
+                api.completions.create(model="m", prompt=prompt, max_tokens=16, temperature=0)
+        threads = [threading.Thread(target=client, args=(j,)) for j in range(k)]
+        start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.perf_counter() - start
+
+    out = {"clients": k, "prompts_per_client": n, "max_tokens": 16}
+    shared = EmbeddedServer(path, n_ctx=8192, n_parallel=k, threads=None, verbose=False)
+    drive([shared.base_url])  # warm-up: the first request of a server is slower
+    out["shared_one_server"] = timed(lambda: drive([shared.base_url]))
+    shared.stop()
+    own = [EmbeddedServer(path, n_ctx=8192, n_parallel=1, threads=None, verbose=False, port=0) for _ in range(k)]
+    drive([s.base_url for s in own])
+    out["one_server_per_client"] = timed(lambda: drive([s.base_url for s in own]))
+    for s in own:
+        s.stop()
+    for key in ("shared_one_server", "one_server_per_client"):
+        out[key]["requests_per_s"] = round(k * n / out[key]["wall_s"], 2)
+        out[key].pop("value")
+    out["shared_speedup"] = round(out["one_server_per_client"]["wall_s"] / out["shared_one_server"]["wall_s"], 2)
+    return out
+
+
 def cluster_estimate(nodes: int = 100, cores_per_node: int = 2) -> dict:
     """Total run time and the longest run of each stored benchmark grid; on `nodes` nodes of
     `cores_per_node` cores (one run per core, as here) the grid takes about its longest run when it has
@@ -141,13 +188,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=8192)
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--ellm-seeds", type=int, default=2)
-    ap.add_argument("--only", default="ppo,ellm,cluster")
+    ap.add_argument("--clients", type=int, default=2, help="LLM serving: concurrent clients (runs)")
+    ap.add_argument("--prompts", type=int, default=12, help="LLM serving: distinct prompts per client")
+    ap.add_argument("--only", default="ppo,ellm,llm,cluster")
     args = ap.parse_args()
     data = load()
     data["note"] = ("measured under load: other agents shared the 2 cores; see loadavg_before/after beside each "
                     "timing (1, 5 and 15 min averages)")
     for name, fn in (("ppo", lambda: ppo_grid(args)), ("ellm", lambda: ellm_grid(args)),
-                     ("cluster", cluster_estimate)):
+                     ("llm", lambda: llm_serving(args)), ("cluster", cluster_estimate)):
         if name not in args.only.split(","):
             continue
         if name in data and name != "cluster":
@@ -166,6 +215,11 @@ def main() -> None:
         e = data["ellm"]
         print(f"ELLM grid ({e['grid']}): shared server {e['shared']['wall_s']} s, model per run "
               f"{e['per-run']['wall_s']} s, shared speed-up {e['shared_speedup']}x")
+    if "llm" in data:
+        m = data["llm"]
+        print(f"LLM serving ({m['clients']} clients x {m['prompts_per_client']} prompts): one server "
+              f"{m['shared_one_server']['requests_per_s']} req/s, a server per client "
+              f"{m['one_server_per_client']['requests_per_s']} req/s, shared speed-up {m['shared_speedup']}x")
     print(f"wrote {RESULTS}")
 
 
