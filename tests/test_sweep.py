@@ -144,3 +144,13 @@ def test_device_auto_is_cpu_here_and_cuda_asks_ray_for_a_gpu(tmp_path):
     result = run_job({**jobs[0].__dict__})
     assert result["status"] == "failed" and "learner.device=cuda" in result["error"]
     assert "learner.device=cuda" in (tmp_path / "s" / jobs[0].name / "error.txt").read_text()
+
+
+def test_stop_at_success_ends_runs_early_and_counts_as_finished(tmp_path):
+    """Without Ray: `run_job` is what each Ray task calls."""
+    grid = Sweep(methods=["ppo"], envs=[ENV], seeds=[0], out=str(tmp_path / "s"), steps=8192,
+                 overrides=SMALL + ["learner.summary_window=5"], stop_at_success=0.0)
+    job = plan(grid)[0]
+    result = run_job({**job.__dict__})
+    assert result["status"] == "stopped" and result["summary"]["env_steps"] < 8192
+    assert plan(grid)[0].action == "skip"  # a run stopped at its target is finished
