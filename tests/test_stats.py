@@ -27,7 +27,7 @@ def test_matches_rliable():
     x, y = rng.normal(0.5, 0.2, size=(6, 3)), rng.normal(0.4, 0.2, size=(6, 3))
     point, low, high = stats.iqm_ci(x, reps=20000)
     r_point, r_ci = rliable.get_interval_estimates({"x": x}, lambda s: np.array([metrics.aggregate_iqm(s)]),
-                                                   reps=20000, random_state=np.random.RandomState(0))
+                                                   reps=5000, random_state=np.random.RandomState(0))
     assert point == pytest.approx(float(r_point["x"][0]))
     assert low == pytest.approx(float(r_ci["x"][0][0]), abs=0.01)
     assert high == pytest.approx(float(r_ci["x"][1][0]), abs=0.01)
