@@ -2,8 +2,10 @@
 ones; `runs` lists the folders; `report` on the sweep folder groups by method and env."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,17 +40,20 @@ def test_seeds_and_validation_before_anything_runs(tmp_path):
     assert jobs[0].config["learner"]["total_steps"] == 512 and jobs[0].config["seed"] == 0
 
 
-@pytest.fixture(scope="module")
+@contextlib.contextmanager
 def ray_local():
-    """One local Ray instance for the module (2 CPUs); the sweeps below join it."""
+    """A local Ray instance (2 CPUs) that a sweep joins; yields its address."""
     ray = pytest.importorskip("ray")
     import logging
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     temp = tempfile.mkdtemp(prefix="llmx-ray-test-", dir="/tmp")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, _temp_dir=temp)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _statuses(folder: Path) -> dict[str, tuple[str, str]]:
@@ -57,11 +62,16 @@ def _statuses(folder: Path) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_sweep_runs_skips_and_resumes_killed_runs(ray_local, tmp_path):
-    # 1. 2 methods x 2 seeds as Ray tasks: 4 run folders and sweep.json.
+def test_sweep_runs_skips_and_resumes_killed_runs(tmp_path):
+    import ray
+
+    # 1. 2 methods x 2 seeds as Ray tasks on the local instance the sweep starts (and stops).
     out = tmp_path / "sweep"
-    grid = Sweep(methods=["ppo", "ppo-count"], envs=[ENV], seeds=[0, 1], steps=1024, out=str(out), overrides=SMALL)
+    grid = Sweep(methods=["ppo", "ppo-count"], envs=[ENV], seeds=[0, 1], steps=1024, out=str(out), overrides=SMALL,
+                 num_cpus=2)
+    temp_before = set(Path("/tmp").glob("llmx-ray-*"))
     jobs = run_sweep(grid)
+    assert not ray.is_initialized() and set(Path("/tmp").glob("llmx-ray-*")) <= temp_before
     assert [j.status for j in jobs] == ["complete"] * 4
     folders = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert folders == ["ppo-count-minigrid-empty-5x5-v0-s0", "ppo-count-minigrid-empty-5x5-v0-s1",
@@ -76,37 +86,9 @@ def test_sweep_runs_skips_and_resumes_killed_runs(ray_local, tmp_path):
     assert [j.action for j in again] == ["skip"] * 4
     assert stamps == {n: (out / n / "metrics.csv").stat().st_mtime_ns for n in folders}
 
-    # 3. Kill a sweep (the CLI, joined to the same Ray) mid-run; the rerun resumes what was cut off.
-    out2 = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "llm_explore", "sweep", "ppo", "--env", ENV, "--seeds", "0-1", "--steps", "40960",
-           "--out", str(out2), "--address", ray_local] + [a for s in SMALL for a in ("--set", s)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 90
-    while time.time() < deadline and not any(out2.glob("*/checkpoints/update_000003.pt")):
-        time.sleep(0.5)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert any(out2.glob("*/checkpoints/*.pt")), "the killed sweep never checkpointed"
-    # Ray ends the dead driver's tasks: wait until no run writes a checkpoint any more.
-    seen, quiet_since = None, time.time()
-    while time.time() - quiet_since < 3 and time.time() < deadline + 30:
-        now = sorted(str(p) for p in out2.glob("*/checkpoints/*.pt"))
-        if now != seen:
-            seen, quiet_since = now, time.time()
-        time.sleep(0.5)
-    cut = {p.parent.parent.name: int(p.stem.split("_")[1]) for p in out2.glob("*/checkpoints/*.pt")}
-    assert not any((out2 / n / "summary.json").exists() for n in cut)
-    resumed = run_sweep(Sweep(methods=["ppo"], envs=[ENV], seeds=[0, 1], steps=3072, out=str(out2),
-                              overrides=SMALL))
-    # The rerun asks for fewer steps than the killed one: those runs finish at the smaller budget.
-    assert {j.name: j.action for j in resumed if j.name in cut} == {n: "resume" for n in cut}
-    assert all(j.status == "complete" for j in resumed)
-    for name in cut:
-        rows = (out2 / name / "metrics.csv").read_text().splitlines()[1:]
-        updates = [int(r.split(",")[0]) for r in rows]
-        assert updates == list(range(1, 13)), updates  # contiguous: resumed, not restarted or duplicated
-    statuses = _statuses(out2)
-    assert all(statuses[n] == ("resume", "complete") for n in cut)
+    # 3. Kill a sweep (the CLI, joined to a running Ray) mid-run; the rerun resumes what was cut off.
+    with ray_local() as address:
+        _kill_and_resume(tmp_path / "killed", address)
 
     # 4. `runs` lists the sweep; `report` on the folder groups by method and env.
     listing = subprocess.run([sys.executable, "-m", "llm_explore", "runs", str(out), "--json"], cwd=ROOT,
@@ -154,3 +136,38 @@ def test_stop_at_success_ends_runs_early_and_counts_as_finished(tmp_path):
     result = run_job({**job.__dict__})
     assert result["status"] == "stopped" and result["summary"]["env_steps"] < 8192
     assert plan(grid)[0].action == "skip"  # a run stopped at its target is finished
+
+
+def _kill_and_resume(out2: Path, address: str) -> None:
+    """Start a sweep in a subprocess joined to `address`, SIGKILL it after a few checkpoints, run the
+    sweep again in this process and check that the cut runs resumed where they stopped."""
+    cmd = [sys.executable, "-m", "llm_explore", "sweep", "ppo", "--env", ENV, "--seeds", "0-1", "--steps", "40960",
+           "--out", str(out2), "--address", address] + [a for s in SMALL for a in ("--set", s)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 90
+    while time.time() < deadline and not any(out2.glob("*/checkpoints/update_000003.pt")):
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert any(out2.glob("*/checkpoints/*.pt")), "the killed sweep never checkpointed"
+    # Ray ends the dead driver's tasks: wait until no run writes a checkpoint any more.
+    seen, quiet_since = None, time.time()
+    while time.time() - quiet_since < 3 and time.time() < deadline + 30:
+        now = sorted(str(p) for p in out2.glob("*/checkpoints/*.pt"))
+        if now != seen:
+            seen, quiet_since = now, time.time()
+        time.sleep(0.5)
+    cut = {p.parent.parent.name: int(p.stem.split("_")[1]) for p in out2.glob("*/checkpoints/*.pt")}
+    assert not any((out2 / n / "summary.json").exists() for n in cut)
+    resumed = run_sweep(Sweep(methods=["ppo"], envs=[ENV], seeds=[0, 1], steps=3072, out=str(out2),
+                              overrides=SMALL))
+    # The rerun asks for fewer steps than the killed one: those runs finish at the smaller budget.
+    assert {j.name: j.action for j in resumed if j.name in cut} == {n: "resume" for n in cut}
+    assert all(j.status == "complete" for j in resumed)
+    for name in cut:
+        rows = (out2 / name / "metrics.csv").read_text().splitlines()[1:]
+        updates = [int(r.split(",")[0]) for r in rows]
+        assert updates == list(range(1, 13)), updates  # contiguous: resumed, not restarted or duplicated
+    statuses = _statuses(out2)
+    assert all(statuses[n] == ("resume", "complete") for n in cut)
+
