@@ -54,7 +54,7 @@ def sweep(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from llm_explore.errors import ConfigError
-    from llm_explore.orchestration.sweep import Sweep, all_finished, parse_seeds, run_sweep
+    from llm_explore.orchestration.sweep import Sweep, all_finished, parse_seeds, plan, run_sweep
 
     if llm_server not in ("shared", "per-run"):
         raise ConfigError(f"--llm-server must be shared or per-run, got {llm_server!r}")
@@ -63,6 +63,7 @@ def sweep(
                  overrides=list(OPTIONS.overrides) + list(set_), config_file=config or OPTIONS.config,
                  address=address, cpus_per_run=cpus_per_run, num_cpus=num_cpus, llm_server=llm_server,
                  llm_parallel=llm_parallel, stop_at_success=stop_at_success)
+    planned = plan(spec)  # every run's config is checked before anything starts or prints
     console = Console()
     progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
                         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
@@ -79,7 +80,7 @@ def sweep(
             console.print(f"{mark} {job.name}: {_fmt_result(job)}")
 
     with progress:
-        jobs = run_sweep(spec, on_event=on_event)
+        jobs = run_sweep(spec, jobs=planned, on_event=on_event)
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1

@@ -322,12 +322,14 @@ def _start_servers(sweep: Sweep, jobs: list[Job]) -> tuple[dict[str, tuple[str, 
     return urls, actors
 
 
-def run_sweep(sweep: Sweep, *, on_event: Callable[[str, Job, int, int], None] | None = None) -> list[Job]:
-    """Run the grid; returns the jobs with their final status. `sweep.json` is rewritten after every
-    finished run. `on_event(kind, job, done, total)` sees "skip", "start" and "end" events."""
+def run_sweep(sweep: Sweep, *, jobs: list[Job] | None = None,
+              on_event: Callable[[str, Job, int, int], None] | None = None) -> list[Job]:
+    """Run the grid (`jobs` from `plan(sweep)`, planned here if not given); returns the jobs with their
+    final status. `sweep.json` is rewritten after every finished run. `on_event(kind, job, done, total)`
+    sees "skip", "start" and "end" events."""
     import ray
 
-    jobs = plan(sweep)
+    jobs = plan(sweep) if jobs is None else jobs
     Path(sweep.out).mkdir(parents=True, exist_ok=True)
     started = time.time()
     done = sum(j.action == "skip" for j in jobs)
