@@ -79,8 +79,13 @@ def sweep(
             mark = "done  " if job.status in ("complete", "solved", "stopped") else job.status[:6].ljust(6)
             console.print(f"{mark} {job.name}: {_fmt_result(job)}")
 
-    with progress:
-        jobs = run_sweep(spec, jobs=planned, on_event=on_event)
+    try:
+        with progress:
+            jobs = run_sweep(spec, jobs=planned, on_event=on_event)
+    except KeyboardInterrupt:
+        typer.echo(f"interrupted: the runs checkpointed; `llm-explore sweep` with the same arguments and "
+                   f"--out {folder} resumes them", err=True)
+        sys.exit(130)
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1
