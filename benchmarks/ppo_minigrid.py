@@ -5,10 +5,11 @@
 
 Success is the rolling success rate over the last 100 episodes (`success_avg` in metrics.csv; in
 MiniGrid an episode succeeds when it reaches the goal). A run stops as soon as it reaches the
-target, or at its frame budget ("not reached"). Runs go to benchmarks/runs/ppo_minigrid/ and are
-executed `--workers` at a time, one torch thread each; a run folder that already holds a
-summary.json (from an earlier, possibly interrupted, invocation) is read back instead of rerun, up
-to the current budget. Published figures for comparison are in `PUBLISHED` and printed beside ours.
+target (the sweep's `stop_at_success`), or at its frame budget ("not reached"). The grid runs as one
+`llm-explore sweep` per env (Ray, `--workers` CPUs, one run per CPU) into benchmarks/runs/ppo_minigrid/:
+finished runs are skipped, interrupted ones resumed, a finished run with a smaller budget extended.
+`report` then writes IQM tables and curves beside the JSON. Published figures for comparison are in
+`PUBLISHED` and printed beside ours.
 """
 from __future__ import annotations
 
@@ -16,13 +17,13 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench_common import frames_to_target, reached
+from bench_common import frames_to_target
+
+from llm_explore.learner.report import make_report
+from llm_explore.orchestration.sweep import Sweep, run_sweep
 
 TARGET = 0.9
 PUBLISHED = {
@@ -32,62 +33,22 @@ PUBLISHED = {
 DEFAULT_BUDGET = {"doorkey-5x5": 300_000, "doorkey-8x8": 1_000_000}
 
 
-def from_folder(run_dir: Path, env: str, method: str, seed: int, budget: int) -> dict | None:
-    """The result of an earlier run of this job, read from its metrics (None if there is none)."""
+def collect(jobs) -> list[dict]:
+    """Frames to the target and timing of each run of the sweep, read from its folder."""
     from llm_explore.learner.runs import read_metrics
 
-    summary_path = run_dir / "summary.json"
-    if not summary_path.is_file():
-        return None
-    summary = json.loads(summary_path.read_text())
-    rows = [r for r in read_metrics(run_dir) if r["global_step"] <= budget]
-    hit = frames_to_target(rows, TARGET)
-    if hit is None and summary["env_steps"] < budget:
-        return None  # stopped short of this budget without reaching the target: run it again
-    last = rows[-1] if rows else {}
-    return {"env": env, "method": method, "seed": seed, "frames_to_target": hit,
-            "env_steps": int(last.get("global_step", 0)), "wall_s": last.get("wall_s"),
-            "steps_per_s": summary["env_steps_per_s"], "final_success": last.get("success_avg"),
-            "final_return": last.get("return_avg"), "reused": True}
-
-
-def one_run(env: str, method: str, seed: int, budget: int, out: str, overrides: list[str]) -> dict:
-    """Train until success_avg >= TARGET or the budget; returns frames to target and timing."""
-    import torch
-
-    from llm_explore.config import RunConfig, apply_overrides, validate
-    from llm_explore.learner import checkpoint as ckpt
-    from llm_explore.orchestration.launch import resume_run, start_run
-
-    torch.set_num_threads(1)
-    name = f"{method}-{env}-s{seed}"
-    run_dir = Path(out) / name
-    earlier = from_folder(run_dir, env, method, seed, budget)
-    if earlier is not None:
-        return earlier
-    interrupted = ckpt.latest(run_dir) is not None and not (run_dir / "summary.json").is_file()
-    if not interrupted:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    data = {"name": name, "out_dir": out, "seed": seed, "env": {"id": env},
-            "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 50}}
-    cfg = validate(RunConfig, apply_overrides(data, overrides))
-    hit: dict = {}
-
-    def on_update(row: dict) -> bool:
-        if reached(row, TARGET):
-            hit.setdefault("frames", int(row["global_step"]))
-            return True
-        return False
-
-    start = time.time()
-    if interrupted:  # an earlier invocation was killed: continue from its last checkpoint
-        summary = resume_run(run_dir, on_update=on_update)
-    else:
-        _, summary = start_run(method, cfg, on_update=on_update)
-    return {"env": env, "method": method, "seed": seed, "frames_to_target": hit.get("frames"),
-            "env_steps": summary["env_steps"], "wall_s": summary.get("wall_s", round(time.time() - start, 1)),
-            "steps_per_s": summary["env_steps_per_s"], "final_success": summary["success_rate"],
-            "final_return": summary["mean_return"]}
+    out = []
+    for job in jobs:
+        run_dir = Path(job.run_dir)
+        summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+        rows = read_metrics(run_dir) if (run_dir / "metrics.csv").is_file() else []
+        last = rows[-1] if rows else {}
+        out.append({"env": job.env, "method": job.method, "seed": job.seed, "status": job.status,
+                    "frames_to_target": frames_to_target(rows, TARGET), "env_steps": int(last.get("global_step", 0)),
+                    "wall_s": last.get("wall_s"), "steps_per_s": summary.get("env_steps_per_s", 0.0),
+                    "final_success": last.get("success_avg"), "final_return": last.get("return_avg"),
+                    "reused": job.action == "skip", "error": job.error})
+    return out
 
 
 def main() -> None:
@@ -105,10 +66,14 @@ def main() -> None:
     for item in filter(None, args.budget.split(",")):
         key, value = item.split("=")
         budget[key] = int(float(value))
-    jobs = [(env, method, seed, budget.get(env, 1_000_000), args.runs, args.set)
-            for env in args.envs.split(",") for method in args.methods.split(",") for seed in range(args.seeds)]
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        results = list(pool.map(one_run, *zip(*jobs)))
+    results = []
+    for env in args.envs.split(","):  # one sweep per env: each env has its own frame budget
+        grid = Sweep(methods=args.methods.split(","), envs=[env], seeds=list(range(args.seeds)),
+                     steps=budget.get(env, 1_000_000), out=args.runs, num_cpus=args.workers,
+                     overrides=["learner.tensorboard=false", "learner.checkpoint_every=50", *args.set],
+                     stop_at_success=TARGET)
+        results.extend(collect(run_sweep(grid)))
+    report = make_report([args.runs], Path(args.out).with_suffix("").as_posix() + "_report", metric="success_rate")
 
     table = []
     for env in args.envs.split(","):
@@ -132,7 +97,7 @@ def main() -> None:
     for env in args.envs.split(","):
         print(f"published, {env}: {PUBLISHED.get(env, '-')}")
     out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "workers": args.workers,
-           "target_success": TARGET, "table": table, "runs": results}
+           "target_success": TARGET, "table": table, "runs": results, "report_files": report["files"]}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")

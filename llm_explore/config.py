@@ -111,6 +111,8 @@ class PPOConfig(StrictModel):
     mission_embedding: Literal["auto", "on", "off"] = Field(
         "auto", description="feed the mission's text embedding to the policy (auto: on for babyai ids)")
     # --- runtime
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="where the networks run (auto: CUDA when torch sees a GPU, else CPU)")
     torch_threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest for these nets)")
     checkpoint_every: int = Field(10, ge=1, description="write a checkpoint every N updates")
     keep_checkpoints: int = Field(2, ge=1, description="how many periodic checkpoints to keep")

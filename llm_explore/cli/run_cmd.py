@@ -150,13 +150,20 @@ def evaluate(
 
 
 def report(
-    run_dirs: List[Path] = typer.Argument(..., help="Run folders (seeds of a method are averaged)."),
+    run_dirs: List[Path] = typer.Argument(..., help="Run folders, or sweep folders (grouped by method and env)."),
     out: Path = typer.Option(Path("reports/latest"), "--out", "-o", help="Output folder."),
+    metric: str = typer.Option("success_rate", "--metric", help="Score of the probability of improvement and "
+                               "the performance profiles: success_rate or mean_return."),
+    min_episodes: int = typer.Option(20, "--min-episodes", help="A curve starts once each of its runs "
+                                     "has finished this many episodes."),
 ) -> None:
-    """Learning curves, Crafter achievement bars and a markdown table."""
+    """Curves (IQM, 95% bootstrap bands), Crafter achievements, profiles and tables with rliable statistics."""
+    from llm_explore.errors import ConfigError
     from llm_explore.learner.report import make_report
 
-    result = make_report(list(run_dirs), out)
+    if metric not in ("success_rate", "mean_return"):
+        raise ConfigError(f"--metric must be success_rate or mean_return, got {metric!r}")
+    result = make_report(list(run_dirs), out, metric=metric, min_episodes=min_episodes)
     for path in result["files"]:
         typer.echo(path)
 

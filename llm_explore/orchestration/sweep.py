@@ -1,0 +1,408 @@
+"""Sweeps: methods x envs x seeds as Ray tasks, resumable, recorded in `sweep.json`.
+
+    from llm_explore.orchestration.sweep import Sweep, run_sweep
+    sweep = Sweep(methods=["ppo", "ppo-count"], envs=["minigrid:MiniGrid-Empty-5x5-v0"], seeds=[0, 1],
+                  steps=4096, out="runs/sweep-empty")
+    result = run_sweep(sweep)            # local Ray instance; address="ray://HOST:10001" for a cluster
+
+Every run gets a fixed folder `<out>/<method>-<env>-s<seed>/`, so running the same sweep again finds
+its runs: a finished one (see `inventory.FINISHED`) is skipped, an unfinished one (interrupted,
+killed, failed) is resumed from its last checkpoint (`resume_run`; a search's own resumer replays its
+cached answers), the rest start. Ray does the scheduling: one task per run, `cpus_per_run` CPUs each
+(and a GPU when the run's `learner.device` asks for CUDA). A run that raises is recorded with its
+error (`error.txt` in its folder, `error` in sweep.json) and the others go on.
+
+LLM runs on the embedded backend can share one model server per node (`llm_server="shared"`): a Ray
+actor on each node starts the embedded model with `llm_parallel` slots, and the runs on that node
+attach to it (`LLM_EXPLORE_EMBEDDED_URL`) instead of loading a model each. They keep the embedded
+backend's prompt format and cache identity, so their answers and cache entries are the same as a
+run with its own model; the SQLite cache is the node's usual one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from llm_explore.errors import ConfigError
+from llm_explore.llm.backends.embedded import ATTACH_MODEL_ENV, ATTACH_URL_ENV
+from llm_explore.learner.runs import env_slug, write_json
+from llm_explore.orchestration.inventory import FINISHED, is_run_folder, run_info
+
+SWEEP_FILE = "sweep.json"
+
+
+@dataclass
+class Sweep:
+    """A grid of runs: every method on every env with every seed, the same settings for all."""
+
+    methods: list[str]
+    envs: list[str]
+    seeds: list[int]
+    out: str
+    steps: int | None = None  # learner.total_steps of PPO runs (searches have their own budgets)
+    overrides: list[str] = field(default_factory=list)  # `--set` items for every run
+    config_file: str | None = None  # `--config` YAML for every run
+    address: str | None = None  # None/"local": start a local Ray instance; "auto" or "ray://host:port"
+    cpus_per_run: float = 1.0
+    num_cpus: int | None = None  # local instance only (default: the machine's cores)
+    llm_server: str = "shared"  # shared (one embedded server per node) | per-run (each run its own)
+    llm_parallel: int = 4  # slots of the shared server
+    llm_threads: int | None = None  # threads of the shared server (default: half the cores)
+    # End a PPO run early (status "stopped") once its rolling success over the last
+    # `learner.summary_window` episodes reaches this, with at least that many episodes finished.
+    stop_at_success: float | None = None
+
+    def name(self, method: str, env: str, seed: int) -> str:
+        return f"{method}-{env_slug(env)}-s{seed}"
+
+
+@dataclass
+class Job:
+    """One run of the grid and what to do with it (start, resume, skip)."""
+
+    name: str
+    method: str
+    env: str
+    seed: int
+    run_dir: str
+    action: str  # start | resume | skip
+    config: dict[str, Any]  # the user's settings for this run (only explicitly set fields)
+    uses_llm: bool = False
+    embedded: bool = False  # an LLM run on the embedded backend (may share a node's server)
+    model_path: str | None = None
+    stop_at_success: float | None = None
+    device: str = "auto"  # learner.device: a Ray task asks for a GPU when it is cuda
+    gpu: bool = False
+    status: str = "pending"
+    error: str | None = None
+    wall_s: float | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`0-4` -> [0..4]; `0,3,7` and `0-2,9` work too."""
+    seeds: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            if "-" in part:
+                lo, hi = (int(x) for x in part.split("-", 1))
+                if hi < lo or lo < 0:
+                    raise ValueError
+                seeds.extend(range(lo, hi + 1))
+            else:
+                seeds.append(int(part))
+        if min(seeds, default=0) < 0:
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"--seeds expects e.g. 0-4 or 0,2,5, got {text!r}") from None
+    if not seeds:
+        raise ConfigError("--seeds is empty")
+    return sorted(dict.fromkeys(seeds))
+
+
+# ------------------------------------------------------------------------------------------ planning
+def plan(sweep: Sweep) -> list[Job]:
+    """Expand the grid and decide, per run folder, whether to start, resume or skip it.
+
+    Every run's config is built and validated here, before any folder or Ray instance exists."""
+    from llm_explore.config import load_config
+    from llm_explore.methods.registry import get_method
+    from llm_explore.orchestration.launch import resolve_method_config
+
+    if not sweep.methods or not sweep.envs:
+        raise ConfigError("a sweep needs at least one method and one --env")
+    jobs = []
+    for method in sweep.methods:
+        spec = get_method(method)
+        for env in sweep.envs:
+            for seed in sweep.seeds:
+                name = sweep.name(method, env, seed)
+                base: dict[str, Any] = {"name": name, "out_dir": sweep.out, "seed": seed, "env": {"id": env}}
+                if sweep.steps is not None and spec.runner is None:
+                    base["learner"] = {"total_steps": sweep.steps}
+                cfg = load_config(sweep.config_file, sweep.overrides, base=base)
+                cfg = cfg.model_copy(update={"name": name, "out_dir": sweep.out, "seed": seed})
+                resolve_method_config(spec, cfg)  # a bad method section fails now, for the whole grid
+                run_dir = Path(sweep.out) / name
+                action, status = "start", "pending"
+                if is_run_folder(run_dir):
+                    info = run_info(run_dir)
+                    finished = info.status in FINISHED and not _wants_more_steps(info, sweep, spec)
+                    action, status = ("skip", info.status) if finished else ("resume", "pending")
+                embedded = bool(spec.uses_llm) and cfg.llm.backend == "embedded"
+                jobs.append(Job(name=name, method=method, env=env, seed=seed, run_dir=str(run_dir),
+                                action=action, status=status, config=cfg.model_dump(mode="json", exclude_unset=True),
+                                uses_llm=bool(spec.uses_llm), embedded=embedded, model_path=cfg.llm.model_path,
+                                stop_at_success=sweep.stop_at_success,
+                                device=cfg.learner.device if spec.runner is None else "cpu"))
+    if sweep.address in (None, "", "local") and any(j.device == "cuda" for j in jobs):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError("learner.device=cuda but torch sees no CUDA device on this machine "
+                              "(use auto or cpu, or --address a cluster with GPUs)")
+    return jobs
+
+
+def _wants_more_steps(info, sweep: Sweep, spec) -> bool:
+    """A finished PPO run with fewer steps than this sweep asks for is extended, not skipped."""
+    return (spec.runner is None and sweep.steps is not None and info.total_steps is not None
+            and info.total_steps < sweep.steps and info.status == "complete")
+
+
+def wants_gpu(device: str, cluster_gpus: float) -> bool:
+    """`cuda` asks Ray for a GPU; `auto` does when the Ray cluster has one."""
+    return device == "cuda" or (device == "auto" and cluster_gpus > 0)
+
+
+# ------------------------------------------------------------------------------------------ one run
+def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
+    """Start or resume one run in this process; returns its status, wall time and summary.
+
+    Runs inside a Ray worker (or in-process when called directly). Never raises for the run's own
+    failure: the error goes to `<run_dir>/error.txt` and the result, so a sweep goes on."""
+    from llm_explore.config import RunConfig, validate
+    from llm_explore.methods.registry import get_method
+    from llm_explore.orchestration.launch import resume_run, start_run
+
+    run_dir = Path(job["run_dir"])
+    start = time.time()
+    attach = _attach_url(job, node_servers)
+    saved = {k: os.environ.get(k) for k in (ATTACH_URL_ENV, ATTACH_MODEL_ENV)}
+    try:
+        (run_dir / "error.txt").unlink(missing_ok=True)
+        if attach:
+            os.environ[ATTACH_URL_ENV], os.environ[ATTACH_MODEL_ENV] = attach
+        if job["action"] == "resume":
+            overrides = []
+            if job["config"].get("learner", {}).get("total_steps") is not None:
+                overrides.append(f"learner.total_steps={job['config']['learner']['total_steps']}")
+            summary = resume_run(run_dir, overrides=overrides or None, on_update=_stopper(job))
+        else:
+            cfg = validate(RunConfig, job["config"], source=f"sweep run {job['name']}")
+            spec = get_method(job["method"])
+            if spec.runner is not None:
+                _, summary = spec.runner(job["method"], cfg)
+            else:
+                _, summary = start_run(job["method"], cfg, run_dir=run_dir, on_update=_stopper(job))
+        return {"status": summary.get("status", "complete"), "wall_s": round(time.time() - start, 2),
+                "summary": _brief(summary), "llm_server": attach[0] if attach else None}
+    except BaseException as exc:  # noqa: BLE001 - recorded, the sweep goes on
+        error = f"{type(exc).__name__}: {exc}".strip()
+        if run_dir.is_dir():
+            (run_dir / "error.txt").write_text(traceback.format_exc() + "\n" + error + "\n")
+        if isinstance(exc, KeyboardInterrupt):
+            return {"status": "interrupted", "wall_s": round(time.time() - start, 2), "error": error}
+        return {"status": "failed", "wall_s": round(time.time() - start, 2), "error": error}
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _stopper(job: dict[str, Any]) -> Callable[[dict], bool] | None:
+    """The on_update callback that ends a run at the sweep's success target (None without one)."""
+    target = job.get("stop_at_success")
+    if target is None:
+        return None
+    window = int(job["config"].get("learner", {}).get("summary_window", 100))
+
+    def reached(row: dict) -> bool:
+        success = row["success_avg"]
+        return bool(success == success and success >= target and row["episodes"] >= window)
+
+    return reached
+
+
+def _attach_url(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None) -> tuple[str, str] | None:
+    """(url, model file) of this node's shared server, for an embedded-backend LLM run."""
+    if not node_servers or not job.get("embedded"):
+        return None
+    try:
+        import ray
+
+        node = ray.get_runtime_context().get_node_id()
+    except Exception:  # noqa: BLE001 - not inside Ray: no shared server
+        return None
+    return node_servers.get(node)
+
+
+def _brief(summary: dict[str, Any]) -> dict[str, Any]:
+    keys = ("env_steps", "episodes", "mean_return", "success_rate", "crafter_score", "best_score", "solved",
+            "env_steps_per_s", "wall_s")
+    out = {k: summary[k] for k in keys if summary.get(k) is not None}
+    if summary.get("llm"):
+        out["llm_calls"] = summary["llm"].get("calls", 0)
+        out["llm_cache_hits"] = summary["llm"].get("cache_hits", 0)
+    return out
+
+
+class ModelServer:
+    """The embedded model as a server for the runs on one node (a Ray actor; see the module doc)."""
+
+    def __init__(self, model_path: str | None, n_parallel: int, threads: int | None, n_ctx: int):
+        from llm_explore.llm.backends.embedded import EmbeddedServer, default_model_path
+
+        path = Path(model_path).expanduser() if model_path else default_model_path()
+        self.server = EmbeddedServer.get(path, n_ctx=n_ctx, n_parallel=n_parallel, threads=threads)
+
+    def url(self) -> tuple[str, str]:
+        return self.server.base_url, str(self.server.model_path)
+
+
+# ------------------------------------------------------------------------------------------ the sweep
+def _write_state(sweep: Sweep, jobs: list[Job], started: float, finished: bool) -> None:
+    data = {
+        "grid": {"methods": sweep.methods, "envs": sweep.envs, "seeds": sweep.seeds, "steps": sweep.steps,
+                 "overrides": sweep.overrides, "config_file": sweep.config_file},
+        "engine": {"address": sweep.address or "local", "cpus_per_run": sweep.cpus_per_run,
+                   "llm_server": sweep.llm_server, "llm_parallel": sweep.llm_parallel},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
+        "wall_s": round(time.time() - started, 2), "finished": finished,
+        "runs": [{k: v for k, v in asdict(j).items() if k not in ("config",)} for j in jobs],
+    }
+    write_json(Path(sweep.out) / SWEEP_FILE, data)
+
+
+def _init_ray(sweep: Sweep) -> str | None:
+    """Start (or join) Ray quietly; returns the temp dir to remove afterwards (local instance only)."""
+    import logging
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    import ray
+
+    if ray.is_initialized():  # a caller (a test, a notebook) already joined a cluster: use it
+        return None
+    # ERROR: Ray logs its start-up at INFO and a token-auth notice at WARNING on every start.
+    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                 configure_logging=True)
+    if sweep.address in (None, "", "local"):
+        # Unix socket paths must stay under ~107 characters: a short folder in /tmp, not the sweep's.
+        temp_dir = tempfile.mkdtemp(prefix="llmx-ray-", dir="/tmp")
+        # The runs pass Ray only small dicts: a 200 MB object store instead of 30% of the RAM.
+        ray.init(num_cpus=sweep.num_cpus or os.cpu_count() or 1, _temp_dir=temp_dir,
+                 object_store_memory=200 * 1024 * 1024, **quiet)
+        return temp_dir
+    ray.init(address=sweep.address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
+    return None
+
+
+def _start_servers(sweep: Sweep, jobs: list[Job]) -> tuple[dict[str, tuple[str, str]], list[Any]]:
+    """One ModelServer actor per alive node, when some run to do is an embedded-backend LLM run."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    todo = [j for j in jobs if j.action != "skip" and j.embedded]
+    if sweep.llm_server != "shared" or not todo:
+        return {}, []
+    model_path = todo[0].model_path
+    for j in todo:  # runs of another model load their own
+        if j.model_path != model_path:
+            j.embedded = False
+    n_ctx = max(8192, 2048 * sweep.llm_parallel)  # llama.cpp splits the context among the slots
+    actor_cls = ray.remote(num_cpus=0)(ModelServer)
+    actors, urls = [], {}
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        actor = actor_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
+            model_path, sweep.llm_parallel, sweep.llm_threads, n_ctx)
+        actors.append(actor)
+        urls[node["NodeID"]] = ray.get(actor.url.remote())
+    return urls, actors
+
+
+def run_sweep(sweep: Sweep, *, jobs: list[Job] | None = None,
+              on_event: Callable[[str, Job, int, int], None] | None = None) -> list[Job]:
+    """Run the grid (`jobs` from `plan(sweep)`, planned here if not given); returns the jobs with their
+    final status. `sweep.json` is rewritten after every finished run. `on_event(kind, job, done, total)`
+    sees "skip", "start" and "end" events."""
+    import ray
+
+    jobs = plan(sweep) if jobs is None else jobs
+    Path(sweep.out).mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    done = sum(j.action == "skip" for j in jobs)
+    for job in jobs:
+        if job.action == "skip" and on_event:
+            on_event("skip", job, done, len(jobs))
+    _write_state(sweep, jobs, started, finished=False)
+    todo = [j for j in jobs if j.action != "skip"]
+    if not todo:
+        _write_state(sweep, jobs, started, finished=True)
+        return jobs
+    temp_dir = _init_ray(sweep)
+    actors: list[Any] = []
+    pending: dict[Any, Job] = {}
+    try:
+        cluster_gpus = ray.cluster_resources().get("GPU", 0)
+        node_servers, actors = _start_servers(sweep, todo)
+        task = ray.remote(run_job)
+        for job in todo:
+            job.gpu = wants_gpu(job.device, cluster_gpus)
+            ref = task.options(num_cpus=sweep.cpus_per_run, num_gpus=1 if job.gpu else 0,
+                               max_retries=0).remote(asdict(job), node_servers)
+            pending[ref] = job
+            job.status = "running"
+            if on_event:
+                on_event("start", job, done, len(jobs))
+        _write_state(sweep, jobs, started, finished=False)
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            job = pending.pop(ready[0])
+            _record(job, ready[0])
+            done += 1
+            _write_state(sweep, jobs, started, finished=not pending)
+            if on_event:
+                on_event("end", job, done, len(jobs))
+    except KeyboardInterrupt:
+        # Ray delivers the cancel as a KeyboardInterrupt in each run: PPO finishes its update and
+        # checkpoints, a search saves its state; the next `sweep` resumes them.
+        for ref in pending:
+            ray.cancel(ref)
+        deadline = time.time() + 60
+        while pending and time.time() < deadline:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.1, deadline - time.time()))
+            for ref in ready:
+                _record(pending.pop(ref), ref)
+        for job in pending.values():
+            job.status = "interrupted"
+        _write_state(sweep, jobs, started, finished=False)
+        raise
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if temp_dir is not None:
+            ray.shutdown()
+            shutil.rmtree(temp_dir, ignore_errors=True)
+    return jobs
+
+
+def _record(job: Job, ref) -> None:
+    import ray
+
+    try:
+        result = ray.get(ref)
+    except Exception as exc:  # noqa: BLE001 - a worker that died (OOM, kill) or a cancelled task
+        result = {"status": "interrupted" if "Cancel" in type(exc).__name__ else "failed",
+                  "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+    job.status = result.get("status", "failed")
+    job.error = result.get("error")
+    job.wall_s = result.get("wall_s")
+    job.summary = result.get("summary", {})
+    if result.get("llm_server"):
+        job.summary["llm_server"] = result["llm_server"]
+
+
+def all_finished(jobs: list[Job]) -> bool:
+    return all(j.status in FINISHED for j in jobs)
