@@ -79,12 +79,20 @@ class SentenceEmbedder:
         if self.cache_path is None:
             return None
         if self._db is None:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            # check_same_thread=False: access is serialised by self._lock.
-            self._db = sqlite3.connect(str(self.cache_path), timeout=30, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS emb (text TEXT PRIMARY KEY, vec BLOB NOT NULL)")
-            self._db.commit()
+            try:
+                self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+                # check_same_thread=False: access is serialised by self._lock.
+                db = sqlite3.connect(str(self.cache_path), timeout=30, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("CREATE TABLE IF NOT EXISTS emb (text TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+                db.commit()
+            except (OSError, sqlite3.Error) as exc:
+                from llm_explore.errors import RunFileError
+
+                raise RunFileError(f"cannot open the embedding cache {self.cache_path}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}; set $LLM_EXPLORE_EMBED_CACHE "
+                                   "to a writable file") from None
+            self._db = db
         return self._db
 
     def _disk_get(self, texts: list[str]) -> dict[str, np.ndarray]:

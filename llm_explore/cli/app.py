@@ -53,6 +53,12 @@ def main() -> None:
     except LLMExploreError as exc:
         typer.echo(f"error: {redact(str(exc))}", err=True)
         sys.exit(2)
+    except OSError as exc:
+        # A folder or file the command needs cannot be read or written (permissions, a full disk):
+        # the path and the reason are the whole story, so one line instead of a traceback.
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        typer.echo(f"error: cannot access{where}: {redact(exc.strerror or str(exc))}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

@@ -109,3 +109,15 @@ def check_backends(cfg: LLMConfig | None = None) -> list[BackendStatus]:
     else:
         out.append(BackendStatus("replay", True, "needs llm.replay_file (record one with llm.record_file)"))
     return out
+
+
+def preflight(cfg: LLMConfig) -> None:
+    """Fail before a run starts (and before its folder exists) when its backend cannot work here:
+    a missing package, key, model or replay file is an LLMUnavailableError naming it. Builds the
+    backend once (servers start lazily, so this sends no request) and closes it."""
+    from llm_explore.errors import LLMUnavailableError
+
+    status = next((s for s in check_backends(cfg) if s.name == cfg.backend), None)
+    if status is not None and not status.usable:
+        raise LLMUnavailableError(f"backend {cfg.backend}: {status.detail}")
+    make_backend(cfg).close()
