@@ -108,7 +108,7 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
 def run(
     method: str = typer.Argument(..., help="ppo, ppo-count, ppo-rnd, ellm, ige ... (see `llm-explore methods`)."),
     env: Optional[str] = typer.Option(None, "--env", "-e", help="Env id or task spec.",
-                                      show_default="minigrid:MiniGrid-DoorKey-5x5-v0"),
+                                      show_default="minigrid:MiniGrid-Empty-5x5-v0"),
     steps: Optional[int] = typer.Option(None, "--steps", "-n", show_default="100000",
                                         help="Env steps in all (PPO; rounded up to whole rollouts)."),
     seed: Optional[int] = typer.Option(None, "--seed", "-s", help="Random seed.", show_default="0"),
