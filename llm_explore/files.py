@@ -19,6 +19,8 @@ from llm_explore.errors import RunFileError
 def check_writable(folder: str | Path, what: str = "folder") -> Path:
     """Create `folder` if needed and prove a file can be written into it; else RunFileError."""
     folder = Path(folder).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise RunFileError(f"cannot write to the {what} {folder}: it is a file, not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):

@@ -160,12 +160,16 @@ def run(
     else:
         cfg = resolved
         total = cfg.learner.num_updates(cfg.env.num_envs) * cfg.learner.batch_size(cfg.env.num_envs)
-        if total != cfg.learner.total_steps:
-            typer.echo(f"note: running {total:,} steps, not {cfg.learner.total_steps:,}: whole rollouts of "
-                       f"{cfg.env.num_envs} envs x {cfg.learner.num_steps} steps", err=True)
         progress = Progress(total, every_s=progress_every)
+
+        def on_start(ctx) -> None:  # every check passed: the run folder exists, training begins
+            if total != cfg.learner.total_steps:
+                typer.echo(f"note: running {total:,} steps, not {cfg.learner.total_steps:,}: whole rollouts "
+                           f"of {cfg.env.num_envs} envs x {cfg.learner.num_steps} steps", err=True)
+            progress.start()
+
         try:
-            run_dir, summary = start_run(method, cfg, on_update=progress.update, on_start=progress.start)
+            run_dir, summary = start_run(method, cfg, on_update=progress.update, on_start=on_start)
         finally:
             progress.stop()
     _print_summary(run_dir, summary)

@@ -100,10 +100,11 @@ def load(path: str | Path) -> dict[str, Any]:
         # Our own files: they contain numpy RNG states and pickled envs, so weights_only must be off.
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError ...
-        raise RunFileError(f"checkpoint {path} is unreadable ({type(exc).__name__}: "
-                           f"{str(exc).splitlines()[0] if str(exc) else 'truncated'})") from None
+        # torch's messages run to several sentences: the first says what went wrong.
+        reason = (str(exc).strip().splitlines() or ["ended early"])[0].split(". ")[0][:100]
+        raise RunFileError(f"checkpoint {path} is truncated or corrupt ({reason})") from None
     if not isinstance(state, dict) or any(k not in state for k in _REQUIRED):
-        raise RunFileError(f"checkpoint {path} is unreadable (not a llm-explore checkpoint)")
+        raise RunFileError(f"checkpoint {path} is not an llm-explore checkpoint")
     return state
 
 
@@ -126,5 +127,6 @@ def load_latest(run_dir: str | Path, warn: Callable[[str], None] = files.warn
             warn(f"{problem}; using {path.name} instead")
         return path, state
     if found:
-        raise RunFileError(f"no readable checkpoint in {Path(run_dir) / CKPT_DIR}: " + "; ".join(problems))
+        raise RunFileError(f"no readable checkpoint in {Path(run_dir) / CKPT_DIR}: "
+                           f"{', '.join(p.name for p in reversed(found))} {'is' if len(found) == 1 else 'are all'} truncated or corrupt")
     return None, None

@@ -65,14 +65,18 @@ def resolve_method_config(spec, cfg):
 
 
 def preflight(spec, cfg) -> None:
-    """Everything that can be checked before a run folder exists: the output folder is writable,
-    and for an LLM method the backend can work here and every prompt template parses."""
+    """Everything that can be checked before a run folder exists: the output and cache folders are
+    writable, and for an LLM method the backend can work here and every prompt template parses."""
     check_writable(Path(cfg.out_dir).expanduser(), "output folder (--out)")
+    if spec.uses_llm or family_of(cfg.env.id) == "textworld":  # both embed text
+        from llm_explore.embeddings import default_cache_path
+
+        check_writable(default_cache_path().parent, "embedding cache folder ($LLM_EXPLORE_EMBED_CACHE)")
     if spec.uses_llm:
         from llm_explore.llm.backends.registry import preflight as backend_preflight
         from llm_explore.templates import PromptLibrary
 
-        backend_preflight(cfg.llm)
+        backend_preflight(cfg.llm, cfg.cache.path if cfg.cache.enabled else None)
         PromptLibrary(cfg.prompts_dir).check()
 
 

@@ -105,7 +105,7 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
         from llm_explore.llm.backends.registry import preflight
         from llm_explore.templates import PromptLibrary
 
-        preflight(cfg.llm)
+        preflight(cfg.llm, cfg.cache.path if cfg.cache.enabled else None)
         PromptLibrary(cfg.prompts_dir).check()
     env = env if env is not None else make_env(env_id)
     family = env.family
