@@ -34,6 +34,8 @@ def check_writable_file(path: str | Path, what: str = "file") -> Path:
     """The folder of `path` is writable and `path`, if it exists, can be replaced."""
     path = Path(path).expanduser()
     check_writable(path.parent, f"folder of the {what}")
+    if path.is_dir():
+        raise RunFileError(f"cannot write the {what} {path}: it is a folder")
     if path.exists() and not os.access(path, os.W_OK):
         raise RunFileError(f"cannot write the {what} {path}: permission denied")
     return path

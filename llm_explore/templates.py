@@ -91,7 +91,7 @@ class PromptLibrary:
     def source(self, name: str) -> str:
         return self.info(name).path.read_text(encoding="utf-8")
 
-    def render(self, name: str, **variables: Any) -> str:
+    def render(self, name: str, /, **variables: Any) -> str:
         """Render a template; a missing or misspelt variable is a ConfigError naming it."""
         info = self.info(name)
         try:
