@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from llm_explore.errors import ConfigError, RunFileError
 from llm_explore.files import check_writable, read_json_object
 from llm_explore.learner import checkpoint as ckpt
