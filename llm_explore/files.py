@@ -16,14 +16,24 @@ from typing import Any
 from llm_explore.errors import RunFileError
 
 
-def check_writable(folder: str | Path, what: str = "folder") -> Path:
-    """Create `folder` if needed and prove a file can be written into it; else RunFileError."""
+def check_writable(folder: str | Path, what: str = "folder", create: bool = True) -> Path:
+    """Prove a file can be written into `folder`; else RunFileError naming it.
+
+    `create=False` leaves the file system as it was: the nearest existing ancestor is probed
+    instead (a check before a run must not leave an empty output folder behind when it fails)."""
     folder = Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise RunFileError(f"cannot write to the {what} {folder}: it is a file, not a folder")
+    probe = folder
+    if not create:
+        while not probe.exists() and probe.parent != probe:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise RunFileError(f"cannot write to the {what} {folder}: {probe} is a file, not a folder")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".write-test-"):
             pass
     except OSError as exc:
         raise RunFileError(f"cannot write to the {what} {folder}: {exc.strerror or exc}") from None

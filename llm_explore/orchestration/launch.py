@@ -65,11 +65,12 @@ def resolve_method_config(spec, cfg):
 def preflight(spec, cfg) -> None:
     """Everything that can be checked before a run folder exists: the output and cache folders are
     writable, and for an LLM method the backend can work here and every prompt template parses."""
-    check_writable(Path(cfg.out_dir).expanduser(), "output folder (--out)")
+    check_writable(Path(cfg.out_dir).expanduser(), "output folder (--out)", create=False)
     if spec.uses_llm or family_of(cfg.env.id) == "textworld":  # both embed text
         from llm_explore.embeddings import default_cache_path
 
-        check_writable(default_cache_path().parent, "embedding cache folder ($LLM_EXPLORE_EMBED_CACHE)")
+        check_writable(default_cache_path().parent, "embedding cache folder ($LLM_EXPLORE_EMBED_CACHE)",
+                       create=False)
     if spec.uses_llm:
         from llm_explore.llm.backends.registry import preflight as backend_preflight
         from llm_explore.templates import PromptLibrary

@@ -121,7 +121,7 @@ def preflight(cfg: LLMConfig, cache_path: str | None = None) -> None:
     if cache_path:
         from llm_explore.files import check_writable
 
-        check_writable(Path(cache_path).expanduser().parent, "LLM cache folder (cache.path)")
+        check_writable(Path(cache_path).expanduser().parent, "LLM cache folder (cache.path)", create=False)
 
     status = next((s for s in check_backends(cfg) if s.name == cfg.backend), None)
     if status is not None and not status.usable:

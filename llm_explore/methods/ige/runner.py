@@ -110,7 +110,7 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
     env = env if env is not None else make_env(env_id)
     family = env.family
     try:
-        check_writable(run_dir.parent, "output folder (--out)")
+        check_writable(run_dir.parent, "output folder (--out)", create=False)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         (run_dir / "run.json").write_text(json.dumps(
