@@ -16,6 +16,9 @@ from typing import Sequence
 import numpy as np
 
 MODEL_DIM = 384  # all-MiniLM-L6-v2's output size, known without loading the model
+# Texts kept in memory (1.5 KB each: 50,000 is about 80 MB); older ones are read back from the
+# SQLite file when needed again. `$LLM_EXPLORE_EMBED_MEMORY` or `max_memory=` changes it.
+DEFAULT_MAX_MEMORY = 50_000
 
 
 def default_cache_path() -> Path:
@@ -29,13 +32,17 @@ class SentenceEmbedder:
     The model loads on the first cache miss. All methods are thread-safe: one lock guards the
     memory cache and the model (sentence-transformers models are not safe to call concurrently).
     `cache_path=None` uses the default file; `cache_path=False` keeps the cache in memory only.
+    The memory cache holds at most `max_memory` texts, least recently used first out (default
+    `$LLM_EXPLORE_EMBED_MEMORY` or 50,000), so a long run on a text env cannot grow it without bound.
     """
 
     def __init__(self, model_path: str | Path | None = None, cache_path: str | Path | bool | None = None,
-                 batch_size: int = 64, device: str = "cpu"):
+                 batch_size: int = 64, device: str = "cpu", max_memory: int | None = None):
         self.model_path = str(model_path) if model_path else None
         self.batch_size = batch_size
         self.device = device
+        self.max_memory = max(1, int(max_memory or os.environ.get("LLM_EXPLORE_EMBED_MEMORY") or DEFAULT_MAX_MEMORY))
+        # Insertion order is recency order (a hit re-inserts its text): the first entry goes first.
         self._memory: dict[str, np.ndarray] = {}
         self._model = None
         self._lock = threading.RLock()
@@ -79,12 +86,20 @@ class SentenceEmbedder:
         if self.cache_path is None:
             return None
         if self._db is None:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            # check_same_thread=False: access is serialised by self._lock.
-            self._db = sqlite3.connect(str(self.cache_path), timeout=30, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("CREATE TABLE IF NOT EXISTS emb (text TEXT PRIMARY KEY, vec BLOB NOT NULL)")
-            self._db.commit()
+            try:
+                self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+                # check_same_thread=False: access is serialised by self._lock.
+                db = sqlite3.connect(str(self.cache_path), timeout=30, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("CREATE TABLE IF NOT EXISTS emb (text TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+                db.commit()
+            except (OSError, sqlite3.Error) as exc:
+                from llm_explore.errors import RunFileError
+
+                raise RunFileError(f"cannot open the embedding cache {self.cache_path}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}; set $LLM_EXPLORE_EMBED_CACHE "
+                                   "to a writable file") from None
+            self._db = db
         return self._db
 
     def _disk_get(self, texts: list[str]) -> dict[str, np.ndarray]:
@@ -115,21 +130,28 @@ class SentenceEmbedder:
         texts = [str(t) for t in texts]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t and t not in self._memory]
+            found: dict[str, np.ndarray] = {}
+            for t in dict.fromkeys(texts):
+                if t and t in self._memory:
+                    found[t] = self._memory.pop(t)  # re-inserted below: most recently used
+            missing = [t for t in dict.fromkeys(texts) if t and t not in found]
             self.hits += len(texts) - len(missing)
             if missing:
-                self._memory.update(self._disk_get(missing))
-                todo = [t for t in missing if t not in self._memory]
+                found.update(self._disk_get(missing))
+                todo = [t for t in missing if t not in found]
                 if todo:
                     self.misses += len(todo)
                     vecs = self._load_model().encode(todo, batch_size=self.batch_size, convert_to_numpy=True,
                                                      normalize_embeddings=True, show_progress_bar=False)
                     new = {t: np.asarray(v, dtype=np.float32) for t, v in zip(todo, vecs)}
-                    self._memory.update(new)
+                    found.update(new)
                     self._disk_put(new)
             for i, t in enumerate(texts):
                 if t:
-                    out[i] = self._memory[t]
+                    out[i] = found[t]
+            self._memory.update(found)
+            while len(self._memory) > self.max_memory:
+                del self._memory[next(iter(self._memory))]
         return out
 
     def encode_one(self, text: str) -> np.ndarray:

@@ -25,6 +25,11 @@ class UnknownNameError(ConfigError):
         super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(self.valid) or '(none)'}")
 
 
+class RunFileError(LLMExploreError):
+    """A file or folder the run needs is unreadable (corrupt, truncated, missing) or unwritable
+    (read-only, no permission, disk full); the message names the path."""
+
+
 class LLMError(LLMExploreError):
     """Base class of LLM-layer failures."""
 

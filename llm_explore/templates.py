@@ -82,10 +82,16 @@ class PromptLibrary:
             raise ConfigError(f"template {name} ({path}) line {exc.lineno}: {exc.message}") from None
         return TemplateInfo(name, path, source, description, variables)
 
+    def check(self) -> None:
+        """Parse every template (shipped and the user's): a syntax error is a ConfigError naming
+        the file, raised before a run starts rather than at its first LLM call."""
+        for name in self.names():
+            self.info(name)
+
     def source(self, name: str) -> str:
         return self.info(name).path.read_text(encoding="utf-8")
 
-    def render(self, name: str, **variables: Any) -> str:
+    def render(self, name: str, /, **variables: Any) -> str:
         """Render a template; a missing or misspelt variable is a ConfigError naming it."""
         info = self.info(name)
         try:

@@ -15,7 +15,9 @@ from llm_explore.learner.encoders import KeySpec, ObsProcessor
 from llm_explore.learner.networks import Agent
 from llm_explore.learner.ppo import _value_loss, split_infos
 from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, crafter_score
-from llm_explore.learner.shaping import CountConfig, CountShaper, RNDConfig, RNDShaper, Transitions
+from llm_explore.envs import make_vector_env
+from llm_explore.learner.shaping import (CountConfig, CountShaper, RewardShaper, RNDConfig, RNDShaper,
+                                          Transitions)
 
 torch.set_num_threads(1)
 
@@ -188,16 +190,85 @@ def test_split_infos_same_step_final_info():
     envs.close()
 
 
-@pytest.mark.parametrize("mode", [gym.vector.AutoresetMode.SAME_STEP, gym.vector.AutoresetMode.NEXT_STEP])
-def test_train_either_autoreset_mode(tmp_path, mode):
-    from llm_explore.orchestration.launch import start_run
+class _Recorder(RewardShaper):
+    """Records what the learner hands the shaper: each step's next observation and flags."""
 
-    cfg = RunConfig.model_validate({"env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 4},
-                                    "learner": {"total_steps": 2048, "num_steps": 64, "tensorboard": False}})
-    envs = minigrid_vec("MiniGrid-Empty-5x5-v0", 4, autoreset_mode=mode)
-    run_dir, summary = start_run("ppo-count", cfg, envs=envs, run_dir=tmp_path / "run")
-    assert summary["env_steps"] == 2048 and summary["episodes"] > 0
-    assert summary["shaper"]["unique_states"] > 4
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    def compute(self, batch):
+        self.steps.append({"next_obs": {k: v.clone() for k, v in batch.next_obs.items()},
+                           "truncated": batch.truncated.copy(), "valid": np.asarray(batch.valid).copy()})
+        return np.zeros(len(batch), dtype=np.float32)
+
+
+@pytest.mark.parametrize("mode", [gym.vector.AutoresetMode.SAME_STEP, gym.vector.AutoresetMode.NEXT_STEP])
+def test_train_either_autoreset_mode_bootstraps_from_the_final_observation(tmp_path, mode, monkeypatch):
+    """A truncated episode's transition ends in its *final* observation (not the next episode's
+    first), and GAE bootstraps from V(final observation); the NEXT_STEP reset slot is invalid."""
+    from llm_explore.learner import ppo
+    from llm_explore.learner.runs import RunContext
+
+    n, num_steps, limit = 2, 16, 5
+    env_id = f"minigrid:MiniGrid-Empty-5x5-v0?max_steps={limit}"  # truncates every 5 steps
+    envs = make_vector_env(env_id, n, autoreset_mode=mode)
+    finals = {}  # (vector step, env) -> the env's raw final observation
+    real_step, count = envs.step, [0]
+
+    def step(actions):
+        out = real_step(actions)
+        obs, _r, term, trunc, infos = out
+        for i in np.flatnonzero(np.logical_or(term, trunc)):
+            # SAME_STEP puts the final obs in info; NEXT_STEP returns it and resets on the next step.
+            final = infos["final_obs"][i] if mode == gym.vector.AutoresetMode.SAME_STEP else \
+                {k: v[i] for k, v in obs.items()}
+            finals[(count[0], int(i))] = final
+        count[0] += 1
+        return out
+
+    envs.step = step
+    made, bootstraps = {}, []
+    real_make, real_gae = ppo.make_policy, ppo.gae
+
+    def make_policy(*args, **kwargs):
+        made["processor"], made["agent"] = real_make(*args, **kwargs)
+        return made["processor"], made["agent"]
+
+    def gae(rewards, values, last, terminated, truncated, final_values, valid, *args, **kwargs):
+        if not bootstraps:  # the extrinsic stream of the (only) rollout, before the PPO update
+            with torch.no_grad():  # V of each recorded next observation under the rollout's weights
+                v_next = torch.stack([made["agent"].get_value(rec["next_obs"])[0] for rec in shaper.steps])
+            bootstraps.append((truncated.clone(), final_values.clone(), valid.clone(), v_next))
+        return real_gae(rewards, values, last, terminated, truncated, final_values, valid, *args, **kwargs)
+
+    monkeypatch.setattr(ppo, "make_policy", make_policy)
+    monkeypatch.setattr(ppo, "gae", gae)
+    cfg = RunConfig.model_validate({"env": {"id": env_id, "num_envs": n}, "learner": {
+        "total_steps": n * num_steps, "num_steps": num_steps, "tensorboard": False, "update_epochs": 1}})
+    cfg = resolve_learner(cfg, "minigrid")
+    ctx = RunContext(run_dir=tmp_path, config=cfg, method="ppo", seed=0, env_id=env_id, family="minigrid", num_envs=n)
+    shaper = _Recorder()
+    ppo.train(ctx, shaper, envs)
+    truncated, final_values, valid, v_next = bootstraps[0]
+    processor = made["processor"]
+    checked = 0
+    for t, rec in enumerate(shaper.steps):
+        for i in range(n):
+            if not (rec["truncated"][i] and rec["valid"][i]):
+                assert final_values[t, i] == 0 or truncated[t, i] == 0
+                continue
+            # The transition's next observation is the final one the env reported ...
+            expected = processor({k: np.asarray(v)[None] for k, v in finals[(t, i)].items()}, [{}], None)
+            for key, value in expected.items():
+                assert torch.equal(rec["next_obs"][key][i], value[0]), key
+            # ... and the bootstrap is the value of exactly that observation.
+            assert truncated[t, i] == 1
+            assert torch.allclose(final_values[t, i], v_next[t, i], atol=1e-5)
+            checked += 1
+    assert checked >= 2 * (num_steps // (limit + 1))  # several truncations per env were checked
+    if mode == gym.vector.AutoresetMode.NEXT_STEP:  # the step after each end only resets: invalid
+        assert (valid == 0).sum() >= checked - n
 
 
 def test_presets_fill_only_unset_fields():

@@ -15,7 +15,9 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Plain click help: two columns (option, help) that read well at 80 columns, no boxes.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
 
@@ -61,6 +63,12 @@ def main() -> None:
         run_dir = getattr(exc, "run_dir", None)
         if run_dir is not None:  # a run stopped part-way: its folder holds a partial summary and checkpoints
             typer.echo(f"run folder: {run_dir} (continue with: llm-explore resume {run_dir})", err=True)
+        sys.exit(2)
+    except OSError as exc:
+        # A folder or file the command needs cannot be read or written (permissions, a full disk):
+        # the path and the reason are the whole story, so one line instead of a traceback.
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        typer.echo(f"error: cannot access{where}: {redact(exc.strerror or str(exc))}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

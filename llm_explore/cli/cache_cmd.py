@@ -1,10 +1,12 @@
 """`llm-explore cache stats|clear`."""
 from __future__ import annotations
 
+from typing import List, Optional
+
 import typer
 
-from llm_explore.cli.common import print_json, print_table
-from llm_explore.cli.state import base_config
+from llm_explore.cli.common import config_option, print_json, print_table, set_option
+from llm_explore.cli.state import base_config, use_command_options
 
 cache_app = typer.Typer(help="Inspect or clear the LLM response cache.", no_args_is_help=True)
 
@@ -16,8 +18,13 @@ def _cache():
 
 
 @cache_app.command("stats")
-def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def stats(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    config: Optional[str] = config_option(),
+    set_: List[str] = set_option(),
+) -> None:
     """Entries, size and hit/miss counts of the response cache."""
+    use_command_options(config, set_)
     data = _cache().stats()
     if as_json:
         print_json(data)
@@ -29,8 +36,11 @@ def stats(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
 def clear(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    config: Optional[str] = config_option(),
+    set_: List[str] = set_option(),
 ) -> None:
     """Delete every cached answer (runs then ask the model again)."""
+    use_command_options(config, set_)
     cache = _cache()
     if not yes and not as_json:
         typer.confirm(f"Delete all cached answers in {cache.path}?", abort=True)

@@ -31,3 +31,18 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         table.add_row(*[str(c) for c in row])
     Console().print(table)
+
+
+# The config options every config-reading command accepts after its name too (they are also global
+# options before the command): `llm-explore prompts list --prompts-dir D` works like
+# `llm-explore --prompts-dir D prompts list`.
+def config_option():
+    return typer.Option(None, "--config", "-c", help="YAML config file.")
+
+
+def set_option():
+    return typer.Option([], "--set", help="dotted.key=value (repeatable).")
+
+
+def prompts_dir_option():
+    return typer.Option(None, "--prompts-dir", help="Folder of .j2 template overrides.")

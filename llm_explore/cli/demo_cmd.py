@@ -1,11 +1,12 @@
 """`llm-explore demo`: what `make run` shows until the method runs land."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
-from llm_explore.cli.common import llm_run_config
+from llm_explore.cli.common import config_option, llm_run_config, prompts_dir_option, set_option
+from llm_explore.cli.state import use_command_options
 
 SAMPLE_CAPTION = ("You see grass, tree and water. You are facing tree. "
                   "You have nothing in your inventory. You feel thirsty.")
@@ -15,11 +16,15 @@ def demo(
     caption: str = typer.Option(SAMPLE_CAPTION, "--caption", help="State caption to ask about."),
     backend: Optional[str] = typer.Option(None, "--backend", "-b", help="embedded | openai | langchain | replay."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name sent to the server."),
+    config: Optional[str] = config_option(),
+    set_: List[str] = set_option(),
+    prompts_dir: Optional[str] = prompts_dir_option(),
 ) -> None:
     """Ask the model for ELLM-style goals for a sample Crafter caption and print them."""
     from llm_explore.llm import LLMClient, parse_bullets
     from llm_explore.templates import PromptLibrary
 
+    use_command_options(config, set_, prompts_dir)
     cfg = llm_run_config(backend, model)
     prompt = PromptLibrary(cfg.prompts_dir).render("ellm/suggest", caption=caption)
     with LLMClient.from_run_config(cfg) as client:

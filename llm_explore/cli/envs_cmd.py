@@ -32,29 +32,32 @@ def show(
     env_id: str = typer.Argument(..., help="Env id or task-spec name, e.g. minigrid:MiniGrid-DoorKey-8x8-v0."),
     seed: int = typer.Option(0, "--seed", "-s", help="Reset seed."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    png: Optional[Path] = typer.Option(None, "--png", help="Where to write the first frame (grid envs; "
-                                       "default <env>-s<seed>.png in the current folder)."),
+    png: Optional[Path] = typer.Option(None, "--png", help="Also write the first frame to this PNG "
+                                       "(MiniGrid, BabyAI, Crafter)."),
 ) -> None:
-    """The first caption, the action texts and the observation space; a PNG of the first frame."""
+    """The first caption, the action texts and the observation space (and the first frame with --png)."""
     import numpy as np
 
     from llm_explore.envs import make_env, parse_env_id
+    from llm_explore.errors import ConfigError
+    from llm_explore.files import check_writable_file
 
     spec = parse_env_id(env_id)
+    if png is not None:
+        if spec.family not in ("minigrid", "babyai", "crafter"):
+            raise ConfigError(f"--png: {spec.family} has no frames (it is text)")
+        check_writable_file(png, "PNG")
     env = make_env(spec)
     try:
         obs, info = env.reset(seed=seed)
         data = {"id": spec.id, **env.describe(), "mission": info["mission"], "caption": info["text"],
                 "actions_text": info["actions_text"], "state_key": repr(info["state_key"]),
                 "obs_shapes": {k: list(np.shape(v)) for k, v in obs.items()} if isinstance(obs, dict) else None}
-        if spec.family in ("minigrid", "babyai", "crafter"):
+        if png is not None:
             import imageio.v3 as iio
 
-            from llm_explore.learner.runs import env_slug
-
-            path = png or Path(f"{env_slug(spec.id)}-s{seed}.png")
-            iio.imwrite(path, np.asarray(env.render(), dtype=np.uint8))
-            data["png"] = str(path)
+            iio.imwrite(png, np.asarray(env.render(), dtype=np.uint8), extension=".png")
+            data["png"] = str(png)
     finally:
         env.close()
     if as_json:
@@ -71,15 +74,13 @@ def show(
         typer.echo(f"frame    : {data['png']}")
 
 
-# Single keys for grid worlds (a line per key, so it works in any terminal and from a pipe).
+# Single letter keys for grid worlds (a line per key, so it works in any terminal and from a pipe).
+# Digits are never keys: a number is always the action number the prompt lists.
 GRID_KEYS = {
     "minigrid": {"a": "turn left", "d": "turn right", "w": "go forward", "p": "pick up", "o": "drop",
                  "t": "toggle"},
     "crafter": {"a": "move left", "d": "move right", "w": "move up", "s": "move down", "e": "do",
-                "n": "noop", "z": "sleep", "1": "place stone", "2": "place table", "3": "place furnace",
-                "4": "place plant", "5": "make wood pickaxe", "6": "make stone pickaxe",
-                "7": "make iron pickaxe", "8": "make wood sword", "9": "make stone sword",
-                "0": "make iron sword"},
+                "n": "noop", "z": "sleep"},
 }
 
 
@@ -111,22 +112,28 @@ def play(
     keys = GRID_KEYS.get(family, {})
     _obs, info = env.reset(seed=seed)
     total = 0.0
+    step = 0
     try:
-        for step in range(max_steps):
-            typer.echo(f"\n[{step}] {info['text']}")
+        shown = -1
+        while step < max_steps:
             names = list(info["actions_text"])
-            if family == "textworld":
-                typer.echo("commands: " + " | ".join(names))
-            else:
-                typer.echo("keys: " + "  ".join(f"{k}={v}" for k, v in keys.items() if v in names)
-                           + "  (or an action number/name; q quits)")
+            if shown != step:  # an unknown key asks again without a new step
+                typer.echo(f"\n[{step}] {info['text']}")
+                if family == "textworld":
+                    typer.echo("commands: " + " | ".join(names))
+                else:
+                    typer.echo("actions: " + "  ".join(f"{i}={n}" for i, n in enumerate(names)))
+                    typer.echo("keys: " + "  ".join(f"{k}={v}" for k, v in keys.items() if v in names)
+                               + "  (or an action number/name; q quits)")
+                shown = step
             line = typer.prompt(">", default="", show_default=False)
             if line.strip().lower() in ("q", "quit", "exit"):
                 break
             action = _resolve_action(line, names, keys, family == "textworld")
             if action is None:
-                typer.echo(f"unknown action {line!r}")
+                typer.echo(f"unknown action {line!r}: type a key, an action number or name (q quits)")
                 continue
+            step += 1
             _obs, reward, terminated, truncated, info = env.step(action)
             total += reward
             if info["events"]:
@@ -134,7 +141,7 @@ def play(
             if reward:
                 typer.echo(f"reward {reward:+.2f} (total {total:.2f})")
             if terminated or truncated:
-                typer.echo(f"episode over after {step + 1} steps: return {total:.2f}"
+                typer.echo(f"episode over after {step} steps: return {total:.2f}"
                            + (" (won)" if info.get("won") or (family == "minigrid" and reward > 0) else ""))
                 break
     except (EOFError, typer.Abort):

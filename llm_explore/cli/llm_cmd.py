@@ -5,7 +5,8 @@ from typing import List, Optional
 
 import typer
 
-from llm_explore.cli.common import llm_run_config, print_json, print_table
+from llm_explore.cli.common import config_option, llm_run_config, print_json, print_table, set_option
+from llm_explore.cli.state import use_command_options
 
 llm_app = typer.Typer(help="Talk to the configured language model.", no_args_is_help=True)
 
@@ -24,10 +25,13 @@ def ask(
     chat: bool = typer.Option(False, "--chat", help="Send as a chat message instead of a completion prompt."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Skip the response cache for this call."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: text, usage, latency_s, cached, backend, model."),
+    config: Optional[str] = config_option(),
+    set_: List[str] = set_option(),
 ) -> None:
     """Ask the model one prompt and print its answer."""
     from llm_explore.llm import LLMClient
 
+    use_command_options(config, set_)
     cfg = llm_run_config(backend, model, base_url)
     stops = [s.encode().decode("unicode_escape") for s in stop]
     params = {"max_tokens": max_tokens, "temperature": temperature, "stop": stops or None}
@@ -47,10 +51,13 @@ def ask(
 
 def backends(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    config: Optional[str] = config_option(),
+    set_: List[str] = set_option(),
 ) -> None:
     """Say which LLM backends are usable here, and why not otherwise."""
     from llm_explore.llm.backends import check_backends
 
+    use_command_options(config, set_)
     cfg = llm_run_config()
     statuses = check_backends(cfg.llm)
     if as_json:

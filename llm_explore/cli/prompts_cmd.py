@@ -1,12 +1,12 @@
 """`llm-explore prompts list|show|render`."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import typer
 
-from llm_explore.cli.common import print_json, print_table
-from llm_explore.cli.state import OPTIONS
+from llm_explore.cli.common import config_option, print_json, print_table, prompts_dir_option, set_option
+from llm_explore.cli.state import OPTIONS, use_command_options
 from llm_explore.errors import ConfigError
 
 prompts_app = typer.Typer(help="List, show and render prompt templates.", no_args_is_help=True)
@@ -20,8 +20,14 @@ def _library():
 
 
 @prompts_app.command("list")
-def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+def list_(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    config: Optional[str] = config_option(),
+    set_: List[str] = set_option(),
+    prompts_dir: Optional[str] = prompts_dir_option(),
+) -> None:
     """List templates (user overrides marked) with their variables."""
+    use_command_options(config, set_, prompts_dir)
     lib = _library()
     infos = [lib.info(n) for n in lib.names()]
     if as_json:
@@ -32,8 +38,14 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
 
 
 @prompts_app.command("show")
-def show(name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest.")) -> None:
+def show(
+    name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest."),
+    config: Optional[str] = config_option(),
+    set_: List[str] = set_option(),
+    prompts_dir: Optional[str] = prompts_dir_option(),
+) -> None:
     """Print a template's source."""
+    use_command_options(config, set_, prompts_dir)
     typer.echo(_library().source(name), nl=False)
 
 
@@ -41,8 +53,12 @@ def show(name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest.
 def render(
     name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest."),
     var: List[str] = typer.Option([], "--var", help="Variable as k=v; v is parsed as YAML (lists, numbers)."),
+    config: Optional[str] = config_option(),
+    set_: List[str] = set_option(),
+    prompts_dir: Optional[str] = prompts_dir_option(),
 ) -> None:
     """Render a template with variables and print the prompt."""
+    use_command_options(config, set_, prompts_dir)
     import yaml
 
     values = {}

@@ -1,33 +1,86 @@
 """`llm-explore run | resume | eval | report | video`: train, continue, evaluate and compare runs."""
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
-from llm_explore.cli.state import OPTIONS, base_config
+from llm_explore.cli.state import OPTIONS, base_config, use_command_options
 
 
-def _progress(total: int, done: int = 0):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+class Progress:
+    """Training progress: a rich bar on a terminal; piped (CI, nohup, a cluster job) a plain line
+    every `every_s` seconds with steps, steps/s, return, success, LLM calls and the ETA.
 
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[sps]} steps/s"), TextColumn("return {task.fields[ret]}"),
-        TextColumn("success {task.fields[succ]}"), TextColumn("LLM {task.fields[llm]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-    task = progress.add_task("train", total=total, completed=done, sps="-", ret="-", succ="-", llm=0)
+    Nothing is shown until `start()` (called when training begins), so a run that fails its
+    checks prints no bar."""
 
-    def on_update(row: dict) -> None:
-        def f(x: float) -> str:
-            return "-" if x != x else f"{x:.2f}"
+    def __init__(self, total: int, done: int = 0, every_s: float = 30.0, terminal: bool | None = None):
+        self.total, self.done, self.every_s = total, done, every_s
+        self.terminal = sys.stdout.isatty() if terminal is None else terminal
+        self.bar = None
+        self.last_line = 0.0
+        self.t0 = self.done0 = None
+        self.row: dict | None = None
 
-        progress.update(task, completed=min(total, int(row["global_step"])), sps=f"{row['sps']:.0f}",
-                        ret=f(row["return_avg"]), succ=f(row["success_avg"]), llm=int(row["llm_calls"]))
+    def start(self, *_args) -> None:
+        self.t0, self.done0 = time.time(), self.done
+        if not self.terminal:
+            return
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
 
-    return progress, on_update
+        self.bar = RichProgress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[sps]} steps/s"), TextColumn("return {task.fields[ret]}"),
+            TextColumn("success {task.fields[succ]}"), TextColumn("LLM {task.fields[llm]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+        self.task = self.bar.add_task("train", total=self.total, completed=self.done, sps="-", ret="-",
+                                      succ="-", llm=0)
+        self.bar.start()
+
+    def update(self, row: dict) -> None:
+        self.row, self.done = row, min(self.total, int(row["global_step"]))
+        if self.bar is not None:
+            self.bar.update(self.task, completed=self.done, sps=f"{row['sps']:.0f}", ret=_f(row["return_avg"]),
+                            succ=_f(row["success_avg"]), llm=int(row["llm_calls"]))
+        elif time.time() - self.last_line >= self.every_s or self.done >= self.total:
+            self._line()
+
+    def _line(self) -> None:
+        row = self.row or {}
+        self.last_line = time.time()
+        elapsed = self.last_line - (self.t0 or self.last_line)
+        rate = (self.done - (self.done0 or 0)) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+        typer.echo(f"train {self.done:,}/{self.total:,} steps  {rate:.0f} steps/s  "
+                   f"return {_f(row.get('return_avg', float('nan')))}  "
+                   f"success {_f(row.get('success_avg', float('nan')))}  LLM calls {int(row.get('llm_calls', 0))}  "
+                   f"ETA {_duration(eta)}")
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _f(x: float) -> str:
+    return "-" if x != x else f"{x:.2f}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds != seconds:
+        return "-"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _exit_if_interrupted(summary: dict) -> None:
+    """A run stopped by Ctrl-C/SIGTERM ends with exit code 130 (its checkpoint is written)."""
+    if summary.get("status") == "interrupted":
+        raise typer.Exit(130)
 
 
 def _print_summary(run_dir: Path, summary: dict) -> None:
@@ -58,35 +111,44 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
 
 
 def run(
-    method: str = typer.Argument(..., help="ppo, ppo-count, ppo-rnd, ellm, ige ... (`llm-explore methods` lists them)."),
-    env: Optional[str] = typer.Option(None, "--env", "-e", help="Env id or task spec, e.g. minigrid:MiniGrid-DoorKey-5x5-v0."),
-    steps: Optional[int] = typer.Option(None, "--steps", "-n", help="Total environment steps (PPO methods)."),
-    seed: Optional[int] = typer.Option(None, "--seed", "-s", help="Random seed."),
-    envs: Optional[int] = typer.Option(None, "--envs", "-k", help="Number of parallel envs."),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="LLM backend: embedded | openai | langchain | replay."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name for the openai/langchain backends."),
+    method: str = typer.Argument(..., help="ppo, ppo-count, ppo-rnd, ellm, ige ... (see `llm-explore methods`)."),
+    env: Optional[str] = typer.Option(None, "--env", "-e", help="Env id or task spec.",
+                                      show_default="minigrid:MiniGrid-Empty-5x5-v0"),
+    steps: Optional[int] = typer.Option(None, "--steps", "-n", show_default="100000",
+                                        help="Env steps in all (PPO; rounded up to whole rollouts)."),
+    seed: Optional[int] = typer.Option(None, "--seed", "-s", help="Random seed.", show_default="0"),
+    envs: Optional[int] = typer.Option(None, "--envs", "-k", help="Parallel envs.",
+                                       show_default="8; TextWorld 4"),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", show_default="embedded",
+                                          help="LLM: embedded|openai|langchain|replay."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (openai/langchain)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
-    goal_source: Optional[str] = typer.Option(None, "--goal-source", help="ELLM: llm (ask the model) or oracle (env ground truth)."),
+    goal_source: Optional[str] = typer.Option(None, "--goal-source", show_default="llm",
+                                              help="ELLM goals: llm or oracle."),
     trials: Optional[int] = typer.Option(None, "--trials", help="IGE: return-and-explore trials."),
-    actions_per_trial: Optional[int] = typer.Option(None, "--actions-per-trial", help="IGE: actions explored per trial."),
-    robustify: Optional[bool] = typer.Option(None, "--robustify/--no-robustify", help="IGE: train a PPO policy on the best trajectory."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="Parent folder of the run folder (default runs/)."),
-    name: Optional[str] = typer.Option(None, "--name", help="Run folder name (default <method>-<env>-s<seed>-<time>)."),
+    actions_per_trial: Optional[int] = typer.Option(None, "--actions-per-trial", help="IGE: actions per trial."),
+    robustify: Optional[bool] = typer.Option(None, "--robustify/--no-robustify", show_default="no",
+                                             help="IGE: train PPO on the best path."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Parent of the run folder.", show_default="runs"),
+    name: Optional[str] = typer.Option(None, "--name", help="Run folder name.",
+                                       show_default="METHOD-ENV-sSEED-TIME"),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config file."),
-    set_: List[str] = typer.Option([], "--set", help="Override a config value: dotted.key=value (repeatable)."),
-    report_: bool = typer.Option(False, "--report", help="Also write plots and a table into RUN_DIR/report/."),
+    set_: List[str] = typer.Option([], "--set", help="dotted.key=value (repeatable)."),
+    prompts_dir: Optional[str] = typer.Option(None, "--prompts-dir", help="Folder of .j2 template overrides."),
+    progress_every: float = typer.Option(30.0, "--progress-every",
+                                         help="Seconds between progress lines when piped."),
+    report_: bool = typer.Option(False, "--report", help="Also write plots into RUN_DIR/report/."),
 ) -> None:
     """Run a method on an env and write runs/<name>/ (config, metrics, checkpoints, summary.json)."""
     from llm_explore.methods.registry import get_method
-    from llm_explore.orchestration.launch import resolve_method_config, start_run
+    from llm_explore.orchestration.launch import preflight, prepare, resolve_method_config, start_run
 
     spec = get_method(method)  # fail fast on a typo, before loading anything heavy
-    if config:
-        OPTIONS.config = config
+    use_command_options(config, set_, prompts_dir)
     method_options = {"goal_source": goal_source, "trials": trials, "actions_per_trial": actions_per_trial,
                       "robustify": robustify}
     section = method.replace("-", "_")
-    OPTIONS.overrides = (list(OPTIONS.overrides) + list(set_)
+    OPTIONS.overrides = (list(OPTIONS.overrides)
                          + [f"method.{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"
                             for k, v in method_options.items() if v is not None])
     cfg = base_config(
@@ -94,42 +156,66 @@ def run(
         env={k: v for k, v in {"id": env, "num_envs": envs}.items() if v is not None} or None,
         learner={"total_steps": steps} if steps is not None else None,
         llm={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v} or None)
-    cfg = resolve_method_config(spec, cfg)  # a typo'd method section fails here, before any folder exists
+    # Everything is checked before a folder or a progress bar appears: method settings, env id.
+    resolved, _spec = prepare(method, cfg)
     if spec.runner is not None:
+        cfg = resolve_method_config(spec, cfg)  # a search reads no learner section
+        preflight(spec, cfg)
         run_dir, summary = spec.runner(method, cfg)
     else:
-        progress, on_update = _progress(cfg.learner.total_steps)
-        with progress:
-            run_dir, summary = start_run(method, cfg, on_update=on_update)
+        cfg = resolved
+        total = cfg.learner.num_updates(cfg.env.num_envs) * cfg.learner.batch_size(cfg.env.num_envs)
+        progress = Progress(total, every_s=progress_every)
+
+        def on_start(ctx) -> None:  # every check passed: the run folder exists, training begins
+            if total != cfg.learner.total_steps:
+                typer.echo(f"note: running {total:,} steps, not {cfg.learner.total_steps:,}: whole rollouts "
+                           f"of {cfg.env.num_envs} envs x {cfg.learner.num_steps} steps", err=True)
+            progress.start()
+
+        try:
+            run_dir, summary = start_run(method, cfg, on_update=progress.update, on_start=on_start)
+        finally:
+            progress.stop()
     _print_summary(run_dir, summary)
     if report_:
         from llm_explore.learner.report import make_report
 
         files = make_report([run_dir], run_dir / "report")["files"]
         typer.echo(f"plots   : {', '.join(str(f) for f in files)}")
+    _exit_if_interrupted(summary)
 
 
 def resume(
     run_dir: Path = typer.Argument(..., help="Run folder: a PPO run with checkpoints, or an interrupted search."),
     set_: List[str] = typer.Option([], "--set", help="Change a saved setting, e.g. budget.max_calls=5000 or "
                                    "learner.total_steps=1000000 to extend the run (repeatable)."),
+    progress_every: float = typer.Option(30.0, "--progress-every",
+                                         help="Seconds between progress lines when piped."),
 ) -> None:
     """Continue an interrupted run from its last checkpoint (a search replays its cached answers)."""
     from llm_explore.learner import checkpoint as ckpt
     from llm_explore.orchestration.launch import load_run_config, resume_run
     from llm_explore.methods.registry import get_method
 
-    cfg, meta = load_run_config(run_dir, list(set_))
+    overrides = list(OPTIONS.overrides) + list(set_)
+    cfg, meta = load_run_config(run_dir, overrides)
     spec = get_method(meta["method"])
     if spec.runner is not None:  # a search (IGE and its baselines) resumes itself, without a step bar
-        _print_summary(Path(run_dir), resume_run(run_dir))
+        summary = resume_run(run_dir, overrides=overrides)
+        _print_summary(Path(run_dir), summary)
+        _exit_if_interrupted(summary)
         return
-    last = ckpt.latest(run_dir)
-    done = int(ckpt.load(last)["global_step"]) if last else 0
-    progress, on_update = _progress(cfg.learner.total_steps, done)
-    with progress:
-        summary = resume_run(run_dir, on_update=on_update)
+    _path, state = ckpt.load_latest(run_dir, warn=lambda _message: None)  # resume_run warns
+    done = int(state["global_step"]) if state else 0
+    total = cfg.learner.num_updates(cfg.env.num_envs) * cfg.learner.batch_size(cfg.env.num_envs)
+    progress = Progress(total, done, every_s=progress_every)
+    try:
+        summary = resume_run(run_dir, on_update=progress.update, on_start=progress.start, overrides=overrides)
+    finally:
+        progress.stop()
     _print_summary(Path(run_dir), summary)
+    _exit_if_interrupted(summary)
 
 
 def evaluate(
@@ -159,10 +245,18 @@ def report(
 ) -> None:
     """Curves (IQM, 95% bootstrap bands), Crafter achievements, profiles and tables with rliable statistics."""
     from llm_explore.errors import ConfigError
+    from llm_explore.files import check_writable, read_json_object
     from llm_explore.learner.report import make_report
+    from llm_explore.learner.runs import read_metrics
 
     if metric not in ("success_rate", "mean_return"):
         raise ConfigError(f"--metric must be success_rate or mean_return, got {metric!r}")
+    for run_dir in run_dirs:  # a corrupt file is one line naming it, before any plot is drawn
+        if (run_dir / "summary.json").is_file():
+            read_json_object(run_dir / "summary.json", "summary file")
+        if (run_dir / "metrics.csv").is_file():
+            read_metrics(run_dir)
+    check_writable(out, "report folder (--out)")
     result = make_report(list(run_dirs), out, metric=metric, min_episodes=min_episodes)
     for path in result["files"]:
         typer.echo(path)

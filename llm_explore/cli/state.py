@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -23,8 +24,20 @@ def base_config(**cli_values):
 
     base = {k: v for k, v in cli_values.items() if v is not None}
     if OPTIONS.prompts_dir and "prompts_dir" not in base:
-        base["prompts_dir"] = OPTIONS.prompts_dir
+        # Absolute, so `resume` from another folder finds the same templates.
+        base["prompts_dir"] = str(Path(OPTIONS.prompts_dir).expanduser().resolve())
     overrides = list(OPTIONS.overrides)
     if OPTIONS.verbose:  # -v: the embedded server's own log too
         overrides.insert(0, "llm.verbose=true")
     return load_config(OPTIONS.config, overrides, base=base)
+
+
+def use_command_options(config: str | None = None, overrides: list[str] | None = None,
+                        prompts_dir: str | None = None) -> None:
+    """Options given after the command (`llm-explore run ... --set k=v --prompts-dir D`) join the
+    global ones given before it; the later wins."""
+    if config:
+        OPTIONS.config = config
+    OPTIONS.overrides = list(OPTIONS.overrides) + list(overrides or [])
+    if prompts_dir:
+        OPTIONS.prompts_dir = prompts_dir

@@ -19,6 +19,7 @@ maps `done` to `terminated` (death) and `truncated` (the episode length).
 """
 from __future__ import annotations
 
+import collections
 import copy
 from typing import Any
 
@@ -44,6 +45,23 @@ def achievement_event(name: str) -> str:
     return EVENT_NAMES.get(name, name.replace("_", " "))
 
 
+class _ChunkSet(set):
+    """Crafter's per-chunk object set, iterated in position order.
+
+    Crafter despawns `creatures[random index]` with the creatures listed in set order, which
+    follows the objects' memory addresses: the same seed could then play out differently in
+    another process, and a checkpointed (pickled) world differently from the original. Listing
+    them by position (unique per object) keeps the same uniform choice, made the same way every time.
+    """
+
+    def __iter__(self):
+        return iter(sorted(set.__iter__(self), key=lambda obj: (int(obj.pos[0]), int(obj.pos[1]))))
+
+
+def _ordered_chunks(world) -> None:
+    world._chunks = collections.defaultdict(_ChunkSet, {k: _ChunkSet(v) for k, v in world._chunks.items()})
+
+
 def _import_crafter():
     import crafter
 
@@ -58,6 +76,7 @@ class CrafterAdapter(AdapterEnv):
     def __init__(self, *, obs_mode: str = "symbolic", length: int = 10000, size: int = 64,
                  area: int = 64, captions: bool = True):
         super().__init__(captions=captions)
+        self._init_args = {"obs_mode": obs_mode, "length": length, "size": size, "area": area, "captions": captions}
         crafter = _import_crafter()
         self.obs_mode = obs_mode
         self.length = length
@@ -192,6 +211,7 @@ class CrafterAdapter(AdapterEnv):
             # Crafter seeds each episode from (seed, episode number): restart that count.
             self.env._seed, self.env._episode = int(seed), 0
         frame = self.env.reset()
+        _ordered_chunks(self.env._world)
         self._prev_achievements = dict(self.env._player.achievements)
         self._was_sleeping = False
         return self._package(frame, [])
@@ -215,6 +235,31 @@ class CrafterAdapter(AdapterEnv):
     def render(self):
         # Crafter's own frame, also in symbolic mode (for PNGs and videos).
         return self.env.render()
+
+    # -------------------------------------------------------------------- pickling
+    # The simulator holds lambdas (the skipped renderers) and a module, so it cannot be pickled as it
+    # is. A pickle holds the constructor arguments and the simulation state instead (the world with
+    # its objects, chunks and random generator, the player, the counters): checkpoints then store
+    # the exact env and a resumed run continues every episode where it was.
+    _SIM_STATE = ("_step", "_player", "_last_health", "_unlocked", "_episode", "_seed")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in vars(self).items() if k not in ("env", "_constants")}
+        state["_sim"] = {"world": self.env._world, **{k: getattr(self.env, k) for k in self._SIM_STATE}}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        sim = state.pop("_sim")
+        self.__init__(**state["_init_args"])
+        world = sim.pop("world")
+        self.env._world = world
+        for view in ("_local_view", "_sem_view"):  # the renderers read the world they were built with
+            if hasattr(getattr(self.env, view), "_world"):
+                getattr(self.env, view)._world = world
+        for k, v in sim.items():
+            setattr(self.env, k, v)
+        vars(self).update(state)
 
     # -------------------------------------------------------------------- snapshots
     def _copy_state(self) -> Any:

@@ -207,7 +207,16 @@ def game_path(kind: str, level: int = 1, seed: int = 0, *, folder: str | Path | 
     path = path / game_name(kind, level, seed, full if kind == "cooking" else None)
     if _complete(path):
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        from llm_explore.errors import RunFileError
+
+        where = "--out folder" if folder is not None else "game cache ($LLM_EXPLORE_GAMES)"
+        raise RunFileError(f"cannot write TextWorld games to the {where} {path.parent}: "
+                           f"{exc.strerror or exc}") from None
     with _locked(path.parent / f".{path.stem}.lock"):
         if not _complete(path):  # another process may have made it while we waited
             _generate(KINDS[kind][0], full, seed, path)
@@ -530,6 +539,7 @@ def make(spec: EnvSpec, captions: bool = True) -> TextWorldAdapter:
         valid = ["level", "seed", *EPISODE_PARAMS, *(COOKING_SETTINGS if kind == "cooking" else ())]
         reject_unknown(params, spec.id, valid)
         path = game_path(kind, level, seed, **settings)
+        _check_story_file(path)  # a cached game cut short by a full disk
     return TextWorldAdapter(path, max_steps=max_steps, max_actions=max_actions, captions=captions)
 
 
@@ -553,4 +563,20 @@ def _existing_game(name: str) -> Path:
     if not path.with_suffix(".json").is_file():
         raise ConfigError(f"TextWorld game {path}: the .json TextWorld writes next to the .z8 is missing "
                           "(it holds the admissible commands and the objective)")
+    _check_story_file(path)
     return path
+
+
+def _check_story_file(path: Path) -> None:
+    """An empty or truncated .z8 would end the whole process inside the interpreter ("Fatal error:
+    Story file read error", exit 1): check the Z-machine header first. Byte 0 is the version (1-8);
+    bytes 26-27 the file length in units of 2/4/8 bytes by version (0 in some very old files)."""
+    data = path.read_bytes()
+    if len(data) < 64 or not 1 <= data[0] <= 8:
+        raise ConfigError(f"TextWorld game {path} is not a Z-machine story file "
+                          f"({len(data)} bytes{', empty' if not data else ''}); regenerate it")
+    version = data[0]
+    unit = 2 if version <= 3 else 4 if version <= 5 else 8
+    declared = int.from_bytes(data[26:28], "big") * unit
+    if declared and len(data) < declared:
+        raise ConfigError(f"TextWorld game {path} is truncated ({len(data)} of {declared} bytes); regenerate it")

@@ -15,10 +15,13 @@ import pickle
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from llm_explore import files
+from llm_explore.errors import RunFileError
 
 CKPT_DIR = "checkpoints"
 _NAME = re.compile(r"update_(\d+)\.pt$")
@@ -88,6 +91,42 @@ def latest(run_dir: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+_REQUIRED = ("update", "global_step", "agent")
+
+
 def load(path: str | Path) -> dict[str, Any]:
-    # Our own files: they contain numpy RNG states and pickled envs, so weights_only must be off.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """A checkpoint's contents; a truncated or corrupt file is a RunFileError naming it."""
+    try:
+        # Our own files: they contain numpy RNG states and pickled envs, so weights_only must be off.
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError, EOFError, UnpicklingError ...
+        # torch's messages run to several sentences: the first says what went wrong.
+        reason = (str(exc).strip().splitlines() or ["ended early"])[0].split(". ")[0][:100]
+        raise RunFileError(f"checkpoint {path} is truncated or corrupt ({reason})") from None
+    if not isinstance(state, dict) or any(k not in state for k in _REQUIRED):
+        raise RunFileError(f"checkpoint {path} is not an llm-explore checkpoint")
+    return state
+
+
+def load_latest(run_dir: str | Path, warn: Callable[[str], None] = files.warn
+                ) -> tuple[Path | None, dict[str, Any] | None]:
+    """The newest checkpoint that loads, as (path, state); (None, None) when there is none.
+
+    A corrupt newest file (a full disk, a kill during a copy) falls back to the one before it,
+    with a warning; when every checkpoint is unreadable that is a RunFileError.
+    """
+    found = list_checkpoints(run_dir)
+    problems = []
+    for path in reversed(found):
+        try:
+            state = load(path)
+        except RunFileError as exc:
+            problems.append(str(exc))
+            continue
+        for problem in problems:
+            warn(f"{problem}; using {path.name} instead")
+        return path, state
+    if found:
+        raise RunFileError(f"no readable checkpoint in {Path(run_dir) / CKPT_DIR}: "
+                           f"{', '.join(p.name for p in reversed(found))} {'is' if len(found) == 1 else 'are all'} truncated or corrupt")
+    return None, None

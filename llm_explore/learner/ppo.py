@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import random
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -94,7 +95,10 @@ def _rows(obs: dict[str, torch.Tensor], idx: np.ndarray) -> dict[str, torch.Tens
 
 # ----------------------------------------------------------------------------------- interrupts
 class StopFlag:
-    """Set by the first SIGINT/SIGTERM; a second SIGINT raises KeyboardInterrupt at once."""
+    """Set by the first SIGINT/SIGTERM, which is acknowledged on stderr at once (an update can take
+    a while); a second SIGINT raises KeyboardInterrupt at once."""
+
+    MESSAGE = "stopping: finishing the update, checkpointing; Ctrl-C again to stop now"
 
     def __init__(self) -> None:
         self.requested = False
@@ -102,6 +106,8 @@ class StopFlag:
     def __call__(self, signum, frame) -> None:  # signal handler
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if not self.requested:
+            print(f"\n{self.MESSAGE}", file=sys.stderr, flush=True)
         self.requested = True
 
 

@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from llm_explore.errors import RunFileError
+
 LLM_KEYS = ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "errors_by_kind",
             "parse_failures", "seconds", "cache_hit_rate", "on_error")
 LLM_COUNTS = ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "parse_failures", "seconds")
@@ -222,10 +224,11 @@ class MetricsLog:
         self.columns: list[str] | None = None
         if resume_update is not None and self.path.exists():
             # Drop rows written after the checkpoint we resume from (they will be redone).
+            read_metrics(run_dir)  # a corrupt file is a one-line error naming it
             with self.path.open() as fh:
                 reader = csv.DictReader(fh)
                 self.columns = list(reader.fieldnames or [])
-                rows = [r for r in reader if int(r["update"]) <= resume_update]
+                rows = [r for r in reader if int(float(r.get("update") or 0)) <= resume_update]
             with self.path.open("w", newline="") as fh:
                 writer = csv.DictWriter(fh, fieldnames=self.columns)
                 writer.writeheader()
@@ -267,12 +270,30 @@ def _fmt(v: Any) -> Any:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """metrics.csv as a list of dicts with floats (empty cells -> nan)."""
+    """metrics.csv as a list of dicts with floats (empty cells -> nan).
+
+    A corrupt file (a header without a step column, a cell that is not a number, a cut-off row) is
+    a RunFileError naming the file and the line."""
     path = Path(run_dir) / "metrics.csv"
     out = []
-    with path.open() as fh:
-        for row in csv.DictReader(fh):
-            out.append({k: (float(v) if v not in ("", None) else float("nan")) for k, v in row.items()})
+    try:
+        with path.open(newline="") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            if not {"global_step", "env_steps"} & set(header):
+                raise RunFileError(f"metrics file {path} is corrupt (no global_step/env_steps column in its header)")
+            for row in reader:
+                if None in row or any(v is None for v in row.values()):
+                    raise RunFileError(f"metrics file {path} is corrupt (line {reader.line_num} has "
+                                       f"{len(row) - (None in row)} cells for {len(header)} columns)")
+                try:
+                    out.append({k: (float(v) if v != "" else float("nan")) for k, v in row.items()})
+                except ValueError as exc:
+                    raise RunFileError(f"metrics file {path} is corrupt (line {reader.line_num}: {exc})") from None
+    except FileNotFoundError:
+        raise RunFileError(f"metrics file {path} is missing") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise RunFileError(f"cannot read the metrics file {path}: {exc}") from None
     return out
 
 

@@ -22,6 +22,7 @@ itself never imports the registry.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Sequence
@@ -133,6 +134,17 @@ class CountConfig(StrictModel):
     mode: Literal["global", "episodic", "both"] = Field(
         "global", description="global counts, per-episode counts, or their product")
     beta: float = Field(1.0, gt=0)
+    max_states: int = Field(
+        1_000_000, ge=1, description="states whose counts are kept (about 100 bytes each); beyond it the "
+        "least recently visited state is forgotten and counts as new when seen again")
+
+
+def _count_key(key: Any) -> int:
+    """A state key as a 64-bit digest: the table's memory per state stays fixed whatever the key
+    (a TextWorld key holds text, an observation key its bytes), and unlike `hash()` it is the same in
+    every process, so counts survive a checkpoint. A collision needs ~4e9 distinct states."""
+    data = key if isinstance(key, bytes) else repr(key).encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
 def _key_of(info: dict[str, Any], next_obs: dict[str, torch.Tensor], i: int) -> Any:
@@ -158,8 +170,11 @@ class CountShaper(RewardShaper):
     def __init__(self, ctx: "RunContext | None" = None, config: CountConfig | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "count", CountConfig)
-        self.global_counts: dict[Any, int] = {}
-        self.episode_counts: list[dict[Any, int]] = []
+        # Insertion order is recency order (a visit re-inserts its key): the first key is the one
+        # forgotten when the table is full.
+        self.global_counts: dict[int, int] = {}
+        self.episode_counts: list[dict[int, int]] = []
+        self.forgotten = 0
         self._last_mean = 0.0
 
     def bind(self, num_envs: int, specs: dict[str, KeySpec]) -> None:
@@ -175,8 +190,11 @@ class CountShaper(RewardShaper):
         for i, info in enumerate(batch.infos):
             if not batch.valid[i]:
                 continue
-            key = _key_of(info, batch.next_obs, i)
-            ng = self.global_counts[key] = self.global_counts.get(key, 0) + 1
+            key = _count_key(_key_of(info, batch.next_obs, i))
+            ng = self.global_counts[key] = self.global_counts.pop(key, 0) + 1
+            if len(self.global_counts) > self.cfg.max_states:
+                del self.global_counts[next(iter(self.global_counts))]
+                self.forgotten += 1
             ne = self.episode_counts[i][key] = self.episode_counts[i].get(key, 0) + 1
             if self.cfg.mode == "global":
                 bonus = 1.0 / math.sqrt(ng)
@@ -189,14 +207,17 @@ class CountShaper(RewardShaper):
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"global": dict(self.global_counts), "episode": [dict(d) for d in self.episode_counts]}
+        return {"global": dict(self.global_counts), "episode": [dict(d) for d in self.episode_counts],
+                "forgotten": self.forgotten}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.global_counts = dict(state["global"])
         self.episode_counts = [dict(d) for d in state["episode"]]
+        self.forgotten = int(state.get("forgotten", 0))
 
     def stats(self) -> dict[str, float]:
-        return {"unique_states": float(len(self.global_counts)), "bonus": self._last_mean}
+        return {"unique_states": float(len(self.global_counts)), "forgotten_states": float(self.forgotten),
+                "bonus": self._last_mean}
 
 
 # ------------------------------------------------------------------------------------------ rnd

