@@ -313,6 +313,7 @@ class Search:
         self.env_steps = 0
         self.first_success: dict[str, Any] | None = None
         self._best_outside: Cell | None = None  # agents: the best state reached, though not archived
+        self._where = ""
         self._t0 = 0.0
 
     # ------------------------------------------------------------------ returning
@@ -395,6 +396,7 @@ class Search:
             name = actions[index]
             action = self.task.step_input(info, index)
             self.archive.mark_tried(key, name)
+            self._where = str(info.get("location") or "")  # where the action was taken (for a losing move)
             _obs, reward, terminated, truncated, info = self.env.step(action)
             self.env_steps += 1
             path.append(action)
@@ -439,7 +441,7 @@ class Search:
         if done and not solved:
             if getattr(self.policy, "losing_memory", False) and info.get("lost"):
                 # The reference archives a losing state and tells the act step which move lost.
-                self.archive.note_loss(action, str(info.get("location") or ""))
+                self.archive.note_loss(action, self._where)
                 self.archive.add(key, str(info.get("text", "")), self.task.summary(info, score), path, names,
                                  score=score, terminal=True, trial=trial, history=history)
                 return 1
