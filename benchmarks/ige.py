@@ -82,8 +82,9 @@ def run_name(method: str, env: str, seed: int) -> str:
     return f"{method}-{env_slug(env)}-s{seed}"
 
 
-def one_run(job: dict, out: str, cache: str, overrides: dict) -> dict:
-    """One search (in a worker process); returns the facts the table needs."""
+def one_run(job: dict, out: str, cache: str, overrides: dict, finished_only: bool = False) -> dict | None:
+    """One search (in a worker process); returns the facts the table needs (None: not run yet and
+    `finished_only`)."""
     import torch
 
     torch.set_num_threads(1)
@@ -93,6 +94,8 @@ def one_run(job: dict, out: str, cache: str, overrides: dict) -> dict:
     run_dir = Path(out) / run_name(job["method"], job["env"], job["seed"])
     summary_path = run_dir / "summary.json"
     reused = summary_path.is_file()
+    if finished_only and not reused:
+        return None
     if reused:
         summary = json.loads(summary_path.read_text())
     else:
@@ -202,10 +205,12 @@ def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None) -
     out, cache = str(out_dir), str(args.cache)
     results = []
     t0 = time.time()
-    if args.workers <= 1:
+    if args.workers <= 1 or args.finished_only:
         for i, job in enumerate(jobs, 1):
-            results.append(one_run(job, out, cache, overrides))
-            _progress(i, len(jobs), results[-1], t0)
+            row = one_run(job, out, cache, overrides, args.finished_only)
+            if row is not None:
+                results.append(row)
+                _progress(i, len(jobs), row, t0)
         return results
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(one_run, job, out, cache, overrides) for job in jobs]
@@ -235,6 +240,8 @@ def main() -> None:
     parser.add_argument("--robustify-steps", type=int, default=8192, help="PPO env steps per robustified game")
     parser.add_argument("--no-robustify", action="store_true", help="skip robustify")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--finished-only", action="store_true", help="tabulate the runs already finished "
+                        "(a summary.json in OUT), run nothing: the table of a partial grid")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "runs" / "ige")
     parser.add_argument("--cache", type=Path, default=None, help="LLM cache (default: OUT/llm_cache.sqlite)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "ige.json")
@@ -247,8 +254,15 @@ def main() -> None:
         raise SystemExit(f"unknown method(s) {sorted(unknown)}; valid: {', '.join(METHODS)}")
     overrides: dict = {}
     instances = games(args)
+    # Round-robin over the game groups (coin 1, cooking 1, BabyAI 1, coin 2, ...) and all methods per
+    # game, so a grid cut short still compares the methods on the same games of every kind.
+    by_group: dict[str, list[dict]] = {}
+    for g in instances:
+        by_group.setdefault(g["group"], []).append(g)
+    ordered = [grp[i] for i in range(max(map(len, by_group.values()), default=0))
+               for grp in by_group.values() if i < len(grp)]
     jobs = [{**g, "method": m, "seed": s + g.get("seed_offset", 0)}
-            for g in instances for s in range(args.seeds) for m in methods]
+            for g in ordered for s in range(args.seeds) for m in methods]
     t0 = time.time()
     rows = run_jobs(jobs, args, overrides)
     # Robustify every hard game IGE solved, each its own run (IGE's cached answers replay the search;
@@ -273,7 +287,8 @@ def main() -> None:
         "what_was_run": {"games_per_kind": args.games, "games_for": args.games_for, "kinds": args.kinds,
                          "instances": [g["env"] for g in instances],
                          "babyai": [b for b in args.babyai.split(",") if b], "babyai_seeds": args.babyai_seeds,
-                         "methods": methods, "run_seeds": args.seeds,
+                         "methods": methods, "run_seeds": args.seeds, "finished_only": args.finished_only,
+                         "runs_tabulated": len(rows),
                          "budgets": "reference (BabyAI 26x10, cooking 48x5, treasure 24x5, coin 125x1); go-explore "
                                     "the same; agents: the same env steps as episodes from the start (coin 25, "
                                     "treasure 40, cooking 60 steps, BabyAI the env's limit)",

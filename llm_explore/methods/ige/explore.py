@@ -7,12 +7,15 @@
             action = policy.act(view)                 # IGE: the LLM; Go-Explore: uniform random
             step; a key reached again keeps the shorter path
             a new key: archived if it scores higher or wins, else if policy.judge(...) says so
+            a lost game: archived as a terminal state with policy.losing_memory (TextWorld's protocol)
             stop the trial when the episode ends; stop the search at the first success
+        policy.after_trial(...)                       # Reflexion: reflect on a failed episode
 
-Four policies share it: `IGEPolicy` (the three LLM roles), `GoExplorePolicy` (count-based selection,
-random actions, every new state archived), and `AgentPolicy` for the baselines without an archive,
-which always "return" to the start by resetting the env and play an episode per trial (with the LLM's
-act role, like common LLM-agent benchmarks, or uniformly random actions).
+The policies: `IGEPolicy` (the LLM roles, with the family protocols of the reference), `GoExplorePolicy`
+(count-based selection, random actions, every new state archived), `AgentPolicy` for the baselines
+without an archive, which always "return" to the start by resetting the env and play an episode per
+trial (with the LLM's act role, or uniformly random actions), and `ReflexionPolicy` (the LLM agent
+plus a written reflection after each failed episode).
 """
 from __future__ import annotations
 
