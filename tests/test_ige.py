@@ -629,3 +629,19 @@ def test_reflexion_writes_a_reflection_after_a_failed_episode_and_shows_it_next(
     acts = [p for tag, p, _ in client.prompts if tag == "ige/act"]
     assert "Reflection 1" not in acts[4] and "Reflection 1: I looped" in acts[5]
     assert "Reflection 2: I looped" in acts[10]
+
+
+def test_paper_presets_name_the_papers_games():
+    from llm_explore.envs import make_env  # noqa: F401  (registers the families)
+    from llm_explore.envs.spec import parse_env_id
+    from llm_explore.envs.textworld_env import PAPER_PRESETS, paper_env_id
+
+    assert paper_env_id("coin_collector", 4) == "textworld:coin_collector?level=220&max_steps=25&seed=4"
+    assert paper_env_id("tw-treasure_hunter", 2) == "textworld:treasure_hunter?level=30&max_steps=40&seed=2"
+    cooking = parse_env_id(paper_env_id("cooking", 1)).params
+    assert {k: cooking[k] for k in ("recipe", "take", "go", "open", "cook", "cut", "split")} == {
+        "recipe": 5, "take": 5, "go": 12, "open": 1, "cook": 1, "cut": 1, "split": "test"}
+    assert PAPER_PRESETS["treasure_hunter"]["walkthrough"] == 20
+    out = subprocess.run([sys.executable, "-m", "llm_explore", "make-games", "textworld", "--kind", "cooking",
+                          "--preset", "hard"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "--preset 'hard': valid: paper" in (out.stdout + out.stderr)
