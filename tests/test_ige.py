@@ -289,14 +289,14 @@ def test_replayed_good_answers_solve_a_game_random_go_explore_cannot(tmp_path, g
 @pytest.mark.llm
 @pytest.mark.slow
 def test_embedded_model_smoke_run_on_coin_collector(embedded_client, tmp_path):
-    """The embedded Gemma 3 270M drives IGE's TextWorld protocol on coin_collector level 3 for 40 env
+    """The embedded Gemma 3 270M drives IGE's TextWorld protocol on coin_collector level 3 for 12 env
     steps: what it can be held to is that its answers are valid (few fallbacks, no backend errors),
     every step was its choice or a counted fallback, and a rerun with the cached answers is the same
     run. Whether it finds the coin is reported by the benchmark, not asserted."""
     from llm_explore.methods.ige.runner import run_search
 
     env = "textworld:coin_collector?level=3&seed=1"
-    run_dir, summary = run_search("ige", config(tmp_path, "smoke", env, seed=1, max_env_steps=40),
+    run_dir, summary = run_search("ige", config(tmp_path, "smoke", env, seed=1, max_env_steps=12),
                                   client=embedded_client)
     assert summary["status"] in ("solved", "complete") and summary["llm"]["errors"] == 0
     roles = summary["roles"]
@@ -308,7 +308,7 @@ def test_embedded_model_smoke_run_on_coin_collector(embedded_client, tmp_path):
         best = json.loads((run_dir / "best_trajectory.json").read_text())
         assert best["actions"][-1] == "take coin"
     # Same seed + cached answers = same run.
-    run2, summary2 = run_search("ige", config(tmp_path, "smoke-again", env, seed=1, max_env_steps=40),
+    run2, summary2 = run_search("ige", config(tmp_path, "smoke-again", env, seed=1, max_env_steps=12),
                                 client=embedded_client)
     assert summary2["llm"]["cache_hits"] == summary2["llm"]["calls"]
     assert (run2 / "archive.jsonl").read_text() == (run_dir / "archive.jsonl").read_text()
