@@ -1,27 +1,33 @@
-"""Intelligent Go-Explore against classic Go-Explore, a naive LLM agent and a random agent.
+"""Intelligent Go-Explore against Reflexion, an LLM agent, classic Go-Explore and a random agent, on the
+paper's hard games.
 
-    .venv/bin/python benchmarks/ige.py [--games 10] [--games-for cooking=2] \
-        [--levels "coin_collector:5,10;treasure_hunter:5,10;cooking:1,3"]
-        [--babyai BabyAI-GoToLocal-v0,BabyAI-PickupLoc-v0] [--babyai-seeds 5]
-        [--methods ige,go-explore,llm-agent,random-agent] [--seeds 1] [--trials N] [--actions M]
-        [--robustify coin_collector:5] [--robustify-steps 8192] [--workers 1] [--estimate]
+    .venv/bin/python benchmarks/ige.py [--games 10] [--games-for cooking=3]
+        [--kinds coin_collector,treasure_hunter,cooking] [--babyai BabyAI-PutNextLocal-v0] [--babyai-seeds 10]
+        [--methods ige,llm-agent,reflexion,go-explore,random-agent] [--seeds 1]
+        [--robustify-steps 8192] [--no-robustify] [--results PATH]
 
-Every game is one task instance: TextWorld games `textworld:<kind>?level=L&seed=g` for g = 1..games,
-BabyAI levels with env seeds 1..babyai-seeds. Each method searches it once per run seed with the
-reference budget of its family (IGE's code: BabyAI 26 trials x 10 actions, cooking 48 x 5, treasure
-24 x 5, coin 125 x 1); the agents get the same number of env steps as episodes from the start. A
-search stops at its first success. Per (game group, method) the table gives the success rate and,
-over the solved runs, the env steps and LLM calls to the first success.
+Games (the paper's settings, `textworld_env.PAPER_PRESETS`; `llm-explore make-games textworld --preset
+paper` makes the same ones): coin collector level 220 (25 moves), treasure hunter level 30 with 20-step
+walkthroughs (40 moves), cooking with recipe 5 / take 5 / go 12 and open/cook/cut (test split); games
+1..N of each kind (treasure hunter: the first N seeds whose walkthrough has 20 steps). BabyAI: the
+levels of `--babyai`, env seeds 1..`--babyai-seeds`.
 
-Robustify: for the games of `--robustify` that IGE solved, the best trajectory is trained into a PPO
-policy with the backward (start-state) curriculum, a fixed PPO budget each, and that policy's success
-rate from the true start without the LLM is reported next to a random policy's.
+Budgets are the reference's (IGE: BabyAI 26 trials x 10 actions, cooking 48 x 5, treasure 24 x 5, coin
+125 x 1); every method gets the same env steps: go-explore the same trials, the agents (llm-agent,
+reflexion, random-agent) episodes from the start (coin 25 steps each, treasure 40, cooking 60, BabyAI the
+env's limit) until the steps are spent. A search stops at its first success. Per (kind, method) the
+table gives the success rate with a 95% bootstrap interval (over games), and over the solved runs the
+env steps and LLM calls to the first success, plus the role fallbacks (invalid answers / backend errors).
 
-The LLM is the embedded Gemma 3 270M (one server per worker process, one thread). Runs go to
-benchmarks/runs/ige/; a run folder that already holds a summary.json is read back instead of rerun,
-so an interrupted benchmark continues where it stopped. `--estimate` runs one IGE game of each
-family and prints the projected total before deciding how much to run. Results: a markdown table on
-stdout and benchmarks/results/ige.json (with exactly what was run).
+Robustify: for each hard game IGE solved, the best trajectory is trained into a PPO policy with the
+backward (start-state) curriculum, a fixed PPO budget each; the policy's success from the true start
+without the LLM is reported next to a random policy's.
+
+The LLM is the embedded Gemma 3 270M (one thread). Runs go to benchmarks/runs/ige/; a run folder that
+already holds a summary.json is read back instead of rerun, so an interrupted benchmark continues where
+it stopped (run by run). Results: a markdown table on stdout and `--results` (default
+benchmarks/results/ige.json) with exactly what was run; `--methods go-explore,random-agent` runs the
+no-LLM methods alone (fast), for the "can random search solve these games" check.
 """
 from __future__ import annotations
 
@@ -35,33 +41,38 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_LEVELS = "coin_collector:5,10;treasure_hunter:5,10;cooking:1,3"
-DEFAULT_BABYAI = "BabyAI-GoToLocal-v0,BabyAI-PickupLoc-v0"
-METHODS = ("ige", "go-explore", "llm-agent", "random-agent")
-LLM_METHODS = {"ige", "llm-agent"}
-
-
-def parse_levels(text: str) -> list[tuple[str, int]]:
-    """"coin_collector:5,10;cooking:1" -> [("coin_collector", 5), ("coin_collector", 10), ("cooking", 1)]."""
-    out = []
-    for part in filter(None, (p.strip() for p in text.split(";"))):
-        kind, _, levels = part.partition(":")
-        out.extend((kind.strip(), int(level)) for level in levels.split(",") if level.strip())
-    return out
+DEFAULT_KINDS = "coin_collector,treasure_hunter,cooking"
+DEFAULT_BABYAI = "BabyAI-PutNextLocal-v0"
+METHODS = ("ige", "llm-agent", "reflexion", "go-explore", "random-agent")
+LLM_METHODS = {"ige", "llm-agent", "reflexion"}
 
 
 def games(args) -> list[dict]:
-    """Every task instance: {group, env}."""
+    """Every task instance: {group, env[, seed_offset]}."""
+    from llm_explore.envs.textworld_env import paper_env_id, paper_games
+
     out = []
     per_kind = dict(item.split("=") for item in args.games_for) if args.games_for else {}
-    for kind, level in parse_levels(args.levels):
-        for g in range(1, int(per_kind.get(kind, args.games)) + 1):
-            out.append({"group": f"{kind} L{level}", "env": f"textworld:{kind}?level={level}&seed={g}"})
+    for kind in filter(None, (k.strip() for k in args.kinds.split(","))):
+        n = int(per_kind.get(kind, args.games))
+        for seed in (paper_games(kind, n) if n else []):
+            out.append({"group": kind, "env": paper_env_id(kind, seed)})
     for name in filter(None, (n.strip() for n in args.babyai.split(","))):
         for g in range(1, args.babyai_seeds + 1):
             out.append({"group": name.removeprefix("BabyAI-").removesuffix("-v0"), "env": f"babyai:{name}",
                         "seed_offset": g})
     return out
+
+
+def bootstrap_ci(successes: list[int], reps: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of 0/1 outcomes (over games)."""
+    import numpy as np
+
+    x = np.asarray(successes, dtype=float)
+    if len(x) == 0:
+        return (float("nan"), float("nan"))
+    means = np.random.default_rng(seed).choice(x, size=(reps, len(x)), replace=True).mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def run_name(method: str, env: str, seed: int) -> str:
@@ -71,8 +82,9 @@ def run_name(method: str, env: str, seed: int) -> str:
     return f"{method}-{env_slug(env)}-s{seed}"
 
 
-def one_run(job: dict, out: str, cache: str, overrides: dict) -> dict:
-    """One search (in a worker process); returns the facts the table needs."""
+def one_run(job: dict, out: str, cache: str, overrides: dict, finished_only: bool = False) -> dict | None:
+    """One search (in a worker process); returns the facts the table needs (None: not run yet and
+    `finished_only`)."""
     import torch
 
     torch.set_num_threads(1)
@@ -82,6 +94,8 @@ def one_run(job: dict, out: str, cache: str, overrides: dict) -> dict:
     run_dir = Path(out) / run_name(job["method"], job["env"], job["seed"])
     summary_path = run_dir / "summary.json"
     reused = summary_path.is_file()
+    if finished_only and not reused:
+        return None
     if reused:
         summary = json.loads(summary_path.read_text())
     else:
@@ -103,10 +117,19 @@ def one_run(job: dict, out: str, cache: str, overrides: dict) -> dict:
             "steps_to_first_success": summary["steps_to_first_success"],
             "llm_calls": summary["llm"]["calls"], "llm_calls_to_first_success": summary["llm_calls_to_first_success"],
             "archive_size": summary["archive_size"], "best_score": summary["best_score"],
-            "fallbacks": sum((summary.get("fallbacks") or {}).values()), "wall_s": summary["wall_s"],
+            "fallbacks": sum((summary.get("fallbacks") or {}).values()),
+            "fallbacks_by_reason": _reasons(summary.get("roles") or {}), "wall_s": summary["wall_s"],
             "robustify": {k: rob.get(k) for k in ("status", "eval_success_rate", "random_policy_success_rate",
                                                    "ppo_env_steps", "trajectory_length", "curriculum", "wall_s")}
             if rob else None}
+
+
+def _reasons(roles: dict) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for row in roles.values():
+        for reason, n in (row.get("fallbacks") or {}).items():
+            out[reason] = out.get(reason, 0) + int(n)
+    return out
 
 
 def _mean(values: list[float]) -> float | None:
@@ -123,25 +146,34 @@ def table(rows: list[dict], methods: list[str]) -> tuple[list[dict], str]:
             if not rs:
                 continue
             solved = [r for r in rs if r["solved"]]
+            lo, hi = bootstrap_ci([int(r["solved"]) for r in rs])
+            reasons: dict[str, int] = {}
+            for r in rs:
+                for k, n in (r.get("fallbacks_by_reason") or {}).items():
+                    reasons[k] = reasons.get(k, 0) + n
             agg.append({
                 "group": group, "method": method, "runs": len(rs), "solved": len(solved),
-                "success_rate": round(len(solved) / len(rs), 3),
+                "success_rate": round(len(solved) / len(rs), 3), "ci95": [round(lo, 3), round(hi, 3)],
+                "fallbacks_by_reason": reasons,
                 "steps_to_first_success": _mean([r["steps_to_first_success"] for r in solved]),
                 "llm_calls_to_first_success": _mean([r["llm_calls_to_first_success"] for r in solved
                                                      if r["llm_calls_to_first_success"] is not None]),
                 "env_steps": _mean([r["env_steps"] for r in rs]), "llm_calls": _mean([r["llm_calls"] for r in rs]),
                 "archive_size": _mean([r["archive_size"] for r in rs]), "fallbacks": sum(r["fallbacks"] for r in rs),
                 "wall_s": _mean([r["wall_s"] for r in rs])})
-    lines = ["| games | method | success | steps to 1st success | LLM calls to 1st success | env steps | "
-             "LLM calls | archive | fallbacks | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| games | method | success [95% CI] | steps to 1st success | LLM calls to 1st success | env steps | "
+             "LLM calls | archive | fallbacks (invalid / backend) | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
 
     def f(x):
         return "-" if x is None else f"{x:g}"
 
     for a in agg:
-        lines.append(f"| {a['group']} | {a['method']} | {a['solved']}/{a['runs']} ({a['success_rate']:.2f}) | "
+        why = a["fallbacks_by_reason"]
+        lines.append(f"| {a['group']} | {a['method']} | {a['solved']}/{a['runs']} ({a['success_rate']:.2f}) "
+                     f"[{a['ci95'][0]:.2f}, {a['ci95'][1]:.2f}] | "
                      f"{f(a['steps_to_first_success'])} | {f(a['llm_calls_to_first_success'])} | {f(a['env_steps'])} | "
-                     f"{f(a['llm_calls'])} | {f(a['archive_size'])} | {a['fallbacks']} | {f(a['wall_s'])} |")
+                     f"{f(a['llm_calls'])} | {f(a['archive_size'])} | {a['fallbacks']} ({why.get('invalid_answer', 0)} / "
+                     f"{why.get('backend_error', 0)}) | {f(a['wall_s'])} |")
     return agg, "\n".join(lines)
 
 
@@ -173,10 +205,12 @@ def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None) -
     out, cache = str(out_dir), str(args.cache)
     results = []
     t0 = time.time()
-    if args.workers <= 1:
+    if args.workers <= 1 or args.finished_only:
         for i, job in enumerate(jobs, 1):
-            results.append(one_run(job, out, cache, overrides))
-            _progress(i, len(jobs), results[-1], t0)
+            row = one_run(job, out, cache, overrides, args.finished_only)
+            if row is not None:
+                results.append(row)
+                _progress(i, len(jobs), row, t0)
         return results
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [pool.submit(one_run, job, out, cache, overrides) for job in jobs]
@@ -195,22 +229,19 @@ def _progress(i: int, n: int, r: dict, t0: float) -> None:
 def main() -> None:
     """Parse the options, run (or read back) every job, print the tables and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--games", type=int, default=10, help="TextWorld games per kind and level")
+    parser.add_argument("--games", type=int, default=10, help="TextWorld games per kind")
     parser.add_argument("--games-for", action="append", default=[], metavar="KIND=N",
-                        help="games per level for one kind (repeatable), e.g. cooking=1")
-    parser.add_argument("--levels", default=DEFAULT_LEVELS, help="kind:levels;kind:levels")
+                        help="games for one kind (repeatable), e.g. cooking=3")
+    parser.add_argument("--kinds", default=DEFAULT_KINDS, help="TextWorld kinds (comma separated; empty: none)")
     parser.add_argument("--babyai", default=DEFAULT_BABYAI, help="BabyAI ids (comma separated; empty: none)")
-    parser.add_argument("--babyai-seeds", type=int, default=5, help="env seeds per BabyAI level")
+    parser.add_argument("--babyai-seeds", type=int, default=10, help="env seeds per BabyAI level")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--seeds", type=int, default=1, help="run seeds per game")
-    parser.add_argument("--trials", type=int, default=None, help="override the reference trials")
-    parser.add_argument("--actions", type=int, default=None, help="override the reference actions per trial")
-    parser.add_argument("--temperature", type=float, default=None, help="override the roles' temperature")
-    parser.add_argument("--robustify", default="coin_collector:5", help="kind:level whose IGE-solved games "
-                        "are robustified (empty: none)")
     parser.add_argument("--robustify-steps", type=int, default=8192, help="PPO env steps per robustified game")
+    parser.add_argument("--no-robustify", action="store_true", help="skip robustify")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--estimate", action="store_true", help="time one IGE game per family and stop")
+    parser.add_argument("--finished-only", action="store_true", help="tabulate the runs already finished "
+                        "(a summary.json in OUT), run nothing: the table of a partial grid")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "runs" / "ige")
     parser.add_argument("--cache", type=Path, default=None, help="LLM cache (default: OUT/llm_cache.sqlite)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "ige.json")
@@ -221,35 +252,27 @@ def main() -> None:
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise SystemExit(f"unknown method(s) {sorted(unknown)}; valid: {', '.join(METHODS)}")
-    overrides = {"trials": args.trials, "actions_per_trial": args.actions, "temperature": args.temperature}
+    overrides: dict = {}
     instances = games(args)
-
-    if args.estimate:
-        firsts = list({g["group"].split(" ")[0]: g for g in instances}.values())
-        jobs = [{**g, "method": "ige", "seed": g.get("seed_offset", 0)} for g in firsts]
-        done = run_jobs(jobs, args, overrides)
-        per = {r["group"].split(" ")[0]: r["wall_s"] for r in done}
-        total = sum(per.get(g["group"].split(" ")[0], 0) for g in instances) * args.seeds
-        print(f"IGE per game (s): {per}; all {len(instances)} games x {args.seeds} seeds: ~{total / 60:.0f} min "
-              "for IGE alone (solved games stop early; the llm-agent costs about one call per env step)")
-        return
-
+    # Round-robin over the game groups (coin 1, cooking 1, BabyAI 1, coin 2, ...) and all methods per
+    # game, so a grid cut short still compares the methods on the same games of every kind.
+    by_group: dict[str, list[dict]] = {}
+    for g in instances:
+        by_group.setdefault(g["group"], []).append(g)
+    ordered = [grp[i] for i in range(max(map(len, by_group.values()), default=0))
+               for grp in by_group.values() if i < len(grp)]
     jobs = [{**g, "method": m, "seed": s + g.get("seed_offset", 0)}
-            for g in instances for s in range(args.seeds) for m in methods]
-    rob_kind = args.robustify.strip()
+            for g in ordered for s in range(args.seeds) for m in methods]
     t0 = time.time()
     rows = run_jobs(jobs, args, overrides)
-    # Robustify: the IGE-solved games of one kind and level, each its own run (IGE's cached answers
-    # replay the search; then PPO trains along its best trajectory).
-    if rob_kind and "ige" in methods:
-        kind, _, level = rob_kind.partition(":")
-        group = f"{kind} L{level}"
-        rob_jobs = [{"group": group + " (robustify)", "env": r["env"], "method": "ige", "seed": r["seed"],
+    # Robustify every hard game IGE solved, each its own run (IGE's cached answers replay the search;
+    # then PPO trains along its best trajectory).
+    rob_rows = []
+    if not args.no_robustify and "ige" in methods:
+        rob_jobs = [{"group": r["group"] + " (robustify)", "env": r["env"], "method": "ige", "seed": r["seed"],
                      "robustify": True, "robustify_steps": args.robustify_steps}
-                    for r in rows if r["group"] == group and r["method"] == "ige" and r["solved"]]
+                    for r in rows if r["method"] == "ige" and r["solved"]]
         rob_rows = run_jobs(rob_jobs, args, overrides, out=args.out / "robustify")
-    else:
-        rob_rows = []
     agg, text = table(rows, methods)
     rob_agg, rob_text = robustify_table(rob_rows)
     print("\n" + text)
@@ -261,18 +284,21 @@ def main() -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps({
         "benchmark": "ige", "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": round(time.time() - t0, 1),
-        "what_was_run": {"games_per_kind_and_level": args.games, "games_for": args.games_for,
-                         "levels": parse_levels(args.levels), "instances": [g["env"] for g in instances],
+        "what_was_run": {"games_per_kind": args.games, "games_for": args.games_for, "kinds": args.kinds,
+                         "instances": [g["env"] for g in instances],
                          "babyai": [b for b in args.babyai.split(",") if b], "babyai_seeds": args.babyai_seeds,
-                         "methods": methods, "run_seeds": args.seeds, "overrides": overrides,
-                         "budgets": "reference (BabyAI 26x10, cooking 48x5, treasure 24x5, coin 125x1) unless "
-                                    "overridden; agents: the same env steps as episodes from the start",
-                         "robustify": rob_kind, "robustify_steps": args.robustify_steps,
-                         "llm": "embedded Gemma 3 270M (Q4_K_M), 1 thread, temperature "
-                                f"{args.temperature if args.temperature is not None else 0.7}",
+                         "methods": methods, "run_seeds": args.seeds, "finished_only": args.finished_only,
+                         "runs_tabulated": len(rows),
+                         "budgets": "reference (BabyAI 26x10, cooking 48x5, treasure 24x5, coin 125x1); go-explore "
+                                    "the same; agents: the same env steps as episodes from the start (coin 25, "
+                                    "treasure 40, cooking 60 steps, BabyAI the env's limit)",
+                         "protocols": "the family's reference protocol (method.ige defaults)",
+                         "robustify": not args.no_robustify, "robustify_steps": args.robustify_steps,
+                         "llm": "embedded Gemma 3 270M (Q4_K_M), 1 thread" if set(methods) & LLM_METHODS else None,
                          "workers": args.workers},
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "gymnasium": gymnasium.__version__, "textworld": textworld.__version__},
+                    "gymnasium": gymnasium.__version__, "textworld": textworld.__version__,
+                    "note": "shared with other jobs (load average > 2 on 2 cores): wall times are under load"},
         "table": agg, "robustify": rob_agg, "runs": rows + rob_rows,
         "markdown": text, "robustify_markdown": rob_text}, indent=2) + "\n")
     print(f"\nwrote {args.results}")

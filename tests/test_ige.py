@@ -1,7 +1,9 @@
-"""Intelligent Go-Explore and its baselines: archive, return-to-state, the three LLM roles against the
-real embedded model, fallbacks, budgets, end-to-end search on real TextWorld and BabyAI envs, the
-CLI run folder, the report and robustify. TextWorld games are generated once per session into a
-temporary cache."""
+"""Intelligent Go-Explore and its baselines: archive, return-to-state, the LLM roles against the real
+embedded model, the family protocols (pruning, losing states, untried actions, the judge), fallbacks
+by reason and the failure policy, budgets, Reflexion, an end-to-end search on a game random Go-Explore
+cannot solve with roles answering from a recorded replay file of good answers, the embedded-model
+smoke test, the CLI run folder, the report and robustify. TextWorld games are generated once per
+session into a temporary cache."""
 from __future__ import annotations
 
 import csv
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 
 from llm_explore.config import RunConfig
-from llm_explore.errors import BudgetExhaustedError, LLMParseError
+from llm_explore.errors import BudgetExhaustedError, LLMParseError, LLMRunStopped, LLMTransportError
 
 ROOT = Path(__file__).resolve().parents[1]
 CC2 = "textworld:coin_collector?level=2&seed=1"
@@ -32,13 +34,35 @@ def config(tmp_path: Path, name: str, env: str, seed: int = 0, **section) -> Run
 class ScriptedClient:
     """A stand-in LLM client for fallback tests: every structured call raises `error`."""
 
-    def __init__(self, error: Exception):
+    def __init__(self, error: Exception, on_error: str = "continue"):
+        from llm_explore.llm.failures import FailurePolicy
+
         self.error = error
         self.calls = 0
+        self.failures = FailurePolicy(on_error, 3)
+        self.prompts: list[tuple[str, str, dict]] = []  # (tag, prompt, params)
 
     def structured(self, model, prompt, **params):
         self.calls += 1
+        self.prompts.append((params.get("tag", ""), prompt, params))
         raise self.error
+
+    def stats(self) -> dict:
+        return {"calls": self.calls, "cache_hits": 0, "tokens_in": 0, "tokens_out": 0, "errors": self.calls,
+                "seconds": 0.0}
+
+
+class AnsweringClient(ScriptedClient):
+    """A stand-in client that answers with `answer(tag, prompt, model)` (a dict validated as `model`)."""
+
+    def __init__(self, answer):
+        super().__init__(None)
+        self.answer = answer
+
+    def structured(self, model, prompt, **params):
+        self.calls += 1
+        self.prompts.append((params.get("tag", ""), prompt, params))
+        return model.model_validate(self.answer(params.get("tag", ""), prompt, model))
 
     def stats(self) -> dict:
         return {"calls": self.calls, "cache_hits": 0, "tokens_in": 0, "tokens_out": 0, "errors": self.calls,
@@ -121,20 +145,23 @@ def test_three_prompts_render_and_parse_real_answers(embedded_client):
     roles = _roles(embedded_client)
     actions = info["actions_text"]
     act = roles.act(task, task_view.observation(info), actions, [True] * len(actions))
-    assert 0 <= act < len(actions)
-    states = [{"summary": "Studio; carrying nothing; score 0", "score": 0, "visits": 3},
-              {"summary": "Spare Room; carrying nothing; score 0", "score": 0, "visits": 0}]
-    assert roles.select(task, states) in (0, 1)
-    assert roles.judge(task, "Spare Room; carrying nothing; score 0", "go south",
-                       kept=["Studio; carrying nothing; score 0"]) in (True, False)
+    assert roles.log.rows[-1]["name"] == actions[act] and roles.log.rows[-1]["fallback"] is False
+    states = ["[0 moves] Studio; carrying nothing; score 0; tried: go north",
+              "[1 moves] Spare Room; carrying nothing; score 0; tried: nothing"]
+    choice, remove = roles.select(task, states, prune=True)
+    assert roles.log.rows[-1]["fallback"] is False and choice not in remove and set(remove) <= {0, 1}
+    judged = roles.judge(task, "Spare Room; carrying nothing; score 0", "go south",
+                         kept=["Studio; carrying nothing; score 0"])
+    assert roles.log.rows[-1]["choice"] is judged and roles.log.rows[-1]["fallback"] is False
     # BabyAI's examples and captions go through the same roles.
     babyai = _roles(embedded_client, family="minigrid")
     goto = make_env(GOTO)
     _obs, binfo = goto.reset(seed=1)
     bview = TaskView("minigrid")
-    assert 0 <= babyai.act(bview.task_text(binfo), bview.observation(binfo), binfo["actions_text"]) < 7
-    assert roles.stats.answered == {"select": 1, "act": 1, "judge": 1}
-    assert roles.stats.fallbacks == {"select": 0, "act": 0, "judge": 0}
+    bact = babyai.act(bview.task_text(binfo), bview.observation(binfo), binfo["actions_text"])
+    assert babyai.log.rows[-1]["name"] == binfo["actions_text"][bact]
+    assert roles.stats.answered == {"select": 1, "act": 1, "judge": 1, "reflect": 0}
+    assert roles.stats.fallbacks == {"select": 0, "act": 0, "judge": 0, "reflect": 0}
     assert babyai.stats.answered["act"] == 1 and embedded_client.stats()["errors"] == 0
     lines = [json.loads(x) for x in (Path(embedded_client.log.path).read_text().splitlines())]
     assert {x["tag"] for x in lines} >= {"ige/select", "ige/act", "ige/judge"}
@@ -162,15 +189,36 @@ def test_answer_models_bound_the_choice():
 def test_unparsable_answers_fall_back_to_random_valid_choices_and_are_counted():
     roles = _roles(ScriptedClient(LLMParseError("no JSON", answers=["???"], errors=["no JSON"])))
     picks = [roles.act("task", "obs", ["go north", "go south", "look"]) for _ in range(20)]
-    assert set(picks) <= {0, 1, 2} and len(set(picks)) > 1  # random, from the seeded RNG
-    assert roles.select("task", [{"summary": "a", "score": 0, "visits": 0}] * 4) in range(4)
-    assert roles.judge("task", "a new room") in (True, False)
-    assert roles.stats.fallbacks == {"act": 20, "select": 1, "judge": 1}
-    assert roles.stats.answered == {"select": 0, "act": 0, "judge": 0}
-    assert all(r["fallback"] and "LLMParseError" in r["error"] for r in roles.log.rows)
+    assert sorted(set(picks)) == [0, 1, 2]  # random over all three, from the seeded RNG
+    assert roles.select("task", ["a", "b", "c", "d"], prune=True)[1] == []  # a fallback prunes nothing
+    assert roles.judge("task", "a new room") is False  # no valid judge answer: don't add (the reference)
+    assert roles.reflect("task", [{"action": "go north", "result": "x"}], "ran out of steps") is None
+    assert roles.stats.invalid == {"act": 20, "select": 1, "judge": 1, "reflect": 1}
+    assert roles.stats.backend == {"act": 0, "select": 0, "judge": 0, "reflect": 0}
+    assert roles.stats.answered == {"select": 0, "act": 0, "judge": 0, "reflect": 0}
+    assert all(r["fallback"] == "invalid_answer" and "LLMParseError" in r["error"] for r in roles.log.rows)
+    assert roles.stats.as_dict()["act"] == {"choices": 20, "answered": 0, "skipped": 0,
+                                            "fallbacks": {"invalid_answer": 20, "backend_error": 0}}
     # Same seed, same fallbacks: runs stay reproducible.
     again = _roles(ScriptedClient(LLMParseError("no JSON")))
     assert [again.act("task", "obs", ["go north", "go south", "look"]) for _ in range(20)] == picks
+
+
+def test_backend_errors_are_counted_apart_and_stop_a_failing_role_under_stop():
+    # llm.on_error=continue: the client let the error through; the role falls back, counted as backend.
+    roles = _roles(ScriptedClient(LLMTransportError("connection refused"), on_error="continue"))
+    for _ in range(5):
+        roles.act("task", "obs", ["go north", "look"])
+    assert roles.stats.backend["act"] == 5 and roles.stats.invalid["act"] == 0
+    assert roles.log.rows[-1]["fallback"] == "backend_error"
+    # llm.on_error=stop: a role failing 3 times in a row stops the run, even when other roles' answers
+    # in between reset the client's own count.
+    stopping = _roles(ScriptedClient(LLMTransportError("connection refused"), on_error="stop"))
+    stopping.act("task", "obs", ["go north", "look"])
+    stopping.act("task", "obs", ["go north", "look"])
+    with pytest.raises(LLMRunStopped, match="ige/act role"):
+        stopping.act("task", "obs", ["go north", "look"])
+    assert stopping.stats.backend["act"] == 2
 
 
 def test_out_of_range_answer_falls_back():
@@ -180,8 +228,9 @@ def test_out_of_range_answer_falls_back():
             return model.model_construct(thought="", choice=7)  # as a backend without schemas might
 
     roles = _roles(WrongIndex(None))
-    assert roles.select("task", [{"summary": "a", "score": 0, "visits": 0}] * 2) in (0, 1)
-    assert roles.stats.fallbacks["select"] == 1
+    choice, remove = roles.select("task", ["a", "b"])
+    assert remove == [] and roles.log.rows[-1]["choice"] == (choice, [])
+    assert roles.stats.invalid["select"] == 1 and roles.stats.answered["select"] == 0
 
 
 def test_spent_budget_stops_the_search_cleanly(tmp_path):
@@ -209,29 +258,60 @@ def test_llm_call_budget_from_config_ends_the_run_with_status_budget(embedded_ba
 
 
 # ---------------------------------------------------------------------------------- end to end
-@pytest.mark.llm
 @pytest.mark.slow
-def test_ige_solves_coin_collector_level_3_with_the_embedded_model(embedded_client, tmp_path):
-    """coin_collector level 3 (seed 1 of the game, run seed 1): three rooms in a row, the coin in the
-    last; the reference budget is 125 trials x 1 action. Solved within 40 env steps in every trial run
-    here; a rerun with the cached answers is the same run."""
+def test_replayed_good_answers_solve_a_game_random_go_explore_cannot(tmp_path, games_cache):
+    """coin_collector level 220 (the paper's setting: a 20-room chain with distractor rooms, 25 moves):
+    classic Go-Explore with random actions does not find the coin within IGE's budget (125 trials x 1
+    action), while IGE whose select and act roles answer from a recorded replay file of good answers
+    (tests/data, written by tests/ige_oracle.py from the walkthrough) solves it in 20 steps. This tests
+    the search mechanism (select, return, act, archive, tried actions), not the language model."""
+    from ige_oracle import DATA, GAME, SEED
+
+    from llm_explore.config import CacheConfig, LLMConfig
+    from llm_explore.llm import LLMClient
     from llm_explore.methods.ige.runner import run_search
 
-    cfg = config(tmp_path, "solve", "textworld:coin_collector?level=3&seed=1", seed=1, max_env_steps=40)
-    run_dir, summary = run_search("ige", cfg, client=embedded_client)
-    assert summary["status"] == "solved" and summary["solved"] and summary["success_rate"] == 1.0
-    assert summary["steps_to_first_success"] <= 40
-    # Solved by the model's answers, not by random fallbacks.
-    assert summary["llm"]["errors"] == 0 and sum(summary["fallbacks"].values()) <= 2
-    assert summary["llm_calls_to_first_success"] >= 1 and summary["llm"]["calls"] >= 1
+    for seed in (0, 1):
+        _run, ge = run_search("go-explore", config(tmp_path, f"ge{seed}", GAME, seed=seed, method="go-explore"))
+        assert not ge["solved"] and ge["env_steps"] == 125 and ge["best_score"] == 0
+    client = LLMClient(LLMConfig(backend="replay", replay_file=str(DATA)), CacheConfig(enabled=False))
+    run_dir, summary = run_search("ige", config(tmp_path, "oracle", GAME, seed=SEED), client=client)
+    assert summary["status"] == "solved", summary.get("status")
+    assert summary["steps_to_first_success"] == 20 and summary["best_trajectory_length"] == 20
+    assert summary["llm"]["errors"] == 0 and sum(summary["fallbacks"].values()) == 0
+    assert summary["roles"]["select"]["answered"] == 19 and summary["roles"]["act"]["answered"] == 20
+    assert summary["protocol"] == {"temperature": 0.3, "top_p": 0.2, "judge": False, "prune": True,
+                                   "losing_memory": True, "untried_only": False, "list_tried": True}
     best = json.loads((run_dir / "best_trajectory.json").read_text())
     assert best["solved"] and best["actions"][-1] == "take coin"
+
+
+@pytest.mark.llm
+@pytest.mark.slow
+def test_embedded_model_smoke_run_on_coin_collector(embedded_client, tmp_path):
+    """The embedded Gemma 3 270M drives IGE's TextWorld protocol on coin_collector level 3 for 12 env
+    steps: what it can be held to is that its answers are valid (few fallbacks, no backend errors),
+    every step was its choice or a counted fallback, and a rerun with the cached answers is the same
+    run. Whether it finds the coin is reported by the benchmark, not asserted."""
+    from llm_explore.methods.ige.runner import run_search
+
+    env = "textworld:coin_collector?level=3&seed=1"
+    run_dir, summary = run_search("ige", config(tmp_path, "smoke", env, seed=1, max_env_steps=12),
+                                  client=embedded_client)
+    assert summary["status"] in ("solved", "complete") and summary["llm"]["errors"] == 0
+    roles = summary["roles"]
+    assert roles["act"]["choices"] + roles["act"]["skipped"] == summary["env_steps"]
+    assert roles["act"]["fallbacks"]["invalid_answer"] <= roles["act"]["choices"] // 5
+    assert roles["act"]["fallbacks"]["backend_error"] == 0 and roles["judge"]["choices"] == 0  # no judge
+    assert summary["llm"]["calls"] == sum(r["choices"] for r in roles.values())
+    if summary["solved"]:
+        best = json.loads((run_dir / "best_trajectory.json").read_text())
+        assert best["actions"][-1] == "take coin"
     # Same seed + cached answers = same run.
-    cfg2 = config(tmp_path, "solve-again", "textworld:coin_collector?level=3&seed=1", seed=1, max_env_steps=40)
-    run2, summary2 = run_search("ige", cfg2, client=embedded_client)
+    run2, summary2 = run_search("ige", config(tmp_path, "smoke-again", env, seed=1, max_env_steps=12),
+                                client=embedded_client)
     assert summary2["llm"]["cache_hits"] == summary2["llm"]["calls"]
     assert (run2 / "archive.jsonl").read_text() == (run_dir / "archive.jsonl").read_text()
-    assert summary2["steps_to_first_success"] == summary["steps_to_first_success"]
 
 
 def _rows(path: Path) -> list[dict]:
@@ -282,7 +362,8 @@ def test_agent_baselines_play_episodes_from_the_start(tmp_path):
 
     _run, summary = run_search("random-agent", config(tmp_path, "rnd", CC2, method="random-agent",
                                                       max_env_steps=150, stop_on_success=False))
-    assert summary["env_steps"] == 150 and summary["episodes"] >= 2  # 100-step episodes
+    # coin collector: episodes of at most 25 steps (the reference's), a won one ends sooner
+    assert summary["env_steps"] == 150 and summary["episodes"] >= 6
     assert summary["archive_size"] <= 2  # the start, and the best state an episode reached
 
 
@@ -387,3 +468,192 @@ def test_an_interrupted_search_resumes_to_the_same_result(tmp_path):
     assert (resumed["env_steps"], resumed["trials"], resumed["archive_size"]) == (
         whole["env_steps"], whole["trials"], whole["archive_size"])
     assert (cut_dir / "archive.jsonl").read_text() == (whole_dir / "archive.jsonl").read_text()
+
+
+# ---------------------------------------------------------------------------------- family protocols
+def test_top_p_reaches_the_server_and_the_cache_key(scripted_server, tmp_path):
+    from conftest import JSON, completion_body
+
+    from llm_explore.config import CacheConfig, LLMConfig
+    from llm_explore.llm import LLMClient
+    from llm_explore.llm.types import Request
+
+    plain = Request(kind="complete", prompt="p")
+    assert "top_p" not in plain.content()  # keys of requests without top_p are unchanged
+    assert Request(kind="complete", prompt="p", top_p=0.2).content_hash() != plain.content_hash()
+    server = scripted_server([(200, JSON, completion_body("ok"), 0.0)])
+    client = LLMClient(LLMConfig(backend="openai", base_url=server.url, model="m"),
+                       CacheConfig(path=str(tmp_path / "c.sqlite")))
+    client.complete("hello", max_tokens=4, top_p=0.2, temperature=0.3, seed=1, use_cache=True)
+    client.complete("hello", max_tokens=4, top_p=0.2, temperature=0.3, seed=1, use_cache=True)  # cached
+    client.complete("hello", max_tokens=4, top_p=0.9, temperature=0.3, seed=1, use_cache=True)  # not the same
+    assert [r["body"].get("top_p") for r in server.requests] == [0.2, 0.9]
+    client.complete("hello", max_tokens=4)
+    assert "top_p" not in server.requests[-1]["body"]
+
+
+def _search(env, roles, family, trials, actions, **policy):
+    from llm_explore.methods.ige.explore import IGEPolicy, Search
+    from llm_explore.methods.ige.task import TaskView
+
+    return Search(env, TaskView(family), IGEPolicy(roles, family=family, **policy), trials=trials,
+                  actions_per_trial=actions, context=roles.context)
+
+
+def test_textworld_protocol_prunes_and_lists_tried_actions(games_cache):
+    """TextWorld (the reference): no judge, every new state kept; select lines carry moves, place,
+    inventory and tried actions; a state the select answer removes is not listed again until a path
+    reaches it again."""
+    from llm_explore.envs import make_env
+
+    def answer(tag, prompt, model):
+        if tag == "ige/select":
+            n = len(prompt.split("\nStates:")[-1].strip().splitlines()) - 1
+            return {"thought": "t", "choice": n - 1, "remove": [0]}
+        return {"thought": "t", "choice": model.model_fields["choice"].annotation.__args__[0]}
+
+    client = AnsweringClient(answer)
+    roles = _roles(client)
+    env = make_env(CC5)
+    search = _search(env, roles, "textworld", trials=6, actions=2, prune=True, list_tried=True, losing_memory=True)
+    result = search.run()
+    env.close()
+    assert roles.stats.answered["judge"] == 0 and result.archive.pruned >= 1
+    selects = [p for tag, p, _ in client.prompts if tag == "ige/select"]
+    assert selects and "Also list the states to remove" in selects[0]
+    first_listed = selects[0].split("\nStates:")[-1]
+    assert "0. [0 moves] " in first_listed and "tried: " in first_listed
+    acts = [p for tag, p, _ in client.prompts if tag == "ige/act"]
+    assert any("\nTried here: " in p for p in acts)
+    assert all(p.startswith("Rules:") is False for p in acts)  # no rules given to these roles
+    root = result.archive.cells[0]
+    assert root.removed or root.visits >= 1
+
+
+class ToyRooms:
+    """A tiny real-API text game for the losing-state test: from the hall, "take apple" loses, "go east"
+    leads to the study, where "take coin" wins. Snapshots are the state name."""
+
+    family = "textworld"
+
+    def __init__(self):
+        self.state = "hall"
+
+    def _info(self):
+        actions = {"hall": ["go east", "take apple"], "study": ["go west", "take coin"]}.get(self.state, [])
+        return {"state_key": (self.state,), "text": f"-= {self.state.title()} =-", "actions_text": actions,
+                "location": self.state.title(), "won": self.state == "won", "lost": self.state == "lost",
+                "score": 1 if self.state == "won" else 0, "feedback": "", "mission": "take the coin"}
+
+    def reset(self, seed=None):
+        self.state = "hall"
+        return {}, self._info()
+
+    def step(self, action):
+        moves = {("hall", "go east"): "study", ("hall", "take apple"): "lost", ("study", "go west"): "hall",
+                 ("study", "take coin"): "won"}
+        self.state = moves[(self.state, action)]
+        done = self.state in ("won", "lost")
+        return {}, float(self.state == "won"), done, False, self._info()
+
+    def save_state(self):
+        return self.state
+
+    def restore_state(self, snapshot):
+        self.state = snapshot
+        return {}, self._info()
+
+
+def test_losing_states_are_archived_and_shown_to_the_act_step():
+    answers = iter(["take apple", "go east", "take coin"])
+
+    def answer(tag, prompt, model):
+        if tag == "ige/select":
+            return {"thought": "t", "choice": 0, "remove": []}
+        return {"thought": "t", "choice": next(answers)}
+
+    client = AnsweringClient(answer)
+    roles = _roles(client)
+    search = _search(ToyRooms(), roles, "textworld", trials=3, actions=2, prune=True, losing_memory=True,
+                     list_tried=True)
+    result = search.run()
+    assert result.status == "solved"
+    lost = [c for c in result.archive.cells if c.key == ("lost",)]
+    assert len(lost) == 1 and lost[0].terminal and lost[0] not in result.archive.selectable()
+    assert result.archive.losing == [{"action": "take apple", "location": "Hall"}]
+    acts = [p for tag, p, _ in client.prompts if tag == "ige/act"]
+    assert "take apple in Hall" not in acts[0]
+    assert "These moves lost the game before: take apple in Hall. Don't take these items" in acts[1]
+
+
+def test_babyai_protocol_offers_untried_actions_and_bans_rejected_states():
+    """BabyAI (the reference): act is offered only untried actions; the judge sees every listed state,
+    a rejected description is banned (never judged again), and a failed judge call adds nothing."""
+    from llm_explore.envs import make_env
+
+    def answer(tag, prompt, model):
+        if tag == "ige/judge":
+            return {"thought": "t", "choice": "no"}
+        if tag == "ige/select":
+            return {"thought": "t", "choice": 0}
+        return {"thought": "t", "choice": model.model_fields["choice"].annotation.__args__[0]}
+
+    client = AnsweringClient(answer)
+    roles = _roles(client, family="minigrid")
+    env = make_env(GOTO)
+    search = _search(env, roles, "minigrid", trials=8, actions=1, use_judge=True, untried_only=True)
+    result = search.run()
+    env.close()
+    acts = [p.split("\nActions: ")[-1].split("\n")[0] for tag, p, _ in client.prompts if tag == "ige/act"]
+    # Every trial returns to the start (the judge keeps nothing): each time one action fewer is offered;
+    # the last one left is forced (no call); then, all tried, every action is offered again.
+    assert [len(a.split(", ")) for a in acts] == [7, 6, 5, 4, 3, 2, 7]
+    assert roles.stats.skipped["act"] == 1
+    judged = [p for tag, p, _ in client.prompts if tag == "ige/judge"]
+    assert len(result.archive) == 1 and sum(result.archive.discarded.values()) >= len(judged)
+    states = [p.split("\nNew state")[-1] for p in judged]
+    assert len(states) == len(set(states))  # a rejected description is never judged twice
+    failing = _roles(ScriptedClient(LLMParseError("no JSON")), family="minigrid")
+    assert failing.judge("task", "You see a red ball.") is False
+
+
+def test_reflexion_writes_a_reflection_after_a_failed_episode_and_shows_it_next(tmp_path, games_cache):
+    from llm_explore.envs import make_env
+    from llm_explore.methods.ige.explore import ReflexionPolicy, Search
+    from llm_explore.methods.ige.task import TaskView
+
+    def answer(tag, prompt, model):
+        if tag == "ige/reflect":
+            return {"reflection": "I looped; go south next time."}
+        return {"thought": "t", "choice": "look" if "look" in prompt.split("\nActions: ")[-1] else
+                model.model_fields["choice"].annotation.__args__[0]}
+
+    client = AnsweringClient(answer)
+    roles = _roles(client)
+    env = make_env(CC2)
+    policy = ReflexionPolicy(np.random.default_rng(0), roles, keep=2)
+    search = Search(env, TaskView("textworld"), policy, trials=10, actions_per_trial=5, max_env_steps=15,
+                    context=roles.context)
+    result = search.run()
+    env.close()
+    assert result.env_steps == 15 and result.episodes == 3 and not result.first_success
+    assert policy.reflections == ["I looped; go south next time."] * 2  # none after the last: budget spent
+    acts = [p for tag, p, _ in client.prompts if tag == "ige/act"]
+    assert "Reflection 1" not in acts[4] and "Reflection 1: I looped" in acts[5]
+    assert "Reflection 2: I looped" in acts[10]
+
+
+def test_paper_presets_name_the_papers_games():
+    from llm_explore.envs import make_env  # noqa: F401  (registers the families)
+    from llm_explore.envs.spec import parse_env_id
+    from llm_explore.envs.textworld_env import PAPER_PRESETS, paper_env_id
+
+    assert paper_env_id("coin_collector", 4) == "textworld:coin_collector?level=220&max_steps=25&seed=4"
+    assert paper_env_id("tw-treasure_hunter", 2) == "textworld:treasure_hunter?level=30&max_steps=40&seed=2"
+    cooking = parse_env_id(paper_env_id("cooking", 1)).params
+    assert {k: cooking[k] for k in ("recipe", "take", "go", "open", "cook", "cut", "split")} == {
+        "recipe": 5, "take": 5, "go": 12, "open": 1, "cook": 1, "cut": 1, "split": "test"}
+    assert PAPER_PRESETS["treasure_hunter"]["walkthrough"] == 20
+    out = subprocess.run([sys.executable, "-m", "llm_explore", "make-games", "textworld", "--kind", "cooking",
+                          "--preset", "hard"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "--preset 'hard': valid: paper" in (out.stdout + out.stderr)

@@ -53,10 +53,26 @@ def textworld(
                                        help="Write the games into this folder instead of the game cache."),
     setting: List[str] = typer.Option([], "--setting", help="A tw-cooking setting over the level's preset, "
                                       "e.g. recipe=2, go=6, cut=true (cooking only; repeatable)."),
+    preset: Optional[str] = typer.Option(None, "--preset", help="paper: the Intelligent Go-Explore paper's "
+                                         "settings (coin collector level 220; treasure hunter level 30 with "
+                                         "20-step walkthroughs; cooking recipe 5, take 5, go 12, open, cook, "
+                                         "cut); with --count N, the first N such games from the first seed; "
+                                         "prints one env id a line."),
+    count: Optional[int] = typer.Option(None, "--count", help="with --preset: how many games (default: as many "
+                                        "as --seeds lists)."),
 ) -> None:
-    """Generate TextWorld games (skipping those already there); prints one game path a line."""
-    from llm_explore.envs.textworld_env import game_path
+    """Generate TextWorld games (skipping those already there); prints one game path (or env id) a line."""
+    from llm_explore.envs.textworld_env import game_path, paper_env_id, paper_games
 
+    if preset is not None:
+        if preset != "paper":
+            raise ConfigError(f"--preset {preset!r}: valid: paper")
+        if setting:
+            raise ConfigError("--preset paper fixes the settings; drop --setting")
+        wanted = parse_seeds(seeds)
+        for seed in paper_games(kind, count or len(wanted), first_seed=wanted[0], folder=out):
+            typer.echo(paper_env_id(kind, seed))
+        return
     settings = _settings(setting)
     for seed in parse_seeds(seeds):
         typer.echo(str(game_path(kind, level, seed, folder=out, **settings)))

@@ -100,6 +100,12 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
     if summary.get("achievements"):
         unlocked = sorted(k for k, v in summary["achievements"].items() if v > 0)
         typer.echo(f"unlocked: {', '.join(unlocked) or 'nothing'}")
+    for role, row in (summary.get("roles") or {}).items():  # search methods: each role's fallbacks, and why
+        reasons = {k: n for k, n in (row.get("fallbacks") or {}).items() if n}
+        if reasons:
+            why = ", ".join(f"{n} {k.replace('_', ' ')}{'s' if n != 1 else ''}" for k, n in reasons.items())
+            typer.echo(f"fallbacks: {role}: {sum(reasons.values())} of {row.get('choices', 0)} choices ({why})",
+                       err=True)
     errors = int(llm.get("errors") or 0)
     if errors:  # only reachable with llm.on_error=continue: the policy stops the run otherwise
         kinds = ", ".join(f"{k} {v}" for k, v in sorted((llm.get("errors_by_kind") or {}).items()))

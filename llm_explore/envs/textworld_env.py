@@ -109,6 +109,53 @@ DEFAULT_MAX_ACTIONS = 64
 FROTZ_SEED = 1
 
 
+# The Intelligent Go-Explore paper's TextWorld games (Lu, Hu & Clune 2024; the reference's generation
+# scripts, conglu1997/intelligent-go-explore textworld/misc/make_*.py, and their run scripts' horizons):
+# coin collector level 220 (a 20-room chain with distractor rooms), 25 moves; treasure hunter level 30,
+# only games whose walkthrough has exactly 20 steps, 40 moves; cooking with recipe 5, take 5, go 12,
+# open, cook and cut from the test split (horizon not recovered: the default).
+PAPER_PRESETS: dict[str, dict[str, Any]] = {
+    "coin_collector": {"level": 220, "max_steps": 25},
+    "treasure_hunter": {"level": 30, "max_steps": 40, "walkthrough": 20},
+    "cooking": {"recipe": 5, "take": 5, "go": 12, "open": True, "cook": True, "cut": True, "split": "test"},
+}
+
+
+def paper_env_id(kind: str, seed: int) -> str:
+    """The env id of game `seed` of `kind` at the paper's settings (`PAPER_PRESETS`)."""
+    kind = _kind(kind)
+    params = {k: v for k, v in PAPER_PRESETS[kind].items() if k != "walkthrough"}
+    query = "&".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in params.items())
+    return f"textworld:{kind}?{query}&seed={seed}"
+
+
+def walkthrough_length(path: str | Path) -> int | None:
+    """Steps of the walkthrough TextWorld stored with a game (its .json), or None."""
+    import json
+
+    meta = json.loads(Path(path).with_suffix(".json").read_text()).get("metadata") or {}
+    walk = meta.get("walkthrough")
+    return len(walk) if walk else None
+
+
+def paper_games(kind: str, count: int, *, first_seed: int = 1, max_tries: int = 200,
+                folder: str | Path | None = None) -> list[int]:
+    """Seeds of the first `count` games of `kind` at the paper's settings, generating them; for treasure
+    hunter only seeds whose walkthrough has the paper's length (others are generated, then skipped)."""
+    kind = _kind(kind)
+    preset = PAPER_PRESETS[kind]
+    settings = {k: v for k, v in preset.items() if k not in ("level", "max_steps", "walkthrough")}
+    seeds: list[int] = []
+    for seed in range(first_seed, first_seed + max_tries):
+        path = game_path(kind, preset.get("level", 1), seed, folder=folder, **settings)
+        if "walkthrough" not in preset or walkthrough_length(path) == preset["walkthrough"]:
+            seeds.append(seed)
+            if len(seeds) == count:
+                return seeds
+    raise ConfigError(f"TextWorld {kind}: only {len(seeds)} of {count} games at the paper's settings among "
+                      f"seeds {first_seed}-{first_seed + max_tries - 1}")
+
+
 def level_range(kind: str) -> str:
     """The valid levels of a kind as text ("1-30"; coin collector has a gap, see _check_level)."""
     return "1-150, 201-233" if kind == "coin_collector" else f"1-{KINDS[kind][1]}"

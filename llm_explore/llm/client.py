@@ -74,7 +74,7 @@ class LLMClient:
 
     # ------------------------------------------------------------------ plain calls
     def complete(self, prompt: str, **params: Any) -> Completion:
-        """Continue `prompt`. Params: max_tokens, temperature, stop, json_schema, seed, tag,
+        """Continue `prompt`. Params: max_tokens, temperature, top_p, stop, json_schema, seed, tag,
         cache_salt, use_cache (None: cache when temperature is 0 or cache.cache_sampled), deadline
         (a `time.monotonic()` value the call, retries included, must end by)."""
         use_cache, deadline = params.pop("use_cache", None), params.pop("deadline", None)
@@ -88,12 +88,14 @@ class LLMClient:
     def _request(self, kind: str, *, prompt: str | None = None, messages: list[Message] | None = None,
                  max_tokens: int | None = None, temperature: float | None = None,
                  stop: str | Sequence[str] | None = None, json_schema: dict | None = None,
-                 seed: int | None = None, tag: str = "", cache_salt: str = "") -> Request:
+                 seed: int | None = None, tag: str = "", cache_salt: str = "",
+                 top_p: float | None = None) -> Request:
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         return Request(kind=kind, prompt=prompt, messages=messages,
                        max_tokens=max_tokens if max_tokens is not None else self.config.max_tokens,
                        temperature=temperature if temperature is not None else self.config.temperature,
-                       stop=stops, json_schema=json_schema, seed=seed, tag=tag, cache_salt=cache_salt)
+                       stop=stops, json_schema=json_schema, seed=seed, tag=tag, cache_salt=cache_salt,
+                       top_p=top_p)
 
     def _call(self, request: Request, use_cache: bool | None = None, deadline: float | None = None) -> Completion:
         if use_cache is None:

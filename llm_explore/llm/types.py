@@ -33,6 +33,9 @@ class Request:
     stop: list[str] = field(default_factory=list)
     json_schema: dict[str, Any] | None = None
     seed: int | None = None
+    # Nucleus sampling (None: the backend's default). Part of the key only when set, so the keys of
+    # requests without it (recorded replay files, cached answers) stay what they were.
+    top_p: float | None = None
     tag: str = ""
     cache_salt: str = ""
     # Seconds this attempt may take (the client gives each attempt what is left of the retry budget);
@@ -41,7 +44,7 @@ class Request:
 
     def content(self) -> dict[str, Any]:
         """The request's meaning, without identity or bookkeeping: the basis of every key."""
-        return {
+        content = {
             "kind": self.kind,
             "prompt": self.prompt,
             "messages": [asdict(m) for m in self.messages] if self.messages else None,
@@ -52,6 +55,9 @@ class Request:
             "seed": self.seed,
             "salt": self.cache_salt,
         }
+        if self.top_p is not None:
+            content["top_p"] = self.top_p
+        return content
 
     def content_hash(self) -> str:
         """Hash of `content()`: the replay key and the call log's prompt hash."""

@@ -85,6 +85,11 @@ class OpenAICompatBackend(LLMBackend):
         # The client gives each attempt at most what is left of the retry budget.
         return {"timeout": max(0.05, request.timeout_s)} if request.timeout_s is not None else {}
 
+    @staticmethod
+    def _top_p(request: Request) -> dict[str, Any]:
+        # Sent only when asked for, so servers that reject the field are not affected otherwise.
+        return {"top_p": request.top_p} if request.top_p is not None else {}
+
     def complete(self, request: Request) -> Completion:
         if self._completions_unsupported:
             return self._chat_messages([{"role": "user", "content": request.prompt or ""}], request)
@@ -93,7 +98,7 @@ class OpenAICompatBackend(LLMBackend):
             resp = self._client.completions.create(
                 model=self._model(), prompt=request.prompt or "", max_tokens=request.max_tokens,
                 temperature=request.temperature, stop=request.stop or None, seed=request.seed,
-                extra_body=self._extra(request) or None, **self._timeout(request),
+                extra_body=self._extra(request) or None, **self._top_p(request), **self._timeout(request),
             )
         except Exception as exc:
             # Chat-only hosted models answer 404 on /completions: fall back to chat, once and for all.
@@ -110,7 +115,8 @@ class OpenAICompatBackend(LLMBackend):
             prompt = transcript(messages)
             sub = Request(kind="complete", prompt=prompt, max_tokens=request.max_tokens,
                           temperature=request.temperature, stop=list(request.stop) + TRANSCRIPT_STOP,
-                          json_schema=request.json_schema, seed=request.seed, timeout_s=request.timeout_s)
+                          json_schema=request.json_schema, seed=request.seed, top_p=request.top_p,
+                          timeout_s=request.timeout_s)
             return self.complete(sub)
         return self._chat_messages([{"role": m.role, "content": m.content} for m in messages], request)
 
@@ -123,7 +129,7 @@ class OpenAICompatBackend(LLMBackend):
             model=self._model(), messages=messages, max_tokens=request.max_tokens,
             temperature=request.temperature, stop=request.stop or None, seed=request.seed,
             extra_body=(self._extra(request) if self.schema_field != "response_format" else None) or None,
-            **kwargs, **self._timeout(request),
+            **kwargs, **self._top_p(request), **self._timeout(request),
         )
         return self._to_completion(resp, start, chat=True)
 

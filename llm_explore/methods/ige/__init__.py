@@ -2,15 +2,17 @@
 
     llm-explore run ige --env textworld:coin_collector?level=5&seed=3 [--trials N] [--actions-per-trial M]
         [--robustify]
-    llm-explore run go-explore | llm-agent | random-agent --env ...
+    llm-explore run go-explore | llm-agent | reflexion | random-agent --env ...
 
 - `ige`: the foundation model selects the archived state to return to, acts from it, and judges which
   new states are interestingly new (`roles.py`, prompts in `prompts/ige/`);
 - `go-explore`: classic Go-Explore, cells chosen with weight 1/sqrt(times chosen + 1), random actions;
-- `llm-agent`: no archive, episodes from the start with the act prompt (like LLM-agent benchmarks);
+- `llm-agent`: no archive, episodes from the start with the act prompt (a thought, then the action:
+  ReAct-style);
+- `reflexion`: the llm-agent plus a written reflection after each failed episode, shown in the next;
 - `random-agent`: the same with uniformly random actions.
 
-`archive.py` is the archive, `explore.py` the loop the four share, `task.py` the per-family facts,
+`archive.py` is the archive, `explore.py` the loop the five share, `task.py` the per-family facts,
 `robustify.py` the PPO backward-curriculum policy, `runner.py` the run folder. Settings live in
 `method.<name>` (see `config.py`).
 """
@@ -50,6 +52,9 @@ register_method("go-explore", runner=_runner, resumer=_resumer, sections={sectio
                 description="Go-Explore: count-based cell selection, random exploration, no LLM")
 register_method("llm-agent", runner=_runner, resumer=_resumer, sections={section_name("llm-agent"): SearchConfig}, uses_llm=True,
                 description="LLM agent: episodes from the start with the IGE act prompt, no archive")
+register_method("reflexion", runner=_runner, resumer=_resumer, sections={section_name("reflexion"): SearchConfig},
+                uses_llm=True, description="Reflexion: LLM agent episodes from the start, a written reflection "
+                "after each failed one prepended to the next")
 register_method("random-agent", runner=_runner, resumer=_resumer, sections={section_name("random-agent"): SearchConfig}, description="random actions, episodes from the start")
 
 __all__ = ["Archive", "Cell", "SearchConfig"]

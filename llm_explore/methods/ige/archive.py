@@ -6,7 +6,9 @@ step count, the score, and two counters: `visits` (times chosen to return to) an
 reached). The snapshot taken on arrival is what "return" restores; it is never written to disk.
 
 The archive also remembers which actions were tried from each key (the act prompt marks the others
-"new") and the captions the judge discarded (so the same caption is not judged twice).
+"new"), the summaries the judge discarded (a banned summary is not judged again), the cells the select
+step pruned (`removed`: not selectable until a path reaches them again, as the reference re-adds a
+deleted state it reaches) and the moves that lost the game (`losing`, shown to the act step).
 """
 from __future__ import annotations
 
@@ -46,6 +48,8 @@ class Cell:
     score: float = 0.0
     solved: bool = False
     terminal: bool = False  # the episode ended here: nothing to explore from it
+    removed: bool = False  # pruned by the select step: not offered again until reached again
+    actions: int = 0  # valid actions in this state (for "has untried actions left")
     trial: int = 0  # the trial that added it
     visits: int = 0
     seen: int = 1
@@ -61,7 +65,8 @@ class Cell:
         """The JSONL line of this cell (no snapshot)."""
         return {"index": self.index, "key": key_json(self.key), "summary": self.summary, "caption": self.caption,
                 "steps": self.steps, "path": self.path_names, "score": self.score, "solved": self.solved,
-                "terminal": self.terminal, "trial": self.trial, "visits": self.visits, "seen": self.seen}
+                "terminal": self.terminal, "removed": self.removed, "trial": self.trial, "visits": self.visits,
+                "seen": self.seen}
 
 
 class Archive:
@@ -73,6 +78,8 @@ class Archive:
         self.tried: dict[Hashable, set[str]] = {}
         self.discarded: dict[str, int] = {}  # caption -> times the judge (or its memory) discarded it
         self.replaced = 0  # paths replaced by shorter ones
+        self.pruned = 0  # cells the select step removed
+        self.losing: list[dict[str, str]] = []  # {action, location} of moves that lost the game
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -86,12 +93,13 @@ class Archive:
 
     def add(self, key: Hashable, caption: str, summary: str, path: Iterable[Any], path_names: Iterable[str], *,
             score: float = 0.0, solved: bool = False, terminal: bool = False, trial: int = 0,
-            snapshot: EnvSnapshot | None = None, history: Iterable[dict[str, str]] = ()) -> Cell:
+            snapshot: EnvSnapshot | None = None, history: Iterable[dict[str, str]] = (), actions: int = 0) -> Cell:
         """Archive a new state; a key already present is a ValueError (use `offer_path`)."""
         if key in self._by_key:
             raise ValueError(f"state {key!r} is already archived")
         cell = Cell(len(self.cells), key, caption, summary, list(path), list(path_names), float(score),
-                    bool(solved), bool(terminal), trial, history=list(history), snapshot=snapshot)
+                    bool(solved), bool(terminal), trial=trial, actions=int(actions), history=list(history),
+                    snapshot=snapshot)
         self.cells.append(cell)
         self._by_key[key] = cell
         return cell
@@ -119,8 +127,25 @@ class Archive:
 
     # ------------------------------------------------------------------ queries
     def selectable(self) -> list[Cell]:
-        """Cells one can return to and explore from (not terminal)."""
-        return [c for c in self.cells if not c.terminal]
+        """Cells one can return to and explore from (not terminal, not pruned)."""
+        return [c for c in self.cells if not c.terminal and not c.removed]
+
+    def has_untried(self, cell: Cell) -> bool:
+        """Some valid action was never tried from `cell` (unknown action count: True)."""
+        return not cell.actions or len(self.tried.get(cell.key, ())) < cell.actions
+
+    def prune(self, cells: Iterable[Cell]) -> None:
+        """The select step removed `cells`."""
+        for cell in cells:
+            if not cell.removed:
+                cell.removed = True
+                self.pruned += 1
+
+    def note_loss(self, action: str, location: str) -> None:
+        """Remember a move that lost the game (once per action and place)."""
+        row = {"action": action, "location": location}
+        if row not in self.losing:
+            self.losing.append(row)
 
     def best(self) -> Cell:
         """The best cell: solved first, then highest score, then shortest path, then oldest."""

@@ -7,12 +7,15 @@
             action = policy.act(view)                 # IGE: the LLM; Go-Explore: uniform random
             step; a key reached again keeps the shorter path
             a new key: archived if it scores higher or wins, else if policy.judge(...) says so
+            a lost game: archived as a terminal state with policy.losing_memory (TextWorld's protocol)
             stop the trial when the episode ends; stop the search at the first success
+        policy.after_trial(...)                       # Reflexion: reflect on a failed episode
 
-Four policies share it: `IGEPolicy` (the three LLM roles), `GoExplorePolicy` (count-based selection,
-random actions, every new state archived), and `AgentPolicy` for the baselines without an archive,
-which always "return" to the start by resetting the env and play an episode per trial (with the LLM's
-act role, like common LLM-agent benchmarks, or uniformly random actions).
+The policies: `IGEPolicy` (the LLM roles, with the family protocols of the reference), `GoExplorePolicy`
+(count-based selection, random actions, every new state archived), `AgentPolicy` for the baselines
+without an archive, which always "return" to the start by resetting the env and play an episode per
+trial (with the LLM's act role, or uniformly random actions), and `ReflexionPolicy` (the LLM agent
+plus a written reflection after each failed episode).
 """
 from __future__ import annotations
 
@@ -77,46 +80,102 @@ class Policy(Protocol):
 # ---------------------------------------------------------------------------------- policies
 @dataclass
 class IGEPolicy:
-    """Intelligent Go-Explore: the LLM selects, acts and judges (settings: see `SearchConfig`)."""
+    """Intelligent Go-Explore: the LLM selects, acts and judges. The switches are the family protocols
+    of the reference (`task.PROTOCOLS`; settings: `SearchConfig`):
+
+    - `use_judge`: ask the judge before archiving a new state (BabyAI); off: keep every new state (TextWorld);
+    - `prune`: the select answer may remove listed states (TextWorld);
+    - `losing_memory`: states that lost the game are archived (terminal) and their moves shown to act;
+    - `untried_only`: act is offered only the actions not yet tried from the state, and select and
+      judge list only states with untried actions (BabyAI; all of them when none is left);
+    - `list_tried`: the select lines and the act prompt list the actions tried from the state (TextWorld);
+    - `select_visits`: show how often each state was chosen (Go-Explore's heuristic, not the reference's);
+    - `max_listed`: cap the select list (None: the whole archive).
+    """
 
     name: ClassVar[str] = "ige"
     keeps_archive: ClassVar[bool] = True
     restarts: ClassVar[bool] = False
 
     roles: LLMRoles
-    max_listed: int = 12
-    kept_in_judge: int = 8
-    use_judge: bool = True
+    family: str = "textworld"
+    max_listed: int | None = None
+    kept_in_judge: int | None = None
+    use_judge: bool = False
     mark_unexplored: bool = True
-    judge_patience: int = 6
+    judge_patience: int = 1
+    prune: bool = False
+    losing_memory: bool = False
+    untried_only: bool = False
+    list_tried: bool = False
+    select_visits: bool = False
 
     def listed(self, archive: Archive) -> list[Cell]:
-        """The states the select prompt lists, in archive order. A small model's context cannot hold
-        a long archive: keep the best-scoring, then the least chosen, then the newest."""
+        """The states the select (and judge) prompt lists, in archive order."""
         cells = archive.selectable()
-        if len(cells) <= self.max_listed:
+        if self.untried_only:
+            # The reference's filter; its failsafe: every state when none has untried actions left.
+            cells = [c for c in cells if archive.has_untried(c)] or cells
+        if self.max_listed is None or len(cells) <= self.max_listed:
             return cells
+        # A small model's context cannot hold a long archive: keep the best-scoring, least chosen, newest.
         keep = sorted(cells, key=lambda c: (-c.score, c.visits, -c.index))[: self.max_listed]
         return sorted(keep, key=lambda c: c.index)
 
+    def line(self, archive: Archive, cell: Cell) -> str:
+        """One state in the select/judge list: TextWorld: moves used, location, inventory (the summary)
+        and the tried actions; BabyAI: the timestep and the description."""
+        if self.family == "textworld":
+            text = f"[{cell.steps} moves] {cell.summary}"
+        elif self.family == "minigrid":
+            text = f"Timestep {cell.steps}: {cell.summary}"
+        else:
+            text = cell.summary
+        if self.list_tried:
+            text += f"; tried: {', '.join(sorted(archive.tried.get(cell.key, ()))) or 'nothing'}"
+        if self.select_visits:
+            text += f" (chosen {cell.visits} time{'' if cell.visits == 1 else 's'})"
+        return text
+
     def select(self, search: "Search") -> Cell:
-        """The LLM picks one of the listed states."""
+        """The LLM picks one of the listed states (and, with pruning, which listed states to remove)."""
         cells = self.listed(search.archive)
-        states = [{"summary": c.summary, "score": c.score, "visits": c.visits} for c in cells]
-        return cells[self.roles.select(search.task_text, states)]
+        index, remove = self.roles.select(search.task_text, [self.line(search.archive, c) for c in cells],
+                                          prune=self.prune)
+        if remove:
+            search.archive.prune(cells[i] for i in remove)
+        return cells[index]
 
     def act(self, search: "Search", view: StepView) -> int:
-        """The LLM picks the next action."""
-        return self.roles.act(view.task, view.observation, view.actions, view.new, view.history,
-                              mark_new=self.mark_unexplored)
+        """The LLM picks the next action (from the untried ones with `untried_only`)."""
+        offered = list(range(len(view.actions)))
+        if self.untried_only:
+            offered = [i for i in offered if view.new[i]] or offered
+        notes = []
+        if self.list_tried:
+            tried = [a for a, new in zip(view.actions, view.new) if not new]
+            notes.append(f"Tried here: {', '.join(tried) or 'nothing'}. Avoid repeating them while useful untried "
+                         "actions are left.")
+        if self.losing_memory and search.archive.losing:
+            lost = "; ".join(f"{row['action']} in {row['location'] or 'a room'}" for row in search.archive.losing)
+            notes.append(f"These moves lost the game before: {lost}. Don't take these items in these rooms.")
+        index = self.roles.act(view.task, view.observation, [view.actions[i] for i in offered],
+                               [view.new[i] for i in offered], view.history, mark_new=self.mark_unexplored,
+                               notes=notes)
+        return offered[index]
 
     def judge(self, search: "Search", candidate: Candidate) -> bool:
-        """The LLM decides whether the new state is interestingly new."""
+        """The LLM decides whether the new state is interestingly new; it sees the listed archive."""
         if not self.use_judge:
             return True
-        kept = [c.summary for c in search.archive.cells[-self.kept_in_judge:]] if self.kept_in_judge else []
-        # Other states turned down before (not this one: seeing itself listed, the model just repeats "no").
-        discarded = [d for d in search.archive.discarded if d != candidate.summary][-4:]
+        cells = self.listed(search.archive)
+        if self.kept_in_judge is not None:
+            cells = cells[-self.kept_in_judge:] if self.kept_in_judge else []
+        kept = [self.line(search.archive, c) for c in cells]
+        # With judge_patience > 1 (not the reference) a rejected state may be asked about again: then
+        # the other rejected ones are shown (not this one: seeing itself listed, the model repeats "no").
+        discarded = ([d for d in search.archive.discarded if d != candidate.summary][-4:]
+                     if self.judge_patience > 1 else [])
         return self.roles.judge(search.task_text, candidate.summary, candidate.action, kept, discarded)
 
 
@@ -151,7 +210,9 @@ class GoExplorePolicy:
 
 class AgentPolicy:
     """A baseline without an archive: every trial is an episode from the start. Acts with the LLM's
-    act role (no untried-action marks by default: it keeps no archive) or uniformly at random."""
+    act role (no untried-action marks by default: it keeps no archive) or uniformly at random. The
+    LLM agent answers a short thought before its choice (JSON `{"thought", "choice"}`), so it is a
+    ReAct-style agent (reason, then act), with the last `history` (action, result) pairs as its trace."""
 
     keeps_archive = False
     restarts = True
@@ -166,16 +227,44 @@ class AgentPolicy:
         """Always the start."""
         return search.archive.cells[0]
 
+    def notes(self) -> list[str]:
+        """Lines for the act prompt (Reflexion's reflections)."""
+        return []
+
     def act(self, search: "Search", view: StepView) -> int:
         """The LLM's act role, or a uniformly random action."""
         if self.roles is None:
             return int(self.rng.integers(len(view.actions)))
         return self.roles.act(view.task, view.observation, view.actions, view.new, view.history,
-                              mark_new=self.mark_unexplored)
+                              mark_new=self.mark_unexplored, notes=self.notes())
 
     def judge(self, search: "Search", candidate: Candidate) -> bool:
         """Nothing is archived."""
         return False
+
+
+class ReflexionPolicy(AgentPolicy):
+    """Reflexion (Shinn et al. 2023), the paper's TextWorld baseline: the LLM agent plays episodes from
+    the start; after a failed one it writes a short reflection (`reflect` role) that is prepended to
+    the act prompts of the next episodes (the newest `keep` of them), within the same env-step budget."""
+
+    def __init__(self, rng: np.random.Generator, roles: LLMRoles, *, keep: int = 3, transcript_steps: int = 12,
+                 chars: int = 160, mark_unexplored: bool = False):
+        super().__init__(rng, roles, mark_unexplored=mark_unexplored)
+        self.name = "reflexion"
+        self.keep, self.transcript_steps, self.chars = keep, transcript_steps, chars
+        self.reflections: list[str] = []
+
+    def notes(self) -> list[str]:
+        return [f"Reflection {i + 1}: {r}" for i, r in enumerate(self.reflections[-self.keep:])]
+
+    def after_trial(self, search: "Search", history: list[dict[str, str]], outcome: str) -> None:
+        """After a failed episode, ask for a reflection (none after a win, or when the budget is spent)."""
+        if outcome == "solved" or (search.max_env_steps is not None and search.env_steps >= search.max_env_steps):
+            return
+        text = self.roles.reflect(search.task_text, history[-self.transcript_steps:], outcome, chars=self.chars)
+        if text:
+            self.reflections.append(text)
 
 
 # ---------------------------------------------------------------------------------- the loop
@@ -227,6 +316,7 @@ class Search:
         self.env_steps = 0
         self.first_success: dict[str, Any] | None = None
         self._best_outside: Cell | None = None  # agents: the best state reached, though not archived
+        self._where = ""
         self._t0 = 0.0
 
     # ------------------------------------------------------------------ returning
@@ -253,7 +343,8 @@ class Search:
         _obs, info = self._start()
         self.task_text = self.task.task_text(info)
         root = self.archive.add(info["state_key"], info.get("text", ""), self.task.summary(info, 0.0), [], [],
-                                score=self.task.score(info, 0.0), trial=0, snapshot=self.env.save_state())
+                                score=self.task.score(info, 0.0), trial=0, snapshot=self.env.save_state(),
+                                actions=len(info.get("actions_text") or ()))
         rows: list[dict[str, Any]] = []
         status, trial, error = "complete", 0, None
         try:
@@ -291,6 +382,8 @@ class Search:
         # The act prompt's short history starts with the steps that led to the cell.
         history: list[dict[str, str]] = list(cell.history)
         added = 0
+        outcome = "ran out of steps"
+        episode: list[dict[str, str]] = []  # this trial's own (action, result) pairs
         steps = self.actions_per_trial
         for step in range(steps):
             if self.max_env_steps is not None and self.env_steps >= self.max_env_steps:
@@ -306,6 +399,7 @@ class Search:
             name = actions[index]
             action = self.task.step_input(info, index)
             self.archive.mark_tried(key, name)
+            self._where = str(info.get("location") or "")  # where the action was taken (for a losing move)
             _obs, reward, terminated, truncated, info = self.env.step(action)
             self.env_steps += 1
             path.append(action)
@@ -313,14 +407,22 @@ class Search:
             new_score = self.task.score(info, score + float(reward))
             solved = self.task.solved(info, float(reward), bool(terminated))
             history.append({"action": name, "result": self.task.result(info)})
+            episode.append(history[-1])
             if solved and self.first_success is None:
                 self.first_success = {"trial": trial, "env_steps": self.env_steps, "llm_calls": self.llm_calls(),
                                       "wall_s": round(time.perf_counter() - self._t0, 3), "path_length": len(path)}
             added += self._consider(info, path, names, new_score, score, solved, bool(terminated or truncated),
                                     name, trial, history[-self.history_len:] if self.history_len else [])
             score = new_score
+            if solved:
+                outcome = "solved"
+            elif terminated:
+                outcome = "lost the game"
             if terminated or truncated or (solved and self.stop_on_success):
                 break
+        after = getattr(self.policy, "after_trial", None)
+        if after is not None:
+            after(self, episode, outcome)
         return added
 
     def _consider(self, info: dict[str, Any], path: list[Any], names: list[str], score: float, prev_score: float,
@@ -329,6 +431,8 @@ class Search:
         key = info["state_key"]
         if key in self.archive:
             cell = self.archive.get(key)
+            if cell.removed and not done:
+                cell.removed = False  # reached again: back in the archive (the reference re-adds it)
             # A shorter path replaces the archived one (snapshot included). One that ended the episode
             # has no state worth restoring, so it only replaces the path of a terminal cell.
             if len(path) < cell.steps and (not done or cell.terminal):
@@ -338,6 +442,12 @@ class Search:
                 cell.seen += 1
             return 0
         if done and not solved:
+            if getattr(self.policy, "losing_memory", False) and info.get("lost"):
+                # The reference archives a losing state and tells the act step which move lost.
+                self.archive.note_loss(action, self._where)
+                self.archive.add(key, str(info.get("text", "")), self.task.summary(info, score), path, names,
+                                 score=score, terminal=True, trial=trial, history=history)
+                return 1
             return 0  # a dead end (lost, died, out of time): nothing to return to
         if not self.policy.keeps_archive:
             self._note_agent_state(info, path, names, score, solved, trial)
@@ -348,13 +458,15 @@ class Search:
             # Discarded states are remembered; once the judge has turned one down `judge_patience` times
             # it is not asked again (a small model's single "no" would otherwise lose a stepping stone).
             if self.archive.discarded.get(summary, 0) >= getattr(self.policy, "judge_patience", 1):
+                # banned: the judge rejected this description before (the reference's ban list)
                 self.archive.discard(summary)
                 return 0
             if not self.policy.judge(self, Candidate(key, caption, summary, action, score)):
                 self.archive.discard(summary)
                 return 0
         self.archive.add(key, caption, summary, path, names, score=score, solved=solved, terminal=done,
-                         trial=trial, snapshot=None if done else self.env.save_state(), history=history)
+                         trial=trial, snapshot=None if done else self.env.save_state(), history=history,
+                         actions=len(info.get("actions_text") or ()))
         return 1
 
     # ------------------------------------------------------------------ agents' best state
@@ -364,7 +476,7 @@ class Search:
         if best is None or (solved, score, -len(path)) > (best.solved, best.score, -best.steps):
             self._best_outside = Cell(-1, info["state_key"], str(info.get("text", "")),
                                       self.task.summary(info, score), list(path), list(names), score, solved,
-                                      True, trial)
+                                      True, trial=trial)
 
     def _keep_agent_best(self) -> None:
         best = self._best_outside

@@ -1,27 +1,37 @@
-"""The three LLM roles of Intelligent Go-Explore: select, act and judge.
+"""The LLM roles of Intelligent Go-Explore (select, act, judge) and Reflexion's reflect.
 
 Each role renders its template (`prompts/ige/<role>.j2`), asks `LLMClient.structured` for a JSON
-answer `{"thought": ..., "choice": ...}` validated by a pydantic model, and converts the choice:
+answer validated by a pydantic model, and converts it:
 
-- select: `choice` is an index into the listed states, bounded (`ge=0, le=n-1`), so an index past
-  the list fails validation;
-- act: `choice` is the *name* of one of the valid actions (a `Literal` of the names). Measured with
+- select: `choice` is an index into the listed states, bounded (`ge=0, le=n-1`); with pruning on
+  (TextWorld, as the reference) the answer also carries `remove`, the listed states to drop;
+- act: `choice` is the *name* of one of the offered actions (a `Literal` of the names). Measured with
   the embedded Gemma 3 270M, a base model maps its own thought ("go south to the coin") onto a name
-  far more reliably than onto a number in a list; a name outside the list fails validation;
-- judge: `choice` is "yes" (archive the state) or "no" (discard it).
+  far more reliably than onto a number in a list;
+- judge: `choice` is "yes" (archive the state) or "no" (discard it);
+- reflect (Reflexion): `reflection`, one or two sentences on what went wrong in a failed episode.
 
-The thought is capped (`thought_chars`) so an answer always fits `max_tokens`. An answer that does not
-validate after `parse_retries` re-asks, and any other LLM failure except the spent budget, falls back
-to a random valid choice from the role's seeded RNG and is counted per role (the reference code also
-falls back to a random choice). `BudgetExhaustedError` propagates: the search stops cleanly.
+Every prompt starts with the environment's rules and tips (`prompts/ige/rules.j2`): the reference puts
+them in the system prompt; the roles send completion prompts (the embedded model is a base model), so
+they head the prompt.
 
-Temperature: 0.7 by default, as in the reference. At temperature 0 the prompts do vary (visit counts in
-the select list, untried-action marks and recent history in the act prompt), but Gemma 3 270M still
-gave the same answer to them: on coin_collector level 5 it chose the same state and the same action in
-122 of 125 trials and never reached the coin. Sampling breaks such loops. Each sampled call gets a seed
-drawn from the run's RNG and is cached under that seed (the seed is part of the cache key), so the same
-run seed replays the same answers: same seed + cached answers = same run. Temperature 0 stays available
-(`method.ige.temperature=0`) and is then cached as usual.
+Failures, two kinds, counted apart per role (`RoleStats`):
+- an *invalid answer* (`LLMParseError` after `parse_retries` re-asks, or a choice that does not convert)
+  falls back, as in the reference: select and act to a random offered choice from the role's seeded RNG,
+  judge to "don't add" (the reference's BabyAI judge), reflect to no reflection;
+- a *backend error* went through the run-wide failure policy in the client first (`llm.on_error`):
+  when the policy stops the run, `LLMRunStopped` propagates (it is not an `LLMError`) and the search
+  ends with status `llm_error`; when it lets the error through (`continue`, or fewer failures in a
+  row than `llm.max_consecutive_errors`), the role falls back the same way and counts it as a backend
+  fallback. Under `stop` a role also counts its own backend errors in a row: the client's count is
+  reset by any other role's success, so a role that always fails between answers of another (seen:
+  every select call failing, every act call answering) would otherwise fall back for ever; at
+  `llm.max_consecutive_errors` in a row for one role the run stops the same way.
+  `BudgetExhaustedError` always propagates: the search stops cleanly.
+
+Sampling: each sampled call gets a seed drawn from the run's RNG and is cached under that seed (the
+seed is part of the cache key), so same run seed + cached answers = same run. Temperature and top_p
+come from the family's protocol (`task.PROTOCOLS`: TextWorld 0.3 / 0.2, BabyAI 0.7) unless set.
 """
 from __future__ import annotations
 
@@ -29,24 +39,30 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, TypeVar
+from typing import Annotated, Any, Callable, Literal, Sequence, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
-from llm_explore.errors import BudgetExhaustedError, LLMError
+from llm_explore.errors import BudgetExhaustedError, LLMError, LLMParseError, LLMRunStopped
 from llm_explore.templates import PromptLibrary
 
-ROLES = ("select", "act", "judge")
+ROLES = ("select", "act", "judge", "reflect")
+INVALID, BACKEND = "invalid_answer", "backend_error"
 T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------------------- answer models
 @lru_cache(maxsize=64)
-def select_answer(n: int, thought_chars: int = 80) -> type[BaseModel]:
-    """`{"thought": str, "choice": int in [0, n-1]}` for a list of `n` states."""
-    return create_model("SelectAnswer", thought=(str, Field(max_length=thought_chars)),
-                        choice=(int, Field(ge=0, le=max(0, n - 1))))
+def select_answer(n: int, thought_chars: int = 80, prune: bool = False) -> type[BaseModel]:
+    """`{"thought": str, "choice": int in [0, n-1]}` for a list of `n` states; with `prune`, also
+    `"remove": [indices]` (at most n-1 of them, each in [0, n-1])."""
+    index = (int, Field(ge=0, le=max(0, n - 1)))
+    if not prune:
+        return create_model("SelectAnswer", thought=(str, Field(max_length=thought_chars)), choice=index)
+    return create_model("PruneAnswer", thought=(str, Field(max_length=thought_chars)), choice=index,
+                        remove=(list[Annotated[int, Field(ge=0, le=max(0, n - 1))]],
+                                Field(default_factory=list, max_length=max(0, n - 1))))
 
 
 @lru_cache(maxsize=512)
@@ -63,6 +79,12 @@ def judge_answer(thought_chars: int = 80) -> type[BaseModel]:
                         choice=(Literal["yes", "no"], ...))
 
 
+@lru_cache(maxsize=8)
+def reflect_answer(chars: int = 160) -> type[BaseModel]:
+    """`{"reflection": str}`: what went wrong and what to do next time."""
+    return create_model("ReflectAnswer", reflection=(str, Field(min_length=1, max_length=chars)))
+
+
 def _in_range(index: int, n: int) -> int:
     # The schema bounds the index already; a backend that cannot enforce schemas may still send one
     # past the list, which must fall back like any other invalid answer.
@@ -74,15 +96,28 @@ def _in_range(index: int, n: int) -> int:
 # ---------------------------------------------------------------------------------- bookkeeping
 @dataclass
 class RoleStats:
-    """Per role: answers used, random fallbacks, and calls skipped because the choice was forced."""
+    """Per role: answers used, fallbacks by reason (an invalid answer, a backend error the failure
+    policy let through), and calls skipped because the choice was forced."""
 
     answered: dict[str, int] = field(default_factory=lambda: {r: 0 for r in ROLES})
-    fallbacks: dict[str, int] = field(default_factory=lambda: {r: 0 for r in ROLES})
+    invalid: dict[str, int] = field(default_factory=lambda: {r: 0 for r in ROLES})
+    backend: dict[str, int] = field(default_factory=lambda: {r: 0 for r in ROLES})
     skipped: dict[str, int] = field(default_factory=lambda: {r: 0 for r in ROLES})
 
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        """{"answered": {...}, "fallbacks": {...}, "skipped": {...}}."""
-        return {"answered": dict(self.answered), "fallbacks": dict(self.fallbacks), "skipped": dict(self.skipped)}
+    @property
+    def fallbacks(self) -> dict[str, int]:
+        """Fallbacks per role, both reasons together."""
+        return {r: self.invalid[r] + self.backend[r] for r in ROLES}
+
+    def choices(self) -> dict[str, int]:
+        """Choices per role that asked the LLM (answered or fell back)."""
+        return {r: self.answered[r] + self.fallbacks[r] for r in ROLES}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary's `roles` block: per role choices, answered, fallbacks by reason, skipped."""
+        return {r: {"choices": self.answered[r] + self.invalid[r] + self.backend[r], "answered": self.answered[r],
+                    "fallbacks": {INVALID: self.invalid[r], BACKEND: self.backend[r]}, "skipped": self.skipped[r]}
+                for r in ROLES}
 
 
 class DecisionLog:
@@ -102,39 +137,51 @@ class DecisionLog:
 
 # ---------------------------------------------------------------------------------- the roles
 class LLMRoles:
-    """Select, act and judge through one `LLMClient` (see the module docstring)."""
+    """Select, act, judge and reflect through one `LLMClient` (see the module docstring).
+
+    `rules` heads every prompt (the environment's rules and tips); `top_p` is sent when set."""
 
     def __init__(self, client, *, family: str, rng: np.random.Generator, library: PromptLibrary | None = None,
-                 temperature: float = 0.0, max_tokens: int = 96, thought_chars: int = 80, parse_retries: int = 1,
-                 log: DecisionLog | None = None):
+                 temperature: float = 0.0, top_p: float | None = None, max_tokens: int = 96,
+                 thought_chars: int = 80, parse_retries: int = 1, log: DecisionLog | None = None,
+                 rules: str = ""):
         self.client = client
         self.family = "minigrid" if family == "babyai" else family
         self.rng = rng
         self.library = library or PromptLibrary()
         self.temperature = temperature
+        self.top_p = top_p
         self.max_tokens = max_tokens
         self.thought_chars = thought_chars
         self.parse_retries = parse_retries
+        self.rules = rules
         self.stats = RoleStats()
+        self._failing = {r: 0 for r in ROLES}  # backend errors in a row, per role
         self.log = log or DecisionLog(None)
         self.context: dict[str, Any] = {}  # e.g. {"trial": 3}, copied into every decision row
 
     # ------------------------------------------------------------------ roles
-    def select(self, task: str, states: Sequence[dict[str, Any]]) -> int:
-        """Index (into `states`) of the state to return to. `states`: {summary, score, visits}."""
+    def select(self, task: str, states: Sequence[str], prune: bool = False) -> tuple[int, list[int]]:
+        """(index into `states` of the state to return to, indices to remove). `states`: one line each."""
         n = len(states)
         if n == 1:
             self.stats.skipped["select"] += 1
-            return 0
-        listed = [{"summary": s["summary"], "score": f"{float(s['score']):g}", "visits": int(s["visits"])}
-                  for s in states]
-        prompt = self.library.render("ige/select", task=task, states=listed, family=self.family)
-        return self._ask("select", select_answer(n, self.thought_chars), prompt,
-                         convert=lambda a: _in_range(int(a.choice), n), fallback=lambda: int(self.rng.integers(n)))
+            return 0, []
+        prompt = self.library.render("ige/select", task=task, states=list(states), family=self.family,
+                                     prune=prune, rules=self.rules)
+
+        def convert(a) -> tuple[int, list[int]]:
+            choice = _in_range(int(a.choice), n)
+            remove = sorted({_in_range(int(i), n) for i in getattr(a, "remove", [])} - {choice})
+            return choice, remove
+
+        return self._ask("select", select_answer(n, self.thought_chars, prune), prompt, convert=convert,
+                         fallback=lambda: (int(self.rng.integers(n)), []), label=lambda c: f"{c[0]} remove {c[1]}")
 
     def act(self, task: str, observation: str, actions: Sequence[str], new: Sequence[bool] | None = None,
-            history: Sequence[dict[str, str]] = (), mark_new: bool = True) -> int:
-        """Index (into `actions`) of the next action."""
+            history: Sequence[dict[str, str]] = (), mark_new: bool = True, notes: Sequence[str] = ()) -> int:
+        """Index (into `actions`) of the next action. `notes`: lines shown above the actions (the
+        actions tried here, losing moves to avoid, Reflexion's reflections)."""
         n = len(actions)
         if n == 0:
             raise ValueError("no valid actions to choose from")
@@ -144,7 +191,8 @@ class LLMRoles:
         new = list(new) if new is not None else [True] * n
         listed = [{"name": a, "new": bool(f)} for a, f in zip(actions, new)]
         prompt = self.library.render("ige/act", task=task, observation=observation, actions=listed,
-                                     history=list(history), family=self.family, mark_new=mark_new)
+                                     history=list(history), family=self.family, mark_new=mark_new,
+                                     notes=list(notes), rules=self.rules)
         names = tuple(actions)
         return self._ask("act", act_answer(names, self.thought_chars), prompt,
                          convert=lambda a: names.index(a.choice), fallback=lambda: int(self.rng.integers(n)),
@@ -152,17 +200,27 @@ class LLMRoles:
 
     def judge(self, task: str, state: str, action: str = "", kept: Sequence[str] = (),
               discarded: Sequence[str] = ()) -> bool:
-        """True to archive the new state, False to discard it."""
+        """True to archive the new state, False to discard it. No valid answer: False ("don't add", as
+        the reference's BabyAI judge does when its call fails)."""
         prompt = self.library.render("ige/judge", task=task, state=state, action=action, kept=list(kept),
-                                     discarded=list(discarded), family=self.family)
+                                     discarded=list(discarded), family=self.family, rules=self.rules)
         return self._ask("judge", judge_answer(self.thought_chars), prompt,
-                         convert=lambda a: a.choice == "yes", fallback=lambda: bool(self.rng.integers(2)))
+                         convert=lambda a: a.choice == "yes", fallback=lambda: False)
+
+    def reflect(self, task: str, transcript: Sequence[dict[str, str]], outcome: str, chars: int = 160) -> str | None:
+        """Reflexion: a short lesson from a failed episode (None when no valid answer came)."""
+        prompt = self.library.render("ige/reflect", task=task, transcript=list(transcript), outcome=outcome,
+                                     family=self.family, rules=self.rules)
+        return self._ask("reflect", reflect_answer(chars), prompt, convert=lambda a: " ".join(a.reflection.split()),
+                         fallback=lambda: None)
 
     # ------------------------------------------------------------------ one structured call
     def _ask(self, role: str, model: type[BaseModel], prompt: str, *, convert: Callable[[Any], T],
              fallback: Callable[[], T], label: Callable[[T], str] | None = None) -> T:
         params: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
                                   "retries": self.parse_retries, "tag": f"ige/{role}"}
+        if self.top_p is not None:
+            params["top_p"] = self.top_p
         if self.temperature > 0:
             # A seed per call from the run's RNG: sampled answers, yet the same run twice. The seed is
             # part of the cache key, so caching a sampled answer under it is exact.
@@ -173,17 +231,36 @@ class LLMRoles:
             choice = convert(answer)
         except BudgetExhaustedError:
             raise
-        except (LLMError, ValueError) as exc:  # no valid answer, transport failure, replay miss ...
-            choice = fallback()
-            self.stats.fallbacks[role] += 1
-            self.log.write({**self.context, "role": role, "choice": choice, **_named(label, choice),
-                            "fallback": True, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
-            return choice
+        except (LLMParseError, ValueError) as exc:  # the model answered, but not validly
+            return self._fall_back(role, fallback, label, INVALID, exc)
+        except LLMError as exc:
+            # A backend error the run-wide policy let through (llm.on_error=continue, or fewer failures
+            # in a row than llm.max_consecutive_errors); when it says stop, LLMRunStopped propagates.
+            self._check_failing(role, exc)
+            return self._fall_back(role, fallback, label, BACKEND, exc)
+        self._failing[role] = 0
         self.stats.answered[role] += 1
         self.log.write({**self.context, "role": role, "choice": choice, **_named(label, choice), "fallback": False,
                         "thought": getattr(answer, "thought", "")})
         return choice
 
+    def _check_failing(self, role: str, exc: LLMError) -> None:
+        policy = getattr(self.client, "failures", None)
+        if policy is None or policy.on_error != "stop":
+            return
+        self._failing[role] += 1
+        if self._failing[role] >= policy.max_consecutive:
+            raise LLMRunStopped(f"the ige/{role} role's LLM calls failed {self._failing[role]} times in a row "
+                                f"(last: {exc}); run stopped (llm.on_error=stop; llm.max_consecutive_errors="
+                                f"{policy.max_consecutive})", cause=exc, failures=self._failing[role]) from None
+
+    def _fall_back(self, role: str, fallback: Callable[[], T], label, reason: str, exc: Exception) -> T:
+        choice = fallback()
+        (self.stats.invalid if reason == INVALID else self.stats.backend)[role] += 1
+        self.log.write({**self.context, "role": role, "choice": choice, **_named(label, choice),
+                        "fallback": reason, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        return choice
+
 
 def _named(label: Callable[[Any], str] | None, choice: Any) -> dict[str, str]:
-    return {"name": label(choice)} if label is not None else {}
+    return {"name": label(choice)} if label is not None and choice is not None else {}

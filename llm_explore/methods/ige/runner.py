@@ -26,12 +26,13 @@ from llm_explore.config import RunConfig, dump_config
 from llm_explore.errors import ConfigError, RunFileError
 from llm_explore.files import check_writable, read_json_object
 from llm_explore.learner.runs import RunContext, default_run_name, write_json
-from llm_explore.methods.ige.config import SearchConfig, resolve_budget, search_config
-from llm_explore.methods.ige.explore import (AgentPolicy, GoExplorePolicy, IGEPolicy, Search, SearchResult)
+from llm_explore.methods.ige.config import SearchConfig, resolve_budget, resolve_protocol, search_config
+from llm_explore.methods.ige.explore import (AgentPolicy, GoExplorePolicy, IGEPolicy, ReflexionPolicy, Search,
+                                             SearchResult)
 from llm_explore.methods.ige.roles import DecisionLog, LLMRoles
-from llm_explore.methods.ige.task import TaskView
+from llm_explore.methods.ige.task import AGENT_EPISODE_STEPS, TaskView, budget_key
 
-USES_LLM = {"ige": True, "llm-agent": True, "go-explore": False, "random-agent": False}
+USES_LLM = {"ige": True, "llm-agent": True, "reflexion": True, "go-explore": False, "random-agent": False}
 METRIC_COLUMNS = ["trial", "env_steps", "archive_size", "new_states", "best_score", "solved", "llm_calls",
                   "cell", "wall_s"]
 
@@ -50,25 +51,35 @@ class TrialLog:
             csv.DictWriter(fh, fieldnames=METRIC_COLUMNS, extrasaction="ignore").writerow(row)
 
 
-def _policy(method: str, settings: SearchConfig, roles: LLMRoles | None, rng: np.random.Generator):
+def _policy(method: str, settings: SearchConfig, protocol: dict, family: str, roles: LLMRoles | None,
+            rng: np.random.Generator):
     if method == "ige":
-        return IGEPolicy(roles, max_listed=settings.max_listed, kept_in_judge=settings.kept_in_judge,
-                         use_judge=settings.judge, mark_unexplored=settings.mark_unexplored is not False,
-                         judge_patience=settings.judge_patience)
+        return IGEPolicy(roles, family=family, max_listed=settings.max_listed, kept_in_judge=settings.kept_in_judge,
+                         use_judge=protocol["judge"], mark_unexplored=settings.mark_unexplored is not False,
+                         judge_patience=settings.judge_patience, prune=protocol["prune"],
+                         losing_memory=protocol["losing_memory"], untried_only=protocol["untried_only"],
+                         list_tried=protocol["list_tried"], select_visits=settings.select_visits)
     if method == "go-explore":
         return GoExplorePolicy(rng)
     if method == "llm-agent":
         return AgentPolicy(rng, roles, mark_unexplored=bool(settings.mark_unexplored))
+    if method == "reflexion":
+        return ReflexionPolicy(rng, roles, keep=settings.reflections, transcript_steps=settings.reflect_steps,
+                               chars=settings.reflection_chars, mark_unexplored=bool(settings.mark_unexplored))
     if method == "random-agent":
         return AgentPolicy(rng)
     raise ConfigError(f"unknown search method {method!r}; valid: {', '.join(USES_LLM)}")
 
 
-def _agent_budget(settings: SearchConfig, env, trials: int, actions: int) -> tuple[int, int, int]:
-    """Agents: (episodes at most, steps per episode, total env steps) matching the search's budget."""
+def _agent_budget(settings: SearchConfig, env, env_id: str, trials: int, actions: int) -> tuple[int, int, int]:
+    """Agents: (episodes at most, steps per episode, total env steps) matching the search's budget.
+    Episode length: `episode_steps`, else the reference's for the game kind (coin collector 25,
+    treasure hunter 40), else the env's own limit."""
     total = settings.max_env_steps or trials * actions
     limit = getattr(env, "max_steps", None) or getattr(getattr(env, "env", None), "max_steps", None)
-    per_episode = settings.episode_steps or int(limit or total)
+    per_episode = settings.episode_steps or AGENT_EPISODE_STEPS.get(budget_key(env_id)) or int(limit or total)
+    if limit:
+        per_episode = min(per_episode, int(limit))
     return total, per_episode, total
 
 
@@ -133,18 +144,24 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
         ctx.set_llm_stats_source(lambda: _delta(client.stats(), before))
     seeds = np.random.SeedSequence(cfg.seed).spawn(2)
     decisions = DecisionLog(run_dir / "decisions.jsonl")
+    protocol = resolve_protocol(settings, family)
     roles = None
     if uses_llm:
         from llm_explore.templates import PromptLibrary
 
-        roles = LLMRoles(client, family=family, rng=np.random.default_rng(seeds[0]),
-                         library=PromptLibrary(cfg.prompts_dir), temperature=settings.temperature,
+        library = PromptLibrary(cfg.prompts_dir)
+        horizon = getattr(env, "max_steps", None) or getattr(getattr(env, "env", None), "max_steps", None) or 0
+        rules = library.render("ige/rules", family="minigrid" if family == "babyai" else family,
+                               kind=budget_key(env_id), horizon=int(horizon))
+        roles = LLMRoles(client, family=family, rng=np.random.default_rng(seeds[0]), library=library,
+                         temperature=protocol["temperature"], top_p=protocol["top_p"],
                          max_tokens=settings.max_tokens, thought_chars=settings.thought_chars,
-                         parse_retries=settings.parse_retries, log=decisions)
-    policy = _policy(method, settings, roles, np.random.default_rng(seeds[1]))
+                         parse_retries=settings.parse_retries, log=decisions, rules=rules)
+    policy = _policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
+                     np.random.default_rng(seeds[1]))
     max_env_steps = settings.max_env_steps
     if policy.restarts:  # agents: episodes from the start, with the search's step budget
-        trials, actions, max_env_steps = _agent_budget(settings, env, trials, actions)
+        trials, actions, max_env_steps = _agent_budget(settings, env, env_id, trials, actions)
     log = TrialLog(run_dir / "metrics.csv")
     calls = (lambda: int(ctx.llm_stats()["calls"])) if uses_llm else (lambda: 0)
     search = Search(env, TaskView(family), policy, trials=trials, actions_per_trial=actions, seed=cfg.seed,
@@ -231,6 +248,10 @@ def build_summary(method: str, cfg: RunConfig, family: str, settings: SearchConf
         "paths_shortened": result.archive.replaced, "judge_discarded": sum(result.archive.discarded.values()),
         "fallbacks": roles.stats.fallbacks if roles else {}, "answered": roles.stats.answered if roles else {},
         "forced_choices": roles.stats.skipped if roles else {},
+        # per role: choices, answered, fallbacks by reason (invalid_answer / backend_error), skipped
+        "roles": roles.stats.as_dict() if roles else {},
+        "protocol": resolve_protocol(settings, family) if USES_LLM[method] else {},
+        "pruned": result.archive.pruned, "losing_moves": list(result.archive.losing),
         "achievements": {}, "crafter_score": None,
         "llm": ctx.llm_stats(),
     }

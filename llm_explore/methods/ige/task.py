@@ -15,6 +15,7 @@ The search loop is family-agnostic; this module is where the families differ:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from llm_explore.envs.spec import parse_env_id
@@ -30,6 +31,47 @@ REFERENCE_BUDGETS: dict[str, tuple[int, int]] = {
     "textworld": (24, 5),  # a TextWorld game given as a file: treasure hunter's budget
     "crafter": (40, 20),
 }
+
+# Episode length of the agent baselines (llm-agent, reflexion, random-agent) in the reference scripts: coin
+# collector 5 episodes x 25 moves, treasure hunter 3 x 40 (the game's horizon, also the IGE horizon).
+# Cooking: not recovered from the reference; 48 x 5 = 240 steps split into 4 episodes of 60 is ours.
+AGENT_EPISODE_STEPS: dict[str, int] = {"coin_collector": 25, "treasure_hunter": 40, "cooking": 60}
+
+
+@dataclass(frozen=True)
+class FamilyProtocol:
+    """How IGE's roles work in a family, as in the reference scripts (conglu1997/intelligent-go-explore):
+
+    - TextWorld: no judge (every new state is kept), the select step may prune the archive, losing
+      states are archived and shown to the act step, the select prompt lists moves used, location,
+      inventory and the actions tried from each state; temperature 0.3, top_p 0.2.
+    - BabyAI/MiniGrid: a judge that sees the whole filtered archive and whose rejected descriptions are
+      banned (never judged again), the act step offered only untried actions, the select and judge
+      lists only states with untried actions left; temperature 0.7.
+    - Crafter (no reference): BabyAI's protocol.
+    """
+
+    temperature: float
+    top_p: float | None
+    judge: bool
+    prune: bool
+    losing_memory: bool
+    untried_only: bool
+    list_tried: bool
+
+
+PROTOCOLS: dict[str, FamilyProtocol] = {
+    "textworld": FamilyProtocol(temperature=0.3, top_p=0.2, judge=False, prune=True, losing_memory=True,
+                                untried_only=False, list_tried=True),
+    "minigrid": FamilyProtocol(temperature=0.7, top_p=None, judge=True, prune=False, losing_memory=False,
+                               untried_only=True, list_tried=False),
+}
+
+
+def protocol_for(family: str) -> FamilyProtocol:
+    """The reference protocol of a family (Crafter and others: MiniGrid's)."""
+    return PROTOCOLS.get(family, PROTOCOLS["minigrid"])
+
 
 CRAFTER_TASK = ("Unlock as many achievements as possible: collect wood, place a table, make a wood pickaxe, "
                 "collect stone, and so on.")
