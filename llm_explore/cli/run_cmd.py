@@ -65,6 +65,7 @@ def run(
     trials: Optional[int] = typer.Option(None, "--trials", help="IGE: return-and-explore trials."),
     actions_per_trial: Optional[int] = typer.Option(None, "--actions-per-trial", help="IGE: actions explored per trial."),
     robustify: Optional[bool] = typer.Option(None, "--robustify/--no-robustify", help="IGE: train a PPO policy on the best trajectory."),
+    episodes: Optional[int] = typer.Option(None, "--episodes", help="Episode-based methods (tango): episodes to run."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Parent folder of the run folder (default runs/)."),
     name: Optional[str] = typer.Option(None, "--name", help="Run folder name (default <method>-<env>-s<seed>-<time>)."),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config file."),
@@ -79,7 +80,7 @@ def run(
     if config:
         OPTIONS.config = config
     method_options = {"goal_source": goal_source, "trials": trials, "actions_per_trial": actions_per_trial,
-                      "robustify": robustify}
+                      "robustify": robustify, "episodes": episodes}
     section = method.replace("-", "_")
     OPTIONS.overrides = (list(OPTIONS.overrides) + list(set_)
                          + [f"method.{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"
