@@ -36,7 +36,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to")
-METHODS = ("tango", "tango-template", "llm-agent", "random-agent")
+METHODS = ("tango-template", "random-agent", "tango", "llm-agent")  # the slow one last
 # BALROG (Paglieri et al. 2024), BabyAI, naive agent, one LLM call per step: success % over 125 episodes.
 BALROG = {"GPT-4o": 77.6, "Llama-3.1-70B": 73.2, "Gemini-1.5-Pro": 58.4, "GPT-4o-mini": 50.4,
           "Llama-3.1-8B": 30.0, "Llama-3.2-3B": 10.0, "Llama-3.2-1B": 6.0}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from llm_explore.config import RunConfig, dump_config
-from llm_explore.errors import ConfigError
+from llm_explore.errors import ConfigError, LLMError
 from llm_explore.learner.runs import RunContext, default_run_name, write_json
 from llm_explore.methods.tango.config import TangoConfig
 from llm_explore.methods.tango.interpreter import Interpreter
@@ -149,6 +149,9 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
                 on_episode(rows[-1])
     except KeyboardInterrupt:
         status = "interrupted"
+    except LLMError:
+        status = "llm_error"  # a backend failure is never turned into a fallback: the run stops, and says so
+        raise
     finally:
         wall = time.perf_counter() - start
         summary = build_summary(method, cfg, family, mode, settings, rows, ctx, wall, status)
