@@ -31,9 +31,18 @@ def _runner(method, cfg):
     return run_tango(method, cfg, on_episode=_progress)
 
 
-register_method("tango", runner=_runner, sections={"tango": TangoConfig}, uses_llm=True,
+def _resumer(run_dir):
+    """`llm-explore resume RUN_DIR`: the run again in its folder (cached answers replay the part done)."""
+    from llm_explore.orchestration.launch import load_run_config
+    from llm_explore.methods.tango.runner import run_tango
+
+    cfg, meta = load_run_config(run_dir)
+    return run_tango(meta["method"], cfg, run_dir=run_dir, on_episode=_progress, resume=True)
+
+
+register_method("tango", runner=_runner, resumer=_resumer, sections={"tango": TangoConfig}, uses_llm=True,
                 description="TANGO: the LLM writes a program (or picks a template plan) over primitives; one call per episode")
-register_method("tango-template", runner=_runner, sections={"tango_template": TangoConfig},
+register_method("tango-template", runner=_runner, resumer=_resumer, sections={"tango_template": TangoConfig},
                 description="TANGO's primitives driven by a rule-based mission parser, no LLM (the primitives' ceiling)")
 
 __all__ = ["TangoConfig"]

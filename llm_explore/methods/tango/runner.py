@@ -88,10 +88,13 @@ class TemplatePlanner:
 
 
 def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path | None = None, env=None,
-              on_episode: Callable[[dict[str, Any]], None] | None = None) -> tuple[Path, dict[str, Any]]:
+              on_episode: Callable[[dict[str, Any]], None] | None = None,
+              resume: bool = False) -> tuple[Path, dict[str, Any]]:
     """Run `method` (tango, tango-template) on `cfg.env.id`; returns (run_dir, summary).
 
     `client` replaces the run's own LLMClient (tests and benchmarks share one); `env` an adapter.
+    `resume` runs an interrupted run again in its folder: with the same seed and the cached answers
+    (temperature 0 answers are cached) the episodes already done repeat exactly, then it goes on.
     """
     from llm_explore.envs import make_env
 
@@ -102,8 +105,15 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
     if run_dir is None:
         run_dir = Path(cfg.out_dir).expanduser() / (cfg.name or default_run_name(method, env_id, cfg.seed))
     run_dir = Path(run_dir)
-    if (run_dir / "summary.json").exists():
-        raise ConfigError(f"run folder {run_dir} already holds a run; use another --name")
+    earlier = run_dir / "summary.json"
+    if earlier.exists() and not resume:
+        raise ConfigError(f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` "
+                          "or another --name")
+    if resume and earlier.exists():
+        done = json.loads(earlier.read_text())
+        if done.get("status") == "complete" and done.get("episodes", 0) >= settings.episodes:
+            raise ConfigError(f"the run in {run_dir} is complete; nothing to resume (raise "
+                              f"method.{section_name(method)}.episodes to run more)")
     env = env if env is not None else make_env(env_id)
     family = env.family
     prims, signatures = family_parts(family)
