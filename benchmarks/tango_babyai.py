@@ -9,6 +9,8 @@ The five instruction kinds of BabyAI-Text's MixedTrainLocal (`babyai:MixedTrainL
 
 - tango: the embedded Gemma 3 270M, plan mode (template kind + slots as schema-constrained JSON), one
   call per episode, temperature 0;
+- tango-program (not in the default list): the same model writing whole programs (program mode, one
+  re-ask with the checker's error);
 - tango-template: the same interpreter fed by a rule-based mission parser, no model (the primitives'
   ceiling);
 - llm-agent: the naive agent (one call per step with the IGE act prompt, 4 steps of history,
@@ -64,12 +66,14 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
     from llm_explore.methods.tango.runner import run_tango
 
     run_dir = out / f"{method}-{task}-s{seed}-n{episodes}"
+    base = "tango" if method == "tango-program" else method
+    settings = {"episodes": episodes, **({"mode": "program", "program_retries": 1} if method == "tango-program" else {})}
     if not (run_dir / "summary.json").is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
         cfg = RunConfig.model_validate({"name": run_dir.name, "out_dir": str(out), "seed": seed,
                                         "env": {"id": env_id(task)},
-                                        "method": {method.replace("-", "_"): {"episodes": episodes}}})
-        run_tango(method, cfg, client=client if method == "tango" else None, run_dir=run_dir)
+                                        "method": {base.replace("-", "_"): settings}})
+        run_tango(base, cfg, client=client if base == "tango" else None, run_dir=run_dir)
     rows = []
     for line in (run_dir / "programs.jsonl").read_text().splitlines():
         r = json.loads(line)
@@ -79,13 +83,16 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
     return rows
 
 
-def run_agent_job(method: str, task: str, seed: int, out: Path, client) -> dict:
-    """One episode of llm-agent / random-agent (a search run with one 128-step episode)."""
+def run_agent_job(method: str, task: str, seed: int, out: Path, client, reuse_only: bool = False) -> dict | None:
+    """One episode of llm-agent / random-agent (a search run with one 128-step episode); None if
+    `reuse_only` and it has not run yet."""
     from llm_explore.config import RunConfig
     from llm_explore.methods.ige.runner import run_search
 
     run_dir = out / f"{method}-{task}-s{seed}"
     path = run_dir / "summary.json"
+    if not path.is_file() and reuse_only:
+        return None
     if not path.is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
         cfg = RunConfig.model_validate({
@@ -152,6 +159,8 @@ def main() -> None:
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "tango_babyai"))
+    ap.add_argument("--reuse-only", action="store_true",
+                    help="agents: table only the episodes already run (stop a long llm-agent part and report it)")
     ap.add_argument("--result", default=str(ROOT / "benchmarks" / "results" / "tango_babyai.json"))
     args = ap.parse_args()
     import torch
@@ -165,7 +174,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     client = None
-    if {"tango", "llm-agent"} & set(methods):
+    if {"tango", "tango-program", "llm-agent"} & set(methods):
         client = LLMClient(LLMConfig(threads=1), CacheConfig(path=str(out / "llm_cache.sqlite")),
                            call_log=out / "llm_calls.jsonl")
     agent_episodes = args.agent_episodes or args.episodes
@@ -175,12 +184,14 @@ def main() -> None:
         for method in methods:
             for task in tasks:
                 t0 = time.time()
-                if method in ("tango", "tango-template"):
+                if method in ("tango", "tango-program", "tango-template"):
                     rows.extend(run_tango_job(method, task, args.episodes, args.seed, out, client))
                 else:
                     n = agent_episodes if method == "llm-agent" else args.episodes
                     for i in range(n):
-                        rows.append(run_agent_job(method, task, args.seed + i, out, client))
+                        row = run_agent_job(method, task, args.seed + i, out, client, args.reuse_only)
+                        if row is not None:
+                            rows.append(row)
                 print(f"{method} {task}: {sum(r['success'] for r in rows if r['method'] == method and r['task'] == task)}"
                       f" successes ({time.time() - t0:.0f} s)", flush=True)
                 # written after every (method, task): a partial result is never lost
