@@ -175,8 +175,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     client = None
     if {"tango", "tango-program", "llm-agent"} & set(methods):
-        client = LLMClient(LLMConfig(threads=1), CacheConfig(path=str(out / "llm_cache.sqlite")),
-                           call_log=out / "llm_calls.jsonl")
+        # patient: on a loaded 2-core machine a 256-token program took over 60 s
+        client = LLMClient(LLMConfig(threads=1, timeout_s=600, retry_max_total_s=1200),
+                           CacheConfig(path=str(out / "llm_cache.sqlite")), call_log=out / "llm_calls.jsonl")
     agent_episodes = args.agent_episodes or args.episodes
     rows: list[dict] = []
     started = time.time()
