@@ -379,3 +379,19 @@ def test_resume_refuses_a_complete_run_and_extends_one(tmp_path):
     summary = resume_run(run_dir)
     assert summary["episodes"] == 3 and summary["success_rate"] == 1.0
     assert len((run_dir / "programs.jsonl").read_text().splitlines()) == 3
+
+
+def test_cli_run_with_episodes(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "llm_explore", "run", "tango-template", "--env",
+                          "babyai:MixedTrainLocal?task=open", "--episodes", "2", "--out", str(tmp_path), "--name", "r"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["episodes"] == 2 and summary["success_rate"] == 1.0
+    assert "success 1.000" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "llm_explore", "run", "tango", "--env", "crafter", "--out",
+                          str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "tango has primitives for" in bad.stderr and "Traceback" not in bad.stderr
