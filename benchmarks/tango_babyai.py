@@ -74,12 +74,19 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
                                         "env": {"id": env_id(task)},
                                         "method": {base.replace("-", "_"): settings}})
         run_tango(base, cfg, client=client if base == "tango" else None, run_dir=run_dir)
+    from llm_explore.methods.tango.plans import parse_mission
+
     rows = []
     for line in (run_dir / "programs.jsonl").read_text().splitlines():
         r = json.loads(line)
+        rule = parse_mission(r["mission"])
+        # Success can hide a wrong plan (a put_next_to plan picks the object up first, which also
+        # satisfies goto and pickup): agreement with the rule-based parser's plan is reported apart.
+        agrees = None if method == "tango-program" else bool(rule and r["plan"] == rule.as_dict())
         rows.append({"method": method, "task": task, "seed": r["seed"], "success": int(r["success"]),
                      "env_steps": r["env_steps"], "llm_calls": r["llm_calls"], "wall_s": r["wall_s"],
-                     "valid": r["check"] == "ok", "status": r["status"], "failed_primitive": r["failed_primitive"]})
+                     "valid": r["check"] == "ok", "plan_agrees": agrees, "status": r["status"],
+                     "failed_primitive": r["failed_primitive"]})
     return rows
 
 
@@ -102,7 +109,7 @@ def run_agent_job(method: str, task: str, seed: int, out: Path, client, reuse_on
     s = json.loads(path.read_text())
     return {"method": method, "task": task, "seed": seed, "success": int(bool(s["solved"])),
             "env_steps": s["env_steps"], "llm_calls": int(s["llm"].get("calls", 0)) if s.get("llm") else 0,
-            "wall_s": s["wall_s"], "valid": None, "status": s["status"], "failed_primitive": None}
+            "wall_s": s["wall_s"], "valid": None, "plan_agrees": None, "status": s["status"], "failed_primitive": None}
 
 
 def aggregate(rows: list[dict], methods: list[str], tasks: list[str]) -> list[dict]:
@@ -123,6 +130,10 @@ def aggregate(rows: list[dict], methods: list[str], tasks: list[str]) -> list[di
         agg["wall_s"] = float(np.sum([r["wall_s"] for r in mine]))
         valid = [r["valid"] for r in mine if r["valid"] is not None]
         agg["valid_rate"] = float(np.mean(valid)) if valid else None
+        agrees = [r["plan_agrees"] for r in mine if r.get("plan_agrees") is not None]
+        agg["plan_agrees_rate"] = float(np.mean(agrees)) if agrees else None
+        agg["plan_agrees_by_task"] = {t: int(sum(r["plan_agrees"] for r in mine if r["task"] == t
+                                                 and r.get("plan_agrees") is not None)) for t in tasks}
         failures: dict[str, int] = {}
         for r in mine:
             if r["failed_primitive"]:
@@ -138,13 +149,15 @@ def render(agg: list[dict], tasks: list[str]) -> str:
             return "-"
         return f"{100 * cell['success']:.0f} [{100 * cell['ci95'][0]:.0f}, {100 * cell['ci95'][1]:.0f}] (n={cell['n']})"
 
-    head = ["method", *tasks, "overall", "LLM calls/ep", "env steps/ep", "wall s", "valid plans"]
+    head = ["method", *tasks, "overall", "LLM calls/ep", "env steps/ep", "wall s", "valid plans",
+            "plan = rule parse"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for a in agg:
         valid = "-" if a["valid_rate"] is None else f"{100 * a['valid_rate']:.0f}%"
+        agree = "-" if a["plan_agrees_rate"] is None else f"{100 * a['plan_agrees_rate']:.0f}%"
         lines.append("| " + " | ".join([a["method"], *[pct(a[t]) for t in tasks], pct(a["overall"]),
                                          f"{a['llm_calls_per_episode']:.1f}", f"{a['env_steps_per_episode']:.1f}",
-                                         f"{a['wall_s']:.0f}", valid]) + " |")
+                                         f"{a['wall_s']:.0f}", valid, agree]) + " |")
     lines.append("")
     lines.append("BALROG naive agent (one LLM call per step, published, overall %): "
                  + ", ".join(f"{k} {v}" for k, v in BALROG.items()))
