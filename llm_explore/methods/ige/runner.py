@@ -24,7 +24,7 @@ import numpy as np
 
 from llm_explore.config import RunConfig, dump_config
 from llm_explore.errors import ConfigError
-from llm_explore.learner.runs import RunContext, default_run_name, write_json
+from llm_explore.learner.runs import RunContext, episode_run_folder, write_json
 from llm_explore.methods.ige.config import SearchConfig, resolve_budget, search_config
 from llm_explore.methods.ige.explore import (AgentPolicy, GoExplorePolicy, IGEPolicy, Search, SearchResult)
 from llm_explore.methods.ige.roles import DecisionLog, LLMRoles
@@ -88,15 +88,9 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
     settings = search_config(method, cfg)
     env_id = cfg.env.id
     trials, actions = resolve_budget(settings, env_id)
-    if run_dir is None:
-        run_dir = Path(cfg.out_dir).expanduser() / (cfg.name or default_run_name(method, env_id, cfg.seed))
-    run_dir = Path(run_dir)
-    earlier = run_dir / "summary.json"
-    if earlier.exists() and not resume:
-        raise ConfigError(f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` "
-                          "or another --name")
-    if resume and earlier.exists():
-        status = json.loads(earlier.read_text()).get("status")
+    run_dir, earlier = episode_run_folder(cfg, method, run_dir, resume)
+    if earlier is not None:
+        status = earlier.get("status")
         if status == "solved":  # "complete" may go on: `resume --set method.<name>.trials=N` raises the budget
             raise ConfigError(f"the search in {run_dir} already solved the task; nothing to resume")
     env = env if env is not None else make_env(env_id)

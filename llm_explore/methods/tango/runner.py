@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from llm_explore.config import RunConfig, dump_config
 from llm_explore.errors import ConfigError, LLMError
-from llm_explore.learner.runs import RunContext, default_run_name, write_json
+from llm_explore.learner.runs import RunContext, episode_run_folder, write_json
 from llm_explore.methods.tango.config import TangoConfig
 from llm_explore.methods.tango.interpreter import Interpreter
 from llm_explore.methods.tango.planner import LLMPlanner, Planned
@@ -102,15 +102,8 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
         raise ConfigError(f"unknown TANGO method {method!r}; valid: {', '.join(USES_LLM)}")
     settings = settings_of(method, cfg)
     env_id = cfg.env.id
-    if run_dir is None:
-        run_dir = Path(cfg.out_dir).expanduser() / (cfg.name or default_run_name(method, env_id, cfg.seed))
-    run_dir = Path(run_dir)
-    earlier = run_dir / "summary.json"
-    if earlier.exists() and not resume:
-        raise ConfigError(f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` "
-                          "or another --name")
-    if resume and earlier.exists():
-        done = json.loads(earlier.read_text())
+    run_dir, done = episode_run_folder(cfg, method, run_dir, resume)
+    if done is not None:
         if done.get("status") == "complete" and done.get("episodes", 0) >= settings.episodes:
             raise ConfigError(f"the run in {run_dir} is complete; nothing to resume (raise "
                               f"method.{section_name(method)}.episodes to run more)")
