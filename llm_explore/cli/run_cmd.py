@@ -135,6 +135,7 @@ def run(
     actions_per_trial: Optional[int] = typer.Option(None, "--actions-per-trial", help="IGE: actions per trial."),
     robustify: Optional[bool] = typer.Option(None, "--robustify/--no-robustify", show_default="no",
                                              help="IGE: train PPO on the best path."),
+    episodes: Optional[int] = typer.Option(None, "--episodes", help="Episode methods (tango): episodes."),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Parent of the run folder.", show_default="runs"),
     name: Optional[str] = typer.Option(None, "--name", help="Run folder name.",
                                        show_default="METHOD-ENV-sSEED-TIME"),
@@ -152,7 +153,7 @@ def run(
     spec = get_method(method)  # fail fast on a typo, before loading anything heavy
     use_command_options(config, set_, prompts_dir)
     method_options = {"goal_source": goal_source, "trials": trials, "actions_per_trial": actions_per_trial,
-                      "robustify": robustify}
+                      "robustify": robustify, "episodes": episodes}
     section = method.replace("-", "_")
     OPTIONS.overrides = (list(OPTIONS.overrides)
                          + [f"method.{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"

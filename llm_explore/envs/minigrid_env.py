@@ -29,6 +29,8 @@ from llm_explore.envs.spec import EnvSpec, pop_param, reject_unknown
 from llm_explore.errors import ConfigError
 
 PARAMS = ["max_steps", "view_size"]
+# Levels this project defines (not in minigrid): short name -> (Gymnasium id, their own parameters).
+LOCAL_LEVELS = {"MixedTrainLocal": ("BabyAI-MixedTrainLocal-v0", ["task"])}
 
 # MiniGrid's action set (minigrid.core.actions.Actions), named as BabyAI-Text names them.
 ACTION_NAMES = ["turn left", "turn right", "go forward", "pick up", "drop", "toggle", "done"]
@@ -107,9 +109,10 @@ class MiniGridAdapter(AdapterEnv):
     family = "minigrid"
 
     def __init__(self, env_id: str, *, captions: bool = True, babyai: bool = False,
-                 max_steps: int | None = None, view_size: int | None = None):
+                 max_steps: int | None = None, view_size: int | None = None,
+                 env_kwargs: dict[str, Any] | None = None):
         super().__init__(captions=captions)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(env_kwargs or {})
         if max_steps is not None:
             kwargs["max_steps"] = max_steps
         if view_size is not None:
@@ -227,10 +230,19 @@ def make(spec: EnvSpec, captions: bool = True) -> MiniGridAdapter:
     params = dict(spec.params)
     max_steps = pop_param(params, "max_steps", None, int, env_id=spec.id)
     view_size = pop_param(params, "view_size", None, int, env_id=spec.id)
-    reject_unknown(params, spec.id, PARAMS)
+    name = spec.name
+    env_kwargs: dict[str, Any] = {}
+    local = LOCAL_LEVELS.get(name.removeprefix("BabyAI-").removesuffix("-v0"))
+    if local is not None:
+        from llm_explore.envs import babyai_levels
+
+        babyai_levels.register()
+        name, own = local
+        if "task" in own:
+            env_kwargs["task"] = pop_param(params, "task", "goto", str, valid=babyai_levels.TASKS, env_id=spec.id)
+    reject_unknown(params, spec.id, PARAMS + (local[1] if local else []))
     import minigrid  # noqa: F401 - registers the MiniGrid and BabyAI ids with Gymnasium
 
-    name = spec.name
     registry = gym.envs.registry
     if name not in registry:
         prefix = "BabyAI-" if spec.family == "babyai" else "MiniGrid-"
@@ -240,4 +252,4 @@ def make(spec: EnvSpec, captions: bool = True) -> MiniGridAdapter:
                           + (f"did you mean: {', '.join(close)}" if close else f"e.g. {', '.join(known[:8])} "
                              f"({len(known)} {spec.family} ids registered)"))
     return MiniGridAdapter(name, captions=captions, babyai=spec.family == "babyai" or name.startswith("BabyAI-"),
-                           max_steps=max_steps, view_size=view_size)
+                           max_steps=max_steps, view_size=view_size, env_kwargs=env_kwargs)

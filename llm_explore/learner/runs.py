@@ -57,6 +57,23 @@ def default_run_name(method: str, env_id: str, seed: int) -> str:
     return f"{method}-{env_slug(env_id)}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def episode_run_folder(cfg: Any, method: str, run_dir: str | Path | None, resume: bool) -> tuple[Path, dict | None]:
+    """The folder of a run that is not a PPO run (a search, TANGO's episodes) and its earlier summary:
+    a folder that already holds a run is an error unless `resume` (then its summary is returned)."""
+    import json
+
+    from llm_explore.errors import ConfigError
+
+    if run_dir is None:
+        run_dir = Path(cfg.out_dir).expanduser() / (cfg.name or default_run_name(method, cfg.env.id, cfg.seed))
+    run_dir = Path(run_dir)
+    earlier = run_dir / "summary.json"
+    if earlier.exists() and not resume:
+        raise ConfigError(f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` "
+                          "or another --name")
+    return run_dir, (json.loads(earlier.read_text()) if resume and earlier.exists() else None)
+
+
 def crafter_score(success_rates_pct: dict[str, float]) -> float:
     """Crafter paper: exp(mean ln(1 + s_i)) - 1 over the 22 achievements, s_i in percent."""
     rates = [success_rates_pct.get(name, 0.0) for name in CRAFTER_ACHIEVEMENTS]

@@ -1,0 +1,25 @@
+"""`method.tango` / `method.tango_template` settings."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from llm_explore.strict_model import StrictModel
+
+
+class TangoConfig(StrictModel):
+    """Episodes, the planning mode, and the interpreter's caps."""
+
+    episodes: int = Field(25, ge=1, description="episodes, one program each, with seeds seed, seed+1, ...")
+    mode: Literal["plan", "program"] | None = Field(
+        None, description="plan: the model picks a template kind and its slots (schema-constrained JSON); "
+        "program: the model writes the pseudo-code; default: plan on the embedded backend, program otherwise")
+    program_retries: int = Field(2, ge=0, description="program mode: re-asks with the checker's error before "
+                                 "the episode counts as a failure")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="sampling temperature of the one call per episode")
+    max_tokens: int = Field(256, ge=16, description="tokens per answer (program mode needs more than plan mode)")
+    max_primitive_steps: int = Field(64, ge=1, description="env steps one primitive call may take")
+    max_program_steps: int = Field(128, ge=1, description="env steps one program may take (the env's own limit "
+                                   "holds as well: BALROG's BabyAI tasks stop at 128)")
+    max_loop: int = Field(20, ge=1, description="repetitions of a while loop, and the largest for-range allowed")
