@@ -11,11 +11,12 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yam
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_config_validates(path):
     from llm_explore.learner.shaping import CountConfig, RNDConfig
+    from llm_explore.methods.deckard.shaper import DeckardConfig
     from llm_explore.methods.ellm.shaper import EllmConfig
     from llm_explore.methods.ige.config import search_config
 
     cfg = load_config(path)
-    models = {"ellm": EllmConfig, "count": CountConfig, "rnd": RNDConfig}
+    models = {"ellm": EllmConfig, "count": CountConfig, "rnd": RNDConfig, "deckard": DeckardConfig}
     for section, data in cfg.method.items():
         if section in models:
             models[section].model_validate(data)

@@ -37,9 +37,9 @@ def _global(
 
 def _register() -> None:
     # Command modules import their heavy dependencies inside the commands, so `--help` stays fast.
-    from llm_explore.cli import cache_cmd, demo_cmd, envs_cmd, games_cmd, llm_cmd, prompts_cmd, run_cmd
+    from llm_explore.cli import awm_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, llm_cmd, prompts_cmd, run_cmd
 
-    for module in (llm_cmd, prompts_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, run_cmd):
+    for module in (llm_cmd, prompts_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, run_cmd, awm_cmd):
         module.register(app)
 
 

@@ -17,6 +17,7 @@ backend failures propagate.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 from pydantic import create_model
@@ -37,15 +38,17 @@ class Dreamer:
     """Asks the questions and builds the hypothesized graph."""
 
     def __init__(self, client, domain: DeckardDomain, library, *, template: str = "deckard/choose",
-                 max_ingredients: int = 3, max_stations: int = 2, temperature: float = 0.0, max_tokens: int = 24):
+                 max_ingredients: int = 3, max_stations: int = 2, temperature: float = 0.0, max_tokens: int = 24,
+                 workers: int = 4):
         self.client, self.domain, self.library, self.template = client, domain, library, template
         self.max_ingredients, self.max_stations = max_ingredients, max_stations
-        self.temperature, self.max_tokens = temperature, max_tokens
+        self.temperature, self.max_tokens, self.workers = temperature, max_tokens, workers
         self.calls = 0
         self.fallbacks = 0
         self.answers: list[dict] = []  # every question and its answer (written to the run folder)
 
-    def choose(self, question: str, item: str, options: list[str], chosen: list[str]) -> str:
+    def choose(self, question: str, item: str, options: list[str], chosen: list[str],
+               log: list[dict] | None = None) -> str:
         """One question; returns the node chosen, or NOTHING."""
         labels = {self.domain.label(o): o for o in options}
         shown = [*labels, NOTHING]
@@ -53,43 +56,55 @@ class Dreamer:
                                      question=question, item=self.domain.label(item), options=shown,
                                      chosen=[self.domain.label(c) for c in chosen],
                                      examples=self.domain.examples[question])
-        self.calls += 1
+        fallback = False
         try:
             answer = self.client.structured(choice_model(shown), prompt, temperature=self.temperature,
                                             max_tokens=self.max_tokens, tag=f"deckard.{question}").choice
         except LLMParseError:
-            self.fallbacks += 1  # a malformed answer reads as "nothing" (counted)
+            fallback = True  # a malformed answer reads as "nothing" (counted)
             answer = NOTHING
-        self.answers.append({"item": item, "question": question, "chosen": list(chosen), "answer": answer})
+        (self.answers if log is None else log).append(
+            {"item": item, "question": question, "chosen": list(chosen), "answer": answer, "fallback": fallback})
         return labels.get(answer, NOTHING)
 
-    def _many(self, question: str, item: str, pool: list[str], limit: int) -> list[str]:
+    def _many(self, question: str, item: str, pool: list[str], limit: int, log: list[dict]) -> list[str]:
         chosen: list[str] = []
         while len(chosen) < limit:
             options = [o for o in pool if o != item and o not in chosen]
             if not options:
                 break
-            pick = self.choose(question, item, options, chosen)
+            pick = self.choose(question, item, options, chosen, log)
             if pick == NOTHING:
                 break
             chosen.append(pick)
         return chosen
 
+    def ask_item(self, item: str) -> tuple[dict[str, list[str]], list[dict]]:
+        """Every question about one item: {kind: chosen nodes} and the question log."""
+        d, log = self.domain, []
+        answers = {"ingredient": self._many("ingredient", item, d.items, self.max_ingredients, log)}
+        answers["tool"] = self._many("tool", item, d.tools, 1, log) if d.tools else []
+        answers["station"] = self._many("station", item, d.stations, self.max_stations, log) if d.stations else []
+        return answers, log
+
     def dream(self, awm: AbstractWorldModel | None = None, items: list[str] | None = None,
               step: int = 0) -> AbstractWorldModel:
-        """Hypothesize every item's prerequisites (or only `items`') into `awm`."""
+        """Hypothesize every item's prerequisites (or only `items`') into `awm`.
+
+        Items are asked concurrently (their questions do not depend on each other); the edges are
+        added in the env's item order, so which edge a cycle refuses does not depend on timing."""
         awm = awm or AbstractWorldModel()
-        d = self.domain
-        for item in items or d.items:
+        items = list(items or self.domain.items)
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            results = list(pool.map(self.ask_item, items))
+        for item, (answers, log) in zip(items, results):
+            self.answers.extend(log)
+            self.calls += len(log)
+            self.fallbacks += sum(1 for row in log if row["fallback"])
             awm.add_node(item, "llm", step)
-            for src in self._many("ingredient", item, d.items, self.max_ingredients):
-                awm.add_edge("ingredient", src, item, 1, source="llm", step=step, why="llm: ingredient")
-            if d.tools:
-                for src in self._many("tool", item, d.tools, 1):
-                    awm.add_edge("tool", src, item, source="llm", step=step, why="llm: tool")
-            if d.stations:
-                for src in self._many("station", item, d.stations, self.max_stations):
-                    awm.add_edge("station", src, item, source="llm", step=step, why="llm: station")
+            for kind in ("ingredient", "tool", "station"):
+                for src in answers[kind]:
+                    awm.add_edge(kind, src, item, 1, source="llm", step=step, why=f"llm: {kind}")
         return awm
 
 
