@@ -226,3 +226,43 @@ def test_short_deckard_run_writes_graph_and_resumes(tmp_path, embedded_backend):
     calls = [json.loads(line) for line in (run_dir / "llm_calls.jsonl").read_text().splitlines()]
     assert calls and all(c["tag"].startswith("deckard.") for c in calls)
     assert isinstance(summary["first_step"], dict)
+
+
+def test_awm_show_draws_the_graph_with_wrong_and_deleted_edges(tmp_path):
+    from typer.testing import CliRunner
+
+    from llm_explore.cli.app import app
+
+    domain = crafter_domain()
+    awm = oracle_graph(domain)
+    awm.add_edge("ingredient", "coal", "wood_sword", 1)  # not in Crafter's rules
+    awm.observe("wood", {}, [], [], step=7)
+    hypothesis = sorted(awm.edges() | {("tool", "wood_sword", "wood")})  # a hypothesized edge since deleted
+    awm.save(tmp_path / "awm.json", family="crafter", hypothesis="oracle", step=7,
+             hypothesis_edges=hypothesis, true_edges=sorted(domain.true_edges))
+    result = CliRunner().invoke(app, ["awm", "show", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "1 not in the true rules, 1 deleted by experience" in result.output
+    png = tmp_path / "report" / "awm.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = CliRunner().invoke(app, ["awm", "show", str(tmp_path / "nope")])
+    assert missing.exit_code != 0
+
+
+def test_first_step_records_achievements_and_events():
+    from llm_explore.learner.runs import EpisodeTracker
+
+    crafter = EpisodeTracker(2, "crafter")
+    crafter.observe([{"achievements": {"collect_wood": 0}}, {"achievements": {"collect_wood": 1}}],
+                    np.array([True, True]), 16)
+    crafter.observe([{"achievements": {"collect_wood": 1, "place_table": 1}}, {}], np.array([True, True]), 24)
+    crafter.observe([{"achievements": {"make_wood_pickaxe": 1}}, {}], np.array([False, True]), 32)
+    assert crafter.first_step == {"collect_wood": 16, "place_table": 24}
+    grid = EpisodeTracker(1, "minigrid")
+    grid.observe([{"events": ["pick up yellow key"]}], np.array([True]), 8)
+    grid.observe([{"events": ["pick up yellow key", "open yellow door"]}], np.array([True]), 12)
+    assert grid.first_step == {"pick up yellow key": 8, "open yellow door": 12}
+    text = EpisodeTracker(1, "textworld")
+    text.observe([{"events": [], "score": 0}], np.array([True]), 4)
+    text.observe([{"events": ["take coin"], "score": 1}], np.array([True]), 5)
+    assert text.first_step == {"take coin": 5, "score 1": 5}

@@ -8,7 +8,6 @@ stations (`nearby`).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Callable
@@ -164,36 +163,8 @@ def crafter_domain() -> DeckardDomain:
         event_nodes={f"place {s}": s for s in CRAFTER_STATIONS}, verbs=verbs, env_name="Crafter")
 
 
-# ------------------------------------------------------------------------------- MiniGrid / BabyAI
-MINIGRID_COLOURS = ("red", "green", "blue", "purple", "yellow", "grey")
-
-
-def minigrid_domain() -> DeckardDomain:
-    """MiniGrid as an event graph: pick up the key of a colour -> open the door of that colour ->
-    reach the goal. Nodes are events; `have` is 1 for events seen this episode."""
-    keys = [f"{c} key" for c in MINIGRID_COLOURS]
-    doors = [f"{c} door open" for c in MINIGRID_COLOURS]
-    items = keys + doors + ["goal"]
-    edges: set[Edge] = {("tool", f"{c} key", f"{c} door open") for c in MINIGRID_COLOURS}
-    edges |= {("station", d, "goal") for d in doors}  # any open door leads on; scored loosely
-    verbs = {**{k: f"pick up {k}" for k in keys}, **{f"{c} door open": f"open {c} door" for c in MINIGRID_COLOURS},
-             "goal": "reach goal"}
-    events = {**{f"pick up {k}": k for k in keys}, **{f"open {c} door": f"{c} door open" for c in MINIGRID_COLOURS},
-              "reach goal": "goal"}
-    return DeckardDomain(
-        family="minigrid", items=items, tools=keys, stations=[], default_target="goal",
-        true_edges={e for e in edges if e[0] == "tool"}, have=_minigrid_have, near=lambda info: [],
-        event_nodes=events, verbs=verbs, env_name="MiniGrid")
-
-
-def _minigrid_have(info: dict[str, Any]) -> dict[str, int]:
-    carrying = info.get("carrying") or ""
-    return {carrying: 1} if re.fullmatch(r"\w+ key", carrying) else {}
-
-
 def domain_for(family: str) -> DeckardDomain:
     if family == "crafter":
         return crafter_domain()
-    if family in ("minigrid", "babyai"):
-        return minigrid_domain()
-    raise ConfigError(f"DECKARD has no tech tree for env family {family!r}; supported: crafter, minigrid")
+    # MiniGrid event graphs and TextWorld cooking are not built yet (see the README).
+    raise ConfigError(f"DECKARD has no tech tree for env family {family!r}; supported: crafter")
