@@ -132,6 +132,21 @@ def test_scripted_crafter_sequence_verifies_and_corrects_the_graph(tmp_path):
     assert after["graph_precision"] > after["hypothesis_precision"]
 
 
+def test_reference_layout_file_is_purged_and_cycle_checked(tmp_path):
+    from llm_explore.methods.deckard.dream import file_graph
+
+    path = tmp_path / "techtree.json"
+    path.write_text(json.dumps({
+        "wood": {"tool": "wood_pickaxe"},  # wrong, and makes the pickaxe's recipe below a cycle
+        "wood_pickaxe": {"recipe": {"wood": 1, "stick": 2}, "table": True, "furnace": False},
+        "stick": {"recipe": {"wood": 1}}}))
+    awm = file_graph(path, crafter_domain())
+    assert set(awm.nodes) == {"wood", "wood_pickaxe", "table"}
+    assert awm.nodes["wood"].tools == ["wood_pickaxe"] and awm.nodes["wood_pickaxe"].ingredients == {}
+    assert awm.nodes["wood_pickaxe"].stations == ["table"] and awm.refused_cycles == 1
+    assert [h["node"] for h in awm.history if h["change"] == "purge"] == ["stick"]
+
+
 def test_unpredicted_acquisition_is_added_and_tools_intersect():
     awm = AbstractWorldModel()
     awm.observe("sapling", {}, ["table"], ["wood_pickaxe"], step=3)

@@ -133,19 +133,6 @@ class AbstractWorldModel:
         self._log(step, dst, "add_edge", why or f"proposed by {source}", kind=kind, src=src, count=int(count))
         return True
 
-    def purge(self, known: Iterable[str], step: int = 0) -> list[str]:
-        """Remove nodes the env does not have, and every edge that mentions them."""
-        known = set(known)
-        gone = [n for n in self.nodes if n not in known]
-        for name in gone:
-            del self.nodes[name]
-            self._log(step, name, "purge", "the env has no such item")
-        for node in self.nodes.values():
-            node.ingredients = {k: v for k, v in node.ingredients.items() if k in known}
-            node.tools = [t for t in node.tools if t in known]
-            node.stations = [s for s in node.stations if s in known]
-        return gone
-
     # ------------------------------------------------------------------ queries
     def edges(self, status: str | None = None) -> set[tuple[str, str, str]]:
         """All (kind, src, dst) edges, optionally only those of nodes with `status`."""

@@ -17,7 +17,9 @@ backend failures propagate.
 """
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Literal
 
 from pydantic import create_model
@@ -116,4 +118,38 @@ def oracle_graph(domain: DeckardDomain, step: int = 0) -> AbstractWorldModel:
     for kind, src, dst in sorted(domain.true_edges):
         awm.add_edge(kind, src, dst, domain.true_counts.get((src, dst), 1), source="oracle", step=step,
                      why="the env's rules")
+    return awm
+
+
+def file_graph(path: str | Path, domain: DeckardDomain, step: int = 0) -> AbstractWorldModel:
+    """A hypothesis from a JSON file: this project's `awm.json` ({"nodes": [...]}) or the reference
+    code's tech-tree layout ({item: {"recipe": {item: n}, "tool": item|null, "table": bool,
+    "furnace": bool}}). Items the env does not have are purged; edges are added one by one, so one
+    that would close a cycle is refused."""
+    data = json.loads(Path(path).read_text())
+    if isinstance(data, dict) and "nodes" in data:
+        rows = {n["name"]: (n.get("ingredients", {}), n.get("tools", []), n.get("stations", []))
+                for n in data["nodes"]}
+    elif isinstance(data, dict):
+        rows = {}
+        for name, spec in data.items():
+            spec = spec or {}
+            stations = [s for s in ("table", "furnace") if spec.get(s)]
+            tool = spec.get("tool")
+            rows[name] = (dict(spec.get("recipe") or {}), [tool] if tool else [], stations)
+    else:
+        raise ValueError("expected a JSON object")
+    awm = AbstractWorldModel()
+    known = set(domain.items)
+    for name in rows:
+        if name in known:
+            awm.add_node(name, "file", step)
+        else:
+            awm._log(step, name, "purge", "the env has no such item")
+    for name, (ingredients, tools, stations) in rows.items():
+        edges = ([("ingredient", k, int(v)) for k, v in ingredients.items()]
+                 + [("tool", t, 1) for t in tools] + [("station", st, 1) for st in stations])
+        for kind, src, count in edges:
+            if name in known and src in known:
+                awm.add_edge(kind, src, name, count, source="file", step=step, why="from the graph file")
     return awm

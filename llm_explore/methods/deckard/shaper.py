@@ -28,7 +28,7 @@ from llm_explore.learner.shaping import (CountShaper, RewardShaper, RNDShaper, S
                                          method_section)
 from llm_explore.methods.deckard.awm import AbstractWorldModel, precision_recall
 from llm_explore.methods.deckard.domains import DeckardDomain, domain_for
-from llm_explore.methods.deckard.dream import Dreamer, oracle_graph
+from llm_explore.methods.deckard.dream import Dreamer, file_graph, oracle_graph
 from llm_explore.strict_model import StrictModel
 
 EXPLORE = "explore"
@@ -123,15 +123,10 @@ class DeckardShaper(RewardShaper):
             if not path.is_file():
                 raise ConfigError(f"method.deckard.hypothesis: no such graph file {path}")
             try:
-                awm = AbstractWorldModel.load(path)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(f"method.deckard.hypothesis: {path} is not an AWM graph ({exc})") from None
-            for node in awm.nodes.values():  # a loaded graph is a hypothesis, whatever it says
-                node.status, node.source, node.verified_step = "hypothesized", "file", None
-                node.visits = node.successes = node.observations = 0
-                node.success = 0.0
+                awm = file_graph(path, self.domain)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ConfigError(f"method.deckard.hypothesis: {path} is not a graph file ({exc})") from None
             awm.success_decay = self.cfg.success_decay
-            awm.purge(self.domain.items)
         else:
             dreamer = self._dreamer()
             items = [self.domain.node_of(i) for i in self.cfg.dream_items] or None
