@@ -32,12 +32,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable
 
 import numpy as np
 
 HYPOTHESIZED, VERIFIED = "hypothesized", "verified"
-EdgeKind = Literal["ingredient", "tool", "station"]
 KINDS: tuple[str, ...] = ("ingredient", "tool", "station")
 
 

@@ -74,6 +74,7 @@ class EnvTask:
     subtask: str | None = None
     goal_steps: int = 0
     subtask_steps: int = 0
+    graph_version: int = 0  # length of the graph's history when the goal was chosen
 
 
 class DeckardShaper(RewardShaper):
@@ -178,7 +179,7 @@ class DeckardShaper(RewardShaper):
         goal = None
         if boundary or target_done:
             goal = self.awm.choose_goal(self.target, self.rng, self.cfg.goal_choice)
-        task.goal, task.goal_steps = goal, 0
+        task.goal, task.goal_steps, task.graph_version = goal, 0, len(self.awm.history)
         self._new_subtask(i, info)
 
     def _new_subtask(self, i: int, info: dict[str, Any]) -> None:
@@ -216,7 +217,7 @@ class DeckardShaper(RewardShaper):
                 out[i] += self.cfg.explore_coef * float(bonus[i])
                 self.counts["explore_steps"] += 1
             if task.goal is None:
-                if got:  # the graph grew: maybe there is a frontier now
+                if len(self.awm.history) != task.graph_version:  # the graph changed: maybe a frontier now
                     self._new_goal(i, info)
                 continue
             task.goal_steps += 1
