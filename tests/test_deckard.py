@@ -281,3 +281,49 @@ def test_first_step_records_achievements_and_events():
     text.observe([{"events": [], "score": 0}], np.array([True]), 4)
     text.observe([{"events": ["take coin"], "score": 1}], np.array([True]), 5)
     assert text.first_step == {"take coin": 5, "score 1": 5}
+
+
+def _put_agent_facing(env, kind):
+    """Move the MiniGrid agent next to the first `kind` object, facing it (a scripted shortcut)."""
+    u = env.env
+    for x in range(u.grid.width):
+        for y in range(u.grid.height):
+            cell = u.grid.get(x, y)
+            if cell is None or cell.type != kind:
+                continue
+            for d, (dx, dy) in enumerate(((1, 0), (0, 1), (-1, 0), (0, -1))):
+                ax, ay = x - dx, y - dy
+                if 0 <= ax < u.grid.width and 0 <= ay < u.grid.height and u.grid.get(ax, ay) is None:
+                    u.agent_pos, u.agent_dir = np.array((ax, ay)), d
+                    return
+    raise AssertionError(f"no free cell next to a {kind}")
+
+
+def test_minigrid_event_graph_on_doorkey():
+    env = make_env("minigrid:MiniGrid-DoorKey-5x5-v0")
+    _, info = env.reset(seed=1)
+    shaper = DeckardShaper(None, DeckardConfig(hypothesis="none", explore="none"), family="minigrid",
+                           env_id="minigrid:MiniGrid-DoorKey-5x5-v0")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    assert shaper.goals() == ["explore"]  # nothing hypothesized: the frontier is empty
+    steps = 0
+    for kind, action in (("key", "pick up"), ("door", "toggle"), ("goal", "go forward")):
+        _put_agent_facing(env, kind)
+        _, _, _, _, info = env.step(env.action_names.index(action))
+        steps += 1
+        shaper.compute(_batch(info, steps))
+    awm = shaper.awm
+    assert set(awm.verified()) == {"yellow key", "yellow door", "goal"}
+    assert awm.nodes["yellow door"].tools == ["yellow key"]  # held while opening
+    assert awm.nodes["goal"].stations == ["yellow door"]     # open for the rest of the episode
+    scores = shaper.scores()
+    assert scores["graph_correct"] == 2 and scores["graph_recall"] == 2 / 7  # 6 key-door rules + DoorKey's door
+    oracle = DeckardShaper(None, DeckardConfig(hypothesis="oracle", explore="none"), family="minigrid",
+                           env_id="minigrid:MiniGrid-DoorKey-5x5-v0")
+    oracle.bind(1, {})
+    _, info = env.reset(seed=1)
+    oracle.on_episode_start([0], [info])
+    oracle.tasks[0].goal = "goal"
+    oracle._new_subtask(0, info)
+    assert oracle.goals() == ["pick up yellow key"]  # goal <- yellow door <- yellow key

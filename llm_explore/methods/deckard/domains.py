@@ -61,10 +61,14 @@ class DeckardDomain:
     verbs: dict[str, str] = field(default_factory=dict)        # node -> subtask text
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: MINECRAFT_EXAMPLES)
     env_name: str = ""
+    labels: dict[str, str] = field(default_factory=dict)  # node -> how the prompt names it
+    # True: a station, once obtained, holds for the rest of the episode (an opened door); False:
+    # it must be in view (Crafter's placed table), as `near(info)` says.
+    persistent_stations: bool = False
 
     def label(self, node: str) -> str:
         """How the prompt names a node ("wood_pickaxe" -> "wood pickaxe")."""
-        return node.replace("_", " ")
+        return self.labels.get(node, node.replace("_", " "))
 
     def subtask_text(self, node: str) -> str:
         """The goal text the policy is conditioned on ("collect wood", "make wood pickaxe")."""
@@ -163,8 +167,39 @@ def crafter_domain() -> DeckardDomain:
         event_nodes={f"place {s}": s for s in CRAFTER_STATIONS}, verbs=verbs, env_name="Crafter")
 
 
-def domain_for(family: str) -> DeckardDomain:
+# ------------------------------------------------------------------------------- MiniGrid / BabyAI
+MINIGRID_COLOURS = ("red", "green", "blue", "purple", "yellow", "grey")
+
+
+def _minigrid_have(info: dict[str, Any]) -> dict[str, int]:
+    carrying = info.get("carrying") or ""
+    return {carrying: 1} if carrying.endswith(" key") else {}
+
+
+def minigrid_domain(env_id: str = "") -> DeckardDomain:
+    """MiniGrid as an event graph: picking up the key of a colour (a tool) opens the door of that
+    colour (a station that stays open for the episode), an open door leads to the goal. The
+    key-door rule holds in every MiniGrid env; which door leads to the goal is the env's layout
+    (DoorKey: the yellow door), so `true_edges` has it only for DoorKey."""
+    keys = [f"{c} key" for c in MINIGRID_COLOURS]
+    doors = [f"{c} door" for c in MINIGRID_COLOURS]
+    true: set[Edge] = {("tool", f"{c} key", f"{c} door") for c in MINIGRID_COLOURS}
+    if "doorkey" in env_id.lower():
+        true.add(("station", "yellow door", "goal"))
+    return DeckardDomain(
+        family="minigrid", items=[*keys, *doors, "goal"], tools=keys, stations=doors, default_target="goal",
+        true_edges=true, have=_minigrid_have, near=lambda info: [],
+        event_nodes={**{f"pick up {k}": k for k in keys}, **{f"open {d}": d for d in doors}, "reach goal": "goal"},
+        verbs={**{k: f"pick up {k}" for k in keys}, **{d: f"open {d}" for d in doors}, "goal": "reach goal"},
+        env_name="MiniGrid", persistent_stations=True,
+        labels={**{d: f"the {d} opened" for d in doors}, "goal": "the goal square reached",
+                **{k: f"the {k}" for k in keys}})
+
+
+def domain_for(family: str, env_id: str = "") -> DeckardDomain:
+    """The DECKARD domain of an env family (TextWorld cooking is not built yet: see the README)."""
     if family == "crafter":
         return crafter_domain()
-    # MiniGrid event graphs and TextWorld cooking are not built yet (see the README).
-    raise ConfigError(f"DECKARD has no tech tree for env family {family!r}; supported: crafter")
+    if family in ("minigrid", "babyai"):
+        return minigrid_domain(env_id)
+    raise ConfigError(f"DECKARD has no tech tree for env family {family!r}; supported: crafter, minigrid")

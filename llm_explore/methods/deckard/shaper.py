@@ -84,12 +84,12 @@ class DeckardShaper(RewardShaper):
     uses_goals = True
 
     def __init__(self, ctx=None, config: DeckardConfig | None = None, *, family: str | None = None,
-                 client=None, library=None):
+                 env_id: str = "", client=None, library=None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "deckard", DeckardConfig)
         if family is None:
             family = ctx.family if ctx is not None else "crafter"
-        self.domain: DeckardDomain = domain_for(family)
+        self.domain: DeckardDomain = domain_for(family, ctx.env_id if ctx is not None else env_id)
         self.target = self.domain.node_of(self.cfg.target) if self.cfg.target else self.domain.default_target
         mode = self.cfg.hypothesis.split(":", 1)[0]
         self.variant = "" if mode == "llm" else mode
@@ -104,6 +104,7 @@ class DeckardShaper(RewardShaper):
             self.explorer = RNDShaper(ctx)
         self.tasks: list[EnvTask] = []
         self.have: list[dict[str, int]] = []
+        self.seen: list[set[str]] = []  # nodes obtained this episode, per env
         self.counts = {"subtasks_tried": 0, "subtasks_succeeded": 0, "goals_tried": 0, "goals_succeeded": 0,
                        "subtask_rewards": 0, "explore_steps": 0, "steps": 0, "dream_calls": 0,
                        "dream_fallbacks": 0}
@@ -158,6 +159,7 @@ class DeckardShaper(RewardShaper):
             self.explorer.bind(num_envs, specs)
         self.tasks = [EnvTask() for _ in range(num_envs)]
         self.have = [{} for _ in range(num_envs)]
+        self.seen = [set() for _ in range(num_envs)]
         if not (self.ctx is not None and self.ctx.resumed):
             self.awm = self.hypothesize()
             self.hypothesis_edges = self.awm.edges()
@@ -168,6 +170,7 @@ class DeckardShaper(RewardShaper):
             self.explorer.on_episode_start(env_ids, infos)
         for i, info in zip(env_ids, infos):
             self.have[i] = self.domain.have(info)
+            self.seen[i] = set()
             # An unfinished goal is dropped without a verdict: the episode ended, not the attempt.
             self.tasks[i] = EnvTask()
             self._new_goal(i, info)
@@ -184,9 +187,15 @@ class DeckardShaper(RewardShaper):
 
     def _new_subtask(self, i: int, info: dict[str, Any]) -> None:
         task = self.tasks[i]
-        sub = None if task.goal is None else self.awm.subtask(task.goal, self.have[i], self.domain.near(info))
+        sub = None if task.goal is None else self.awm.subtask(task.goal, self.have[i], self._near(i, info))
         if sub != task.subtask:
             task.subtask, task.subtask_steps = sub, 0
+
+    def _near(self, i: int, info: dict[str, Any]) -> list[str]:
+        """Stations within reach: in view (Crafter), or obtained this episode (an opened door)."""
+        if self.domain.persistent_stations:
+            return [s for s in self.domain.stations if s in self.seen[i]]
+        return self.domain.near(info)
 
     def _timeout(self, node: str) -> int:
         n = self.awm.nodes.get(node)
@@ -205,13 +214,14 @@ class DeckardShaper(RewardShaper):
             self.counts["steps"] += 1
             task = self.tasks[i]
             before, now = self.have[i], self.domain.have(info)
-            near = self.domain.near(info)
+            near = self._near(i, info)
             got = self.domain.acquisitions(before, now, list(info.get("events") or []))
             if got:
                 lost = self.domain.lost(before, now)
                 held = self.domain.held_tools(before)
                 for node in got:
                     self.awm.observe(node, lost, near, held, step)
+                self.seen[i].update(got)
             self.have[i] = now
             if self._exploring(task) and bonus is not None:
                 out[i] += self.cfg.explore_coef * float(bonus[i])
@@ -291,7 +301,8 @@ class DeckardShaper(RewardShaper):
     def state_dict(self) -> dict[str, Any]:
         return {"awm": self.awm.to_dict(), "history": list(self.awm.history),
                 "hypothesis_edges": sorted(self.hypothesis_edges), "tasks": [asdict(t) for t in self.tasks],
-                "have": [dict(h) for h in self.have], "rng": self.rng.bit_generator.state,
+                "have": [dict(h) for h in self.have], "seen": [sorted(x) for x in self.seen],
+                "rng": self.rng.bit_generator.state,
                 "counts": dict(self.counts),
                 "explorer": self.explorer.state_dict() if self.explorer is not None else None}
 
@@ -301,6 +312,7 @@ class DeckardShaper(RewardShaper):
         self.hypothesis_edges = {tuple(e) for e in state["hypothesis_edges"]}
         self.tasks = [EnvTask(**t) for t in state["tasks"]]
         self.have = [dict(h) for h in state["have"]]
+        self.seen = [set(x) for x in state["seen"]]
         self.rng.bit_generator.state = state["rng"]
         self.counts.update(state["counts"])
         if self.explorer is not None and state.get("explorer") is not None:
