@@ -11,13 +11,14 @@ EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yam
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_config_validates(path):
     from llm_explore.learner.shaping import CountConfig, RNDConfig
+    from llm_explore.methods.deckard.shaper import DeckardConfig
     from llm_explore.methods.ellm.shaper import EllmConfig
     from llm_explore.methods.ige.config import search_config
     from llm_explore.methods.tango.config import TangoConfig
 
     cfg = load_config(path)
-    models = {"ellm": EllmConfig, "count": CountConfig, "rnd": RNDConfig, "tango": TangoConfig,
-              "tango_template": TangoConfig}
+    models = {"ellm": EllmConfig, "count": CountConfig, "rnd": RNDConfig, "deckard": DeckardConfig,
+              "tango": TangoConfig, "tango_template": TangoConfig}
     for section, data in cfg.method.items():
         if section in models:
             models[section].model_validate(data)

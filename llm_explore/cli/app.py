@@ -44,10 +44,10 @@ def _global(
 
 def _register() -> None:
     # Command modules import their heavy dependencies inside the commands, so `--help` stays fast.
-    from llm_explore.cli import (cache_cmd, demo_cmd, envs_cmd, games_cmd, llm_cmd, prompts_cmd, run_cmd,
-                                  sweep_cmd)
+    from llm_explore.cli import (awm_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, llm_cmd, prompts_cmd,
+                                  run_cmd, sweep_cmd)
 
-    for module in (llm_cmd, prompts_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, run_cmd, sweep_cmd):
+    for module in (llm_cmd, prompts_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, run_cmd, sweep_cmd, awm_cmd):
         module.register(app)
 
 

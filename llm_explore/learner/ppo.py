@@ -277,6 +277,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
 
                     # Episode bookkeeping, then tell the shaper which envs start a new episode.
                     tracker.step(np.asarray(reward, dtype=np.float64), intrinsic.astype(np.float64), valid)
+                    tracker.observe(step_infos, valid, global_step)
                     for i in np.flatnonzero(np.logical_and(done, valid)):
                         tracker.end(int(i), step_infos[i], global_step)
                     started = np.flatnonzero(prev_done if mode == NEXT_STEP else done)

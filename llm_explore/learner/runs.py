@@ -176,11 +176,32 @@ class EpisodeTracker:
         self.episodes: list[tuple[int, float, int, float, float]] = []  # step, return, length, success, int
         self.achievement_counts: dict[str, int] = {}
         self.new: list[tuple[int, float, int, float, float]] = []  # finished since last `drain`
+        # The env step at which each achievement/event first happened (the measure DECKARD reports).
+        self.first_step: dict[str, int] = {}
 
     def step(self, ext: np.ndarray, intr: np.ndarray, valid: np.ndarray) -> None:
         self.ext_return += ext * valid
         self.int_return += intr * valid
         self.length += valid.astype(np.int64)
+
+    def observe(self, infos: list[dict[str, Any]], valid: np.ndarray, global_step: int) -> None:
+        """Record first occurrences: Crafter achievements (by name), other families' events
+        (`info["events"]`, e.g. "open yellow door") and TextWorld scores ("score 2")."""
+        first = self.first_step
+        for i, info in enumerate(infos):
+            if not valid[i]:
+                continue
+            if self.family == "crafter":
+                for name, count in (info.get("achievements") or {}).items():
+                    if count and name not in first:
+                        first[name] = int(global_step)
+                continue
+            for event in info.get("events") or ():
+                if event not in first:
+                    first[event] = int(global_step)
+            score = info.get("score")
+            if self.family == "textworld" and score and f"score {int(score)}" not in first:
+                first[f"score {int(score)}"] = int(global_step)
 
     def end(self, i: int, info: dict[str, Any], global_step: int) -> None:
         success = self._success(i, info)
@@ -216,6 +237,7 @@ class EpisodeTracker:
                 for k, v in vars(self).items() if k != "family"}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.first_step = {}  # checkpoints from before first_step existed
         for k, v in state.items():
             setattr(self, k, v)
 
@@ -335,6 +357,8 @@ def build_summary(ctx: RunContext, tracker: EpisodeTracker, *, env_steps: int, u
         "achievements": {}, "crafter_score": None,
         "llm": ctx.llm_stats(),
         "shaper": shaper_stats or {},
+        # env step of the first occurrence of each achievement/event, in order of occurrence
+        "first_step": dict(sorted(tracker.first_step.items(), key=lambda kv: (kv[1], kv[0]))),
     }
     if ctx.family == "crafter":
         rates = tracker.achievements()

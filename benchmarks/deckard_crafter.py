@@ -1,0 +1,171 @@
+"""DECKARD against the baselines on Crafter: env steps to the first time each tech-tree achievement
+happened, Crafter score, verified graph size and the hypothesis' edge precision/recall.
+
+    .venv/bin/python benchmarks/deckard_crafter.py [--steps 300000] [--seeds 3]
+        [--methods deckard,deckard-oracle,deckard-none,ppo,ppo-rnd,ellm] [--out benchmarks/results/deckard_crafter.json]
+
+The defaults are the issue's grid (3 seeds x 300k steps, six methods). Runs go to
+benchmarks/runs/deckard/<label>-s<seed>/ and are reused when their summary.json covers `--steps`
+(resumable run by run: an interrupted run is resumed from its last checkpoint). Methods:
+`deckard` (hypothesis from the embedded Gemma 3 270M), `deckard-oracle` (Crafter's data.yaml),
+`deckard-none` (no LLM: the graph is only what experience adds), `ppo`, `ppo-rnd`, `ellm`.
+"first step" is the env step (summed over the vector envs) at which the achievement first happened
+in any env (summary.json `first_step`); the table gives the median over the seeds that reached it and
+how many did. The verified-graph size over steps is the `shaper_nodes_verified` column of each
+DECKARD run's metrics.csv (plot: benchmarks/results/deckard_crafter_graph.png).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import yaml
+
+TECH = ("place_table", "make_wood_pickaxe", "collect_stone", "place_furnace", "make_stone_pickaxe",
+        "collect_iron", "make_iron_pickaxe")
+ALL_METHODS = ("deckard", "deckard-oracle", "deckard-none", "ppo", "ppo-rnd", "ellm")
+
+
+def method_and_overrides(label: str) -> tuple[str, list[str]]:
+    if label.startswith("deckard-"):
+        return "deckard", [f"method.deckard.hypothesis={label.split('-', 1)[1]}"]
+    return label, []
+
+
+def one_run(label: str, seed: int, steps: int, out: str, num_envs: int) -> dict:
+    """Train (or reuse, or resume) one (method, seed) run; returns its summary."""
+    import torch
+
+    from llm_explore.config import RunConfig, apply_overrides, validate
+    from llm_explore.learner import checkpoint as ckpt
+    from llm_explore.orchestration.launch import resume_run, start_run
+
+    torch.set_num_threads(1)
+    run_dir = Path(out) / f"{label}-s{seed}"
+    summary_path = run_dir / "summary.json"
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        if summary["status"] == "complete" and summary["env_steps"] >= steps:
+            return summary
+    if run_dir.exists() and ckpt.latest(run_dir) is not None:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        if int(saved["learner"]["total_steps"]) == steps:
+            return resume_run(run_dir)
+    if run_dir.exists():  # a different length: its learning rate was annealed over its own length
+        import shutil
+
+        shutil.rmtree(run_dir)
+    method, overrides = method_and_overrides(label)
+    data = {"name": run_dir.name, "out_dir": out, "seed": seed, "env": {"id": "crafter", "num_envs": num_envs},
+            "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 10}}
+    cfg = validate(RunConfig, apply_overrides(data, overrides))
+    return start_run(method, cfg)[1]
+
+
+def row_for(label: str, summaries: list[dict]) -> dict:
+    row: dict = {"method": label, "seeds": len(summaries)}
+    for name in TECH:
+        reached = [s["first_step"][name] for s in summaries if name in s.get("first_step", {})]
+        row[name] = {"median": statistics.median(reached) if reached else None, "reached": len(reached)}
+    row["crafter_score"] = statistics.mean(s["crafter_score"] for s in summaries)
+    row["env_steps"] = min(s["env_steps"] for s in summaries)
+    row["wall_s"] = sum(s["wall_s"] for s in summaries)
+    if label.startswith("deckard"):
+        sh = [s["shaper"] for s in summaries]
+        row["nodes_verified"] = statistics.mean(x["nodes_verified"] for x in sh)
+        for k in ("hypothesis_precision", "hypothesis_recall", "graph_precision", "graph_recall"):
+            vals = [x[k] for x in sh if k in x]
+            row[k] = statistics.mean(vals) if vals else None
+        row["subtasks_succeeded"] = statistics.mean(x["subtasks_succeeded"] for x in sh)
+        row["subtasks_tried"] = statistics.mean(x["subtasks_tried"] for x in sh)
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    def cell(v):
+        return "-" if v["median"] is None else f"{v['median'] / 1000:.1f}k ({v['reached']})"
+
+    def num(v, fmt="{:.2f}"):
+        return "-" if v is None else fmt.format(v)
+
+    print("method | " + " | ".join(TECH) + " | score | verified nodes | hyp. P/R | graph P/R")
+    print(" | ".join("---" for _ in range(len(TECH) + 5)))
+    for r in rows:
+        pr = (f"{num(r.get('hypothesis_precision'))}/{num(r.get('hypothesis_recall'))}"
+              if r["method"].startswith("deckard") else "-")
+        gpr = (f"{num(r.get('graph_precision'))}/{num(r.get('graph_recall'))}"
+               if r["method"].startswith("deckard") else "-")
+        print(" | ".join([r["method"], *(cell(r[n]) for n in TECH), num(r["crafter_score"]),
+                          num(r.get("nodes_verified"), "{:.1f}"), pr, gpr]))
+
+
+def plot_graph_size(out_png: Path, run_root: Path, labels: list[str]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from llm_explore.learner.runs import read_metrics
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for run_dir in sorted(run_root.glob("deckard*-s*")):
+        label = run_dir.name.rsplit("-s", 1)[0]
+        if label not in labels or not (run_dir / "metrics.csv").is_file():
+            continue
+        rows = read_metrics(run_dir)
+        ax.plot([r["global_step"] for r in rows], [r.get("shaper_nodes_verified", float("nan")) for r in rows],
+                label=run_dir.name)
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("verified nodes")
+    ax.set_title("DECKARD on Crafter: verified graph size")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=300_000)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--envs", type=int, default=8, help="vector envs per run")
+    ap.add_argument("--methods", default=",".join(ALL_METHODS))
+    ap.add_argument("--runs", default="benchmarks/runs/deckard")
+    ap.add_argument("--out", default="benchmarks/results/deckard_crafter.json")
+    args = ap.parse_args()
+    labels = [m for m in args.methods.split(",") if m]
+    results: dict[str, list[dict]] = {}
+    # Seed-major order: every method gets seed 0 before any gets seed 1 (a cut-short grid stays comparable).
+    for seed in range(args.seeds):
+        for label in labels:
+            start = time.time()
+            summary = one_run(label, seed, args.steps, args.runs, args.envs)
+            results.setdefault(label, []).append(summary)
+            print(f"{label} s{seed}: {summary['env_steps']} steps, score {summary['crafter_score']:.2f}, "
+                  f"first {summary.get('first_step', {})}, {time.time() - start:.0f} s", flush=True)
+            write(args, labels, results)
+    print_table([row_for(label, results[label]) for label in labels if label in results])
+
+
+def write(args, labels: list[str], results: dict[str, list[dict]]) -> None:
+    rows = [row_for(label, results[label]) for label in labels if label in results]
+    out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
+                       "note": "shared machine, runs measured under load"},
+           "steps": args.steps, "seeds_requested": args.seeds, "envs": args.envs, "rows": rows,
+           "runs": {label: [{"seed": s["seed"], "env_steps": s["env_steps"], "status": s["status"],
+                             "first_step": s.get("first_step", {}), "crafter_score": s["crafter_score"],
+                             "wall_s": s["wall_s"], "shaper": s.get("shaper", {})} for s in ss]
+                    for label, ss in results.items()}}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+    if any(label.startswith("deckard") for label in results):
+        plot_graph_size(Path(args.out).with_name("deckard_crafter_graph.png"), Path(args.runs), labels)
+
+
+if __name__ == "__main__":
+    main()

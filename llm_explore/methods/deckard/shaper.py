@@ -1,0 +1,345 @@
+"""DECKARD's wake phase as a reward shaper: choose a goal on the graph, break it into the current
+subtask, pay +1 when the subtask's item count rises, verify the graph from every acquisition.
+
+Per env, the shaper keeps a goal node and its current subtask (the first missing prerequisite
+obtainable now). The policy is conditioned on the subtask text ("collect wood", "place table");
+that is the role of the reference's per-subtask adapters. A subtask or goal that runs longer than
+its timeout fails (the node's success average drops) and a new goal is chosen. When nothing is on
+the frontier, or the subtask is a node never seen (its prerequisites are verified, the node is
+not: "explore until the node is reached"), the run's exploration bonus (`count` or `rnd`, the
+learner's own shapers) is paid as well.
+
+Run folder additions: `awm.json` (the graph, rewritten after every rollout and at the end),
+`awm_history.jsonl` (every change: step, node, change, why) and `dream.jsonl` (every dream question
+and answer).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from llm_explore.errors import ConfigError
+from llm_explore.learner.shaping import (CountShaper, RewardShaper, RNDShaper, ShapingResult, Transitions,
+                                         method_section)
+from llm_explore.methods.deckard.awm import AbstractWorldModel, precision_recall
+from llm_explore.methods.deckard.domains import DeckardDomain, domain_for
+from llm_explore.methods.deckard.dream import Dreamer, file_graph, oracle_graph
+from llm_explore.strict_model import StrictModel
+
+EXPLORE = "explore"
+
+
+class DeckardConfig(StrictModel):
+    """`method.deckard`: hypothesis source, target, goal choice, timeouts and exploration."""
+
+    hypothesis: str = Field("llm", description="llm | oracle (the env's true rules) | none (no-LLM ablation: "
+                                                "the graph is only what experience adds) | file:PATH (a JSON graph)")
+    target: str = Field("", description="the node to reach (e.g. diamond, make_iron_pickaxe); empty: the family's")
+    goal_choice: Literal["uniform", "success"] = Field(
+        "uniform", description="after unvisited goals: uniform (the reference code) or towards low success rates")
+    collect_timeout: int = Field(1000, ge=1, description="env steps a subtask that consumes nothing may take")
+    craft_timeout: int = Field(5000, ge=1, description="env steps a subtask with ingredients may take")
+    goal_timeout: int = Field(5000, ge=1, description="env steps per goal")
+    subtask_reward: float = Field(1.0, description="intrinsic reward when the subtask's item count rises")
+    explore: Literal["none", "count", "rnd"] = Field(
+        "count", description="exploration bonus when the frontier is empty or the subtask was never seen")
+    explore_coef: float = Field(1.0, ge=0)
+    explore_unverified: bool = Field(True, description="also explore while the subtask is an unverified node")
+    success_decay: float = Field(0.9, ge=0, lt=1, description="success average: decay * old + (1 - decay) * new")
+    max_ingredients: int = Field(3, ge=1, description="dream: ingredient questions per item at most")
+    max_stations: int = Field(2, ge=1, description="dream: station questions per item at most")
+    dream_items: list[str] = Field(default_factory=list,
+                                   description="dream only these items (empty: all); the rest come from experience")
+    template: str = "deckard/choose"
+    temperature: float = Field(0.0, ge=0)
+
+    @field_validator("hypothesis")
+    @classmethod
+    def _hypothesis(cls, v: str) -> str:
+        if v in ("llm", "oracle", "none") or (v.startswith("file:") and len(v) > 5):
+            return v
+        raise ValueError("must be llm, oracle, none or file:PATH")
+
+
+@dataclass
+class EnvTask:
+    """One env's goal, subtask and clocks (env steps)."""
+
+    goal: str | None = None
+    subtask: str | None = None
+    goal_steps: int = 0
+    subtask_steps: int = 0
+    graph_version: int = 0  # length of the graph's history when the goal was chosen
+
+
+class DeckardShaper(RewardShaper):
+    """The DECKARD wake phase; the dream runs in `bind` (not on resume: the graph is restored)."""
+
+    name = "deckard"
+    uses_goals = True
+
+    def __init__(self, ctx=None, config: DeckardConfig | None = None, *, family: str | None = None,
+                 env_id: str = "", client=None, library=None):
+        super().__init__(ctx)
+        self.cfg = config or method_section(ctx, "deckard", DeckardConfig)
+        if family is None:
+            family = ctx.family if ctx is not None else "crafter"
+        self.domain: DeckardDomain = domain_for(family, ctx.env_id if ctx is not None else env_id)
+        self.target = self.domain.node_of(self.cfg.target) if self.cfg.target else self.domain.default_target
+        mode = self.cfg.hypothesis.split(":", 1)[0]
+        self.variant = "" if mode == "llm" else mode
+        self._client, self._library = client, library
+        self.awm = AbstractWorldModel(self.cfg.success_decay)
+        self.hypothesis_edges: set[tuple[str, str, str]] = set()
+        self.rng = np.random.default_rng((ctx.seed if ctx is not None else 0) + 4241)
+        self.explorer: RewardShaper | None = None
+        if self.cfg.explore == "count":
+            self.explorer = CountShaper(ctx)
+        elif self.cfg.explore == "rnd":
+            self.explorer = RNDShaper(ctx)
+        self.tasks: list[EnvTask] = []
+        self.have: list[dict[str, int]] = []
+        self.seen: list[set[str]] = []  # nodes obtained this episode, per env
+        self.counts = {"subtasks_tried": 0, "subtasks_succeeded": 0, "goals_tried": 0, "goals_succeeded": 0,
+                       "subtask_rewards": 0, "explore_steps": 0, "steps": 0, "dream_calls": 0,
+                       "dream_fallbacks": 0}
+        self._history_written = 0
+        self.run_dir = Path(ctx.run_dir) if ctx is not None else None
+        self._last_step = 0
+
+    # ------------------------------------------------------------------ the dream
+    def hypothesize(self) -> AbstractWorldModel:
+        """The hypothesized graph from the configured source (purged of items the env lacks)."""
+        hyp = self.cfg.hypothesis
+        if hyp == "none":
+            awm = AbstractWorldModel(self.cfg.success_decay)
+        elif hyp == "oracle":
+            awm = oracle_graph(self.domain)
+        elif hyp.startswith("file:"):
+            path = Path(hyp[5:]).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"method.deckard.hypothesis: no such graph file {path}")
+            try:
+                awm = file_graph(path, self.domain)
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ConfigError(f"method.deckard.hypothesis: {path} is not a graph file ({exc})") from None
+            awm.success_decay = self.cfg.success_decay
+        else:
+            dreamer = self._dreamer()
+            items = [self.domain.node_of(i) for i in self.cfg.dream_items] or None
+            awm = dreamer.dream(AbstractWorldModel(self.cfg.success_decay), items=items)
+            self.counts["dream_calls"] += dreamer.calls
+            self.counts["dream_fallbacks"] += dreamer.fallbacks
+            if self.run_dir is not None:
+                with (self.run_dir / "dream.jsonl").open("w") as fh:
+                    for row in dreamer.answers:
+                        fh.write(json.dumps(row) + "\n")
+        return awm
+
+    def _dreamer(self) -> Dreamer:
+        client = self._client if self._client is not None else self.ctx.llm_client()
+        library = self._library
+        if library is None:
+            from llm_explore.templates import PromptLibrary
+
+            library = PromptLibrary(self.ctx.config.prompts_dir if self.ctx is not None else None)
+        return Dreamer(client, self.domain, library, template=self.cfg.template,
+                       max_ingredients=self.cfg.max_ingredients, max_stations=self.cfg.max_stations,
+                       temperature=self.cfg.temperature)
+
+    # ------------------------------------------------------------------ lifecycle
+    def bind(self, num_envs: int, specs) -> None:
+        super().bind(num_envs, specs)
+        if self.explorer is not None:
+            self.explorer.bind(num_envs, specs)
+        self.tasks = [EnvTask() for _ in range(num_envs)]
+        self.have = [{} for _ in range(num_envs)]
+        self.seen = [set() for _ in range(num_envs)]
+        if not (self.ctx is not None and self.ctx.resumed):
+            self.awm = self.hypothesize()
+            self.hypothesis_edges = self.awm.edges()
+            self._flush()
+
+    def on_episode_start(self, env_ids: Sequence[int], infos: Sequence[dict[str, Any]]) -> None:
+        if self.explorer is not None:
+            self.explorer.on_episode_start(env_ids, infos)
+        for i, info in zip(env_ids, infos):
+            self.have[i] = self.domain.have(info)
+            self.seen[i] = set()
+            # An unfinished goal is dropped without a verdict: the episode ended, not the attempt.
+            self.tasks[i] = EnvTask()
+            self._new_goal(i, info)
+
+    def _new_goal(self, i: int, info: dict[str, Any]) -> None:
+        task = self.tasks[i]
+        boundary = self.awm.boundary(self.target)
+        target_done = self.target in self.awm.nodes and self.awm.nodes[self.target].verified
+        goal = None
+        if boundary or target_done:
+            goal = self.awm.choose_goal(self.target, self.rng, self.cfg.goal_choice)
+        task.goal, task.goal_steps, task.graph_version = goal, 0, len(self.awm.history)
+        self._new_subtask(i, info)
+
+    def _new_subtask(self, i: int, info: dict[str, Any]) -> None:
+        task = self.tasks[i]
+        sub = None if task.goal is None else self.awm.subtask(task.goal, self.have[i], self._near(i, info))
+        if sub != task.subtask:
+            task.subtask, task.subtask_steps = sub, 0
+
+    def _near(self, i: int, info: dict[str, Any]) -> list[str]:
+        """Stations within reach: in view (Crafter), or obtained this episode (an opened door)."""
+        if self.domain.persistent_stations:
+            return [s for s in self.domain.stations if s in self.seen[i]]
+        return self.domain.near(info)
+
+    def _timeout(self, node: str) -> int:
+        n = self.awm.nodes.get(node)
+        return self.cfg.craft_timeout if n is not None and n.ingredients else self.cfg.collect_timeout
+
+    def compute(self, batch: Transitions) -> ShapingResult:
+        n = len(batch)
+        out = np.zeros(n, dtype=np.float32)
+        bonus = self.explorer.compute(batch) if self.explorer is not None else None
+        if isinstance(bonus, ShapingResult):
+            bonus = bonus.intrinsic
+        step = self._last_step = int(batch.global_step)
+        for i, info in enumerate(batch.infos):
+            if not batch.valid[i]:
+                continue
+            self.counts["steps"] += 1
+            task = self.tasks[i]
+            before, now = self.have[i], self.domain.have(info)
+            near = self._near(i, info)
+            got = self.domain.acquisitions(before, now, list(info.get("events") or []))
+            if got:
+                lost = self.domain.lost(before, now)
+                held = self.domain.held_tools(before)
+                for node in got:
+                    self.awm.observe(node, lost, near, held, step)
+                self.seen[i].update(got)
+            self.have[i] = now
+            if self._exploring(task) and bonus is not None:
+                out[i] += self.cfg.explore_coef * float(bonus[i])
+                self.counts["explore_steps"] += 1
+            if task.goal is None:
+                if len(self.awm.history) != task.graph_version:  # the graph changed: maybe a frontier now
+                    self._new_goal(i, info)
+                continue
+            task.goal_steps += 1
+            task.subtask_steps += 1
+            if task.subtask in got:
+                out[i] += self.cfg.subtask_reward
+                self.counts["subtask_rewards"] += 1
+                self.counts["subtasks_tried"] += 1
+                self.counts["subtasks_succeeded"] += 1
+                if task.subtask != task.goal:
+                    self.awm.record_attempt(task.subtask, True, step)
+            if task.goal in got:
+                self.awm.record_attempt(task.goal, True, step)
+                self.counts["goals_tried"] += 1
+                self.counts["goals_succeeded"] += 1
+                self._new_goal(i, info)
+            elif task.subtask is not None and task.subtask_steps >= self._timeout(task.subtask):
+                self.awm.record_attempt(task.subtask, False, step)
+                self.counts["subtasks_tried"] += 1
+                if task.subtask == task.goal:
+                    self.counts["goals_tried"] += 1
+                self._new_goal(i, info)
+            elif task.goal_steps >= self.cfg.goal_timeout:
+                self.awm.record_attempt(task.goal, False, step)
+                self.counts["goals_tried"] += 1
+                self._new_goal(i, info)
+            elif got or now != before:
+                self._new_subtask(i, info)
+        return ShapingResult(out)
+
+    def _exploring(self, task: EnvTask) -> bool:
+        if task.goal is None:
+            return True
+        node = self.awm.nodes.get(task.subtask or "")
+        return bool(self.cfg.explore_unverified and node is not None and not node.verified)
+
+    def goals(self) -> list[str | None]:
+        return [self.domain.subtask_text(t.subtask) if t.subtask else EXPLORE for t in self.tasks]
+
+    def end_rollout(self, global_step: int) -> dict[str, float]:
+        log = self.explorer.end_rollout(global_step) if self.explorer is not None else {}
+        self._flush(global_step)
+        return log
+
+    # ------------------------------------------------------------------ files
+    def _flush(self, step: int = 0) -> None:
+        """Append new history entries to awm_history.jsonl and rewrite awm.json."""
+        if self.run_dir is None:
+            return
+        new = self.awm.history[self._history_written:]
+        if new:
+            with (self.run_dir / "awm_history.jsonl").open("a") as fh:
+                for entry in new:
+                    fh.write(json.dumps(entry) + "\n")
+            self._history_written = len(self.awm.history)
+        self.awm.save(self.run_dir / "awm.json", family=self.domain.family, target=self.target,
+                      hypothesis=self.cfg.hypothesis, step=int(step),
+                      hypothesis_edges=sorted(self.hypothesis_edges),
+                      true_edges=sorted(self.domain.true_edges), scores=self.scores())
+
+    def scores(self) -> dict[str, float]:
+        """Edge precision/recall of the hypothesis (before) and of the graph now (after verification)."""
+        true = self.domain.true_edges
+        before = precision_recall(self.hypothesis_edges, true)
+        after = precision_recall(self.awm.edges(), true)
+        out = {f"hypothesis_{k}": v for k, v in before.items()}
+        out.update({f"graph_{k}": v for k, v in after.items()})
+        return out
+
+    # ------------------------------------------------------------------ checkpoints and stats
+    def state_dict(self) -> dict[str, Any]:
+        return {"awm": self.awm.to_dict(), "history": list(self.awm.history),
+                "hypothesis_edges": sorted(self.hypothesis_edges), "tasks": [asdict(t) for t in self.tasks],
+                "have": [dict(h) for h in self.have], "seen": [sorted(x) for x in self.seen],
+                "rng": self.rng.bit_generator.state,
+                "counts": dict(self.counts),
+                "explorer": self.explorer.state_dict() if self.explorer is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.awm = AbstractWorldModel.from_dict(state["awm"])
+        self.awm.history = list(state["history"])
+        self.hypothesis_edges = {tuple(e) for e in state["hypothesis_edges"]}
+        self.tasks = [EnvTask(**t) for t in state["tasks"]]
+        self.have = [dict(h) for h in state["have"]]
+        self.seen = [set(x) for x in state["seen"]]
+        self.rng.bit_generator.state = state["rng"]
+        self.counts.update(state["counts"])
+        if self.explorer is not None and state.get("explorer") is not None:
+            self.explorer.load_state_dict(state["explorer"])
+        # The history file may hold entries written after this checkpoint: rewrite it.
+        if self.run_dir is not None:
+            with (self.run_dir / "awm_history.jsonl").open("w") as fh:
+                for entry in self.awm.history:
+                    fh.write(json.dumps(entry) + "\n")
+            self._history_written = len(self.awm.history)
+
+    def stats(self) -> dict[str, float]:
+        c = self.counts
+        nodes = self.awm.nodes.values()
+        out = {
+            "nodes": float(len(self.awm.nodes)),
+            "nodes_verified": float(sum(1 for n in nodes if n.verified)),
+            "nodes_hypothesized": float(sum(1 for n in nodes if not n.verified)),
+            "refused_cycles": float(self.awm.refused_cycles),
+            **{k: float(v) for k, v in c.items() if k not in ("steps", "explore_steps")},
+            "explore_share": c["explore_steps"] / max(1, c["steps"]),
+        }
+        out.update({k: float(v) for k, v in self.scores().items()})
+        return out
+
+    def close(self) -> None:
+        if self.explorer is not None:
+            self.explorer.close()
+        if self.tasks:
+            self._flush(self._last_step)
