@@ -367,7 +367,7 @@ def test_map_from_partial_views_matches_the_true_grid():
 
 
 def test_resume_refuses_a_complete_run_and_extends_one(tmp_path):
-    from llm_explore.orchestration.launch import load_run_config, resume_run
+    from llm_explore.orchestration.launch import resume_run
 
     cfg = RunConfig(env={"id": "babyai-mixed-goto"}, seed=5, method={"tango_template": {"episodes": 2}})
     run_dir, _ = run_tango("tango-template", cfg, run_dir=tmp_path / "run")
@@ -375,8 +375,7 @@ def test_resume_refuses_a_complete_run_and_extends_one(tmp_path):
         run_tango("tango-template", cfg, run_dir=run_dir)
     with pytest.raises(ConfigError, match="nothing to resume"):
         resume_run(run_dir)
-    load_run_config(run_dir, ["method.tango_template.episodes=3"])
-    summary = resume_run(run_dir)
+    summary = resume_run(run_dir, overrides=["method.tango_template.episodes=3"])
     assert summary["episodes"] == 3 and summary["success_rate"] == 1.0
     assert len((run_dir / "programs.jsonl").read_text().splitlines()) == 3
 
