@@ -6,6 +6,7 @@ each bonus's reference (see the README's table of exploration bonuses).
 """
 from __future__ import annotations
 
+from llm_explore.learner.cfn import CFNConfig, CFNShaper
 from llm_explore.learner.e3b import E3BConfig, E3BShaper
 from llm_explore.learner.shaping import CountConfig, CountShaper, RewardShaper, RNDConfig, RNDShaper
 from llm_explore.methods.registry import register_method
@@ -21,3 +22,6 @@ register_method("ppo-e3b", lambda ctx: E3BShaper(ctx),
                 description="PPO + E3B elliptical episodic bonus (x global count/RND with method.e3b.global_bonus)",
                 learner_defaults={"int_coef": 1.0, "int_episodic": True},
                 sections={"e3b": E3BConfig, "rnd": RNDConfig})
+# CFN's bonus estimates 1/sqrt(N) like the count bonus, so it takes the count bonus's weight.
+register_method("ppo-cfn", lambda ctx: CFNShaper(ctx), description="PPO + Coin Flipping Network pseudo-counts",
+                learner_defaults={"int_coef": 0.1}, sections={"cfn": CFNConfig})
