@@ -14,6 +14,16 @@ from llm_explore.learner.encoders import KeySpec
 from llm_explore.learner.shaping import CountConfig, CountShaper, RNDConfig, RNDShaper, Transitions
 
 DIM = 12
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Small networks: one thread is faster than two on a shared machine (and deterministic).
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
 SPECS = {"obs": KeySpec((DIM,), torch.float32, "vector")}
 
 
@@ -110,13 +120,13 @@ def test_cfn_estimate_falls_with_visits_and_stays_high_for_an_unseen_state():
     seen, unseen = s[:8], s[8:]
     estimates = []
     # 8 states, each visited once per "rollout"; train after each and read 1/N for them.
-    for visits in range(1, 41):
+    for visits in range(1, 31):
         shaper.compute(step(seen, seen))
-        shaper.train_steps(40)
-        if visits in (2, 10, 40):
+        shaper.train_steps(20)
+        if visits in (2, 8, 30):
             estimates.append(float(shaper.estimate({"obs": seen}).mean()))
     assert estimates[0] > estimates[1] > estimates[2]  # more visits, smaller 1/N estimate
-    assert estimates[2] < 0.2  # roughly 1/40 (noisy: a network, not a table)
+    assert estimates[2] < 0.2  # roughly 1/30 (noisy: a network, not a table)
     unseen_est = float(shaper.estimate({"obs": unseen}).mean())
     assert unseen_est > 3 * estimates[2]
     bonus = shaper.compute(step(unseen, torch.cat([unseen, seen[:6]])[:2]))
