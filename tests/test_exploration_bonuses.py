@@ -233,3 +233,25 @@ def test_jsrl_full_guide_replays_the_trajectory_and_h_shrinks_on_success():
     curriculum.record(False, len(path) - 2)
     curriculum.record(False, len(path) - 2)
     assert curriculum.index == len(path) - 2  # failures do not move it
+
+
+@pytest.mark.slow
+def test_robustify_with_jsrl_trains_and_evaluates(tmp_path):
+    """IGE's robustify with `robustify_curriculum=jsrl` on a trajectory that solves Empty-5x5."""
+    import json
+
+    from llm_explore.config import RunConfig, validate
+    from llm_explore.methods.ige.config import SearchConfig
+    from llm_explore.methods.ige.robustify import robustify
+
+    path = [2, 2, 1, 2, 2]  # east twice, turn south, twice: the goal at (3, 3)
+    run_cfg = validate(RunConfig, {"name": "jsrl", "out_dir": str(tmp_path), "seed": 0, "env": {"id": "empty-5x5"},
+                                   "learner": {"num_steps": 32, "tensorboard": False}})
+    settings = SearchConfig(robustify_curriculum="jsrl", robustify_steps=2048, robustify_envs=4,
+                            robustify_eval_episodes=3, curriculum_window=4, curriculum_step=1)
+    result = robustify("empty-5x5", path, run_cfg=run_cfg, settings=settings, out_dir=tmp_path)
+    assert result["target_solved"] and result["ppo_status"] == "complete"
+    moves = json.loads((tmp_path / "robustify" / "curriculum.json").read_text())["moves"]
+    assert moves[0]["index"] == len(path)  # the guide first plays the whole trajectory
+    assert len(moves) > 1 and moves[-1]["index"] < len(path)  # and h shrank as the episodes succeeded
+    assert 0.0 <= result["eval_success_rate"] <= 1.0
