@@ -209,11 +209,10 @@ def test_sofe_policy_input_is_checkpointed_and_resumes(tmp_path):
 def test_jsrl_full_guide_replays_the_trajectory_and_h_shrinks_on_success():
     from llm_explore.envs import make_env
     from llm_explore.methods.ige.jsrl import JumpStartEnv, jump_start_curriculum
-    from llm_explore.methods.ige.robustify import Curriculum
     from llm_explore.methods.ige.task import TaskView
 
     path = [2, 2, 1, 2, 0, 2]  # forward, forward, right, forward, left, forward: does not end the episode
-    curriculum = jump_start_curriculum(Curriculum, len(path), window=2, threshold=0.5, step=2)
+    curriculum = jump_start_curriculum(len(path), window=2, threshold=0.5, step=2)
     assert curriculum.index == len(path)
     env = JumpStartEnv(make_env("empty-5x5"), path, curriculum, TaskView("minigrid"), seed=4,
                        target_score=1.0, target_solved=True)

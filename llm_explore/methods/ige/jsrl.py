@@ -19,37 +19,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
-
+from llm_explore.methods.ige.robustify import Curriculum, CurriculumEnv
 from llm_explore.methods.ige.task import TaskView
 
 
-def jump_start_curriculum(curriculum_cls, length: int, **kwargs):
+def jump_start_curriculum(length: int, **kwargs: Any) -> Curriculum:
     """A curriculum whose index is h, the number of guide steps, starting at the whole trajectory."""
-    curriculum = curriculum_cls(length, **kwargs)
+    curriculum = Curriculum(length, **kwargs)
     curriculum.index = length
     curriculum.moves = [{"episode": 0, "index": length}]
     return curriculum
 
 
-class JumpStartEnv(gym.Wrapper):
+class JumpStartEnv(CurriculumEnv):
     """An adapter whose `reset()` lets the guide act for the curriculum's h steps from the seeded reset.
 
     An episode the guide itself ends (h = the whole trajectory) is recorded with the curriculum as the
     combined policy's result and the env is reset again, so the learner always gets a live episode.
+    `step` (the learner's) is the backward curriculum's: an episode's end reports its success.
     """
 
-    def __init__(self, env, path: list[Any], curriculum, task: TaskView, *, seed: int, target_score: float,
-                 target_solved: bool):
-        super().__init__(env)
-        self.family = env.family
+    def __init__(self, env, path: list[Any], curriculum, task: TaskView, **kwargs: Any):
+        super().__init__(env, [], curriculum, task, **kwargs)
         self.path = list(path)
-        self.curriculum = curriculum
-        self.task = task
-        self.start_seed = seed
-        self.target_score, self.target_solved = target_score, target_solved
-        self._score = 0.0
-        self._start = curriculum.index
         self.guide_steps = 0  # guide actions taken in the last reset (for tests and logs)
 
     def _success(self, info: dict[str, Any], reward: float, terminated: bool) -> bool:
@@ -74,11 +66,3 @@ class JumpStartEnv(gym.Wrapper):
             if not ended:
                 return obs, info
         raise RuntimeError("jsrl: the guide ended every episode and the curriculum did not move")
-
-    def step(self, action):
-        """The learner's step; an episode's end reports the combined policy's success."""
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._score = self.task.score(info, self._score + float(reward))
-        if terminated or truncated:
-            self.curriculum.record(self._success(info, float(reward), bool(terminated)), self._start)
-        return obs, reward, terminated, truncated, info

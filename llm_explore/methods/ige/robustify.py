@@ -173,7 +173,7 @@ def robustify(env_id: str, path: list[Any], *, run_cfg, settings, out_dir: str |
     if settings.robustify_curriculum == "jsrl":  # the guide acts for the first h steps (jsrl.py)
         from llm_explore.methods.ige.jsrl import JumpStartEnv, jump_start_curriculum
 
-        curriculum = jump_start_curriculum(Curriculum, len(path), **kw)
+        curriculum = jump_start_curriculum(len(path), **kw)
         wrapped = [JumpStartEnv(a, path, curriculum, task, seed=seed, target_score=target_score,
                                 target_solved=target_solved) for a in adapters]
     else:
