@@ -180,6 +180,18 @@ def test_sofe_input_follows_the_counts_and_survives_state_dict():
     assert np.array_equal(restored.sofe_inputs(infos, [0, 1])["sofe"], shaper.sofe_inputs(infos, [0, 1])["sofe"])
 
 
+def test_e3b_sofe_input_is_the_current_bonus_and_episode_length():
+    shaper = e3b(num_envs=2, sofe=True)
+    assert set(shaper.sofe_specs()) == {"sofe"}
+    s = states(3)
+    assert np.allclose(shaper.sofe_inputs([{}, {}], [0, 1])["sofe"], 0.0)
+    bonus = shaper.compute(step(s[:2], s[1:3]))
+    feats = shaper.sofe_inputs([{}, {}], [0, 1])["sofe"]
+    assert feats[:, 0] == pytest.approx(np.log1p(bonus), rel=1e-5) and feats[:, 1] == pytest.approx([math.log1p(1)] * 2)
+    shaper.on_episode_start([1], [{}])
+    assert shaper.sofe_inputs([{}], [1])["sofe"][0] == pytest.approx([0.0, 0.0])
+
+
 def test_sofe_policy_input_is_checkpointed_and_resumes(tmp_path):
     from llm_explore.config import RunConfig, validate
     from llm_explore.learner import checkpoint as ckpt
