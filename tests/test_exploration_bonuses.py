@@ -192,7 +192,7 @@ def test_e3b_sofe_input_is_the_current_bonus_and_episode_length():
     assert shaper.sofe_inputs([{}], [1])["sofe"][0] == pytest.approx([0.0, 0.0])
 
 
-def test_sofe_policy_input_is_checkpointed_and_resumes(tmp_path):
+def test_sofe_policy_input_is_checkpointed_and_resumes(tmp_path, monkeypatch):
     from llm_explore.config import RunConfig, validate
     from llm_explore.learner import checkpoint as ckpt
     from llm_explore.orchestration.launch import resume_run, start_run
@@ -215,6 +215,21 @@ def test_sofe_policy_input_is_checkpointed_and_resumes(tmp_path):
         assert sofe[i].tolist() == pytest.approx(expected)
     resumed = resume_run(run_dir)
     assert resumed["status"] == "complete" and resumed["env_steps"] == 128
+    # Evaluation restores the counts and keeps them current while the policy plays.
+    from llm_explore.orchestration.evaluate import evaluate
+
+    seen: list[int] = []
+    original = CountShaper.compute
+
+    def counting(self, batch):
+        seen.append(len(self.global_counts))
+        return original(self, batch)
+
+    monkeypatch.setattr(CountShaper, "compute", counting)
+    result = evaluate(run_dir, episodes=2, num_envs=2)
+    assert result["episodes"] == 2
+    final_counts = ckpt.load(ckpt.latest(run_dir))["shaper"]["global"]
+    assert seen and seen[0] == len(final_counts)  # started from the run's last counts
 
 
 # ------------------------------------------------------------------------------------------ JSRL
