@@ -72,6 +72,21 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
             "shaper": summary.get("shaper", {})}
 
 
+def progress(run_dir: Path) -> dict | None:
+    """How far an unfinished run got (from its metrics.csv), or None if it never started."""
+    from llm_explore.learner.runs import read_metrics
+
+    if not (run_dir / "metrics.csv").is_file():
+        return None
+    rows = read_metrics(run_dir)
+    if not rows:
+        return None
+    successes = [r["success_avg"] for r in rows if r["success_avg"] == r["success_avg"]]
+    return {"run": run_dir.name, "env_steps": int(rows[-1]["global_step"]), "episodes": rows[-1]["episodes"],
+            "rolling_success_now": rows[-1]["success_avg"], "rolling_success_max": max(successes, default=None),
+            "steps_per_s": rows[-1]["sps"]}
+
+
 def one_run(env: str, variant: str, seed: int, budget: int, runs: str) -> tuple[dict | None, bool]:
     """Run (or resume, or read back) one job; returns (result or None, interrupted)."""
     import torch
@@ -165,7 +180,8 @@ def main() -> None:
                "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
                "frames_budget": args.frames, "targets": list(TARGETS), "published": PUBLISHED,
                "variants": {v: {"method": VARIANTS[v][0], "overrides": VARIANTS[v][1]} for v in variants},
-               "table": rows, "runs": results, "remaining": remaining}
+               "table": rows, "runs": results, "remaining": remaining,
+               "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
 
