@@ -106,7 +106,7 @@ class E3BShaper(RewardShaper):
             self.rnd = RNDShaper(ctx, rnd_config or method_section(ctx, "rnd", RNDConfig))
         self._pending: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]] = []
         self._rollout_bonus: list[np.ndarray] = []
-        self._last = {"episodic": 0.0, "global": 0.0, "bonus": 0.0, "loss": 0.0, "acc": 0.0}
+        self._last = {"episodic": 0.0, "glob": 0.0, "bonus": 0.0, "loss": 0.0, "acc": 0.0}
 
     # ------------------------------------------------------------------ setup
     def bind(self, num_envs: int, specs: dict[str, KeySpec]) -> None:
