@@ -10,7 +10,9 @@ embeddings computed here (and cached by the embedder):
   in `networks.py`). In a cooking game nearly every observation is new, so the embeddings dominate
   a training step; three short texts embed faster than their long concatenation (a 512-step PPO
   run on cooking went from 3.4 to 6.4 steps/s);
-- `mission_emb` for BabyAI missions; `goal_emb` for a shaper's goal text (goal conditioning).
+- `mission_emb` for BabyAI missions; `goal_emb` for a shaper's goal text (goal conditioning);
+- `extra_specs` / `extra_inputs`: inputs a shaper computes from its own statistics (SOFE: the
+  visit counts behind a count bonus), read from the shaper each time observations are processed.
 
 `StateEncoder` maps that dict to one feature vector with a sub-encoder per key: a small CNN over the
 one-hot MiniGrid grid (the torch-ac architecture), a CNN for pixels, a small CNN for Crafter's local
@@ -62,8 +64,12 @@ class ObsProcessor:
     """Env observations + infos (+ goal texts) -> dict of batched tensors for the policy."""
 
     def __init__(self, family: str, observation_space: gym.Space, action_space: gym.Space, *,
-                 embedder=None, use_goal: bool = False, use_mission: bool = False):
+                 embedder=None, use_goal: bool = False, use_mission: bool = False,
+                 extra_specs: dict[str, KeySpec] | None = None, extra_inputs=None):
         self.family = family
+        # Shaper-provided inputs (SOFE): `extra_inputs(infos, env_ids) -> {key: array}`.
+        self.extra_specs = dict(extra_specs or {})
+        self.extra_inputs = extra_inputs
         self.embedder = embedder
         self.use_goal, self.use_mission = use_goal, use_mission
         self.text_actions = family == "textworld"
@@ -90,6 +96,7 @@ class ObsProcessor:
             self.specs["goal_emb"] = KeySpec((MODEL_DIM,), torch.float32, "embedding")
         if (use_goal or use_mission or self.text_actions) and embedder is None:
             raise ValueError("text inputs need a SentenceEmbedder")
+        self.specs.update(self.extra_specs)
 
     def _spec(self, space: gym.Space) -> KeySpec | None:
         if isinstance(space, gym.spaces.Discrete):
@@ -106,11 +113,14 @@ class ObsProcessor:
             return KeySpec(shape, dtype, "map")
         return KeySpec(shape, dtype, "vector")
 
-    def __call__(self, obs: Any, infos: Sequence[dict], goals: Sequence[str | None] | None = None) -> dict[str, torch.Tensor]:
+    def __call__(self, obs: Any, infos: Sequence[dict], goals: Sequence[str | None] | None = None, *,
+                 env_ids: Sequence[int] | None = None, extra: bool = True) -> dict[str, torch.Tensor]:
+        """`env_ids`: which env each row is (default: row i is env i), for shaper-provided inputs;
+        `extra=False` leaves those out (observations that no policy reads)."""
         out: dict[str, torch.Tensor] = {}
         n = len(infos)
         for key, spec in self.specs.items():
-            if spec.kind in ("embedding", "commands", "mask"):
+            if spec.kind in ("embedding", "commands", "mask") or key in self.extra_specs:
                 continue
             value = obs[key] if isinstance(obs, dict) else obs
             out[key] = torch.as_tensor(np.asarray(value)).to(spec.dtype).reshape(n, *spec.shape)
@@ -124,6 +134,10 @@ class ObsProcessor:
         if self.use_goal:
             texts = [g or "" for g in (goals or [None] * n)]
             out["goal_emb"] = torch.from_numpy(self.embedder.encode(texts))
+        if self.extra_specs and extra:
+            values = self.extra_inputs(infos, list(range(n)) if env_ids is None else list(env_ids))
+            for key, spec in self.extra_specs.items():
+                out[key] = torch.as_tensor(np.asarray(values[key])).to(spec.dtype).reshape(n, *spec.shape)
         return out
 
     def _text_inputs(self, infos: Sequence[dict]) -> dict[str, torch.Tensor]:

@@ -133,9 +133,11 @@ def make_policy(ctx: RunContext, shaper: RewardShaper, envs: Any) -> tuple[ObsPr
     use_mission = args.mission_embedding == "on" or (
         args.mission_embedding == "auto" and ctx.env_id.lower().startswith("babyai"))
     needs_text = use_goal or use_mission or ctx.family == "textworld"
+    shaper.n_actions = int(envs.single_action_space.n)  # before bind: inverse-dynamics shapers need it
     processor = ObsProcessor(ctx.family, envs.single_observation_space, envs.single_action_space,
                              embedder=ctx.embedder() if needs_text else None, use_goal=use_goal,
-                             use_mission=use_mission)
+                             use_mission=use_mission, extra_specs=shaper.sofe_specs(),
+                             extra_inputs=shaper.sofe_inputs)
     return processor, Agent(processor.specs, int(envs.single_action_space.n), args.hidden_size)
 
 
@@ -242,7 +244,8 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                                       for i in range(num_envs)]
                         final = processor(_stack([infos[i]["final_obs"] for i in ended]),
                                           [step_infos[i] for i in ended],
-                                          None if goals_before is None else [goals_before[i] for i in ended])
+                                          None if goals_before is None else [goals_before[i] for i in ended],
+                                          env_ids=[int(i) for i in ended])
                         trans_next = {k: v.clone() for k, v in trans_next.items()}
                         for k, v in final.items():
                             trans_next[k][torch.as_tensor(ended)] = v
@@ -286,12 +289,17 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     prev_done = done
 
                     goals_after = shaper.goals()
-                    if mode == NEXT_STEP and "goal_emb" not in trans_next:
+                    if mode == NEXT_STEP and "goal_emb" not in trans_next and not processor.extra_specs:
                         next_obs = trans_next  # the returned obs is the next obs in NEXT_STEP mode
                     else:
                         next_obs = processor(raw_obs, infos, goals_after)
 
-                # (3) Advantages per stream; the intrinsic one may ignore episode ends.
+                # (3) Advantages per stream; the intrinsic one may ignore episode ends. A shaper may
+                # rescale the whole rollout's bonus first (RND's per-rollout normalisation).
+                scale = shaper.rollout_reward_scale()
+                if scale != 1.0:
+                    buf.int_rewards.mul_(scale)
+                    int_sum *= scale
                 with torch.no_grad():
                     last_ext, last_int = (t.cpu() for t in agent.get_value(_on(next_obs, device)))
                 adv_ext, ret_ext = gae(buf.ext_rewards, buf.ext_values, last_ext, buf.terminated, buf.truncated,
@@ -391,6 +399,8 @@ def _start(ctx, shaper, envs, processor, agent, optimizer, tracker, mb_rng, resu
     Returns (next_obs, prev_done, start_update, global_step, wall_before)."""
     if resume_from is None:
         start_update, global_step, wall_before = 1, 0, 0.0
+        if shaper.warmup_steps:
+            random_warmup(envs, processor, shaper, seed)
         raw_obs, raw_infos = envs.reset(seed=seed)
         infos = split_infos(raw_infos, num_envs)
         shaper.on_episode_start(list(range(num_envs)), infos)
@@ -418,6 +428,21 @@ def _start(ctx, shaper, envs, processor, agent, optimizer, tracker, mb_rng, resu
             prev_done = np.zeros(num_envs, dtype=bool)
         ckpt.set_rng_state(state["rng"])  # last: building modules above consumed RNG draws
     return next_obs, prev_done, start_update, global_step, wall_before
+
+
+def random_warmup(envs: Any, processor: ObsProcessor, shaper: RewardShaper, seed: int) -> None:
+    """`shaper.warmup_steps` vector steps of uniform random actions, each step's observations shown to
+    `shaper.observe_warmup` (CleanRL's RND initialises its observation statistics this way). The
+    envs are reset with the run's seed afterwards, so training starts where it would have without."""
+    rng = np.random.default_rng(seed + 104_729)
+    raw_obs, raw_infos = envs.reset(seed=seed)
+    for _ in range(shaper.warmup_steps):
+        actions = rng.integers(0, int(envs.single_action_space.n), size=envs.num_envs)
+        raw_obs, _r, _te, _tr, raw_infos = envs.step(actions)
+        infos = split_infos(raw_infos, envs.num_envs)
+        obs = processor(raw_obs, infos, None, extra=False)
+        shaper.observe_warmup({k: v for k, v in obs.items() if k != "goal_emb"})
+
 
 def combine_advantages(adv_ext: torch.Tensor, adv_int: torch.Tensor, args) -> torch.Tensor:
     """ext_coef * A_ext + A_int. The intrinsic rewards were stored weighted by int_coef, so A_int

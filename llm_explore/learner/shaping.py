@@ -11,7 +11,11 @@ Lifecycle, in order:
     on_episode_start(env_ids, infos) after every reset (also the first), per env
     compute(transitions)            every vector step -> intrinsic rewards (and goals)
     goals()                         current goal text per env (only if `uses_goals`)
+    rollout_reward_scale()          after each rollout, before GAE: factor for its intrinsic rewards
+                                    (RND's per-rollout normalisation, as CleanRL)
     end_rollout(global_step)        after each rollout, before the PPO update (train predictors)
+    sofe_specs() / sofe_inputs()    extra policy inputs (SOFE: the bonus's sufficient statistics)
+    warmup_steps / observe_warmup() random-action steps before training (RND's observation statistics)
     state_dict() / load_state_dict() checkpoint and resume; must restore everything compute uses
     stats()                         numbers for metrics.csv / TensorBoard (prefix `shaper/`)
     close()                         end of run
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Sequence
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from pydantic import Field
 
 from llm_explore.strict_model import StrictModel
@@ -81,6 +86,8 @@ class RewardShaper:
     name = "none"
     uses_goals = False  # True: the policy is conditioned on `goals()` (set learner.goal_conditioning)
     variant = ""  # tells runs of one method apart in summaries and reports, e.g. ELLM's "oracle"
+    n_actions: int | None = None  # set by the learner before `bind` (inverse-dynamics models need it)
+    warmup_steps = 0  # vector steps of random actions the learner runs first, shown to observe_warmup()
 
     def __init__(self, ctx: "RunContext | None" = None):
         self.ctx = ctx
@@ -102,8 +109,24 @@ class RewardShaper:
         """Current goal text per env (None: no goal), read when the policy is goal-conditioned."""
         return None
 
+    def rollout_reward_scale(self) -> float:
+        """Factor applied to this rollout's intrinsic rewards before advantages are computed."""
+        return 1.0
+
     def end_rollout(self, global_step: int) -> dict[str, float]:
         """Hook after each rollout (train predictors here); returns numbers to log."""
+        return {}
+
+    def observe_warmup(self, next_obs: dict[str, torch.Tensor]) -> None:
+        """One vector step of the random-action warm-up (only if `warmup_steps` > 0)."""
+
+    def sofe_specs(self) -> dict[str, KeySpec]:
+        """Extra policy inputs this shaper provides (SOFE); empty unless its `sofe` option is on."""
+        return {}
+
+    def sofe_inputs(self, infos: Sequence[dict[str, Any]], env_ids: Sequence[int]) -> dict[str, np.ndarray]:
+        """Values of `sofe_specs()` for the states in `infos` (row k is env env_ids[k]), as the
+        shaper's statistics stand now (read after `compute` and `on_episode_start`)."""
         return {}
 
     def state_dict(self) -> dict[str, Any]:
@@ -134,6 +157,7 @@ class CountConfig(StrictModel):
     mode: Literal["global", "episodic", "both"] = Field(
         "global", description="global counts, per-episode counts, or their product")
     beta: float = Field(1.0, gt=0)
+    sofe: bool = Field(False, description="give the policy the state's counts (SOFE, Castanyer et al. 2023)")
     max_states: int = Field(
         1_000_000, ge=1, description="states whose counts are kept (about 100 bytes each); beyond it the "
         "least recently visited state is forgotten and counts as new when seen again")
@@ -162,7 +186,8 @@ class CountShaper(RewardShaper):
     """Count-based exploration on the env's `state_key`: beta / sqrt(N), N counted after the visit.
 
     `global` counts over the whole run (the classic bonus); `episodic` resets each episode (rewards
-    covering new ground within an episode); `both` multiplies the two bonuses.
+    covering new ground within an episode); `both` multiplies the two bonuses (Henaff et al. 2023).
+    With `sofe` the policy also reads the current state's counts (`sofe_inputs`).
     """
 
     name = "count"
@@ -170,6 +195,8 @@ class CountShaper(RewardShaper):
     def __init__(self, ctx: "RunContext | None" = None, config: CountConfig | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "count", CountConfig)
+        self.variant = "-".join(v for v in ("" if self.cfg.mode == "global" else self.cfg.mode,
+                                            "sofe" if self.cfg.sofe else "") if v)
         # Insertion order is recency order (a visit re-inserts its key): the first key is the one
         # forgotten when the table is full.
         self.global_counts: dict[int, int] = {}
@@ -206,6 +233,17 @@ class CountShaper(RewardShaper):
         self._last_mean = float(out.mean())
         return out
 
+    def sofe_specs(self) -> dict[str, KeySpec]:
+        """SOFE: log(1 + N) of the current state, global and this episode's (the statistics of the bonus)."""
+        return {"sofe": KeySpec((2,), torch.float32, "vector")} if self.cfg.sofe else {}
+
+    def sofe_inputs(self, infos: Sequence[dict[str, Any]], env_ids: Sequence[int]) -> dict[str, np.ndarray]:
+        out = np.zeros((len(infos), 2), dtype=np.float32)
+        for row, (info, i) in enumerate(zip(infos, env_ids)):
+            key = _count_key(_key_of(info, {}, row))
+            out[row] = (math.log1p(self.global_counts.get(key, 0)), math.log1p(self.episode_counts[i].get(key, 0)))
+        return {"sofe": out}
+
     def state_dict(self) -> dict[str, Any]:
         return {"global": dict(self.global_counts), "episode": [dict(d) for d in self.episode_counts],
                 "forgotten": self.forgotten}
@@ -222,39 +260,130 @@ class CountShaper(RewardShaper):
 
 # ------------------------------------------------------------------------------------------ rnd
 class RNDConfig(StrictModel):
-    """`method.rnd`: Random Network Distillation (Burda et al. 2018), CleanRL's variant."""
+    """`method.rnd`: Random Network Distillation (Burda et al. 2018) as CleanRL's `ppo_rnd_envpool.py`
+    runs it: inputs normalised by statistics from a warm-up of random steps, bonus = half the squared
+    error summed over the features, divided by the running std of the discounted intrinsic return
+    (updated once per rollout)."""
 
-    feature_dim: int = Field(128, ge=8)
-    learning_rate: float = Field(3e-4, gt=0)
+    feature_dim: int = Field(512, ge=8, description="output size of target and predictor (CleanRL 512)")
+    learning_rate: float = Field(1e-4, gt=0, description="predictor Adam lr (CleanRL 1e-4)")
     update_epochs: int = Field(4, ge=1)
     num_minibatches: int = Field(4, ge=1)
     update_proportion: float = Field(0.25, gt=0, le=1, description="share of samples each predictor step uses")
     reward_gamma: float = Field(0.99, ge=0, le=1, description="discount of the reward-normalising filter")
+    obs_norm: bool = Field(True, description="normalise the RND input by running statistics, clipped to [-5, 5]")
+    obs_norm_init_iterations: int = Field(
+        50, ge=0, description="rollouts of random actions that initialise the input statistics (CleanRL 50)")
+    reward_norm: Literal["rollout", "step"] = Field(
+        "rollout", description="update the return std once per rollout (CleanRL) or every step (older behaviour)")
 
 
 class RunningMeanStd:
-    """Parallel-variance running moments (as in baselines/CleanRL)."""
+    """Parallel-variance running moments (as in baselines/CleanRL); scalar or elementwise (`shape`)."""
 
-    def __init__(self, epsilon: float = 1e-4):
-        self.mean, self.var, self.count = 0.0, 1.0, epsilon
+    def __init__(self, epsilon: float = 1e-4, shape: tuple[int, ...] = ()):
+        if shape:
+            self.mean, self.var = np.zeros(shape), np.ones(shape)
+        else:
+            self.mean, self.var = 0.0, 1.0
+        self.count = epsilon
+        self.shape = shape
 
     def update(self, x: np.ndarray) -> None:
-        batch_mean, batch_var, batch_count = float(np.mean(x)), float(np.var(x)), x.size
+        x = np.asarray(x, dtype=np.float64)
+        if self.shape:
+            x = x.reshape(-1, *self.shape)
+            self.update_from_moments(x.mean(0), x.var(0), x.shape[0])
+        else:
+            self.update_from_moments(float(np.mean(x)), float(np.var(x)), x.size)
+
+    def update_from_moments(self, batch_mean, batch_var, batch_count: int) -> None:
         delta = batch_mean - self.mean
         total = self.count + batch_count
-        self.mean += delta * batch_count / total
+        self.mean = self.mean + delta * batch_count / total
         m2 = self.var * self.count + batch_var * batch_count + delta ** 2 * self.count * batch_count / total
         self.var, self.count = m2 / total, total
 
 
-def _rnd_specs(specs: dict[str, KeySpec]) -> dict[str, KeySpec]:
-    # Novelty is about the state, not the goal or the command list.
-    return {k: s for k, s in specs.items() if k not in ("goal_emb", "cmd_emb", "cmd_mask", "mission_emb")}
+NOT_STATE_KEYS = ("goal_emb", "cmd_emb", "cmd_mask", "mission_emb", "sofe")
+
+
+def novelty_specs(specs: dict[str, KeySpec]) -> dict[str, KeySpec]:
+    """The inputs a novelty model reads: the state, not the goal, the command list or SOFE's statistics."""
+    return {k: s for k, s in specs.items() if k not in NOT_STATE_KEYS}
+
+
+_rnd_specs = novelty_specs  # older name
+
+
+class InputNormaliser:
+    """Observation dict -> float tensors with running per-element mean/std, clipped to [-5, 5].
+
+    CleanRL normalises pixels; here a MiniGrid grid is first one-hot encoded (so the statistics are
+    per cell and object type) and a discrete input one-hot, then normalised like any float input.
+    `specs` gives the shapes and kinds the RND networks then read."""
+
+    def __init__(self, specs: dict[str, KeySpec], enabled: bool = True):
+        from llm_explore.learner.encoders import GRID_CHANNEL_SIZES
+
+        self.sizes = GRID_CHANNEL_SIZES
+        self.enabled = enabled
+        self.kinds = {k: s.kind for k, s in specs.items()}
+        self.discrete_n = {k: s.n for k, s in specs.items() if s.kind == "discrete"}
+        self.specs: dict[str, KeySpec] = {}
+        for key, spec in specs.items():
+            if spec.kind == "grid":
+                self.specs[key] = KeySpec((*spec.shape[:2], sum(self.sizes)), torch.float32, "map")
+            elif spec.kind == "discrete":
+                self.specs[key] = KeySpec((spec.n,), torch.float32, "vector")
+            else:
+                self.specs[key] = KeySpec(spec.shape, torch.float32, spec.kind)
+        self.rms = {k: RunningMeanStd(shape=s.shape) for k, s in self.specs.items()}
+
+    def features(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = {}
+        for key in self.specs:
+            x = obs[key]
+            if self.kinds[key] == "grid":
+                x = x.long()
+                x = torch.cat([F.one_hot(x[..., c].clamp(0, n - 1), n) for c, n in enumerate(self.sizes)], dim=-1)
+            elif self.kinds[key] == "discrete":
+                x = F.one_hot(x.long().clamp(0, self.discrete_n[key] - 1), self.discrete_n[key])
+            out[key] = x.float()
+        return out
+
+    def update(self, obs: dict[str, torch.Tensor]) -> None:
+        if self.enabled:
+            for key, x in self.features(obs).items():
+                if len(x):
+                    self.rms[key].update(x.numpy())
+
+    def __call__(self, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        feats = self.features(obs)
+        if not self.enabled:
+            return feats
+        return {k: ((x - torch.as_tensor(self.rms[k].mean, dtype=torch.float32))
+                    / torch.as_tensor(np.sqrt(self.rms[k].var), dtype=torch.float32).clamp(min=1e-4)).clamp(-5, 5)
+                for k, x in feats.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: vars(r).copy() for k, r in self.rms.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            vars(self.rms[k]).update(v)
 
 
 class RNDShaper(RewardShaper):
     """Intrinsic reward = error of a trained predictor against a fixed random network, divided by
-    the running std of the discounted intrinsic return (so its scale is stable over training)."""
+    the running std of the discounted intrinsic return (so its scale is stable over training).
+
+    As CleanRL: before training the learner runs `obs_norm_init_iterations` rollouts of random
+    actions whose observations initialise the input statistics (`warmup_steps`; those frames are not
+    counted as training steps, as in CleanRL); each rollout's observations then update them. The raw
+    bonus of a rollout is scaled by `rollout_reward_scale()` after the rollout: the discounted
+    intrinsic returns of all its steps update the std first, so the first rollout is already on the
+    same scale as the later ones."""
 
     name = "rnd"
 
@@ -263,45 +392,80 @@ class RNDShaper(RewardShaper):
         self.cfg = config or method_section(ctx, "rnd", RNDConfig)
         seed = ctx.seed if ctx is not None else 0
         self.rng = np.random.default_rng(seed + 7919)
+        num_steps = int(ctx.config.learner.num_steps) if ctx is not None else 128
+        self.warmup_steps = self.cfg.obs_norm_init_iterations * num_steps if self.cfg.obs_norm else 0
         self._pending: list[dict[str, torch.Tensor]] = []
+        self._raw_rollout: list[np.ndarray] = []
         self.reward_rms = RunningMeanStd()
         self._ret: np.ndarray | None = None
         self._last = {"raw": 0.0, "loss": 0.0}
 
     def bind(self, num_envs: int, specs: dict[str, KeySpec]) -> None:
         super().bind(num_envs, specs)
-        rs = _rnd_specs(specs)
+        self.norm = InputNormaliser(novelty_specs(specs), self.cfg.obs_norm)
+        rs = self.norm.specs
         hidden, dim = 128, self.cfg.feature_dim
         enc_t, enc_p = StateEncoder(rs, hidden), StateEncoder(rs, hidden)
         self.target = nn.Sequential(enc_t, _layer_init(nn.Linear(enc_t.out_dim, dim)))
-        self.predictor = nn.Sequential(enc_p, _layer_init(nn.Linear(enc_p.out_dim, 256)), nn.ReLU(),
-                                       _layer_init(nn.Linear(256, 256)), nn.ReLU(), _layer_init(nn.Linear(256, dim)))
+        self.predictor = nn.Sequential(enc_p, _layer_init(nn.Linear(enc_p.out_dim, 512)), nn.ReLU(),
+                                       _layer_init(nn.Linear(512, 512)), nn.ReLU(), _layer_init(nn.Linear(512, dim)))
         for p in self.target.parameters():
             p.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.predictor.parameters(), lr=self.cfg.learning_rate)
         self._ret = np.zeros(num_envs)
 
-    def _error(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return (self.predictor(obs) - self.target(obs)).pow(2).mean(-1)
+    def observe_warmup(self, next_obs: dict[str, torch.Tensor]) -> None:
+        self.norm.update({k: v for k, v in next_obs.items() if k in self.norm.specs})
 
-    def compute(self, batch: Transitions) -> np.ndarray:
-        obs = {k: v for k, v in batch.next_obs.items() if k in self.target[0].parts}
+    def _error(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Half the squared error summed over features (CleanRL), on normalised inputs `x`."""
+        return (self.predictor(x) - self.target(x)).pow(2).sum(-1) / 2
+
+    def raw_bonus(self, batch: Transitions) -> np.ndarray:
+        """Unnormalised prediction error of each row's next state (0 on invalid rows)."""
+        obs = {k: v for k, v in batch.next_obs.items() if k in self.norm.specs}
         with torch.no_grad():
-            raw = self._error(obs).numpy().astype(np.float64)
+            raw = self._error(self.norm(obs)).numpy().astype(np.float64)
         raw = np.where(batch.valid, raw, 0.0)
-        # Normalise by the std of the discounted intrinsic return (non-episodic, as in the paper).
-        self._ret = self._ret * self.cfg.reward_gamma + raw
-        self.reward_rms.update(self._ret[batch.valid] if batch.valid.any() else self._ret)
-        valid = torch.as_tensor(batch.valid)
+        valid = torch.as_tensor(np.asarray(batch.valid, dtype=bool))
         self._pending.append({k: v[valid] for k, v in obs.items()})
         self._last["raw"] = float(raw.mean())
-        return (raw / math.sqrt(self.reward_rms.var + 1e-8)).astype(np.float32)
+        return raw
+
+    def current_std(self) -> float:
+        return math.sqrt(self.reward_rms.var + 1e-8)
+
+    def compute(self, batch: Transitions) -> np.ndarray:
+        raw = self.raw_bonus(batch)
+        if self.cfg.reward_norm == "step":  # the older per-step filter (kept as an option)
+            self._ret = self._ret * self.cfg.reward_gamma + raw
+            self.reward_rms.update(self._ret[batch.valid] if batch.valid.any() else self._ret)
+            return (raw / self.current_std()).astype(np.float32)
+        self._raw_rollout.append(np.where(batch.valid, raw, np.nan))
+        return raw.astype(np.float32)  # scaled after the rollout by rollout_reward_scale()
+
+    def rollout_reward_scale(self) -> float:
+        """CleanRL: discounted returns of the rollout's bonuses update the std, then divide the rollout."""
+        if self.cfg.reward_norm == "step" or not self._raw_rollout:
+            return 1.0
+        rets = []
+        for raw in self._raw_rollout:  # time order; invalid (reset) slots leave the filter as it is
+            ok = ~np.isnan(raw)
+            self._ret[ok] = self._ret[ok] * self.cfg.reward_gamma + raw[ok]
+            rets.append(self._ret[ok].copy())
+        self._raw_rollout = []
+        flat = np.concatenate(rets)
+        if flat.size:
+            self.reward_rms.update_from_moments(float(flat.mean()), float(flat.var()), flat.size)
+        return 1.0 / self.current_std()
 
     def end_rollout(self, global_step: int) -> dict[str, float]:
         if not self._pending:
             return {}
         data = {k: torch.cat([p[k] for p in self._pending]) for k in self._pending[0]}
         self._pending = []
+        self.norm.update(data)  # CleanRL updates the observation statistics before the predictor step
+        data = self.norm(data)
         n = next(iter(data.values())).shape[0]
         mb = max(1, n // self.cfg.num_minibatches)
         losses = []
@@ -309,7 +473,8 @@ class RNDShaper(RewardShaper):
             order = self.rng.permutation(n)
             for start in range(0, n, mb):
                 idx = torch.as_tensor(order[start:start + mb])
-                err = self._error({k: v[idx] for k, v in data.items()})
+                err = (self.predictor({k: v[idx] for k, v in data.items()})
+                       - self.target({k: v[idx] for k, v in data.items()})).pow(2).mean(-1)
                 # Train on a random share of each minibatch so the predictor does not catch up too fast.
                 keep = torch.as_tensor(self.rng.random(len(idx)) < self.cfg.update_proportion, dtype=torch.float32)
                 loss = (err * keep).sum() / keep.sum().clamp(min=1.0)
@@ -323,7 +488,8 @@ class RNDShaper(RewardShaper):
     def state_dict(self) -> dict[str, Any]:
         return {"target": self.target.state_dict(), "predictor": self.predictor.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state,
-                "rms": vars(self.reward_rms).copy(), "ret": self._ret.copy(), "pending": self._pending}
+                "rms": vars(self.reward_rms).copy(), "ret": self._ret.copy(), "pending": self._pending,
+                "obs_rms": self.norm.state_dict(), "raw_rollout": list(self._raw_rollout)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.target.load_state_dict(state["target"])
@@ -333,6 +499,9 @@ class RNDShaper(RewardShaper):
         vars(self.reward_rms).update(state["rms"])
         self._ret = np.array(state["ret"])
         self._pending = list(state.get("pending", []))
+        self.norm.load_state_dict(state.get("obs_rms", {}))
+        self._raw_rollout = list(state.get("raw_rollout", []))
+        self.warmup_steps = 0  # a resumed run has its statistics already
 
     def stats(self) -> dict[str, float]:
         return {"raw_error": self._last["raw"], "predictor_loss": self._last["loss"],

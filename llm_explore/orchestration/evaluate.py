@@ -2,7 +2,8 @@
 
 Evaluation uses fresh environments seeded away from training seeds (`seed + 10_000`), the run's
 method for goals (its shaper state is restored; LLM answers come from the cache), and samples from
-the policy unless `greedy` (MiniGrid policies often loop when greedy).
+the policy unless `greedy` (MiniGrid policies often loop when greedy). A SOFE policy reads its
+shaper's statistics: they are restored too and updated as the evaluation plays.
 """
 from __future__ import annotations
 
@@ -41,8 +42,9 @@ def load_policy(run_dir: str | Path, envs: Any):
     agent.load_state_dict(state["agent"])
     agent.eval()
     shaper.bind(envs.num_envs, processor.specs)
-    # Shaper state is tied to the training env count; goal-free shapers need none of it here.
-    if shaper.uses_goals and envs.num_envs == cfg.env.num_envs:
+    # Shaper state is tied to the training env count; goal-free shapers need none of it here, except
+    # SOFE's, whose statistics are policy inputs (the run's global counts).
+    if (shaper.uses_goals or shaper.sofe_specs()) and envs.num_envs == cfg.env.num_envs:
         shaper.load_state_dict(state["shaper"])
     return ctx, shaper, processor, agent
 
@@ -79,6 +81,8 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
             infos = split_infos(raw_infos, n)
             valid = ~prev_done if mode == NEXT_STEP else np.ones(n, dtype=bool)
             done = np.logical_or(term, trunc)
+            if shaper.sofe_specs():  # SOFE: the statistics the policy reads keep counting while it plays
+                _update_statistics(shaper, processor, obs, action, reward, raw_obs, infos, term, trunc, valid, mode)
             ep_ret += reward * valid
             ep_len += valid
             for i in np.flatnonzero(done & valid):
@@ -115,6 +119,28 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
         result["crafter_score"] = crafter_score({a: 100 * r for a, r in rates.items()})
     write_json(Path(run_dir) / "eval.json", result)
     return result
+
+
+def _update_statistics(shaper, processor, obs, action, reward, raw_obs, infos, term, trunc, valid, mode) -> None:
+    """Show the shaper this step (its bonus is not used), so counts behind SOFE's input stay current."""
+    from llm_explore.learner.ppo import SAME_STEP
+    from llm_explore.learner.shaping import Transitions
+
+    done = np.logical_or(term, trunc)
+    # The state each action led to: where an episode ended in SAME_STEP mode, the final one.
+    step_infos = [infos[i].get("final_info", infos[i]) if (mode == SAME_STEP and done[i]) else infos[i]
+                  for i in range(len(infos))]
+    nxt = processor(raw_obs, infos, shaper.goals(), extra=False)
+    if mode == SAME_STEP and done.any():
+        for i in np.flatnonzero(done):
+            final = processor({k: np.asarray(v)[None] for k, v in infos[i]["final_obs"].items()}
+                              if isinstance(infos[i]["final_obs"], dict) else np.asarray(infos[i]["final_obs"])[None],
+                              [step_infos[i]], None, extra=False)
+            for k, v in final.items():
+                nxt[k][i] = v[0]
+    shaper.compute(Transitions(obs=obs, actions=action.numpy(), ext_rewards=np.asarray(reward), next_obs=nxt,
+                               infos=step_infos, terminated=np.asarray(term), truncated=np.asarray(trunc),
+                               valid=np.asarray(valid)))
 
 
 def _frame(env: Any, obs: Any) -> np.ndarray | None:

@@ -76,6 +76,9 @@ class SearchConfig(StrictModel):
     robustify_steps: int = Field(20_000, ge=1, description="PPO env steps for robustify")
     robustify_envs: int | None = Field(None, ge=1, description="PPO envs (default: the family preset)")
     robustify_eval_episodes: int = Field(20, ge=1, description="evaluation episodes from the true start")
+    robustify_curriculum: Literal["backward", "jsrl"] = Field(
+        "backward", description="backward: start from restored states along the trajectory (Go-Explore); "
+        "jsrl: the trajectory's actions play the first h steps, the learner the rest (Jump-Start RL)")
     curriculum_window: int = Field(10, ge=1, description="episodes whose success rate moves the start")
     curriculum_threshold: float = Field(0.5, gt=0.0, le=1.0, description="success rate that moves the start back")
     curriculum_step: int | None = Field(None, ge=1, description="indices moved back at a time "

@@ -168,11 +168,18 @@ def robustify(env_id: str, path: list[Any], *, run_cfg, settings, out_dir: str |
     task = TaskView(family)
     n = settings.robustify_envs or int(FAMILY_PRESETS.get(family, {}).get("num_envs", 4))
     snapshots, target_score, target_solved = demonstration(probe, path, task, seed)
-    curriculum = Curriculum(len(path), window=settings.curriculum_window, threshold=settings.curriculum_threshold,
-                            step=settings.curriculum_step)
+    kw = dict(window=settings.curriculum_window, threshold=settings.curriculum_threshold, step=settings.curriculum_step)
     adapters = [probe] + [make_env(env_id) for _ in range(n - 1)]
-    wrapped = [CurriculumEnv(a, snapshots, curriculum, task, seed=seed, target_score=target_score,
-                             target_solved=target_solved) for a in adapters]
+    if settings.robustify_curriculum == "jsrl":  # the guide acts for the first h steps (jsrl.py)
+        from llm_explore.methods.ige.jsrl import JumpStartEnv, jump_start_curriculum
+
+        curriculum = jump_start_curriculum(len(path), **kw)
+        wrapped = [JumpStartEnv(a, path, curriculum, task, seed=seed, target_score=target_score,
+                                target_solved=target_solved) for a in adapters]
+    else:
+        curriculum = Curriculum(len(path), **kw)
+        wrapped = [CurriculumEnv(a, snapshots, curriculum, task, seed=seed, target_score=target_score,
+                                 target_solved=target_solved) for a in adapters]
     envs = gym.vector.SyncVectorEnv([(lambda w=w: w) for w in wrapped], autoreset_mode=AUTORESET_MODE)
 
     learner = run_cfg.learner.model_copy(update={"total_steps": settings.robustify_steps, "tensorboard": False})

@@ -1,0 +1,210 @@
+"""The exploration bonuses of the literature on MiniGrid's hard-exploration tasks, at equal env steps.
+
+    .venv/bin/python benchmarks/exploration_minigrid.py [--seeds 3] [--frames 1000000]
+        [--envs keycorridor-s3r3,multiroom-n4-s5,doorkey-8x8] [--variants ppo-e3b,ppo-count-both,...]
+        [--max-runs N] [--table-only]
+
+One process, one run at a time (the machine is shared): run `nice -n 10` in the background. Every
+run goes to benchmarks/runs/exploration_minigrid/<variant>-<env>-s<seed>/ and the result file
+benchmarks/results/exploration_minigrid.json is rewritten after each run, so the benchmark can be
+stopped at any time (SIGTERM/Ctrl-C: the current run checkpoints and the script exits) and started
+again: finished runs are read back, an interrupted one resumes from its last checkpoint.
+
+Success is the rolling success rate over the last 100 episodes (bench_common.reached: at least 100
+episodes). A run stops at rolling success 0.9 or at its frame budget. Runs are ordered by env, then
+seed, then variant, strongest candidates first (E3B and the products), so a partial benchmark
+compares the variants on the same seeds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from bench_common import frames_to_target, reached
+
+TARGETS = (0.5, 0.9)
+# variant name -> (registered method, config overrides). Order = priority.
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "ppo-e3b": ("ppo-e3b", []),
+    "ppo-e3b-xcount": ("ppo-e3b", ["method.e3b.global_bonus=count"]),
+    "ppo-count-both": ("ppo-count", ["method.count.mode=both"]),
+    "ppo-e3b-xrnd": ("ppo-e3b", ["method.e3b.global_bonus=rnd"]),
+    "ppo-rnd": ("ppo-rnd", []),
+    "ppo-cfn": ("ppo-cfn", []),
+    "ppo": ("ppo", []),
+    "sofe-count-both": ("ppo-count", ["method.count.mode=both", "method.count.sofe=true"]),
+}
+ENVS = ("keycorridor-s3r3", "multiroom-n4-s5", "doorkey-8x8")
+PUBLISHED = {
+    "keycorridor-s3r3": "RIDE paper (IMPALA): ~10M frames RIDE, ~12M count, ~20M RND",
+    "multiroom-n4-s5": "rl-baselines3-zoo PPO: return 0.0 at 10M frames",
+    "doorkey-8x8": "this repo's ppo_minigrid.py: PPO+RND 3/3 within 1M (median 723k)",
+}
+
+
+def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -> dict | None:
+    """The finished run's result (None if the folder holds no finished run for this budget)."""
+    from llm_explore.learner.runs import read_metrics
+
+    path = run_dir / "summary.json"
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    if summary.get("status") in ("interrupted", "llm_error", "budget"):
+        return None
+    rows = [r for r in read_metrics(run_dir) if r["global_step"] <= budget]
+    hit = {t: frames_to_target(rows, t) for t in TARGETS}
+    if hit[0.9] is None and summary["env_steps"] < budget:
+        return None
+    last = rows[-1] if rows else {}
+    return {"env": env, "variant": variant, "seed": seed, "budget": budget,
+            "frames_to_0.5": hit[0.5], "frames_to_0.9": hit[0.9], "env_steps": int(last.get("global_step", 0)),
+            "final_success": last.get("success_avg"), "final_return": last.get("return_avg"),
+            "episodes": last.get("episodes"), "wall_s": last.get("wall_s"),
+            "steps_per_s": summary["env_steps_per_s"], "status": summary.get("status"),
+            "shaper": summary.get("shaper", {})}
+
+
+def progress(run_dir: Path) -> dict | None:
+    """How far an unfinished run got (from its metrics.csv), or None if it never started."""
+    from llm_explore.learner.runs import read_metrics
+
+    if not (run_dir / "metrics.csv").is_file():
+        return None
+    rows = read_metrics(run_dir)
+    if not rows:
+        return None
+    successes = [r["success_avg"] for r in rows if r["success_avg"] == r["success_avg"]]
+    return {"run": run_dir.name, "env_steps": int(rows[-1]["global_step"]), "episodes": rows[-1]["episodes"],
+            "rolling_success_now": rows[-1]["success_avg"], "rolling_success_max": max(successes, default=None),
+            "steps_per_s": rows[-1]["sps"]}
+
+
+def one_run(env: str, variant: str, seed: int, budget: int, runs: str) -> tuple[dict | None, bool]:
+    """Run (or resume, or read back) one job; returns (result or None, interrupted)."""
+    import torch
+
+    from llm_explore.config import RunConfig, apply_overrides, validate
+    from llm_explore.learner import checkpoint as ckpt
+    from llm_explore.orchestration.launch import resume_run, start_run
+
+    torch.set_num_threads(1)
+    method, overrides = VARIANTS[variant]
+    name = f"{variant}-{env}-s{seed}"
+    run_dir = Path(runs) / name
+    done = result_from(run_dir, env, variant, seed, budget)
+    if done is not None:
+        return done, False
+    resumable = ckpt.latest(run_dir) is not None
+    if not resumable:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    data = {"name": name, "out_dir": runs, "seed": seed, "env": {"id": env},
+            "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 20}}
+    cfg = validate(RunConfig, apply_overrides(data, overrides))
+
+    def on_update(row: dict) -> bool:
+        return reached(row, TARGETS[-1])
+
+    print(f"[{time.strftime('%H:%M:%S')}] {'resume' if resumable else 'start'} {name}", flush=True)
+    summary = resume_run(run_dir, on_update=on_update) if resumable else start_run(method, cfg, on_update=on_update)[1]
+    if summary.get("status") == "interrupted":
+        return None, True
+    return result_from(run_dir, env, variant, seed, budget), False
+
+
+def table(results: list[dict], envs: list[str], variants: list[str]) -> list[dict]:
+    rows = []
+    for env in envs:
+        for variant in variants:
+            rs = [r for r in results if r["env"] == env and r["variant"] == variant]
+            if not rs:
+                continue
+
+            def med(key: str):
+                hits = [r[key] for r in rs if r[key] is not None]
+                return int(statistics.median(hits)) if len(hits) == len(rs) else None
+
+            rows.append({"env": env, "variant": variant, "seeds": [r["seed"] for r in rs],
+                         "reached_0.5": sum(r["frames_to_0.5"] is not None for r in rs),
+                         "reached_0.9": sum(r["frames_to_0.9"] is not None for r in rs),
+                         "frames_to_0.5": [r["frames_to_0.5"] for r in rs],
+                         "frames_to_0.9": [r["frames_to_0.9"] for r in rs],
+                         "median_frames_to_0.9": med("frames_to_0.9"),
+                         "final_success": [round(r["final_success"], 3) if r["final_success"] == r["final_success"]
+                                           and r["final_success"] is not None else None for r in rs],
+                         "steps_per_s": round(statistics.mean(r["steps_per_s"] for r in rs), 1)})
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    def fmt(values):
+        return ", ".join(f"{v:,}" if isinstance(v, int) else "-" for v in values)
+
+    print("env | variant | seeds | frames to 0.5 | frames to 0.9 | final success | steps/s (under load)")
+    print("--- | --- | --- | --- | --- | --- | ---")
+    for r in rows:
+        print(f"{r['env']} | {r['variant']} | {len(r['seeds'])} | {fmt(r['frames_to_0.5'])} | {fmt(r['frames_to_0.9'])} "
+              f"| {', '.join('-' if s is None else f'{s:.2f}' for s in r['final_success'])} | {r['steps_per_s']:.0f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=1_000_000)
+    ap.add_argument("--envs", default=",".join(ENVS))
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--max-runs", type=int, default=None, help="stop after this many new runs")
+    ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the table")
+    ap.add_argument("--runs", default="benchmarks/runs/exploration_minigrid")
+    ap.add_argument("--out", default="benchmarks/results/exploration_minigrid.json")
+    args = ap.parse_args()
+    envs, variants = args.envs.split(","), args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        sys.exit(f"error: unknown variants {unknown} (known: {', '.join(VARIANTS)})")
+    jobs = [(env, variant, seed) for env in envs for seed in range(args.seeds) for variant in variants]
+    results: list[dict] = []
+    remaining: list[str] = []
+    new_runs = 0
+
+    def write() -> None:
+        rows = table(results, envs, variants)
+        out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+               "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
+               "frames_budget": args.frames, "targets": list(TARGETS), "published": PUBLISHED,
+               "variants": {v: {"method": VARIANTS[v][0], "overrides": VARIANTS[v][1]} for v in variants},
+               "table": rows, "runs": results, "remaining": remaining,
+               "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+
+    stopped = False
+    for env, variant, seed in jobs:
+        name = f"{variant}-{env}-s{seed}"
+        done = result_from(Path(args.runs) / name, env, variant, seed, args.frames)
+        if done is None and (args.table_only or stopped or (args.max_runs is not None and new_runs >= args.max_runs)):
+            remaining.append(name)
+            continue
+        if done is None:
+            done, stopped = one_run(env, variant, seed, args.frames, args.runs)
+            new_runs += 1
+            if done is None:
+                remaining.append(name)
+        if done is not None:
+            results.append(done)
+        write()
+    write()
+    print_table(table(results, envs, variants))
+    print(f"finished runs: {len(results)}; remaining: {len(remaining)} ({', '.join(remaining[:6])}{' ...' if len(remaining) > 6 else ''})")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

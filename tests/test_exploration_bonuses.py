@@ -1,0 +1,283 @@
+"""The exploration bonuses of the literature: E3B (and its products with a global bonus), CFN, RND's
+normaliser, SOFE's extra input, and JSRL's robustify curriculum."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from llm_explore.learner.cfn import CFNConfig, CFNShaper
+from llm_explore.learner.e3b import E3BConfig, E3BShaper, sherman_morrison
+from llm_explore.learner.encoders import KeySpec
+from llm_explore.learner.shaping import CountConfig, CountShaper, RNDConfig, RNDShaper, Transitions
+
+DIM = 12
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # Small networks: one thread is faster than two on a shared machine (and deterministic).
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+SPECS = {"obs": KeySpec((DIM,), torch.float32, "vector")}
+
+
+def states(n: int, seed: int = 0) -> torch.Tensor:
+    """n distinct, well separated states (scaled one-hot rows plus noise)."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.zeros(n, DIM)
+    base[torch.arange(n), torch.arange(n) % DIM] = 3.0
+    return base + 0.1 * torch.randn(n, DIM, generator=g)
+
+
+def step(obs: torch.Tensor, nxt: torch.Tensor, keys: list | None = None, valid=None) -> Transitions:
+    n = len(obs)
+    keys = keys or [None] * n
+    return Transitions(obs={"obs": obs}, actions=np.zeros(n, dtype=np.int64), ext_rewards=np.zeros(n),
+                       next_obs={"obs": nxt}, infos=[{"state_key": k} for k in keys],
+                       terminated=np.zeros(n, bool), truncated=np.zeros(n, bool),
+                       valid=np.ones(n, bool) if valid is None else np.asarray(valid))
+
+
+def e3b(num_envs: int = 1, seed: int = 0, **cfg) -> E3BShaper:
+    torch.manual_seed(seed)
+    shaper = E3BShaper(None, E3BConfig(reward_norm="none", embedding_dim=16, **cfg), n_actions=3)
+    shaper.bind(num_envs, SPECS)
+    shaper.on_episode_start(list(range(num_envs)), [{}] * num_envs)
+    return shaper
+
+
+# ------------------------------------------------------------------------------------------ E3B
+def test_rank_one_inverse_matches_direct_inverse():
+    g = torch.Generator().manual_seed(1)
+    d, ridge = 6, 0.1
+    c_inv = (torch.eye(d) / ridge).unsqueeze(0)
+    cov = torch.eye(d) * ridge
+    for _ in range(20):
+        h = torch.randn(1, d, generator=g, dtype=torch.float64).float()
+        expected_bonus = float(h[0] @ torch.linalg.inv(cov) @ h[0])  # with C before adding h
+        b = sherman_morrison(c_inv, h)
+        cov = cov + torch.outer(h[0], h[0])
+        assert float(b) == pytest.approx(expected_bonus, rel=1e-3)
+        assert torch.allclose(c_inv[0], torch.linalg.inv(cov), rtol=1e-3, atol=1e-4)
+
+
+def test_e3b_novel_state_pays_more_than_a_repeat_and_resets_each_episode():
+    s = states(3)
+    a, b, start = s[0:1], s[1:2], s[2:3]
+    shaper = e3b(num_envs=2)
+    # Env 0 moves from the start to A and stays; env 1 goes to A, then to B (new).
+    first = shaper.compute(step(torch.cat([start, start]), torch.cat([a, a])))
+    assert first[0] == pytest.approx(first[1])  # same history, same state
+    second = shaper.compute(step(torch.cat([a, a]), torch.cat([a, b])))
+    assert second[1] > 5 * second[0]  # B unlike the episode's states; A a repeat
+    for _ in range(5):
+        repeat = shaper.compute(step(torch.cat([a, a]), torch.cat([a, a])))
+    assert repeat[0] < second[0]  # more repeats, smaller bonus
+    # A new episode forgets: the first step to A pays what it paid at the very start.
+    shaper.on_episode_start([0], [{}])
+    again = shaper.compute(step(torch.cat([start, a]), torch.cat([a, a])))
+    assert again[0] == pytest.approx(first[0], rel=1e-4)
+    assert again[0] > 5 * repeat[0]
+
+
+@pytest.mark.parametrize("global_bonus", ["count", "rnd"])
+def test_e3b_times_global_equals_the_two_factors_multiplied(global_bonus):
+    s = states(6)
+    script = [(0, 1), (1, 2), (2, 1), (1, 1), (1, 3), (3, 4), (4, 1), (1, 5)]
+    product = e3b(seed=3, global_bonus=global_bonus)
+    alone = e3b(seed=3)  # same seed: same embedding network
+    if global_bonus == "count":
+        factor = CountShaper(None, CountConfig(mode="global"))
+        factor.bind(1, SPECS)
+    else:
+        torch.manual_seed(11)
+        factor = RNDShaper(None, RNDConfig(obs_norm=False))
+        factor.bind(1, SPECS)
+        product.rnd.load_state_dict(factor.state_dict())  # the product's RND = this RND
+    for i, j in script:
+        batch = step(s[i:i + 1], s[j:j + 1], keys=[f"state{j}"])
+        got = product.compute(batch)[0]
+        episodic = alone.compute(batch)[0]
+        glob = factor.compute(batch)[0] if global_bonus == "count" else factor.raw_bonus(batch)[0]
+        assert got == pytest.approx(episodic * glob, rel=1e-5)
+    if global_bonus == "count":  # and the factor really varies along the script
+        assert product.global_counts["state1"] == 4
+
+
+# ------------------------------------------------------------------------------------------ CFN
+def test_cfn_estimate_falls_with_visits_and_stays_high_for_an_unseen_state():
+    torch.manual_seed(0)
+    shaper = CFNShaper(None, CFNConfig(batch_size=64, updates_per_rollout=0, learning_rate=1e-3,
+                                       prior_norm_states=64))
+    shaper.bind(8, SPECS)
+    s = states(10, seed=5)
+    seen, unseen = s[:8], s[8:]
+    estimates = []
+    # 8 states, each visited once per "rollout"; train after each and read 1/N for them.
+    for visits in range(1, 31):
+        shaper.compute(step(seen, seen))
+        shaper.train_steps(20)
+        if visits in (2, 8, 30):
+            estimates.append(float(shaper.estimate({"obs": seen}).mean()))
+    assert estimates[0] > estimates[1] > estimates[2]  # more visits, smaller 1/N estimate
+    assert estimates[2] < 0.2  # roughly 1/30 (noisy: a network, not a table)
+    unseen_est = float(shaper.estimate({"obs": unseen}).mean())
+    assert unseen_est > 3 * estimates[2]
+    bonus = shaper.compute(step(unseen, torch.cat([unseen, seen[:6]])[:2]))
+    assert np.all(bonus > 0)
+
+
+# ------------------------------------------------------------------------------------------ RND
+def test_rnd_first_rollout_bonus_is_on_the_scale_of_later_ones():
+    torch.manual_seed(0)
+    shaper = RNDShaper(None, RNDConfig(obs_norm_init_iterations=2, learning_rate=1e-3))
+    shaper.bind(4, SPECS)
+    g = torch.Generator().manual_seed(2)
+
+    def obs():
+        return torch.randn(4, DIM, generator=g) * 2 + 1
+
+    for _ in range(shaper.warmup_steps):  # the random-step warm-up fixes the input statistics
+        shaper.observe_warmup({"obs": obs()})
+    means = []
+    for _rollout in range(6):
+        raw = [shaper.compute(step(obs(), obs())) for _ in range(32)]
+        scale = shaper.rollout_reward_scale()
+        means.append(float(np.mean(raw)) * scale)
+        shaper.end_rollout(0)
+    assert all(m > 0 for m in means)
+    # Not orders of magnitude apart (the per-step filter gave 6.7 at the first step, 0.05 by step 100).
+    assert max(means) / min(means) < 10
+    assert shaper.norm.rms["obs"].count > 2 * 128 * 4 - 1  # the warm-up rollouts were seen
+
+
+# ------------------------------------------------------------------------------------------ SOFE
+def test_sofe_input_follows_the_counts_and_survives_state_dict():
+    shaper = CountShaper(None, CountConfig(mode="both", sofe=True))
+    shaper.bind(2, SPECS)
+    shaper.on_episode_start([0, 1], [{}, {}])
+    assert set(shaper.sofe_specs()) == {"sofe"}
+    s = states(2)
+    infos = [{"state_key": "a"}, {"state_key": "b"}]
+    before = shaper.sofe_inputs(infos, [0, 1])["sofe"].copy()
+    for _ in range(3):
+        shaper.compute(step(s, s, keys=["a", "a"]))
+    after = shaper.sofe_inputs(infos, [0, 1])["sofe"]
+    assert np.allclose(before, 0.0)
+    assert after[0] == pytest.approx([math.log1p(6), math.log1p(3)])  # "a": 6 visits, 3 in env 0's episode
+    assert after[1] == pytest.approx([0.0, 0.0])  # "b" never visited
+    shaper.on_episode_start([0], [{}])
+    assert shaper.sofe_inputs(infos, [0, 1])["sofe"][0] == pytest.approx([math.log1p(6), 0.0])
+    restored = CountShaper(None, CountConfig(mode="both", sofe=True))
+    restored.bind(2, SPECS)
+    restored.load_state_dict(shaper.state_dict())
+    assert np.array_equal(restored.sofe_inputs(infos, [0, 1])["sofe"], shaper.sofe_inputs(infos, [0, 1])["sofe"])
+
+
+def test_e3b_sofe_input_is_the_current_bonus_and_episode_length():
+    shaper = e3b(num_envs=2, sofe=True)
+    assert set(shaper.sofe_specs()) == {"sofe"}
+    s = states(3)
+    assert np.allclose(shaper.sofe_inputs([{}, {}], [0, 1])["sofe"], 0.0)
+    bonus = shaper.compute(step(s[:2], s[1:3]))
+    feats = shaper.sofe_inputs([{}, {}], [0, 1])["sofe"]
+    assert feats[:, 0] == pytest.approx(np.log1p(bonus), rel=1e-5) and feats[:, 1] == pytest.approx([math.log1p(1)] * 2)
+    shaper.on_episode_start([1], [{}])
+    assert shaper.sofe_inputs([{}], [1])["sofe"][0] == pytest.approx([0.0, 0.0])
+
+
+def test_sofe_policy_input_is_checkpointed_and_resumes(tmp_path, monkeypatch):
+    from llm_explore.config import RunConfig, validate
+    from llm_explore.learner import checkpoint as ckpt
+    from llm_explore.orchestration.launch import resume_run, start_run
+
+    cfg = validate(RunConfig, {"name": "sofe", "out_dir": str(tmp_path), "seed": 0, "env": {"id": "empty-5x5", "num_envs": 2},
+                               "learner": {"total_steps": 128, "num_steps": 16, "tensorboard": False},
+                               "method": {"count": {"mode": "both", "sofe": True}}})
+    run_dir, summary = start_run("ppo-count", cfg, stop_after_updates=2)
+    assert summary["status"] == "interrupted"
+    state = ckpt.load(ckpt.latest(run_dir))
+    sofe = state["next_obs"]["sofe"]
+    assert sofe.shape == (2, 2) and float(sofe[:, 0].min()) > 0  # every current state counted
+    assert any(k.startswith("encoder.parts.sofe") for k in state["agent"])
+    # The checkpointed input is what the checkpointed counts say for the envs' current states.
+    envs = ckpt.pickle.loads(state["env_state"])["envs"]
+    counts = state["shaper"]
+    for i, env in enumerate(envs):
+        key = env._state_key()
+        expected = [math.log1p(counts["global"].get(key, 0)), math.log1p(counts["episode"][i].get(key, 0))]
+        assert sofe[i].tolist() == pytest.approx(expected)
+    resumed = resume_run(run_dir)
+    assert resumed["status"] == "complete" and resumed["env_steps"] == 128
+    # Evaluation restores the counts and keeps them current while the policy plays.
+    from llm_explore.orchestration.evaluate import evaluate
+
+    seen: list[int] = []
+    original = CountShaper.compute
+
+    def counting(self, batch):
+        seen.append(len(self.global_counts))
+        return original(self, batch)
+
+    monkeypatch.setattr(CountShaper, "compute", counting)
+    result = evaluate(run_dir, episodes=2, num_envs=2)
+    assert result["episodes"] == 2
+    final_counts = ckpt.load(ckpt.latest(run_dir))["shaper"]["global"]
+    assert seen and seen[0] == len(final_counts)  # started from the run's last counts
+
+
+# ------------------------------------------------------------------------------------------ JSRL
+def test_jsrl_full_guide_replays_the_trajectory_and_h_shrinks_on_success():
+    from llm_explore.envs import make_env
+    from llm_explore.methods.ige.jsrl import JumpStartEnv, jump_start_curriculum
+    from llm_explore.methods.ige.task import TaskView
+
+    path = [2, 2, 1, 2, 0, 2]  # forward, forward, right, forward, left, forward: does not end the episode
+    curriculum = jump_start_curriculum(len(path), window=2, threshold=0.5, step=2)
+    assert curriculum.index == len(path)
+    env = JumpStartEnv(make_env("empty-5x5"), path, curriculum, TaskView("minigrid"), seed=4,
+                       target_score=1.0, target_solved=True)
+    _obs, info = env.reset()
+    assert env.guide_steps == len(path)
+    manual = make_env("empty-5x5")
+    _o, minfo = manual.reset(seed=4)
+    for a in path:
+        _o, _r, _te, _tr, minfo = manual.step(a)
+    assert info["state_key"] == minfo["state_key"]  # the guide played the whole trajectory
+    # Two successful episodes (window 2, threshold 0.5): h shrinks by the step.
+    curriculum.record(True, len(path))
+    curriculum.record(True, len(path))
+    assert curriculum.index == len(path) - 2
+    env.reset()
+    assert env.guide_steps == len(path) - 2
+    curriculum.record(False, len(path) - 2)
+    curriculum.record(False, len(path) - 2)
+    assert curriculum.index == len(path) - 2  # failures do not move it
+
+
+@pytest.mark.slow
+def test_robustify_with_jsrl_trains_and_evaluates(tmp_path):
+    """IGE's robustify with `robustify_curriculum=jsrl` on a trajectory that solves Empty-5x5."""
+    import json
+
+    from llm_explore.config import RunConfig, validate
+    from llm_explore.methods.ige.config import SearchConfig
+    from llm_explore.methods.ige.robustify import robustify
+
+    path = [2, 2, 1, 2, 2]  # east twice, turn south, twice: the goal at (3, 3)
+    run_cfg = validate(RunConfig, {"name": "jsrl", "out_dir": str(tmp_path), "seed": 0, "env": {"id": "empty-5x5"},
+                                   "learner": {"num_steps": 32, "tensorboard": False}})
+    settings = SearchConfig(robustify_curriculum="jsrl", robustify_steps=2048, robustify_envs=4,
+                            robustify_eval_episodes=3, curriculum_window=4, curriculum_step=1)
+    result = robustify("empty-5x5", path, run_cfg=run_cfg, settings=settings, out_dir=tmp_path)
+    assert result["target_solved"] and result["ppo_status"] == "complete"
+    moves = json.loads((tmp_path / "robustify" / "curriculum.json").read_text())["moves"]
+    assert moves[0]["index"] == len(path)  # the guide first plays the whole trajectory
+    assert len(moves) > 1 and moves[-1]["index"] < len(path)  # and h shrank as the episodes succeeded
+    assert 0.0 <= result["eval_success_rate"] <= 1.0
