@@ -23,6 +23,9 @@ class ScriptedProposer:
         self.goals = list(goals)
         self.asked: list[str] = []
 
+    def cached(self, caption: str) -> Suggestion | None:
+        return None  # nothing is cached: every question goes through submit()
+
     def submit(self, caption: str) -> Future:
         self.asked.append(caption)
         future: Future = Future()

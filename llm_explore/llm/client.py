@@ -83,6 +83,22 @@ class LLMClient:
         use_cache, deadline = params.pop("use_cache", None), params.pop("deadline", None)
         return self._call(self._request("chat", messages=_messages(messages), **params), use_cache, deadline)
 
+    def lookup(self, prompt: str, **params: Any) -> Completion | None:
+        """The cached answer `complete(prompt, **params)` would return, or None; never calls the
+        backend. A hit is accounted (and recorded) as `complete` accounts it. Lets a caller use a
+        cached answer at once and ask for a missing one in the background."""
+        use_cache = params.pop("use_cache", None)
+        params.pop("deadline", None)
+        request = self._request("complete", prompt=prompt, **params)
+        if use_cache is None:
+            use_cache = request.temperature == 0 or self.cache_sampled
+        if self.cache is None or not use_cache:
+            return None
+        hit = self.cache.get(ResponseCache.key(self.backend.identity(), request.content()))
+        if hit is not None:
+            self._account(request, hit, error=None)
+        return hit
+
     def _request(self, kind: str, *, prompt: str | None = None, messages: list[Message] | None = None,
                  max_tokens: int | None = None, temperature: float | None = None,
                  stop: str | Sequence[str] | None = None, json_schema: dict | None = None,
