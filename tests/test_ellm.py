@@ -23,7 +23,7 @@ class ScriptedProposer:
         self.goals = list(goals)
         self.asked: list[str] = []
 
-    def cached(self, caption: str) -> Suggestion | None:
+    def cached(self, caption: str, memory_only: bool = False) -> Suggestion | None:
         return None  # nothing is cached: every question goes through submit()
 
     def submit(self, caption: str) -> Future:
@@ -236,3 +236,186 @@ def test_exhausted_budget_stops_cleanly_and_resumes(tmp_path, embedded_backend):
     final = resume_run(run_dir, overrides=["budget.max_calls=100000"])
     assert final["status"] == "complete" and final["env_steps"] == 128
     assert "max_calls: 100000" in (run_dir / "config.yaml").read_text()
+
+
+# ------------------------------------------------------------------ one event pays once (issue 13)
+def _shaper(embedder, goals, **cfg):
+    env = make_env("crafter?caption=ellm")
+    _, info = env.reset(seed=0)
+    proposer = ScriptedProposer(goals)
+    shaper = EllmShaper(None, EllmConfig(**cfg), proposer=proposer, embedder=embedder, family="crafter")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    return env, shaper, proposer
+
+
+def test_one_event_pays_once_the_best_similarity_of_synonymous_goals(embedder):
+    env, shaper, _ = _shaper(embedder, ["chop trees", "collect wood", "chop tree"])
+    assert shaper.goals() == ["chop trees; collect wood; chop tree"]
+    sims = {m.goal: m.similarity for m in shaper.matcher.matches("collect wood", shaper.envs[0].goals)}
+    assert set(sims) == {"chop trees", "collect wood", "chop tree"} and sims["chop trees"] < 0.99
+    _face(env, "tree")
+    _, _, _, _, info = env.step(env.action_names.index("do"))
+    reward = shaper.compute(_batch(info)).intrinsic[0]
+    assert reward == pytest.approx(max(sims.values()))  # the best match, not the sum (2.94 before)
+    assert shaper.goals() == [None]  # all three synonyms close together
+    assert shaper.stats()["goals_rewarded"] == 1 and shaper.stats()["goals_closed"] == 3
+
+
+def test_a_reworded_goal_does_not_pay_again_in_the_same_episode(embedder):
+    env, shaper, proposer = _shaper(embedder, ["chop tree"])
+    shaper.goals()
+    DO = env.action_names.index("do")
+    _face(env, "tree")
+    _, _, _, _, info = env.step(DO)
+    assert shaper.compute(_batch(info)).intrinsic[0] == pytest.approx(1.0, abs=1e-4)
+    assert shaper.goals() == [None]  # the learner reads the goals after every step
+    proposer.goals = ["chop trees", "drink water"]  # the next caption's answer rewords the wood goal
+    _face(env, "water")
+    _, _, _, _, info = env.step(env.action_names.index("noop"))
+    shaper.compute(_batch(info))
+    assert shaper.goals() == ["drink water"]  # "chop trees" is already achieved this episode
+    shaper.envs[0].goals.append("collect wood")  # even if it were open, the event has paid
+    _face(env, "tree")
+    _, _, _, _, info = env.step(DO)
+    assert info["events"] == ["collect wood"]
+    assert shaper.compute(_batch(info)).intrinsic[0] == 0.0
+    # A new episode pays the event again.
+    _, info = env.reset(seed=1)
+    shaper.on_episode_start([0], [info])
+    assert shaper.goals() == ["chop trees; drink water"]
+
+
+@pytest.mark.parametrize("goal", ["place crafting table", "make crafting table", "place table"])
+def test_table_goals_are_paid_by_the_place_table_event(embedder, goal):
+    env, shaper, _ = _shaper(embedder, [goal, "drink water"])
+    assert shaper.goals() == ["place table; drink water"]  # rewritten before it is embedded or shown
+    env.env._player.inventory["wood"] = 2
+    _face(env, "grass")
+    _, _, _, _, info = env.step(env.action_names.index("place table"))
+    assert info["events"] == ["place table"]
+    assert shaper.compute(_batch(info)).intrinsic[0] == pytest.approx(1.0, abs=1e-4)
+    assert shaper.goals() == ["drink water"]
+
+
+def test_eat_and_attack_cow_close_together(embedder):
+    env, shaper, _ = _shaper(embedder, ["attack cow", "eat cow"])
+    shaper.goals()
+    matched = shaper._reward(shaper.envs[0], ["eat cow"])
+    assert matched == pytest.approx(1.0, abs=1e-4) and shaper.envs[0].open_goals() == []
+
+
+def test_goal_conditioning_is_live(embedder):
+    """The policy's goal input follows the shaper's goals, and different goals change its actions."""
+    import torch
+
+    from llm_explore.learner.encoders import ObsProcessor
+    from llm_explore.learner.networks import Agent
+
+    env, shaper, _ = _shaper(embedder, ["chop tree", "drink water"])
+    processor = ObsProcessor("crafter", env.observation_space, env.action_space, embedder=embedder, use_goal=True)
+    torch.manual_seed(0)
+    agent = Agent(processor.specs, int(env.action_space.n), 64)
+    obs, info = env.reset(seed=0)
+    batch_obs = {k: np.asarray(v)[None] for k, v in obs.items()}
+    before = processor(batch_obs, [info], shaper.goals())["goal_emb"]
+    _face(env, "tree")
+    obs2, _, _, _, info2 = env.step(env.action_names.index("do"))
+    shaper.compute(_batch(info2))
+    after = processor(batch_obs, [info], shaper.goals())["goal_emb"]  # same state, goal "drink water" left
+    assert shaper.goals() == ["drink water"]
+    assert not torch.allclose(before, after)
+    with torch.no_grad():
+        inputs = [processor(batch_obs, [info], [g]) for g in ("chop tree; drink water", "place stone; make iron sword")]
+        probs = [torch.softmax(agent._logits(agent._features(x), x), -1) for x in inputs]
+        same = [torch.softmax(agent._logits(agent._features(inputs[0]), inputs[0]), -1)]
+    assert torch.equal(probs[0], same[0])  # deterministic: the difference below is the goal's
+    assert (probs[0] - probs[1]).abs().max() > 1e-5
+
+
+def test_answers_when_ready_never_block_and_apply_a_cached_answer_at_once(embedder):
+    from concurrent.futures import Future
+
+    class SlowProposer(ScriptedProposer):
+        """Cache hits for captions in `known`; other answers arrive only when the test releases them."""
+
+        def __init__(self, goals, known):
+            super().__init__(goals)
+            self.known, self.futures = set(known), []
+
+        def cached(self, caption, memory_only=False):
+            return Suggestion(caption, ["drink water"], parsed=1, cached=True) if caption in self.known else None
+
+        def submit(self, caption):
+            self.asked.append(caption)
+            self.futures.append(Future())
+            return self.futures[-1]
+
+    env = make_env("crafter?caption=ellm")
+    _, info = env.reset(seed=0)
+    proposer = SlowProposer(["chop tree"], known=())
+    shaper = EllmShaper(None, EllmConfig(), proposer=proposer, embedder=embedder, family="crafter")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    assert shaper.goals() == [None]  # asked, not answered: the learner goes on without goals
+    proposer.futures[0].set_result(Suggestion(info["text"], ["chop tree"], parsed=1))
+    assert shaper.goals() == ["chop tree"]  # applied when ready
+    _face(env, "water")
+    _, _, _, _, info = env.step(env.action_names.index("noop"))
+    proposer.known.add(info["text"])
+    shaper.compute(_batch(info))
+    assert shaper.goals() == ["drink water"] and len(proposer.futures) == 1  # a hit needs no question
+    assert shaper.stats()["cache_hit_rate"] == pytest.approx(0.5)
+
+
+def test_a_stopped_run_is_not_lost_with_a_discarded_question(embedder):
+    from llm_explore.errors import LLMRunStopped
+
+    env = make_env("crafter?caption=ellm")
+    _, info = env.reset(seed=0)
+    future: Future = Future()
+
+    class Failing(ScriptedProposer):
+        def submit(self, caption):
+            return future
+
+    shaper = EllmShaper(None, EllmConfig(), proposer=Failing([]), embedder=embedder, family="crafter")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    shaper.on_episode_start([0], [info])  # the episode ended before the answer: the question is dropped
+    future.set_exception(LLMRunStopped("replay miss"))
+    with pytest.raises(LLMRunStopped, match="replay miss"):
+        shaper.goals()
+
+
+def test_protocol_presets_set_learner_and_env():
+    from llm_explore.config import RunConfig
+    from llm_explore.orchestration.launch import prepare
+
+    paper, _ = prepare("ellm", RunConfig.model_validate({"env": {"id": "crafter"}}))
+    assert paper.learner.ext_coef == 0.0 and paper.learner.goal_conditioning
+    assert paper.env.id == "crafter?caption=ellm&length=400"
+    shaped, _ = prepare("ellm", RunConfig.model_validate(
+        {"env": {"id": "crafter"}, "method": {"ellm": {"protocol": "shaped", "caption": "full"}}}))
+    assert shaped.learner.ext_coef == 1.0 and shaped.env.id == "crafter?caption=full"
+    own, _ = prepare("ellm", RunConfig.model_validate({"env": {"id": "crafter?length=10000"},
+                                                        "learner": {"ext_coef": 0.5}}))
+    assert own.env.id == "crafter?caption=ellm&length=10000" and own.learner.ext_coef == 0.5  # explicit wins
+    grid, _ = prepare("ellm", RunConfig.model_validate({"env": {"id": "minigrid:MiniGrid-Empty-5x5-v0"}}))
+    assert grid.env.id == "minigrid:MiniGrid-Empty-5x5-v0"
+
+
+def test_reference_caption_names_items_without_counts():
+    env = make_env("crafter?caption=ellm")
+    env.reset(seed=0)
+    inv = env.env._player.inventory
+    inv.update({"wood": 3, "wood_pickaxe": 1, "sapling": 2, "drink": 2})
+    text = env.caption()
+    assert "You have in your inventory sapling, wood, and wood pickaxe." in text or \
+           "You have in your inventory" in text and "3" not in text
+    assert "You are targeting" in text and "You feel thirsty." in text
+    assert not any(ch.isdigit() for ch in text)
+    full = make_env("crafter")
+    full.reset(seed=0)
+    full.env._player.inventory.update({"wood": 3})
+    assert "wood 3" in full.caption()

@@ -227,17 +227,24 @@ class EllmShaper(RewardShaper):
             goals = self.domain.oracle(info)[: self.cfg.max_goals]
             self._apply(i, Suggestion(caption=caption, goals=goals, parsed=len(goals)), info)
             return
-        self.counts["queries"] += 1
-        if self.cfg.lag == 0 and self.cfg.answers == "when_ready":
+        if self.cfg.lag == 0:
+            in_flight = bool(env.pending)  # only with answers=when_ready (wait resolves every step)
             start = time.perf_counter()
-            hit = self.proposer.cached(caption)  # a cache lookup, no model call
+            hit = self.proposer.cached(caption, memory_only=in_flight)  # no model call
             self.wait_s += time.perf_counter() - start
             if hit is not None:
-                # Newer than anything in flight: those answers would only overwrite it with older goals.
+                # Newer than the question in flight, whose answer would only replace it with older goals.
                 self._orphans += [q.future for q in env.pending if q.future is not None]
                 env.pending = []
+                self.counts["queries"] += 1
                 self._apply(i, hit, _plain(info))
                 return
+            if in_flight:
+                # One question per env at a time (the server has a few parallel slots): this caption is
+                # looked at again next step, and asked once the answer in flight has arrived.
+                env.caption, env.asked_at = None, -(1 << 30)
+                return
+        self.counts["queries"] += 1
         env.pending.append(PendingQuery(self.step_count + self.cfg.lag, caption, _plain(info),
                                         self.proposer.submit(caption)))
 
