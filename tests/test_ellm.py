@@ -419,3 +419,91 @@ def test_reference_caption_names_items_without_counts():
     full.reset(seed=0)
     full.env._player.inventory.update({"wood": 3})
     assert "wood 3" in full.caption()
+
+
+# ------------------------------------------------------------------ evaluation and failures (issue 13)
+def test_evaluation_refreshes_and_closes_goals(tmp_path):
+    """A scripted Crafter sequence through `evaluate()`: goals follow the caption and close when an
+    event achieves them, as in training (oracle goals: no model needed)."""
+    import gymnasium as gym
+
+    from llm_explore.config import RunConfig
+    from llm_explore.envs import AUTORESET_MODE
+    from llm_explore.orchestration.evaluate import evaluate
+    from llm_explore.orchestration.launch import start_run
+
+    cfg = RunConfig.model_validate({
+        "name": "ev", "out_dir": str(tmp_path), "seed": 0, "env": {"id": "crafter", "num_envs": 1},
+        "method": {"ellm": {"goal_source": "oracle"}},
+        "learner": {"total_steps": 32, "num_steps": 32, "tensorboard": False}})
+    run_dir, _ = start_run("ellm", cfg)
+
+    script = [("tree", "noop"), ("tree", "do"), ("water", "noop"), ("water", "do"), (None, "noop")]
+
+    class ScriptedCrafter(gym.Wrapper):
+        """Plays `script` whatever the policy chooses: (material put in front of the player, action)."""
+
+        def __init__(self):
+            super().__init__(make_env("crafter?caption=ellm&length=400"))
+            self.t = 0
+
+        def reset(self, **kwargs):
+            self.t = 0
+            return self.env.reset(**kwargs)
+
+        def step(self, action):
+            material, name = script[self.t]
+            self.t += 1
+            if material:
+                _face(self.env, material)
+            obs, reward, term, trunc, info = self.env.step(self.env.action_names.index(name))
+            return obs, reward, term, trunc or self.t == len(script), info
+
+    envs = gym.vector.SyncVectorEnv([ScriptedCrafter], autoreset_mode=AUTORESET_MODE)
+    seen = []
+    result = evaluate(run_dir, episodes=1, envs=envs, on_step=lambda s: seen.append(
+        (s["goals"][0] or "", float(s["intrinsic"][0]), s["infos"][0].get("final_info", s["infos"][0])["events"])))
+    goals, paid, events = zip(*seen)
+    assert "chop tree" in goals[1]  # refreshed when the caption said "targeting tree"
+    assert events[1] == ["collect wood"] and paid[1] == pytest.approx(1.0, abs=1e-4)
+    assert all("chop tree" not in g for g in goals[2:])  # closed for the rest of the episode
+    assert "drink water" in goals[3] and events[3] == ["drink water"] and paid[3] == pytest.approx(1.0, abs=1e-4)
+    assert "drink water" not in goals[4]
+    assert result["episodes"] == 1 and result["mean_goal_reward"] == pytest.approx(2.0, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_replay_miss_stops_the_run_with_a_checkpoint_that_resumes(tmp_path, scripted_server):
+    """Answers recorded from a (scripted) server, half of them replayed: the first miss stops the run
+    with status llm_error; with every answer available the run resumes and completes."""
+    from conftest import JSON, completion_body
+
+    from llm_explore.config import RunConfig
+    from llm_explore.errors import LLMRunStopped
+    from llm_explore.learner import checkpoint as ckpt
+    from llm_explore.orchestration.launch import resume_run, start_run
+
+    server = scripted_server([(200, JSON, completion_body(" Go to goal\n- Go to red ball"), 0.0)])
+    full, part = tmp_path / "answers.jsonl", tmp_path / "half.jsonl"
+
+    def cfg(name, llm):
+        return RunConfig.model_validate({
+            "name": name, "out_dir": str(tmp_path), "seed": 0, "cache": {"enabled": False}, "llm": llm,
+            "method": {"ellm": {"answers": "wait"}},  # the same questions in the same order every time
+            "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 2},
+            "learner": {"total_steps": 256, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False}})
+
+    _, recorded = start_run("ellm", cfg("rec", {"backend": "openai", "base_url": server.url, "model": "m",
+                                                "record_file": str(full)}))
+    lines = full.read_text().splitlines()
+    assert recorded["status"] == "complete" and len(lines) >= 8
+    part.write_text("\n".join(lines[: len(lines) // 2]) + "\n")
+    with pytest.raises(LLMRunStopped, match="replay"):
+        start_run("ellm", cfg("miss", {"backend": "replay", "replay_file": str(part)}))
+    run_dir = tmp_path / "miss"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "llm_error" and summary["env_steps"] < 256
+    assert ckpt.latest(run_dir) is not None
+    final = resume_run(run_dir, overrides=[f"llm.replay_file={full}"])
+    assert final["status"] == "complete" and final["env_steps"] == 256
+    assert final["llm"]["errors"] == 0  # the miss was in the update the stop dropped
