@@ -13,6 +13,7 @@ continues the first item without a marker, while a chat model usually opens with
 from __future__ import annotations
 
 import re
+import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Protocol, Sequence
@@ -123,6 +124,10 @@ class GoalProposer:
         # every lookup for its hit counters) is too slow to ask on every step. The reference keeps
         # its exact-prompt cache in memory the same way.
         self._memo: dict[str, Suggestion] = {}
+        # Questions in flight by caption: envs that see the same caption at once share one model call
+        # (with item-name captions, several envs often start from the same one).
+        self._inflight: dict[str, Future] = {}
+        self._lock = threading.RLock()  # a done future runs its callback at once, in this thread
 
     def prompt(self, caption: str) -> str:
         variables = {"caption": caption, "verbs": list(self.prompt_vocab.verbs)}
@@ -184,8 +189,18 @@ class GoalProposer:
 
     def submit(self, caption: str) -> Future:
         """Ask in the background (the client's thread pool, one slot of the server each): vector envs
-        ask concurrently."""
-        return self.client._executor().submit(self._ask, caption)
+        ask concurrently; a caption already in flight shares that question's future."""
+        with self._lock:
+            future = self._inflight.get(caption)
+            if future is None:
+                future = self.client._executor().submit(self._ask, caption)
+                self._inflight[caption] = future
+                future.add_done_callback(lambda _f, c=caption: self._forget(c))
+            return future
+
+    def _forget(self, caption: str) -> None:
+        with self._lock:
+            self._inflight.pop(caption, None)
 
 
 @dataclass
