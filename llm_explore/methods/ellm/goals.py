@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
@@ -119,11 +119,6 @@ class GoalProposer:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.max_goals = max_goals
-        # Answers already parsed in this process, by caption: a run sees the same few hundred captions
-        # over and over, and the response cache's SQLite file (shared by every process, written on
-        # every lookup for its hit counters) is too slow to ask on every step. The reference keeps
-        # its exact-prompt cache in memory the same way.
-        self._memo: dict[str, Suggestion] = {}
         # Questions in flight by caption: envs that see the same caption at once share one model call
         # (with item-name captions, several envs often start from the same one).
         self._inflight: dict[str, Future] = {}
@@ -152,9 +147,7 @@ class GoalProposer:
             # failure in the run's llm block, the shaper counts it as `failed_queries`. A replay miss
             # or a policy stop is LLMRunStopped, which is not an LLMError and propagates.
             return Suggestion(caption=caption, goals=[], failed=True)
-        suggestion = self.parse(caption, answer.text, cached=answer.cached)
-        self._memo[caption] = suggestion
-        return suggestion
+        return self.parse(caption, answer.text, cached=answer.cached)
 
     def parse(self, caption: str, text: str, cached: bool = False) -> Suggestion:
         items, bad = parse_goal_lines(text)
@@ -174,18 +167,10 @@ class GoalProposer:
         return self._ask(caption)
 
     def cached(self, caption: str, memory_only: bool = False) -> Suggestion | None:
-        """The suggestion for `caption` already answered in this process or (unless `memory_only`)
-        in the response cache, or None; never calls the model."""
-        known = self._memo.get(caption)
-        if known is not None:
-            return replace(known, cached=True)
-        if memory_only:
-            return None
-        answer = self.client.lookup(self.prompt(caption), **self._params())
-        if answer is None:
-            return None
-        self._memo[caption] = suggestion = self.parse(caption, answer.text, cached=True)
-        return suggestion
+        """The suggestion for `caption` from the response cache (this process's answers in memory,
+        and unless `memory_only` the persistent file), or None; never calls the model."""
+        answer = self.client.lookup(self.prompt(caption), memory_only=memory_only, **self._params())
+        return None if answer is None else self.parse(caption, answer.text, cached=True)
 
     def submit(self, caption: str) -> Future:
         """Ask in the background (the client's thread pool, one slot of the server each): vector envs

@@ -30,7 +30,7 @@ parse; the LLM side as queries, cache hits and seconds the learner waited.
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
@@ -305,6 +305,14 @@ class EllmShaper(RewardShaper):
             if goal in phrasings or goal == event:
                 return {event, *phrasings}
         return {goal}
+
+    def settle(self) -> None:
+        """Questions not yet sent are cancelled (never asked); those the server is answering are
+        waited for, so the run's summary counts every call its call log holds."""
+        futures = [q.future for e in self.envs for q in e.pending if q.future is not None] + self._orphans
+        for future in futures:
+            future.cancel()
+        wait(futures)
 
     # ------------------------------------------------------------------ checkpoints and stats
     def state_dict(self) -> dict[str, Any]:
