@@ -187,6 +187,11 @@ def table(label_runs: dict[str, list[dict]]) -> list[dict]:
                 "calls": [s["llm"]["calls"] for s in sums], "cache_hits": [s["llm"]["cache_hits"] for s in sums],
                 "errors": [s["llm"]["errors"] for s in sums],
                 "shaper_cache_hit_rate": bootstrap([s["shaper"].get("cache_hit_rate") for s in sums]),
+                # Caption changes whose goals came from the cache at once (the rest were asked).
+                "queries_answered_at_once": bootstrap([s["shaper"].get("cached_answers", 0) / max(1, s["shaper"]["queries"])
+                                                       for s in sums]),
+                "backend_calls": [s["llm"]["backend_calls"] for s in sums],
+                "backend_latency_s": [round(s["llm"]["seconds"] / max(1, s["llm"]["backend_calls"]), 1) for s in sums],
                 "cache_hit_rate_after_warmup": bootstrap([r.get("cache_hit_rate_after_warmup") for r in runs]),
                 "wait_share": bootstrap([r["llm_wait_share"] for r in runs]),
                 "wait_share_after_warmup": bootstrap([r.get("llm_wait_share_after_warmup") for r in runs]),
@@ -204,7 +209,8 @@ def print_tables(title: str, rows: list[dict], score: bool) -> None:
     print(f"\n{title}")
     head = ["method", "seeds", "steps", "achievements/episode (last 20%)", "distinct achievements"]
     head += ["Crafter score (symbolic obs)"] if score else []
-    head += ["steps/s", "LLM wait share", "cache hit rate (all / after warm-up)"]
+    head += ["steps/s", "LLM wait share", "applied answers from cache (all / after warm-up)",
+             "caption changes answered at once", "model calls (mean latency)"]
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
     for r in rows:
@@ -215,7 +221,9 @@ def print_tables(title: str, rows: list[dict], score: bool) -> None:
         cells += [fmt(r["steps_per_s"], 0),
                   fmt({k: (v * 100 if isinstance(v, float) else v) for k, v in llm["wait_share"].items()}, 1) + "%"
                   if llm else "-",
-                  f"{fmt(llm['shaper_cache_hit_rate'], 3)} / {fmt(llm['cache_hit_rate_after_warmup'], 3)}" if llm else "-"]
+                  f"{fmt(llm['shaper_cache_hit_rate'], 3)} / {fmt(llm['cache_hit_rate_after_warmup'], 3)}" if llm else "-",
+                  fmt(llm["queries_answered_at_once"], 3) if llm else "-",
+                  ", ".join(f"{c} ({t} s)" for c, t in zip(llm["backend_calls"], llm["backend_latency_s"])) if llm else "-"]
         print(" | ".join(cells))
     names = [a for a in rows[0]["achievement_rates"] if any(r["achievement_rates"][a] > 0 for r in rows)]
     print("\nper-achievement success rate over training episodes (%), achievements any method unlocked:")

@@ -374,6 +374,7 @@ def test_a_stopped_run_is_not_lost_with_a_discarded_question(embedder):
     env = make_env("crafter?caption=ellm")
     _, info = env.reset(seed=0)
     future: Future = Future()
+    future.set_running_or_notify_cancel()  # the server is working on it: it cannot be cancelled
 
     class Failing(ScriptedProposer):
         def submit(self, caption):
@@ -386,6 +387,23 @@ def test_a_stopped_run_is_not_lost_with_a_discarded_question(embedder):
     future.set_exception(LLMRunStopped("replay miss"))
     with pytest.raises(LLMRunStopped, match="replay miss"):
         shaper.goals()
+
+
+def test_a_dropped_question_the_server_has_not_started_is_cancelled(embedder):
+    env = make_env("crafter?caption=ellm")
+    _, info = env.reset(seed=0)
+    futures: list[Future] = []
+
+    class Queued(ScriptedProposer):
+        def submit(self, caption):
+            futures.append(Future())  # queued in the pool, not started
+            return futures[-1]
+
+    shaper = EllmShaper(None, EllmConfig(), proposer=Queued([]), embedder=embedder, family="crafter")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    shaper.on_episode_start([0], [info])  # new episode: the first question is stale
+    assert futures[0].cancelled() and not futures[1].cancelled() and shaper._orphans == []
 
 
 def test_protocol_presets_set_learner_and_env():

@@ -178,8 +178,15 @@ class EllmShaper(RewardShaper):
 
     def on_episode_start(self, env_ids: Sequence[int], infos: Sequence[dict[str, Any]]) -> None:
         for i, info in zip(env_ids, infos):
-            self._orphans += [q.future for q in self.envs[i].new_episode() if q.future is not None]
+            self._orphan(self.envs[i].new_episode())
             self._maybe_ask(i, info)
+
+    def _orphan(self, queries: list[PendingQuery]) -> None:
+        """Questions whose answers will not be applied: cancelled if the server has not started on
+        them (else stale questions queue up in front of current ones), kept until done otherwise."""
+        for q in queries:
+            if q.future is not None and not q.future.cancel():
+                self._orphans.append(q.future)
 
     def compute(self, batch: Transitions) -> ShapingResult:
         self.step_count += 1
@@ -234,7 +241,7 @@ class EllmShaper(RewardShaper):
             self.wait_s += time.perf_counter() - start
             if hit is not None:
                 # Newer than the question in flight, whose answer would only replace it with older goals.
-                self._orphans += [q.future for q in env.pending if q.future is not None]
+                self._orphan(env.pending)
                 env.pending = []
                 self.counts["queries"] += 1
                 self._apply(i, hit, _plain(info))
@@ -261,6 +268,9 @@ class EllmShaper(RewardShaper):
                 if not blocking and not query.future.done():
                     break
                 env.pending.pop(0)
+                if query.future.cancelled():  # shared with an env that dropped it: ask again next step
+                    env.caption = None
+                    continue
                 start = time.perf_counter()
                 suggestion = query.future.result()  # LLMRunStopped / BudgetExhaustedError propagate
                 self.wait_s += time.perf_counter() - start
