@@ -225,6 +225,7 @@ def test_exhausted_budget_stops_cleanly_and_resumes(tmp_path, embedded_backend):
 
     cfg = RunConfig.model_validate({
         "name": "budget", "out_dir": str(tmp_path), "seed": 0, "budget": {"max_calls": 6},
+        "method": {"ellm": {"answers": "wait"}},  # every caption change is a call, however slow the model
         "cache": {"path": str(tmp_path / "cache.sqlite")},
         "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
         "learner": {"total_steps": 128, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False}})
