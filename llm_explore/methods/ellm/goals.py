@@ -119,6 +119,7 @@ class GoalProposer:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.max_goals = max_goals
+        self._compiled = None  # the template, compiled once
         # Questions in flight by caption: envs that see the same caption at once share one model call
         # (with item-name captions, several envs often start from the same one).
         self._inflight: dict[str, Future] = {}
@@ -128,7 +129,11 @@ class GoalProposer:
         variables = {"caption": caption, "verbs": list(self.prompt_vocab.verbs)}
         if self.prompt_vocab.examples is not None:
             variables["examples"] = list(self.prompt_vocab.examples)
-        return self.library.render(self.template, **variables)
+        if self._compiled is None:  # the first render checks the variables (a ConfigError names them)
+            text = self.library.render(self.template, **variables)
+            self._compiled = self.library.template(self.template)
+            return text
+        return self._compiled.render(**variables)  # on every caption change: no folder scan
 
     def _params(self) -> dict:
         return {"max_tokens": self.max_tokens, "temperature": self.temperature, "stop": ["\n\n"],
