@@ -91,6 +91,13 @@ class PromptLibrary:
     def source(self, name: str) -> str:
         return self.info(name).path.read_text(encoding="utf-8")
 
+    def template(self, name: str) -> jinja2.Template:
+        """The compiled template `name`, for a caller that renders it many times (looking a name
+        up scans the template folders: ~30 ms under load, against ~0.2 ms to render)."""
+        info = self.info(name)
+        return self.env.get_template(info.path.relative_to(
+            self.user_dir if info.source == "user" else shipped_dir()).as_posix())
+
     def render(self, name: str, /, **variables: Any) -> str:
         """Render a template; a missing or misspelt variable is a ConfigError naming it."""
         info = self.info(name)

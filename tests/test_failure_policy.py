@@ -147,6 +147,8 @@ def test_resumed_ellm_run_counts_every_call(tmp_path, embedded_backend):
             "name": name, "out_dir": str(tmp_path), "seed": 0,
             "cache": {"path": str(tmp_path / "cache.sqlite")},
             "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
+            # answers=wait: the same questions at the same steps in both runs (when_ready depends on timing)
+            "method": {"ellm": {"answers": "wait"}},
             "learner": {"total_steps": 128, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False}})
 
     _, straight = start_run("ellm", cfg("straight"))

@@ -21,7 +21,8 @@ def demo(
     prompts_dir: Optional[str] = prompts_dir_option(),
 ) -> None:
     """Ask the model for ELLM-style goals for a sample Crafter caption and print them."""
-    from llm_explore.llm import LLMClient, parse_bullets
+    from llm_explore.llm import LLMClient
+    from llm_explore.methods.ellm.goals import parse_goal_lines
     from llm_explore.templates import PromptLibrary
 
     use_command_options(config, set_, prompts_dir)
@@ -29,7 +30,7 @@ def demo(
     prompt = PromptLibrary(cfg.prompts_dir).render("ellm/suggest", caption=caption)
     with LLMClient.from_run_config(cfg) as client:
         answer = client.complete(prompt, max_tokens=32, stop=["\n\n"], tag="demo.ellm")
-    goals, bad = parse_bullets("-" + answer.text)
+    goals, bad = parse_goal_lines(answer.text)
     typer.echo(f"caption : {caption}")
     typer.echo(f"backend : {answer.backend} ({answer.model}), {answer.latency_s:.2f}s"
                f"{' (cached)' if answer.cached else ''}")

@@ -6,12 +6,17 @@
   where most of its step time goes.
 - `obs=pixels`: Crafter's own 64x64 RGB frame (what the Crafter paper's agents see).
 
-Caption (ELLM's reference code captions the same way):
+Captions (`caption=` parameter):
 
-    You see tree, grass and water. You are facing tree. You have wood 1. You feel thirsty.
+- `full` (default): with counts, for methods that plan with them.
+      You see grass, tree and water. You are facing tree. You have wood 1. You feel thirsty.
+- `ellm`: ELLM's reference caption, item names without counts (so far fewer distinct captions reach
+  the LLM, and its cache answers most of them):
+      You see grass, tree, and water. You are targeting tree. You have in your inventory wood. You feel thirsty.
 
-Objects are listed alphabetically, as ELLM's reference code lists them: the same surroundings give the
-same caption, so the LLM cache answers it. Events are achievement increments named as verb-object text
+Objects are listed alphabetically in both: the same surroundings give the same caption, so the LLM
+cache answers it. A need (health, food, drink, energy) below 5 reads as "You feel hurt/hungry/
+thirsty/sleepy" in both. Events are achievement increments named as verb-object text
 ("collect wood", "place table", "make wood pickaxe", "eat cow", "defeat zombie", "drink water",
 "wake up") plus "sleep" when the player falls asleep. The state key is the inventory (items, not
 vitals) and the set of achievements unlocked this episode. Crafter uses the old Gym API; the adapter
@@ -29,7 +34,8 @@ import numpy as np
 from llm_explore.envs.base import AdapterEnv
 from llm_explore.envs.spec import EnvSpec, pop_param, reject_unknown
 
-PARAMS = ["obs", "length", "size", "area"]
+PARAMS = ["obs", "length", "size", "area", "caption"]
+CAPTION_STYLES = ("full", "ellm")
 
 VITALS = ("health", "food", "drink", "energy")
 # A vital below this reads as a feeling in the caption (they start at 9 and drain over time).
@@ -74,11 +80,12 @@ class CrafterAdapter(AdapterEnv):
     family = "crafter"
 
     def __init__(self, *, obs_mode: str = "symbolic", length: int = 10000, size: int = 64,
-                 area: int = 64, captions: bool = True):
+                 area: int = 64, captions: bool = True, caption_style: str = "full"):
         super().__init__(captions=captions)
         self._init_args = {"obs_mode": obs_mode, "length": length, "size": size, "area": area, "captions": captions}
         crafter = _import_crafter()
         self.obs_mode = obs_mode
+        self.caption_style = caption_style
         self.length = length
         self.env = crafter.Env(area=(area, area), size=(size, size), length=length, seed=0)
         if obs_mode == "symbolic":
@@ -163,21 +170,29 @@ class CrafterAdapter(AdapterEnv):
         return nearest
 
     def caption(self, ids: np.ndarray | None = None) -> str:
-        """The ELLM-style caption of the current state."""
+        """The caption of the current state, in the adapter's `caption_style` (module docstring)."""
         ids = self._local_ids() if ids is None else ids
         player = self.env._player
+        ellm = self.caption_style == "ellm"
+        join = _join_oxford if ellm else _join
         w, h = VIEW
         cx, cy = w // 2, h // 2
         names = sorted(self.visible(ids))
-        parts = [f"You see {_join(names)}." if names else "You see nothing."]
+        parts = [f"You see {join(names)}." if names else "You see nothing."]
         tx, ty = cx + int(player.facing[0]), cy + int(player.facing[1])
         if 0 <= tx < w and 0 <= ty < h and ids[tx, ty] >= 0:
-            parts.append(f"You are facing {self._class_names.get(int(ids[tx, ty]), 'nothing')}.")
-        have = [f"{k} {v}" for k, v in player.inventory.items() if k not in VITALS and v > 0]
-        parts.append(f"You have {_join(have)}." if have else "You have nothing in your inventory.")
+            target = self._class_names.get(int(ids[tx, ty]), "nothing")
+            parts.append(f"You are targeting {target}." if ellm else f"You are facing {target}.")
+        items = [(k, v) for k, v in player.inventory.items() if k not in VITALS and v > 0]
+        if not items:
+            parts.append("You have nothing in your inventory.")
+        elif ellm:  # names only: "wood pickaxe", not "wood_pickaxe 1"
+            parts.append(f"You have in your inventory {join([k.replace('_', ' ') for k, _ in items])}.")
+        else:
+            parts.append(f"You have {_join([f'{k} {v}' for k, v in items])}.")
         feel = [FEELINGS[k] for k in ("food", "drink", "energy", "health") if player.inventory[k] < LOW_VITAL]
         if feel:
-            parts.append(f"You feel {_join(feel)}.")
+            parts.append(f"You feel {join(feel)}.")
         if player.sleeping:
             parts.append("You are sleeping.")
         return " ".join(parts)
@@ -289,17 +304,26 @@ def _join(words: list[str]) -> str:
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
+def _join_oxford(words: list[str]) -> str:
+    """["a", "b", "c"] -> "a, b, and c" (ELLM's reference caption); ["a", "b"] -> "a and b"."""
+    if len(words) <= 2:
+        return " and ".join(words)
+    return ", ".join(words[:-1]) + ", and " + words[-1]
+
+
 def make(spec: EnvSpec, captions: bool = True) -> CrafterAdapter:
-    """The adapter for `crafter?obs=symbolic|pixels&length=N&size=S&area=A`."""
+    """The adapter for `crafter?obs=symbolic|pixels&length=N&size=S&area=A&caption=full|ellm`."""
     params = dict(spec.params)
     obs_mode = pop_param(params, "obs", "symbolic", str, ("symbolic", "pixels"), env_id=spec.id)
     length = pop_param(params, "length", 10000, int, env_id=spec.id)
     length = pop_param(params, "max_steps", length, int, env_id=spec.id)  # task specs say max_steps
     size = pop_param(params, "size", 64, int, env_id=spec.id)
     area = pop_param(params, "area", 64, int, env_id=spec.id)
+    caption = pop_param(params, "caption", "full", str, CAPTION_STYLES, env_id=spec.id)
     reject_unknown(params, spec.id, PARAMS + ["max_steps"])
     if spec.name:
         from llm_explore.errors import ConfigError
 
         raise ConfigError(f"crafter takes no name after ':' (got {spec.name!r}); use crafter?obs=pixels&length=N")
-    return CrafterAdapter(obs_mode=obs_mode, length=length, size=size, area=area, captions=captions)
+    return CrafterAdapter(obs_mode=obs_mode, length=length, size=size, area=area, captions=captions,
+                          caption_style=caption)

@@ -201,6 +201,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                 "llm": ctx.llm_state()}
 
     def finish(status: str, update: int) -> dict[str, Any]:
+        shaper.settle()  # background work (LLM questions in flight) ends first, so the summary counts it
         summary = build_summary(ctx, tracker, env_steps=global_step, updates=update,
                                 wall_s=wall_before + time.time() - t_start, status=status,
                                 shaper_stats=shaper.stats(), variant=shaper.variant)

@@ -18,6 +18,7 @@ Lifecycle, in order:
     warmup_steps / observe_warmup() random-action steps before training (RND's observation statistics)
     state_dict() / load_state_dict() checkpoint and resume; must restore everything compute uses
     stats()                         numbers for metrics.csv / TensorBoard (prefix `shaper/`)
+    settle()                        before the run's summary: finish background work (must not raise)
     close()                         end of run
 
 Methods register a factory for this class with `llm_explore.methods.registry.register_method`
@@ -137,6 +138,10 @@ class RewardShaper:
 
     def stats(self) -> dict[str, float]:
         return {}
+
+    def settle(self) -> None:
+        """Finish or cancel background work before the run's summary is written, so the summary
+        counts everything that happened (ELLM's LLM questions in flight). Must not raise."""
 
     def close(self) -> None:
         pass

@@ -40,6 +40,8 @@ class ResponseCache:
         self._local = threading.local()
         self.hits = 0
         self.misses = 0
+        self._unsaved_hits = 0  # hits served from a client's memory, added to the file's counter later
+        self._counter_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._conn() as conn:
@@ -84,14 +86,28 @@ class ResponseCache:
              completion.latency_s, time.time()),
         )
 
-    def _bump(self, name: str) -> None:
+    def _bump(self, name: str, by: int = 1) -> None:
         self._conn().execute(
-            "INSERT INTO counters(name, value) VALUES (?, 1) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + 1", (name,)
+            "INSERT INTO counters(name, value) VALUES (?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + ?", (name, by, by)
         )
+
+    def count_hit(self) -> None:
+        """A hit served from memory (see `LLMClient`): counted now, written to the file's counter at
+        the next `stats()` or `close()` instead of on every hit."""
+        with self._counter_lock:
+            self.hits += 1
+            self._unsaved_hits += 1
+
+    def _save_counts(self) -> None:
+        with self._counter_lock:
+            n, self._unsaved_hits = self._unsaved_hits, 0
+        if n:
+            self._bump("hits", n)
 
     def stats(self) -> dict[str, Any]:
         """Entries, size on disk and hit/miss counts (this process and all time)."""
+        self._save_counts()
         conn = self._conn()
         entries = conn.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
         counters = dict(conn.execute("SELECT name, value FROM counters").fetchall())
@@ -120,6 +136,7 @@ class ResponseCache:
         return n
 
     def close(self) -> None:
+        self._save_counts()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

@@ -55,6 +55,10 @@ class LLMClient:
             backend = make_backend(self.config)
         self.backend = backend
         self.cache = ResponseCache(cache_cfg.path) if cache_cfg.enabled else None
+        # This process's answers in memory in front of the SQLite file (which every lookup also writes,
+        # for its hit counters): a method that asks the same prompts again and again (ELLM, every
+        # step) does not pay a database round trip each time. Same answers, same accounting.
+        self._memory: dict[str, Completion] = {}
         self.cache_sampled = cache_cfg.cache_sampled
         self.budget = Budget(budget_cfg.max_calls, budget_cfg.max_tokens)
         self.usage = Usage()
@@ -85,6 +89,38 @@ class LLMClient:
         use_cache, deadline = params.pop("use_cache", None), params.pop("deadline", None)
         return self._call(self._request("chat", messages=_messages(messages), **params), use_cache, deadline)
 
+    def lookup(self, prompt: str, memory_only: bool = False, **params: Any) -> Completion | None:
+        """The cached answer `complete(prompt, **params)` would return, or None; never calls the
+        backend (`memory_only`: nor the SQLite file). A hit is accounted (and recorded) as `complete`
+        accounts it. Lets a caller use a cached answer at once and ask for a missing one in the
+        background."""
+        use_cache = params.pop("use_cache", None)
+        params.pop("deadline", None)
+        request = self._request("complete", prompt=prompt, **params)
+        if use_cache is None:
+            use_cache = request.temperature == 0 or self.cache_sampled
+        if self.cache is None or not use_cache:
+            return None
+        hit = self._cache_get(ResponseCache.key(self.backend.identity(), request.content()), memory_only)
+        if hit is not None:
+            self._account(request, hit, error=None)
+        return hit
+
+    def _cache_get(self, key: str, memory_only: bool = False) -> Completion | None:
+        hit = self._memory.get(key)
+        if hit is not None:
+            self.cache.count_hit()
+        elif not memory_only:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self._remember(key, hit)
+        return hit
+
+    def _remember(self, key: str, completion: Completion) -> None:
+        if len(self._memory) >= 100_000:  # bounded: start again rather than grow without end
+            self._memory.clear()
+        self._memory[key] = dataclasses.replace(completion, cached=True, latency_s=0.0)
+
     def _request(self, kind: str, *, prompt: str | None = None, messages: list[Message] | None = None,
                  max_tokens: int | None = None, temperature: float | None = None,
                  stop: str | Sequence[str] | None = None, json_schema: dict | None = None,
@@ -103,7 +139,7 @@ class LLMClient:
         key = None
         if self.cache is not None and use_cache:
             key = ResponseCache.key(self.backend.identity(), request.content())
-            hit = self.cache.get(key)
+            hit = self._cache_get(key)
             if hit is not None:
                 self._account(request, hit, error=None)
                 return hit
@@ -130,6 +166,7 @@ class LLMClient:
         completion.latency_s = time.perf_counter() - start
         if key is not None:
             self.cache.put(key, request.content(), completion)
+            self._remember(key, completion)
         self._account(request, completion, error=None)
         return completion
 

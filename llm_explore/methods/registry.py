@@ -40,13 +40,26 @@ class MethodSpec:
     factory: Callable[[Any], Any] | None  # (RunContext) -> RewardShaper
     description: str = ""
     uses_llm: bool = False  # the run creates the call log and reports LLM stats
-    # Learner values the method prefers (explicit user values still win), e.g. {"int_coef": 0.5}.
-    learner_defaults: dict[str, Any] = field(default_factory=dict)
+    # Learner values the method prefers (explicit user values still win), e.g. {"int_coef": 0.5}; or a
+    # function of the method's resolved settings (`config.method`) returning them (a protocol preset).
+    learner_defaults: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] = field(default_factory=dict)
     runner: Callable[..., Any] | None = None
     resumer: Callable[..., Any] | None = None
     # The `method.<section>` settings the method reads, each with its pydantic model. Any other
     # section in a run's config is an error, and the run's config.yaml records every field of these.
     sections: dict[str, type] = field(default_factory=dict)
+    # Env parameters the method prefers, a function (method settings, env family) -> {param: value},
+    # e.g. ELLM's reference caption on Crafter. Parameters the env id sets itself win.
+    env_defaults: Callable[[dict[str, Any], str], dict[str, Any]] | None = None
+
+    def learner_defaults_for(self, method_cfg: dict[str, Any]) -> dict[str, Any]:
+        """The learner defaults for these (resolved) method settings."""
+        ld = self.learner_defaults
+        return dict(ld(method_cfg) if callable(ld) else ld)
+
+    def env_defaults_for(self, method_cfg: dict[str, Any], family: str) -> dict[str, Any]:
+        """The env parameters the method sets for these settings and env family ({} if none)."""
+        return dict(self.env_defaults(method_cfg, family)) if self.env_defaults is not None else {}
 
     def resolve_sections(self, method_cfg: dict[str, Any] | None) -> dict[str, Any]:
         """Validate `config.method` against the method's sections: an unknown section is a
@@ -74,15 +87,18 @@ IMPORT_ERRORS: dict[str, str] = {}
 
 
 def register_method(name: str, factory: Callable[[Any], Any] | None = None, *, description: str = "",
-                    uses_llm: bool = False, learner_defaults: dict[str, Any] | None = None,
+                    uses_llm: bool = False,
+                    learner_defaults: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                     runner: Callable[..., Any] | None = None,
                     resumer: Callable[..., Any] | None = None,
-                    sections: dict[str, type] | None = None) -> MethodSpec:
+                    sections: dict[str, type] | None = None,
+                    env_defaults: Callable[[dict[str, Any], str], dict[str, Any]] | None = None) -> MethodSpec:
     """Add (or replace) a method: a shaper `factory` for PPO, or a `runner` of its own. Returns its spec."""
     if (factory is None) == (runner is None):
         raise ValueError(f"method {name!r}: give exactly one of factory (a PPO shaper) or runner")
-    spec = MethodSpec(name, factory, description, uses_llm, dict(learner_defaults or {}), runner, resumer,
-                      dict(sections or {}))
+    defaults = learner_defaults if callable(learner_defaults) else dict(learner_defaults or {})
+    spec = MethodSpec(name, factory, description, uses_llm, defaults, runner, resumer, dict(sections or {}),
+                      env_defaults)
     METHODS[name] = spec
     return spec
 

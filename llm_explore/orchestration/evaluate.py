@@ -1,14 +1,17 @@
 """Evaluate a run's last checkpoint and record a GIF of an episode.
 
 Evaluation uses fresh environments seeded away from training seeds (`seed + 10_000`), the run's
-method for goals (its shaper state is restored; LLM answers come from the cache), and samples from
-the policy unless `greedy` (MiniGrid policies often loop when greedy). A SOFE policy reads its
-shaper's statistics: they are restored too and updated as the evaluation plays.
+method for goals, and samples from the policy unless `greedy` (MiniGrid policies often loop when
+greedy). A goal-conditioned method's shaper runs on every step exactly as in training: its goals
+refresh when the caption changes (the LLM answering, from the cache where it can) and close when an
+event achieves them, with the same `lag`/`answers` settings; its reward is reported as
+`mean_goal_reward` (per episode). A SOFE policy reads its shaper's statistics: they are restored too
+and updated as the evaluation plays.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -50,9 +53,12 @@ def load_policy(run_dir: str | Path, envs: Any):
 
 
 def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_envs: int = 1,
-             seed: int | None = None, envs: Any = None) -> dict[str, Any]:
-    """Run `episodes` episodes; writes and returns `eval.json` contents."""
-    from llm_explore.learner.ppo import NEXT_STEP, autoreset_mode, split_infos
+             seed: int | None = None, envs: Any = None,
+             on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Run `episodes` episodes; writes and returns `eval.json` contents. `on_step` sees each vector
+    step: {"goals": the goal texts the policy acted on, "infos", "intrinsic", "done"}."""
+    from llm_explore.learner.ppo import NEXT_STEP, SAME_STEP, autoreset_mode, split_infos
+    from llm_explore.learner.shaping import ShapingResult, Transitions
 
     cfg, meta = load_run_config(run_dir)
     check_writable_file(Path(run_dir) / "eval.json", "eval file")  # before the episodes, not after
@@ -70,25 +76,42 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
     infos = split_infos(raw_infos, n)
     shaper.on_episode_start(list(range(n)), infos)
     returns, lengths, successes, unlocked = [], [], [], {a: 0 for a in CRAFTER_ACHIEVEMENTS}
-    ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=int)
+    goal_returns: list[float] = []
+    ep_ret, ep_len, ep_goal = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n)
     prev_done = np.zeros(n, dtype=bool)
     try:
         while len(returns) < episodes:
-            obs = processor(raw_obs, infos, shaper.goals())
+            goals = shaper.goals()
+            obs = processor(raw_obs, infos, goals)
             with torch.no_grad():
                 action = agent.get_action_and_value(obs, greedy=greedy)[0]
             raw_obs, reward, term, trunc, raw_infos = envs.step(action.numpy())
             infos = split_infos(raw_infos, n)
             valid = ~prev_done if mode == NEXT_STEP else np.ones(n, dtype=bool)
             done = np.logical_or(term, trunc)
-            if shaper.sofe_specs():  # SOFE: the statistics the policy reads keep counting while it plays
+            intrinsic = np.zeros(n)
+            if shaper.uses_goals:
+                # As in training: the shaper sees the state each action led to (the final one where an
+                # episode ended), pays and closes goals, and asks about changed captions.
+                step_infos = [infos[i].get("final_info", infos[i]) if mode == SAME_STEP and done[i] else infos[i]
+                              for i in range(n)]
+                shaped = shaper.compute(Transitions(
+                    obs=obs, actions=action.numpy(), ext_rewards=np.asarray(reward),
+                    next_obs=processor(raw_obs, infos, goals), infos=step_infos, terminated=np.asarray(term),
+                    truncated=np.asarray(trunc), valid=valid))
+                intrinsic = np.asarray(shaped.intrinsic if isinstance(shaped, ShapingResult) else shaped) * valid
+            elif shaper.sofe_specs():  # SOFE: the statistics the policy reads keep counting while it plays
                 _update_statistics(shaper, processor, obs, action, reward, raw_obs, infos, term, trunc, valid, mode)
+            if on_step is not None:
+                on_step({"goals": goals, "infos": infos, "intrinsic": intrinsic, "done": done})
             ep_ret += reward * valid
             ep_len += valid
+            ep_goal += intrinsic
             for i in np.flatnonzero(done & valid):
                 info = infos[i].get("final_info", infos[i]) if mode != NEXT_STEP else infos[i]
                 if len(returns) < episodes:
                     returns.append(float(ep_ret[i]))
+                    goal_returns.append(float(ep_goal[i]))
                     lengths.append(int(ep_len[i]))
                     if ctx.family == "textworld":
                         successes.append(float(bool(info.get("won"))))
@@ -99,7 +122,7 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
                         successes.append(sum(1 for c in ach.values() if c) / len(CRAFTER_ACHIEVEMENTS))
                     else:
                         successes.append(float(ep_ret[i] > 0))
-                ep_ret[i], ep_len[i] = 0.0, 0
+                ep_ret[i], ep_len[i], ep_goal[i] = 0.0, 0, 0.0
             started = np.flatnonzero(prev_done if mode == NEXT_STEP else done)
             if len(started):
                 shaper.on_episode_start([int(i) for i in started], [infos[i] for i in started])
@@ -113,6 +136,8 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
         "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
         "success_rate": float(np.mean(successes)), "mean_length": float(np.mean(lengths)), "returns": returns,
     }
+    if shaper.uses_goals:
+        result["mean_goal_reward"] = float(np.mean(goal_returns))
     if ctx.family == "crafter":
         rates = {a: unlocked.get(a, 0) / len(returns) for a in CRAFTER_ACHIEVEMENTS}
         result["achievements"] = rates

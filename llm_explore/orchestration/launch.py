@@ -50,10 +50,27 @@ def prepare(method: str, cfg, *, run_dir: Path | None = None, family: str | None
     spec = get_method(method)
     family = family or family_of(cfg.env.id)
     cfg = resolve_method_config(spec, cfg)
+    cfg = apply_env_defaults(cfg, spec.env_defaults_for(cfg.method, family))
     if cfg.prompts_dir and not Path(cfg.prompts_dir).expanduser().is_absolute():
         # Stored absolute, so `resume` from another folder finds the same templates.
         cfg = cfg.model_copy(update={"prompts_dir": str(Path(cfg.prompts_dir).expanduser().resolve())})
-    return resolve_learner(cfg, family, spec.learner_defaults), spec
+    return resolve_learner(cfg, family, spec.learner_defaults_for(cfg.method)), spec
+
+
+def apply_env_defaults(cfg, params: dict[str, Any]):
+    """`cfg` with the method's env parameters added to `env.id` where the id does not set them; the
+    id is then written out in full (a task-spec name becomes its `family?k=v` id), so config.yaml
+    names the env the run really used."""
+    if not params:
+        return cfg
+    from llm_explore.envs import EnvSpec, parse_env_id
+
+    spec = parse_env_id(cfg.env.id)
+    missing = {k: v for k, v in params.items() if k not in spec.params}
+    if not missing:
+        return cfg
+    full = EnvSpec(spec.family, spec.name, {**spec.params, **missing}, spec.source, spec.description)
+    return cfg.model_copy(update={"env": cfg.env.model_copy(update={"id": full.id})})
 
 
 def resolve_method_config(spec, cfg):

@@ -1,25 +1,57 @@
 """ELLM's language side: ask for goals, parse and filter them, and match them to what happened.
 
 Faithful to the reference code (yuqingd/ellm): the few-shot prompt answered with "- Verb object"
-lines; lines that do not start with "-" are dropped and counted; goals are lowercased, de-duplicated,
+lines; lines that are not list items are dropped and counted; goals are lowercased, de-duplicated,
 restricted to the valid verbs and objects, and goals already achieved this episode are dropped.
 A goal is achieved when a ground-truth event's text embedding is close enough (cosine similarity
-above a threshold) to the goal's; the reward is that similarity, paid once per goal per episode.
+at or above a threshold) to the goal's. How the shaper pays for that (the best match, once per
+event per episode) is in `shaper.py`.
+
+List items may be "- x", "* x", "1. x" or "1) x": the prompt ends with "-", so a completion model
+continues the first item without a marker, while a chat model usually opens with its own.
 """
 from __future__ import annotations
 
 import re
+import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Iterable, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol, Sequence
 
 import numpy as np
 
-from llm_explore.llm import LLMClient, parse_bullets
+from llm_explore.llm import LLMClient
 from llm_explore.templates import PromptLibrary
 
 _ARTICLES = re.compile(r"\b(the|a|an|some|your|its|nearby)\b")
 _NON_WORD = re.compile(r"[^a-z0-9 ]+")
+
+
+_ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s*(.*?)\s*$")
+
+
+def parse_goal_lines(text: str) -> tuple[list[str], list[str]]:
+    """An answer's list items and the non-empty lines that are not list items.
+
+    The prompt ends with "-", so an answer that does not open with a marker continues the first
+    item ("Chop tree\n- Drink water"); one that does ("- Chop tree", "1. Chop tree") keeps it.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    items: list[str] = []
+    bad: list[str] = []
+    for k, line in enumerate(lines):
+        m = _ITEM.match(line)
+        if m:
+            item = m.group(1)
+        elif k == 0:
+            item = line.strip()  # the continuation of the prompt's "-"
+        else:
+            bad.append(line.strip())
+            continue
+        item = item.rstrip(".").strip()
+        if item:
+            items.append(item)
+    return items, bad
 
 
 def normalise_goal(text: str) -> str:
@@ -76,8 +108,10 @@ class GoalProposer:
 
     def __init__(self, client: LLMClient, vocab: GoalVocabulary, *, library: PromptLibrary | None = None,
                  template: str = "ellm/suggest", max_tokens: int = 32, temperature: float = 0.0,
-                 max_goals: int = 6, prompt_vocab: GoalVocabulary | None = None):
+                 max_goals: int = 6, prompt_vocab: GoalVocabulary | None = None,
+                 canonical: Callable[[str], str] | None = None):
         self.client = client
+        self.canonical = canonical or (lambda goal: goal)  # the domain's goal aliases, applied before the filter
         self.vocab = vocab  # what answers are filtered by
         self.prompt_vocab = prompt_vocab or vocab  # what the prompt lists (may be narrower)
         self.library = library or PromptLibrary()
@@ -85,33 +119,47 @@ class GoalProposer:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.max_goals = max_goals
+        self._compiled = None  # the template, compiled once
+        # Questions in flight by caption: envs that see the same caption at once share one model call
+        # (with item-name captions, several envs often start from the same one).
+        self._inflight: dict[str, Future] = {}
+        self._lock = threading.RLock()  # a done future runs its callback at once, in this thread
 
     def prompt(self, caption: str) -> str:
         variables = {"caption": caption, "verbs": list(self.prompt_vocab.verbs)}
         if self.prompt_vocab.examples is not None:
             variables["examples"] = list(self.prompt_vocab.examples)
-        return self.library.render(self.template, **variables)
+        if self._compiled is None:  # the first render checks the variables (a ConfigError names them)
+            text = self.library.render(self.template, **variables)
+            self._compiled = self.library.template(self.template)
+            return text
+        return self._compiled.render(**variables)  # on every caption change: no folder scan
+
+    def _params(self) -> dict:
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "stop": ["\n\n"],
+                "tag": "ellm.suggest"}
 
     def _ask(self, caption: str) -> Suggestion:
         from llm_explore.errors import BudgetExhaustedError, LLMError
 
         try:
-            answer = self.client.complete(self.prompt(caption), max_tokens=self.max_tokens,
-                                          temperature=self.temperature, stop=["\n\n"], tag="ellm.suggest")
+            answer = self.client.complete(self.prompt(caption), **self._params())
         except BudgetExhaustedError:
             raise  # the run must stop, not silently run without goals
         except LLMError:
-            # The method falls back to no goals for this state; the error is in the call log.
+            # Only reached when the run-wide policy lets the run go on (llm.on_error=continue, or
+            # fewer than llm.max_consecutive_errors failures in a row): the client has counted the
+            # failure in the run's llm block, the shaper counts it as `failed_queries`. A replay miss
+            # or a policy stop is LLMRunStopped, which is not an LLMError and propagates.
             return Suggestion(caption=caption, goals=[], failed=True)
         return self.parse(caption, answer.text, cached=answer.cached)
 
     def parse(self, caption: str, text: str, cached: bool = False) -> Suggestion:
-        # The prompt ends with "-": the answer continues the first bullet.
-        items, bad = parse_bullets("-" + text)
+        items, bad = parse_goal_lines(text)
         goals: list[str] = []
         invalid = 0
         for item in items:
-            goal = normalise_goal(item)
+            goal = self.canonical(normalise_goal(item))
             if not self.vocab.is_valid(goal):
                 invalid += 1
                 continue
@@ -123,9 +171,26 @@ class GoalProposer:
     def propose(self, caption: str) -> Suggestion:
         return self._ask(caption)
 
+    def cached(self, caption: str, memory_only: bool = False) -> Suggestion | None:
+        """The suggestion for `caption` from the response cache (this process's answers in memory,
+        and unless `memory_only` the persistent file), or None; never calls the model."""
+        answer = self.client.lookup(self.prompt(caption), memory_only=memory_only, **self._params())
+        return None if answer is None else self.parse(caption, answer.text, cached=True)
+
     def submit(self, caption: str) -> Future:
-        """Ask in the background (the client's thread pool): vector envs ask concurrently."""
-        return self.client._executor().submit(self._ask, caption)
+        """Ask in the background (the client's thread pool, one slot of the server each): vector envs
+        ask concurrently; a caption already in flight shares that question's future."""
+        with self._lock:
+            future = self._inflight.get(caption)
+            if future is None:
+                future = self.client._executor().submit(self._ask, caption)
+                self._inflight[caption] = future
+                future.add_done_callback(lambda _f, c=caption: self._forget(c))
+            return future
+
+    def _forget(self, caption: str) -> None:
+        with self._lock:
+            self._inflight.pop(caption, None)
 
 
 @dataclass
@@ -158,37 +223,16 @@ class GoalMatcher:
         e = normalise_goal(event)
         return (e,) + tuple(normalise_goal(a) for a in self.aliases.get(e, ()))
 
-    def match(self, events: Sequence[str], goals: Sequence[str]) -> list[GoalMatch]:
-        """For each goal, the best event above the threshold (a goal matches at most once)."""
-        if not events or not goals:
+    def matches(self, event: str, goals: Sequence[str]) -> list[GoalMatch]:
+        """Every goal that `event` achieves: its best similarity to any of the event's phrasings is at
+        or above the threshold. Synonymous goals ("chop tree", "collect wood") all match."""
+        if not goals:
             return []
-        phr = {e: self.phrasings(e) for e in events}
-        vecs = self._vectors([g for g in goals] + [p for ps in phr.values() for p in ps])
+        phrasings = self.phrasings(event)
+        vecs = self._vectors(list(goals) + list(phrasings))
         out: list[GoalMatch] = []
-        for goal in goals:
-            best: GoalMatch | None = None
-            for event, phrasings in phr.items():
-                for p in phrasings:
-                    sim = float(np.dot(vecs[goal], vecs[p]))
-                    if sim >= self.threshold and (best is None or sim > best.similarity):
-                        best = GoalMatch(goal, event, min(1.0, sim))
-            if best:
-                out.append(best)
+        for goal in dict.fromkeys(goals):
+            sim = max(float(np.dot(vecs[goal], vecs[p])) for p in phrasings)
+            if sim >= self.threshold:
+                out.append(GoalMatch(goal, normalise_goal(event), min(1.0, sim)))
         return out
-
-
-@dataclass
-class EpisodeGoalState:
-    """One env's ELLM state: the current caption and goals, and goals achieved this episode."""
-
-    caption: str | None = None
-    goals: list[str] = field(default_factory=list)
-    achieved: set[str] = field(default_factory=set)
-    pending: Future | None = None
-
-    def reset(self) -> None:
-        self.caption, self.goals, self.achieved, self.pending = None, [], set(), None
-
-    def open_goals(self) -> list[str]:
-        """The novelty filter: goals achieved earlier in this episode are not suggested again."""
-        return [g for g in self.goals if g not in self.achieved]

@@ -1,49 +1,70 @@
 """ELLM as a reward shaper: the LLM proposes goals for each env's caption, PPO is paid for reaching them.
 
 Per env and step (Du et al. 2023; the reference code's order):
-1. Reward. The step's ground-truth events (`info["events"]`) are matched against the env's open
-   goals by sentence-embedding cosine similarity; a match at or above `threshold` pays that
-   similarity, once per goal per episode (the novelty filter), and the goal is closed.
-2. Query. When the env's caption changes, its goals are asked for again. Answers come from the
-   shared response cache when the caption was seen before (by any run with the same model).
-   Queries of all envs in a step run concurrently; with `lag > 0` a query's answer is applied
-   `lag` vector steps after it was asked, so LLM latency overlaps with env steps and the PPO update
-   while the run stays deterministic (same seed + cached answers = same run). `lag = 0` (default)
-   waits for the answers within the step, as the paper does. `min_interval` bounds how often one env
-   asks (default 1: on every change, as the paper); the LLM's speed is what limits an ELLM run.
+1. Reward. Each ground-truth event of the step (`info["events"]`, e.g. "collect wood") achieves
+   every open goal whose sentence embedding is within `threshold` cosine similarity of one of the
+   event's phrasings ("chop tree" for "collect wood"). The step pays the highest similarity among
+   the goals its events achieve (one reward per step, as the reference), all those goals close
+   together (synonyms and the reference's equivalences: make/place crafting table, eat/attack cow),
+   and an event that paid does not pay again this episode, however a later goal words it. Goal text
+   is rewritten into the env's own words before it is embedded (`GoalDomain.rewrites`: "make
+   crafting table" -> "place table").
+2. Query. When the env's caption changes (`min_interval` 1, as the paper), its goals are asked
+   for. With `answers: when_ready` (default) a cached answer applies at once and a missing one is
+   asked in the background while the policy keeps its current goals until it arrives, so the
+   learner never waits for the model; `answers: wait` blocks as the paper's code does. With
+   `lag > 0` every answer applies exactly `lag` vector steps after it was asked (deterministic even
+   with cache misses). With cached answers all three give the same run for the same seed.
 3. Conditioning. The policy sees the embedding of "goal1; goal2; ..." (the paper's "Your goal is"
    input) through the learner's goal-conditioning input.
 
-`goal_source: oracle` replaces the LLM by the env's ground truth (what is achievable now), an upper
-bound for the method. Suggestion quality is logged as the reference code logs it against its oracle:
-the share of suggested goals that are valid (in the vocabulary), achievable now and new this episode,
-and the share of answers whose lines did not parse.
+`protocol: paper` (default) is the paper's pretraining: intrinsic reward only (`learner.ext_coef` 0;
+the task reward is still logged), 400-step Crafter episodes, the reference caption (item names
+without counts). `protocol: shaped` adds the goal reward to the task reward (ext_coef 1, standard
+10,000-step Crafter episodes), ELLM as a shaping bonus. `goal_source: oracle` replaces the LLM by the
+env's ground truth (what is achievable now), an upper bound for the method. Suggestion quality is
+logged as the reference code logs it against its oracle: the share of suggested goals that are valid
+(in the vocabulary), achievable now and new this episode, and the share of answer lines that did not
+parse; the LLM side as queries, cache hits and seconds the learner waited.
 """
 from __future__ import annotations
 
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any, Literal, Sequence
 
 import numpy as np
 from pydantic import Field
 
+from llm_explore.errors import BudgetExhaustedError, LLMRunStopped
 from llm_explore.learner.shaping import RewardShaper, ShapingResult, Transitions, method_section
 from llm_explore.methods.ellm.domains import CRAFTER_FILTER, GoalDomain, domain_for
 from llm_explore.methods.ellm.goals import GoalMatcher, GoalProposer, Suggestion, normalise_goal
 from llm_explore.strict_model import StrictModel
 
+# Episode length of the reference's Crafter (its config); standard Crafter is 10,000 steps.
+PAPER_CRAFTER_LENGTH = 400
+
 
 class EllmConfig(StrictModel):
     """`method.ellm` settings."""
 
+    protocol: Literal["paper", "shaped"] = Field(
+        "paper", description="paper: intrinsic-only pretraining, 400-step Crafter episodes (the reference); "
+        "shaped: task reward + goal reward, standard Crafter episodes")
+    caption: Literal["ellm", "full"] = Field(
+        "ellm", description="Crafter caption: ellm = the reference's (item names, no counts); full = with counts")
     goal_source: Literal["llm", "oracle"] = Field("llm", description="llm: ask the model; oracle: env ground truth")
     threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity for an event to achieve a goal")
     max_goals: int = Field(6, ge=1, description="goals kept per suggestion")
     max_tokens: int = Field(32, ge=4, description="tokens per answer (a few '- verb object' lines)")
     temperature: float = Field(0.0, ge=0, description="the reference code used 0.1 with Codex; 0 makes answers cacheable")
-    lag: int = Field(0, ge=0, description="apply an answer this many vector steps after asking (0: wait)")
+    answers: Literal["when_ready", "wait"] = Field(
+        "when_ready", description="when_ready: cached answers apply at once, missing ones when they arrive "
+        "(the policy keeps its goals meanwhile); wait: block until answered (the reference)")
+    lag: int = Field(0, ge=0, description="apply every answer exactly this many vector steps after asking "
+                     "(0: as `answers` says)")
     min_interval: int = Field(1, ge=1, description="ask an env at most once per this many vector steps "
                               "(1: on every caption change, as the paper; larger bounds LLM calls)")
     template: str = Field("ellm/suggest", description="prompt template name")
@@ -62,20 +83,47 @@ class PendingQuery:
 
 @dataclass
 class EnvGoals:
-    """One env's ELLM state: caption asked about, its goals, goals achieved this episode, queries in flight."""
+    """One env's ELLM state: caption asked about, its goals, goals achieved and events paid this
+    episode, queries in flight."""
 
     caption: str | None = None
     goals: list[str] = field(default_factory=list)
     achieved: set[str] = field(default_factory=set)
+    paid: set[str] = field(default_factory=set)  # events that paid this episode (each pays once)
     pending: list[PendingQuery] = field(default_factory=list)
     asked_at: int = -(1 << 30)  # vector step of the last question (for min_interval)
 
     def open_goals(self) -> list[str]:
         return [g for g in self.goals if g not in self.achieved]
 
-    def new_episode(self) -> None:
-        self.caption, self.goals, self.achieved, self.pending = None, [], set(), []
+    def new_episode(self) -> list[PendingQuery]:
+        """Forget the episode; returns the queries still in flight (their answers are not applied)."""
+        dropped = self.pending
+        self.caption, self.goals, self.achieved, self.paid, self.pending = None, [], set(), set(), []
         self.asked_at = -(1 << 30)
+        return dropped
+
+
+def ellm_learner_defaults(method_cfg: dict[str, Any]) -> dict[str, Any]:
+    """Learner settings of a protocol: goal conditioning, episodic intrinsic return (goals are per
+    episode), and for `paper` no task reward in the policy's objective (the reference's
+    `env_reward=False`)."""
+    out = {"goal_conditioning": True, "int_coef": 1.0, "int_episodic": True}
+    if (method_cfg.get("ellm") or {}).get("protocol", "paper") == "paper":
+        out["ext_coef"] = 0.0
+    return out
+
+
+def ellm_env_defaults(method_cfg: dict[str, Any], family: str) -> dict[str, Any]:
+    """Env parameters of a protocol: on Crafter the caption style, and for `paper` the reference's
+    400-step episodes (an env id that sets `length` keeps it)."""
+    if family != "crafter":
+        return {}
+    section = method_cfg.get("ellm") or {}
+    out: dict[str, Any] = {"caption": section.get("caption", "ellm")}
+    if section.get("protocol", "paper") == "paper":
+        out["length"] = PAPER_CRAFTER_LENGTH
+    return out
 
 
 class EllmShaper(RewardShaper):
@@ -109,15 +157,19 @@ class EllmShaper(RewardShaper):
             self.proposer = GoalProposer(client, vocab, library=PromptLibrary(ctx.config.prompts_dir),
                                          template=self.cfg.template, max_tokens=self.cfg.max_tokens,
                                          temperature=self.cfg.temperature, max_goals=self.cfg.max_goals,
-                                         prompt_vocab=self.domain.vocab)
+                                         prompt_vocab=self.domain.vocab, canonical=self.domain.canonical)
         self.matcher = GoalMatcher(embedder if embedder is not None else ctx.embedder(), self.cfg.threshold,
                                    aliases=self.domain.aliases)
         self.envs: list[EnvGoals] = []
         self.step_count = 0
         self.wait_s = 0.0
-        self.counts = {"queries": 0, "answers": 0, "suggested": 0, "valid": 0, "achievable": 0, "new": 0,
-                       "lines": 0, "bad_lines": 0, "failed": 0, "rewarded": 0, "reward_sum": 0.0}
+        self.counts = {"queries": 0, "cached": 0, "answers": 0, "suggested": 0, "valid": 0, "achievable": 0,
+                       "new": 0, "lines": 0, "bad_lines": 0, "failed": 0, "rewarded": 0, "closed": 0,
+                       "reward_sum": 0.0}
         self.unlocked: set[str] = set()
+        # Questions whose answers will not be applied (their episode ended): kept until done, so a
+        # failure that stops the run (LLMRunStopped) is raised, never lost with the future.
+        self._orphans: list[Future] = []
 
     # ------------------------------------------------------------------ lifecycle
     def bind(self, num_envs, specs) -> None:
@@ -126,8 +178,15 @@ class EllmShaper(RewardShaper):
 
     def on_episode_start(self, env_ids: Sequence[int], infos: Sequence[dict[str, Any]]) -> None:
         for i, info in zip(env_ids, infos):
-            self.envs[i].new_episode()
+            self._orphan(self.envs[i].new_episode())
             self._maybe_ask(i, info)
+
+    def _orphan(self, queries: list[PendingQuery]) -> None:
+        """Questions whose answers will not be applied: cancelled if the server has not started on
+        them (else stale questions queue up in front of current ones), kept until done otherwise."""
+        for q in queries:
+            if q.future is not None and not q.future.cancel():
+                self._orphans.append(q.future)
 
     def compute(self, batch: Transitions) -> ShapingResult:
         self.step_count += 1
@@ -136,18 +195,29 @@ class EllmShaper(RewardShaper):
         for i, info in enumerate(batch.infos):
             if not batch.valid[i]:
                 continue
-            env = self.envs[i]
             events = [normalise_goal(e) for e in info.get("events") or []]
             self.unlocked.update(events)
-            open_goals = env.open_goals()
-            for match in self.matcher.match(events, open_goals):
-                env.achieved.add(match.goal)
-                out[i] += match.similarity
-                self.counts["rewarded"] += 1
+            out[i] = self._reward(self.envs[i], events)
             if not dones[i]:
                 self._maybe_ask(i, info)  # an ended episode asks for its reset caption instead
         self.counts["reward_sum"] += float(out.sum())
         return ShapingResult(out)
+
+    def _reward(self, env: EnvGoals, events: list[str]) -> float:
+        """The step's reward: the best similarity among the open goals its events achieve; each event
+        pays once per episode; every goal an event achieves closes (synonyms together)."""
+        best = 0.0
+        for event in events:
+            matched = self.matcher.matches(event, env.open_goals())
+            if not matched:
+                continue
+            env.achieved.update(m.goal for m in matched)
+            self.counts["closed"] += len(matched)
+            if event not in env.paid:
+                env.paid.add(event)
+                best = max(best, max(m.similarity for m in matched))
+                self.counts["rewarded"] += 1
+        return best
 
     def goals(self) -> list[str | None]:
         self._resolve()
@@ -164,35 +234,80 @@ class EllmShaper(RewardShaper):
             goals = self.domain.oracle(info)[: self.cfg.max_goals]
             self._apply(i, Suggestion(caption=caption, goals=goals, parsed=len(goals)), info)
             return
+        if self.cfg.lag == 0:
+            in_flight = bool(env.pending)  # only with answers=when_ready (wait resolves every step)
+            start = time.perf_counter()
+            hit = self.proposer.cached(caption, memory_only=in_flight)  # no model call
+            self.wait_s += time.perf_counter() - start
+            if hit is not None:
+                # Newer than the question in flight, whose answer would only replace it with older goals.
+                self._orphan(env.pending)
+                env.pending = []
+                self.counts["queries"] += 1
+                self._apply(i, hit, _plain(info))
+                return
+            if in_flight:
+                # One question per env at a time (the server has a few parallel slots): this caption is
+                # looked at again next step, and asked once the answer in flight has arrived.
+                env.caption, env.asked_at = None, -(1 << 30)
+                return
         self.counts["queries"] += 1
         env.pending.append(PendingQuery(self.step_count + self.cfg.lag, caption, _plain(info),
                                         self.proposer.submit(caption)))
 
     def _resolve(self) -> None:
-        """Apply every answer that is due now, waiting for it if it is not there yet."""
+        """Apply the answers that are due: with `lag` or `answers: wait` wait for them; with
+        `when_ready` only those already there (the others keep the env's current goals)."""
+        self._check_orphans()
+        blocking = self.cfg.lag > 0 or self.cfg.answers == "wait"
         for i, env in enumerate(self.envs):
             while env.pending and env.pending[0].due <= self.step_count:
-                query = env.pending.pop(0)
+                query = env.pending[0]
+                if query.future is None:  # asked before a resume: ask again (usually a cache hit)
+                    query.future = self.proposer.submit(query.caption)
+                if not blocking and not query.future.done():
+                    break
+                env.pending.pop(0)
+                if query.future.cancelled():  # shared with an env that dropped it: ask again next step
+                    env.caption = None
+                    continue
                 start = time.perf_counter()
-                future = query.future or self.proposer.submit(query.caption)  # None: re-asked after a resume
-                suggestion = future.result()
+                suggestion = query.future.result()  # LLMRunStopped / BudgetExhaustedError propagate
                 self.wait_s += time.perf_counter() - start
                 self._apply(i, suggestion, query.info)
+
+    def _check_orphans(self) -> None:
+        """Drop finished orphaned questions, raising a failure that must stop the run."""
+        still: list[Future] = []
+        for future in self._orphans:
+            if not future.done():
+                still.append(future)
+                continue
+            exc = future.exception()
+            if isinstance(exc, (LLMRunStopped, BudgetExhaustedError)):
+                raise exc
+        self._orphans = still
 
     def _apply(self, i: int, s: Suggestion, info: dict[str, Any]) -> None:
         env = self.envs[i]
         c = self.counts
         c["answers"] += 1
+        c["cached"] += int(s.cached)
         c["lines"] += s.parsed + s.bad_lines
         c["bad_lines"] += s.bad_lines
         c["failed"] += int(s.failed)
         c["suggested"] += s.parsed
         c["valid"] += len(s.goals)
+        goals = list(dict.fromkeys(self.domain.canonical(g) for g in s.goals))
         if self.domain.oracle is not None and self.cfg.goal_source == "llm" and info:
             achievable = {normalise_goal(g) for g in self.domain.oracle(info)}
-            c["achievable"] += sum(1 for g in s.goals if self._phrasing(g) & achievable)
-        c["new"] += sum(1 for g in s.goals if g not in env.achieved)
-        env.goals = [normalise_goal(g) for g in s.goals]
+            c["achievable"] += sum(1 for g in goals if self._phrasing(g) & achievable)
+        # The novelty filter: a goal an event already achieved this episode is not open again, in
+        # whatever words it comes back.
+        for event in env.paid:
+            env.achieved.update(m.goal for m in self.matcher.matches(event, goals))
+        c["new"] += sum(1 for g in goals if g not in env.achieved)
+        env.goals = goals
 
     def _phrasing(self, goal: str) -> set[str]:
         """A goal and the event phrasings it shares an alias group with."""
@@ -201,17 +316,26 @@ class EllmShaper(RewardShaper):
                 return {event, *phrasings}
         return {goal}
 
+    def settle(self) -> None:
+        """Questions not yet sent are cancelled (never asked); those the server is answering are
+        waited for, so the run's summary counts every call its call log holds."""
+        futures = [q.future for e in self.envs for q in e.pending if q.future is not None] + self._orphans
+        for future in futures:
+            future.cancel()
+        wait(futures)
+
     # ------------------------------------------------------------------ checkpoints and stats
     def state_dict(self) -> dict[str, Any]:
         # Futures cannot be saved: keep what was asked; on resume it is asked again (a cache hit).
         return {"envs": [{"caption": e.caption, "goals": list(e.goals), "achieved": sorted(e.achieved),
-                          "pending": [(q.due, q.caption, q.info) for q in e.pending], "asked_at": e.asked_at}
+                          "paid": sorted(e.paid), "pending": [(q.due, q.caption, q.info) for q in e.pending],
+                          "asked_at": e.asked_at}
                          for e in self.envs],
                 "step_count": self.step_count, "counts": dict(self.counts), "unlocked": sorted(self.unlocked),
                 "wait_s": self.wait_s}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.envs = [EnvGoals(e["caption"], list(e["goals"]), set(e["achieved"]),
+        self.envs = [EnvGoals(e["caption"], list(e["goals"]), set(e["achieved"]), set(e.get("paid", ())),
                               [PendingQuery(d, c, info) for d, c, info in e["pending"]], e["asked_at"])
                      for e in state["envs"]]
         self.step_count = state["step_count"]
@@ -224,6 +348,8 @@ class EllmShaper(RewardShaper):
         sug = max(1, c["suggested"])
         return {
             "queries": float(c["queries"]), "answers": float(c["answers"]),
+            "cached_answers": float(c["cached"]),
+            "cache_hit_rate": c["cached"] / max(1, c["answers"]) if self.cfg.goal_source == "llm" else 1.0,
             "goals_per_answer": c["valid"] / max(1, c["answers"]),
             "valid_share": c["valid"] / sug,
             "achievable_share": c["achievable"] / max(1, c["valid"]) if self.cfg.goal_source == "llm" else 1.0,
@@ -231,6 +357,7 @@ class EllmShaper(RewardShaper):
             "parse_failure_rate": c["bad_lines"] / max(1, c["lines"]),
             "failed_queries": float(c["failed"]),
             "goals_rewarded": float(c["rewarded"]),
+            "goals_closed": float(c["closed"]),
             "llm_wait_s": round(self.wait_s, 3),
         }
 
