@@ -107,12 +107,9 @@ def test_concurrent_answers_match_sequential_ones_without_the_cache(embedded_bac
     concurrent, sequential = answers
     assert len(set(concurrent)) > 1  # distinct captions got their own answers, not one repeated
     # llama.cpp decodes concurrent requests in one batch; its float sums then differ in the last bits
-    # and can flip a late token (seen: "- Place tree" vs "- Place sand"). So: most answers equal, and
-    # every equal answer at its own caption's index (a mix-up of answers and captions would not be).
+    # and can flip a late token (seen: "- Place tree" vs "- Place sand"). So: all but at most one answer
+    # equal the sequential answer to the same caption (answers handed to the wrong captions would not).
     assert sum(a == b for a, b in zip(concurrent, sequential)) >= len(captions) - 1, answers
-    for i, answer in enumerate(concurrent):
-        if answer in sequential:
-            assert sequential.index(answer) == i, answers
 
 
 def test_unreachable_server_falls_back_to_counted_no_goals_only_when_the_policy_continues(tmp_path):
