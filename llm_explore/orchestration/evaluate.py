@@ -52,6 +52,15 @@ def load_policy(run_dir: str | Path, envs: Any):
     return ctx, shaper, processor, agent
 
 
+def _policy_on(run_dir: str | Path, envs: Any):
+    """`load_policy`, closing `envs` when it fails (a bad checkpoint must not leak env processes)."""
+    try:
+        return load_policy(run_dir, envs)
+    except BaseException:
+        envs.close()
+        raise
+
+
 def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_envs: int = 1,
              seed: int | None = None, envs: Any = None,
              on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
@@ -64,11 +73,7 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
     check_writable_file(Path(run_dir) / "eval.json", "eval file")  # before the episodes, not after
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     envs = envs if envs is not None else make_envs(cfg.env.id, num_envs, _captions(meta))
-    try:
-        ctx, shaper, processor, agent = load_policy(run_dir, envs)
-    except BaseException:
-        envs.close()
-        raise
+    ctx, shaper, processor, agent = _policy_on(run_dir, envs)
     torch.manual_seed(seed)
     n = envs.num_envs
     mode = autoreset_mode(envs)
@@ -201,11 +206,7 @@ def record_video(run_dir: str | Path, out: str | Path | None = None, max_steps: 
     check_writable_file(out, "GIF")  # before the episode, not after
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     envs = make_envs(cfg.env.id, 1, _captions(meta))
-    try:
-        ctx, shaper, processor, agent = load_policy(run_dir, envs)
-    except BaseException:
-        envs.close()
-        raise
+    ctx, shaper, processor, agent = _policy_on(run_dir, envs)
     torch.manual_seed(seed)
     single = _base_vector_env(envs).envs[0]
     raw_obs, raw_infos = envs.reset(seed=seed)
