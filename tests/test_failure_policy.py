@@ -53,6 +53,23 @@ def test_policy_stops_after_n_failures_in_a_row_and_success_resets():
     assert policy.by_kind == {"LLMTransportError": 5}
 
 
+def test_a_tag_failing_in_a_row_stops_although_other_tags_answer_in_between():
+    policy = FailurePolicy("stop", max_consecutive=3)
+    err = LLMTransportError("connection refused")
+    for _ in range(2):
+        policy.failure(err, "ige/select")
+        policy.success("ige/act")  # resets the run-wide count, not the select role's
+    assert policy.consecutive == 0 and policy.consecutive_by_tag == {"ige/select": 2}
+    policy.success("ige/select")  # a select answer resets its own count
+    for _ in range(2):
+        policy.failure(err, "ige/select")
+        policy.success("ige/act")
+    with pytest.raises(LLMRunStopped, match="3 ige/select calls in a row"):
+        policy.failure(err, "ige/select")
+    policy.load_state_dict(policy.state_dict())  # a resumed run starts every in-a-row count again
+    assert policy.consecutive == 0 and policy.consecutive_by_tag == {}
+
+
 def test_continue_never_stops_but_counts():
     policy = FailurePolicy("continue", max_consecutive=1)
     for _ in range(10):

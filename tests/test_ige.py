@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from llm_explore.config import RunConfig
-from llm_explore.errors import BudgetExhaustedError, LLMParseError, LLMRunStopped, LLMTransportError
+from llm_explore.errors import BudgetExhaustedError, LLMError, LLMParseError, LLMRunStopped, LLMTransportError
 
 ROOT = Path(__file__).resolve().parents[1]
 CC2 = "textworld:coin_collector?level=2&seed=1"
@@ -45,6 +45,8 @@ class ScriptedClient:
     def structured(self, model, prompt, **params):
         self.calls += 1
         self.prompts.append((params.get("tag", ""), prompt, params))
+        if isinstance(self.error, LLMError) and not isinstance(self.error, (LLMParseError, BudgetExhaustedError)):
+            self.failures.failure(self.error, params.get("tag", ""))  # as LLMClient does with a backend error
         raise self.error
 
     def stats(self) -> dict:
@@ -211,12 +213,14 @@ def test_backend_errors_are_counted_apart_and_stop_a_failing_role_under_stop():
         roles.act("task", "obs", ["go north", "look"])
     assert roles.stats.backend["act"] == 5 and roles.stats.invalid["act"] == 0
     assert roles.log.rows[-1]["fallback"] == "backend_error"
-    # llm.on_error=stop: a role failing 3 times in a row stops the run, even when other roles' answers
-    # in between reset the client's own count.
+    # llm.on_error=stop: a role failing 3 times in a row stops the run, even when another role's answers
+    # in between reset the policy's run-wide count (the policy counts per call tag as well).
     stopping = _roles(ScriptedClient(LLMTransportError("connection refused"), on_error="stop"))
-    stopping.act("task", "obs", ["go north", "look"])
-    stopping.act("task", "obs", ["go north", "look"])
-    with pytest.raises(LLMRunStopped, match="ige/act role"):
+    for _ in range(2):
+        stopping.act("task", "obs", ["go north", "look"])
+        stopping.client.failures.success("ige/select")  # another role answered in between
+    assert stopping.client.failures.consecutive == 0
+    with pytest.raises(LLMRunStopped, match="3 ige/act calls in a row"):
         stopping.act("task", "obs", ["go north", "look"])
     assert stopping.stats.backend["act"] == 2
 

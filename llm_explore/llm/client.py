@@ -160,9 +160,9 @@ class LLMClient:
             failed = Completion(text="", latency_s=time.perf_counter() - start, backend=self.backend.name,
                                 model=self.backend.model_name)
             self._account(request, failed, error=type(exc).__name__)
-            self.failures.failure(exc)  # raises LLMRunStopped when the run-wide policy says stop
+            self.failures.failure(exc, request.tag)  # raises LLMRunStopped when the run-wide policy says stop
             raise
-        self.failures.success()
+        self.failures.success(request.tag)
         completion.latency_s = time.perf_counter() - start
         if key is not None:
             self.cache.put(key, request.content(), completion)

@@ -5,7 +5,9 @@ Methods have fallbacks for a *malformed answer* (no goals, a random choice); a *
 must not quietly turn a run into its no-LLM baseline, so every failure passes through here first:
 
 - `stop` (default): `max_consecutive_errors` failed calls in a row (each after its retries: timeouts,
-  429, 5xx, connection refused, a 4xx such as a bad key or model) stop the run. Stopping raises
+  429, 5xx, connection refused, a 4xx such as a bad key or model) stop the run. "In a row" is counted
+  over all calls and also per call tag (e.g. `ige/select`): a role whose every call fails stops the run
+  even when another role's answers come from the cache in between. Stopping raises
   `LLMRunStopped`, which the learner and the search runners turn into status `llm_error`, a
   resumable state and a non-zero exit.
 - `continue`: the error goes back to the method, which falls back; every failure is counted (by
@@ -29,21 +31,25 @@ class FailurePolicy:
             raise ValueError(f"on_error must be stop or continue, got {on_error!r}")
         self.on_error, self.max_consecutive = on_error, max_consecutive
         self.consecutive = 0
+        self.consecutive_by_tag: dict[str, int] = {}
         self.by_kind: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def success(self) -> None:
+    def success(self, tag: str = "") -> None:
         with self._lock:
             self.consecutive = 0
+            self.consecutive_by_tag.pop(tag, None)
 
-    def failure(self, exc: LLMError) -> None:
-        """Count `exc`. Raises `LLMRunStopped` when the run must stop; otherwise returns and the
-        caller re-raises `exc` for the method's fallback."""
+    def failure(self, exc: LLMError, tag: str = "") -> None:
+        """Count `exc` (a call tagged `tag`). Raises `LLMRunStopped` when the run must stop;
+        otherwise returns and the caller re-raises `exc` for the method's fallback."""
         with self._lock:
             self.consecutive += 1
             kind = type(exc).__name__
             self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
-            in_a_row = self.consecutive
+            by_tag = self.consecutive_by_tag[tag] = self.consecutive_by_tag.get(tag, 0) + 1
+            in_a_row = max(self.consecutive, by_tag)
+            whose = f"{tag} " if tag and by_tag > self.consecutive else ""
         if isinstance(exc, ReplayMissError):
             raise LLMRunStopped(f"{exc}: the replay file has no answer for this request, so the rerun would "
                                 "diverge; record the missing answers with llm.record_file", cause=exc,
@@ -51,16 +57,17 @@ class FailurePolicy:
         if self.on_error == "continue":
             return
         if in_a_row >= self.max_consecutive:
-            raise LLMRunStopped(f"LLM failed {in_a_row} calls in a row (last: {exc}); run stopped "
+            raise LLMRunStopped(f"LLM failed {in_a_row} {whose}calls in a row (last: {exc}); run stopped "
                                 "(llm.on_error=stop; llm.max_consecutive_errors="
                                 f"{self.max_consecutive}; llm.on_error=continue falls back and counts "
                                 "failures instead)", cause=exc, failures=in_a_row) from None
 
     def state_dict(self) -> dict:
         with self._lock:
-            return {"consecutive": self.consecutive, "by_kind": dict(self.by_kind)}
+            return {"consecutive": self.consecutive, "by_kind": dict(self.by_kind)}  # in-a-row counts restart
 
     def load_state_dict(self, state: dict) -> None:
         with self._lock:
             self.consecutive = 0  # a resumed run gives the (restarted) server a fresh chance
+            self.consecutive_by_tag = {}
             self.by_kind = {str(k): int(v) for k, v in (state.get("by_kind") or {}).items()}

@@ -23,10 +23,9 @@ Failures, two kinds, counted apart per role (`RoleStats`):
   when the policy stops the run, `LLMRunStopped` propagates (it is not an `LLMError`) and the search
   ends with status `llm_error`; when it lets the error through (`continue`, or fewer failures in a
   row than `llm.max_consecutive_errors`), the role falls back the same way and counts it as a backend
-  fallback. Under `stop` a role also counts its own backend errors in a row: the client's count is
-  reset by any other role's success, so a role that always fails between answers of another (seen:
-  every select call failing, every act call answering) would otherwise fall back for ever; at
-  `llm.max_consecutive_errors` in a row for one role the run stops the same way.
+  fallback. The policy counts failures in a row per call tag too (`ige/<role>`), so a role that always
+  fails between answers of another (seen: every select call failing, every act call answering) stops
+  the run at `llm.max_consecutive_errors` instead of falling back for ever.
   `BudgetExhaustedError` always propagates: the search stops cleanly.
 
 Sampling: each sampled call gets a seed drawn from the run's RNG and is cached under that seed (the
@@ -156,7 +155,6 @@ class LLMRoles:
         self.parse_retries = parse_retries
         self.rules = rules
         self.stats = RoleStats()
-        self._failing = {r: 0 for r in ROLES}  # backend errors in a row, per role
         self.log = log or DecisionLog(None)
         self.context: dict[str, Any] = {}  # e.g. {"trial": 3}, copied into every decision row
 
@@ -236,23 +234,11 @@ class LLMRoles:
         except LLMError as exc:
             # A backend error the run-wide policy let through (llm.on_error=continue, or fewer failures
             # in a row than llm.max_consecutive_errors); when it says stop, LLMRunStopped propagates.
-            self._check_failing(role, exc)
             return self._fall_back(role, fallback, label, BACKEND, exc)
-        self._failing[role] = 0
         self.stats.answered[role] += 1
         self.log.write({**self.context, "role": role, "choice": choice, **_named(label, choice), "fallback": False,
                         "thought": getattr(answer, "thought", "")})
         return choice
-
-    def _check_failing(self, role: str, exc: LLMError) -> None:
-        policy = getattr(self.client, "failures", None)
-        if policy is None or policy.on_error != "stop":
-            return
-        self._failing[role] += 1
-        if self._failing[role] >= policy.max_consecutive:
-            raise LLMRunStopped(f"the ige/{role} role's LLM calls failed {self._failing[role]} times in a row "
-                                f"(last: {exc}); run stopped (llm.on_error=stop; llm.max_consecutive_errors="
-                                f"{policy.max_consecutive})", cause=exc, failures=self._failing[role]) from None
 
     def _fall_back(self, role: str, fallback: Callable[[], T], label, reason: str, exc: Exception) -> T:
         choice = fallback()
