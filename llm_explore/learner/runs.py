@@ -25,10 +25,10 @@ from typing import Any, Callable
 import numpy as np
 
 from llm_explore.errors import RunFileError
+from llm_explore.llm.accounting import COUNTS as LLM_COUNTS
 
 LLM_KEYS = ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "errors_by_kind",
             "parse_failures", "seconds", "cache_hit_rate", "on_error")
-LLM_COUNTS = ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "parse_failures", "seconds")
 
 # The 22 Crafter achievements (crafter.constants.achievements), listed so reports need no import.
 CRAFTER_ACHIEVEMENTS = (

@@ -32,6 +32,10 @@ class CallLog:
             fh.write(line + "\n")
 
 
+# The counters `Usage.as_dict` reports; a run without a language model reports them all as 0.
+COUNTS = ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "parse_failures", "seconds")
+
+
 @dataclass
 class Usage:
     """Running totals for one client (what `summary.json["llm"]` reports)."""
@@ -48,17 +52,10 @@ class Usage:
 
     def as_dict(self) -> dict[str, Any]:
         with self._lock:
-            return {
-                "calls": self.calls,
-                "cache_hits": self.cache_hits,
-                "backend_calls": self.backend_calls,
-                "tokens_in": self.tokens_in,
-                "tokens_out": self.tokens_out,
-                "errors": self.errors,
-                "parse_failures": self.parse_failures,
-                "seconds": round(self.seconds, 3),
-                "cache_hit_rate": round(self.cache_hits / self.calls, 4) if self.calls else 0.0,
-            }
+            out: dict[str, Any] = {k: getattr(self, k) for k in COUNTS}
+            out["seconds"] = round(self.seconds, 3)
+            out["cache_hit_rate"] = round(self.cache_hits / self.calls, 4) if self.calls else 0.0
+            return out
 
     def load(self, data: dict[str, Any]) -> None:
         """Continue counting from a checkpoint's totals (resume)."""
