@@ -375,3 +375,25 @@ def test_play_unknown_key_spends_no_step_and_digits_are_action_numbers():
     assert result.output.count("[0] ") == 1 and "[1] " in result.output
     assert "unknown action 'xyz'" in result.output
     assert "7=place stone" in result.output
+
+
+# ------------------------------------------------------------------ exact TextWorld resume
+def test_textworld_resume_reproduces_the_uninterrupted_run(tmp_path, games_cache):
+    """TextWorld's interpreter is a separate program; its envs pickle as exact snapshots, so a resumed
+    run continues the very episodes it stopped in."""
+    env_id = "textworld:coin_collector?level=5&seed=3"
+
+    def cfg(name):
+        return RunConfig.model_validate({
+            "name": name, "out_dir": str(tmp_path), "seed": 4, "env": {"id": env_id, "num_envs": 2},
+            "learner": {"total_steps": 2 * 16 * 4, "num_steps": 16, "hidden_size": 16, "checkpoint_every": 10,
+                        "tensorboard": False}})
+
+    run_a, summary_a = start_run("ppo-count", cfg("a"))
+    run_b, partial = start_run("ppo-count", cfg("b"), stop_after_updates=2)
+    assert partial["status"] == "interrupted"
+    assert ckpt.load(ckpt.latest(run_b))["env_state_kind"] == "pickled"
+    summary_b = resume_run(run_b)
+    assert len(rows(run_a)) == 4 and rows(run_a) == rows(run_b)
+    drop = ("wall_s", "env_steps_per_s")
+    assert {k: v for k, v in summary_a.items() if k not in drop} == {k: v for k, v in summary_b.items() if k not in drop}

@@ -529,6 +529,29 @@ class TextWorldAdapter(AdapterEnv):
         policy = GameProgression(game, track_quests=True).winning_policy or []
         return list(self._tracking._inform7.gen_commands_from_actions(policy))
 
+    # -------------------------------------------------------------------- pickling (checkpoints)
+    def __getstate__(self) -> dict[str, Any]:
+        """The constructor's arguments plus an exact snapshot: the interpreter is a separate program
+        that cannot be pickled, so unpickling starts a new one and restores the snapshot into it
+        (checkpoints then hold the exact envs, `env_state_kind: pickled`, as for MiniGrid and Crafter)."""
+        snapshot = self.save_state() if self._base is not None and self._last_info else None
+        rng = self._np_random.bit_generator.state if self._np_random is not None else None
+        return {"path": str(self.path), "max_steps": self.max_steps, "max_actions": self.max_actions,
+                "captions": self.captions, "snapshot": snapshot, "np_random": rng}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], max_steps=state["max_steps"], max_actions=state["max_actions"],
+                      captions=state["captions"])
+        if state["np_random"] is not None:
+            self._np_random = np.random.Generator(np.random.PCG64())
+            self._np_random.bit_generator.state = state["np_random"]
+        if state["snapshot"] is not None:
+            self._reset(None, None)  # the reset state the snapshot's memory is stored against
+            snapshot = state["snapshot"]
+            self.restore_state(snapshot)
+            # restore_state clears the events (it models a jump); a pickled env is the same env
+            self._last_info = copy.deepcopy(snapshot.info)
+
     # -------------------------------------------------------------------- snapshots
     def restore_state(self, snapshot):
         """Return to `snapshot` (exactly: the interpreter's memory and TextWorld's tracking)."""

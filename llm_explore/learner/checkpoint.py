@@ -4,8 +4,8 @@ A checkpoint holds everything the next update reads, so a resumed run continues 
 uninterrupted one would: network and optimizer, the shaper's state, the episode tracker, every RNG
 (torch, numpy, python, the minibatch generator) and the environments themselves. Environments are
 saved by pickling the vector env's sub-environments (MiniGrid and Crafter pickle in well under a
-millisecond); an environment that cannot be pickled (TextWorld runs an external interpreter) is
-instead re-created and reset with a seed derived from the run seed and the step count, which keeps
+millisecond; TextWorld's adapter pickles as an exact snapshot restored into a new interpreter); an
+environment that cannot be pickled is instead re-created and reset with a seed derived from the run seed and the step count, which keeps
 the run reproducible but not identical to an uninterrupted one (recorded as `env_state: "reseeded"`).
 """
 from __future__ import annotations
