@@ -10,6 +10,10 @@ benchmarks/results/exploration_minigrid.json is rewritten after each run, so the
 stopped at any time (SIGTERM/Ctrl-C: the current run checkpoints and the script exits) and started
 again: finished runs are read back, an interrupted one resumes from its last checkpoint.
 
+Curves: rolling success every 50k frames per run; per env and variant the mean over seeds with a 95%
+percentile-bootstrap band (seeds resampled whole), in the JSON's "curves" and plotted to
+benchmarks/results/exploration_minigrid_curves.png.
+
 Success is the rolling success rate over the last 100 episodes (bench_common.reached: at least 100
 episodes). A run stops at rolling success 0.9 or at its frame budget. Runs are ordered by env, then
 seed, then variant, strongest candidates first (E3B and the products), so a partial benchmark
@@ -30,6 +34,7 @@ from pathlib import Path
 from bench_common import frames_to_target, reached
 
 TARGETS = (0.5, 0.9)
+CURVE_STEP = 50_000  # frames between the points of the success curves
 # variant name -> (registered method, config overrides). Order = priority.
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "ppo-e3b": ("ppo-e3b", []),
@@ -64,12 +69,79 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
     if hit[0.9] is None and summary["env_steps"] < budget:
         return None
     last = rows[-1] if rows else {}
-    return {"env": env, "variant": variant, "seed": seed, "budget": budget,
+    return {"env": env, "variant": variant, "seed": seed, "budget": budget, "curve": success_curve(rows, budget),
             "frames_to_0.5": hit[0.5], "frames_to_0.9": hit[0.9], "env_steps": int(last.get("global_step", 0)),
             "final_success": last.get("success_avg"), "final_return": last.get("return_avg"),
             "episodes": last.get("episodes"), "wall_s": last.get("wall_s"),
             "steps_per_s": summary["env_steps_per_s"], "status": summary.get("status"),
             "shaper": summary.get("shaper", {})}
+
+
+def success_curve(rows: list[dict], budget: int) -> list[float]:
+    """Rolling success at every CURVE_STEP frames up to the budget: the last metrics row at or before
+    each point (0 before any episode ended). A run that stopped at rolling success 0.9 keeps its last
+    value to the end of the budget (it stopped because it had learned the task)."""
+    points, out, i, value = range(CURVE_STEP, budget + 1, CURVE_STEP), [], 0, 0.0
+    for frame in points:
+        while i < len(rows) and rows[i]["global_step"] <= frame:
+            success = rows[i]["success_avg"]
+            value = float(success) if success == success else 0.0
+            i += 1
+        out.append(round(value, 4))
+    return out
+
+
+def curves(results: list[dict], envs: list[str], variants: list[str]) -> list[dict]:
+    """Per env and variant: the mean rolling-success curve over seeds with a 95% percentile-bootstrap
+    band (seeds resampled whole; no band with one seed)."""
+    import numpy as np
+
+    from llm_explore.learner.stats import curve_iqm_ci
+
+    out = []
+    for env in envs:
+        for variant in variants:
+            rs = [r for r in results if r["env"] == env and r["variant"] == variant and r.get("curve")]
+            if not rs:
+                continue
+            runs = np.array([r["curve"] for r in rs], dtype=float)
+            frames = [CURVE_STEP * (i + 1) for i in range(runs.shape[1])]
+            if len(rs) > 1:
+                mean, low, high = curve_iqm_ci(runs, stat=np.mean)
+                band = {"low": np.round(low, 4).tolist(), "high": np.round(high, 4).tolist()}
+            else:
+                mean, band = runs[0], {"low": None, "high": None}
+            out.append({"env": env, "variant": variant, "seeds": [r["seed"] for r in rs], "frames": frames,
+                        "mean": np.round(mean, 4).tolist(), **band})
+    return out
+
+
+def plot_curves(rows: list[dict], path: Path) -> None:
+    """One panel per env: mean rolling success over frames per variant, bootstrap band shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = list(dict.fromkeys(r["env"] for r in rows))
+    if not envs:
+        return
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.6), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        for r in (r for r in rows if r["env"] == env):
+            frames = [f / 1e6 for f in r["frames"]]
+            line, = ax.plot(frames, r["mean"], label=f"{r['variant']} ({len(r['seeds'])} seeds)")
+            if r["low"] is not None:
+                ax.fill_between(frames, r["low"], r["high"], color=line.get_color(), alpha=0.2)
+        ax.set_title(env)
+        ax.set_xlabel("env frames (M)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("rolling success (100 episodes)")
+    axes[0][-1].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def progress(run_dir: Path) -> dict | None:
@@ -176,11 +248,14 @@ def main() -> None:
 
     def write() -> None:
         rows = table(results, envs, variants)
+        curve_rows = curves(results, envs, variants)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        plot_curves(curve_rows, Path(args.out).with_name(Path(args.out).stem + "_curves.png"))
         out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
                "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
                "frames_budget": args.frames, "targets": list(TARGETS), "published": PUBLISHED,
                "variants": {v: {"method": VARIANTS[v][0], "overrides": VARIANTS[v][1]} for v in variants},
-               "table": rows, "runs": results, "remaining": remaining,
+               "table": rows, "curves": curve_rows, "runs": results, "remaining": remaining,
                "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
