@@ -63,3 +63,43 @@ def reached(row: dict[str, Any], target: float | None) -> bool:
 def frames_to_target(rows: Iterable[dict[str, Any]], target: float | None) -> int | None:
     """The env step of the first metrics row that meets the target, or None."""
     return next((int(row["global_step"]) for row in rows if reached(row, target)), None)
+
+
+# Settings that say where and how often a run writes, not what it learns: two runs that differ only
+# in these are the same experiment.
+_WHERE = {("name",), ("out_dir",), ("cache",), ("llm", "verbose"), ("learner", "checkpoint_every"),
+          ("learner", "tensorboard"), ("learner", "keep_checkpoints")}
+
+
+def _what(config: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {k: _what(v, (*prefix, k)) if isinstance(v, dict) else v
+            for k, v in config.items() if (*prefix, k) not in _WHERE}
+
+
+def equivalent_run(method: str, cfg: Any, roots: Iterable[str | Path], steps: int) -> Path | None:
+    """A finished run of at least `steps` env steps, under one of `roots` (two levels deep), whose
+    method and resolved config equal `method`/`cfg`'s except for where and how often it writes: the
+    same experiment run by another benchmark (e.g. PPO on Crafter for both ELLM's shaped setting and
+    DECKARD), so a benchmark can read it instead of training it again. None if there is none."""
+    import yaml
+
+    from llm_explore.config import dump_config
+    from llm_explore.orchestration.launch import prepare
+
+    resolved, _spec = prepare(method, cfg)
+    want = _what(yaml.safe_load(dump_config(resolved)))
+    want.get("learner", {}).pop("total_steps", None)
+    for root in roots:
+        for config_path in sorted([*Path(root).glob("*/config.yaml"), *Path(root).glob("*/*/config.yaml")]):
+            run_dir = config_path.parent
+            try:
+                run = json.loads((run_dir / "run.json").read_text())
+                summary = json.loads((run_dir / "summary.json").read_text())
+                have = _what(yaml.safe_load(config_path.read_text()))
+            except (OSError, ValueError):
+                continue
+            total = have.get("learner", {}).pop("total_steps", None)
+            if (run.get("method") == method and summary.get("status") == "complete" and total == steps
+                    and summary.get("env_steps", 0) >= steps and have == want):
+                return run_dir
+    return None

@@ -13,6 +13,10 @@ benchmarks/runs/deckard/<label>-s<seed>/ and are reused when their summary.json 
 in any env (summary.json `first_step`); the table gives the median over the seeds that reached it and
 how many did. The verified-graph size over steps is the `shaper_nodes_verified` column of each
 DECKARD run's metrics.csv (plot: benchmarks/results/deckard_crafter_graph.png).
+
+A run whose experiment is already finished under benchmarks/runs/ellm/ (same method and resolved config, but for
+its name, folder, cache and checkpoint cadence; bench_common.equivalent_run) is read from there, not
+trained again: PPO on Crafter, for one, is a baseline of both Crafter benchmarks.
 """
 from __future__ import annotations
 
@@ -25,7 +29,10 @@ import time
 from pathlib import Path
 
 import yaml
+from bench_common import equivalent_run
 
+# Another benchmark's runs: an identical experiment finished there is read, not trained again.
+OTHER_RUNS = "benchmarks/runs/ellm"
 TECH = ("place_table", "make_wood_pickaxe", "collect_stone", "place_furnace", "make_stone_pickaxe",
         "collect_iron", "make_iron_pickaxe")
 ALL_METHODS = ("deckard", "deckard-oracle", "deckard-none", "ppo", "ppo-rnd", "ellm")
@@ -64,6 +71,10 @@ def one_run(label: str, seed: int, steps: int, out: str, num_envs: int) -> dict:
     data = {"name": run_dir.name, "out_dir": out, "seed": seed, "env": {"id": "crafter", "num_envs": num_envs},
             "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 10}}
     cfg = validate(RunConfig, apply_overrides(data, overrides))
+    same = equivalent_run(method, cfg, [OTHER_RUNS], steps)
+    if same is not None:  # e.g. PPO on Crafter, also a baseline of benchmarks/ellm_crafter.py
+        print(f"{label}-s{seed}: the same experiment is finished in {same}; reading it", flush=True)
+        return json.loads((same / "summary.json").read_text()) | {"run_dir": str(same)}
     return start_run(method, cfg)[1]
 
 

@@ -24,6 +24,10 @@ finished run of at least `--steps` is reused, an interrupted one (same length) i
 last checkpoint. The LLM cache is `benchmarks/runs/ellm/llm_cache.sqlite` (persistent across runs
 and reruns, private to the benchmark so its hit rate is the benchmark's own). Results:
 `benchmarks/results/ellm_crafter.json`, rewritten after every run.
+
+A run whose experiment is already finished under benchmarks/runs/deckard/ (same method and resolved config, but for
+its name, folder, cache and checkpoint cadence; bench_common.equivalent_run) is read from there, not
+trained again: PPO on Crafter, for one, is a baseline of both Crafter benchmarks.
 """
 from __future__ import annotations
 
@@ -36,7 +40,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_common import equivalent_run
 
+# Another benchmark's runs: an identical experiment finished there is read, not trained again.
+OTHER_RUNS = "benchmarks/runs/deckard"
 PRETRAIN_ENV = "crafter?length=400"
 SHAPED_ENV = "crafter"
 PRETRAIN_METHODS = ("ellm", "ppo", "ellm-oracle", "ppo-rnd", "ppo-count")
@@ -84,7 +91,12 @@ def one_run(label: str, setting: str, seed: int, steps: int, runs: Path, ellm_se
     env = PRETRAIN_ENV if setting == "pretrain" else SHAPED_ENV
     data = {"name": run_dir.name, "out_dir": str(run_dir.parent), "seed": seed, "env": {"id": env},
             "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 10}}
-    start_run(method, validate(RunConfig, apply_overrides(data, overrides)))
+    cfg = validate(RunConfig, apply_overrides(data, overrides))
+    same = equivalent_run(method, cfg, [OTHER_RUNS], steps)
+    if same is not None:  # e.g. PPO on Crafter, also DECKARD's baseline in benchmarks/deckard_crafter.py
+        print(f"{label}-s{seed} ({setting}): the same experiment is finished in {same}; reading it", flush=True)
+        return {"label": label, "setting": setting, "seed": seed, "run_dir": str(same), "reused": True}
+    start_run(method, cfg)
     return {"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir)}
 
 
