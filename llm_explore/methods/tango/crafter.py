@@ -648,7 +648,8 @@ def _family():
         make_primitives=lambda env, settings: CrafterPrimitives(env, settings.target or DEFAULT_TARGET),
         task=_task, rule_plan=_rule_plan, plan_request=_plan_request, expand=expand,
         program_prompt="tango/program_crafter", primitive_steps=600, program_steps=3000, plan_tokens=256,
-        summarize=_summarize, check_settings=_check_settings)
+        summarize=_summarize, check_settings=_check_settings,
+        program_vars=lambda mission: {"recipes": recipes(), "examples": examples(target_of(mission))})
 
 
 FAMILY = _family()

@@ -27,13 +27,14 @@ class FamilyParts:
     rule_plan: Callable[[str], dict[str, Any] | None]  # tango-template: task text -> plan (None: not parsed)
     plan_request: Callable[[str], Any]  # task text -> (prompt name, prompt variables, answer model) or an error
     expand: Callable[[dict[str, Any]], str]  # plan -> program text (raises ValueError on a bad plan)
-    program_prompt: str  # prompt of program mode (variables: mission, primitives)
+    program_prompt: str  # prompt of program mode (variables: mission, primitives, and program_vars(mission))
     prelude: str = ""  # a program run before the planning call (TextWorld: find and read the cookbook)
     primitive_steps: int = 64  # default caps (method.tango.max_primitive_steps / max_program_steps)
     program_steps: int = 128
     plan_tokens: int = 96  # tokens of a plan answer
     summarize: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None  # extra summary.json fields
     check_settings: Callable[[Any], None] | None = None  # raises ConfigError on settings the family refuses
+    program_vars: Callable[[str], dict[str, Any]] | None = None  # more program-prompt variables (examples)
 
 
 FAMILIES = ("babyai", "minigrid", "crafter", "textworld")

@@ -87,8 +87,9 @@ class LLMPlanner:
 
     def program(self, mission: str, seed: int | None = None) -> Planned:
         out = Planned("program")
+        extra = self.family.program_vars(mission) if self.family.program_vars is not None else {}
         prompt = self.library.render(self.family.program_prompt, mission=mission,
-                                     primitives=describe(self.checker.signatures))
+                                     primitives=describe(self.checker.signatures), **extra)
         for _attempt in range(self.retries + 1):
             text = self.client.complete(prompt, temperature=self.temperature, max_tokens=self.max_tokens,
                                         stop=["\nMission:", "\n\n\n"], seed=seed, tag="tango-program").text
