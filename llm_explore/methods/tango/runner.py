@@ -9,9 +9,13 @@
                          each primitive call (arguments, env steps, ok or the failure reason), the outcome
         llm_calls.jsonl  the LLM call log (tango)
         summary.json     success rate, LLM calls and env steps per episode, plan/program validity,
-                         failures by primitive (see `build_summary`)
+                         failures by primitive (see `build_summary`), plus the family's own fields
+                         (Crafter: target, achievements per episode and rates, Crafter score;
+                         TextWorld: games won, mean score fraction)
 
-Episode i is reset with seed `seed + i`, so two methods with the same seed see the same missions.
+Episode i is reset with seed `seed + i`, so two methods with the same seed see the same missions (a
+TextWorld game is fixed by its env id: the seed does not change it). A family with a prelude program
+(TextWorld: read the cookbook) runs it before the planning call; its steps count towards the program cap.
 """
 from __future__ import annotations
 
