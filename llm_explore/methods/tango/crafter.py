@@ -367,6 +367,8 @@ class CrafterPrimitives(Primitives):
             # A move into a walkable cell faces the cell beyond it: pick one where that cell takes it.
             options = [d for d in DIRS if mem.passable((mem.pos[0] + d[0], mem.pos[1] + d[1]))]
             good = [d for d in options if mem.cells.get((mem.pos[0] + 2 * d[0], mem.pos[1] + 2 * d[1])) in where]
+            if name == "furnace":  # stay beside the table: sideways moves keep one cell next to both
+                good.sort(key=lambda d: not mem.near((mem.pos[0] + d[0], mem.pos[1] + d[1]), "table"))
             if not (good or options):
                 return Result(False, f"no free cell around to place a {name} on")
             yield self._act(MOVES[(good or options)[0]])
