@@ -185,8 +185,8 @@ def main() -> None:
                         rows.append(run_random_episode(group, env_id, seed, out))
                     else:
                         rows.append(run_tango_episode(method, group, env_id, seed, out, client))
-                print(f"{group} {method}: {sum(r['success'] for r in rows if r['method'] == method and r['group'] == group)}"
-                      f"/{args.episodes} ({time.time() - t0:.0f} s)", flush=True)
+                done = sum(r["success"] for r in rows if r["method"] == method and r["group"] == group)
+                print(f"{group} {method}: {done}/{args.episodes} ({time.time() - t0:.0f} s)", flush=True)
                 agg = aggregate(rows, methods, groups)
                 Path(args.result).parent.mkdir(parents=True, exist_ok=True)
                 Path(args.result).write_text(json.dumps({

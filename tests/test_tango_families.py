@@ -11,7 +11,6 @@ from llm_explore.envs import make_env
 from llm_explore.errors import ConfigError
 from llm_explore.methods.tango.crafter import CrafterPrimitives, tech_plan
 from llm_explore.methods.tango.family import family_parts
-from llm_explore.methods.tango.interpreter import Interpreter
 from llm_explore.methods.tango.program import Checker
 from llm_explore.methods.tango.runner import run_tango
 from llm_explore.methods.tango.textworld import TextWorldPrimitives, parse_recipe, rule_steps

@@ -174,7 +174,8 @@ class TextWorldPrimitives(Primitives):
     def carried(self) -> list[str]:
         from llm_explore.envs.textworld_env import inventory_items
 
-        return [re.sub(r"^(a|an|some|the) ", "", item.lower()) for item in inventory_items(self.info.get("inventory", ""))]
+        items = inventory_items(self.info.get("inventory", ""))
+        return [re.sub(r"^(a|an|some|the) ", "", item.lower()) for item in items]
 
     def _carried_as(self, thing: str) -> str | None:
         """The inventory entry of `thing` ("chopped fried red potato"), None if not carried."""
