@@ -195,3 +195,36 @@ def test_embedded_plan_is_parsed_checked_and_run(embedded_client, tmp_path, env_
     else:  # a plan the expansion refuses (e.g. make a cow) is a counted invalid plan, never run
         assert row["check"].startswith("plan_invalid") and row["calls"] == []
     assert summary["successes"] == int(row["success"])
+
+
+# ------------------------------------------------------------------------- prompts and program mode
+class ScriptedClient:
+    """Answers `complete` from a list (program-mode unit test; the real model is tested above)."""
+
+    def __init__(self, answers):
+        self.answers, self.prompts = list(answers), []
+
+    def complete(self, prompt, **params):
+        from llm_explore.llm.types import Completion
+
+        self.prompts.append(prompt)
+        return Completion(text=self.answers.pop(0))
+
+
+@pytest.mark.parametrize("family, mission", [
+    ("crafter", "Unlock the achievement: place table."),
+    ("textworld", "Cook the recipe and eat the meal. Ingredients: carrot. Directions: prepare meal."),
+])
+def test_prompts_show_examples_that_are_not_the_answer_and_program_mode_checks(family, mission):
+    from llm_explore.methods.tango.planner import LLMPlanner
+    from llm_explore.templates import PromptLibrary
+
+    parts = family_parts(family)
+    name, variables, _model = parts.plan_request(mission)
+    prompt = PromptLibrary().render(name, **variables)
+    assert prompt.count(mission) == 1 and len(variables["examples"]) >= 2  # the asked task only once
+    answer = parts.expand(parts.rule_plan(mission))
+    client = ScriptedClient(["import os", "explore()\nfly()", answer])
+    planned = LLMPlanner(client, Checker(parts.signatures), mode="program", retries=2, family=parts)(mission)
+    assert planned.valid and len(planned.attempts) == 3 and "unknown primitive 'fly'" in client.prompts[2]
+    assert client.prompts[0].count(mission) == 1 and "Generate ONLY the program" in client.prompts[0]
