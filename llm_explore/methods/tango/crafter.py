@@ -49,7 +49,9 @@ SOURCES = {"wood": "tree", "stone": "stone", "coal": "coal", "iron": "iron", "di
 ALIASES = {"tree": "wood", "trees": "wood", "grass": "sapling", "saplings": "sapling", "stones": "stone"}
 EXPLORE_MIN = 5  # explore() walks at least this far when it can (the view is 9x7: a step reveals a row)
 DEFAULT_TARGET = "make_stone_pickaxe"
-UNSUPPORTED = ("defeat_zombie", "defeat_skeleton", "eat_plant")  # no primitive aims at these
+# No primitive aims at these: fighting, ripe plants, and waking up (sleep() refuses a rested player, and
+# energy only drops after a while of activity).
+UNSUPPORTED = ("defeat_zombie", "defeat_skeleton", "eat_plant", "wake_up")
 
 SIGNATURES: dict[str, Signature] = {s.name: s for s in [
     Signature("explore", (), None, "walk to the nearest unexplored part of the map"),
