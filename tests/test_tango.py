@@ -391,6 +391,7 @@ def test_cli_run_with_episodes(tmp_path):
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["episodes"] == 2 and summary["success_rate"] == 1.0
     assert "success 1.000" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "llm_explore", "run", "tango", "--env", "crafter", "--out",
-                          str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and "tango has primitives for" in bad.stderr and "Traceback" not in bad.stderr
+    bad = subprocess.run([sys.executable, "-m", "llm_explore", "run", "tango-template", "--env", "crafter", "--set",
+                          "method.tango_template.target=defeat_zombie", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "not a Crafter target" in bad.stderr and "Traceback" not in bad.stderr

@@ -110,6 +110,8 @@ class CrafterAdapter(AdapterEnv):
         self._view_distance: np.ndarray | None = None  # Manhattan distance of each view cell to the player
         self._class_names = {**{i: (n or "darkness") for i, n in self._mat_names.items()},
                              **{self._creature_index[c]: c.__name__.lower() for c in self._creatures}}
+        # Channel i of the symbolic map is the class named class_names[i] (agents that keep a map read it).
+        self.class_names = [self._class_names[i] for i in range(self.n_classes)]
         if obs_mode == "pixels":
             self.observation_space = gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (size, size, 3), np.uint8)})
         else:

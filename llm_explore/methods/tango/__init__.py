@@ -3,15 +3,20 @@ interpreter runs it.
 
     llm-explore run tango --env "babyai:MixedTrainLocal?task=putnext" --episodes 25
     llm-explore run tango-template --env babyai-mixed-open --episodes 25
+    llm-explore run tango --env crafter --set method.tango.target=place_furnace
+    llm-explore run tango --env cooking-l1
 
 - `tango`: one LLM call per episode: a plan (template kind + slots, schema-constrained JSON; the default
   on the embedded backend) or a whole program (the default on other backends), `method.tango.mode`;
 - `tango-template`: the mission parsed by rules into the same plan, no model (the primitives' ceiling).
 
 `program.py` is the parser and whitelist checker (nothing the model writes is ever executed by Python),
-`interpreter.py` walks checked programs, `babyai.py` holds the BabyAI primitives over a map built from
-partial observations, `plans.py` the templates and the rule-based parser, `planner.py` the LLM call,
-`runner.py` the run folder.
+`interpreter.py` walks checked programs, `family.py` is the per-family table the runner reads, one
+module per family gives its primitives, plan templates, task text and success test: `babyai.py`
+(BabyAI/MiniGrid, a map built from partial observations; its templates and mission parser in
+`plans.py`), `crafter.py` (a map remembered from the local view, a target achievement as the task,
+tech-tree plans) and `textworld.py` (a room graph built from moves, the cookbook's recipe as the task);
+`planner.py` makes the LLM call, `runner.py` writes the run folder.
 """
 from llm_explore.methods.registry import register_method
 from llm_explore.methods.tango.config import TangoConfig

@@ -404,3 +404,51 @@ class BabyAIPrimitives(Primitives):
     def stop(self) -> PrimitiveGen:
         return Result(True)
         yield  # a generator that takes no step
+
+
+# ---------------------------------------------------------------------------- the family's parts
+def _task(prims: BabyAIPrimitives, info: dict[str, Any]) -> str:
+    return str(info.get("mission", ""))
+
+
+def _rule_plan(mission: str) -> dict[str, str] | None:
+    from llm_explore.methods.tango.plans import parse_mission
+
+    plan = parse_mission(mission)
+    return plan.as_dict() if plan is not None else None
+
+
+def _plan_request(mission: str):
+    from llm_explore.methods.tango.plans import BABYAI_KINDS, mission_objects, plan_model
+
+    objects = mission_objects(mission)
+    if not objects:
+        return "the mission names no object"
+    return "tango/plan", {"mission": mission, "kinds": list(BABYAI_KINDS), "objects": objects}, \
+        plan_model(tuple(objects))
+
+
+def _expand(plan: dict[str, str]) -> str:
+    from llm_explore.methods.tango.plans import Plan, expand
+
+    return expand(Plan(plan["kind"], plan["object"], plan.get("target", "none")))
+
+
+def _check_settings(settings) -> None:
+    if settings.target is not None:
+        from llm_explore.errors import ConfigError
+
+        raise ConfigError("method.tango.target applies to Crafter only (BabyAI missions say the task)")
+
+
+def _family():
+    from llm_explore.methods.tango.family import FamilyParts
+    from llm_explore.methods.tango.plans import BABYAI_KINDS
+
+    return FamilyParts(name="babyai", signatures=SIGNATURES, kinds=tuple(BABYAI_KINDS),
+                       make_primitives=lambda env, settings: BabyAIPrimitives(), task=_task, rule_plan=_rule_plan,
+                       plan_request=_plan_request, expand=_expand, program_prompt="tango/program",
+                       primitive_steps=64, program_steps=128, plan_tokens=96, check_settings=_check_settings)
+
+
+FAMILY = _family()

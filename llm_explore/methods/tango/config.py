@@ -19,7 +19,13 @@ class TangoConfig(StrictModel):
                                  "the episode counts as a failure")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="sampling temperature of the one call per episode")
     max_tokens: int = Field(256, ge=16, description="tokens per answer (program mode needs more than plan mode)")
-    max_primitive_steps: int = Field(64, ge=1, description="env steps one primitive call may take")
-    max_program_steps: int = Field(128, ge=1, description="env steps one program may take (the env's own limit "
-                                   "holds as well: BALROG's BabyAI tasks stop at 128)")
+    max_primitive_steps: int | None = Field(
+        None, ge=1, description="env steps one primitive call may take; default per family: BabyAI/MiniGrid 64, "
+        "Crafter 600, TextWorld 50")
+    max_program_steps: int | None = Field(
+        None, ge=1, description="env steps one episode's programs may take (the env's own limit holds as well); "
+        "default per family: BabyAI/MiniGrid 128 (BALROG's BabyAI tasks stop at 128), Crafter 3000, TextWorld 100")
+    target: str | None = Field(
+        None, description="Crafter only (it has no instruction): the achievement whose unlock is the episode's "
+        "success, e.g. make_stone_pickaxe (the default) or place_furnace; the episode ends when it is unlocked")
     max_loop: int = Field(20, ge=1, description="repetitions of a while loop, and the largest for-range allowed")

@@ -55,6 +55,15 @@ class Primitives:
         """A value as it goes to programs.jsonl."""
         return value
 
+    def succeeded(self, reward: float, terminated: bool, info: dict[str, Any]) -> bool:
+        """The family's success test after a step (default: the env ended the episode with a reward, as
+        BabyAI and TextWorld do on success; Crafter tests its target achievement instead)."""
+        return bool(terminated and reward > 0)
+
+    def report(self) -> dict[str, Any]:
+        """Per-episode facts for programs.jsonl and the summary (e.g. Crafter's achievements)."""
+        return {}
+
 
 class ProgramHalt(Exception):
     """Internal: unwinds the tree walk when the program ends (return, failure, cap, episode over)."""
@@ -93,9 +102,10 @@ class Interpreter:
         if missing:
             raise ValueError(f"primitives without an implementation: {sorted(missing)}")
 
-    def run(self, program: Program) -> RunResult:
-        """Run `program` from the env's current state (the caller has reset the env and the primitives)."""
-        self.result = RunResult()
+    def run(self, program: Program, env_steps: int = 0) -> RunResult:
+        """Run `program` from the env's current state (the caller has reset the env and the primitives);
+        `env_steps` taken before (a prelude program) count against the program's step cap."""
+        self.result = RunResult(env_steps=env_steps)
         self.vars: dict[str, Any] = {}
         try:
             self._block(program.body)
@@ -190,10 +200,11 @@ class Interpreter:
                 row["steps"] += 1
                 self.result.env_steps += 1
                 self.prims.observe(action, obs, info)
-                if terminated or truncated:
+                won = self.prims.succeeded(reward, terminated, info)
+                if won or terminated or truncated:
                     gen.close()
-                    self.result.success = bool(terminated and reward > 0)
-                    row.update(ok=True, reason="episode ended")
+                    self.result.success = won
+                    row.update(ok=True, reason="episode ended" if terminated or truncated else "task done")
                     self._halt("success" if self.result.success else "episode_end",
                                "" if self.result.success else
                                ("the env's step limit was reached" if truncated else "the episode ended"), None)

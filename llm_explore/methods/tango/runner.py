@@ -9,9 +9,13 @@
                          each primitive call (arguments, env steps, ok or the failure reason), the outcome
         llm_calls.jsonl  the LLM call log (tango)
         summary.json     success rate, LLM calls and env steps per episode, plan/program validity,
-                         failures by primitive (see `build_summary`)
+                         failures by primitive (see `build_summary`), plus the family's own fields
+                         (Crafter: target, achievements per episode and rates, Crafter score;
+                         TextWorld: games won, mean score fraction)
 
-Episode i is reset with seed `seed + i`, so two methods with the same seed see the same missions.
+Episode i is reset with seed `seed + i`, so two methods with the same seed see the same missions (a
+TextWorld game is fixed by its env id: the seed does not change it). A family with a prelude program
+(TextWorld: read the cookbook) runs it before the planning call; its steps count towards the program cap.
 """
 from __future__ import annotations
 
@@ -26,15 +30,14 @@ from llm_explore.config import RunConfig, dump_config
 from llm_explore.errors import ConfigError, LLMError
 from llm_explore.learner.runs import RunContext, episode_run_folder, write_json
 from llm_explore.methods.tango.config import TangoConfig
+from llm_explore.methods.tango.family import FamilyParts, family_parts
 from llm_explore.methods.tango.interpreter import Interpreter
 from llm_explore.methods.tango.planner import LLMPlanner, Planned
-from llm_explore.methods.tango.plans import expand, parse_mission
 from llm_explore.methods.tango.program import Checker, ProgramError
 
 USES_LLM = {"tango": True, "tango-template": False}
 COLUMNS = ["episode", "seed", "mission", "success", "env_steps", "llm_calls", "valid", "status", "failed_primitive",
            "wall_s"]
-SUPPORTED = ("babyai", "minigrid")
 
 
 def section_name(method: str) -> str:
@@ -55,32 +58,24 @@ def resolve_mode(settings: TangoConfig, cfg: RunConfig) -> str:
     return "plan" if cfg.llm.backend == "embedded" else "program"
 
 
-def family_parts(family: str):
-    """(primitives, checker) of a family; only BabyAI/MiniGrid has primitives so far."""
-    if family not in SUPPORTED:
-        raise ConfigError(f"tango has primitives for {', '.join(SUPPORTED)} only so far (not {family})")
-    from llm_explore.methods.tango.babyai import SIGNATURES, BabyAIPrimitives
-
-    return BabyAIPrimitives(), SIGNATURES
-
-
 class TemplatePlanner:
-    """`tango-template`: the mission parsed by rules into a plan, no model."""
+    """`tango-template`: the mission (task text) parsed by the family's rules into a plan, no model."""
 
     mode = "template"
 
-    def __init__(self, checker: Checker):
+    def __init__(self, checker: Checker, family: FamilyParts):
         self.checker = checker
+        self.family = family
 
     def __call__(self, mission: str, seed: int | None = None) -> Planned:
         out = Planned("template")
-        plan = parse_mission(mission)
+        plan = self.family.rule_plan(mission)
         if plan is None:
             out.error = "mission_not_parsed"
             return out
-        out.plan = plan.as_dict()
+        out.plan = plan
         try:
-            out.source = expand(plan)
+            out.source = self.family.expand(plan)
             out.program = self.checker.check(out.source)
         except (ValueError, ProgramError) as exc:
             out.error = f"plan_invalid: {exc}"
@@ -109,8 +104,16 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
                               f"method.{section_name(method)}.episodes to run more)")
     env = env if env is not None else make_env(env_id)
     family = env.family
-    prims, signatures = family_parts(family)
-    checker = Checker(signatures, max_loop=settings.max_loop)
+    try:
+        parts = family_parts(family)
+        if parts.check_settings is not None:
+            parts.check_settings(settings)
+    except ConfigError:
+        env.close()
+        raise
+    prims = parts.make_primitives(env, settings)
+    checker = Checker(parts.signatures, max_loop=settings.max_loop)
+    prelude = checker.check(parts.prelude) if parts.prelude else None
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(dump_config(cfg))
     (run_dir / "run.json").write_text(json.dumps(
@@ -133,21 +136,24 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
         mode = resolve_mode(settings, cfg)
         planner = LLMPlanner(client, checker, mode=mode, library=PromptLibrary(cfg.prompts_dir),
                              temperature=settings.temperature, max_tokens=settings.max_tokens,
-                             retries=settings.program_retries)
+                             retries=settings.program_retries, family=parts)
         calls = lambda: int(ctx.llm_stats()["calls"])  # noqa: E731
     else:
-        planner = TemplatePlanner(checker)
+        planner = TemplatePlanner(checker, parts)
         calls = lambda: 0  # noqa: E731
-    interpreter = Interpreter(env, prims, max_primitive_steps=settings.max_primitive_steps,
-                              max_program_steps=settings.max_program_steps, max_loop=settings.max_loop)
+    interpreter = Interpreter(env, prims, max_primitive_steps=settings.max_primitive_steps or parts.primitive_steps,
+                              max_program_steps=settings.max_program_steps or parts.program_steps,
+                              max_loop=settings.max_loop)
     with (run_dir / "episodes.csv").open("w", newline="") as fh:
         csv.DictWriter(fh, fieldnames=COLUMNS).writeheader()
     rows: list[dict[str, Any]] = []
+    extras: list[dict[str, Any]] = []  # per-episode family facts (Crafter's achievements, TextWorld's score)
     start = time.perf_counter()
     status = "complete"
     try:
         for episode in range(settings.episodes):
-            rows.append(_episode(episode, cfg.seed + episode, env, prims, planner, interpreter, calls, run_dir))
+            rows.append(_episode(episode, cfg.seed + episode, env, parts, prims, prelude, planner, interpreter,
+                                 calls, run_dir, extras))
             if on_episode is not None:
                 on_episode(rows[-1])
     except KeyboardInterrupt:
@@ -158,30 +164,48 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
     finally:
         wall = time.perf_counter() - start
         summary = build_summary(method, cfg, family, mode, settings, rows, ctx, wall, status)
+        if parts.summarize is not None:
+            summary.update(parts.summarize(extras))
         write_json(run_dir / "summary.json", summary)
         ctx.close()  # closes the run's own client only
         env.close()
     return run_dir, summary
 
 
-def _episode(episode: int, seed: int, env, prims, planner, interpreter: Interpreter, calls, run_dir: Path):
+def _episode(episode: int, seed: int, env, parts: FamilyParts, prims, prelude, planner, interpreter: Interpreter,
+             calls, run_dir: Path, extras: list[dict[str, Any]]):
     t0 = time.perf_counter()
     calls_before = calls()
     obs, info = env.reset(seed=seed)
     prims.reset(obs, info)
-    mission = str(info.get("mission", ""))
-    planned = planner(mission, seed)
+    before: dict[str, Any] | None = None
+    if prelude is not None:  # e.g. TextWorld: find and read the cookbook, so the plan can follow the recipe
+        pre = interpreter.run(prelude)
+        before = {"program": prelude.source, "status": pre.status, "reason": pre.reason, "env_steps": pre.env_steps,
+                  "calls": pre.calls}
+    mission = parts.task(prims, info)
+    if before is not None and before["status"] != "finished":
+        planned = Planned(planner.mode, error=f"prelude_{before['status']}: {before['reason']}")
+    else:
+        planned = planner(mission, seed)
     llm_calls = calls() - calls_before
     record: dict[str, Any] = {"episode": episode, "seed": seed, "mission": mission, "mode": planned.mode,
                               "plan": planned.plan, "attempts": planned.attempts, "program": planned.source,
                               "check": "ok" if planned.valid else planned.error, "llm_calls": llm_calls}
+    if before is not None:
+        record["prelude"] = before
+    steps_before = before["env_steps"] if before is not None else 0
     if planned.valid:
-        result = interpreter.run(planned.program)
+        result = interpreter.run(planned.program, env_steps=steps_before)
         record.update(status=result.status, success=result.success, reason=result.reason,
                       failed_primitive=result.failed_primitive, env_steps=result.env_steps, calls=result.calls)
     else:
         record.update(status=planned.error.split(":")[0], success=False, reason=planned.error,
-                      failed_primitive=None, env_steps=0, calls=[])
+                      failed_primitive=None, env_steps=steps_before, calls=[])
+    extra = prims.report()
+    if extra:
+        record.update(extra)
+        extras.append({"success": bool(record["success"]), **extra})
     record["wall_s"] = round(time.perf_counter() - t0, 3)
     with (run_dir / "programs.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(record, default=str) + "\n")
