@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from llm_explore.strict_model import StrictModel
 
@@ -23,3 +23,22 @@ class TangoConfig(StrictModel):
     max_program_steps: int = Field(128, ge=1, description="env steps one program may take (the env's own limit "
                                    "holds as well: BALROG's BabyAI tasks stop at 128)")
     max_loop: int = Field(20, ge=1, description="repetitions of a while loop, and the largest for-range allowed")
+    navigation: str = Field(
+        "scripted", description="how go_to moves (and pick_up/open_door, which go to their object first): "
+        "scripted (BFS over the observed map) or learned:RUN_DIR (greedy actions of a mission-conditioned PPO "
+        "policy trained with `llm-explore run ppo --env babyai:BabyAI-GoToLocal-v0`, as TANGO's navigation is a "
+        "learned policy)")
+    navigation_actions: Literal["move", "all"] = Field(
+        "move", description="learned navigation: move = the best of turn left/right and forward (a navigator must "
+        "not pick up, drop or toggle what the program relies on); all = the policy's argmax over every action")
+
+    @field_validator("navigation")
+    @classmethod
+    def _navigation(cls, value: str) -> str:
+        if value == "scripted":
+            return value
+        if value.startswith("learned:"):
+            if not value[len("learned:"):].strip():
+                raise ValueError("learned navigation needs a run folder: learned:RUN_DIR")
+            return value
+        raise ValueError(f"unknown navigation {value!r}; valid: scripted, learned:RUN_DIR")

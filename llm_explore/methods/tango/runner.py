@@ -27,6 +27,7 @@ from llm_explore.errors import ConfigError, LLMError
 from llm_explore.learner.runs import RunContext, episode_run_folder, write_json
 from llm_explore.methods.tango.config import TangoConfig
 from llm_explore.methods.tango.interpreter import Interpreter
+from llm_explore.methods.tango.navigation import attach_navigation, navigation_summary
 from llm_explore.methods.tango.planner import LLMPlanner, Planned
 from llm_explore.methods.tango.plans import expand, parse_mission
 from llm_explore.methods.tango.program import Checker, ProgramError
@@ -110,6 +111,8 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
     env = env if env is not None else make_env(env_id)
     family = env.family
     prims, signatures = family_parts(family)
+    attach_navigation(prims, settings.navigation, env, max_steps=settings.max_primitive_steps,
+                      actions=settings.navigation_actions)
     checker = Checker(signatures, max_loop=settings.max_loop)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(dump_config(cfg))
@@ -158,6 +161,7 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
     finally:
         wall = time.perf_counter() - start
         summary = build_summary(method, cfg, family, mode, settings, rows, ctx, wall, status)
+        summary.update(navigation_summary(prims))
         write_json(run_dir / "summary.json", summary)
         ctx.close()  # closes the run's own client only
         env.close()
