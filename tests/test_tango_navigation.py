@@ -36,9 +36,10 @@ def nav_run(tmp_path_factory) -> Path:
     return _train(tmp_path_factory.mktemp("nav"), "goto", GOTO)
 
 
-def _cfg(navigation: str, env_id: str = "babyai-mixed-goto", episodes: int = 2, seed: int = 1000) -> RunConfig:
+def _cfg(navigation: str, env_id: str = "babyai-mixed-goto", episodes: int = 2, seed: int = 1000,
+         **more) -> RunConfig:
     return RunConfig(env={"id": env_id}, seed=seed,
-                     method={"tango_template": {"episodes": episodes, "navigation": navigation}})
+                     method={"tango_template": {"episodes": episodes, "navigation": navigation, **more}})
 
 
 class Recording:
@@ -72,16 +73,20 @@ def _actions(env: Recording) -> list[list]:
     return episodes
 
 
-def test_learned_navigator_drives_go_to_with_the_policys_greedy_actions(nav_run, tmp_path):
+@pytest.mark.parametrize("sampling", ["greedy", "sample"])
+def test_learned_navigator_drives_go_to_with_the_policys_actions(nav_run, tmp_path, sampling):
     env = Recording(make_env("babyai-mixed-goto"))
-    run_dir, summary = run_tango("tango-template", _cfg(f"learned:{nav_run}"), run_dir=tmp_path / "learned", env=env)
+    run_dir, summary = run_tango("tango-template", _cfg(f"learned:{nav_run}", navigation_sampling=sampling),
+                                 run_dir=tmp_path / "learned", env=env)
     nav = summary["navigation"]
     assert nav["kind"] == "learned" and nav["trained_on"] == GOTO and nav["policy_steps"] > 0
+    assert nav["sampling"] == sampling
     records = [json.loads(line) for line in (run_dir / "programs.jsonl").read_text().splitlines()]
     episodes = _actions(env)
-    # Replay every go_to step through an independently loaded copy of the policy: the env's action must be
-    # the policy's greedy move for the observation the agent had, under the training wording of the target.
-    replay = LearnedNavigator(nav_run, make_env("babyai-mixed-goto"))
+    # Replay every go_to step through an independently loaded copy of the policy (same seed): the env's
+    # action must be the policy's (greedy, or seeded sample) move for the observation the agent had, under
+    # the training wording of the target.
+    replay = LearnedNavigator(nav_run, make_env("babyai-mixed-goto"), sampling=sampling, seed=1000)
     checked = 0
     for record, steps in zip(records, episodes):
         offset = 0
@@ -91,6 +96,7 @@ def test_learned_navigator_drives_go_to_with_the_policys_greedy_actions(nav_run,
                 mission = replay.mission(Handle("", kind, colour, None))
                 assert mission == f"go to the {colour} {kind}"
                 for obs, action in steps[offset:offset + call["steps"]]:
+                    assert action in (0, 1, 2)  # navigation_actions=move
                     assert action == replay.act(obs, mission)[0]
                     checked += 1
                 # an outcome: reached, or a failure that says why

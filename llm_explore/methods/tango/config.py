@@ -25,12 +25,16 @@ class TangoConfig(StrictModel):
     max_loop: int = Field(20, ge=1, description="repetitions of a while loop, and the largest for-range allowed")
     navigation: str = Field(
         "scripted", description="how go_to moves (and pick_up/open_door, which go to their object first): "
-        "scripted (BFS over the observed map) or learned:RUN_DIR (greedy actions of a mission-conditioned PPO "
+        "scripted (BFS over the observed map) or learned:RUN_DIR (the actions of a mission-conditioned PPO "
         "policy trained with `llm-explore run ppo --env babyai:BabyAI-GoToLocal-v0`, as TANGO's navigation is a "
         "learned policy)")
+    navigation_sampling: Literal["sample", "greedy"] = Field(
+        "sample", description="learned navigation: sample = draw each action from the policy (seeded by the run's "
+        "seed), as `llm-explore eval` does by default; greedy = the most likely action, as `eval --greedy` "
+        "(a memoryless MiniGrid policy often loops when greedy)")
     navigation_actions: Literal["move", "all"] = Field(
-        "move", description="learned navigation: move = the best of turn left/right and forward (a navigator must "
-        "not pick up, drop or toggle what the program relies on); all = the policy's argmax over every action")
+        "move", description="learned navigation: move = only turn left/right and forward are chosen from (a navigator "
+        "must not pick up, drop or toggle what the program relies on); all = every action")
 
     @field_validator("navigation")
     @classmethod

@@ -9,9 +9,10 @@ training-free. Here the policy is one trained with this framework on a BabyAI Go
 With `method.tango.navigation=learned:RUN_DIR` the primitives' `go_to` (and so `pick_up` and
 `open_door`, which go to their object first) shows the policy the current 7x7 view, the direction and
 the mission "go to the <colour> <kind>" (the wording of the GoTo levels' own missions, embedded like
-every BabyAI mission the policy saw in training), takes the greedy action each step (the argmax of
-its logits, as `llm-explore eval --greedy` does; `navigation_actions=move` restricts it to turning and
-moving forward) and stops when the object is in front of the agent (BabyAI's GoTo success) or after
+every BabyAI mission the policy saw in training), takes an action each step, sampled from the policy
+(`navigation_sampling=sample`, seeded by the run's seed, as `llm-explore eval` does by default) or its
+argmax (`greedy`, as `eval --greedy`), among turning and moving forward only (`navigation_actions=move`;
+`all` lets it pick up, drop and toggle too) and stops when the object is in front of the agent (BabyAI's GoTo success) or after
 `max_primitive_steps`. `put_next_to`'s last walk, to a free cell beside the second object, stays
 scripted: a GoTo policy goes to objects, not to cells.
 
@@ -76,7 +77,8 @@ def mission_vocabulary(env_id: str, seeds: int = VOCAB_SEEDS) -> tuple[dict[tupl
 class LearnedNavigator:
     """A trained GoTo policy behind the `go_to` primitive (see the module docstring)."""
 
-    def __init__(self, run_dir: str | Path, env: Any, *, max_steps: int = 64, actions: str = "move"):
+    def __init__(self, run_dir: str | Path, env: Any, *, max_steps: int = 64, actions: str = "move",
+                 sampling: str = "sample", seed: int = 0):
         from llm_explore.envs import make_vector_env
         from llm_explore.orchestration.evaluate import load_policy
         from llm_explore.orchestration.launch import load_run_config
@@ -122,9 +124,10 @@ class LearnedNavigator:
                               f"(e.g. {other[0]!r})" if other else f"{where}: {cfg.env.id} names no objects")
         self.run_dir, self.env_id = run_dir, cfg.env.id
         self.processor, self.agent = processor, agent.cpu()
-        self.max_steps, self.actions = max_steps, actions
+        self.max_steps, self.actions, self.sampling = max_steps, actions, sampling
+        self.rng = torch.Generator().manual_seed(seed)  # sampled actions: same run seed, same run
         self.steps = 0  # env steps this navigator chose (all episodes)
-        self.overridden = 0  # steps where the policy's own argmax was not a move (navigation_actions=move)
+        self.overridden = 0  # steps whose action differs from the policy's own argmax (sampling or moves only)
 
     # ------------------------------------------------------------------ the policy
     def mission(self, h: Handle) -> str | None:
@@ -138,14 +141,17 @@ class LearnedNavigator:
         return f"{', '.join(kinds)} in {', '.join(colours)}"
 
     def act(self, obs: dict[str, Any], mission: str) -> tuple[int, int]:
-        """(the action taken, the policy's argmax over all actions) for one observation."""
+        """(the action taken, the policy's most likely action over all actions) for one observation."""
         batch = {"image": np.asarray(obs["image"])[None], "direction": np.asarray([int(obs["direction"])])}
         with torch.no_grad():
             logits = self.agent.action_logits(self.processor(batch, [{"mission": mission}]))[0]
-        best = int(logits.argmax())
-        if self.actions == "all":
-            return best, best
-        return MOVES[int(logits[list(MOVES)].argmax())], best
+        allowed = list(MOVES) if self.actions == "move" else list(range(logits.shape[0]))
+        sub = logits[allowed]
+        if self.sampling == "greedy":
+            pick = int(sub.argmax())
+        else:
+            pick = int(torch.multinomial(torch.softmax(sub, -1), 1, generator=self.rng))
+        return allowed[pick], int(logits.argmax())
 
     # ------------------------------------------------------------------ the primitive
     def go_to(self, prims, h: Handle) -> PrimitiveGen:
@@ -174,14 +180,16 @@ class LearnedNavigator:
         return Result(False, f"the navigation policy did not reach the {h.words()} in {self.max_steps} steps ({others})")
 
 
-def attach_navigation(prims: Any, setting: str, env: Any, *, max_steps: int, actions: str = "move") -> None:
+def attach_navigation(prims: Any, setting: str, env: Any, *, max_steps: int, actions: str = "move",
+                      sampling: str = "sample", seed: int = 0) -> None:
     """Give `prims` a learned navigator when `setting` is learned:RUN_DIR (loaded here, once per run)."""
     run_dir = navigation_run_dir(setting)
     if run_dir is None:
         return
     if not hasattr(prims, "navigator"):
         raise ConfigError(f"learned navigation exists for the BabyAI/MiniGrid primitives only, not {type(prims).__name__}")
-    prims.navigator = LearnedNavigator(run_dir, env, max_steps=max_steps, actions=actions)
+    prims.navigator = LearnedNavigator(run_dir, env, max_steps=max_steps, actions=actions, sampling=sampling,
+                                       seed=seed)
 
 
 def navigation_summary(prims: Any) -> dict[str, Any]:
@@ -190,5 +198,5 @@ def navigation_summary(prims: Any) -> dict[str, Any]:
     if nav is None:
         return {"navigation": {"kind": "scripted"}}
     return {"navigation": {"kind": "learned", "run_dir": str(nav.run_dir), "trained_on": nav.env_id,
-                           "actions": nav.actions, "policy_steps": nav.steps,
-                           "non_move_argmax_overridden": nav.overridden}}
+                           "actions": nav.actions, "sampling": nav.sampling, "policy_steps": nav.steps,
+                           "steps_not_the_argmax": nav.overridden}}

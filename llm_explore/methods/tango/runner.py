@@ -112,7 +112,7 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
     family = env.family
     prims, signatures = family_parts(family)
     attach_navigation(prims, settings.navigation, env, max_steps=settings.max_primitive_steps,
-                      actions=settings.navigation_actions)
+                      actions=settings.navigation_actions, sampling=settings.navigation_sampling, seed=cfg.seed)
     checker = Checker(signatures, max_loop=settings.max_loop)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(dump_config(cfg))
