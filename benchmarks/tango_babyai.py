@@ -21,7 +21,7 @@ The five instruction kinds of BabyAI-Text's MixedTrainLocal (`babyai:MixedTrainL
   whose go_to (and pick_up/open_door's approach) is a PPO GoTo policy (`method.tango.navigation`), e.g.
   `--methods tango-template,tango-template-learned --navigation learned:benchmarks/runs/nav-gotolocal-s0
   --result benchmarks/results/tango_babyai_learned_nav.json`; its failures are sorted by kind (the policy's
-  step cap with or without facing other objects, a target its training missions never named, the
+  step cap, ending in front of another object or of none, a target its training missions never named, the
   program's or env's step cap).
 
 Success per task kind and overall with 95% percentile-bootstrap intervals over episodes (numpy,
@@ -74,8 +74,8 @@ def failure_kind(record: dict) -> str | None:
     if "never name a" in reason:
         return "target not in the policy's missions"
     if "did not reach" in reason:
-        return "policy step cap, " + ("no other object faced" if "faced no other object" in reason
-                                      else "faced other objects")
+        return "policy step cap, " + ("ended facing no object" if "ended facing no object" in reason
+                                      else "ended facing another object")
     if record["status"] in ("step_cap", "episode_end"):
         return "program/env step cap"
     return f"{record.get('failed_primitive') or record['status']}: {reason[:60]}"
@@ -184,15 +184,17 @@ def _count(values) -> dict[str, int]:
 
 def render_failures(agg: list[dict], tasks: list[str]) -> str:
     """Failure kinds per task for the tango-template rows (where learned navigation fails)."""
-    lines = ["| method | task | failures by kind | env steps of a go_to that reached its object (mean, all tasks) |",
-             "|---|---|---|---|"]
+    lines = ["| method | " + " | ".join(tasks) + " | env steps per go_to call that reached its object |",
+             "|---|" + "---|" * (len(tasks) + 1)]
     for a in agg:
         if not a["method"].startswith("tango-template"):
             continue
-        steps = "-" if a.get("go_to_ok_mean_steps") is None else f"{a['go_to_ok_mean_steps']:.1f}"
+        cells = []
         for t in tasks:
             kinds = a.get("failure_kinds", {}).get(t) or {}
-            lines.append(f"| {a['method']} | {t} | {'; '.join(f'{k}: {v}' for k, v in kinds.items()) or 'none'} | {steps} |")
+            cells.append("; ".join(f"{k}: {v}" for k, v in kinds.items()) or "none")
+        steps = "-" if a.get("go_to_ok_mean_steps") is None else f"{a['go_to_ok_mean_steps']:.1f}"
+        lines.append(f"| {a['method']} | " + " | ".join(cells) + f" | {steps} |")
     return "\n".join(lines)
 
 

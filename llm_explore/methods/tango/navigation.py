@@ -160,24 +160,28 @@ class LearnedNavigator:
         if mission is None:
             return Result(False, f"the navigation policy was trained on {self.env_id} missions, which never name a "
                           f"{h.words()} (they name {self.vocabulary()})")
-        faced: list[str] = []
+        faced: list[str] = []  # other objects the agent stood in front of, in order
+        ahead = None
         for step in range(self.max_steps + 1):
             front = prims.mem.front()
             cell = prims.mem.cells.get(front)
             if cell is not None and cell[0] == h.kind and (h.colour is None or cell[1] == h.colour):
                 return Result(True, value=Handle(h.desc, h.kind, h.colour, front))
+            ahead = None
             if cell is not None and cell[0] in ("key", "ball", "box", "door"):
-                words = f"{cell[1]} {cell[0]}" if cell[1] else cell[0]
-                if not faced or faced[-1] != words:
-                    faced.append(words)
+                ahead = f"{cell[1]} {cell[0]}" if cell[1] else cell[0]
+                if not faced or faced[-1] != ahead:
+                    faced.append(ahead)
             if step == self.max_steps:
                 break
             action, best = self.act(prims.obs, mission)
             self.steps += 1
             self.overridden += int(action != best)
             yield action
-        others = f"faced {', '.join(dict.fromkeys(faced))} on the way" if faced else "faced no other object"
-        return Result(False, f"the navigation policy did not reach the {h.words()} in {self.max_steps} steps ({others})")
+        where = f"ended facing the {ahead}" if ahead else "ended facing no object"
+        seen = f"; faced {', '.join(dict.fromkeys(faced))} on the way" if faced else ""
+        return Result(False, f"the navigation policy did not reach the {h.words()} in {self.max_steps} steps "
+                      f"({where}{seen})")
 
 
 def attach_navigation(prims: Any, setting: str, env: Any, *, max_steps: int, actions: str = "move",
