@@ -168,3 +168,13 @@ def test_bad_run_folders_are_one_line_config_errors(nav_run, tmp_path):
 def test_navigation_setting_is_validated(value, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         run_tango("tango-template", _cfg(value), run_dir=tmp_path / "run")
+
+
+def test_navigation_setting_from_set_overrides(tmp_path):
+    """`--set method.tango_template.navigation=learned:` reaches the config as YAML's mapping {learned: None}."""
+    from llm_explore.config import load_config
+
+    for value, message in (("learned:", "needs a run folder"), (f"learned: {tmp_path / 'gone'}", "no such run folder")):
+        cfg = load_config(overrides=["env.id=babyai-mixed-goto", f"method.tango_template.navigation={value}"])
+        with pytest.raises(ConfigError, match=message):
+            run_tango("tango-template", cfg, run_dir=tmp_path / "run")

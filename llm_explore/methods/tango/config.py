@@ -36,6 +36,14 @@ class TangoConfig(StrictModel):
         "move", description="learned navigation: move = only turn left/right and forward are chosen from (a navigator "
         "must not pick up, drop or toggle what the program relies on); all = every action")
 
+    @field_validator("navigation", mode="before")
+    @classmethod
+    def _navigation_from_yaml(cls, value):
+        # YAML (and `--set`) reads `learned:` and `learned: DIR` as a mapping, not as the string meant
+        if isinstance(value, dict) and list(value) == ["learned"]:
+            return f"learned:{value['learned'] if value['learned'] is not None else ''}"
+        return value
+
     @field_validator("navigation")
     @classmethod
     def _navigation(cls, value: str) -> str:
