@@ -22,7 +22,8 @@ The five instruction kinds of BabyAI-Text's MixedTrainLocal (`babyai:MixedTrainL
   `--methods tango-template,tango-template-learned --navigation learned:benchmarks/runs/nav-gotolocal-s0
   --result benchmarks/results/tango_babyai_learned_nav.json`; its failures are sorted by kind (the policy's
   step cap, ending in front of another object or of none, a target its training missions never named, the
-  program's or env's step cap).
+  program's or env's step cap). `tango-template-learned-greedy`: the same with the policy's most likely
+  action instead of a sampled one (`navigation_sampling=greedy`).
 
 Success per task kind and overall with 95% percentile-bootstrap intervals over episodes (numpy,
 seeded), LLM calls and env steps per episode, wall time. BALROG's published naive-agent numbers are
@@ -88,12 +89,16 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
     from llm_explore.methods.tango.runner import run_tango
 
     run_dir = out / f"{method}-{task}-s{seed}-n{episodes}"
-    base = {"tango-program": "tango", "tango-template-learned": "tango-template"}.get(method, method)
+    learned = method.startswith("tango-template-learned")
+    if learned and navigation:  # one folder per policy: another --navigation must not reuse these runs
+        run_dir = out / f"{method}-{Path(navigation.split(':', 1)[-1]).name}-{task}-s{seed}-n{episodes}"
+    base = "tango" if method == "tango-program" else "tango-template" if learned else method
     settings = {"episodes": episodes, **({"mode": "program", "program_retries": 1} if method == "tango-program" else {})}
-    if method == "tango-template-learned":
+    if learned:
         if not navigation:
-            raise SystemExit("tango-template-learned needs --navigation learned:RUN_DIR")
+            raise SystemExit(f"{method} needs --navigation learned:RUN_DIR")
         settings["navigation"] = navigation
+        settings["navigation_sampling"] = "greedy" if method.endswith("-greedy") else "sample"
     if not (run_dir / "summary.json").is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
         cfg = RunConfig.model_validate({"name": run_dir.name, "out_dir": str(out), "seed": seed,
@@ -255,7 +260,7 @@ def main() -> None:
         for method in methods:
             for task in tasks:
                 t0 = time.time()
-                if method in ("tango", "tango-program", "tango-template", "tango-template-learned"):
+                if method in ("tango", "tango-program") or method.startswith("tango-template"):
                     rows.extend(run_tango_job(method, task, args.episodes, args.seed, out, client, args.navigation))
                 else:
                     n = agent_episodes if method == "llm-agent" else args.episodes
