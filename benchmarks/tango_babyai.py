@@ -79,7 +79,7 @@ def failure_kind(record: dict) -> str | None:
                                       else "ended facing another object")
     if record["status"] in ("step_cap", "episode_end"):
         return "program/env step cap"
-    return f"{record.get('failed_primitive') or record['status']}: {reason[:60]}"
+    return reason[:70] or record["status"]
 
 
 def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, client,
