@@ -10,7 +10,8 @@ Per PPO run folder (trained with `llm-explore run ppo --env babyai:BabyAI-GoToLo
   (sampled, all actions, as in training) on the true mission, then on the mission of another object in
   the room ("go to the <colour> <kind>", drawn with a seeded RNG); success is the env's, for the true
   target. A policy that reads its mission succeeds far less often when told to go elsewhere; a policy
-  that wanders until it happens to face the target succeeds about as often either way.
+  that wanders until it happens to face the target succeeds about as often either way. Uniformly
+  random actions on the same episodes are the floor.
 
 Results: benchmarks/results/tango_nav_policy.json (wall times measured on the shared machine, under load).
 """
@@ -63,6 +64,26 @@ def grounding(run_dir: Path, episodes: int) -> dict:
     return {"episodes": episodes, **out}
 
 
+def random_success(env_id: str, episodes: int) -> float:
+    """Uniformly random actions on the same episodes (what wandering alone achieves in 64 steps)."""
+    from llm_explore.envs import make_env
+
+    env = make_env(env_id, captions=False)
+    rng = np.random.default_rng(0)
+    wins = []
+    for ep in range(episodes):
+        env.reset(seed=20_000 + ep)
+        won = 0
+        for _ in range(CAP):
+            _obs, reward, term, trunc, _info = env.step(int(rng.integers(env.action_space.n)))
+            if term or trunc:
+                won = int(reward > 0)
+                break
+        wins.append(won)
+    env.close()
+    return float(np.mean(wins))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+")
@@ -87,6 +108,7 @@ def main() -> None:
             row["eval_greedy" if greedy else "eval_sampled"] = {k: ev[k] for k in ("episodes", "success_rate",
                                                                                    "mean_return", "mean_length")}
         row["grounding"] = grounding(run_dir, args.episodes)
+        row["grounding"]["success_random_actions"] = random_success(str(row["env"]), args.episodes)
         row["wall_s"] = round(time.time() - t0, 1)
         done["runs"][run_dir.name] = row
         path.write_text(json.dumps(done, indent=1) + "\n")
