@@ -94,8 +94,8 @@ class LearnedNavigator:
         if family != "minigrid":  # the adapter family of minigrid: and babyai: ids
             raise ConfigError(f"{where}: trained on {cfg.env.id} ({family}); learned navigation needs a "
                               f"mission-conditioned BabyAI GoTo policy ({HINT})")
-        if getattr(env, "family", None) != "minigrid":
-            raise ConfigError(f"learned navigation drives BabyAI/MiniGrid envs only (this env is {getattr(env, 'family', '?')})")
+        if env.family != "minigrid":
+            raise ConfigError(f"learned navigation drives BabyAI/MiniGrid envs only (this env is {env.family})")
         torch.set_num_threads(1)
         envs = make_vector_env(cfg.env.id, 1, captions=False)
         try:
@@ -198,7 +198,7 @@ def attach_navigation(prims: Any, setting: str, env: Any, *, max_steps: int, act
 
 def navigation_summary(prims: Any) -> dict[str, Any]:
     """summary.json's `navigation`: which navigator moved the agent and, if learned, how often."""
-    nav = getattr(prims, "navigator", None)
+    nav = prims.navigator if hasattr(prims, "navigator") else None
     if nav is None:
         return {"navigation": {"kind": "scripted"}}
     return {"navigation": {"kind": "learned", "run_dir": str(nav.run_dir), "trained_on": nav.env_id,
