@@ -12,8 +12,8 @@ the mission "go to the <colour> <kind>" (the wording of the GoTo levels' own mis
 every BabyAI mission the policy saw in training), takes an action each step, sampled from the policy
 (`navigation_sampling=sample`, seeded by the run's seed, as `llm-explore eval` does by default) or its
 argmax (`greedy`, as `eval --greedy`), among turning and moving forward only (`navigation_actions=move`;
-`all` lets it pick up, drop and toggle too) and stops when the object is in front of the agent (BabyAI's GoTo success) or after
-`max_primitive_steps`. `put_next_to`'s last walk, to a free cell beside the second object, stays
+`all` lets it pick up, drop and toggle too), and stops when the object is in front of the agent
+(BabyAI's GoTo success) or after `max_primitive_steps`. `put_next_to`'s last walk, to a free cell beside the second object, stays
 scripted: a GoTo policy goes to objects, not to cells.
 
 The policy is loaded once per run, on the CPU. Every mismatch (no such folder, not a PPO run, another
@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from llm_explore.errors import ConfigError
+from llm_explore.errors import ConfigError, RunFileError
 from llm_explore.methods.tango.babyai import FORWARD, LEFT, RIGHT, Handle, parse_desc
 from llm_explore.methods.tango.interpreter import PrimitiveGen, Result
 
@@ -87,7 +87,10 @@ class LearnedNavigator:
         where = f"navigation policy {run_dir}"
         if not run_dir.is_dir():
             raise ConfigError(f"{where}: no such run folder ({HINT})")
-        cfg, meta = load_run_config(run_dir)
+        try:
+            cfg, meta = load_run_config(run_dir)
+        except (ConfigError, RunFileError) as exc:  # e.g. "... is not a run folder": say which setting pointed there
+            raise type(exc)(f"navigation policy: {exc}") from None
         method, family = str(meta["method"]), str(meta["family"])
         if method != "ppo" and not method.startswith("ppo-"):
             raise ConfigError(f"{where}: a {method} run, not a PPO run ({HINT})")
