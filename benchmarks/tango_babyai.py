@@ -16,7 +16,14 @@ The five instruction kinds of BabyAI-Text's MixedTrainLocal (`babyai:MixedTrainL
 - llm-agent: the naive agent (one call per step with the IGE act prompt, 4 steps of history,
   temperature 0.7 seeded), as BALROG evaluates models; `--agent-episodes` may be smaller (it makes up
   to 128 calls per episode);
-- random-agent: uniformly random actions.
+- random-agent: uniformly random actions;
+- tango-template-learned (not in the default list; needs `--navigation learned:RUN_DIR`): tango-template
+  whose go_to (and pick_up/open_door's approach) is a PPO GoTo policy (`method.tango.navigation`), e.g.
+  `--methods tango-template,tango-template-learned --navigation learned:benchmarks/runs/nav-gotolocal-s0
+  --result benchmarks/results/tango_babyai_learned_nav.json`; its failures are sorted by kind (the policy's
+  step cap, ending in front of another object or of none, a target its training missions never named, the
+  program's or env's step cap). `tango-template-learned-greedy`: the same with the policy's most likely
+  action instead of a sampled one (`navigation_sampling=greedy`).
 
 Success per task kind and overall with 95% percentile-bootstrap intervals over episodes (numpy,
 seeded), LLM calls and env steps per episode, wall time. BALROG's published naive-agent numbers are
@@ -60,14 +67,38 @@ def bootstrap(values: list[float], seed: int = 0) -> tuple[float, float, float]:
     return float(x.mean()), float(lo), float(hi)
 
 
-def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, client) -> list[dict]:
+def failure_kind(record: dict) -> str | None:
+    """Why an episode failed, for learned navigation's table (None: it succeeded)."""
+    if record["success"]:
+        return None
+    reason = record.get("reason") or ""
+    if "never name a" in reason:
+        return "target not in the policy's missions"
+    if "did not reach" in reason:
+        return "policy step cap, " + ("ended facing no object" if "ended facing no object" in reason
+                                      else "ended facing another object")
+    if record["status"] in ("step_cap", "episode_end"):
+        return "program/env step cap"
+    return reason[:70] or record["status"]
+
+
+def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, client,
+                  navigation: str | None = None) -> list[dict]:
     """One tango / tango-template run of `episodes` episodes; its per-episode rows."""
     from llm_explore.config import RunConfig
     from llm_explore.methods.tango.runner import run_tango
 
     run_dir = out / f"{method}-{task}-s{seed}-n{episodes}"
-    base = "tango" if method == "tango-program" else method
+    learned = method.startswith("tango-template-learned")
+    if learned and navigation:  # one folder per policy: another --navigation must not reuse these runs
+        run_dir = out / f"{method}-{Path(navigation.split(':', 1)[-1]).name}-{task}-s{seed}-n{episodes}"
+    base = "tango" if method == "tango-program" else "tango-template" if learned else method
     settings = {"episodes": episodes, **({"mode": "program", "program_retries": 1} if method == "tango-program" else {})}
+    if learned:
+        if not navigation:
+            raise SystemExit(f"{method} needs --navigation learned:RUN_DIR")
+        settings["navigation"] = navigation
+        settings["navigation_sampling"] = "greedy" if method.endswith("-greedy") else "sample"
     if not (run_dir / "summary.json").is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
         cfg = RunConfig.model_validate({"name": run_dir.name, "out_dir": str(out), "seed": seed,
@@ -83,10 +114,12 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
         # Success can hide a wrong plan (a put_next_to plan picks the object up first, which also
         # satisfies goto and pickup): agreement with the rule-based parser's plan is reported apart.
         agrees = None if method == "tango-program" else bool(rule and r["plan"] == rule.as_dict())
+        go_to = [c for c in r["calls"] if c["primitive"] == "go_to"]
         rows.append({"method": method, "task": task, "seed": r["seed"], "success": int(r["success"]),
                      "env_steps": r["env_steps"], "llm_calls": r["llm_calls"], "wall_s": r["wall_s"],
                      "valid": r["check"] == "ok", "plan_agrees": agrees, "status": r["status"],
-                     "failed_primitive": r["failed_primitive"]})
+                     "failed_primitive": r["failed_primitive"], "failure": failure_kind(r),
+                     "go_to_steps_ok": [c["steps"] for c in go_to if c.get("ok")]})
     return rows
 
 
@@ -139,8 +172,35 @@ def aggregate(rows: list[dict], methods: list[str], tasks: list[str]) -> list[di
             if r["failed_primitive"]:
                 failures[r["failed_primitive"]] = failures.get(r["failed_primitive"], 0) + 1
         agg["failures_by_primitive"] = failures
+        agg["failure_kinds"] = {t: _count(r.get("failure") for r in mine if r["task"] == t and r.get("failure"))
+                                for t in tasks}
+        ok_steps = [s for r in mine for s in r.get("go_to_steps_ok", [])]
+        agg["go_to_ok_mean_steps"] = float(np.mean(ok_steps)) if ok_steps else None
         out.append(agg)
     return out
+
+
+def _count(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
+def render_failures(agg: list[dict], tasks: list[str]) -> str:
+    """Failure kinds per task for the tango-template rows (where learned navigation fails)."""
+    lines = ["| method | " + " | ".join(tasks) + " | env steps per go_to call that reached its object |",
+             "|---|" + "---|" * (len(tasks) + 1)]
+    for a in agg:
+        if not a["method"].startswith("tango-template"):
+            continue
+        cells = []
+        for t in tasks:
+            kinds = a.get("failure_kinds", {}).get(t) or {}
+            cells.append("; ".join(f"{k}: {v}" for k, v in kinds.items()) or "none")
+        steps = "-" if a.get("go_to_ok_mean_steps") is None else f"{a['go_to_ok_mean_steps']:.1f}"
+        lines.append(f"| {a['method']} | " + " | ".join(cells) + f" | {steps} |")
+    return "\n".join(lines)
 
 
 def render(agg: list[dict], tasks: list[str]) -> str:
@@ -174,6 +234,8 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "tango_babyai"))
     ap.add_argument("--reuse-only", action="store_true",
                     help="agents: table only the episodes already run (stop a long llm-agent part and report it)")
+    ap.add_argument("--navigation", default=None,
+                    help="learned:RUN_DIR for tango-template-learned (a PPO GoTo policy drives go_to)")
     ap.add_argument("--result", default=str(ROOT / "benchmarks" / "results" / "tango_babyai.json"))
     args = ap.parse_args()
     import torch
@@ -198,8 +260,8 @@ def main() -> None:
         for method in methods:
             for task in tasks:
                 t0 = time.time()
-                if method in ("tango", "tango-program", "tango-template"):
-                    rows.extend(run_tango_job(method, task, args.episodes, args.seed, out, client))
+                if method in ("tango", "tango-program") or method.startswith("tango-template"):
+                    rows.extend(run_tango_job(method, task, args.episodes, args.seed, out, client, args.navigation))
                 else:
                     n = agent_episodes if method == "llm-agent" else args.episodes
                     for i in range(n):
@@ -220,6 +282,9 @@ def main() -> None:
         if client is not None:
             client.close()
     print(render(aggregate(rows, methods, tasks), tasks))
+    if any(m.startswith("tango-template") for m in methods):
+        print()
+        print(render_failures(aggregate(rows, methods, tasks), tasks))
     print(f"wrote {args.result}")
 
 

@@ -47,6 +47,10 @@ class Agent(nn.Module):
         logits = self.scorer(torch.cat([state, cmds], dim=-1)).squeeze(-1)
         return logits.masked_fill(~obs["cmd_mask"].bool(), -1e9)
 
+    def action_logits(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The policy head's logits (greedy evaluation takes their argmax)."""
+        return self._logits(self._features(obs), obs)
+
     def get_value(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         h = self._features(obs)
         return self.critic_ext(h).squeeze(-1), self.critic_int(h).squeeze(-1)

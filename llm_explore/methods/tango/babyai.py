@@ -13,7 +13,8 @@ Primitives (TANGO's names are aliases: explore_scene = explore, navigate_to = go
     x = detect("red ball")  the nearest seen object matching the description (a handle, maybe missing)
     is_found(x)             did detect find it?           is_locked(d): is the door locked?
     k = key_for(d)          the nearest seen key of the door's colour (a handle, maybe missing)
-    go_to(x)                end next to the object, facing it (BabyAI's GoTo success condition)
+    go_to(x)                end next to the object, facing it (BabyAI's GoTo success condition); by BFS,
+                            or by a learned policy (`navigation.py`, `method.tango.navigation=learned:RUN_DIR`)
     pick_up(x)              drop what is carried first, go to x, pick it up
     open_door(d)            go to the door and open it; a locked door needs its key carried
     drop()                  drop what is carried in a free cell next to the agent
@@ -194,8 +195,12 @@ class BabyAIPrimitives(Primitives):
 
     signatures = SIGNATURES
 
-    def __init__(self):
+    def __init__(self, navigator=None):
         self.mem = GridMemory()
+        # None: go_to walks by BFS over the map; else a learned navigator (`navigation.LearnedNavigator`)
+        # that picks each step from the last observation.
+        self.navigator = navigator
+        self.obs: Any = None
 
     def table(self) -> dict[str, Callable[..., Any]]:
         return {"explore": self.explore, "explore_scene": self.explore, "detect": self.detect,
@@ -207,10 +212,12 @@ class BabyAIPrimitives(Primitives):
     def reset(self, obs: Any, info: dict[str, Any]) -> None:
         self.mem = GridMemory()
         self.mem.update(obs)
+        self.obs = obs
 
     def observe(self, action: int, obs: Any, info: dict[str, Any]) -> None:
         self.mem.before_action(action)
         self.mem.update(obs)
+        self.obs = obs
 
     def show(self, value: Any) -> Any:
         if isinstance(value, Handle):
@@ -309,6 +316,8 @@ class BabyAIPrimitives(Primitives):
             return Result(False, f"{h.desc!r} names no object (key, ball, box, door)")
         if not h.found:
             return Result(False, f"no {h.words()} seen yet")
+        if self.navigator is not None:
+            return (yield from self.navigator.go_to(self, h))
         stands = {n for n in _neighbours(h.pos) if self.mem.passable(n) or n == self.mem.pos
                   or n not in self.mem.cells}
         walked = yield from self._walk(stands, f"the {h.words()}")

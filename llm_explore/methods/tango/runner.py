@@ -32,6 +32,7 @@ from llm_explore.learner.runs import RunContext, episode_run_folder, write_json
 from llm_explore.methods.tango.config import TangoConfig
 from llm_explore.methods.tango.family import FamilyParts, family_parts
 from llm_explore.methods.tango.interpreter import Interpreter
+from llm_explore.methods.tango.navigation import attach_navigation, navigation_summary
 from llm_explore.methods.tango.planner import LLMPlanner, Planned
 from llm_explore.methods.tango.program import Checker, ProgramError
 
@@ -108,10 +109,12 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
         parts = family_parts(family)
         if parts.check_settings is not None:
             parts.check_settings(settings)
+        prims = parts.make_primitives(env, settings)
+        attach_navigation(prims, settings.navigation, env, max_steps=settings.max_primitive_steps,
+                          actions=settings.navigation_actions, sampling=settings.navigation_sampling, seed=cfg.seed)
     except ConfigError:
         env.close()
         raise
-    prims = parts.make_primitives(env, settings)
     checker = Checker(parts.signatures, max_loop=settings.max_loop)
     prelude = checker.check(parts.prelude) if parts.prelude else None
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -166,6 +169,7 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
         summary = build_summary(method, cfg, family, mode, settings, rows, ctx, wall, status)
         if parts.summarize is not None:
             summary.update(parts.summarize(extras))
+        summary.update(navigation_summary(prims))
         write_json(run_dir / "summary.json", summary)
         ctx.close()  # closes the run's own client only
         env.close()
