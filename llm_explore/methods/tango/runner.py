@@ -110,7 +110,7 @@ def run_tango(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path |
         if parts.check_settings is not None:
             parts.check_settings(settings)
         prims = parts.make_primitives(env, settings)
-        attach_navigation(prims, settings.navigation, env, max_steps=settings.max_primitive_steps,
+        attach_navigation(prims, settings.navigation, env, max_steps=settings.max_primitive_steps or parts.primitive_steps,
                           actions=settings.navigation_actions, sampling=settings.navigation_sampling, seed=cfg.seed)
     except ConfigError:
         env.close()
