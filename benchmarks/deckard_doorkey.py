@@ -72,8 +72,8 @@ def run_record(label: str, seed: int, run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     rows = read_metrics(run_dir)
     last = rows[-1] if rows else {}
-    return {"method": label, "seed": seed, "status": summary["status"], "frames_to_target": frames_to_target(rows, TARGET),
-            "env_steps": summary["env_steps"], "wall_s": summary["wall_s"],
+    return {"method": label, "seed": seed, "status": summary["status"],
+            "frames_to_target": frames_to_target(rows, TARGET), "env_steps": summary["env_steps"], "wall_s": summary["wall_s"],
             "steps_per_s": summary.get("env_steps_per_s"), "final_success": last.get("success_avg"),
             "first_step": summary.get("first_step", {}), "shaper": summary.get("shaper", {})}
 

@@ -4,7 +4,8 @@ and the Minecraft few-shot examples of the dream questions.
 
 Crafter's true tech tree is read from the `crafter` package's own `data.yaml`: `collect` rules give
 tools (`require`), `place` rules ingredients (`uses`) of stations, `make` rules ingredients and
-stations (`nearby`).
+stations (`nearby`). A TextWorld cooking game's is read from its own `.json` (the recipe TextWorld
+stored with it): see `cooking_domain`.
 """
 from __future__ import annotations
 

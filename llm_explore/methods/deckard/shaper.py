@@ -4,10 +4,11 @@ subtask, pay +1 when the subtask's item count rises, verify the graph from every
 Per env, the shaper keeps a goal node and its current subtask (the first missing prerequisite
 obtainable now). The policy is conditioned on the subtask text ("collect wood", "place table");
 that is the role of the reference's per-subtask adapters. A subtask or goal that runs longer than
-its timeout fails (the node's success average drops) and a new goal is chosen. When nothing is on
-the frontier, or the subtask is a node never seen (its prerequisites are verified, the node is
-not: "explore until the node is reached"), the run's exploration bonus (`count` or `rnd`, the
-learner's own shapers) is paid as well.
+its timeout fails (the node's success average drops) and a new goal is chosen; one the episode end
+interrupts is only counted (`subtasks_cut_by_episode_end`; no verdict, as the reference). When
+nothing is on the frontier, or the subtask is a node never seen (its prerequisites are verified,
+the node is not: "explore until the node is reached"), the run's exploration bonus (`count` or
+`rnd`, the learner's own shapers) is paid as well.
 
 Run folder additions: `awm.json` (the graph, rewritten after every rollout and at the end),
 `awm_history.jsonl` (every change: step, node, change, why) and `dream.jsonl` (every dream question
