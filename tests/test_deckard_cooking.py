@@ -10,7 +10,7 @@ import pytest
 from llm_explore.envs import make_env
 from llm_explore.learner.shaping import Transitions
 from llm_explore.methods.deckard.awm import precision_recall
-from llm_explore.methods.deckard.domains import EATEN, MEAL, domain_for, split_item
+from llm_explore.methods.deckard.domains import EATEN, MEAL, cooking_domain, domain_for, split_item
 from llm_explore.methods.deckard.shaper import DeckardConfig, DeckardShaper
 
 # Level 4: one ingredient to take, cook and cut (TextWorld generates it once and caches it).
@@ -34,6 +34,15 @@ def test_split_item_reads_states():
     assert split_item("a sliced fried red potato") == ("red potato", ["sliced", "fried"])
     assert split_item("some milk") == ("milk", [])
     assert split_item("a raw block of cheese") == ("block of cheese", ["raw"])
+
+
+def test_textworld_games_without_a_recipe_are_refused(tmp_path):
+    from llm_explore.errors import ConfigError
+
+    # A coin collector's .json as TextWorld writes it: metadata, but no recipe.
+    (tmp_path / "coin.json").write_text(json.dumps({"metadata": {"walkthrough": ["go east", "take coin"]}}))
+    with pytest.raises(ConfigError, match="needs a cooking game"):
+        cooking_domain(tmp_path / "coin.z8")
 
 
 def test_cooking_walkthrough_verifies_the_hypothesis_and_deletes_wrong_edges(tmp_path):
