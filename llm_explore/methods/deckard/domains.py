@@ -74,6 +74,9 @@ class DeckardDomain:
     # None: every station within reach and every tool held (co-occurrence, undone by intersection).
     # TextWorld's commands name their instrument ("cook red potato with stove"), so nothing else is.
     used: Callable[[dict[str, Any], dict[str, int]], tuple[list[str], list[str]]] | None = None
+    # node -> the node it is a state of ("fried red potato" -> "red potato"): rising together with
+    # it, the node was picked up again, not made, and is no acquisition.
+    carried_with: dict[str, str] = field(default_factory=dict)
 
     def label(self, node: str) -> str:
         """How the prompt names a node ("wood_pickaxe" -> "wood pickaxe")."""
@@ -96,6 +99,7 @@ class DeckardDomain:
     def acquisitions(self, before: dict[str, int], after: dict[str, int], events: list[str]) -> list[str]:
         """Nodes obtained in a step: counts that rose, and nodes given by the step's events."""
         got = [n for n in self.items if after.get(n, 0) > before.get(n, 0)]
+        got = [n for n in got if self.carried_with.get(n) not in got]
         for event in events:
             node = self.event_nodes.get(event)
             if node and node not in got:
@@ -317,7 +321,7 @@ def cooking_domain(game: str | Path) -> DeckardDomain:
         family="textworld", items=items, tools=tools, stations=stations, default_target=EATEN, true_edges=true,
         true_counts=counts, have=have, near=near, event_nodes={"eat meal": EATEN}, verbs=verbs,
         examples=COOKING_EXAMPLES, env_name="TextWorld cooking", labels={EATEN: "the meal eaten"},
-        max_tools=2, used=used)
+        max_tools=2, used=used, carried_with={node: node.split(" ", 1)[1] for node in states})
 
 
 # The tool question may be asked twice in cooking (max_tools=2): one more Minecraft example shows the
