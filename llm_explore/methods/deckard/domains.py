@@ -277,7 +277,7 @@ def cooking_domain(game: str | Path) -> DeckardDomain:
         true.add(("ingredient", name, MEAL))
     true.add(("ingredient", MEAL, EATEN))
     knife = ["knife"] if "knife" in entities or any(s.split()[0] in CUT_VERBS for s in states) else []
-    stations = [a for a in APPLIANCES if a in entities or any(e[1] == "station" and e[0] == a for e in true)]
+    stations = [a for a in APPLIANCES if a in entities or ("station", a) in {e[:2] for e in true}]
     items = [*bases, *knife, *stations, *states, MEAL, EATEN]
     verbs = {**{b: f"take {b}" for b in bases}, "knife": "take knife", MEAL: "prepare meal", EATEN: "eat meal",
              **{a: f"find {a}" for a in stations}}
