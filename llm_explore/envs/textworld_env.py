@@ -597,20 +597,30 @@ def make(spec: EnvSpec, captions: bool = True) -> TextWorldAdapter:
     max_actions = pop_param(params, "max_actions", DEFAULT_MAX_ACTIONS, int, env_id=spec.id)
     if max_steps < 1 or max_actions < 1:
         raise ConfigError(f"env {spec.id}: max_steps and max_actions must be >= 1")
-    name = spec.name
-    if name.endswith((".z8", ".ulx", ".json")) or "/" in name:
-        reject_unknown(params, spec.id, EPISODE_PARAMS)
-        path = _existing_game(name)
-    else:
-        kind = _kind(name)
-        level = pop_param(params, "level", 1, int, env_id=spec.id)
-        seed = pop_param(params, "seed", 0, int, env_id=spec.id)
-        settings = pop_cooking_settings(params, spec.id) if kind == "cooking" else {}
-        valid = ["level", "seed", *EPISODE_PARAMS, *(COOKING_SETTINGS if kind == "cooking" else ())]
-        reject_unknown(params, spec.id, valid)
-        path = game_path(kind, level, seed, **settings)
-        _check_story_file(path)  # a cached game cut short by a full disk
+    path = _game_of(spec.name, params, spec.id)
     return TextWorldAdapter(path, max_steps=max_steps, max_actions=max_actions, captions=captions)
+
+
+def game_file(spec: EnvSpec) -> Path:
+    """The `.z8` game an env id plays (generated on first use), e.g. for reading its `.json`."""
+    params = {k: v for k, v in spec.params.items() if k not in EPISODE_PARAMS}
+    return _game_of(spec.name, params, spec.id)
+
+
+def _game_of(name: str, params: dict[str, Any], env_id: str) -> Path:
+    """The game file of `name` + its game parameters (`params` is consumed; unknown keys refused)."""
+    if name.endswith((".z8", ".ulx", ".json")) or "/" in name:
+        reject_unknown(params, env_id, EPISODE_PARAMS)
+        return _existing_game(name)
+    kind = _kind(name)
+    level = pop_param(params, "level", 1, int, env_id=env_id)
+    seed = pop_param(params, "seed", 0, int, env_id=env_id)
+    settings = pop_cooking_settings(params, env_id) if kind == "cooking" else {}
+    valid = ["level", "seed", *EPISODE_PARAMS, *(COOKING_SETTINGS if kind == "cooking" else ())]
+    reject_unknown(params, env_id, valid)
+    path = game_path(kind, level, seed, **settings)
+    _check_story_file(path)  # a cached game cut short by a full disk
+    return path
 
 
 def pop_cooking_settings(params: dict[str, Any], env_id: str = "") -> dict[str, Any]:

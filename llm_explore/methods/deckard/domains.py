@@ -4,12 +4,15 @@ and the Minecraft few-shot examples of the dream questions.
 
 Crafter's true tech tree is read from the `crafter` package's own `data.yaml`: `collect` rules give
 tools (`require`), `place` rules ingredients (`uses`) of stations, `make` rules ingredients and
-stations (`nearby`).
+stations (`nearby`). A TextWorld cooking game's is read from its own `.json` (the recipe TextWorld
+stored with it): see `cooking_domain`.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Callable
 
 from llm_explore.errors import ConfigError
@@ -65,6 +68,15 @@ class DeckardDomain:
     # True: a station, once obtained, holds for the rest of the episode (an opened door); False:
     # it must be in view (Crafter's placed table), as `near(info)` says.
     persistent_stations: bool = False
+    # How many tools the dream asks for per item (a TextWorld slice needs the ingredient and the knife).
+    max_tools: int = 1
+    # What the step's own action says it used, (stations, tools), from (info, have before the step);
+    # None: every station within reach and every tool held (co-occurrence, undone by intersection).
+    # TextWorld's commands name their instrument ("cook red potato with stove"), so nothing else is.
+    used: Callable[[dict[str, Any], dict[str, int]], tuple[list[str], list[str]]] | None = None
+    # node -> the node it is a state of ("fried red potato" -> "red potato"): rising together with
+    # it, the node was picked up again, not made, and is no acquisition.
+    carried_with: dict[str, str] = field(default_factory=dict)
 
     def label(self, node: str) -> str:
         """How the prompt names a node ("wood_pickaxe" -> "wood pickaxe")."""
@@ -87,6 +99,7 @@ class DeckardDomain:
     def acquisitions(self, before: dict[str, int], after: dict[str, int], events: list[str]) -> list[str]:
         """Nodes obtained in a step: counts that rose, and nodes given by the step's events."""
         got = [n for n in self.items if after.get(n, 0) > before.get(n, 0)]
+        got = [n for n in got if self.carried_with.get(n) not in got]
         for event in events:
             node = self.event_nodes.get(event)
             if node and node not in got:
@@ -94,8 +107,11 @@ class DeckardDomain:
         return got
 
     def lost(self, before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
-        """What the inventory lost in a step (the recipe of what it gained)."""
-        return {n: before[n] - after.get(n, 0) for n in self.items if before.get(n, 0) > after.get(n, 0)}
+        """What the inventory lost in a step (the recipe of what it gained). Stations are not
+        consumed: one going out of view (a TextWorld stove when the agent leaves the kitchen) is no
+        ingredient."""
+        return {n: before[n] - after.get(n, 0) for n in self.items
+                if before.get(n, 0) > after.get(n, 0) and n not in self.stations}
 
     def held_tools(self, have: dict[str, int]) -> list[str]:
         return [t for t in self.tools if have.get(t, 0) > 0]
@@ -196,10 +212,137 @@ def minigrid_domain(env_id: str = "") -> DeckardDomain:
                 **{k: f"the {k}" for k in keys}})
 
 
+# ------------------------------------------------------------------------------ TextWorld cooking
+# tw-cooking's states and the command that makes each (TextWorld's cooking grammar): a cut needs the
+# knife held, a cook the appliance in the room; both need the ingredient held. Either order works.
+CUT_VERBS = {"sliced": "slice", "diced": "dice", "chopped": "chop"}
+COOK_APPLIANCES = {"fried": "stove", "roasted": "oven", "grilled": "BBQ"}
+APPLIANCES = tuple(COOK_APPLIANCES.values())
+COOKING_STATES = {"raw", "uncut", "burned", *CUT_VERBS, *COOK_APPLIANCES}
+MEAL, EATEN = "meal", "meal eaten"
+_ARTICLES = {"a", "an", "some", "the"}
+_INSTRUMENT = re.compile(r" (?:with|from|on|into|in) ")
+
+
+def split_item(text: str) -> tuple[str, list[str]]:
+    """"a sliced fried red potato" -> ("red potato", ["sliced", "fried"]): the object and its states."""
+    words = text.strip().rstrip(".").split()
+    if words and words[0].lower() in _ARTICLES:
+        words = words[1:]
+    states = []
+    while words and words[0].lower() in COOKING_STATES:
+        states.append(words.pop(0).lower())
+    return " ".join(words), states
+
+
+def _cooking_game(game: Path) -> dict[str, Any]:
+    import json
+
+    meta = json.loads(game.with_suffix(".json").read_text()).get("metadata") or {}
+    if not meta.get("ingredients"):
+        raise ConfigError(f"DECKARD on TextWorld needs a cooking game (tw-cooking); {game.name} has no recipe "
+                          "in its .json (coin collector and treasure hunter have no tech tree)")
+    return meta
+
+
+def cooking_domain(game: str | Path) -> DeckardDomain:
+    """A tw-cooking game as a tech tree, read from the game's own `.json` (its recipe metadata).
+
+    Nodes: each recipe ingredient held ("red potato"; taken from wherever it lies), each state the
+    recipe asks of it ("sliced red potato": its tools are the ingredient and the knife; "fried red
+    potato": the ingredient held, the stove near), the knife, the appliances (stations, obtained
+    when in view), the meal (its ingredients are every node of every recipe ingredient: preparing it
+    consumes them) and "meal eaten" (consumes the meal; the target). The vocabulary is the recipe's,
+    which the agent can read in the game (`examine cookbook`); what each node needs is what the dream
+    hypothesizes and experience verifies.
+
+    Not modelled (the policy must find them): opening containers and doors, walking to the room
+    where an ingredient lies, and that "prepare meal" needs the kitchen."""
+    meta = _cooking_game(Path(game))
+    entities = set(meta.get("entities") or [])
+    bases, states, true, counts = [], [], set(), {}
+    for name, cook, cut in meta["ingredients"]:
+        bases.append(name)
+        for state in (cut, cook):
+            if state in CUT_VERBS:
+                node = f"{state} {name}"
+                true |= {("tool", name, node), ("tool", "knife", node)}
+            elif state in COOK_APPLIANCES:
+                node = f"{state} {name}"
+                true |= {("tool", name, node), ("station", COOK_APPLIANCES[state], node)}
+            else:
+                continue  # raw / uncut: nothing to do
+            states.append(node)
+            true.add(("ingredient", node, MEAL))
+        true.add(("ingredient", name, MEAL))
+    true.add(("ingredient", MEAL, EATEN))
+    knife = ["knife"] if "knife" in entities or any(s.split()[0] in CUT_VERBS for s in states) else []
+    stations = [a for a in APPLIANCES if a in entities or ("station", a) in {e[:2] for e in true}]
+    items = [*bases, *knife, *stations, *states, MEAL, EATEN]
+    verbs = {**{b: f"take {b}" for b in bases}, "knife": "take knife", MEAL: "prepare meal", EATEN: "eat meal",
+             **{a: f"find {a}" for a in stations}}
+    for node in states:
+        state, name = node.split(" ", 1)
+        verbs[node] = (f"{CUT_VERBS[state]} {name} with knife" if state in CUT_VERBS
+                       else f"cook {name} with {COOK_APPLIANCES[state]}")
+    tools = [*knife, *bases]
+    known = set(items)
+
+    def have(info: dict[str, Any]) -> dict[str, int]:
+        from llm_explore.envs.textworld_env import inventory_items
+
+        out: dict[str, int] = {}
+        for text in inventory_items(info.get("inventory") or ""):
+            name, flags = split_item(text)
+            for node in (name, *(f"{f} {name}" for f in flags)):
+                if node in known:
+                    out[node] = out.get(node, 0) + 1
+        for station in near(info):
+            out[station] = 1
+        return out
+
+    def near(info: dict[str, Any]) -> list[str]:
+        description = info.get("description") or ""
+        return [a for a in stations if re.search(rf"\b{re.escape(a)}\b", description)]
+
+    def used(info: dict[str, Any], before: dict[str, int]) -> tuple[list[str], list[str]]:
+        # "<verb> <object> [with|from|on|into <instrument>]": the object and the instrument are used.
+        near_, held = [], []
+        for command in info.get("events") or ():
+            rest = command.split(" ", 1)[1] if " " in command else ""
+            for thing in _INSTRUMENT.split(rest, maxsplit=1):
+                if thing in tools and before.get(thing, 0) > 0 and thing not in held:
+                    held.append(thing)
+                if thing in stations and thing not in near_:
+                    near_.append(thing)
+        return near_, held
+
+    return DeckardDomain(
+        family="textworld", items=items, tools=tools, stations=stations, default_target=EATEN, true_edges=true,
+        true_counts=counts, have=have, near=near, event_nodes={"eat meal": EATEN}, verbs=verbs,
+        examples=COOKING_EXAMPLES, env_name="TextWorld cooking", labels={EATEN: "the meal eaten"},
+        max_tools=2, used=used, carried_with={node: node.split(" ", 1)[1] for node in states})
+
+
+# The tool question may be asked twice in cooking (max_tools=2): one more Minecraft example shows the
+# second question and its "nothing" (Crafter's prompts stay as they were).
+COOKING_EXAMPLES = {**MINECRAFT_EXAMPLES, "tool": [
+    *MINECRAFT_EXAMPLES["tool"],
+    {"item": "cobblestone", "options": ["iron pickaxe", "wooden sword", "stick", "nothing"],
+     "chosen": ["wooden pickaxe"], "answer": "nothing"},
+]}
+
+
 def domain_for(family: str, env_id: str = "") -> DeckardDomain:
-    """The DECKARD domain of an env family (TextWorld cooking is not built yet: see the README)."""
+    """The DECKARD domain of an env family (TextWorld: cooking games only)."""
     if family == "crafter":
         return crafter_domain()
     if family in ("minigrid", "babyai"):
         return minigrid_domain(env_id)
-    raise ConfigError(f"DECKARD has no tech tree for env family {family!r}; supported: crafter, minigrid")
+    if family == "textworld":
+        from llm_explore.envs.spec import parse_env_id
+        from llm_explore.envs.textworld_env import game_file
+
+        return cooking_domain(game_file(parse_env_id(env_id)))
+    raise ConfigError(f"DECKARD has no tech tree for env family {family!r}; "
+                      "supported: crafter, minigrid, babyai, textworld (cooking)")

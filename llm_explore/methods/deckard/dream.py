@@ -7,7 +7,8 @@ a `Literal` of the options):
 
     ingredient  "What must you have to get X?"   the env's items + "nothing"; asked again
                 ("What else ...?") until "nothing" or `max_ingredients`
-    tool        "Which tool must you hold to get X?"   the env's tools + "nothing"
+    tool        "Which tool must you hold to get X?"   the env's tools + "nothing"; asked again
+                until "nothing" or the domain's `max_tools` (1; 2 in TextWorld cooking)
     station     "Which station must be near you to get X?"   the env's stations + "nothing";
                 asked again until "nothing" or `max_stations`
 
@@ -85,7 +86,7 @@ class Dreamer:
         """Every question about one item: {kind: chosen nodes} and the question log."""
         d, log = self.domain, []
         answers = {"ingredient": self._many("ingredient", item, d.items, self.max_ingredients, log)}
-        answers["tool"] = self._many("tool", item, d.tools, 1, log) if d.tools else []
+        answers["tool"] = self._many("tool", item, d.tools, d.max_tools, log) if d.tools else []
         answers["station"] = self._many("station", item, d.stations, self.max_stations, log) if d.stations else []
         return answers, log
 

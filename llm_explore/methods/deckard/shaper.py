@@ -4,10 +4,11 @@ subtask, pay +1 when the subtask's item count rises, verify the graph from every
 Per env, the shaper keeps a goal node and its current subtask (the first missing prerequisite
 obtainable now). The policy is conditioned on the subtask text ("collect wood", "place table");
 that is the role of the reference's per-subtask adapters. A subtask or goal that runs longer than
-its timeout fails (the node's success average drops) and a new goal is chosen. When nothing is on
-the frontier, or the subtask is a node never seen (its prerequisites are verified, the node is
-not: "explore until the node is reached"), the run's exploration bonus (`count` or `rnd`, the
-learner's own shapers) is paid as well.
+its timeout fails (the node's success average drops) and a new goal is chosen; one the episode end
+interrupts is only counted (`subtasks_cut_by_episode_end`; no verdict, as the reference). When
+nothing is on the frontier, or the subtask is a node never seen (its prerequisites are verified,
+the node is not: "explore until the node is reached"), the run's exploration bonus (`count` or
+`rnd`, the learner's own shapers) is paid as well.
 
 Run folder additions: `awm.json` (the graph, rewritten after every rollout and at the end),
 `awm_history.jsonl` (every change: step, node, change, why) and `dream.jsonl` (every dream question
@@ -106,6 +107,7 @@ class DeckardShaper(RewardShaper):
         self.have: list[dict[str, int]] = []
         self.seen: list[set[str]] = []  # nodes obtained this episode, per env
         self.counts = {"subtasks_tried": 0, "subtasks_succeeded": 0, "goals_tried": 0, "goals_succeeded": 0,
+                       "subtasks_cut_by_episode_end": 0, "goals_cut_by_episode_end": 0,
                        "subtask_rewards": 0, "explore_steps": 0, "steps": 0, "dream_calls": 0,
                        "dream_fallbacks": 0}
         self._history_written = 0
@@ -169,11 +171,28 @@ class DeckardShaper(RewardShaper):
         if self.explorer is not None:
             self.explorer.on_episode_start(env_ids, infos)
         for i, info in zip(env_ids, infos):
+            self._cut(self.tasks[i])
             self.have[i] = self.domain.have(info)
             self.seen[i] = set()
-            # An unfinished goal is dropped without a verdict: the episode ended, not the attempt.
+            # What the agent holds or sees at the start (a TextWorld stove in the kitchen, an
+            # ingredient the game starts in the inventory) is obtainable with nothing: verified so.
+            for node, count in self.have[i].items():
+                if count > 0 and node in self.domain.items and not (
+                        node in self.awm.nodes and self.awm.nodes[node].verified):
+                    self.awm.observe(node, {}, [], [], self._last_step, why="held or in view at the episode start")
             self.tasks[i] = EnvTask()
             self._new_goal(i, info)
+
+    def _cut(self, task: EnvTask) -> None:
+        """An attempt the episode end interrupted: counted (`subtasks_cut_by_episode_end`,
+        `goals_cut_by_episode_end`), but neither a success nor a failure of the node. The reference
+        does the same: its `reset` samples a new goal with `completed=False`, which leaves the
+        success average alone and takes the visit back (tech/techtree.py `sample_goal`); here a
+        visit is only counted when an attempt ends with a verdict, so nothing is taken back."""
+        if task.goal is not None and task.goal_steps > 0:
+            self.counts["goals_cut_by_episode_end"] += 1
+        if task.subtask is not None and task.subtask_steps > 0:
+            self.counts["subtasks_cut_by_episode_end"] += 1
 
     def _new_goal(self, i: int, info: dict[str, Any]) -> None:
         task = self.tasks[i]
@@ -218,7 +237,10 @@ class DeckardShaper(RewardShaper):
             got = self.domain.acquisitions(before, now, list(info.get("events") or []))
             if got:
                 lost = self.domain.lost(before, now)
-                held = self.domain.held_tools(before)
+                if self.domain.used is not None:  # the action names what it used (TextWorld)
+                    near, held = self.domain.used(info, before)
+                else:
+                    held = self.domain.held_tools(before)
                 for node in got:
                     self.awm.observe(node, lost, near, held, step)
                 self.seen[i].update(got)
