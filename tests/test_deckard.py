@@ -329,6 +329,39 @@ def test_minigrid_event_graph_on_doorkey():
     assert oracle.goals() == ["pick up yellow key"]  # goal <- yellow door <- yellow key
 
 
+@pytest.mark.parametrize("repay", [False, True])
+def test_a_dropped_and_retaken_key_pays_once_unless_repay_regained(repay):
+    """Dropping the key and taking it again is no progress: the subtask reward is withheld (seen
+    before: 118k paid "successes" in a 300k-frame DoorKey run). `repay_regained` pays every rise."""
+    env = make_env("minigrid:MiniGrid-DoorKey-5x5-v0")
+    _, info = env.reset(seed=1)
+    shaper = DeckardShaper(None, DeckardConfig(hypothesis="oracle", explore="none", repay_regained=repay),
+                           family="minigrid", env_id="minigrid:MiniGrid-DoorKey-5x5-v0")
+    shaper.bind(1, {})
+    shaper.on_episode_start([0], [info])
+    shaper.tasks[0].goal = "goal"
+    shaper._new_subtask(0, info)
+    rewards, subtasks = [], []
+    for step, action in enumerate(("pick up", "drop", "pick up", "drop", "pick up"), start=1):
+        if action == "pick up":
+            _put_agent_facing(env, "key")
+        else:  # drop onto a free cell in front
+            u = env.env
+            for d, (dx, dy) in enumerate(((1, 0), (0, 1), (-1, 0), (0, -1))):
+                if u.grid.get(u.agent_pos[0] + dx, u.agent_pos[1] + dy) is None:
+                    u.agent_dir = d
+                    break
+        subtasks.append(shaper.goals()[0])
+        _, _, _, _, info = env.step(env.action_names.index(action))
+        rewards.append(float(shaper.compute(_batch(info, step)).intrinsic[0]))
+    assert subtasks[0] == subtasks[2] == subtasks[4] == "pick up yellow key"
+    assert rewards == ([1.0, 0.0, 1.0, 0.0, 1.0] if repay else [1.0, 0.0, 0.0, 0.0, 0.0])
+    assert shaper.counts["subtasks_succeeded"] == 3  # each re-take still completes the subtask
+    assert shaper.counts["subtask_rewards_withheld"] == (0 if repay else 2)
+    shaper.on_episode_start([0], [env.reset(seed=1)[1]])  # a new episode: the key pays again
+    assert shaper.paid[0] == shaper.have[0]
+
+
 @pytest.mark.slow
 def test_resumed_oracle_run_equals_uninterrupted(tmp_path):
     """On MiniGrid, whose envs are restored exactly (Crafter's restart their episodes on resume)."""

@@ -47,6 +47,9 @@ class DeckardConfig(StrictModel):
     craft_timeout: int = Field(5000, ge=1, description="env steps a subtask with ingredients may take")
     goal_timeout: int = Field(5000, ge=1, description="env steps per goal")
     subtask_reward: float = Field(1.0, description="intrinsic reward when the subtask's item count rises")
+    repay_regained: bool = Field(False, description="pay again for an item re-taken after a drop (or an event "
+                                 "repeated in one episode); off: each count level and event pays once per "
+                                 "episode, and only a recipe's consumption makes an item payable again")
     explore: Literal["none", "count", "rnd"] = Field(
         "count", description="exploration bonus when the frontier is empty or the subtask was never seen")
     explore_coef: float = Field(1.0, ge=0)
@@ -106,9 +109,10 @@ class DeckardShaper(RewardShaper):
         self.tasks: list[EnvTask] = []
         self.have: list[dict[str, int]] = []
         self.seen: list[set[str]] = []  # nodes obtained this episode, per env
+        self.paid: list[dict[str, int]] = []  # per env: the item count up to which rises were paid this episode
         self.counts = {"subtasks_tried": 0, "subtasks_succeeded": 0, "goals_tried": 0, "goals_succeeded": 0,
                        "subtasks_cut_by_episode_end": 0, "goals_cut_by_episode_end": 0,
-                       "subtask_rewards": 0, "explore_steps": 0, "steps": 0, "dream_calls": 0,
+                       "subtask_rewards": 0, "subtask_rewards_withheld": 0, "explore_steps": 0, "steps": 0, "dream_calls": 0,
                        "dream_fallbacks": 0}
         self._history_written = 0
         self.run_dir = Path(ctx.run_dir) if ctx is not None else None
@@ -162,6 +166,7 @@ class DeckardShaper(RewardShaper):
         self.tasks = [EnvTask() for _ in range(num_envs)]
         self.have = [{} for _ in range(num_envs)]
         self.seen = [set() for _ in range(num_envs)]
+        self.paid = [{} for _ in range(num_envs)]
         if not (self.ctx is not None and self.ctx.resumed):
             self.awm = self.hypothesize()
             self.hypothesis_edges = self.awm.edges()
@@ -174,6 +179,7 @@ class DeckardShaper(RewardShaper):
             self._cut(self.tasks[i])
             self.have[i] = self.domain.have(info)
             self.seen[i] = set()
+            self.paid[i] = dict(self.have[i])  # what the episode starts with was not gained
             # What the agent holds or sees at the start (a TextWorld stove in the kitchen, an
             # ingredient the game starts in the inventory) is obtainable with nothing: verified so.
             for node, count in self.have[i].items():
@@ -243,6 +249,10 @@ class DeckardShaper(RewardShaper):
                     held = self.domain.held_tools(before)
                 for node in got:
                     self.awm.observe(node, lost, near, held, step)
+                for node in lost:  # consumed by a recipe: gaining it again is progress again
+                    self.paid[i][node] = min(self.paid[i].get(node, 0), now.get(node, 0))
+            payable = self._payable(i, task.subtask, got, before, now)
+            if got:
                 self.seen[i].update(got)
             self.have[i] = now
             if self._exploring(task) and bonus is not None:
@@ -255,8 +265,11 @@ class DeckardShaper(RewardShaper):
             task.goal_steps += 1
             task.subtask_steps += 1
             if task.subtask in got:
-                out[i] += self.cfg.subtask_reward
-                self.counts["subtask_rewards"] += 1
+                if payable:
+                    out[i] += self.cfg.subtask_reward
+                    self.counts["subtask_rewards"] += 1
+                else:
+                    self.counts["subtask_rewards_withheld"] += 1
                 self.counts["subtasks_tried"] += 1
                 self.counts["subtasks_succeeded"] += 1
                 if task.subtask != task.goal:
@@ -279,6 +292,24 @@ class DeckardShaper(RewardShaper):
             elif got or now != before:
                 self._new_subtask(i, info)
         return ShapingResult(out)
+
+    def _payable(self, i: int, node: str | None, got: list[str], before: dict[str, int], now: dict[str, int]) -> bool:
+        """Whether obtaining `node` this step pays. The reference pays the signed change of the subtask
+        item's count (a drop costs what the re-take pays back); here a drop costs nothing, so a re-take
+        pays nothing: an item pays when its count passes the highest count paid this episode (a recipe
+        that consumes it lowers that mark), an event-only node (an opened door) once per episode.
+        Without this, DoorKey agents farmed 118k "successes" in 300k frames by dropping and re-taking
+        the key. `repay_regained` restores paying every rise."""
+        if node is None or node not in got:
+            return False
+        if self.cfg.repay_regained:
+            return True
+        if node in now or node in before:
+            if now.get(node, 0) <= self.paid[i].get(node, 0):
+                return False
+            self.paid[i][node] = now.get(node, 0)
+            return True
+        return node not in self.seen[i]
 
     def _exploring(self, task: EnvTask) -> bool:
         if task.goal is None:
@@ -324,6 +355,7 @@ class DeckardShaper(RewardShaper):
         return {"awm": self.awm.to_dict(), "history": list(self.awm.history),
                 "hypothesis_edges": sorted(self.hypothesis_edges), "tasks": [asdict(t) for t in self.tasks],
                 "have": [dict(h) for h in self.have], "seen": [sorted(x) for x in self.seen],
+                "paid": [dict(p) for p in self.paid],
                 "rng": self.rng.bit_generator.state,
                 "counts": dict(self.counts),
                 "explorer": self.explorer.state_dict() if self.explorer is not None else None}
@@ -335,6 +367,7 @@ class DeckardShaper(RewardShaper):
         self.tasks = [EnvTask(**t) for t in state["tasks"]]
         self.have = [dict(h) for h in state["have"]]
         self.seen = [set(x) for x in state["seen"]]
+        self.paid = [dict(p) for p in state.get("paid") or [{} for _ in self.have]]
         self.rng.bit_generator.state = state["rng"]
         self.counts.update(state["counts"])
         if self.explorer is not None and state.get("explorer") is not None:
