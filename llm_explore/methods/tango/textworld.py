@@ -314,14 +314,8 @@ class TextWorldPrimitives(Primitives):
         reached = yield from self._to_room_with(tool)
         if not reached.ok:
             return reached
-        command = self._command(f"cook {thing} with {tool}")
-        if command is None:
-            return Result(False, f"no admissible `cook {thing} with {tool}` here (in the {self.graph.here})")
-        yield command
-        done = self._carried_as(thing)
-        if done is None or COOKED[tool] not in done.split():
-            return Result(False, f"`{command}` did not leave the {thing} {COOKED[tool]}")
-        return Result(True)
+        return (yield from self._change(f"cook {thing} with {tool}", thing, COOKED[tool],
+                                        f"no admissible `cook {thing} with {tool}` here (in the {self.graph.here})"))
 
     def cut(self, target: Any, how: Any) -> PrimitiveGen:
         thing = _norm(target["desc"] if isinstance(target, Handle) else target)
@@ -340,13 +334,18 @@ class TextWorldPrimitives(Primitives):
             got = yield from self.take(knife)
             if not got.ok:
                 return got
-        command = self._command(f"{verb} {thing} with knife")
+        return (yield from self._change(f"{verb} {thing} with knife", thing, CUTS[verb],
+                                        f"no admissible `{verb} {thing} with knife` ({item})"))
+
+    def _change(self, wanted: str, thing: str, state: str, missing: str) -> PrimitiveGen:
+        """Send the admissible form of `wanted`, then check that the carried `thing` is now `state`."""
+        command = self._command(wanted)
         if command is None:
-            return Result(False, f"no admissible `{verb} {thing} with knife` ({item})")
+            return Result(False, missing)
         yield command
         done = self._carried_as(thing)
-        if done is None or CUTS[verb] not in done.split():
-            return Result(False, f"`{command}` did not leave the {thing} {CUTS[verb]}")
+        if done is None or state not in done.split():
+            return Result(False, f"`{command}` did not leave the {thing} {state}")
         return Result(True)
 
     def prepare_meal(self) -> PrimitiveGen:
