@@ -33,6 +33,7 @@ from typing import Any, Callable
 import numpy as np
 
 from llm_explore.methods.tango.interpreter import PrimitiveGen, Primitives, Result
+from llm_explore.methods.tango.maps import shortest_path
 from llm_explore.methods.tango.program import OBJ, Signature
 
 # minigrid.core.constants, by value (the observation's encoding)
@@ -156,24 +157,8 @@ class GridMemory:
     def path_to(self, goals: set[tuple[int, int]], optimistic: bool = False) -> list[tuple[int, int]] | None:
         """Shortest path (cells after the start) to any goal cell over known free cells (`optimistic`:
         unseen cells count as free too); None if there is none."""
-        if self.pos in goals:
-            return []
-        prev = {self.pos: None}
-        queue = deque([self.pos])
-        while queue:
-            cur = queue.popleft()
-            for dx, dy in DIR_VEC:
-                nxt = (cur[0] + dx, cur[1] + dy)
-                if nxt in prev or not (self.passable(nxt) or (optimistic and nxt not in self.cells)):
-                    continue
-                prev[nxt] = cur
-                if nxt in goals:
-                    path = [nxt]
-                    while prev[path[-1]] != self.pos:
-                        path.append(prev[path[-1]])
-                    return path[::-1]
-                queue.append(nxt)
-        return None
+        return shortest_path(self.pos, goals.__contains__,
+                             lambda c: self.passable(c) or (optimistic and c not in self.cells), _neighbours)
 
 
 def _neighbours(cell: tuple[int, int]) -> list[tuple[int, int]]:

@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field, create_model
 
 from llm_explore.errors import ConfigError
 from llm_explore.methods.tango.interpreter import PrimitiveGen, Primitives, Result
+from llm_explore.methods.tango.maps import shortest_path
 from llm_explore.methods.tango.program import INT, OBJ, STR, Signature
 
 WALKABLE = {"grass", "sand", "path"}  # where the player walks (lava too, fatally: never planned through)
@@ -144,23 +145,7 @@ class CrafterMemory:
     def bfs(self, goal: Callable[[tuple[int, int]], bool]) -> list[tuple[int, int]] | None:
         """Shortest path (cells after the start) over known walkable cells to the nearest cell passing
         `goal` (the start included); None if there is none."""
-        if goal(self.pos):
-            return []
-        prev: dict[tuple[int, int], Any] = {self.pos: None}
-        queue = deque([self.pos])
-        while queue:
-            cur = queue.popleft()
-            for nxt in _nbrs(cur):
-                if nxt in prev or not self.passable(nxt):
-                    continue
-                prev[nxt] = cur
-                if goal(nxt):
-                    path = [nxt]
-                    while prev[path[-1]] != self.pos:
-                        path.append(prev[path[-1]])
-                    return path[::-1]
-                queue.append(nxt)
-        return None
+        return shortest_path(self.pos, goal, self.passable, _nbrs)
 
     def distances(self) -> dict[tuple[int, int], int]:
         dist = {self.pos: 0}
