@@ -276,7 +276,19 @@ def main() -> None:
         t0 = time.time()
         done.append(one_run(label, setting, seed, steps, runs, args.ellm_set) | {"wall": time.time() - t0})
         write_results(args, done, start)
+        if not finished(Path(done[-1]["run_dir"]), steps):  # stopped (Ctrl-C, SIGTERM): stop here, resume later
+            print(f"{label}-s{seed} ({setting}) was stopped before {steps:,} steps; rerun to resume it", flush=True)
+            break
     write_results(args, done, start, show=True)
+
+
+def finished(run_dir: Path, steps: int) -> bool:
+    """The run is complete and covers `steps` env steps (only such runs enter the tables)."""
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return summary.get("status") == "complete" and summary.get("env_steps", 0) >= steps
 
 
 def write_results(args, done: list[dict], start: float, show: bool = False) -> None:
@@ -288,7 +300,8 @@ def write_results(args, done: list[dict], start: float, show: bool = False) -> N
     for setting in ("pretrain", "shaped"):
         by_label: dict[str, list[dict]] = {}
         for r in done:
-            if r["setting"] == setting and (Path(r["run_dir"]) / "summary.json").is_file():
+            steps = args.steps if setting == "pretrain" else (args.shaped_steps or args.steps)
+            if r["setting"] == setting and finished(Path(r["run_dir"]), steps):
                 by_label.setdefault(r["label"], []).append(run_facts(Path(r["run_dir"]), args.bin_steps, args.warmup))
         out[setting] = table(by_label)
         if show:
