@@ -76,6 +76,15 @@ def _what(config: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any
             for k, v in config.items() if (*prefix, k) not in _WHERE}
 
 
+def finished_summary(run_dir: str | Path, steps: int) -> dict[str, Any] | None:
+    """The run's summary.json if the run is complete and covers `steps` env steps, else None."""
+    try:
+        summary = json.loads((Path(run_dir) / "summary.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if summary.get("status") == "complete" and summary.get("env_steps", 0) >= steps else None
+
+
 def equivalent_run(method: str, cfg: Any, roots: Iterable[str | Path], steps: int) -> Path | None:
     """A finished run of at least `steps` env steps, under one of `roots` (two levels deep), whose
     method and resolved config equal `method`/`cfg`'s except for where and how often it writes: the
@@ -92,14 +101,36 @@ def equivalent_run(method: str, cfg: Any, roots: Iterable[str | Path], steps: in
     for root in roots:
         for config_path in sorted([*Path(root).glob("*/config.yaml"), *Path(root).glob("*/*/config.yaml")]):
             run_dir = config_path.parent
+            if finished_summary(run_dir, steps) is None:
+                continue
             try:
                 run = json.loads((run_dir / "run.json").read_text())
-                summary = json.loads((run_dir / "summary.json").read_text())
                 have = _what(yaml.safe_load(config_path.read_text()))
             except (OSError, ValueError):
                 continue
             total = have.get("learner", {}).pop("total_steps", None)
-            if (run.get("method") == method and summary.get("status") == "complete" and total == steps
-                    and summary.get("env_steps", 0) >= steps and have == want):
+            if run.get("method") == method and total == steps and have == want:
                 return run_dir
     return None
+
+
+def episode_mean_ci(values: list[float], seed: int = 0, reps: int = 10_000) -> tuple[float, float, float]:
+    """Mean and 95% percentile-bootstrap interval over episodes (seeded); NaNs for no episodes."""
+    import numpy as np
+
+    x = np.asarray(values, dtype=float)
+    if x.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    means = x[np.random.default_rng(seed).integers(0, x.size, size=(reps, x.size))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(x.mean()), float(lo), float(hi)
+
+
+def patient_llm_client(out: Path):
+    """The embedded model with a benchmark's own cache and call log in `out`, patient with slow answers
+    (on a loaded 2-core machine a 256-token program took over 60 s)."""
+    from llm_explore.config import CacheConfig, LLMConfig
+    from llm_explore.llm import LLMClient
+
+    return LLMClient(LLMConfig(threads=1, timeout_s=600, retry_max_total_s=1200),
+                     CacheConfig(path=str(out / "llm_cache.sqlite")), call_log=out / "llm_calls.jsonl")

@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_common import episode_mean_ci, patient_llm_client
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to")
@@ -49,22 +50,10 @@ METHODS = ("tango-template", "random-agent", "tango", "llm-agent")  # the slow o
 # BALROG (Paglieri et al. 2024), BabyAI, naive agent, one LLM call per step: success % over 125 episodes.
 BALROG = {"GPT-4o": 77.6, "Llama-3.1-70B": 73.2, "Gemini-1.5-Pro": 58.4, "GPT-4o-mini": 50.4,
           "Llama-3.1-8B": 30.0, "Llama-3.2-3B": 10.0, "Llama-3.2-1B": 6.0}
-BOOTSTRAP = 10_000
 
 
 def env_id(task: str) -> str:
     return f"babyai:MixedTrainLocal?task={task}"
-
-
-def bootstrap(values: list[float], seed: int = 0) -> tuple[float, float, float]:
-    """Mean and 95% percentile-bootstrap interval over episodes (seeded)."""
-    x = np.asarray(values, dtype=float)
-    if x.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(BOOTSTRAP, x.size))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(x.mean()), float(lo), float(hi)
 
 
 def failure_kind(record: dict) -> str | None:
@@ -154,9 +143,9 @@ def aggregate(rows: list[dict], methods: list[str], tasks: list[str]) -> list[di
         agg = {"method": method, "episodes": len(mine)}
         for task in tasks:
             vals = [r["success"] for r in mine if r["task"] == task]
-            mean, lo, hi = bootstrap(vals)
+            mean, lo, hi = episode_mean_ci(vals)
             agg[task] = {"n": len(vals), "success": mean, "ci95": [lo, hi]}
-        mean, lo, hi = bootstrap([r["success"] for r in mine])
+        mean, lo, hi = episode_mean_ci([r["success"] for r in mine])
         agg["overall"] = {"n": len(mine), "success": mean, "ci95": [lo, hi]}
         agg["llm_calls_per_episode"] = float(np.mean([r["llm_calls"] for r in mine]))
         agg["env_steps_per_episode"] = float(np.mean([r["env_steps"] for r in mine]))
@@ -241,18 +230,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from llm_explore.config import CacheConfig, LLMConfig
-    from llm_explore.llm import LLMClient
-
     methods = [m for m in args.methods.split(",") if m]
     tasks = [t for t in args.tasks.split(",") if t]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     client = None
     if {"tango", "tango-program", "llm-agent"} & set(methods):
-        # patient: on a loaded 2-core machine a 256-token program took over 60 s
-        client = LLMClient(LLMConfig(threads=1, timeout_s=600, retry_max_total_s=1200),
-                           CacheConfig(path=str(out / "llm_cache.sqlite")), call_log=out / "llm_calls.jsonl")
+        client = patient_llm_client(out)
     agent_episodes = args.agent_episodes or args.episodes
     rows: list[dict] = []
     started = time.time()

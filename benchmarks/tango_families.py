@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_common import episode_mean_ci, patient_llm_client
 
 ROOT = Path(__file__).resolve().parents[1]
 GROUPS = ("crafter", "crafter-iron", "cooking-l1", "cooking-l6")
@@ -39,17 +40,6 @@ METHODS = ("tango-template", "random-agent", "tango")
 TARGETS = {"crafter": "make_stone_pickaxe", "crafter-iron": "make_iron_pickaxe"}
 CRAFTER_LENGTH = 1000
 COOKING_STEPS = 100  # the TextWorld adapter's default episode length
-BOOTSTRAP = 10_000
-
-
-def bootstrap(values: list[float], seed: int = 0) -> tuple[float, float, float]:
-    """Mean and 95% percentile-bootstrap interval over episodes (seeded)."""
-    x = np.asarray(values, dtype=float)
-    if x.size == 0:
-        return float("nan"), float("nan"), float("nan")
-    means = x[np.random.default_rng(seed).integers(0, x.size, size=(BOOTSTRAP, x.size))].mean(axis=1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(x.mean()), float(lo), float(hi)
 
 
 def episode_env(group: str, i: int, seed: int) -> tuple[str, int]:
@@ -118,7 +108,7 @@ def aggregate(rows: list[dict], methods: list[str], groups: list[str]) -> list[d
             if not mine:
                 continue
             n = len(mine)
-            mean, lo, hi = bootstrap([r["success"] for r in mine])
+            mean, lo, hi = episode_mean_ci([r["success"] for r in mine])
             row = {"group": group, "method": method, "n": n, "success": round(100 * mean, 1),
                    "ci95": [round(100 * lo, 1), round(100 * hi, 1)],
                    "env_steps_per_episode": round(sum(r["env_steps"] for r in mine) / n, 1),
@@ -162,17 +152,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    from llm_explore.config import CacheConfig, LLMConfig
-    from llm_explore.llm import LLMClient
-
     methods = [m for m in args.methods.split(",") if m]
     groups = [g for g in args.groups.split(",") if g]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     client = None
     if "tango" in methods:
-        client = LLMClient(LLMConfig(threads=1, timeout_s=600, retry_max_total_s=1200),
-                           CacheConfig(path=str(out / "llm_cache.sqlite")), call_log=out / "llm_calls.jsonl")
+        client = patient_llm_client(out)
     rows: list[dict] = []
     started = time.time()
     try:
