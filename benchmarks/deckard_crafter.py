@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import yaml
-from bench_common import equivalent_run
+from bench_common import equivalent_run, finished_summary
 
 # Another benchmark's runs: an identical experiment finished there is read, not trained again.
 OTHER_RUNS = "benchmarks/runs/ellm"
@@ -54,11 +54,9 @@ def one_run(label: str, seed: int, steps: int, out: str, num_envs: int) -> dict:
 
     torch.set_num_threads(1)
     run_dir = Path(out) / f"{label}-s{seed}"
-    summary_path = run_dir / "summary.json"
-    if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-        if summary["status"] == "complete" and summary["env_steps"] >= steps:
-            return summary
+    summary = finished_summary(run_dir, steps)
+    if summary is not None:
+        return summary
     if run_dir.exists() and ckpt.latest(run_dir) is not None:
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
         if int(saved["learner"]["total_steps"]) == steps:

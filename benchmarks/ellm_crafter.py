@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import equivalent_run
+from bench_common import equivalent_run, finished_summary
 
 # Another benchmark's runs: an identical experiment finished there is read, not trained again.
 OTHER_RUNS = "benchmarks/runs/deckard"
@@ -75,11 +75,8 @@ def one_run(label: str, setting: str, seed: int, steps: int, runs: Path, ellm_se
 
     torch.set_num_threads(1)
     run_dir = runs / setting / f"{label}-s{seed}"
-    summary_path = run_dir / "summary.json"
-    if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-        if summary["status"] == "complete" and summary["env_steps"] >= steps:
-            return {"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir), "reused": True}
+    if finished_summary(run_dir, steps) is not None:
+        return {"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir), "reused": True}
     if run_dir.exists() and ckpt.latest(run_dir) and load_run_config(run_dir)[0].learner.total_steps == steps:
         resume_run(run_dir)
         return {"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir), "resumed": True}
@@ -276,19 +273,11 @@ def main() -> None:
         t0 = time.time()
         done.append(one_run(label, setting, seed, steps, runs, args.ellm_set) | {"wall": time.time() - t0})
         write_results(args, done, start)
-        if not finished(Path(done[-1]["run_dir"]), steps):  # stopped (Ctrl-C, SIGTERM): stop here, resume later
+        if finished_summary(done[-1]["run_dir"], steps) is None:  # stopped (Ctrl-C, SIGTERM): stop here, resume later
             print(f"{label}-s{seed} ({setting}) was stopped before {steps:,} steps; rerun to resume it", flush=True)
             break
     write_results(args, done, start, show=True)
 
-
-def finished(run_dir: Path, steps: int) -> bool:
-    """The run is complete and covers `steps` env steps (only such runs enter the tables)."""
-    try:
-        summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return summary.get("status") == "complete" and summary.get("env_steps", 0) >= steps
 
 
 def write_results(args, done: list[dict], start: float, show: bool = False) -> None:
@@ -301,7 +290,7 @@ def write_results(args, done: list[dict], start: float, show: bool = False) -> N
         by_label: dict[str, list[dict]] = {}
         for r in done:
             steps = args.steps if setting == "pretrain" else (args.shaped_steps or args.steps)
-            if r["setting"] == setting and finished(Path(r["run_dir"]), steps):
+            if r["setting"] == setting and finished_summary(r["run_dir"], steps) is not None:
                 by_label.setdefault(r["label"], []).append(run_facts(Path(r["run_dir"]), args.bin_steps, args.warmup))
         out[setting] = table(by_label)
         if show:
