@@ -327,15 +327,22 @@ class CrafterPrimitives(Primitives):
             tries[near.value] += 1
         return Result(True)
 
+    def _short_of(self, doing: str, uses: dict[str, int]) -> Result | None:
+        """The failure when the inventory lacks what `doing` uses, else None."""
+        inv = self.mem.inventory
+        if all(inv.get(k, 0) >= v for k, v in uses.items()):
+            return None
+        have = {k: inv.get(k, 0) for k in uses}
+        return Result(False, f"{doing} needs {_fmt(uses)} (have {_fmt(have)})")
+
     def place(self, what: Any) -> PrimitiveGen:
         name = str(what).strip().lower()
         if name not in self.c.place:
             return Result(False, f"cannot place {what!r}; valid: {', '.join(self.c.place)}")
         rule = self.c.place[name]
-        inv = self.mem.inventory
-        if any(inv.get(k, 0) < v for k, v in rule["uses"].items()):
-            have = {k: inv.get(k, 0) for k in rule["uses"]}
-            return Result(False, f"placing a {name} needs {_fmt(rule['uses'])} (have {_fmt(have)})")
+        short = self._short_of(f"placing a {name}", rule["uses"])
+        if short is not None:
+            return short
         where = set(rule["where"])
         if name == "furnace" and self.detect("table").found:
             # next to the table, so that one cell has both in reach (iron tools need table and furnace)
@@ -366,10 +373,9 @@ class CrafterPrimitives(Primitives):
         if name not in self.c.make:
             return Result(False, f"cannot make {what!r}; valid: {', '.join(self.c.make)}")
         rule = self.c.make[name]
-        inv = self.mem.inventory
-        if any(inv.get(k, 0) < v for k, v in rule["uses"].items()):
-            have = {k: inv.get(k, 0) for k in rule["uses"]}
-            return Result(False, f"making a {name} needs {_fmt(rule['uses'])} (have {_fmt(have)})")
+        short = self._short_of(f"making a {name}", rule["uses"])
+        if short is not None:
+            return short
         stations = list(rule["nearby"])
         covers = lambda c: all(self.mem.near(c, s) for s in stations)  # noqa: E731
         if not covers(self.mem.pos):

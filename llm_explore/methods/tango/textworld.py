@@ -73,6 +73,11 @@ def _norm(text: str) -> str:
     return " ".join(str(text).lower().split())
 
 
+def _name(target: Any) -> str:
+    """The normalised name a primitive's argument stands for (a Handle's description, or the text)."""
+    return _norm(target["desc"] if isinstance(target, Handle) else target)
+
+
 def _has(text: str, phrase: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(phrase)}(?![\w-])", text.lower()) is not None
 
@@ -193,7 +198,7 @@ class TextWorldPrimitives(Primitives):
 
     # ------------------------------------------------------------------ lookups
     def detect(self, desc: Any) -> Handle:
-        thing = _norm(desc["desc"] if isinstance(desc, Handle) else desc)
+        thing = _name(desc)
         if self._carried_as(thing):
             return Handle(desc=thing, room="inventory")
         here = self.graph.here
@@ -281,7 +286,7 @@ class TextWorldPrimitives(Primitives):
         return Result(True, value=Handle(desc=thing, room="inventory"))
 
     def open_container(self, target: Any) -> PrimitiveGen:
-        thing = _norm(target["desc"] if isinstance(target, Handle) else target)
+        thing = _name(target)
         command = self._command(f"open {thing}")
         if command is None:
             if self._command(f"close {thing}"):
@@ -300,7 +305,7 @@ class TextWorldPrimitives(Primitives):
         return (yield from self.go_to(rooms[0]))
 
     def cook(self, target: Any, appliance: Any) -> PrimitiveGen:
-        thing = _norm(target["desc"] if isinstance(target, Handle) else target)
+        thing = _name(target)
         tool = _norm(appliance)
         if tool not in COOKED:
             return Result(False, f"cannot cook with {appliance!r}; valid: stove, oven, BBQ")
@@ -318,7 +323,7 @@ class TextWorldPrimitives(Primitives):
                                         f"no admissible `cook {thing} with {tool}` here (in the {self.graph.here})"))
 
     def cut(self, target: Any, how: Any) -> PrimitiveGen:
-        thing = _norm(target["desc"] if isinstance(target, Handle) else target)
+        thing = _name(target)
         verb = _norm(how)
         if verb not in CUTS:
             return Result(False, f"cannot cut by {how!r}; valid: slice, chop, dice")
@@ -362,7 +367,7 @@ class TextWorldPrimitives(Primitives):
         return Result(True)
 
     def eat(self, target: Any) -> PrimitiveGen:
-        thing = _norm(target["desc"] if isinstance(target, Handle) else target)
+        thing = _name(target)
         command = self._command(f"eat {thing}")
         if command is None:
             return Result(False, f"no admissible `eat {thing}` (carrying: {', '.join(self.carried()) or 'nothing'})")
