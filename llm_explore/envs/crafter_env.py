@@ -107,7 +107,8 @@ class CrafterAdapter(AdapterEnv):
         self._creature_index = {cls: self.n_materials + i for i, cls in enumerate(self._creatures)}
         self.n_classes = self.n_materials + len(self._creatures)
         self._mat_names = dict(world._mat_names)
-        self._view_distance: np.ndarray | None = None  # Manhattan distance of each view cell to the player
+        gx, gy = np.meshgrid(np.arange(VIEW[0]), np.arange(VIEW[1]), indexing="ij")
+        self._view_distance = np.abs(gx - VIEW[0] // 2) + np.abs(gy - VIEW[1] // 2)  # to the player, per view cell
         self._class_names = {**{i: (n or "darkness") for i, n in self._mat_names.items()},
                              **{self._creature_index[c]: c.__name__.lower() for c in self._creatures}}
         # Channel i of the symbolic map is the class named class_names[i] (agents that keep a map read it).
@@ -157,10 +158,6 @@ class CrafterAdapter(AdapterEnv):
     def visible(self, ids: np.ndarray | None = None) -> dict[str, int]:
         """Names of the materials and creatures in view, with their distance to the player."""
         ids = self._local_ids() if ids is None else ids
-        if self._view_distance is None:
-            w, h = VIEW
-            gx, gy = np.meshgrid(np.arange(w), np.arange(h), indexing="ij")
-            self._view_distance = np.abs(gx - w // 2) + np.abs(gy - h // 2)
         seen = ids >= 0
         seen[VIEW[0] // 2, VIEW[1] // 2] = False  # the player's own cell
         classes, distances = ids[seen], self._view_distance[seen]

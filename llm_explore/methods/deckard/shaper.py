@@ -294,7 +294,7 @@ class DeckardShaper(RewardShaper):
         return ShapingResult(out)
 
     def _payable(self, i: int, node: str | None, got: list[str], before: dict[str, int], now: dict[str, int]) -> bool:
-        """Whether obtaining `node` this step pays. The reference pays the signed change of the subtask
+        """Whether obtaining `node` this step pays (and if so, records the payment). The reference pays the signed change of the subtask
         item's count (a drop costs what the re-take pays back); here a drop costs nothing, so a re-take
         pays nothing: an item pays when its count passes the highest count paid this episode (a recipe
         that consumes it lowers that mark), an event-only node (an opened door) once per episode.
