@@ -14,6 +14,7 @@ from llm_explore.methods.tango.family import family_parts
 from llm_explore.methods.tango.program import Checker
 from llm_explore.methods.tango.runner import run_tango
 from llm_explore.methods.tango.textworld import TextWorldPrimitives, parse_recipe, rule_steps
+from test_tango import ScriptedClient  # tests/ is on sys.path under pytest
 
 
 def _drive(prims, env, gen):
@@ -198,19 +199,6 @@ def test_embedded_plan_is_parsed_checked_and_run(embedded_client, tmp_path, env_
 
 
 # ------------------------------------------------------------------------- prompts and program mode
-class ScriptedClient:
-    """Answers `complete` from a list (program-mode unit test; the real model is tested above)."""
-
-    def __init__(self, answers):
-        self.answers, self.prompts = list(answers), []
-
-    def complete(self, prompt, **params):
-        from llm_explore.llm.types import Completion
-
-        self.prompts.append(prompt)
-        return Completion(text=self.answers.pop(0))
-
-
 @pytest.mark.parametrize("family, mission", [
     ("crafter", "Unlock the achievement: place table."),
     ("textworld", "Cook the recipe and eat the meal. Ingredients: carrot. Directions: prepare meal."),
