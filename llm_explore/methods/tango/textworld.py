@@ -309,11 +309,9 @@ class TextWorldPrimitives(Primitives):
         tool = _norm(appliance)
         if tool not in COOKED:
             return Result(False, f"cannot cook with {appliance!r}; valid: stove, oven, BBQ")
-        item = self._carried_as(thing)
-        if item is None:
-            return Result(False, f"the {thing} is not carried (take it first)")
-        if COOKED[tool] in item.split():
-            return Result(True, f"already {COOKED[tool]}")
+        item, settled = self._carried_unless(thing, COOKED[tool])
+        if settled is not None:
+            return settled
         if any(state in item.split() for state in COOKED.values()):
             return Result(False, f"the {thing} is already cooked ({item}): cooking it again burns it")
         reached = yield from self._to_room_with(tool)
@@ -327,11 +325,9 @@ class TextWorldPrimitives(Primitives):
         verb = _norm(how)
         if verb not in CUTS:
             return Result(False, f"cannot cut by {how!r}; valid: slice, chop, dice")
-        item = self._carried_as(thing)
-        if item is None:
-            return Result(False, f"the {thing} is not carried (take it first)")
-        if CUTS[verb] in item.split():
-            return Result(True, f"already {CUTS[verb]}")
+        item, settled = self._carried_unless(thing, CUTS[verb])
+        if settled is not None:
+            return settled
         if not self._carried_as("knife"):  # a player picks the knife up when a cut needs it
             knife = self.detect("knife")
             if not knife.found:
@@ -341,6 +337,16 @@ class TextWorldPrimitives(Primitives):
                 return got
         return (yield from self._change(f"{verb} {thing} with knife", thing, CUTS[verb],
                                         f"no admissible `{verb} {thing} with knife` ({item})"))
+
+    def _carried_unless(self, thing: str, state: str) -> tuple[str | None, Result | None]:
+        """(the carried item's text, the outcome when there is nothing to do): not carried fails,
+        already `state` succeeds; (item, None) when the change is still to be made."""
+        item = self._carried_as(thing)
+        if item is None:
+            return None, Result(False, f"the {thing} is not carried (take it first)")
+        if state in item.split():
+            return item, Result(True, f"already {state}")
+        return item, None
 
     def _change(self, wanted: str, thing: str, state: str, missing: str) -> PrimitiveGen:
         """Send the admissible form of `wanted`, then check that the carried `thing` is now `state`."""
