@@ -15,7 +15,9 @@ The five instruction kinds of BabyAI-Text's MixedTrainLocal (`babyai:MixedTrainL
   ceiling);
 - llm-agent: the naive agent (one call per step with the IGE act prompt, 4 steps of history,
   temperature 0.7 seeded), as BALROG evaluates models; `--agent-episodes` may be smaller (it makes up
-  to 128 calls per episode);
+  to 128 calls per episode). Its episodes run episode-major (seed i of every task, then seed i+1) and
+  can be split over workers, one per core: `--shard 0/2` and `--shard 1/2` side by side, then
+  `--reuse-only` to table them all;
 - random-agent: uniformly random actions;
 - tango-template-learned (not in the default list; needs `--navigation learned:RUN_DIR`): tango-template
   whose go_to (and pick_up/open_door's approach) is a PPO GoTo policy (`method.tango.navigation`), e.g.
@@ -134,6 +136,17 @@ def run_agent_job(method: str, task: str, seed: int, out: Path, client, reuse_on
             "wall_s": s["wall_s"], "valid": None, "plan_agrees": None, "status": s["status"], "failed_primitive": None}
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N), with 0 <= K < N."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard must look like K/N (e.g. 0/2), got {text!r}") from None
+    if not 0 <= k < n:
+        raise SystemExit(f"--shard {text}: K must be in 0..N-1")
+    return k, n
+
+
 def aggregate(rows: list[dict], methods: list[str], tasks: list[str]) -> list[dict]:
     out = []
     for method in methods:
@@ -225,6 +238,9 @@ def main() -> None:
                     help="agents: table only the episodes already run (stop a long llm-agent part and report it)")
     ap.add_argument("--navigation", default=None,
                     help="learned:RUN_DIR for tango-template-learned (a PPO GoTo policy drives go_to)")
+    ap.add_argument("--shard", default="0/1",
+                    help="K/N: run agent episodes j with j %% N == K (N workers on one run folder, one per core); "
+                         "the others' finished episodes are read back. Table them all afterwards with --reuse-only")
     ap.add_argument("--result", default=str(ROOT / "benchmarks" / "results" / "tango_babyai.json"))
     args = ap.parse_args()
     import torch
@@ -240,28 +256,42 @@ def main() -> None:
     agent_episodes = args.agent_episodes or args.episodes
     rows: list[dict] = []
     started = time.time()
+    shard_k, shard_n = parse_shard(args.shard)
+
+    def write_result() -> None:
+        # written after every job: a partial result is never lost
+        Path(args.result).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.result).write_text(json.dumps({
+            "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
+                        "note": "measured on a shared 2-core machine under load (wall times)"},
+            "args": vars(args), "balrog_naive_agent": BALROG, "aggregate": aggregate(rows, methods, tasks),
+            "episodes": rows, "elapsed_s": round(time.time() - started, 1)}, indent=1) + "\n")
+
     try:
         for method in methods:
-            for task in tasks:
-                t0 = time.time()
-                if method in ("tango", "tango-program") or method.startswith("tango-template"):
+            if method in ("tango", "tango-program") or method.startswith("tango-template"):
+                for task in tasks:
+                    t0 = time.time()
                     rows.extend(run_tango_job(method, task, args.episodes, args.seed, out, client, args.navigation))
-                else:
-                    n = agent_episodes if method == "llm-agent" else args.episodes
-                    for i in range(n):
-                        row = run_agent_job(method, task, args.seed + i, out, client, args.reuse_only)
-                        if row is not None:
-                            rows.append(row)
-                print(f"{method} {task}: {sum(r['success'] for r in rows if r['method'] == method and r['task'] == task)}"
-                      f" successes ({time.time() - t0:.0f} s)", flush=True)
-                # written after every (method, task): a partial result is never lost
-                agg = aggregate(rows, methods, tasks)
-                Path(args.result).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.result).write_text(json.dumps({
-                    "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                                "note": "measured on a shared 2-core machine under load (wall times)"},
-                    "args": vars(args), "balrog_naive_agent": BALROG, "aggregate": agg, "episodes": rows,
-                    "elapsed_s": round(time.time() - started, 1)}, indent=1) + "\n")
+                    print(f"{method} {task}: {sum(r['success'] for r in rows if r['method'] == method and r['task'] == task)}"
+                          f" successes ({time.time() - t0:.0f} s)", flush=True)
+                    write_result()
+                continue
+            n = agent_episodes if method == "llm-agent" else args.episodes
+            # Episode-major (seed i of every task before seed i+1): a run stopped part-way tables every
+            # task with about the same number of episodes.
+            jobs = [(task, args.seed + i) for i in range(n) for task in tasks]
+            for j, (task, seed) in enumerate(jobs):
+                own = j % shard_n == shard_k
+                t0 = time.time()
+                row = run_agent_job(method, task, seed, out, client, reuse_only=args.reuse_only or not own)
+                if row is None:
+                    continue
+                rows.append(row)
+                if own and time.time() - t0 > 1:
+                    print(f"{method} {task} s{seed}: {'solved' if row['success'] else 'not solved'} in "
+                          f"{row['env_steps']} steps, {row['llm_calls']} calls ({time.time() - t0:.0f} s)", flush=True)
+                write_result()
     finally:
         if client is not None:
             client.close()
