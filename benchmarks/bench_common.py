@@ -134,3 +134,15 @@ def patient_llm_client(out: Path):
 
     return LLMClient(LLMConfig(threads=1, timeout_s=600, retry_max_total_s=1200),
                      CacheConfig(path=str(out / "llm_cache.sqlite")), call_log=out / "llm_calls.jsonl")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`--shard K/N` -> (K, N): worker K of N runs the jobs j with j % N == K (one worker per core on
+    one run folder); the jobs of the others are read back once finished."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"--shard must look like K/N (e.g. 0/2), got {text!r}") from None
+    if not 0 <= k < n:
+        raise SystemExit(f"--shard {text}: K must be in 0..N-1")
+    return k, n

@@ -23,7 +23,8 @@ Runs go to `benchmarks/runs/ellm/<setting>/<label>-s<seed>/`, one process, one r
 finished run of at least `--steps` is reused, an interrupted one (same length) is resumed from its
 last checkpoint. The LLM cache is `benchmarks/runs/ellm/llm_cache.sqlite` (persistent across runs
 and reruns, private to the benchmark so its hit rate is the benchmark's own). Results:
-`benchmarks/results/ellm_crafter.json`, rewritten after every run.
+`benchmarks/results/ellm_crafter.json`, rewritten after every run. Two workers share the 2 cores with
+`--shard 0/2 --out A.json` and `--shard 1/2 --out B.json`; a final run without `--shard` tables all.
 
 A run whose experiment is already finished under benchmarks/runs/deckard/ (same method and resolved config, but for
 its name, folder, cache and checkpoint cadence; bench_common.equivalent_run) is read from there, not
@@ -40,7 +41,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import equivalent_run, finished_summary
+from bench_common import equivalent_run, finished_summary, parse_shard
 
 # Another benchmark's runs: an identical experiment finished there is read, not trained again.
 OTHER_RUNS = "benchmarks/runs/deckard"
@@ -255,6 +256,9 @@ def main() -> None:
     ap.add_argument("--bin-steps", type=int, default=10_000, help="width of a point of the curves")
     ap.add_argument("--warmup", type=int, default=50_000, help="steps before 'after warm-up' LLM numbers")
     ap.add_argument("--runs", default="benchmarks/runs/ellm")
+    ap.add_argument("--shard", default="0/1",
+                    help="K/N: train only jobs j with j %% N == K (N workers side by side, one per core); "
+                         "the others' finished runs are tabled. Rerun without it to table everything")
     ap.add_argument("--out", default="benchmarks/results/ellm_crafter.json")
     args = ap.parse_args()
     runs = Path(args.runs)
@@ -269,7 +273,14 @@ def main() -> None:
         jobs += [(m, "shaped", s, shaped_steps) for s in range(args.seeds) for m in args.shaped_methods.split(",")]
     start = time.time()
     done: list[dict] = []
-    for label, setting, seed, steps in jobs:
+    shard_k, shard_n = parse_shard(args.shard)
+    for j, (label, setting, seed, steps) in enumerate(jobs):
+        if j % shard_n != shard_k:  # another worker's job: table it once it has finished
+            run_dir = runs / setting / f"{label}-s{seed}"
+            if finished_summary(run_dir, steps) is not None:
+                done.append({"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir),
+                             "reused": True, "wall": 0.0})
+            continue
         t0 = time.time()
         done.append(one_run(label, setting, seed, steps, runs, args.ellm_set) | {"wall": time.time() - t0})
         write_results(args, done, start)

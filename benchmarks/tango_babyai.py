@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import episode_mean_ci, patient_llm_client
+from bench_common import episode_mean_ci, parse_shard, patient_llm_client
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to")
@@ -134,17 +134,6 @@ def run_agent_job(method: str, task: str, seed: int, out: Path, client, reuse_on
     return {"method": method, "task": task, "seed": seed, "success": int(bool(s["solved"])),
             "env_steps": s["env_steps"], "llm_calls": int(s["llm"].get("calls", 0)) if s.get("llm") else 0,
             "wall_s": s["wall_s"], "valid": None, "plan_agrees": None, "status": s["status"], "failed_primitive": None}
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'K/N' -> (K, N), with 0 <= K < N."""
-    try:
-        k, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise SystemExit(f"--shard must look like K/N (e.g. 0/2), got {text!r}") from None
-    if not 0 <= k < n:
-        raise SystemExit(f"--shard {text}: K must be in 0..N-1")
-    return k, n
 
 
 def aggregate(rows: list[dict], methods: list[str], tasks: list[str]) -> list[dict]:
