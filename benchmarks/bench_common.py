@@ -146,3 +146,53 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not 0 <= k < n:
         raise SystemExit(f"--shard {text}: K must be in 0..N-1")
     return k, n
+
+
+def mean_band(curves: list[list[float]]) -> dict[str, Any]:
+    """Pointwise mean over seeds of equal-length curves, with a 95% percentile-bootstrap band (seeds
+    resampled whole); no band with one seed."""
+    import numpy as np
+
+    from llm_explore.learner.stats import curve_iqm_ci
+
+    runs = np.asarray(curves, dtype=float)
+    if len(runs) < 2:
+        return {"mean": np.round(runs[0], 4).tolist(), "low": None, "high": None}
+    mean, low, high = curve_iqm_ci(runs, stat=np.mean)
+    return {"mean": np.round(mean, 4).tolist(), "low": np.round(low, 4).tolist(), "high": np.round(high, 4).tolist()}
+
+
+def plot_bands(panels: dict[str, list[dict[str, Any]]], path: str | Path, xlabel: str, ylabel: str,
+               ylim: tuple[float, float] | None = None) -> None:
+    """One panel per key of `panels`; each line is a dict with `label`, `x`, and `mean_band`'s fields,
+    its bootstrap band shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    # One colour per label across panels; a legend wherever a panel's lines differ from the previous one's.
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    labels = list(dict.fromkeys(ln["label"] for lines in panels.values() for ln in lines))
+    colour = {label: cycle[i % len(cycle)] for i, label in enumerate(labels)}
+    previous: list[str] | None = None
+    for ax, (title, lines) in zip(axes[0], panels.items()):
+        for ln in lines:
+            ax.plot(ln["x"], ln["mean"], label=ln["label"], color=colour[ln["label"]])
+            if ln.get("low") is not None:
+                ax.fill_between(ln["x"], ln["low"], ln["high"], color=colour[ln["label"]], alpha=0.2)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        if ylim:
+            ax.set_ylim(*ylim)
+        ax.grid(alpha=0.3)
+        if lines and [ln["label"] for ln in lines] != previous:
+            ax.legend(fontsize=7, loc="best")
+        previous = [ln["label"] for ln in lines]
+    axes[0][0].set_ylabel(ylabel)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

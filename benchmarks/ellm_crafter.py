@@ -23,7 +23,8 @@ Runs go to `benchmarks/runs/ellm/<setting>/<label>-s<seed>/`, one process, one r
 finished run of at least `--steps` is reused, an interrupted one (same length) is resumed from its
 last checkpoint. The LLM cache is `benchmarks/runs/ellm/llm_cache.sqlite` (persistent across runs
 and reruns, private to the benchmark so its hit rate is the benchmark's own). Results:
-`benchmarks/results/ellm_crafter.json`, rewritten after every run. Two workers share the 2 cores with
+`benchmarks/results/ellm_crafter.json`, rewritten after every run, and `ellm_crafter_curves.png` (achievements
+per episode over pretraining and ELLM's cache hit rate, mean over seeds with bootstrap bands). Two workers share the 2 cores with
 `--shard 0/2 --out A.json` and `--shard 1/2 --out B.json`; a final run without `--shard` tables all.
 
 A run whose experiment is already finished under benchmarks/runs/deckard/ (same method and resolved config, but for
@@ -41,7 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import equivalent_run, finished_summary, parse_shard
+from bench_common import equivalent_run, finished_summary, mean_band, parse_shard, plot_bands
 
 # Another benchmark's runs: an identical experiment finished there is read, not trained again.
 OTHER_RUNS = "benchmarks/runs/deckard"
@@ -213,6 +214,30 @@ def table(label_runs: dict[str, list[dict]]) -> list[dict]:
     return rows
 
 
+def curve_bands(rows: list[dict], key: str) -> list[dict]:
+    """Per method: the mean over seeds of one curve field (`curves`) with its bootstrap band, the runs
+    cut to the shortest."""
+    out = []
+    for r in rows:
+        runs = [c for c in r["curve"] if c and key in c[0]]
+        if not runs:
+            continue
+        n = min(len(c) for c in runs)
+        values = [[np.nan if p[key] is None else p[key] for p in c[:n]] for c in runs]
+        out.append({"label": f"{r['method']} ({len(runs)} seeds)", "x": [p["step"] / 1e3 for p in runs[0][:n]],
+                    **mean_band(values)})
+    return out
+
+
+def plot_pretrain(rows: list[dict], path: Path) -> None:
+    """The paper's figure (achievements unlocked per episode over pretraining) and ELLM's cache hit
+    rate over time, mean over seeds with 95% bootstrap bands."""
+    plot_bands({"achievements unlocked per episode": curve_bands(rows, "achievements_per_episode"),
+                "ELLM: applied answers from the cache":
+                    curve_bands([r for r in rows if r.get("llm") and sum(r["llm"]["calls"])], "cache_hit_rate")},
+               path, "env steps (k)", "per episode / share")
+
+
 def print_tables(title: str, rows: list[dict], score: bool) -> None:
     if not rows:
         return
@@ -304,6 +329,8 @@ def write_results(args, done: list[dict], start: float, show: bool = False) -> N
             if r["setting"] == setting and finished_summary(r["run_dir"], steps) is not None:
                 by_label.setdefault(r["label"], []).append(run_facts(Path(r["run_dir"]), args.bin_steps, args.warmup))
         out[setting] = table(by_label)
+        if setting == "pretrain" and out[setting]:
+            plot_pretrain(out[setting], Path(args.out).with_name(Path(args.out).stem + "_curves.png"))
         if show:
             title = ("Pretraining, paper protocol: no task reward in the objective, 400-step episodes"
                      if setting == "pretrain" else

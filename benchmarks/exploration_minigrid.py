@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_common import frames_to_target, reached
+from bench_common import frames_to_target, mean_band, plot_bands, reached
 
 TARGETS = (0.5, 0.9)
 CURVE_STEP = 50_000  # frames between the points of the success curves
@@ -94,54 +94,24 @@ def success_curve(rows: list[dict], budget: int) -> list[float]:
 def curves(results: list[dict], envs: list[str], variants: list[str]) -> list[dict]:
     """Per env and variant: the mean rolling-success curve over seeds with a 95% percentile-bootstrap
     band (seeds resampled whole; no band with one seed)."""
-    import numpy as np
-
-    from llm_explore.learner.stats import curve_iqm_ci
-
     out = []
     for env in envs:
         for variant in variants:
             rs = [r for r in results if r["env"] == env and r["variant"] == variant and r.get("curve")]
-            if not rs:
-                continue
-            runs = np.array([r["curve"] for r in rs], dtype=float)
-            frames = [CURVE_STEP * (i + 1) for i in range(runs.shape[1])]
-            if len(rs) > 1:
-                mean, low, high = curve_iqm_ci(runs, stat=np.mean)
-                band = {"low": np.round(low, 4).tolist(), "high": np.round(high, 4).tolist()}
-            else:
-                mean, band = runs[0], {"low": None, "high": None}
-            out.append({"env": env, "variant": variant, "seeds": [r["seed"] for r in rs], "frames": frames,
-                        "mean": np.round(mean, 4).tolist(), **band})
+            if rs:
+                frames = [CURVE_STEP * (i + 1) for i in range(len(rs[0]["curve"]))]
+                out.append({"env": env, "variant": variant, "seeds": [r["seed"] for r in rs], "frames": frames,
+                            **mean_band([r["curve"] for r in rs])})
     return out
 
 
 def plot_curves(rows: list[dict], path: Path) -> None:
     """One panel per env: mean rolling success over frames per variant, bootstrap band shaded."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    envs = list(dict.fromkeys(r["env"] for r in rows))
-    if not envs:
-        return
-    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.6), squeeze=False)
-    for ax, env in zip(axes[0], envs):
-        for r in (r for r in rows if r["env"] == env):
-            frames = [f / 1e6 for f in r["frames"]]
-            line, = ax.plot(frames, r["mean"], label=f"{r['variant']} ({len(r['seeds'])} seeds)")
-            if r["low"] is not None:
-                ax.fill_between(frames, r["low"], r["high"], color=line.get_color(), alpha=0.2)
-        ax.set_title(env)
-        ax.set_xlabel("env frames (M)")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("rolling success (100 episodes)")
-    axes[0][-1].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    panels: dict[str, list[dict]] = {}
+    for r in rows:
+        panels.setdefault(r["env"], []).append({**r, "label": f"{r['variant']} ({len(r['seeds'])} seeds)",
+                                                "x": [f / 1e6 for f in r["frames"]]})
+    plot_bands(panels, path, "env frames (M)", "rolling success (100 episodes)", ylim=(-0.02, 1.02))
 
 
 def progress(run_dir: Path) -> dict | None:
