@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import yaml
-from bench_common import equivalent_run, finished_summary
+from bench_common import equivalent_run, finished_summary, parse_shard
 
 # Another benchmark's runs: an identical experiment finished there is read, not trained again.
 OTHER_RUNS = "benchmarks/runs/ellm"
@@ -44,8 +44,9 @@ def method_and_overrides(label: str) -> tuple[str, list[str]]:
     return label, []
 
 
-def one_run(label: str, seed: int, steps: int, out: str, num_envs: int) -> dict:
-    """Train (or reuse, or resume) one (method, seed) run; returns its summary."""
+def one_run(label: str, seed: int, steps: int, out: str, num_envs: int, train: bool = True) -> dict | None:
+    """Train (or reuse, or resume) one (method, seed) run; returns its summary. With `train` False,
+    only a finished run is read (None otherwise): another `--shard` worker trains it."""
     import torch
 
     from llm_explore.config import RunConfig, apply_overrides, validate
@@ -57,11 +58,11 @@ def one_run(label: str, seed: int, steps: int, out: str, num_envs: int) -> dict:
     summary = finished_summary(run_dir, steps)
     if summary is not None:
         return summary
-    if run_dir.exists() and ckpt.latest(run_dir) is not None:
+    if train and run_dir.exists() and ckpt.latest(run_dir) is not None:
         saved = yaml.safe_load((run_dir / "config.yaml").read_text())
         if int(saved["learner"]["total_steps"]) == steps:
             return resume_run(run_dir)
-    if run_dir.exists():  # a different length: its learning rate was annealed over its own length
+    if train and run_dir.exists():  # a different length: its learning rate was annealed over its own length
         import shutil
 
         shutil.rmtree(run_dir)
@@ -73,7 +74,7 @@ def one_run(label: str, seed: int, steps: int, out: str, num_envs: int) -> dict:
     if same is not None:  # e.g. PPO on Crafter, also a baseline of benchmarks/ellm_crafter.py
         print(f"{label}-s{seed}: the same experiment is finished in {same}; reading it", flush=True)
         return json.loads((same / "summary.json").read_text()) | {"run_dir": str(same)}
-    return start_run(method, cfg)[1]
+    return start_run(method, cfg)[1] if train else None
 
 
 def row_for(label: str, summaries: list[dict]) -> dict:
@@ -146,18 +147,24 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(ALL_METHODS))
     ap.add_argument("--runs", default="benchmarks/runs/deckard")
     ap.add_argument("--out", default="benchmarks/results/deckard_crafter.json")
+    ap.add_argument("--shard", default="0/1",
+                    help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
+                         "the others' finished runs are tabled. Rerun without it to table everything")
     args = ap.parse_args()
+    shard_k, shard_n = parse_shard(args.shard)
     labels = [m for m in args.methods.split(",") if m]
     results: dict[str, list[dict]] = {}
     # Seed-major order: every method gets seed 0 before any gets seed 1 (a cut-short grid stays comparable).
-    for seed in range(args.seeds):
-        for label in labels:
-            start = time.time()
-            summary = one_run(label, seed, args.steps, args.runs, args.envs)
-            results.setdefault(label, []).append(summary)
-            print(f"{label} s{seed}: {summary['env_steps']} steps, score {summary['crafter_score']:.2f}, "
-                  f"first {summary.get('first_step', {})}, {time.time() - start:.0f} s", flush=True)
-            write(args, labels, results)
+    jobs = [(label, seed) for seed in range(args.seeds) for label in labels]
+    for j, (label, seed) in enumerate(jobs):
+        start = time.time()
+        summary = one_run(label, seed, args.steps, args.runs, args.envs, train=j % shard_n == shard_k)
+        if summary is None:
+            continue
+        results.setdefault(label, []).append(summary)
+        print(f"{label} s{seed}: {summary['env_steps']} steps, score {summary['crafter_score']:.2f}, "
+              f"first {summary.get('first_step', {})}, {time.time() - start:.0f} s", flush=True)
+        write(args, labels, results)
     print_table([row_for(label, results[label]) for label in labels if label in results])
 
 

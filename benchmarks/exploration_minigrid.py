@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_common import frames_to_target, mean_band, plot_bands, reached
+from bench_common import frames_to_target, mean_band, parse_shard, plot_bands, reached
 
 TARGETS = (0.5, 0.9)
 CURVE_STEP = 50_000  # frames between the points of the success curves
@@ -206,7 +206,11 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the table")
     ap.add_argument("--runs", default="benchmarks/runs/exploration_minigrid")
     ap.add_argument("--out", default="benchmarks/results/exploration_minigrid.json")
+    ap.add_argument("--shard", default="0/1",
+                    help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
+                         "the others' finished runs are tabled. Rerun without it to table everything")
     args = ap.parse_args()
+    shard_k, shard_n = parse_shard(args.shard)
     envs, variants = args.envs.split(","), args.variants.split(",")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
@@ -231,10 +235,10 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
 
     stopped = False
-    for env, variant, seed in jobs:
+    for j, (env, variant, seed) in enumerate(jobs):
         name = f"{variant}-{env}-s{seed}"
         done = result_from(Path(args.runs) / name, env, variant, seed, args.frames)
-        if done is None and (args.table_only or stopped or (args.max_runs is not None and new_runs >= args.max_runs)):
+        if done is None and (args.table_only or stopped or j % shard_n != shard_k or (args.max_runs is not None and new_runs >= args.max_runs)):
             remaining.append(name)
             continue
         if done is None:
