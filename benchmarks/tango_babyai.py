@@ -1,7 +1,7 @@
 """TANGO on BALROG's BabyAI tasks: one LLM call per episode against a naive per-step LLM agent.
 
     .venv/bin/python benchmarks/tango_babyai.py [--episodes 25] [--agent-episodes 25]
-        [--methods tango,tango-template,llm-agent,random-agent] [--tasks goto,pickup,open,putnext,pick_up_seq_go_to]
+        [--methods tango,tango-template,llm-agent-naive,random-agent] [--tasks goto,pickup,open,putnext,pick_up_seq_go_to]
         [--seed 1000]
 
 The five instruction kinds of BabyAI-Text's MixedTrainLocal (`babyai:MixedTrainLocal?task=<kind>`, one
@@ -13,9 +13,11 @@ The five instruction kinds of BabyAI-Text's MixedTrainLocal (`babyai:MixedTrainL
   re-ask with the checker's error);
 - tango-template: the same interpreter fed by a rule-based mission parser, no model (the primitives'
   ceiling);
-- llm-agent: the naive agent (one call per step with the IGE act prompt, 4 steps of history,
-  temperature 0.7 seeded), as BALROG evaluates models; `--agent-episodes` may be smaller (it makes up
-  to 128 calls per episode). Its episodes run episode-major (seed i of every task, then seed i+1) and
+- llm-agent-naive: BALROG's naive agent (one call per step answering the action alone, no reasoning;
+  the IGE act prompt's examples without their thoughts, 4 steps of history, temperature 0.7 seeded),
+  as BALROG evaluates models; `--agent-episodes` may be smaller (it makes up to 128 calls per episode).
+  `llm-agent` (not in the default list) is the ReAct-style agent, a short thought before each action
+  (about 4x the generated tokens per step). Its episodes run episode-major (seed i of every task, then seed i+1) and
   can be split over workers, one per core: `--shard 0/2` and `--shard 1/2` side by side, then
   `--reuse-only` to table them all;
 - random-agent: uniformly random actions;
@@ -48,7 +50,9 @@ from bench_common import episode_mean_ci, parse_shard, patient_llm_client
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to")
-METHODS = ("tango-template", "random-agent", "tango", "llm-agent")  # the slow one last
+METHODS = ("tango-template", "random-agent", "tango", "llm-agent-naive")  # the slow one last
+AGENTS = {"llm-agent": ("llm-agent", {}), "llm-agent-naive": ("llm-agent", {"act_thought": False}),
+          "random-agent": ("random-agent", {})}  # label -> (registered method, its settings)
 # BALROG (Paglieri et al. 2024), BabyAI, naive agent, one LLM call per step: success % over 125 episodes.
 BALROG = {"GPT-4o": 77.6, "Llama-3.1-70B": 73.2, "Gemini-1.5-Pro": 58.4, "GPT-4o-mini": 50.4,
           "Llama-3.1-8B": 30.0, "Llama-3.2-3B": 10.0, "Llama-3.2-1B": 6.0}
@@ -115,8 +119,8 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
 
 
 def run_agent_job(method: str, task: str, seed: int, out: Path, client, reuse_only: bool = False) -> dict | None:
-    """One episode of llm-agent / random-agent (a search run with one 128-step episode); None if
-    `reuse_only` and it has not run yet."""
+    """One episode of an agent of AGENTS (a search run with one 128-step episode); None if `reuse_only`
+    and it has not run yet."""
     from llm_explore.config import RunConfig
     from llm_explore.methods.ige.runner import run_search
 
@@ -126,10 +130,12 @@ def run_agent_job(method: str, task: str, seed: int, out: Path, client, reuse_on
         return None
     if not path.is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
+        registered, settings = AGENTS[method]
         cfg = RunConfig.model_validate({
             "name": run_dir.name, "out_dir": str(out), "seed": seed, "env": {"id": env_id(task)},
-            "method": {method.replace("-", "_"): {"trials": 1, "episode_steps": 128, "max_env_steps": 128}}})
-        run_search(method, cfg, client=client if method == "llm-agent" else None, run_dir=run_dir)
+            "method": {registered.replace("-", "_"): {"trials": 1, "episode_steps": 128, "max_env_steps": 128,
+                                                      **settings}}})
+        run_search(registered, cfg, client=client if registered == "llm-agent" else None, run_dir=run_dir)
     s = json.loads(path.read_text())
     return {"method": method, "task": task, "seed": seed, "success": int(bool(s["solved"])),
             "env_steps": s["env_steps"], "llm_calls": int(s["llm"].get("calls", 0)) if s.get("llm") else 0,
@@ -218,7 +224,7 @@ def render(agg: list[dict], tasks: list[str]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=25)
-    ap.add_argument("--agent-episodes", type=int, default=None, help="llm-agent episodes per task (default --episodes)")
+    ap.add_argument("--agent-episodes", type=int, default=None, help="llm-agent(-naive) episodes per task (default --episodes)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--seed", type=int, default=1000)
@@ -240,7 +246,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     client = None
-    if {"tango", "tango-program", "llm-agent"} & set(methods):
+    if {"tango", "tango-program", "llm-agent", "llm-agent-naive"} & set(methods):
         client = patient_llm_client(out)
     agent_episodes = args.agent_episodes or args.episodes
     rows: list[dict] = []
@@ -266,7 +272,7 @@ def main() -> None:
                           f" successes ({time.time() - t0:.0f} s)", flush=True)
                     write_result()
                 continue
-            n = agent_episodes if method == "llm-agent" else args.episodes
+            n = agent_episodes if method.startswith("llm-agent") else args.episodes
             # Episode-major (seed i of every task before seed i+1): a run stopped part-way tables every
             # task with about the same number of episodes.
             jobs = [(task, args.seed + i) for i in range(n) for task in tasks]

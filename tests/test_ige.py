@@ -162,6 +162,11 @@ def test_three_prompts_render_and_parse_real_answers(embedded_client):
     bview = TaskView("minigrid")
     bact = babyai.act(bview.task_text(binfo), bview.observation(binfo), binfo["actions_text"])
     assert babyai.log.rows[-1]["name"] == binfo["actions_text"][bact]
+    # BALROG's naive agent: the action alone, no thought in the examples, the schema or the answer.
+    naive = _roles(embedded_client, family="minigrid", act_thought=False)
+    nact = naive.act(bview.task_text(binfo), bview.observation(binfo), binfo["actions_text"])
+    assert naive.log.rows[-1]["name"] == binfo["actions_text"][nact] and naive.log.rows[-1]["thought"] == ""
+    assert naive.stats.answered["act"] == 1 and naive.stats.fallbacks["act"] == 0
     assert roles.stats.answered == {"select": 1, "act": 1, "judge": 1, "reflect": 0}
     assert roles.stats.fallbacks == {"select": 0, "act": 0, "judge": 0, "reflect": 0}
     assert babyai.stats.answered["act"] == 1 and embedded_client.stats()["errors"] == 0
@@ -186,6 +191,20 @@ def test_answer_models_bound_the_choice():
         judge_answer().model_validate({"thought": "t", "choice": "maybe"})
     with pytest.raises(ValidationError):
         select_answer(3, 10).model_validate({"thought": "x" * 11, "choice": 0})
+    naive = act_answer(("go north", "look"), None)  # BALROG's naive agent: the action alone
+    assert set(naive.model_json_schema()["properties"]) == {"choice"}
+    assert naive.model_validate({"choice": "look"}).choice == "look"
+
+
+def test_naive_act_prompt_shows_actions_without_thoughts():
+    from llm_explore.templates import PromptLibrary
+
+    lib = PromptLibrary()
+    args = dict(task="go to the red ball", observation="You see a wall.", family="minigrid",
+                actions=[{"name": "turn left", "new": True}, {"name": "go forward", "new": True}])
+    react, naive = lib.render("ige/act", **args), lib.render("ige/act", thought=False, **args)
+    assert react.count('{"thought": "') == 2 and '"thought"' not in naive
+    assert naive.count('Answer: {"choice": "') == 2 and naive.endswith("Answer: ")
 
 
 def test_unparsable_answers_fall_back_to_random_valid_choices_and_are_counted():

@@ -40,6 +40,9 @@ class SearchConfig(StrictModel):
     max_tokens: int = Field(96, ge=16, description="tokens per answer (the thought is capped, see thought_chars; "
                             "the grammar still allows whitespace, so leave room)")
     thought_chars: int = Field(80, ge=8, description="longest thought the schema allows")
+    act_thought: bool = Field(True, description="the act answer starts with a short thought (ReAct-style, IGE's "
+                              "act prompt); false: the action alone, as BALROG's naive agent (about a quarter "
+                              "of the generated tokens per step)")
     parse_retries: int = Field(1, ge=0, description="re-asks after an invalid answer before the fallback")
     history: int = Field(4, ge=0, description="recent (action, result) pairs in the act prompt (BabyAI's "
                          "reference: the last 4 actions and 5 observations, the current one included)")

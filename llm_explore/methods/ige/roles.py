@@ -65,8 +65,10 @@ def select_answer(n: int, thought_chars: int = 80, prune: bool = False) -> type[
 
 
 @lru_cache(maxsize=512)
-def act_answer(names: tuple[str, ...], thought_chars: int = 80) -> type[BaseModel]:
-    """`{"thought": str, "choice": one of names}`."""
+def act_answer(names: tuple[str, ...], thought_chars: int | None = 80) -> type[BaseModel]:
+    """`{"thought": str, "choice": one of names}`; `{"choice": one of names}` when `thought_chars` is None."""
+    if thought_chars is None:
+        return create_model("ActAnswer", choice=(Literal[names], ...))  # type: ignore[valid-type]
     return create_model("ActAnswer", thought=(str, Field(max_length=thought_chars)),
                         choice=(Literal[names], ...))  # type: ignore[valid-type]
 
@@ -143,7 +145,7 @@ class LLMRoles:
     def __init__(self, client, *, family: str, rng: np.random.Generator, library: PromptLibrary | None = None,
                  temperature: float = 0.0, top_p: float | None = None, max_tokens: int = 96,
                  thought_chars: int = 80, parse_retries: int = 1, log: DecisionLog | None = None,
-                 rules: str = ""):
+                 rules: str = "", act_thought: bool = True):
         self.client = client
         self.family = "minigrid" if family == "babyai" else family
         self.rng = rng
@@ -154,6 +156,7 @@ class LLMRoles:
         self.thought_chars = thought_chars
         self.parse_retries = parse_retries
         self.rules = rules
+        self.act_thought = act_thought
         self.stats = RoleStats()
         self.log = log or DecisionLog(None)
         self.context: dict[str, Any] = {}  # e.g. {"trial": 3}, copied into every decision row
@@ -190,9 +193,9 @@ class LLMRoles:
         listed = [{"name": a, "new": bool(f)} for a, f in zip(actions, new)]
         prompt = self.library.render("ige/act", task=task, observation=observation, actions=listed,
                                      history=list(history), family=self.family, mark_new=mark_new,
-                                     notes=list(notes), rules=self.rules)
+                                     notes=list(notes), rules=self.rules, thought=self.act_thought)
         names = tuple(actions)
-        return self._ask("act", act_answer(names, self.thought_chars), prompt,
+        return self._ask("act", act_answer(names, self.thought_chars if self.act_thought else None), prompt,
                          convert=lambda a: names.index(a.choice), fallback=lambda: int(self.rng.integers(n)),
                          label=lambda i: names[i])
 

@@ -156,7 +156,8 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
         roles = LLMRoles(client, family=family, rng=np.random.default_rng(seeds[0]), library=library,
                          temperature=protocol["temperature"], top_p=protocol["top_p"],
                          max_tokens=settings.max_tokens, thought_chars=settings.thought_chars,
-                         parse_retries=settings.parse_retries, log=decisions, rules=rules)
+                         parse_retries=settings.parse_retries, log=decisions, rules=rules,
+                         act_thought=settings.act_thought)
     policy = _policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
                      np.random.default_rng(seeds[1]))
     max_env_steps = settings.max_env_steps
