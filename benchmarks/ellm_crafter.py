@@ -252,7 +252,7 @@ def print_tables(title: str, rows: list[dict], score: bool) -> None:
         cells = [r["method"], str(r["seeds"]), "/".join(f"{s:,}" for s in r["env_steps"]),
                  fmt(r["achievements_per_episode_end"]), fmt(r["distinct_achievements"], 1)]
         cells += [fmt(r["crafter_score"])] if score else []
-        llm = r.get("llm")
+        llm = r.get("llm") if r.get("llm") and sum(r["llm"]["calls"]) else None  # the oracle asks no model
         cells += [fmt(r["steps_per_s"], 0),
                   fmt({k: (v * 100 if isinstance(v, float) else v) for k, v in llm["wait_share"].items()}, 1) + "%"
                   if llm else "-",
@@ -281,6 +281,7 @@ def main() -> None:
     ap.add_argument("--bin-steps", type=int, default=10_000, help="width of a point of the curves")
     ap.add_argument("--warmup", type=int, default=50_000, help="steps before 'after warm-up' LLM numbers")
     ap.add_argument("--runs", default="benchmarks/runs/ellm")
+    ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the tables")
     ap.add_argument("--shard", default="0/1",
                     help="K/N: train only jobs j with j %% N == K (N workers side by side, one per core); "
                          "the others' finished runs are tabled. Rerun without it to table everything")
@@ -300,7 +301,7 @@ def main() -> None:
     done: list[dict] = []
     shard_k, shard_n = parse_shard(args.shard)
     for j, (label, setting, seed, steps) in enumerate(jobs):
-        if j % shard_n != shard_k:  # another worker's job: table it once it has finished
+        if args.table_only or j % shard_n != shard_k:  # another worker's job: table it once it has finished
             run_dir = runs / setting / f"{label}-s{seed}"
             if finished_summary(run_dir, steps) is not None:
                 done.append({"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir),
