@@ -127,7 +127,8 @@ def curves(rows: list[dict], bin_steps: int) -> list[dict]:
     out = []
     prev = {"shaper_answers": 0.0, "shaper_cached_answers": 0.0, "shaper_llm_wait_s": 0.0, "wall_s": 0.0,
             "global_step": 0.0}
-    edges = range(bin_steps, int(rows[-1]["global_step"]) + bin_steps, bin_steps) if rows else []
+    # Whole bins only: a run of 300,032 steps ends with the bin at 300k (a last bin of 32 steps is noise).
+    edges = range(bin_steps, int(rows[-1]["global_step"]) + 1, bin_steps) if rows else []
     for edge in edges:
         chunk = [r for r in rows if edge - bin_steps < r["global_step"] <= edge]
         if not chunk:
