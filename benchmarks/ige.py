@@ -4,6 +4,7 @@ paper's hard games.
     .venv/bin/python benchmarks/ige.py [--games 10] [--games-for cooking=3]
         [--kinds coin_collector,treasure_hunter,cooking] [--babyai BabyAI-PutNextLocal-v0] [--babyai-seeds 10]
         [--methods ige,llm-agent,reflexion,go-explore,random-agent] [--seeds 1]
+        (add llm-agent-naive for the reference's "Naive LLM": the action alone, no thought)
         [--robustify-steps 8192] [--no-robustify] [--results PATH]
 
 Games (the paper's settings, `textworld_env.PAPER_PRESETS`; `llm-explore make-games textworld --preset
@@ -44,7 +45,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KINDS = "coin_collector,treasure_hunter,cooking"
 DEFAULT_BABYAI = "BabyAI-PutNextLocal-v0"
 METHODS = ("ige", "llm-agent", "reflexion", "go-explore", "random-agent")
-LLM_METHODS = {"ige", "llm-agent", "reflexion"}
+# Labels beyond the registered methods: (registered method, its settings). `llm-agent-naive` is the
+# reference's "Naive LLM" baseline (the action alone; `llm-agent` is ReAct-style); not in the default list.
+VARIANTS = {"llm-agent-naive": ("llm-agent", {"act_thought": False})}
+LLM_METHODS = {"ige", "llm-agent", "reflexion", "llm-agent-naive"}
 
 
 def games(args) -> list[dict]:
@@ -103,14 +107,15 @@ def one_run(job: dict, out: str, cache: str, overrides: dict, finished_only: boo
             import shutil
 
             shutil.rmtree(run_dir)
-        section = {k: v for k, v in overrides.items() if v is not None}
+        registered, settings = VARIANTS.get(job["method"], (job["method"], {}))
+        section = {k: v for k, v in overrides.items() if v is not None} | settings
         if job.get("robustify"):
             section.update(robustify=True, robustify_steps=job["robustify_steps"])
         cfg = RunConfig.model_validate({
             "name": run_dir.name, "out_dir": out, "seed": job["seed"], "env": {"id": job["env"]},
             "llm": {"threads": 1}, "cache": {"path": cache},
-            "method": {job["method"].replace("-", "_"): section}})
-        _, summary = run_search(job["method"], cfg)
+            "method": {registered.replace("-", "_"): section}})
+        _, summary = run_search(registered, cfg)
     rob = summary.get("robustify") or {}
     return {**job, "run_dir": str(run_dir), "reused": reused, "status": summary["status"],
             "solved": bool(summary["solved"]), "env_steps": summary["env_steps"],
@@ -249,9 +254,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     args.cache = args.cache or args.out / "llm_cache.sqlite"
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = set(methods) - set(METHODS)
+    unknown = set(methods) - set(METHODS) - set(VARIANTS)
     if unknown:
-        raise SystemExit(f"unknown method(s) {sorted(unknown)}; valid: {', '.join(METHODS)}")
+        raise SystemExit(f"unknown method(s) {sorted(unknown)}; valid: {', '.join((*METHODS, *VARIANTS))}")
     overrides: dict = {}
     instances = games(args)
     # Round-robin over the game groups (coin 1, cooking 1, BabyAI 1, coin 2, ...) and all methods per
