@@ -334,6 +334,25 @@ def test_embedded_plan_is_parsed_checked_and_run(embedded_client, tmp_path):
     assert summary["successes"] == sum(r["success"] for r in rows)
 
 
+@pytest.mark.slow
+@pytest.mark.llm
+def test_openai_backend_defaults_to_program_mode_on_a_real_server(embedded_backend, tmp_path):
+    """The path a larger hosted model takes (`--backend openai`): program mode by default, against the
+    real llama.cpp server; the 270M model's program is checked and either run or counted invalid."""
+    embedded_backend.prepare()
+    cfg = RunConfig.model_validate({
+        "seed": 3, "env": {"id": "babyai:MixedTrainLocal?task=goto"}, "cache": {"path": str(tmp_path / "c.sqlite")},
+        "llm": {"backend": "openai", "base_url": embedded_backend.base_url, "model": "gemma"},
+        "method": {"tango": {"episodes": 1, "program_retries": 1, "max_tokens": 160}}})
+    run_dir, summary = run_tango("tango", cfg, run_dir=tmp_path / "run")
+    assert summary["mode"] == "program" and summary["episodes"] == 1
+    row = json.loads((run_dir / "programs.jsonl").read_text().splitlines()[0])
+    assert 1 <= len(row["attempts"]) <= 2 and summary["llm_calls_per_episode"] == len(row["attempts"])
+    assert row["check"] == "ok" or row["check"].startswith("program_invalid")
+    assert row["check"] != "ok" or row["calls"]  # a program that passed the checker was run
+    assert summary["llm"]["errors"] == 0
+
+
 def test_map_from_partial_views_matches_the_true_grid():
     """Dead reckoning + the 7x7 views: every remembered cell equals the simulator's, at every step."""
     from llm_explore.envs import make_env
