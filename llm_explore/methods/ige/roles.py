@@ -140,7 +140,8 @@ class DecisionLog:
 class LLMRoles:
     """Select, act, judge and reflect through one `LLMClient` (see the module docstring).
 
-    `rules` heads every prompt (the environment's rules and tips); `top_p` is sent when set."""
+    `rules` heads every prompt (the environment's rules and tips); `top_p` is sent when set;
+    `act_thought` False makes act answer the action alone (BALROG's and the IGE reference's naive agent)."""
 
     def __init__(self, client, *, family: str, rng: np.random.Generator, library: PromptLibrary | None = None,
                  temperature: float = 0.0, top_p: float | None = None, max_tokens: int = 96,
