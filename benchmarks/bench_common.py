@@ -136,6 +136,11 @@ def patient_llm_client(out: Path):
                      CacheConfig(path=str(out / "llm_cache.sqlite")), call_log=out / "llm_calls.jsonl")
 
 
+# Agent labels beyond the registered methods: label -> (registered method, its settings). The naive agent
+# answers the action alone (BALROG's naive agent, the IGE reference's "Naive LLM"); `llm-agent` is ReAct-style.
+AGENT_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {"llm-agent-naive": ("llm-agent", {"act_thought": False})}
+
+
 def parse_shard(text: str) -> tuple[int, int]:
     """`--shard K/N` -> (K, N): worker K of N runs the jobs j with j % N == K (one worker per core on
     one run folder); the jobs of the others are read back once finished."""

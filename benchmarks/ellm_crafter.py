@@ -67,8 +67,10 @@ def method_and_overrides(label: str, setting: str, ellm_set: list[str]) -> tuple
     return label, pretrain
 
 
-def one_run(label: str, setting: str, seed: int, steps: int, runs: Path, ellm_set: list[str]) -> dict:
-    """Train one (label, setting, seed): reuse a finished run, resume an interrupted one."""
+def one_run(label: str, setting: str, seed: int, steps: int, runs: Path, ellm_set: list[str],
+            train: bool = True) -> dict | None:
+    """Train one (label, setting, seed): reuse a finished run, resume an interrupted one. With `train`
+    False, only a finished run is read (None otherwise): another `--shard` worker trains it."""
     import torch
 
     from llm_explore.config import RunConfig, apply_overrides, validate
@@ -79,10 +81,10 @@ def one_run(label: str, setting: str, seed: int, steps: int, runs: Path, ellm_se
     run_dir = runs / setting / f"{label}-s{seed}"
     if finished_summary(run_dir, steps) is not None:
         return {"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir), "reused": True}
-    if run_dir.exists() and ckpt.latest(run_dir) and load_run_config(run_dir)[0].learner.total_steps == steps:
+    if train and run_dir.exists() and ckpt.latest(run_dir) and load_run_config(run_dir)[0].learner.total_steps == steps:
         resume_run(run_dir)
         return {"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir), "resumed": True}
-    if run_dir.exists():  # another length: its learning rate was annealed over that length, start again
+    if train and run_dir.exists():  # another length: its learning rate was annealed over that length, start again
         import shutil
 
         shutil.rmtree(run_dir)
@@ -95,6 +97,8 @@ def one_run(label: str, setting: str, seed: int, steps: int, runs: Path, ellm_se
     if same is not None:  # e.g. PPO on Crafter, also DECKARD's baseline in benchmarks/deckard_crafter.py
         print(f"{label}-s{seed} ({setting}): the same experiment is finished in {same}; reading it", flush=True)
         return {"label": label, "setting": setting, "seed": seed, "run_dir": str(same), "reused": True}
+    if not train:
+        return None
     start_run(method, cfg)
     return {"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir)}
 
@@ -302,20 +306,20 @@ def main() -> None:
     done: list[dict] = []
     shard_k, shard_n = parse_shard(args.shard)
     for j, (label, setting, seed, steps) in enumerate(jobs):
-        if args.table_only or j % shard_n != shard_k:  # another worker's job: table it once it has finished
-            run_dir = runs / setting / f"{label}-s{seed}"
-            if finished_summary(run_dir, steps) is not None:
-                done.append({"label": label, "setting": setting, "seed": seed, "run_dir": str(run_dir),
-                             "reused": True, "wall": 0.0})
-            continue
+        # Another worker's job (or --table-only): tabled once it has finished.
+        train = not args.table_only and j % shard_n == shard_k
         t0 = time.time()
-        done.append(one_run(label, setting, seed, steps, runs, args.ellm_set) | {"wall": time.time() - t0})
+        row = one_run(label, setting, seed, steps, runs, args.ellm_set, train=train)
+        if row is None:
+            continue
+        done.append(row | {"wall": time.time() - t0})
+        if not train:
+            continue
         write_results(args, done, start)
         if finished_summary(done[-1]["run_dir"], steps) is None:  # stopped (Ctrl-C, SIGTERM): stop here, resume later
             print(f"{label}-s{seed} ({setting}) was stopped before {steps:,} steps; rerun to resume it", flush=True)
             break
     write_results(args, done, start, show=True)
-
 
 
 def write_results(args, done: list[dict], start: float, show: bool = False) -> None:

@@ -41,14 +41,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from bench_common import AGENT_VARIANTS
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KINDS = "coin_collector,treasure_hunter,cooking"
 DEFAULT_BABYAI = "BabyAI-PutNextLocal-v0"
 METHODS = ("ige", "llm-agent", "reflexion", "go-explore", "random-agent")
-# Labels beyond the registered methods: (registered method, its settings). `llm-agent-naive` is the
-# reference's "Naive LLM" baseline (the action alone; `llm-agent` is ReAct-style); not in the default list.
-VARIANTS = {"llm-agent-naive": ("llm-agent", {"act_thought": False})}
-LLM_METHODS = {"ige", "llm-agent", "reflexion", "llm-agent-naive"}
+# bench_common.AGENT_VARIANTS adds `llm-agent-naive`, the reference's "Naive LLM" (not in the default list).
+LLM_METHODS = {"ige", "llm-agent", "reflexion", *AGENT_VARIANTS}
 
 
 def games(args) -> list[dict]:
@@ -107,7 +107,7 @@ def one_run(job: dict, out: str, cache: str, overrides: dict, finished_only: boo
             import shutil
 
             shutil.rmtree(run_dir)
-        registered, settings = VARIANTS.get(job["method"], (job["method"], {}))
+        registered, settings = AGENT_VARIANTS.get(job["method"], (job["method"], {}))
         section = {k: v for k, v in overrides.items() if v is not None} | settings
         if job.get("robustify"):
             section.update(robustify=True, robustify_steps=job["robustify_steps"])
@@ -254,9 +254,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     args.cache = args.cache or args.out / "llm_cache.sqlite"
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = set(methods) - set(METHODS) - set(VARIANTS)
+    unknown = set(methods) - set(METHODS) - set(AGENT_VARIANTS)
     if unknown:
-        raise SystemExit(f"unknown method(s) {sorted(unknown)}; valid: {', '.join((*METHODS, *VARIANTS))}")
+        raise SystemExit(f"unknown method(s) {sorted(unknown)}; valid: {', '.join((*METHODS, *AGENT_VARIANTS))}")
     overrides: dict = {}
     instances = games(args)
     # Round-robin over the game groups (coin 1, cooking 1, BabyAI 1, coin 2, ...) and all methods per

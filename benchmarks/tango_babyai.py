@@ -17,8 +17,8 @@ The five instruction kinds of BabyAI-Text's MixedTrainLocal (`babyai:MixedTrainL
   the IGE act prompt's examples without their thoughts, 4 steps of history, temperature 0.7 seeded),
   as BALROG evaluates models; `--agent-episodes` may be smaller (it makes up to 128 calls per episode).
   `llm-agent` (not in the default list) is the ReAct-style agent, a short thought before each action
-  (about 4x the generated tokens per step). Its episodes run episode-major (seed i of every task, then seed i+1) and
-  can be split over workers, one per core: `--shard 0/2` and `--shard 1/2` side by side, then
+  (about 4x the generated tokens per step). Agent episodes run episode-major (seed i of every task,
+  then seed i+1) and can be split over workers, one per core: `--shard 0/2` and `--shard 1/2` side by side, then
   `--reuse-only` to table them all;
 - random-agent: uniformly random actions;
 - tango-template-learned (not in the default list; needs `--navigation learned:RUN_DIR`): tango-template
@@ -46,13 +46,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import episode_mean_ci, parse_shard, patient_llm_client
+from bench_common import AGENT_VARIANTS, episode_mean_ci, parse_shard, patient_llm_client
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to")
 METHODS = ("tango-template", "random-agent", "tango", "llm-agent-naive")  # the slow one last
-AGENTS = {"llm-agent": ("llm-agent", {}), "llm-agent-naive": ("llm-agent", {"act_thought": False}),
-          "random-agent": ("random-agent", {})}  # label -> (registered method, its settings)
 # BALROG (Paglieri et al. 2024), BabyAI, naive agent, one LLM call per step: success % over 125 episodes.
 BALROG = {"GPT-4o": 77.6, "Llama-3.1-70B": 73.2, "Gemini-1.5-Pro": 58.4, "GPT-4o-mini": 50.4,
           "Llama-3.1-8B": 30.0, "Llama-3.2-3B": 10.0, "Llama-3.2-1B": 6.0}
@@ -119,8 +117,8 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
 
 
 def run_agent_job(method: str, task: str, seed: int, out: Path, client, reuse_only: bool = False) -> dict | None:
-    """One episode of an agent of AGENTS (a search run with one 128-step episode); None if `reuse_only`
-    and it has not run yet."""
+    """One episode of an agent (random-agent, llm-agent or a label of AGENT_VARIANTS; a search run with
+    one 128-step episode); None if `reuse_only` and it has not run yet."""
     from llm_explore.config import RunConfig
     from llm_explore.methods.ige.runner import run_search
 
@@ -130,7 +128,7 @@ def run_agent_job(method: str, task: str, seed: int, out: Path, client, reuse_on
         return None
     if not path.is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
-        registered, settings = AGENTS[method]
+        registered, settings = AGENT_VARIANTS.get(method, (method, {}))
         cfg = RunConfig.model_validate({
             "name": run_dir.name, "out_dir": str(out), "seed": seed, "env": {"id": env_id(task)},
             "method": {registered.replace("-", "_"): {"trials": 1, "episode_steps": 128, "max_env_steps": 128,
@@ -246,7 +244,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     client = None
-    if {"tango", "tango-program", "llm-agent", "llm-agent-naive"} & set(methods):
+    if {"tango", "tango-program", "llm-agent", *AGENT_VARIANTS} & set(methods):
         client = patient_llm_client(out)
     agent_episodes = args.agent_episodes or args.episodes
     rows: list[dict] = []
