@@ -115,7 +115,7 @@ def equivalent_run(method: str, cfg: Any, roots: Iterable[str | Path], steps: in
 
 
 def episode_mean_ci(values: list[float], seed: int = 0, reps: int = 10_000) -> tuple[float, float, float]:
-    """Mean and 95% percentile-bootstrap interval over episodes (seeded); NaNs for no episodes."""
+    """Mean and 95% percentile-bootstrap interval over the values (episodes or seeds; seeded); NaNs for none."""
     import numpy as np
 
     x = np.asarray(values, dtype=float)

@@ -3,6 +3,7 @@ happened, Crafter score, verified graph size and the hypothesis' edge precision/
 
     .venv/bin/python benchmarks/deckard_crafter.py [--steps 300000] [--seeds 3]
         [--methods deckard,deckard-oracle,deckard-none,ppo,ppo-rnd,ellm] [--out benchmarks/results/deckard_crafter.json]
+        [--shard K/N] [--table-only]
 
 The defaults are the issue's grid (3 seeds x 300k steps, six methods). Runs go to
 benchmarks/runs/deckard/<label>-s<seed>/ and are reused when their summary.json covers `--steps`
@@ -11,8 +12,11 @@ benchmarks/runs/deckard/<label>-s<seed>/ and are reused when their summary.json 
 `deckard-none` (no LLM: the graph is only what experience adds), `ppo`, `ppo-rnd`, `ellm`.
 "first step" is the env step (summed over the vector envs) at which the achievement first happened
 in any env (summary.json `first_step`); the table gives the median over the seeds that reached it and
-how many did. The verified-graph size over steps is the `shaper_nodes_verified` column of each
-DECKARD run's metrics.csv (plot: benchmarks/results/deckard_crafter_graph.png).
+how many did; the Crafter score is the mean over seeds with a 95% percentile-bootstrap interval.
+The verified-graph size over steps is the `shaper_nodes_verified` column of each DECKARD run's
+metrics.csv (plot: benchmarks/results/deckard_crafter_graph.png). Side by side, one worker per core:
+`--shard 0/2 --out A.json` and `--shard 1/2 --out B.json` (or split `--methods` between them), then
+`--table-only` tables every finished run.
 
 A run whose experiment is already finished under benchmarks/runs/ellm/ (same method and resolved config, but for
 its name, folder, cache and checkpoint cadence; bench_common.equivalent_run) is read from there, not
@@ -29,7 +33,7 @@ import time
 from pathlib import Path
 
 import yaml
-from bench_common import equivalent_run, finished_summary, parse_shard
+from bench_common import episode_mean_ci, equivalent_run, finished_summary, parse_shard
 
 # Another benchmark's runs: an identical experiment finished there is read, not trained again.
 OTHER_RUNS = "benchmarks/runs/ellm"
@@ -82,7 +86,9 @@ def row_for(label: str, summaries: list[dict]) -> dict:
     for name in TECH:
         reached = [s["first_step"][name] for s in summaries if name in s.get("first_step", {})]
         row[name] = {"median": statistics.median(reached) if reached else None, "reached": len(reached)}
-    row["crafter_score"] = statistics.mean(s["crafter_score"] for s in summaries)
+    # Mean over seeds with its 95% percentile-bootstrap interval (over seeds, not 1.96 SE).
+    row["crafter_score"], lo, hi = episode_mean_ci([s["crafter_score"] for s in summaries])
+    row["crafter_score_ci"] = [lo, hi]
     row["env_steps"] = min(s["env_steps"] for s in summaries)
     row["wall_s"] = sum(s["wall_s"] for s in summaries)
     if label.startswith("deckard"):
@@ -110,7 +116,8 @@ def print_table(rows: list[dict]) -> None:
               if r["method"].startswith("deckard") else "-")
         gpr = (f"{num(r.get('graph_precision'))}/{num(r.get('graph_recall'))}"
                if r["method"].startswith("deckard") else "-")
-        print(" | ".join([r["method"], *(cell(r[n]) for n in TECH), num(r["crafter_score"]),
+        lo, hi = r["crafter_score_ci"]
+        print(" | ".join([r["method"], *(cell(r[n]) for n in TECH), f"{r['crafter_score']:.2f} [{lo:.2f}, {hi:.2f}]",
                           num(r.get("nodes_verified"), "{:.1f}"), pr, gpr]))
 
 
@@ -150,6 +157,7 @@ def main() -> None:
     ap.add_argument("--shard", default="0/1",
                     help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
                          "the others' finished runs are tabled. Rerun without it to table everything")
+    ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the tables")
     args = ap.parse_args()
     shard_k, shard_n = parse_shard(args.shard)
     labels = [m for m in args.methods.split(",") if m]
@@ -158,7 +166,8 @@ def main() -> None:
     jobs = [(label, seed) for seed in range(args.seeds) for label in labels]
     for j, (label, seed) in enumerate(jobs):
         start = time.time()
-        summary = one_run(label, seed, args.steps, args.runs, args.envs, train=j % shard_n == shard_k)
+        train = not args.table_only and j % shard_n == shard_k
+        summary = one_run(label, seed, args.steps, args.runs, args.envs, train=train)
         if summary is None:
             continue
         results.setdefault(label, []).append(summary)

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from bench_common import equivalent_run, finished_summary, mean_band, parse_shard, plot_bands
+from bench_common import episode_mean_ci, equivalent_run, finished_summary, mean_band, parse_shard, plot_bands
 
 # Another benchmark's runs: an identical experiment finished there is read, not trained again.
 OTHER_RUNS = "benchmarks/runs/deckard"
@@ -104,17 +104,13 @@ def one_run(label: str, setting: str, seed: int, steps: int, runs: Path, ellm_se
 
 
 # ----------------------------------------------------------------------------------- statistics
-def bootstrap(values: list[float], reps: int = 2000, seed: int = 0) -> dict:
-    """Mean over seeds with a 95% percentile-bootstrap interval (None with one seed)."""
-    x = np.asarray([v for v in values if v is not None and v == v], dtype=float)
-    if len(x) == 0:
-        return {"mean": None, "lo": None, "hi": None, "n": 0}
-    if len(x) == 1:
-        return {"mean": float(x[0]), "lo": None, "hi": None, "n": 1}
-    rng = np.random.default_rng(seed)
-    means = rng.choice(x, size=(reps, len(x)), replace=True).mean(axis=1)
-    return {"mean": float(x.mean()), "lo": float(np.percentile(means, 2.5)), "hi": float(np.percentile(means, 97.5)),
-            "n": len(x)}
+def bootstrap(values: list[float]) -> dict:
+    """Mean over seeds with a 95% percentile-bootstrap interval (bench_common's; None with one seed)."""
+    x = [float(v) for v in values if v is not None and v == v]
+    if len(x) <= 1:
+        return {"mean": x[0] if x else None, "lo": None, "hi": None, "n": len(x)}
+    mean, lo, hi = episode_mean_ci(x)
+    return {"mean": mean, "lo": lo, "hi": hi, "n": len(x)}
 
 
 def fmt(ci: dict, digits: int = 2) -> str:
