@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -170,6 +171,11 @@ def main() -> None:
         summary = one_run(label, seed, args.steps, args.runs, args.envs, train=train)
         if summary is None:
             continue
+        if summary.get("status") != "complete":  # stopped (SIGTERM, Ctrl-C) or failed: resume it later
+            print(f"{label}-s{seed} ended {summary.get('status')!r} at {summary.get('env_steps', 0):,} steps; "
+                  "rerun to resume it", flush=True)
+            write(args, labels, results)
+            sys.exit(1)
         results.setdefault(label, []).append(summary)
         print(f"{label} s{seed}: {summary['env_steps']} steps, score {summary['crafter_score']:.2f}, "
               f"first {summary.get('first_step', {})}, {time.time() - start:.0f} s", flush=True)

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Resume the long benchmark grids on a 2-core machine: one trainer lane (PPO-bound runs) and one
+# LLM lane (per-step model calls), side by side. Measured here: two LLM-heavy processes answer only
+# ~10% more calls per second than one, and two trainers each keep ~250-400 Crafter steps/s, so one
+# lane of each kind uses both cores best.
+#
+#   benchmarks/resume_grids.sh            # both lanes in the background; logs in benchmarks/runs/lanes/
+#   benchmarks/resume_grids.sh trainer    # one lane in the foreground
+#   kill -TERM -- -<pid printed>          # stop a lane (its process group): a PPO run checkpoints first
+#
+# Every step is idempotent: finished runs are read back, an interrupted PPO run resumes from its last
+# checkpoint (an unfinished TextWorld/BabyAI search or episode reruns from its start), so the script
+# can be started again at any time. A lane stops at its first failing step (set -e) instead of
+# starting the next grid. Tables of every benchmark: rerun its command with --table-only
+# (ellm_crafter, deckard_crafter, exploration_minigrid) or its default --results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+
+trainer_lane() {
+    # DECKARD's Crafter grid (issue 11): ppo and ellm are read from benchmarks/runs/ellm/.
+    $PY benchmarks/deckard_crafter.py --steps 300000 --seeds 3
+    # Exploration bonuses (issue 17), strongest candidates first.
+    $PY benchmarks/exploration_minigrid.py --seeds 3 --frames 1000000
+}
+
+llm_lane() {
+    # TANGO's per-step LLM agent baseline on BabyAI (issue 12), BALROG's naive agent.
+    $PY benchmarks/tango_babyai.py --methods llm-agent-naive --agent-episodes 25 \
+        --result benchmarks/results/tango_babyai_llm_agent_naive.json
+    # IGE against the LLM agent and Reflexion on the paper's hard games (issue 14), one kind at a time.
+    $PY benchmarks/ige.py --kinds coin_collector --babyai "" --methods ige,llm-agent,reflexion --no-robustify \
+        --results benchmarks/results/ige_llm_coin.json
+    $PY benchmarks/ige.py --kinds treasure_hunter --babyai "" --methods ige,llm-agent,reflexion --no-robustify \
+        --results benchmarks/results/ige_llm_treasure.json
+    $PY benchmarks/ige.py --kinds "" --methods ige,llm-agent,reflexion --no-robustify \
+        --results benchmarks/results/ige_llm_babyai.json
+    $PY benchmarks/ige.py --kinds cooking --games-for cooking=3 --babyai "" --methods ige,llm-agent,reflexion \
+        --no-robustify --results benchmarks/results/ige_llm_cooking.json
+}
+
+case "${1:-both}" in
+    trainer) trainer_lane ;;
+    llm) llm_lane ;;
+    both)
+        mkdir -p benchmarks/runs/lanes
+        for lane in trainer llm; do
+            setsid nohup "$0" "$lane" >"benchmarks/runs/lanes/$lane.log" 2>&1 &
+            echo "$lane lane: pid $! (process group), log benchmarks/runs/lanes/$lane.log"
+        done
+        ;;
+    *) echo "usage: $0 [both|trainer|llm]" >&2; exit 2 ;;
+esac
