@@ -14,7 +14,8 @@ benchmarks/runs/deckard/<label>-s<seed>/ and are reused when their summary.json 
 in any env (summary.json `first_step`); the table gives the median over the seeds that reached it and
 how many did; the Crafter score is the mean over seeds with a 95% percentile-bootstrap interval.
 The verified-graph size over steps is the `shaper_nodes_verified` column of each DECKARD run's
-metrics.csv (plot: benchmarks/results/deckard_crafter_graph.png). Side by side, one worker per core:
+metrics.csv: mean over seeds with a 95% bootstrap band (the JSON's `graph_curves`; plot:
+benchmarks/results/deckard_crafter_graph.png next to `--out`). Side by side, one worker per core:
 `--shard 0/2 --out A.json` and `--shard 1/2 --out B.json` (or split `--methods` between them), then
 `--table-only` tables every finished run.
 
@@ -34,7 +35,7 @@ import time
 from pathlib import Path
 
 import yaml
-from bench_common import episode_mean_ci, equivalent_run, finished_summary, parse_shard
+from bench_common import episode_mean_ci, equivalent_run, finished_summary, mean_band, parse_shard, plot_bands
 
 # Another benchmark's runs: an identical experiment finished there is read, not trained again.
 OTHER_RUNS = "benchmarks/runs/ellm"
@@ -122,29 +123,32 @@ def print_table(rows: list[dict]) -> None:
                           num(r.get("nodes_verified"), "{:.1f}"), pr, gpr]))
 
 
-def plot_graph_size(out_png: Path, run_root: Path, labels: list[str]) -> None:
-    import matplotlib
+GRAPH_STEP = 5_000  # env steps between the points of the verified-graph curves
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def graph_curves(run_root: Path, results: dict[str, list[dict]], steps: int) -> list[dict]:
+    """Per DECKARD label: verified nodes over env steps (metrics.csv's `shaper_nodes_verified`, on a
+    common grid), mean over the tabled seeds with a 95% percentile-bootstrap band."""
+    import numpy as np
 
     from llm_explore.learner.runs import read_metrics
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for run_dir in sorted(run_root.glob("deckard*-s*")):
-        label = run_dir.name.rsplit("-s", 1)[0]
-        if label not in labels or not (run_dir / "metrics.csv").is_file():
+    grid = np.arange(0, steps + 1, GRAPH_STEP)
+    lines = []
+    for label, summaries in results.items():
+        if not label.startswith("deckard"):
             continue
-        rows = read_metrics(run_dir)
-        ax.plot([r["global_step"] for r in rows], [r.get("shaper_nodes_verified", float("nan")) for r in rows],
-                label=run_dir.name)
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("verified nodes")
-    ax.set_title("DECKARD on Crafter: verified graph size")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out_png, dpi=120)
-    plt.close(fig)
+        curves = []
+        for s in summaries:
+            points = [(r["global_step"], r.get("shaper_nodes_verified", float("nan")))
+                      for r in read_metrics(run_root / f"{label}-s{s['seed']}")]
+            points = [(x, y) for x, y in points if y == y]  # an empty cell reads as NaN
+            if points:
+                xs, ys = zip(*points)
+                curves.append(np.interp(grid, xs, ys).tolist())
+        if curves:
+            lines.append({"label": f"{label} (n={len(curves)})", "x": grid.tolist(), **mean_band(curves)})
+    return lines
 
 
 def main() -> None:
@@ -192,10 +196,11 @@ def write(args, labels: list[str], results: dict[str, list[dict]]) -> None:
                              "first_step": s.get("first_step", {}), "crafter_score": s["crafter_score"],
                              "wall_s": s["wall_s"], "shaper": s.get("shaper", {})} for s in ss]
                     for label, ss in results.items()}}
+    out["graph_curves"] = graph_curves(Path(args.runs), results, args.steps)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    if any(label.startswith("deckard") for label in results):
-        plot_graph_size(Path(args.out).with_name("deckard_crafter_graph.png"), Path(args.runs), labels)
+    plot_bands({"DECKARD on Crafter: verified graph size": out["graph_curves"]},
+               Path(args.out).with_name("deckard_crafter_graph.png"), "env steps", "verified nodes")
 
 
 if __name__ == "__main__":
