@@ -15,9 +15,9 @@ from llm_explore.learner.runs import METRIC_COLUMNS
 ENV = "minigrid:MiniGrid-Empty-5x5-v0"
 
 
-def fake_run(folder: Path, method: str, seed: int, rows: list[dict], status: str = "complete") -> Path:
+def fake_run(folder: Path, method: str, seed: int, rows: list[dict], status: str = "complete", env: str = ENV) -> Path:
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps({"method": method, "env": ENV, "family": "minigrid", "seed": seed}))
+    (folder / "run.json").write_text(json.dumps({"method": method, "env": env, "family": "minigrid", "seed": seed}))
     (folder / "config.yaml").write_text("learner:\n  total_steps: 4096\n")
     with (folder / "metrics.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
@@ -26,7 +26,7 @@ def fake_run(folder: Path, method: str, seed: int, rows: list[dict], status: str
             writer.writerow({"update": i, "wall_s": i, "sps": 100, **row})
     last = rows[-1]
     (folder / "summary.json").write_text(json.dumps({
-        "method": method, "label": method, "env": ENV, "family": "minigrid", "seed": seed, "status": status,
+        "method": method, "label": method, "env": env, "family": "minigrid", "seed": seed, "status": status,
         "env_steps": last["global_step"], "env_steps_per_s": 100.0, "mean_return": last["return_avg"],
         "success_rate": last["success_avg"], "summary_window": 100, "llm": {"calls": 0}}))
     return folder
@@ -92,3 +92,23 @@ def test_one_point_curves_plot_a_marker(tmp_path):
     report._plot_band(ax, *report._curve(runs, "success_avg"), label="ppo", key="success_avg")
     assert len(ax.lines) >= 1 and ax.lines[0].get_marker() == "o"  # visible, not an empty line
     plt.close(fig)
+
+
+def test_caption_only_parameters_do_not_split_a_task(tmp_path):
+    """ELLM's runs name `crafter?caption=ellm&length=400`, the baselines `crafter?length=400`: one task,
+    so one table group and a probability of improvement between them."""
+    from llm_explore.envs.spec import task_id
+
+    assert task_id("crafter?caption=ellm&length=400") == "crafter?length=400"
+    assert task_id("crafter?obs=pixels") == "crafter?obs=pixels"
+    assert task_id("textworld:coin_collector?level=5&seed=3") == "textworld:coin_collector?level=5&seed=3"
+    for seed, level in enumerate((0.6, 0.7, 0.8)):
+        fake_run(tmp_path / "runs" / f"ellm-s{seed}", "ellm", seed, rows_with_false_peak(level),
+                 env="crafter?caption=ellm&length=400")
+        fake_run(tmp_path / "runs" / f"ppo-s{seed}", "ppo", seed, rows_with_false_peak(level / 2),
+                 env="crafter?length=400")
+    result = report.make_report([tmp_path / "runs"], tmp_path / "out")
+    assert {(r["method"], r["env"]) for r in result["rows"]} == {("ellm", "crafter?length=400"),
+                                                                 ("ppo", "crafter?length=400")}
+    poi = {(p["x"], p["y"]): p["p"] for p in result["poi"]}
+    assert poi[("ellm", "ppo")] == 1.0

@@ -53,6 +53,24 @@ class EnvSpec:
         return head + (f"?{query}" if query else "")
 
 
+# Parameters that change only the caption (the text a language model reads), not the task the
+# learner faces: runs that differ in them are runs of the same task (reports group them together).
+CAPTION_ONLY_PARAMS = {"crafter": ("caption",)}
+
+
+def task_id(env_id: str) -> str:
+    """The env id without its caption-only parameters: `crafter?caption=ellm&length=400` ->
+    `crafter?length=400`. An id that does not parse is returned as it is."""
+    try:
+        spec = parse_env_id(env_id, task_specs=False)
+    except ConfigError:
+        return env_id
+    drop = CAPTION_ONLY_PARAMS.get(spec.family, ())
+    if not any(k in spec.params for k in drop):
+        return env_id
+    return EnvSpec(spec.family, spec.name, {k: v for k, v in spec.params.items() if k not in drop}).id
+
+
 def _coerce(value: str) -> Any:
     """Query values are strings; read numbers and booleans as YAML does."""
     try:

@@ -1,7 +1,8 @@
 """`llm-explore report`: learning curves, Crafter achievement bars, performance profiles and markdown
 tables over runs, with rliable's statistics (llm_explore.learner.stats).
 
-Runs are grouped by (label, env): the method, suffixed with its variant (`ellm-oracle`). A sweep
+Runs are grouped by (label, env): the method, suffixed with its variant (`ellm-oracle`), and the env
+id without caption-only parameters (`envs.spec.task_id`: ELLM's `crafter?caption=ellm` is `crafter`). A sweep
 folder (or any folder of runs) expands to its run folders; folders without a summary (still running,
 or killed) are listed in the report as left out.
 
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from llm_explore.envs.spec import task_id
 from llm_explore.errors import ConfigError
 from llm_explore.learner import stats
 from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, env_slug, read_metrics
@@ -181,7 +183,9 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
     for run in runs:
         target = search_groups if _is_search(run) else groups
         summary = run["summary"]
-        target[(summary.get("label") or summary["method"], summary["env"])].append(run)
+        # Grouped by task: ELLM's caption style (`crafter?caption=ellm`) changes only what the model
+        # reads, so its runs sit in the same table and P(improvement) as the baselines' `crafter`.
+        target[(summary.get("label") or summary["method"], task_id(summary["env"]))].append(run)
     files: list[str] = []
     window = max((m["summary"].get("summary_window") or 100) for ms in groups.values() for m in ms) if groups else 100
 
