@@ -5,11 +5,14 @@ happened, Crafter score, verified graph size and the hypothesis' edge precision/
         [--methods deckard,deckard-oracle,deckard-none,ppo,ppo-rnd,ellm] [--out benchmarks/results/deckard_crafter.json]
         [--shard K/N] [--table-only]
 
-The defaults are the issue's grid (3 seeds x 300k steps, six methods). Runs go to
+The defaults are the issue's grid (3 seeds x 300k steps, six methods, ELLM in both settings). Runs go to
 benchmarks/runs/deckard/<label>-s<seed>/ and are reused when their summary.json covers `--steps`
 (resumable run by run: an interrupted run is resumed from its last checkpoint). Methods:
 `deckard` (hypothesis from the embedded Gemma 3 270M), `deckard-oracle` (Crafter's data.yaml),
-`deckard-none` (no LLM: the graph is only what experience adds), `ppo`, `ppo-rnd`, `ellm`.
+`deckard-none` (no LLM: the graph is only what experience adds), `ppo`, `ppo-rnd`, `ellm-shaped`
+(task + goal reward on standard Crafter: the ELLM run comparable with DECKARD and PPO, which also get
+the task reward) and `ellm` (the paper's intrinsic-only pretraining on 400-step episodes: its first
+steps count, its Crafter score is not comparable).
 "first step" is the env step (summed over the vector envs) at which the achievement first happened
 in any env (summary.json `first_step`); the table gives the median over the seeds that reached it and
 how many did; the Crafter score is the mean over seeds with a 95% percentile-bootstrap interval.
@@ -41,12 +44,14 @@ from bench_common import episode_mean_ci, equivalent_run, finished_summary, mean
 OTHER_RUNS = "benchmarks/runs/ellm"
 TECH = ("place_table", "make_wood_pickaxe", "collect_stone", "place_furnace", "make_stone_pickaxe",
         "collect_iron", "make_iron_pickaxe")
-ALL_METHODS = ("deckard", "deckard-oracle", "deckard-none", "ppo", "ppo-rnd", "ellm")
+ALL_METHODS = ("deckard", "deckard-oracle", "deckard-none", "ppo", "ppo-rnd", "ellm-shaped", "ellm")
 
 
 def method_and_overrides(label: str) -> tuple[str, list[str]]:
     if label.startswith("deckard-"):
         return "deckard", [f"method.deckard.hypothesis={label.split('-', 1)[1]}"]
+    if label == "ellm-shaped":  # task reward + goal reward on standard Crafter, as DECKARD and PPO get
+        return "ellm", ["method.ellm.protocol=shaped"]
     return label, []
 
 
