@@ -2,10 +2,10 @@
 happened, Crafter score, verified graph size and the hypothesis' edge precision/recall.
 
     .venv/bin/python benchmarks/deckard_crafter.py [--steps 300000] [--seeds 3]
-        [--methods deckard,deckard-oracle,deckard-none,ppo,ppo-rnd,ellm] [--out benchmarks/results/deckard_crafter.json]
+        [--methods deckard,deckard-oracle,deckard-none,ppo,ppo-rnd,ellm-shaped,ellm] [--out benchmarks/results/deckard_crafter.json]
         [--shard K/N] [--table-only]
 
-The defaults are the issue's grid (3 seeds x 300k steps, six methods, ELLM in both settings). Runs go to
+The defaults are the issue's grid (3 seeds x 300k steps, seven methods: ELLM in both settings). Runs go to
 benchmarks/runs/deckard/<label>-s<seed>/ and are reused when their summary.json covers `--steps`
 (resumable run by run: an interrupted run is resumed from its last checkpoint). Methods:
 `deckard` (hypothesis from the embedded Gemma 3 270M), `deckard-oracle` (Crafter's data.yaml),
@@ -166,7 +166,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/deckard_crafter.json")
     ap.add_argument("--shard", default="0/1",
                     help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
-                         "the others' finished runs are tabled. Rerun without it to table everything")
+                         "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)")
     ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the tables")
     args = ap.parse_args()
     shard_k, shard_n = parse_shard(args.shard)

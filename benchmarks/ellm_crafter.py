@@ -25,7 +25,7 @@ last checkpoint. The LLM cache is `benchmarks/runs/ellm/llm_cache.sqlite` (persi
 and reruns, private to the benchmark so its hit rate is the benchmark's own). Results:
 `benchmarks/results/ellm_crafter.json`, rewritten after every run, and `ellm_crafter_curves.png` (achievements
 per episode over pretraining and ELLM's cache hit rate, mean over seeds with bootstrap bands). Two workers share the 2 cores with
-`--shard 0/2 --out A.json` and `--shard 1/2 --out B.json`; a final run without `--shard` tables all.
+`--shard 0/2 --out A.json` and `--shard 1/2 --out B.json`; a final `--table-only` run tables all.
 
 A run whose experiment is already finished under benchmarks/runs/deckard/ (same method and resolved config, but for
 its name, folder, cache and checkpoint cadence; bench_common.equivalent_run) is read from there, not
@@ -285,7 +285,7 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the tables")
     ap.add_argument("--shard", default="0/1",
                     help="K/N: train only jobs j with j %% N == K (N workers side by side, one per core); "
-                         "the others' finished runs are tabled. Rerun without it to table everything")
+                         "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)")
     ap.add_argument("--out", default="benchmarks/results/ellm_crafter.json")
     args = ap.parse_args()
     runs = Path(args.runs)

@@ -208,7 +208,7 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/exploration_minigrid.json")
     ap.add_argument("--shard", default="0/1",
                     help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
-                         "the others' finished runs are tabled. Rerun without it to table everything")
+                         "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)")
     args = ap.parse_args()
     shard_k, shard_n = parse_shard(args.shard)
     envs, variants = args.envs.split(","), args.variants.split(",")
