@@ -15,9 +15,10 @@ percentile-bootstrap band (seeds resampled whole), in the JSON's "curves" and pl
 benchmarks/results/exploration_minigrid_curves.png.
 
 Success is the rolling success rate over the last 100 episodes (bench_common.reached: at least 100
-episodes). A run stops at rolling success 0.9 or at its frame budget. Runs are ordered by env, then
-seed, then variant, strongest candidates first (E3B and the products), so a partial benchmark
-compares the variants on the same seeds.
+episodes). A run stops at rolling success 0.9 or at its frame budget. Runs are ordered by seed, then
+env, then variant, strongest candidates first (E3B and the products), so a partial benchmark
+compares the variants on the same seeds of every env (the grid takes several sessions: one seed of
+all three envs before the next seed).
 """
 from __future__ import annotations
 
@@ -215,7 +216,7 @@ def main() -> None:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         sys.exit(f"error: unknown variants {unknown} (known: {', '.join(VARIANTS)})")
-    jobs = [(env, variant, seed) for env in envs for seed in range(args.seeds) for variant in variants]
+    jobs = [(env, variant, seed) for seed in range(args.seeds) for env in envs for variant in variants]
     results: list[dict] = []
     remaining: list[str] = []
     new_runs = 0
