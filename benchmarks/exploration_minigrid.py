@@ -74,8 +74,18 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
             "frames_to_0.5": hit[0.5], "frames_to_0.9": hit[0.9], "env_steps": int(last.get("global_step", 0)),
             "final_success": last.get("success_avg"), "final_return": last.get("return_avg"),
             "episodes": last.get("episodes"), "wall_s": last.get("wall_s"),
-            "steps_per_s": summary["env_steps_per_s"], "status": summary.get("status"),
+            "steps_per_s": summary["env_steps_per_s"], "steps_per_s_median": median_rollout_rate(rows),
+            "status": summary.get("status"),
             "shaper": summary.get("shaper", {})}
+
+
+def median_rollout_rate(rows: list[dict]) -> float | None:
+    """The median over rollouts of env steps per wall second between consecutive metrics rows: the
+    run's typical throughput. The whole-run rate (summary.json) also counts stretches when the machine
+    was crowded or the process paused (it spans sessions when a run was resumed)."""
+    rates = [(b["global_step"] - a["global_step"]) / (b["wall_s"] - a["wall_s"])
+             for a, b in zip(rows, rows[1:]) if b["wall_s"] > a["wall_s"]]
+    return round(statistics.median(rates), 1) if rates else None
 
 
 def success_curve(rows: list[dict], budget: int) -> list[float]:
@@ -182,19 +192,27 @@ def table(results: list[dict], envs: list[str], variants: list[str]) -> list[dic
                          "median_frames_to_0.9": med("frames_to_0.9"),
                          "final_success": [round(r["final_success"], 3) if r["final_success"] == r["final_success"]
                                            and r["final_success"] is not None else None for r in rs],
-                         "steps_per_s": round(statistics.mean(r["steps_per_s"] for r in rs), 1)})
+                         "steps_per_s": round(statistics.mean(r["steps_per_s"] for r in rs), 1),
+                         "steps_per_s_median": _mean_or_none([r.get("steps_per_s_median") for r in rs])})
     return rows
+
+
+def _mean_or_none(values: list) -> float | None:
+    return round(statistics.mean(values), 1) if values and None not in values else None
 
 
 def print_table(rows: list[dict]) -> None:
     def fmt(values):
         return ", ".join(f"{v:,}" if isinstance(v, int) else "-" for v in values)
 
-    print("env | variant | seeds | frames to 0.5 | frames to 0.9 | final success | steps/s (under load)")
-    print("--- | --- | --- | --- | --- | --- | ---")
+    print("env | variant | seeds | frames to 0.5 | frames to 0.9 | final success | steps/s (whole run, under load) "
+          "| steps/s (median rollout)")
+    print("--- | --- | --- | --- | --- | --- | --- | ---")
     for r in rows:
+        median_rate = "-" if r["steps_per_s_median"] is None else f"{r['steps_per_s_median']:.0f}"
         print(f"{r['env']} | {r['variant']} | {len(r['seeds'])} | {fmt(r['frames_to_0.5'])} | {fmt(r['frames_to_0.9'])} "
-              f"| {', '.join('-' if s is None else f'{s:.2f}' for s in r['final_success'])} | {r['steps_per_s']:.0f}")
+              f"| {', '.join('-' if s is None else f'{s:.2f}' for s in r['final_success'])} | {r['steps_per_s']:.0f} "
+              f"| {median_rate}")
 
 
 def main() -> None:
