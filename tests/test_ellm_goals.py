@@ -85,9 +85,10 @@ def test_real_answers_parse_into_valid_goals(embedded_client):
 
 
 @pytest.mark.llm
-def test_concurrent_answers_match_sequential_ones_without_the_cache(embedded_backend, tmp_path):
-    """Four questions in flight at once (the server's parallel slots) get the answers the same
-    questions get one by one; both passes ask the model (separate empty caches)."""
+def test_concurrent_answers_reach_their_own_captions_and_agree_with_sequential_ones(embedded_backend, tmp_path):
+    """Four questions in flight at once (the server's parallel slots) each get the answer to their own
+    prompt, and that answer starts as the one the same question gets alone; both passes ask the model
+    (separate empty caches)."""
     from llm_explore.config import CacheConfig
     from llm_explore.llm import LLMClient
 
@@ -102,14 +103,21 @@ def test_concurrent_answers_match_sequential_ones_without_the_cache(embedded_bac
         else:
             got = [proposer.propose(c) for c in captions]
         assert not any(s.cached for s in got) and client.stats()["backend_calls"] == len(captions)
+        # Routing: each suggestion is for its caption and holds the answer the client stored under
+        # that caption's prompt (an answer handed to the wrong future would differ from it).
+        assert [s.caption for s in got] == captions
+        assert [s.raw for s in got] == [client.lookup(proposer.prompt(c), **proposer._params()).text
+                                        for c in captions]
+        assert all(s.parsed >= 1 and s.bad_lines == 0 for s in got)  # whole answers, not cut or mixed
         answers.append([s.raw for s in got])
         client.close()
     concurrent, sequential = answers
     assert len(set(concurrent)) > 1  # distinct captions got their own answers, not one repeated
     # llama.cpp decodes concurrent requests in one batch; its float sums then differ in the last bits
-    # and can flip a late token (seen: "- Place tree" vs "- Place sand"). So: all but at most one answer
-    # equal the sequential answer to the same caption (answers handed to the wrong captions would not).
-    assert sum(a == b for a, b in zip(concurrent, sequential)) >= len(captions) - 1, answers
+    # and flip near-tied late tokens (seen in CI: 2 of 4 answers differed from the third goal on,
+    # "- Attack tree" vs "- Attack stone"). The first goal, decoded with a wide margin, agrees.
+    first = [[a.split("\n")[0] for a in pass_] for pass_ in answers]
+    assert first[0] == first[1], answers
 
 
 def test_unreachable_server_falls_back_to_counted_no_goals_only_when_the_policy_continues(tmp_path):
