@@ -62,6 +62,7 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
     path = run_dir / "summary.json"
     if not path.is_file():
         return None
+    check_same_env(run_dir, env)
     summary = json.loads(path.read_text())
     if summary.get("status") in ("interrupted", "llm_error", "budget"):
         return None
@@ -77,6 +78,17 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
             "steps_per_s": summary["env_steps_per_s"], "steps_per_s_median": median_rollout_rate(rows),
             "status": summary.get("status"),
             "shaper": summary.get("shaper", {})}
+
+
+def check_same_env(run_dir: Path, env: str) -> None:
+    """A run folder from before its task spec changed (e.g. MultiRoom-N4-S5 moved from minigrid's
+    6-room legacy v0 to v1) is another task: stop with its name instead of tabling or resuming it."""
+    from llm_explore.orchestration.launch import resolved_env
+
+    meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    if meta.get("env_resolved", resolved_env(env)) != resolved_env(env):
+        sys.exit(f"{run_dir} ran {meta['env_resolved']}, but {env} now names {resolved_env(env)}: "
+                 "move the folder aside and run again")
 
 
 def median_rollout_rate(rows: list[dict]) -> float | None:
@@ -137,7 +149,7 @@ def progress(run_dir: Path) -> dict | None:
     successes = [r["success_avg"] for r in rows if r["success_avg"] == r["success_avg"]]
     return {"run": run_dir.name, "env_steps": int(rows[-1]["global_step"]), "episodes": rows[-1]["episodes"],
             "rolling_success_now": rows[-1]["success_avg"], "rolling_success_max": max(successes, default=None),
-            "steps_per_s": rows[-1]["sps"]}
+            "steps_per_s_median": median_rollout_rate(rows)}  # as finished runs report it
 
 
 def one_run(env: str, variant: str, seed: int, budget: int, runs: str) -> tuple[dict | None, bool]:

@@ -161,3 +161,34 @@ def test_cli_run_then_resume(tmp_path):
     again = subprocess.run(base + ["resume", str(tmp_path / "cli")], capture_output=True, text=True, cwd=ROOT,
                            timeout=180)
     assert again.returncode == 0, again.stderr  # a finished run resumes as a no-op
+
+
+def test_resume_refuses_a_run_whose_task_spec_now_names_another_env(tmp_path):
+    """run.json records the env a name resolved to; a resume after the spec changed is refused."""
+    from llm_explore.errors import ConfigError
+    from llm_explore.orchestration.launch import resolved_env
+
+    run_dir, partial = start_run("ppo", small_cfg("spec", tmp_path), envs=minigrid_vec(ENV, 4), stop_after_updates=1)
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["env_resolved"] == f"minigrid:{ENV}" and partial["status"] == "interrupted"
+    # As if the run had started while its name meant another env.
+    (run_dir / "run.json").write_text(json.dumps({**meta, "env_resolved": "minigrid:MiniGrid-Empty-6x6-v0"}))
+    before = sorted(p.name for p in run_dir.rglob("*"))
+    with pytest.raises(ConfigError, match="Empty-6x6.*now names minigrid:MiniGrid-Empty-5x5"):
+        resume_run(run_dir, envs=minigrid_vec(ENV, 4))
+    assert sorted(p.name for p in run_dir.rglob("*")) == before  # nothing written
+
+
+def test_multiroom_n4_s5_spec_has_four_rooms():
+    """minigrid 3.2 keeps MultiRoom-N4-S5-v0 as a legacy id with 6 rooms (Farama-Foundation/Minigrid
+    #471); the spec named after the literature's 4-room task must point at v1."""
+    import gymnasium as gym
+    import minigrid  # noqa: F401  (registers the ids)
+
+    from llm_explore.orchestration.launch import resolved_env
+
+    env_id = resolved_env("multiroom-n4-s5")
+    assert env_id == "minigrid:MiniGrid-MultiRoom-N4-S5-v1"
+    env = gym.make(env_id.split(":", 1)[1]).unwrapped
+    env.reset(seed=0)
+    assert env.minNumRooms == env.maxNumRooms == 4 and len(env.rooms) == 4

@@ -120,8 +120,8 @@ def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None 
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         (run_dir / "run.json").write_text(json.dumps(
-            {"method": method, "env": cfg.env.id, "family": family, "seed": cfg.seed,
-             "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n")
+            {"method": method, "env": cfg.env.id, "env_resolved": resolved_env(cfg.env.id), "family": family,
+             "seed": cfg.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n")
     except OSError as exc:
         envs.close()
         raise RunFileError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
@@ -191,6 +191,27 @@ def write_run_config(run_dir: str | Path, cfg) -> None:
         raise RunFileError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def resolved_env(env_id: str) -> str:
+    """What `env_id` names today: a task-spec name resolved to its `family:name?k=v` id, so a run
+    records the env it really used even if the spec file changes later."""
+    from llm_explore.envs import parse_env_id
+
+    return parse_env_id(env_id).id
+
+
+def check_env_unchanged(run_dir: Path, env_id: str, meta: dict[str, Any]) -> None:
+    """A task spec edited since the run started (e.g. pointed at another gymnasium id) would make the
+    resumed half of the run another task: refuse it. Runs from before `env_resolved` was recorded
+    are not checked."""
+    then = meta.get("env_resolved")
+    if then is None:
+        return
+    now = resolved_env(env_id)
+    if now != then:
+        raise ConfigError(f"{run_dir} started on {then}, but {env_id!r} now names {now} (its task spec "
+                          "changed); start a new run instead of resuming this one")
+
+
 def resume_run(run_dir: str | Path, *, envs: Any = None, stop_after_updates: int | None = None,
                on_update: Callable[[dict], None] | None = None,
                on_start: Callable[[RunContext], None] | None = None,
@@ -213,6 +234,7 @@ def resume_run(run_dir: str | Path, *, envs: Any = None, stop_after_updates: int
             write_run_config(run_dir, cfg)
         return spec.resumer(run_dir)[1]
     check_writable(run_dir, "run folder")
+    check_env_unchanged(run_dir, cfg.env.id, meta)
     # A run that stopped before its first checkpoint starts again from the beginning, in its folder.
     _last, state = ckpt.load_latest(run_dir)
     envs = envs if envs is not None else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, meta["family"]))
