@@ -20,7 +20,9 @@ PY=.venv/bin/python
 trainer_lane() {
     # DECKARD's Crafter grid (issue 11): ppo and ellm are read from benchmarks/runs/ellm/.
     $PY benchmarks/deckard_crafter.py --steps 300000 --seeds 3
-    # Exploration bonuses (issue 17), strongest candidates first.
+    # Exploration bonuses (issue 17), strongest candidates first. Seed 0 of MultiRoom and DoorKey
+    # before KeyCorridor's E3B reruns (E3B's reward clip changed; KeyCorridor's other variants are done).
+    $PY benchmarks/exploration_minigrid.py --seeds 1 --frames 1000000 --envs multiroom-n4-s5,doorkey-8x8
     $PY benchmarks/exploration_minigrid.py --seeds 3 --frames 1000000
 }
 

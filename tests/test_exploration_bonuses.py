@@ -234,6 +234,34 @@ def test_sofe_policy_input_is_checkpointed_and_resumes(tmp_path, monkeypatch):
     assert seen and seen[0] == len(final_counts)  # started from the run's last counts
 
 
+@pytest.mark.parametrize("clip", [True, False])
+def test_e3b_clips_task_reward_plus_bonus_as_the_reference(tmp_path, monkeypatch, clip):
+    """E3B's reference clips r + b to [-1, 1] per step (--clip_rewards 1): a huge bonus reaches the
+    learner as at most 1; with clip_reward=false it reaches it whole."""
+    import csv
+
+    from llm_explore.config import RunConfig, validate
+    from llm_explore.orchestration.launch import start_run
+
+    def huge(self, batch):
+        self.episodic(batch)  # keep C^-1 and the training data as a real step would
+        return np.where(np.asarray(batch.valid, dtype=bool), 50.0, 0.0).astype(np.float32)
+
+    monkeypatch.setattr(E3BShaper, "compute", huge)
+    cfg = validate(RunConfig, {"name": "clip", "out_dir": str(tmp_path), "seed": 0,
+                               "env": {"id": "empty-5x5", "num_envs": 2},
+                               "learner": {"total_steps": 64, "num_steps": 16, "tensorboard": False},
+                               "method": {"e3b": {"clip_reward": clip, "reward_norm": "none", "embedding_dim": 16}}})
+    run_dir, summary = start_run("ppo-e3b", cfg)
+    with (run_dir / "metrics.csv").open() as fh:
+        per_step = [float(r["int_reward"]) for r in csv.DictReader(fh)]
+    assert len(per_step) == 2
+    if clip:
+        assert all(0.0 <= v <= 1.0 for v in per_step)
+    else:
+        assert all(v == pytest.approx(50.0) for v in per_step)
+
+
 # ------------------------------------------------------------------------------------------ JSRL
 def test_jsrl_full_guide_replays_the_trajectory_and_h_shrinks_on_success():
     from llm_explore.envs import make_env

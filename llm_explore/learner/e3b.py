@@ -13,7 +13,9 @@ inverse-dynamics loss: an MLP predicts the action from (phi(s), phi(s')) (refere
 `MinigridInverseDynamicsNet`, Linear(2d, 256) - ReLU - Linear(256, actions), Adam lr 1e-4).
 With `reward_norm = "int"` (the reference's README command) each rollout's bonuses update a running
 standard deviation of the bonuses and the rollout is divided by it (the reference does this per
-learner batch).
+learner batch). With `clip_reward` (the reference's `--clip_rewards 1`) the task reward plus the
+weighted bonus is clipped to [-1, 1] per step: the first bonus of an episode, taken against
+C = ridge I, is tens of times a typical one, and unclipped it collapsed the policy.
 
 `global_bonus` multiplies the episodic bonus by a global novelty factor, the combination "A Study of
 Global and Episodic Bonuses for Exploration in Contextual MDPs" (Henaff et al. 2023) found best:
@@ -51,6 +53,8 @@ class E3BConfig(StrictModel):
     max_grad_norm: float = Field(40.0, gt=0, description="gradient clip (the reference's max_grad_norm)")
     reward_norm: Literal["int", "none"] = Field(
         "int", description="divide the bonus by a running std of the bonuses (reference: --reward_norm int)")
+    clip_reward: bool = Field(
+        True, description="clip task reward + weighted normalised bonus to [-1, 1] per step (reference --clip_rewards 1)")
     global_bonus: Literal["none", "count", "rnd"] = Field(
         "none", description="multiply by a global factor (Henaff et al. 2023): none, count or rnd")
     sofe: bool = Field(False, description="give the policy the bonus's statistics (SOFE, Castanyer et al. 2023)")
@@ -219,6 +223,9 @@ class E3BShaper(RewardShaper):
         if values.size:
             self.rms.update(values)
         return 1.0 / math.sqrt(self.rms.var + 1e-8)
+
+    def total_reward_clip(self) -> float | None:
+        return 1.0 if self.cfg.clip_reward else None
 
     # ------------------------------------------------------------------ training
     def end_rollout(self, global_step: int) -> dict[str, float]:

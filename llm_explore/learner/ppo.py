@@ -301,6 +301,13 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                 if scale != 1.0:
                     buf.int_rewards.mul_(scale)
                     int_sum *= scale
+                clip = shaper.total_reward_clip()
+                if clip is not None and args.int_coef > 0:
+                    # The two streams' rewards add up to the clipped total: the intrinsic one keeps what
+                    # the clip leaves of r + b (the task reward is never changed).
+                    total = torch.clamp(buf.ext_rewards + buf.int_rewards, -clip, clip)
+                    buf.int_rewards = (total - buf.ext_rewards) * buf.valid
+                    int_sum = float(buf.int_rewards.sum()) / args.int_coef
                 with torch.no_grad():
                     last_ext, last_int = (t.cpu() for t in agent.get_value(_on(next_obs, device)))
                 adv_ext, ret_ext = gae(buf.ext_rewards, buf.ext_values, last_ext, buf.terminated, buf.truncated,

@@ -114,6 +114,11 @@ class RewardShaper:
         """Factor applied to this rollout's intrinsic rewards before advantages are computed."""
         return 1.0
 
+    def total_reward_clip(self) -> float | None:
+        """If set, c: each step's task reward plus weighted intrinsic reward is clipped to [-c, c]
+        after `rollout_reward_scale` (E3B's reference clips r + b); None leaves rewards unclipped."""
+        return None
+
     def end_rollout(self, global_step: int) -> dict[str, float]:
         """Hook after each rollout (train predictors here); returns numbers to log."""
         return {}
