@@ -83,12 +83,15 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
 def check_same_env(run_dir: Path, env: str) -> None:
     """A run folder from before its task spec changed (e.g. MultiRoom-N4-S5 moved from minigrid's
     6-room legacy v0 to v1) is another task: stop with its name instead of tabling or resuming it."""
-    from llm_explore.orchestration.launch import resolved_env
+    from llm_explore.errors import ConfigError
+    from llm_explore.files import read_json_object
+    from llm_explore.orchestration.launch import check_env_unchanged
 
-    meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
-    if meta.get("env_resolved", resolved_env(env)) != resolved_env(env):
-        sys.exit(f"{run_dir} ran {meta['env_resolved']}, but {env} now names {resolved_env(env)}: "
-                 "move the folder aside and run again")
+    meta = read_json_object(run_dir / "run.json", "run file") if (run_dir / "run.json").is_file() else {}
+    try:
+        check_env_unchanged(run_dir, env, meta)
+    except ConfigError as exc:
+        sys.exit(f"{exc}; move the folder aside and run again")
 
 
 def median_rollout_rate(rows: list[dict]) -> float | None:

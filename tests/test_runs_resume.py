@@ -166,7 +166,6 @@ def test_cli_run_then_resume(tmp_path):
 def test_resume_refuses_a_run_whose_task_spec_now_names_another_env(tmp_path):
     """run.json records the env a name resolved to; a resume after the spec changed is refused."""
     from llm_explore.errors import ConfigError
-    from llm_explore.orchestration.launch import resolved_env
 
     run_dir, partial = start_run("ppo", small_cfg("spec", tmp_path), envs=minigrid_vec(ENV, 4), stop_after_updates=1)
     meta = json.loads((run_dir / "run.json").read_text())
