@@ -8,7 +8,11 @@ One process, one run at a time (the machine is shared): run `nice -n 10` in the 
 run goes to benchmarks/runs/exploration_minigrid/<variant>-<env>-s<seed>/ and the result file
 benchmarks/results/exploration_minigrid.json is rewritten after each run, so the benchmark can be
 stopped at any time (SIGTERM/Ctrl-C: the current run checkpoints and the script exits) and started
-again: finished runs are read back, an interrupted one resumes from its last checkpoint.
+again: finished runs are read back, an interrupted one resumes from its last checkpoint. Run folders
+are not committed (benchmarks/runs/ is ignored), so a finished run is also read back from the committed
+result file: a row of `--out` whose env, variant, seed and budget match and whose variant settings and
+resolved env are today's counts as done in a new checkout (rows of envs or variants outside this
+invocation's `--envs`/`--variants` are kept in the file, not dropped).
 
 Curves: rolling success every 50k frames per run; per env and variant the mean over seeds with a 95%
 percentile-bootstrap band (seeds resampled whole), in the JSON's "curves" and plotted to
@@ -71,13 +75,43 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
     if hit[0.9] is None and summary["env_steps"] < budget:
         return None
     last = rows[-1] if rows else {}
-    return {"env": env, "variant": variant, "seed": seed, "budget": budget, "curve": success_curve(rows, budget),
+    from llm_explore.orchestration.launch import resolved_env
+
+    return {"env": env, "env_resolved": resolved_env(env), "source": "run folder", "variant": variant, "seed": seed, "budget": budget, "curve": success_curve(rows, budget),
             "frames_to_0.5": hit[0.5], "frames_to_0.9": hit[0.9], "env_steps": int(last.get("global_step", 0)),
             "final_success": last.get("success_avg"), "final_return": last.get("return_avg"),
             "episodes": last.get("episodes"), "wall_s": last.get("wall_s"),
             "steps_per_s": summary["env_steps_per_s"], "steps_per_s_median": median_rollout_rate(rows),
             "status": summary.get("status"),
             "shaper": summary.get("shaper", {})}
+
+
+def committed_results(path: Path, budget: int) -> dict[tuple, dict]:
+    """The finished runs recorded in the result file at `path`, by (env, variant, seed), for this
+    budget: only rows whose variant settings (method and overrides) equal today's, and whose resolved
+    env (recorded since the MultiRoom v0 -> v1 change) is what the task spec names today. Rows from
+    before `env_resolved` was recorded are kept: the file was re-tabled after the v0 runs moved aside."""
+    from llm_explore.orchestration.launch import resolved_env
+
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    recorded = data.get("variants", {})
+    out: dict[tuple, dict] = {}
+    now_env: dict[str, str] = {}
+    for row in data.get("runs", []):
+        variant, env = row.get("variant"), row.get("env")
+        if variant not in VARIANTS or row.get("budget") != budget:
+            continue
+        method, overrides = VARIANTS[variant]
+        if recorded.get(variant) != {"method": method, "overrides": overrides}:
+            continue
+        if env not in now_env:
+            now_env[env] = resolved_env(env)
+        if row.get("env_resolved", now_env[env]) != now_env[env]:
+            continue
+        out[(env, variant, row["seed"])] = {**row, "env_resolved": now_env[env], "source": "results file"}
+    return out
 
 
 def check_same_env(run_dir: Path, env: str) -> None:
@@ -250,28 +284,36 @@ def main() -> None:
     if unknown:
         sys.exit(f"error: unknown variants {unknown} (known: {', '.join(VARIANTS)})")
     jobs = [(env, variant, seed) for seed in range(args.seeds) for env in envs for variant in variants]
+    committed = committed_results(Path(args.out), args.frames)
+    # Finished rows outside this invocation's grid stay in the file and its tables.
+    kept = [row for key, row in committed.items() if key not in set(jobs)]
     results: list[dict] = []
     remaining: list[str] = []
     new_runs = 0
 
-    def write() -> None:
-        rows = table(results, envs, variants)
-        curve_rows = curves(results, envs, variants)
+    def write() -> list[dict]:
+        everything = results + kept
+        all_envs = [e for e in dict.fromkeys([*ENVS, *envs]) if any(r["env"] == e for r in everything) or e in envs]
+        all_variants = [v for v in dict.fromkeys([*VARIANTS, *variants])
+                        if any(r["variant"] == v for r in everything) or v in variants]
+        rows = table(everything, all_envs, all_variants)
+        curve_rows = curves(everything, all_envs, all_variants)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         plot_curves(curve_rows, Path(args.out).with_name(Path(args.out).stem + "_curves.png"))
         out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
                "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
                "frames_budget": args.frames, "targets": list(TARGETS), "published": PUBLISHED,
-               "variants": {v: {"method": VARIANTS[v][0], "overrides": VARIANTS[v][1]} for v in variants},
-               "table": rows, "curves": curve_rows, "runs": results, "remaining": remaining,
+               "variants": {v: {"method": VARIANTS[v][0], "overrides": VARIANTS[v][1]} for v in all_variants},
+               "table": rows, "curves": curve_rows, "runs": everything, "remaining": remaining,
                "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+        return rows
 
     stopped = False
     for j, (env, variant, seed) in enumerate(jobs):
         name = f"{variant}-{env}-s{seed}"
-        done = result_from(Path(args.runs) / name, env, variant, seed, args.frames)
+        done = result_from(Path(args.runs) / name, env, variant, seed, args.frames) or committed.get((env, variant, seed))
         if done is None and (args.table_only or stopped or j % shard_n != shard_k or (args.max_runs is not None and new_runs >= args.max_runs)):
             remaining.append(name)
             continue
@@ -283,9 +325,8 @@ def main() -> None:
         if done is not None:
             results.append(done)
         write()
-    write()
-    print_table(table(results, envs, variants))
-    print(f"finished runs: {len(results)}; remaining: {len(remaining)} ({', '.join(remaining[:6])}{' ...' if len(remaining) > 6 else ''})")
+    print_table(write())
+    print(f"finished runs: {len(results)} in this grid (+{len(kept)} outside it, kept); remaining: {len(remaining)} ({', '.join(remaining[:6])}{' ...' if len(remaining) > 6 else ''})")
     print(f"wrote {args.out}")
 
 

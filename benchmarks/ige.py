@@ -26,7 +26,9 @@ without the LLM is reported next to a random policy's.
 
 The LLM is the embedded Gemma 3 270M (one thread). Runs go to benchmarks/runs/ige/; a run folder that
 already holds a summary.json is read back instead of rerun, so an interrupted benchmark continues where
-it stopped (run by run). Results: a markdown table on stdout and `--results` (default
+it stopped (run by run). Run folders are not committed (benchmarks/runs/ is ignored): a run recorded in
+`--results` (same method, game, seed and robustify budget) is read back from there too, so a new
+checkout continues the grid; the file is rewritten after every finished run. Results: a markdown table on stdout and `--results` (default
 benchmarks/results/ige.json) with exactly what was run; `--methods go-explore,random-agent` runs the
 no-LLM methods alone (fast), for the "can random search solve these games" check.
 """
@@ -203,32 +205,60 @@ def robustify_table(rows: list[dict]) -> tuple[list[dict], str]:
     return out, "\n".join(lines)
 
 
-def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None) -> list[dict]:
-    """Run (or read back) every job, `--workers` at a time; prints a line per finished run."""
+def job_key(row: dict) -> tuple:
+    """What identifies a run across checkouts: method, game, seed and (robustify runs) the PPO budget."""
+    return row["method"], row["env"], row["seed"], row.get("robustify_steps")
+
+
+def committed_runs(path: Path) -> dict[tuple, dict]:
+    """The finished runs recorded in the result file at `path` (empty if there is none)."""
+    if not path.is_file():
+        return {}
+    rows = json.loads(path.read_text()).get("runs", [])
+    return {job_key(r): {**r, "reused": "results file"} for r in rows if r.get("status") == "complete"}
+
+
+def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None,
+             committed: dict[tuple, dict] | None = None, on_row=None) -> list[dict]:
+    """Run (or read back: the run folder, then the committed result file) every job, `--workers` at a
+    time; prints a line per finished run and calls `on_row(rows so far)` after each."""
     out_dir = Path(out or args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     out, cache = str(out_dir), str(args.cache)
+    committed = committed or {}
     results = []
     t0 = time.time()
+
+    def recorded(job: dict) -> dict | None:
+        in_folder = (out_dir / run_name(job["method"], job["env"], job["seed"]) / "summary.json").is_file()
+        return None if in_folder else committed.get(job_key(job))
+
+    def finish(i: int, row: dict | None) -> None:
+        if row is not None:
+            results.append(row)
+            _progress(i, len(jobs), row, t0)
+            if on_row is not None:
+                on_row(results)
+
     if args.workers <= 1 or args.finished_only:
         for i, job in enumerate(jobs, 1):
-            row = one_run(job, out, cache, overrides, args.finished_only)
-            if row is not None:
-                results.append(row)
-                _progress(i, len(jobs), row, t0)
+            finish(i, recorded(job) or one_run(job, out, cache, overrides, args.finished_only))
         return results
     with ProcessPoolExecutor(args.workers) as pool:
-        futures = [pool.submit(one_run, job, out, cache, overrides) for job in jobs]
-        for i, fut in enumerate(futures, 1):
-            results.append(fut.result())
-            _progress(i, len(jobs), results[-1], t0)
+        futures = [None if recorded(job) else pool.submit(one_run, job, out, cache, overrides) for job in jobs]
+        for i, (job, fut) in enumerate(zip(jobs, futures), 1):
+            finish(i, recorded(job) if fut is None else fut.result())
     return results
 
 
 def _progress(i: int, n: int, r: dict, t0: float) -> None:
     print(f"[{i}/{n} {time.time() - t0:.0f}s] {r['method']:12s} {r['env']:48s} s{r['seed']} "
           f"{'solved' if r['solved'] else r['status']:9s} steps {r['env_steps']:4d} LLM {r['llm_calls']:4d} "
-          f"{r['wall_s']:.0f}s{' (reused)' if r['reused'] else ''}", flush=True)
+          f"{r['wall_s']:.0f}s{_reused(r['reused'])}", flush=True)
+
+
+def _reused(how) -> str:
+    return f" (reused from the {how})" if isinstance(how, str) else " (reused)" if how else ""
 
 
 def main() -> None:
@@ -269,7 +299,9 @@ def main() -> None:
     jobs = [{**g, "method": m, "seed": s + g.get("seed_offset", 0)}
             for g in ordered for s in range(args.seeds) for m in methods]
     t0 = time.time()
-    rows = run_jobs(jobs, args, overrides)
+    committed = committed_runs(args.results)
+    write = lambda rows, rob_rows=(): write_results(args, instances, methods, rows, list(rob_rows), t0)  # noqa: E731
+    rows = run_jobs(jobs, args, overrides, committed=committed, on_row=write)
     # Robustify every hard game IGE solved, each its own run (IGE's cached answers replay the search;
     # then PPO trains along its best trajectory).
     rob_rows = []
@@ -277,12 +309,21 @@ def main() -> None:
         rob_jobs = [{"group": r["group"] + " (robustify)", "env": r["env"], "method": "ige", "seed": r["seed"],
                      "robustify": True, "robustify_steps": args.robustify_steps}
                     for r in rows if r["method"] == "ige" and r["solved"]]
-        rob_rows = run_jobs(rob_jobs, args, overrides, out=args.out / "robustify")
-    agg, text = table(rows, methods)
-    rob_agg, rob_text = robustify_table(rob_rows)
+        rob_rows = run_jobs(rob_jobs, args, overrides, out=args.out / "robustify", committed=committed,
+                            on_row=lambda done: write(rows, done))
+    text, rob_text = write(rows, rob_rows)
     print("\n" + text)
     if rob_rows:
         print("\nRobustify (PPO with the backward curriculum; success from the true start, no LLM):\n\n" + rob_text)
+    print(f"\nwrote {args.results}")
+
+
+def write_results(args, instances: list[dict], methods: list[str], rows: list[dict], rob_rows: list[dict],
+                  t0: float) -> tuple[str, str]:
+    """Write the result file (after every finished run, so a cut-short grid keeps what ran); returns the
+    two markdown tables."""
+    agg, text = table(rows, methods)
+    rob_agg, rob_text = robustify_table(rob_rows)
     import gymnasium
     import textworld
 
@@ -306,7 +347,7 @@ def main() -> None:
                     "note": "shared with other jobs (load average > 2 on 2 cores): wall times are under load"},
         "table": agg, "robustify": rob_agg, "runs": rows + rob_rows,
         "markdown": text, "robustify_markdown": rob_text}, indent=2) + "\n")
-    print(f"\nwrote {args.results}")
+    return text, rob_text
 
 
 if __name__ == "__main__":

@@ -8,8 +8,11 @@
 #   benchmarks/resume_grids.sh trainer    # one lane in the foreground
 #   kill -TERM -- -<pid printed>          # stop a lane (its process group): a PPO run checkpoints first
 #
-# Every step is idempotent: finished runs are read back, an interrupted PPO run resumes from its last
-# checkpoint (an unfinished TextWorld/BabyAI search or episode reruns from its start), so the script
+# Finished grids (DECKARD's Crafter grid, TANGO's naive agent) are no longer here: their run folders do
+# not survive a new checkout and their results are committed.
+#
+# Every step is idempotent: finished runs are read back (from their run folder, or in a new checkout from
+# the committed result file), an interrupted PPO run resumes from its last checkpoint (an unfinished TextWorld/BabyAI search or episode reruns from its start), so the script
 # can be started again at any time. A lane stops at its first failing step (set -e) instead of
 # starting the next grid. Tables of every benchmark: rerun its command with --table-only
 # (ellm_crafter, deckard_crafter, exploration_minigrid) or its default --results.
@@ -18,8 +21,6 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 
 trainer_lane() {
-    # DECKARD's Crafter grid (issue 11): ppo and ellm are read from benchmarks/runs/ellm/.
-    $PY benchmarks/deckard_crafter.py --steps 300000 --seeds 3
     # Exploration bonuses (issue 17), strongest candidates first. Seed 0 of MultiRoom and DoorKey
     # before KeyCorridor's E3B reruns (E3B's reward clip changed; KeyCorridor's other variants are done).
     $PY benchmarks/exploration_minigrid.py --seeds 1 --frames 1000000 --envs multiroom-n4-s5,doorkey-8x8
@@ -27,9 +28,6 @@ trainer_lane() {
 }
 
 llm_lane() {
-    # TANGO's per-step LLM agent baseline on BabyAI (issue 12), BALROG's naive agent.
-    $PY benchmarks/tango_babyai.py --methods llm-agent-naive --agent-episodes 25 \
-        --result benchmarks/results/tango_babyai_llm_agent_naive.json
     # IGE against the LLM agent and Reflexion on the paper's hard games (issue 14), one kind at a time.
     $PY benchmarks/ige.py --kinds coin_collector --babyai "" --methods ige,llm-agent,reflexion --no-robustify \
         --results benchmarks/results/ige_llm_coin.json

@@ -1,0 +1,91 @@
+"""The long benchmark grids continue in a new checkout: run folders (benchmarks/runs/) are not
+committed, so a finished run is read back from the committed result file instead of being rerun,
+and a run on part of the grid keeps the other rows of the file."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import exploration_minigrid as em  # noqa: E402
+import ige as ige_bench  # noqa: E402
+
+
+def _row(env: str, variant: str, seed: int, budget: int, **extra) -> dict:
+    return {"env": env, "variant": variant, "seed": seed, "budget": budget, "curve": [0.0, 0.5],
+            "frames_to_0.5": None, "frames_to_0.9": None, "env_steps": budget, "final_success": 0.25,
+            "final_return": 0.1, "episodes": 10, "wall_s": 5.0, "steps_per_s": 100.0,
+            "steps_per_s_median": 100.0, "status": "complete", "shaper": {}, **extra}
+
+
+def _variants(*names: str) -> dict:
+    return {v: {"method": em.VARIANTS[v][0], "overrides": em.VARIANTS[v][1]} for v in names}
+
+
+def test_committed_rows_count_only_with_todays_settings_budget_and_env(tmp_path):
+    from llm_explore.orchestration.launch import resolved_env
+
+    budget = 100_000
+    recorded = _variants("ppo", "ppo-count-both")
+    recorded["ppo-e3b"] = {"method": "ppo-e3b", "overrides": ["method.e3b.clip_reward=false"]}  # not today's
+    rows = [_row("doorkey-8x8", "ppo", 0, budget),
+            _row("doorkey-8x8", "ppo-count-both", 1, budget, env_resolved=resolved_env("doorkey-8x8")),
+            _row("doorkey-8x8", "ppo", 1, 2 * budget),  # another budget
+            _row("doorkey-8x8", "ppo-e3b", 0, budget),  # settings changed since
+            _row("multiroom-n4-s5", "ppo", 0, budget, env_resolved="minigrid:MiniGrid-MultiRoom-N4-S5-v0")]
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps({"variants": recorded, "runs": rows}))
+
+    got = em.committed_results(path, budget)
+
+    assert set(got) == {("doorkey-8x8", "ppo", 0), ("doorkey-8x8", "ppo-count-both", 1)}
+    assert all(r["source"] == "results file" for r in got.values())
+    assert em.committed_results(tmp_path / "missing.json", budget) == {}
+
+
+def test_a_run_on_part_of_the_grid_keeps_the_rest_of_the_result_file(tmp_path):
+    budget = 100_000
+    out = tmp_path / "grid.json"
+    rows = [_row("doorkey-8x8", "ppo", 0, budget), _row("keycorridor-s3r3", "ppo", 0, budget)]
+    out.write_text(json.dumps({"variants": _variants("ppo"), "runs": rows}))
+
+    done = subprocess.run([sys.executable, str(BENCH / "exploration_minigrid.py"), "--table-only", "--seeds", "1",
+                           "--frames", str(budget), "--envs", "doorkey-8x8", "--variants", "ppo",
+                           "--runs", str(tmp_path / "runs"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    data = json.loads(out.read_text())
+    assert {(r["env"], r["variant"]) for r in data["runs"]} == {("doorkey-8x8", "ppo"), ("keycorridor-s3r3", "ppo")}
+    assert {(r["env"], r["variant"]) for r in data["table"]} == {("doorkey-8x8", "ppo"), ("keycorridor-s3r3", "ppo")}
+    assert data["remaining"] == []  # the grid's one job was read back, not queued again
+    assert "1 in this grid (+1 outside it, kept)" in done.stdout
+
+
+def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
+    env = "textworld:no_such_kind?seed=1"  # running it for real would fail
+    done = {"group": "g", "env": env, "method": "ige", "seed": 0, "status": "complete", "solved": True,
+            "env_steps": 7, "llm_calls": 3, "wall_s": 1.0}
+    results = tmp_path / "ige.json"
+    results.write_text(json.dumps({"runs": [done, {**done, "seed": 1, "status": "interrupted"}]}))
+    committed = ige_bench.committed_runs(results)
+    assert set(committed) == {("ige", env, 0, None)}  # an unfinished run is not carried
+
+    class Args:
+        out, cache, workers, finished_only = tmp_path / "runs", tmp_path / "cache.sqlite", 1, False
+
+    seen = []
+    rows = ige_bench.run_jobs([{"group": "g", "env": env, "method": "ige", "seed": 0}], Args, {},
+                              committed=committed, on_row=lambda so_far: seen.append(len(so_far)))
+    assert [r["env_steps"] for r in rows] == [7] and rows[0]["reused"] == "results file"
+    assert seen == [1]  # the result file is rewritten after every finished run
+    from llm_explore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no_such_kind"):  # without the committed row the job really runs
+        ige_bench.run_jobs([{"group": "g", "env": env, "method": "ige", "seed": 0}], Args, {})
