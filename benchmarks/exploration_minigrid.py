@@ -51,6 +51,20 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "ppo": ("ppo", []),
     "sofe-count-both": ("ppo-count", ["method.count.mode=both", "method.count.sofe=true"]),
 }
+# Diagnostics outside the grid (name them in --variants, with their own --out), for why E3B fails
+# MultiRoom where count-both succeeds. (1) The coefficient: at the reference's 1.0 the normalised bonus
+# pays ~0.14 per step, ~11 per 80-step episode, against a task reward of at most 1 that ends the
+# episode: does a tenth help? (2) What is counted: count-both keys on the env's state_key (the full
+# grid and position, privileged), E3B reads the 7x7 view: counts on the view, episodic alone and
+# both, separate the episodic-only bonus from the information it sees.
+DIAGNOSTICS: dict[str, tuple[str, list[str]]] = {
+    "ppo-e3b-int0.1": ("ppo-e3b", ["learner.int_coef=0.1"]),
+    "ppo-e3b-xcount-int0.1": ("ppo-e3b", ["method.e3b.global_bonus=count", "learner.int_coef=0.1"]),
+    "ppo-count-episodic": ("ppo-count", ["method.count.mode=episodic"]),
+    "ppo-count-both-obs": ("ppo-count", ["method.count.mode=both", "method.count.count_on=observation"]),
+    "ppo-count-episodic-obs": ("ppo-count", ["method.count.mode=episodic", "method.count.count_on=observation"]),
+}
+KNOWN = {**VARIANTS, **DIAGNOSTICS}
 ENVS = ("keycorridor-s3r3", "multiroom-n4-s5", "doorkey-8x8")
 PUBLISHED = {
     "keycorridor-s3r3": "RIDE paper (IMPALA): ~10M frames RIDE, ~12M count, ~20M RND",
@@ -101,9 +115,9 @@ def committed_results(path: Path, budget: int) -> dict[tuple, dict]:
     now_env: dict[str, str] = {}
     for row in data.get("runs", []):
         variant, env = row.get("variant"), row.get("env")
-        if variant not in VARIANTS or row.get("budget") != budget:
+        if variant not in KNOWN or row.get("budget") != budget:
             continue
-        method, overrides = VARIANTS[variant]
+        method, overrides = KNOWN[variant]
         if recorded.get(variant) != {"method": method, "overrides": overrides}:
             continue
         if env not in now_env:
@@ -198,7 +212,7 @@ def one_run(env: str, variant: str, seed: int, budget: int, runs: str) -> tuple[
     from llm_explore.orchestration.launch import resume_run, start_run
 
     torch.set_num_threads(1)
-    method, overrides = VARIANTS[variant]
+    method, overrides = KNOWN[variant]
     name = f"{variant}-{env}-s{seed}"
     run_dir = Path(runs) / name
     done = result_from(run_dir, env, variant, seed, budget)
@@ -280,9 +294,9 @@ def main() -> None:
     args = ap.parse_args()
     shard_k, shard_n = parse_shard(args.shard)
     envs, variants = args.envs.split(","), args.variants.split(",")
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if v not in KNOWN]
     if unknown:
-        sys.exit(f"error: unknown variants {unknown} (known: {', '.join(VARIANTS)})")
+        sys.exit(f"error: unknown variants {unknown} (known: {', '.join(KNOWN)})")
     jobs = [(env, variant, seed) for seed in range(args.seeds) for env in envs for variant in variants]
     committed = committed_results(Path(args.out), args.frames)
     # Finished rows outside this invocation's grid stay in the file and its tables.
@@ -294,7 +308,7 @@ def main() -> None:
     def write() -> list[dict]:
         everything = results + kept
         all_envs = [e for e in dict.fromkeys([*ENVS, *envs]) if any(r["env"] == e for r in everything) or e in envs]
-        all_variants = [v for v in dict.fromkeys([*VARIANTS, *variants])
+        all_variants = [v for v in dict.fromkeys([*KNOWN, *variants])
                         if any(r["variant"] == v for r in everything) or v in variants]
         rows = table(everything, all_envs, all_variants)
         curve_rows = curves(everything, all_envs, all_variants)
@@ -303,7 +317,7 @@ def main() -> None:
         out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
                "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
                "frames_budget": args.frames, "targets": list(TARGETS), "published": PUBLISHED,
-               "variants": {v: {"method": VARIANTS[v][0], "overrides": VARIANTS[v][1]} for v in all_variants},
+               "variants": {v: {"method": KNOWN[v][0], "overrides": KNOWN[v][1]} for v in all_variants},
                "table": rows, "curves": curve_rows, "runs": everything, "remaining": remaining,
                "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

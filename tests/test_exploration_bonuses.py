@@ -311,3 +311,24 @@ def test_robustify_with_jsrl_trains_and_evaluates(tmp_path):
     assert moves[0]["index"] == len(path)  # the guide first plays the whole trajectory
     assert len(moves) > 1 and moves[-1]["index"] < len(path)  # and h shrank as the episodes succeeded
     assert 0.0 <= result["eval_success_rate"] <= 1.0
+
+
+def test_count_on_observations_counts_what_the_policy_sees_not_the_state_key():
+    """Two states with the same view (an aliased corridor) are one count with count_on=observation, two
+    with the env's state key; the view's count then sets the bonus."""
+    s = states(2)
+    by_state = CountShaper(None, CountConfig(mode="global"))
+    by_view = CountShaper(None, CountConfig(mode="global", count_on="observation"))
+    for shaper in (by_state, by_view):
+        shaper.bind(1, SPECS)
+    seen = [(s[0], "room A"), (s[0], "room B"), (s[0], "room C"), (s[1], "room D")]
+    got_state = [by_state.compute(step(s[0:1], view.unsqueeze(0), keys=[key]))[0] for view, key in seen]
+    got_view = [by_view.compute(step(s[0:1], view.unsqueeze(0), keys=[key]))[0] for view, key in seen]
+    assert got_state == pytest.approx([1.0, 1.0, 1.0, 1.0])  # four different states
+    assert got_view == pytest.approx([1.0, 2 ** -0.5, 3 ** -0.5, 1.0])  # one view three times, then a new one
+    assert by_view.variant == "obskey"
+
+
+def test_count_sofe_with_observation_keys_is_refused():
+    with pytest.raises(ValueError, match="count_on=observation"):
+        CountConfig(sofe=True, count_on="observation")

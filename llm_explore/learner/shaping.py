@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from llm_explore.strict_model import StrictModel
 from llm_explore.learner.encoders import KeySpec, StateEncoder, _layer_init
@@ -171,6 +171,17 @@ class CountConfig(StrictModel):
     max_states: int = Field(
         1_000_000, ge=1, description="states whose counts are kept (about 100 bytes each); beyond it the "
         "least recently visited state is forgotten and counts as new when seen again")
+    count_on: Literal["state", "observation"] = Field(
+        "state", description="what is counted: the env's state_key (MiniGrid: the full grid, position, "
+        "direction, carried object: privileged) or the policy's own observation (MiniGrid: the 7x7 view "
+        "and direction, what RND, E3B and CFN read)")
+
+    @model_validator(mode="after")
+    def _sofe_needs_state_keys(self) -> "CountConfig":
+        if self.sofe and self.count_on == "observation":
+            raise ValueError("method.count.sofe reads the counts of the current state from its state_key; "
+                             "with count_on=observation use sofe=false")
+        return self
 
 
 def _count_key(key: Any) -> int:
@@ -181,10 +192,15 @@ def _count_key(key: Any) -> int:
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
 
 
-def _key_of(info: dict[str, Any], next_obs: dict[str, torch.Tensor], i: int) -> Any:
-    key = info.get("state_key")
-    if key is None:  # an env without state keys: fall back to the exact observation
-        key = b"".join(v[i].numpy().tobytes() for k, v in sorted(next_obs.items()) if k != "goal_emb")
+def _obs_key(next_obs: dict[str, torch.Tensor], i: int) -> bytes:
+    """Row i's observation as bytes: the inputs a novelty model reads (not goals, commands or SOFE)."""
+    return b"".join(v[i].numpy().tobytes() for k, v in sorted(next_obs.items()) if k not in NOT_STATE_KEYS)
+
+
+def _key_of(info: dict[str, Any], next_obs: dict[str, torch.Tensor], i: int, observation: bool = False) -> Any:
+    key = None if observation else info.get("state_key")
+    if key is None:  # an env without state keys (or key=observation): the exact observation
+        key = _obs_key(next_obs, i)
     if isinstance(key, list):
         key = tuple(key)
     if isinstance(key, np.ndarray):
@@ -193,7 +209,8 @@ def _key_of(info: dict[str, Any], next_obs: dict[str, torch.Tensor], i: int) -> 
 
 
 class CountShaper(RewardShaper):
-    """Count-based exploration on the env's `state_key`: beta / sqrt(N), N counted after the visit.
+    """Count-based exploration on the env's `state_key` (or, with `count_on=observation`, on the policy's
+    observation): beta / sqrt(N), N counted after the visit.
 
     `global` counts over the whole run (the classic bonus); `episodic` resets each episode (rewards
     covering new ground within an episode); `both` multiplies the two bonuses (Henaff et al. 2023).
@@ -206,7 +223,8 @@ class CountShaper(RewardShaper):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "count", CountConfig)
         self.variant = "-".join(v for v in ("" if self.cfg.mode == "global" else self.cfg.mode,
-                                            "sofe" if self.cfg.sofe else "") if v)
+                                            "sofe" if self.cfg.sofe else "",
+                                            "obskey" if self.cfg.count_on == "observation" else "") if v)
         # Insertion order is recency order (a visit re-inserts its key): the first key is the one
         # forgotten when the table is full.
         self.global_counts: dict[int, int] = {}
@@ -227,7 +245,7 @@ class CountShaper(RewardShaper):
         for i, info in enumerate(batch.infos):
             if not batch.valid[i]:
                 continue
-            key = _count_key(_key_of(info, batch.next_obs, i))
+            key = _count_key(_key_of(info, batch.next_obs, i, self.cfg.count_on == "observation"))
             ng = self.global_counts[key] = self.global_counts.pop(key, 0) + 1
             if len(self.global_counts) > self.cfg.max_states:
                 del self.global_counts[next(iter(self.global_counts))]
