@@ -63,6 +63,8 @@ DIAGNOSTICS: dict[str, tuple[str, list[str]]] = {
     "ppo-count-episodic": ("ppo-count", ["method.count.mode=episodic"]),
     "ppo-count-both-obs": ("ppo-count", ["method.count.mode=both", "method.count.count_on=observation"]),
     "ppo-count-episodic-obs": ("ppo-count", ["method.count.mode=episodic", "method.count.count_on=observation"]),
+    # (3) The bonus's tail (benchmarks/e3b_probe.py): phi scaled to unit length bounds b by 1/ridge.
+    "ppo-e3b-unit": ("ppo-e3b", ["method.e3b.unit_embedding=true"]),
 }
 KNOWN = {**VARIANTS, **DIAGNOSTICS}
 ENVS = ("keycorridor-s3r3", "multiroom-n4-s5", "doorkey-8x8")

@@ -332,3 +332,20 @@ def test_count_on_observations_counts_what_the_policy_sees_not_the_state_key():
 def test_count_sofe_with_observation_keys_is_refused():
     with pytest.raises(ValueError, match="count_on=observation"):
         CountConfig(sofe=True, count_on="observation")
+
+
+def test_e3b_unit_embedding_bounds_the_bonus_by_one_over_ridge():
+    """With phi scaled to unit length no bonus exceeds 1/ridge, however large the raw embedding; the
+    raw bonus of the same scripted states does (the heavy tail the option cuts)."""
+    s = 50.0 * states(6)  # large inputs: large raw embeddings
+    raw, unit = e3b(seed=5), e3b(seed=5, unit_embedding=True)
+    raw_b, unit_b = [], []
+    for i, j in [(0, 1), (1, 2), (2, 3), (3, 2), (2, 4), (4, 5)]:
+        batch = step(s[i:i + 1], s[j:j + 1])
+        raw_b.append(raw.compute(batch)[0])
+        unit_b.append(unit.compute(batch)[0])
+    ridge = unit.cfg.ridge
+    assert max(unit_b) <= 1.0 / ridge + 1e-4
+    assert max(raw_b) > 1.0 / ridge
+    assert unit_b[3] < unit_b[2]  # a revisit still pays less than a new state
+    assert unit.variant == "+unit"

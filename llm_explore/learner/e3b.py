@@ -55,6 +55,9 @@ class E3BConfig(StrictModel):
         "int", description="divide the bonus by a running std of the bonuses (reference: --reward_norm int)")
     clip_reward: bool = Field(
         True, description="clip task reward + weighted normalised bonus to [-1, 1] per step (reference --clip_rewards 1)")
+    unit_embedding: bool = Field(
+        False, description="scale each phi to unit length before the bonus (not the reference's: bounds "
+        "b by 1/ridge; see the README for the heavy tail it cuts)")
     global_bonus: Literal["none", "count", "rnd"] = Field(
         "none", description="multiply by a global factor (Henaff et al. 2023): none, count or rnd")
     sofe: bool = Field(False, description="give the policy the bonus's statistics (SOFE, Castanyer et al. 2023)")
@@ -98,6 +101,8 @@ class E3BShaper(RewardShaper):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "e3b", E3BConfig)
         self.variant = "" if self.cfg.global_bonus == "none" else f"x{self.cfg.global_bonus}"
+        if self.cfg.unit_embedding:
+            self.variant += "+unit"
         if self.cfg.sofe:
             self.variant += "+sofe"
         seed = ctx.seed if ctx is not None else 0
@@ -160,6 +165,8 @@ class E3BShaper(RewardShaper):
             nxt, cur = self._inputs(batch.next_obs), self._inputs(batch.obs)
             inputs = {k: torch.cat([nxt[k][torch.as_tensor(rows)], cur[k][torch.as_tensor(first)]]) for k in nxt}
             emb = self.model(inputs)
+            if self.cfg.unit_embedding:
+                emb = F.normalize(emb, dim=-1)
             h, h0 = emb[:len(rows)], emb[len(rows):]
             if len(first):
                 self._update(first, h0)
