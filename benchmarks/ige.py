@@ -124,6 +124,7 @@ def one_run(job: dict, out: str, cache: str, overrides: dict, finished_only: boo
             "steps_to_first_success": summary["steps_to_first_success"],
             "llm_calls": summary["llm"]["calls"], "llm_calls_to_first_success": summary["llm_calls_to_first_success"],
             "archive_size": summary["archive_size"], "best_score": summary["best_score"],
+            "repeated_actions": summary.get("repeated_actions"),
             "fallbacks": sum((summary.get("fallbacks") or {}).values()),
             "fallbacks_by_reason": _reasons(summary.get("roles") or {}), "wall_s": summary["wall_s"],
             "robustify": {k: rob.get(k) for k in ("status", "eval_success_rate", "random_policy_success_rate",

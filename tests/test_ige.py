@@ -92,6 +92,10 @@ def test_archive_insert_and_replace_by_shorter_path():
     assert archive.best() is far or archive.best() is root  # equal scores: shortest path, then oldest
     archive.mark_tried(("hall",), "go north")
     assert archive.untried(("hall",), ["go north", "look"]) == [False, True]
+    # The same move from the same state again is a repeat; from another state it is not.
+    archive.mark_tried(("hall",), "go north")
+    archive.mark_tried(("attic",), "go north")
+    assert (archive.tries, archive.repeats) == (3, 1)
 
 
 def test_archive_jsonl_round_trip(tmp_path):
@@ -365,6 +369,9 @@ def test_cli_run_ige_writes_the_run_folder(tmp_path, games_cache):
     assert {"trial", "env_steps", "archive_size", "best_score", "solved", "llm_calls"} <= set(rows[0])
     assert summary["llm"]["calls"] == len((run_dir / "llm_calls.jsonl").read_text().splitlines())
     assert "steps" in proc.stdout and "run folder" in proc.stdout
+    repeated = summary["repeated_actions"]
+    assert repeated["of"] == summary["env_steps"]
+    assert f"repeated actions: {repeated['repeated']} of {repeated['of']} actions" in proc.stdout
 
 
 def test_go_explore_runs_without_an_llm(tmp_path):
@@ -378,6 +385,9 @@ def test_go_explore_runs_without_an_llm(tmp_path):
     archive = [json.loads(x) for x in (run_dir / "archive.jsonl").read_text().splitlines()]
     assert len(archive) == summary["archive_size"] > 1
     assert sum(c["visits"] for c in archive) == summary["trials"]
+    repeated = summary["repeated_actions"]  # every action of every trial is counted
+    assert repeated["of"] == summary["env_steps"] and 0 <= repeated["repeated"] < repeated["of"]
+    assert repeated["distinct_tried"] == repeated["of"] - repeated["repeated"]
 
 
 def test_agent_baselines_play_episodes_from_the_start(tmp_path):

@@ -106,6 +106,10 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
             why = ", ".join(f"{n} {k.replace('_', ' ')}{'s' if n != 1 else ''}" for k, n in reasons.items())
             typer.echo(f"fallbacks: {role}: {sum(reasons.values())} of {row.get('choices', 0)} choices ({why})",
                        err=True)
+    repeated = summary.get("repeated_actions") or {}
+    if repeated.get("of") and summary.get("method") in ("ige", "go-explore"):
+        typer.echo(f"repeated actions: {repeated['repeated']} of {repeated['of']} actions were taken again from a "
+                   f"state they had been taken from ({repeated['distinct_tried']} distinct state-action pairs tried)")
     errors = int(llm.get("errors") or 0)
     if errors:  # only reachable with llm.on_error=continue: the policy stops the run otherwise
         kinds = ", ".join(f"{k} {v}" for k, v in sorted((llm.get("errors_by_kind") or {}).items()))

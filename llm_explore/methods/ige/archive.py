@@ -80,6 +80,8 @@ class Archive:
         self.replaced = 0  # paths replaced by shorter ones
         self.pruned = 0  # cells the select step removed
         self.losing: list[dict[str, str]] = []  # {action, location} of moves that lost the game
+        self.tries = 0  # actions taken from archived trials
+        self.repeats = 0  # of them, actions already tried from the same state key
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -157,8 +159,12 @@ class Archive:
         return [n not in tried for n in names]
 
     def mark_tried(self, key: Hashable, name: str) -> None:
-        """Remember that action `name` was taken from `key`."""
-        self.tried.setdefault(key, set()).add(name)
+        """Remember that action `name` was taken from `key` (and count it if it was taken before: a
+        search that keeps repeating one move from one state has stopped exploring)."""
+        tried = self.tried.setdefault(key, set())
+        self.tries += 1
+        self.repeats += name in tried
+        tried.add(name)
 
     def discard(self, caption: str) -> None:
         """Remember a caption the judge turned down."""

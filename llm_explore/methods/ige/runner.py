@@ -253,6 +253,10 @@ def build_summary(method: str, cfg: RunConfig, family: str, settings: SearchConf
         "roles": roles.stats.as_dict() if roles else {},
         "protocol": resolve_protocol(settings, family) if USES_LLM[method] else {},
         "pruned": result.archive.pruned, "losing_moves": list(result.archive.losing),
+        # Actions taken again from a state they were already taken from (a deterministic model can
+        # loop: select the same cell, take the same move, reach a known state).
+        "repeated_actions": {"repeated": result.archive.repeats, "of": result.archive.tries,
+                             "distinct_tried": sum(len(v) for v in result.archive.tried.values())},
         "achievements": {}, "crafter_score": None,
         "llm": ctx.llm_stats(),
     }
