@@ -10,7 +10,9 @@ paper's hard games.
 Games (the paper's settings, `textworld_env.PAPER_PRESETS`; `llm-explore make-games textworld --preset
 paper` makes the same ones): coin collector level 220 (25 moves), treasure hunter level 30 with 20-step
 walkthroughs (40 moves), cooking with recipe 5 / take 5 / go 12 and open/cook/cut (test split); games
-1..N of each kind (treasure hunter: the first N seeds whose walkthrough has 20 steps). BabyAI: the
+1..N of each kind (treasure hunter: the first N seeds whose walkthrough has 20 steps; a seed TextWorld
+cannot generate within $LLM_EXPLORE_GAME_TIMEOUT, 300 s by default, is skipped, warned about and named
+in the result file's `seeds_skipped_generation_timeout`). BabyAI: the
 levels of `--babyai`, env seeds 1..`--babyai-seeds`.
 
 Budgets are the reference's (IGE: BabyAI 26 trials x 10 actions, cooking 48 x 5, treasure 24 x 5, coin
@@ -59,9 +61,11 @@ def games(args) -> list[dict]:
 
     out = []
     per_kind = dict(item.split("=") for item in args.games_for) if args.games_for else {}
+    args.timed_out = {}
     for kind in filter(None, (k.strip() for k in args.kinds.split(","))):
         n = int(per_kind.get(kind, args.games))
-        for seed in (paper_games(kind, n) if n else []):
+        timed_out = args.timed_out.setdefault(kind, [])  # seeds TextWorld could not generate in time
+        for seed in (paper_games(kind, n, timed_out=timed_out) if n else []):
             out.append({"group": kind, "env": paper_env_id(kind, seed)})
     for name in filter(None, (n.strip() for n in args.babyai.split(","))):
         for g in range(1, args.babyai_seeds + 1):
@@ -333,6 +337,7 @@ def write_results(args, instances: list[dict], methods: list[str], rows: list[di
         "benchmark": "ige", "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": round(time.time() - t0, 1),
         "what_was_run": {"games_per_kind": args.games, "games_for": args.games_for, "kinds": args.kinds,
                          "instances": [g["env"] for g in instances],
+                         "seeds_skipped_generation_timeout": {k: v for k, v in args.timed_out.items() if v},
                          "babyai": [b for b in args.babyai.split(",") if b], "babyai_seeds": args.babyai_seeds,
                          "methods": methods, "run_seeds": args.seeds, "finished_only": args.finished_only,
                          "runs_tabulated": len(rows),

@@ -347,3 +347,26 @@ def test_make_games_cli(cc2_game, tmp_path):
     # a bad kind is a one-line error naming the valid kinds
     result = runner.invoke(app, ["make-games", "textworld", "--kind", "maze"])
     assert result.exit_code != 0 and "coin_collector" in str(result.exception)
+
+
+def test_game_generation_that_runs_too_long_is_stopped_remembered_and_skipped(tmp_path):
+    """A seed TextWorld cannot generate in time raises a one-line error (not a hang), leaves a marker
+    so the next request fails at once, and the paper's game list skips it with a warning."""
+    import time
+
+    from llm_explore.envs.textworld_env import GameGenerationTimeout, game_path, paper_games
+
+    with pytest.raises(GameGenerationTimeout, match="did not finish within 0.001 s"):
+        game_path("coin_collector", 2, 7, folder=tmp_path, timeout_s=0.001)
+    assert (tmp_path / "coin_collector-l2-s7.timeout").is_file()
+    assert not (tmp_path / "coin_collector-l2-s7.z8").exists()
+    t0 = time.perf_counter()
+    with pytest.raises(GameGenerationTimeout, match="before"):
+        game_path("coin_collector", 2, 7, folder=tmp_path, timeout_s=0.001)
+    assert time.perf_counter() - t0 < 1.0  # remembered, not tried again
+    # A longer limit than the one that failed generates it after all.
+    assert game_path("coin_collector", 2, 7, folder=tmp_path, timeout_s=120).is_file()
+    skipped: list[int] = []
+    with pytest.raises(ConfigError, match="only 0 of 1 games"):
+        paper_games("coin_collector", 1, max_tries=2, folder=tmp_path, timeout_s=0.001, timed_out=skipped)
+    assert skipped == [1, 2]

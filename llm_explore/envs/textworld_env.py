@@ -74,6 +74,15 @@ from llm_explore.envs.base import AdapterEnv
 from llm_explore.envs.spec import EnvSpec, pop_param, reject_unknown
 from llm_explore.errors import ConfigError
 
+# TextWorld's quest sampler can search for a very long time on some seeds (treasure hunter level 30
+# seed 5 ran 13 minutes without finishing; seeds 1-4 took seconds): generation runs in a child process
+# that is stopped after this many seconds. `$LLM_EXPLORE_GAME_TIMEOUT` overrides it.
+GENERATE_TIMEOUT_S = 300.0
+
+
+class GameGenerationTimeout(ConfigError):
+    """TextWorld did not finish generating a game within the time limit (remembered per game file)."""
+
 # ------------------------------------------------------------------------------------ game kinds
 COOKING_LEVELS: list[dict[str, Any]] = [
     dict(recipe=1, take=1, go=1),
@@ -139,15 +148,25 @@ def walkthrough_length(path: str | Path) -> int | None:
 
 
 def paper_games(kind: str, count: int, *, first_seed: int = 1, max_tries: int = 200,
-                folder: str | Path | None = None) -> list[int]:
+                folder: str | Path | None = None, timeout_s: float | None = None,
+                timed_out: list[int] | None = None) -> list[int]:
     """Seeds of the first `count` games of `kind` at the paper's settings, generating them; for treasure
-    hunter only seeds whose walkthrough has the paper's length (others are generated, then skipped)."""
+    hunter only seeds whose walkthrough has the paper's length (others are generated, then skipped).
+    A seed whose generation times out is skipped too, with a warning, and appended to `timed_out`."""
+    from llm_explore.files import warn
+
     kind = _kind(kind)
     preset = PAPER_PRESETS[kind]
     settings = {k: v for k, v in preset.items() if k not in ("level", "max_steps", "walkthrough")}
     seeds: list[int] = []
     for seed in range(first_seed, first_seed + max_tries):
-        path = game_path(kind, preset.get("level", 1), seed, folder=folder, **settings)
+        try:
+            path = game_path(kind, preset.get("level", 1), seed, folder=folder, timeout_s=timeout_s, **settings)
+        except GameGenerationTimeout as exc:
+            warn(f"{exc}; skipping seed {seed}")
+            if timed_out is not None:
+                timed_out.append(seed)
+            continue
         if "walkthrough" not in preset or walkthrough_length(path) == preset["walkthrough"]:
             seeds.append(seed)
             if len(seeds) == count:
@@ -231,13 +250,17 @@ def game_name(kind: str, level: int, seed: int, settings: dict[str, Any] | None 
 
 
 def game_path(kind: str, level: int = 1, seed: int = 0, *, folder: str | Path | None = None,
-              **settings: Any) -> Path:
+              timeout_s: float | None = None, **settings: Any) -> Path:
     """Path of the `.z8` game of these parameters, generating it on first use.
 
     `folder` overrides the cache directory. `settings` are tw-cooking settings (cooking only).
     Safe when several processes ask for the same game at once: one generates, the others wait on
-    its lock file and then reuse the result.
+    its lock file and then reuse the result. Generation stops after `timeout_s` (default
+    `$LLM_EXPLORE_GAME_TIMEOUT` or GENERATE_TIMEOUT_S) with `GameGenerationTimeout`; a `.timeout`
+    file beside the game remembers it, so asking again with no longer a limit fails at once.
     """
+    timeout_s = float(timeout_s if timeout_s is not None else os.environ.get("LLM_EXPLORE_GAME_TIMEOUT",
+                                                                             GENERATE_TIMEOUT_S))
     kind = _kind(kind)
     level, seed = int(level), int(seed)
     _check_level(kind, level)
@@ -264,10 +287,50 @@ def game_path(kind: str, level: int = 1, seed: int = 0, *, folder: str | Path | 
         where = "--out folder" if folder is not None else "game cache ($LLM_EXPLORE_GAMES)"
         raise RunFileError(f"cannot write TextWorld games to the {where} {path.parent}: "
                            f"{exc.strerror or exc}") from None
+    marker = path.with_suffix(".timeout")
     with _locked(path.parent / f".{path.stem}.lock"):
         if not _complete(path):  # another process may have made it while we waited
-            _generate(KINDS[kind][0], full, seed, path)
+            if marker.is_file() and float(marker.read_text() or 0) >= timeout_s:
+                raise GameGenerationTimeout(f"TextWorld {kind} level {level} seed {seed}: generation did not finish "
+                                            f"within {float(marker.read_text()):g} s before ({marker}); try another "
+                                            "seed, or delete that file and raise $LLM_EXPLORE_GAME_TIMEOUT")
+            _generate_bounded(KINDS[kind][0], full, seed, path, timeout_s, f"{kind} level {level} seed {seed}")
     return path
+
+
+def _generate_bounded(challenge: str, settings: dict[str, Any], seed: int, path: Path, timeout_s: float,
+                      what: str) -> None:
+    """`_generate` in a forked child, stopped after `timeout_s`; its error, if any, is raised here."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        code = 0
+        try:
+            _generate(challenge, settings, seed, path)
+        except ConfigError as exc:
+            send.send(str(exc))
+            code = 1
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+            send.send(f"TextWorld {what}: generation failed: {type(exc).__name__}: {exc}")
+            code = 1
+        os._exit(code)  # no atexit handlers of the parent (e.g. a model server) in the child
+
+    proc = ctx.Process(target=child, daemon=True)
+    proc.start()
+    send.close()
+    proc.join(timeout_s)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        path.with_suffix(".timeout").write_text(f"{timeout_s:g}\n")
+        raise GameGenerationTimeout(f"TextWorld {what}: generation did not finish within {timeout_s:g} s "
+                                    "(TextWorld's quest sampler); try another seed or raise $LLM_EXPLORE_GAME_TIMEOUT")
+    if proc.exitcode != 0:
+        message = receive.recv() if receive.poll() else f"TextWorld {what}: generation exited with {proc.exitcode}"
+        raise ConfigError(message)
 
 
 def _complete(path: Path) -> bool:
