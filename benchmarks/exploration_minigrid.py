@@ -65,6 +65,9 @@ DIAGNOSTICS: dict[str, tuple[str, list[str]]] = {
     "ppo-count-episodic-obs": ("ppo-count", ["method.count.mode=episodic", "method.count.count_on=observation"]),
     # (3) The bonus's tail (benchmarks/e3b_probe.py): phi scaled to unit length bounds b by 1/ridge.
     "ppo-e3b-unit": ("ppo-e3b", ["method.e3b.unit_embedding=true"]),
+    # (4) Embedding drift: C holds this episode's embeddings from before the last inverse-model update
+    # (episodes span rollouts); one Adam step per rollout, as the reference's one per batch, drifts less.
+    "ppo-e3b-1step": ("ppo-e3b", ["method.e3b.update_epochs=1", "method.e3b.num_minibatches=1"]),
 }
 KNOWN = {**VARIANTS, **DIAGNOSTICS}
 ENVS = ("keycorridor-s3r3", "multiroom-n4-s5", "doorkey-8x8")
