@@ -8,6 +8,7 @@ here, the learner reads it: this module imports no layer above the envs).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -228,25 +229,40 @@ def load_config(
     return validate(model, data, source=str(path) if path else "config")
 
 
-def _hide_secrets(node: Any, key: str = "") -> Any:
+def _hide_secrets(node: Any, key: str = "", section: str = "") -> Any:
     """Mask credentials wherever they sit: values under secret-looking names (api_key, token,
     Authorization, ...; `*_env` names hold a variable's *name*, not a secret), and inside any string
-    (URL user:password, `?api_key=` query values, bearer tokens, sk-... keys)."""
+    (URL user:password, `?api_key=` query values, bearer tokens, sk-... keys).
+
+    A bare `key` (or `*_key`, `x-key`) is a credential only where a backend's arguments live, the
+    `llm` section: elsewhere it names a setting (a method's `key`, an env's `state_key`), and masking
+    it would write `***` into config.yaml and break the run's resume."""
     from llm_explore.errors import SECRET_NAME, redact
 
     if isinstance(node, dict):
-        return {k: _hide_secrets(v, str(k)) for k, v in node.items()}
+        return {k: _hide_secrets(v, str(k), section or str(k)) for k, v in node.items()}
     if isinstance(node, list):
-        return [_hide_secrets(v, key) for v in node]
+        return [_hide_secrets(v, key, section) for v in node]
     if isinstance(node, str):
-        if key and SECRET_NAME.search(key) and not key.endswith("_env") and key not in NOT_SECRET_NAMES:
+        if _secret_name(key, SECRET_NAME, in_llm_section=section == "llm"):
             return "***"
         return redact(node)
     return node
 
 
+def _secret_name(key: str, pattern, *, in_llm_section: bool) -> bool:
+    if not key or key.endswith("_env") or key in NOT_SECRET_NAMES or not pattern.search(key):
+        return False
+    if in_llm_section:
+        return True
+    # Outside `llm`, only names that say credential by themselves: a bare `...key` does not.
+    return bool(UNAMBIGUOUS_SECRET_NAME.search(key))
+
+
 # Config fields whose names look secret but hold none (numbers, names of variables, token counts).
 NOT_SECRET_NAMES = {"max_tokens", "api_key_env", "tokens_in", "tokens_out"}
+UNAMBIGUOUS_SECRET_NAME = re.compile(r"(?i)(api[_-]?key|access[_-]?key|private[_-]?key|token|secret|passw|^auth|"
+                                     r"authori[sz]ation|credential|cookie|signature)")
 
 
 def dump_config(cfg: BaseModel) -> str:

@@ -89,3 +89,22 @@ def test_method_sections_are_strict_and_recorded(tmp_path):
     with pytest.raises(ConfigError, match="method.count"):
         start_run("ppo", cfg.model_copy(update={"name": "ppo"}))
     assert not (tmp_path / "ppo").exists()  # rejected before the run folder exists
+
+
+def test_dump_keeps_setting_names_ending_in_key_outside_llm(tmp_path):
+    """A method setting named `key` or `state_key` is a setting, not a credential: it must round-trip
+    through config.yaml (masking it broke resume). A credential-named value is still masked anywhere,
+    and a bare `key` under `llm` (a backend's argument) still is."""
+    import yaml
+
+    fake_key = "sk-" + "abcdefghijklmnop1234"
+    plain = "k" + "9" * 10  # not key-shaped: only the name can give it away
+    cfg = load_config(overrides=["method.count.key=observation", "method.count.state_key=agent_pos",
+                                 f"method.count.api_key={plain}", f"method.count.note={fake_key}",
+                                 f"llm.langchain_kwargs.key={plain}", f"llm.langchain_kwargs.x-key={plain}"])
+    dumped = yaml.safe_load(dump_config(cfg))
+    assert dumped["method"]["count"]["key"] == "observation"
+    assert dumped["method"]["count"]["state_key"] == "agent_pos"
+    assert dumped["method"]["count"]["api_key"] == "***"
+    assert fake_key not in dump_config(cfg)
+    assert dumped["llm"]["langchain_kwargs"] == {"key": "***", "x-key": "***"}
