@@ -201,3 +201,48 @@ def plot_bands(panels: dict[str, list[dict[str, Any]]], path: str | Path, xlabel
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+class StopBy:
+    """`--stop-by`: a wall-clock time after which a benchmark starts no run that would not finish by it.
+
+    A session ends every process it started, and a run cut off there is lost (its folder does not
+    survive into the next checkout), so a lane given the session's end starts only the runs that fit
+    and leaves the rest for the next session. `spec`: epoch seconds, an ISO date-time, or HH:MM
+    (today, local time; a time already past starts nothing). None: no deadline."""
+
+    def __init__(self, spec: str | None, now: float | None = None):
+        import time
+        from datetime import datetime
+
+        self.spec = spec
+        self.at: float | None = None
+        if not spec:
+            return
+        spec = spec.strip()
+        if spec.isdigit():
+            self.at = float(spec)
+        elif len(spec) <= 5 and ":" in spec:
+            hh, mm = spec.split(":")
+            base = datetime.fromtimestamp(now if now is not None else time.time())
+            self.at = base.replace(hour=int(hh), minute=int(mm), second=0, microsecond=0).timestamp()
+        else:
+            try:
+                self.at = datetime.fromisoformat(spec).timestamp()
+            except ValueError:
+                raise SystemExit(f"--stop-by {spec!r}: give epoch seconds, an ISO date-time or HH:MM") from None
+
+    def left_s(self, now: float | None = None) -> float | None:
+        import time
+
+        return None if self.at is None else self.at - (now if now is not None else time.time())
+
+    def fits(self, estimate_s: float | None, unknown_s: float, now: float | None = None) -> bool:
+        """Would a run of `estimate_s` seconds (None: unknown, taken as `unknown_s`) end in time?"""
+        left = self.left_s(now)
+        return left is None or (estimate_s if estimate_s is not None else unknown_s) <= left
+
+    def skip_line(self, name: str, estimate_s: float | None, unknown_s: float) -> str:
+        est = f"~{estimate_s / 60:.0f} min" if estimate_s is not None else f"an unknown time (taken as {unknown_s / 60:.0f} min)"
+        return (f"not started: {name} needs {est}, {max(0.0, self.left_s() or 0) / 60:.0f} min left before "
+                f"--stop-by {self.spec}")

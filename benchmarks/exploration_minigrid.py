@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_common import frames_to_target, mean_band, parse_shard, plot_bands, reached
+from bench_common import StopBy, frames_to_target, mean_band, parse_shard, plot_bands, reached
 
 TARGETS = (0.5, 0.9)
 CURVE_STEP = 50_000  # frames between the points of the success curves
@@ -240,6 +240,17 @@ def one_run(env: str, variant: str, seed: int, budget: int, runs: str) -> tuple[
     return result_from(run_dir, env, variant, seed, budget), False
 
 
+UNKNOWN_RUN_S = 3600.0  # a variant never timed here: assume an hour (the slowest 1M-frame runs took ~55 min)
+
+
+def estimate_run_s(variant: str, rows: list[dict], frames: int, done_steps: int = 0) -> float | None:
+    """Seconds a run of `variant` needs for its remaining frames, at the slowest whole-run rate this
+    variant showed (on any env; no run of it yet: the slowest of any variant). None: nothing timed."""
+    rates = [r["steps_per_s"] for r in rows if r["variant"] == variant and r.get("steps_per_s")]
+    rates = rates or [r["steps_per_s"] for r in rows if r.get("steps_per_s")]
+    return max(0, frames - done_steps) / min(rates) if rates else None
+
+
 def table(results: list[dict], envs: list[str], variants: list[str]) -> list[dict]:
     rows = []
     for env in envs:
@@ -293,10 +304,14 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the table")
     ap.add_argument("--runs", default="benchmarks/runs/exploration_minigrid")
     ap.add_argument("--out", default="benchmarks/results/exploration_minigrid.json")
+    ap.add_argument("--stop-by", default=None, metavar="TIME",
+                    help="start no run that would not finish by TIME (epoch seconds, ISO date-time or HH:MM), "
+                         "estimated from the variant's slowest rate so far; the skipped runs stay for the next call")
     ap.add_argument("--shard", default="0/1",
                     help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
                          "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)")
     args = ap.parse_args()
+    stop_by = StopBy(args.stop_by)
     shard_k, shard_n = parse_shard(args.shard)
     envs, variants = args.envs.split(","), args.variants.split(",")
     unknown = [v for v in variants if v not in KNOWN]
@@ -337,6 +352,12 @@ def main() -> None:
             remaining.append(name)
             continue
         if done is None:
+            started = progress(Path(args.runs) / name) if (Path(args.runs) / name).is_dir() else None
+            estimate = estimate_run_s(variant, [*committed.values(), *results], args.frames, started["env_steps"] if started else 0)
+            if not stop_by.fits(estimate, UNKNOWN_RUN_S):
+                print(stop_by.skip_line(name, estimate, UNKNOWN_RUN_S), flush=True)
+                remaining.append(name)
+                continue
             done, stopped = one_run(env, variant, seed, args.frames, args.runs)
             new_runs += 1
             if done is None:

@@ -11,7 +11,7 @@ Games (the paper's settings, `textworld_env.PAPER_PRESETS`; `llm-explore make-ga
 paper` makes the same ones): coin collector level 220 (25 moves), treasure hunter level 30 with 20-step
 walkthroughs (40 moves), cooking with recipe 5 / take 5 / go 12 and open/cook/cut (test split); games
 1..N of each kind (treasure hunter: the first N seeds whose walkthrough has 20 steps; a seed TextWorld
-cannot generate within $LLM_EXPLORE_GAME_TIMEOUT, 300 s by default, is skipped, warned about and named
+cannot generate within $LLM_EXPLORE_GAME_TIMEOUT, 300 s of CPU time by default, is skipped, warned about and named
 in the result file's `seeds_skipped_generation_timeout`). BabyAI: the
 levels of `--babyai`, env seeds 1..`--babyai-seeds`.
 
@@ -45,7 +45,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench_common import AGENT_VARIANTS
+from bench_common import AGENT_VARIANTS, StopBy
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KINDS = "coin_collector,treasure_hunter,cooking"
@@ -223,6 +223,17 @@ def committed_runs(path: Path) -> dict[tuple, dict]:
     return {job_key(r): {**r, "reused": "results file"} for r in rows if r.get("status") == "complete"}
 
 
+UNKNOWN_RUN_S = 1800.0  # a method never timed on any game: assume half an hour (an IGE BabyAI search took 29 min)
+
+
+def estimate_run_s(job: dict, rows: list[dict]) -> float | None:
+    """Seconds `job` may take: the longest finished run of its method on the same kind of game (none
+    yet: on any game). None: this method has not been timed."""
+    same = [r["wall_s"] for r in rows if r["method"] == job["method"] and r.get("group") == job.get("group")]
+    same = same or [r["wall_s"] for r in rows if r["method"] == job["method"]]
+    return max(same) if same else None
+
+
 def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None,
              committed: dict[tuple, dict] | None = None, on_row=None) -> list[dict]:
     """Run (or read back: the run folder, then the committed result file) every job, `--workers` at a
@@ -245,9 +256,18 @@ def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None,
             if on_row is not None:
                 on_row(results)
 
+    stop_by = getattr(args, "stop_by_deadline", None) or StopBy(None)
     if args.workers <= 1 or args.finished_only:
         for i, job in enumerate(jobs, 1):
-            finish(i, recorded(job) or one_run(job, out, cache, overrides, args.finished_only))
+            row = recorded(job)
+            if row is None and not args.finished_only and not (out_dir / run_name(job["method"], job["env"], job["seed"])
+                                                               / "summary.json").is_file():
+                estimate = estimate_run_s(job, [*committed.values(), *results])
+                if not stop_by.fits(estimate, UNKNOWN_RUN_S):
+                    print(stop_by.skip_line(run_name(job["method"], job["env"], job["seed"]), estimate,
+                                            UNKNOWN_RUN_S), flush=True)
+                    continue
+            finish(i, row or one_run(job, out, cache, overrides, args.finished_only))
         return results
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [None if recorded(job) else pool.submit(one_run, job, out, cache, overrides) for job in jobs]
@@ -285,7 +305,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "runs" / "ige")
     parser.add_argument("--cache", type=Path, default=None, help="LLM cache (default: OUT/llm_cache.sqlite)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "ige.json")
+    parser.add_argument("--stop-by", default=None, metavar="TIME",
+                        help="start no run that would not finish by TIME (epoch seconds, ISO date-time or HH:MM), "
+                             "estimated from the method's longest run on that kind of game; one worker only")
     args = parser.parse_args()
+    args.stop_by_deadline = StopBy(args.stop_by)
+    if args.stop_by and args.workers > 1:
+        raise SystemExit("--stop-by needs --workers 1 (runs are started one after the other)")
     args.out.mkdir(parents=True, exist_ok=True)
     args.cache = args.cache or args.out / "llm_cache.sqlite"
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]

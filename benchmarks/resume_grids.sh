@@ -5,6 +5,9 @@
 # lane of each kind uses both cores best.
 #
 #   benchmarks/resume_grids.sh            # both lanes in the background; logs in benchmarks/runs/lanes/
+#   benchmarks/resume_grids.sh both 05:05 # ... and start no run that would not end by 05:05 (any `date -d`
+#                                         # time: "+140 min", an ISO time); the session's end, less the
+#                                         # time to commit and test, so no run is cut off and lost
 #   benchmarks/resume_grids.sh trainer    # one lane in the foreground
 #   kill -TERM -- -<pid printed>          # stop a lane (its process group): a PPO run checkpoints first
 #
@@ -19,25 +22,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+# The deadline as epoch seconds, fixed once, so both lanes and every step share it.
+STOP_BY=()
+if [ -n "${2:-}" ]; then
+    STOP_BY=(--stop-by "$(date -d "$2" +%s)")
+fi
 
 trainer_lane() {
     # Exploration bonuses (issue 17), strongest candidates first. Seed 0 of MultiRoom and DoorKey
     # before KeyCorridor's E3B reruns (E3B's reward clip changed; KeyCorridor's other variants are done).
-    $PY benchmarks/exploration_minigrid.py --seeds 1 --frames 1000000 --envs multiroom-n4-s5,doorkey-8x8
-    $PY benchmarks/exploration_minigrid.py --seeds 3 --frames 1000000
+    $PY benchmarks/exploration_minigrid.py "${STOP_BY[@]}" --seeds 1 --frames 1000000 --envs multiroom-n4-s5,doorkey-8x8
+    $PY benchmarks/exploration_minigrid.py "${STOP_BY[@]}" --seeds 3 --frames 1000000
 }
 
 llm_lane() {
     # IGE against the LLM agent and Reflexion on the paper's hard games (issue 14), one kind at a time.
     # BabyAI before treasure hunter: generating treasure hunter seed 5 (level 30) ran for 13 minutes
     # in TextWorld's quest chainer without finishing.
-    $PY benchmarks/ige.py --kinds coin_collector --babyai "" --methods ige,llm-agent,reflexion --no-robustify \
+    $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds coin_collector --babyai "" --methods ige,llm-agent,reflexion --no-robustify \
         --results benchmarks/results/ige_llm_coin.json
-    $PY benchmarks/ige.py --kinds "" --methods ige,llm-agent,reflexion --no-robustify \
+    $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds "" --methods ige,llm-agent,reflexion --no-robustify \
         --results benchmarks/results/ige_llm_babyai.json
-    $PY benchmarks/ige.py --kinds treasure_hunter --babyai "" --methods ige,llm-agent,reflexion --no-robustify \
+    $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds treasure_hunter --babyai "" --methods ige,llm-agent,reflexion --no-robustify \
         --results benchmarks/results/ige_llm_treasure.json
-    $PY benchmarks/ige.py --kinds cooking --games-for cooking=3 --babyai "" --methods ige,llm-agent,reflexion \
+    $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds cooking --games-for cooking=3 --babyai "" --methods ige,llm-agent,reflexion \
         --no-robustify --results benchmarks/results/ige_llm_cooking.json
 }
 
@@ -47,9 +55,9 @@ case "${1:-both}" in
     both)
         mkdir -p benchmarks/runs/lanes
         for lane in trainer llm; do
-            setsid nohup "$0" "$lane" >"benchmarks/runs/lanes/$lane.log" 2>&1 &
+            setsid nohup "$0" "$lane" ${STOP_BY[1]:+"@${STOP_BY[1]}"} >"benchmarks/runs/lanes/$lane.log" 2>&1 &
             echo "$lane lane: pid $! (process group), log benchmarks/runs/lanes/$lane.log"
         done
         ;;
-    *) echo "usage: $0 [both|trainer|llm]" >&2; exit 2 ;;
+    *) echo "usage: $0 [both|trainer|llm] [STOP_BY]" >&2; exit 2 ;;
 esac

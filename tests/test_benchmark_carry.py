@@ -89,3 +89,79 @@ def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
 
     with pytest.raises(ConfigError, match="no_such_kind"):  # without the committed row the job really runs
         ige_bench.run_jobs([{"group": "g", "env": env, "method": "ige", "seed": 0}], Args, {})
+
+
+def test_stop_by_parses_its_forms_and_refuses_garbage():
+    import time
+    from datetime import datetime
+
+    from bench_common import StopBy
+
+    now = datetime(2026, 11, 29, 4, 0).timestamp()
+    assert StopBy("05:30", now=now).left_s(now) == pytest.approx(90 * 60)
+    assert StopBy(str(int(now) + 600)).left_s(now) == pytest.approx(600)
+    assert StopBy("2026-11-29T04:10:00").left_s(now) == pytest.approx(600)
+    assert StopBy(None).fits(10 ** 9, 0) and StopBy(None).left_s() is None
+    soon = StopBy(str(int(time.time()) + 600))
+    assert soon.fits(300, 3600) and not soon.fits(900, 60) and not soon.fits(None, 3600) and soon.fits(None, 60)
+    with pytest.raises(SystemExit, match="HH:MM"):
+        StopBy("tomorrow")
+
+
+def test_exploration_grid_starts_no_run_that_would_end_after_stop_by(tmp_path):
+    """The committed ppo run took 1,000 s per 100k frames; with 10 minutes left the next seed is not
+    started (no run folder), named as skipped and left in `remaining`; the committed row stays."""
+    import time
+
+    budget = 100_000
+    out = tmp_path / "grid.json"
+    out.write_text(json.dumps({"variants": _variants("ppo"), "runs": [_row("doorkey-8x8", "ppo", 0, budget)]}))
+    assert em.estimate_run_s("ppo", [_row("doorkey-8x8", "ppo", 0, budget)], budget) == pytest.approx(1000)
+    assert em.estimate_run_s("ppo-rnd", [_row("doorkey-8x8", "ppo", 0, budget)], budget, 50_000) == pytest.approx(500)
+    assert em.estimate_run_s("ppo", [], budget) is None
+
+    done = subprocess.run([sys.executable, str(BENCH / "exploration_minigrid.py"), "--seeds", "2",
+                           "--frames", str(budget), "--envs", "doorkey-8x8", "--variants", "ppo",
+                           "--stop-by", str(int(time.time()) + 600),
+                           "--runs", str(tmp_path / "runs"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    assert "not started: ppo-doorkey-8x8-s1 needs ~17 min" in done.stdout
+    assert not (tmp_path / "runs" / "ppo-doorkey-8x8-s1").exists()
+    data = json.loads(out.read_text())
+    assert data["remaining"] == ["ppo-doorkey-8x8-s1"] and len(data["runs"]) == 1
+
+
+def test_ige_grid_starts_no_run_that_would_end_after_stop_by(tmp_path):
+    """A job is estimated from its method's longest run on the same kind of game (then on any game);
+    past the deadline nothing starts, a recorded run is still read back."""
+    import time
+
+    from bench_common import StopBy
+
+    env = "textworld:no_such_kind?seed=1"  # running it for real would fail
+    timed = {"group": "g", "env": env, "method": "ige", "seed": 0, "status": "complete", "solved": False,
+             "env_steps": 7, "llm_calls": 3, "wall_s": 400.0}
+    rows = [timed, {**timed, "group": "h", "wall_s": 900.0}]
+    assert ige_bench.estimate_run_s({"method": "ige", "group": "g"}, rows) == 400.0
+    assert ige_bench.estimate_run_s({"method": "ige", "group": "other"}, rows) == 900.0
+    assert ige_bench.estimate_run_s({"method": "reflexion", "group": "g"}, rows) is None
+
+    class Args:
+        out, cache, workers, finished_only = tmp_path / "runs", tmp_path / "cache.sqlite", 1, False
+        stop_by_deadline = StopBy(str(int(time.time()) + 600))  # 10 min: ige on "g" (400 s) fits, "h" does not
+
+    slow = {**timed, "group": "h", "seed": 5, "wall_s": 900.0}
+    committed = {ige_bench.job_key(r): {**r, "reused": "results file"} for r in (timed, slow)}
+    jobs = [{"group": "g", "env": env, "method": "ige", "seed": 0},  # recorded: read back
+            {"group": "h", "env": env, "method": "ige", "seed": 1},  # 900 s > 600 s left: skipped
+            {"group": "g", "env": env, "method": "reflexion", "seed": 0}]  # never timed (1800 s): skipped
+    got = ige_bench.run_jobs(jobs, Args, {}, committed=committed)
+    assert [(r["method"], r["seed"]) for r in got] == [("ige", 0)]  # the one recorded run
+    assert not any((tmp_path / "runs").iterdir())
+    from llm_explore.errors import ConfigError
+
+    Args.stop_by_deadline = StopBy(str(int(time.time()) + 3600))  # an hour: the ige job on "h" starts (and fails)
+    with pytest.raises(ConfigError, match="no_such_kind"):
+        ige_bench.run_jobs(jobs[1:2], Args, {}, committed=committed)

@@ -370,3 +370,41 @@ def test_game_generation_that_runs_too_long_is_stopped_remembered_and_skipped(tm
     with pytest.raises(ConfigError, match="only 0 of 1 games"):
         paper_games("coin_collector", 1, max_tries=2, folder=tmp_path, timeout_s=0.001, timed_out=skipped)
     assert skipped == [1, 2]
+
+
+def test_generation_limit_counts_cpu_time_not_the_machines_load(tmp_path, monkeypatch):
+    """The limit is the child's CPU time: a child that waits (as one starved by a loaded machine
+    does) is not cut at the limit, only at the wall-clock cap; a busy one is cut by its CPU time."""
+    import time
+
+    from llm_explore.envs import textworld_env as tw
+
+    busy = os.getpid()
+    t0 = time.process_time()
+    while time.process_time() - t0 < 0.2:
+        pass
+    assert tw._cpu_seconds(busy) >= 0.2
+    assert tw._cpu_seconds(2 ** 22 + 12345) is None  # no such process
+
+    def waiting(challenge, settings, seed, path):  # stands in for a starved generator: no CPU used
+        time.sleep(0.8)
+        path.with_suffix(".json").write_text("{}")
+        path.write_bytes(b"z8")
+
+    monkeypatch.setattr(tw, "_generate", waiting)
+    out = tmp_path / "w.z8"
+    tw._generate_bounded("tw-coin_collector", {}, 1, out, 0.3, "waiting child")  # 0.8 s wall > 0.3 s limit
+    assert out.is_file()
+
+    monkeypatch.setattr(tw, "GENERATE_WALL_FACTOR", 2.0)
+    with pytest.raises(tw.GameGenerationTimeout, match="s wall time"):  # 0.8 s > 2 x 0.3 s cap
+        tw._generate_bounded("tw-coin_collector", {}, 1, tmp_path / "x.z8", 0.3, "stuck child")
+
+    def spinning(challenge, settings, seed, path):
+        while True:
+            pass
+
+    monkeypatch.setattr(tw, "_generate", spinning)
+    monkeypatch.setattr(tw, "GENERATE_WALL_FACTOR", 100.0)
+    with pytest.raises(tw.GameGenerationTimeout, match="0.3 s of CPU time"):
+        tw._generate_bounded("tw-coin_collector", {}, 1, tmp_path / "y.z8", 0.3, "spinning child")
