@@ -227,11 +227,15 @@ UNKNOWN_RUN_S = 1800.0  # a method never timed on any game: assume half an hour 
 
 
 def estimate_run_s(job: dict, rows: list[dict]) -> float | None:
-    """Seconds `job` may take: the longest finished run of its method on the same kind of game (none
-    yet: on any game). None: this method has not been timed."""
-    same = [r["wall_s"] for r in rows if r["method"] == job["method"] and r.get("group") == job.get("group")]
-    same = same or [r["wall_s"] for r in rows if r["method"] == job["method"]]
-    return max(same) if same else None
+    """Seconds `job` may take: the longest finished run of its method on the same kind of game; none yet:
+    of any method on that kind (games differ more than methods: a BabyAI search took 29 min, a coin
+    collector one 6), then of its method on any game. None: nothing to go by."""
+    for same in ([r["wall_s"] for r in rows if r["method"] == job["method"] and r.get("group") == job.get("group")],
+                 [r["wall_s"] for r in rows if r.get("group") == job.get("group")],
+                 [r["wall_s"] for r in rows if r["method"] == job["method"]]):
+        if same:
+            return max(same)
+    return None
 
 
 def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None,

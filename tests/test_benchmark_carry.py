@@ -145,7 +145,8 @@ def test_ige_grid_starts_no_run_that_would_end_after_stop_by(tmp_path):
     rows = [timed, {**timed, "group": "h", "wall_s": 900.0}]
     assert ige_bench.estimate_run_s({"method": "ige", "group": "g"}, rows) == 400.0
     assert ige_bench.estimate_run_s({"method": "ige", "group": "other"}, rows) == 900.0
-    assert ige_bench.estimate_run_s({"method": "reflexion", "group": "g"}, rows) is None
+    assert ige_bench.estimate_run_s({"method": "reflexion", "group": "g"}, rows) == 400.0  # any method on "g"
+    assert ige_bench.estimate_run_s({"method": "reflexion", "group": "other"}, rows) is None
 
     class Args:
         out, cache, workers, finished_only = tmp_path / "runs", tmp_path / "cache.sqlite", 1, False
@@ -155,7 +156,7 @@ def test_ige_grid_starts_no_run_that_would_end_after_stop_by(tmp_path):
     committed = {ige_bench.job_key(r): {**r, "reused": "results file"} for r in (timed, slow)}
     jobs = [{"group": "g", "env": env, "method": "ige", "seed": 0},  # recorded: read back
             {"group": "h", "env": env, "method": "ige", "seed": 1},  # 900 s > 600 s left: skipped
-            {"group": "g", "env": env, "method": "reflexion", "seed": 0}]  # never timed (1800 s): skipped
+            {"group": "other", "env": env, "method": "reflexion", "seed": 0}]  # nothing to go by (1800 s): skipped
     got = ige_bench.run_jobs(jobs, Args, {}, committed=committed)
     assert [(r["method"], r["seed"]) for r in got] == [("ige", 0)]  # the one recorded run
     assert not any((tmp_path / "runs").iterdir())
