@@ -12,7 +12,9 @@ paper` makes the same ones): coin collector level 220 (25 moves), treasure hunte
 walkthroughs (40 moves), cooking with recipe 5 / take 5 / go 12 and open/cook/cut (test split); games
 1..N of each kind (treasure hunter: the first N seeds whose walkthrough has 20 steps; a seed TextWorld
 cannot generate within $LLM_EXPLORE_GAME_TIMEOUT, 300 s of CPU time by default, is skipped, warned about and named
-in the result file's `seeds_skipped_generation_timeout`). BabyAI: the
+in the result file's `seeds_skipped_generation_timeout`; both kinds of passed-over seed are recorded in
+benchmarks/results/textworld_paper_seeds.json, so a new checkout, whose game cache is empty, does not spend
+minutes of CPU per seed finding them again: a longer limit than the recorded one retries the timed-out seeds). BabyAI: the
 levels of `--babyai`, env seeds 1..`--babyai-seeds`.
 
 Budgets are the reference's (IGE: BabyAI 26 trials x 10 actions, cooking 48 x 5, treasure 24 x 5, coin
@@ -55,18 +57,55 @@ METHODS = ("ige", "llm-agent", "reflexion", "go-explore", "random-agent")
 LLM_METHODS = {"ige", "llm-agent", "reflexion", *AGENT_VARIANTS}
 
 
-def games(args) -> list[dict]:
+SEED_RECORD = ROOT / "benchmarks" / "results" / "textworld_paper_seeds.json"
+
+
+def generation_limit_s() -> float:
+    """The TextWorld generation limit in force (CPU seconds per game)."""
+    from llm_explore.envs.textworld_env import GENERATE_TIMEOUT_S
+
+    return float(os.environ.get("LLM_EXPLORE_GAME_TIMEOUT", GENERATE_TIMEOUT_S))
+
+
+def seed_record(path: Path = SEED_RECORD) -> dict:
+    """The committed record of seeds that are not paper games: generation timed out (under the limit
+    named in the file) or the walkthrough has the wrong length. The game cache does not survive a new
+    checkout; without this, every session would spend minutes of CPU per such seed finding it out again."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"generation_limit_s": generation_limit_s(), "limit": "CPU seconds per game", "kinds": {}}
+
+
+def games(args, record_path: Path = SEED_RECORD) -> list[dict]:
     """Every task instance: {group, env[, seed_offset]}."""
     from llm_explore.envs.textworld_env import paper_env_id, paper_games
 
     out = []
     per_kind = dict(item.split("=") for item in args.games_for) if args.games_for else {}
     args.timed_out = {}
+    record = seed_record(record_path)
+    before = json.dumps(record, sort_keys=True)
+    limit = generation_limit_s()
+    if limit > record.get("generation_limit_s", 0):  # a longer limit now: the recorded timeouts get retried
+        record["generation_limit_s"] = limit
+        for known in record["kinds"].values():
+            known["timed_out"] = []
     for kind in filter(None, (k.strip() for k in args.kinds.split(","))):
         n = int(per_kind.get(kind, args.games))
-        timed_out = args.timed_out.setdefault(kind, [])  # seeds TextWorld could not generate in time
-        for seed in (paper_games(kind, n, timed_out=timed_out) if n else []):
+        known = record["kinds"].setdefault(kind, {"timed_out": [], "rejected": []})
+        skip = set(known["rejected"]) | set(known["timed_out"])
+        timed_out, rejected = [], []  # seeds TextWorld could not generate in time / not the paper's game
+        seeds = paper_games(kind, n, timed_out=timed_out, rejected=rejected, skip=skip) if n else []
+        if limit == record["generation_limit_s"]:  # a timeout under a shorter limit says nothing of the recorded one
+            known["timed_out"] = sorted(set(known["timed_out"]) | set(timed_out))
+        known["rejected"] = sorted(set(known["rejected"]) | set(rejected))
+        last = max(seeds, default=0)
+        args.timed_out[kind] = sorted({s for s in known["timed_out"] if s < last} | set(timed_out))
+        for seed in seeds:
             out.append({"group": kind, "env": paper_env_id(kind, seed)})
+    if json.dumps(record, sort_keys=True) != before:
+        record_path.parent.mkdir(parents=True, exist_ok=True)
+        record_path.write_text(json.dumps(record, indent=2) + "\n")
     for name in filter(None, (n.strip() for n in args.babyai.split(","))):
         for g in range(1, args.babyai_seeds + 1):
             out.append({"group": name.removeprefix("BabyAI-").removesuffix("-v0"), "env": f"babyai:{name}",

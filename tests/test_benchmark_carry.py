@@ -165,3 +165,67 @@ def test_ige_grid_starts_no_run_that_would_end_after_stop_by(tmp_path):
     Args.stop_by_deadline = StopBy(str(int(time.time()) + 3600))  # an hour: the ige job on "h" starts (and fails)
     with pytest.raises(ConfigError, match="no_such_kind"):
         ige_bench.run_jobs(jobs[1:2], Args, {}, committed=committed)
+
+
+def test_ige_records_seeds_that_are_not_paper_games_and_skips_them_next_time(tmp_path, monkeypatch):
+    """Timed-out and wrong-walkthrough seeds go into a committed record; the next call (a new checkout,
+    no game cache) passes over them without generating; a longer limit retries the timed-out ones."""
+    from llm_explore.envs import textworld_env as tw
+
+    generated: list[int] = []
+
+    def fake_paper_games(kind, count, *, timed_out=None, rejected=None, skip=()):
+        seeds, seed = [], 0
+        while len(seeds) < count:
+            seed += 1
+            if seed in skip:
+                continue
+            generated.append(seed)
+            if seed == 2 and ige_bench.generation_limit_s() <= 300:
+                timed_out.append(seed)
+            elif seed == 3:
+                rejected.append(seed)
+            else:
+                seeds.append(seed)
+        return seeds
+
+    monkeypatch.setattr(tw, "paper_games", fake_paper_games)
+    monkeypatch.delenv("LLM_EXPLORE_GAME_TIMEOUT", raising=False)
+    record = tmp_path / "seeds.json"
+
+    class Args:
+        games_for, kinds, games, babyai, babyai_seeds = [], "treasure_hunter", 2, "", 0
+
+    first = ige_bench.games(Args, record)
+    assert [g["env"] for g in first] == [tw.paper_env_id("treasure_hunter", s) for s in (1, 4)]
+    assert generated == [1, 2, 3, 4] and Args.timed_out == {"treasure_hunter": [2]}
+    saved = json.loads(record.read_text())
+    assert saved["kinds"]["treasure_hunter"] == {"timed_out": [2], "rejected": [3]}
+    assert saved["generation_limit_s"] == 300
+
+    generated.clear()
+    assert ige_bench.games(Args, record) == first
+    assert generated == [1, 4] and Args.timed_out == {"treasure_hunter": [2]}  # still named as skipped
+
+    generated.clear()
+    monkeypatch.setenv("LLM_EXPLORE_GAME_TIMEOUT", "600")
+    longer = ige_bench.games(Args, record)
+    assert generated == [1, 2] and [g["env"] for g in longer][1] == tw.paper_env_id("treasure_hunter", 2)
+    saved = json.loads(record.read_text())
+    assert saved["generation_limit_s"] == 600 and saved["kinds"]["treasure_hunter"]["timed_out"] == []
+
+
+def test_paper_games_passes_over_skipped_seeds_and_reports_rejected_ones(tmp_path, monkeypatch):
+    from llm_explore.envs import textworld_env as tw
+
+    asked: list[int] = []
+
+    def fake_game_path(kind, level, seed, **kw):
+        asked.append(seed)
+        return tmp_path / f"{seed}.z8"
+
+    monkeypatch.setattr(tw, "game_path", fake_game_path)
+    monkeypatch.setattr(tw, "walkthrough_length", lambda path: 20 if path.stem in ("1", "4", "5") else 7)
+    rejected: list[int] = []
+    assert tw.paper_games("treasure_hunter", 2, rejected=rejected, skip={1}) == [4, 5]
+    assert asked == [2, 3, 4, 5] and rejected == [2, 3]

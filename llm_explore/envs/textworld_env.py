@@ -66,7 +66,7 @@ import time
 import warnings
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Collection, Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -154,10 +154,13 @@ def walkthrough_length(path: str | Path) -> int | None:
 
 def paper_games(kind: str, count: int, *, first_seed: int = 1, max_tries: int = 200,
                 folder: str | Path | None = None, timeout_s: float | None = None,
-                timed_out: list[int] | None = None) -> list[int]:
+                timed_out: list[int] | None = None, rejected: list[int] | None = None,
+                skip: Collection[int] = ()) -> list[int]:
     """Seeds of the first `count` games of `kind` at the paper's settings, generating them; for treasure
-    hunter only seeds whose walkthrough has the paper's length (others are generated, then skipped).
-    A seed whose generation times out is skipped too, with a warning, and appended to `timed_out`."""
+    hunter only seeds whose walkthrough has the paper's length (others are generated, then skipped and
+    appended to `rejected`). A seed whose generation times out is skipped too, with a warning, and
+    appended to `timed_out`. Seeds in `skip` (a caller's record of both, e.g. from an earlier session
+    whose game cache is gone) are passed over without generating them."""
     from llm_explore.files import warn
 
     kind = _kind(kind)
@@ -165,6 +168,8 @@ def paper_games(kind: str, count: int, *, first_seed: int = 1, max_tries: int = 
     settings = {k: v for k, v in preset.items() if k not in ("level", "max_steps", "walkthrough")}
     seeds: list[int] = []
     for seed in range(first_seed, first_seed + max_tries):
+        if seed in skip:
+            continue
         try:
             path = game_path(kind, preset.get("level", 1), seed, folder=folder, timeout_s=timeout_s, **settings)
         except GameGenerationTimeout as exc:
@@ -176,6 +181,8 @@ def paper_games(kind: str, count: int, *, first_seed: int = 1, max_tries: int = 
             seeds.append(seed)
             if len(seeds) == count:
                 return seeds
+        elif rejected is not None:
+            rejected.append(seed)
     raise ConfigError(f"TextWorld {kind}: only {len(seeds)} of {count} games at the paper's settings among "
                       f"seeds {first_seed}-{first_seed + max_tries - 1}")
 
