@@ -55,7 +55,9 @@ class LLMConfig(StrictModel):
                                         "(each after its retries) that stop the run")
     structured_retries: int = Field(2, ge=0, description="re-asks after an answer fails validation")
     concurrency: int = Field(4, ge=1, description="parallel requests in batch calls")
-    n_ctx: int = Field(8192, ge=256, description="embedded: context window shared by the parallel slots")
+    n_ctx: int = Field(32768, ge=256, description="embedded: context window shared by the parallel slots: one "
+                       "request gets n_ctx / n_parallel tokens (default 8192; at 2048 IGE's BabyAI judge, which "
+                       "lists the whole archive, outgrew it)")
     n_parallel: int = Field(4, ge=1, description="embedded: server slots (concurrent requests)")
     threads: int | None = Field(None, ge=1, description="embedded: CPU threads (default: half the cores)")
     verbose: bool = Field(False, description="show the embedded server's own log")

@@ -122,3 +122,15 @@ def test_record_then_replay_gives_the_same_answers(embedded_backend, tmp_cache, 
         with pytest.raises(LLMRunStopped, match="replay") as info:
             replay.complete("Q: Name a bird.\nA:", max_tokens=6, stop=["\n"])
         assert isinstance(info.value.cause, ReplayMissError)
+
+
+def test_a_prompt_longer_than_a_slots_context_fails_at_once_naming_the_setting(embedded_client):
+    """The test server splits 8192 tokens among 4 slots: a ~2,300-token prompt does not fit one. The
+    error is immediate (not retried), and says which setting to raise; the default gives each slot 8192."""
+    from llm_explore.config import LLMConfig
+    from llm_explore.errors import LLMRequestError
+
+    line = "Timestep 12: You see a red ball 2 steps forward and a grey key 3 steps left. You carry nothing."
+    with pytest.raises(LLMRequestError, match=r"HTTP 400.*exceeds the available context size.*llm\.n_ctx"):
+        embedded_client.complete("\n".join([line] * 80) + "\nAnswer:", max_tokens=4)
+    assert LLMConfig().n_ctx // LLMConfig().n_parallel == 8192

@@ -102,7 +102,7 @@ def serve(
     model_path: Optional[str] = typer.Option(None, "--model-path", help="GGUF file (default: the packaged Gemma 3 270M)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: half the cores)."),
     parallel: int = typer.Option(4, "--parallel", help="Slots: requests answered at once."),
-    ctx: int = typer.Option(8192, "--ctx", help="Context window shared by the slots."),
+    ctx: int = typer.Option(32768, "--ctx", help="Context window shared by the slots (each gets ctx / parallel)."),
 ) -> None:
     """Serve the embedded model as an OpenAI-compatible server on 127.0.0.1 until Ctrl-C."""
     import time

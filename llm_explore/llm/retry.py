@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Callable, TypeVar
@@ -60,6 +61,9 @@ def classify(exc: BaseException) -> Failure:
             headers = getattr(exc.response, "headers", None)
             retry = status == 429 or status >= 500 or status == 408
             body = _short_body(exc)
+            if status == 400 and _CONTEXT_OVERFLOW.search(body):
+                body += (" (the prompt does not fit one request's context: for the embedded backend raise "
+                         "llm.n_ctx, which llama.cpp splits among llm.n_parallel slots)")
             return Failure(retry, status, _retry_after(headers) if retry else None, f"HTTP {status}{body}")
         if isinstance(exc, openai.APIResponseValidationError):
             return Failure(True, getattr(exc, "status_code", None), None, "server returned a malformed body")
@@ -78,6 +82,11 @@ def classify(exc: BaseException) -> Failure:
         # A body that is not JSON (a proxy's HTML error page, a truncated answer) is a server fault.
         return Failure(True, None, None, "server returned a body that is not JSON")
     return Failure(False, None, None, f"{type(exc).__name__}: {exc}")
+
+
+# llama.cpp: "request (2323 tokens) exceeds the available context size (2048 tokens)"; OpenAI and vLLM:
+# "maximum context length is ...".
+_CONTEXT_OVERFLOW = re.compile(r"(?i)exceeds the available context size|maximum context length|context_length_exceeded")
 
 
 def _short_body(exc) -> str:

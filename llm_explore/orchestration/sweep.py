@@ -309,7 +309,7 @@ def _start_servers(sweep: Sweep, jobs: list[Job]) -> tuple[dict[str, tuple[str, 
     for j in todo:  # runs of another model load their own
         if j.model_path != model_path:
             j.embedded = False
-    n_ctx = max(8192, 2048 * sweep.llm_parallel)  # llama.cpp splits the context among the slots
+    n_ctx = 8192 * sweep.llm_parallel  # llama.cpp splits the context among the slots (8192 each, as llm.n_ctx's default)
     actor_cls = ray.remote(num_cpus=0)(ModelServer)
     actors, urls = [], {}
     for node in ray.nodes():

@@ -128,7 +128,7 @@ class EmbeddedServer:
         self.base_url = self._server.listening_address.rstrip("/") + "/v1"
 
     @classmethod
-    def get(cls, model_path: Path, *, n_ctx: int = 8192, n_parallel: int = 4, threads: int | None = None,
+    def get(cls, model_path: Path, *, n_ctx: int = 32768, n_parallel: int = 4, threads: int | None = None,
             verbose: bool = False, port: int = 0) -> "EmbeddedServer":
         key = (str(model_path), n_ctx, n_parallel, threads, port)
         with cls._lock:
@@ -162,7 +162,7 @@ class EmbeddedBackend(OpenAICompatBackend):
 
     name = "embedded"
 
-    def __init__(self, *, model_path: str | None = None, timeout_s: float = 60.0, n_ctx: int = 8192,
+    def __init__(self, *, model_path: str | None = None, timeout_s: float = 60.0, n_ctx: int = 32768,
                  n_parallel: int = 4, threads: int | None = None, verbose: bool = False):
         path = Path(model_path).expanduser() if model_path else default_model_path()
         if not path.is_file():
