@@ -345,8 +345,9 @@ def _generate_bounded(challenge: str, settings: dict[str, Any], seed: int, path:
             proc.kill()
             proc.join()
             path.with_suffix(".timeout").write_text(f"{timeout_s:g}\n")
+            # The message always names the limit the user can raise; which bound ended it comes after.
             spent = (f"{timeout_s:g} s of CPU time ({wall:.0f} s wall)" if cpu is not None and cpu >= timeout_s
-                     else f"{wall:.0f} s wall time")
+                     else f"{timeout_s:g} s (stopped by the wall-clock cap after {wall:.1f} s wall time)")
             raise GameGenerationTimeout(f"TextWorld {what}: generation did not finish within {spent} "
                                         "(TextWorld's quest sampler); try another seed or raise "
                                         "$LLM_EXPLORE_GAME_TIMEOUT")
