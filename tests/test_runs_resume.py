@@ -29,7 +29,7 @@ ENV = "MiniGrid-Empty-5x5-v0"
 def small_cfg(name: str, out: Path, updates: int = 6, method: dict | None = None, **learner) -> RunConfig:
     return RunConfig.model_validate({
         "name": name, "out_dir": str(out), "seed": 3,
-        "env": {"id": f"minigrid:{ENV}", "num_envs": 4}, **({"method": method} if method else {}),
+        "env": {"id": f"minigrid:{ENV}", "num_envs": 4}, "method": method or {},
         "learner": {"total_steps": 4 * 32 * updates, "num_steps": 32, "checkpoint_every": 2,
                     "tensorboard": False, **learner}})
 
@@ -75,6 +75,8 @@ def test_summary_and_run_folder(tmp_path):
     assert "learning_rate: 0.001" in (run_dir / "config.yaml").read_text()
 
 
+# Updates of the run the Ctrl-C test interrupts (it is stopped after 3-4 of them, 0.3 s apart).
+INTERRUPTED_UPDATES = 20
 SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {tests!r})
@@ -83,13 +85,13 @@ SCRIPT = textwrap.dedent("""
     from test_runs_resume import small_cfg
     from llm_explore.orchestration.launch import start_run
     from pathlib import Path
-    cfg = small_cfg("int", Path({out!r}), updates=20, checkpoint_every=100)
+    cfg = small_cfg("int", Path({out!r}), updates={updates}, checkpoint_every=100)
     start_run("ppo-count", cfg, envs=minigrid_vec({env!r}, 4), on_update=lambda row: time.sleep(0.3))
 """)
 
 
 def test_ctrl_c_writes_checkpoint_and_resumes(tmp_path):
-    script = SCRIPT.format(tests=str(ROOT / "tests"), out=str(tmp_path), env=ENV)
+    script = SCRIPT.format(tests=str(ROOT / "tests"), out=str(tmp_path), env=ENV, updates=INTERRUPTED_UPDATES)
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     run_dir = tmp_path / "int"
@@ -104,14 +106,14 @@ def test_ctrl_c_writes_checkpoint_and_resumes(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "interrupted"
     stopped = summary["updates"]
-    assert 3 <= stopped < 20
+    assert 3 <= stopped < INTERRUPTED_UPDATES
     # checkpoint_every=100: the only checkpoint is the one the Ctrl-C wrote.
     assert ckpt.latest(run_dir).name == f"update_{stopped:06d}.pt"
     final = resume_run(run_dir, envs=minigrid_vec(ENV, 4))
-    assert final["status"] == "complete" and final["env_steps"] == 20 * 128
-    assert [int(r["update"]) for r in rows(run_dir)] == list(range(1, 21))
+    assert final["status"] == "complete" and final["env_steps"] == INTERRUPTED_UPDATES * 128
+    assert [int(r["update"]) for r in rows(run_dir)] == list(range(1, INTERRUPTED_UPDATES + 1))
     # Same as a run that was never interrupted.
-    ref_dir, ref = start_run("ppo-count", small_cfg("ref", tmp_path, updates=20, checkpoint_every=100),
+    ref_dir, ref = start_run("ppo-count", small_cfg("ref", tmp_path, updates=INTERRUPTED_UPDATES, checkpoint_every=100),
                              envs=minigrid_vec(ENV, 4))
     assert rows(ref_dir) == rows(run_dir)
     assert comparable(ref)["mean_return"] == comparable(final)["mean_return"]
