@@ -208,6 +208,11 @@ def progress(run_dir: Path) -> dict | None:
             "steps_per_s_median": median_rollout_rate(rows)}  # as finished runs report it
 
 
+def run_label(env: str, variant: str, seed: int) -> str:
+    """A run's folder name (and its name in `remaining`)."""
+    return f"{variant}-{env}-s{seed}"
+
+
 def one_run(env: str, variant: str, seed: int, budget: int, runs: str) -> tuple[dict | None, bool]:
     """Run (or resume, or read back) one job; returns (result or None, interrupted)."""
     import torch
@@ -218,7 +223,7 @@ def one_run(env: str, variant: str, seed: int, budget: int, runs: str) -> tuple[
 
     torch.set_num_threads(1)
     method, overrides = KNOWN[variant]
-    name = f"{variant}-{env}-s{seed}"
+    name = run_label(env, variant, seed)
     run_dir = Path(runs) / name
     done = result_from(run_dir, env, variant, seed, budget)
     if done is not None:
@@ -321,12 +326,18 @@ def main() -> None:
     committed = committed_results(Path(args.out), args.frames)
     # Finished rows outside this invocation's grid stay in the file and its tables.
     kept = [row for key, row in committed.items() if key not in set(jobs)]
-    results: list[dict] = []
-    remaining: list[str] = []
+    # Every finished run of the grid is known before the first run starts, so each write (after every
+    # run) holds all of them: a lane stopped in the middle of a run leaves a complete file behind.
+    finished: dict[tuple, dict] = {}
+    for job in jobs:
+        done = result_from(Path(args.runs) / run_label(*job), *job, args.frames) or committed.get(job)
+        if done is not None:
+            finished[job] = done
     new_runs = 0
 
     def write() -> list[dict]:
-        everything = results + kept
+        everything = [finished[job] for job in jobs if job in finished] + kept
+        remaining = [run_label(*job) for job in jobs if job not in finished]
         all_envs = [e for e in dict.fromkeys([*ENVS, *envs]) if any(r["env"] == e for r in everything) or e in envs]
         all_variants = [v for v in dict.fromkeys([*KNOWN, *variants])
                         if any(r["variant"] == v for r in everything) or v in variants]
@@ -340,33 +351,31 @@ def main() -> None:
                "variants": {v: {"method": KNOWN[v][0], "overrides": KNOWN[v][1]} for v in all_variants},
                "table": rows, "curves": curve_rows, "runs": everything, "remaining": remaining,
                "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
         return rows
 
+    write()  # the grid's state before the first run: what is finished, what remains
     stopped = False
     for j, (env, variant, seed) in enumerate(jobs):
-        name = f"{variant}-{env}-s{seed}"
-        done = result_from(Path(args.runs) / name, env, variant, seed, args.frames) or committed.get((env, variant, seed))
-        if done is None and (args.table_only or stopped or j % shard_n != shard_k or (args.max_runs is not None and new_runs >= args.max_runs)):
-            remaining.append(name)
+        name = run_label(env, variant, seed)
+        if ((env, variant, seed) in finished or args.table_only or stopped or j % shard_n != shard_k
+                or (args.max_runs is not None and new_runs >= args.max_runs)):
             continue
-        if done is None:
-            started = progress(Path(args.runs) / name) if (Path(args.runs) / name).is_dir() else None
-            estimate = estimate_run_s(variant, [*committed.values(), *results], args.frames, started["env_steps"] if started else 0)
-            if not stop_by.fits(estimate, UNKNOWN_RUN_S):
-                print(stop_by.skip_line(name, estimate, UNKNOWN_RUN_S), flush=True)
-                remaining.append(name)
-                continue
-            done, stopped = one_run(env, variant, seed, args.frames, args.runs)
-            new_runs += 1
-            if done is None:
-                remaining.append(name)
+        started = progress(Path(args.runs) / name) if (Path(args.runs) / name).is_dir() else None
+        estimate = estimate_run_s(variant, list(finished.values()) + kept, args.frames,
+                                  started["env_steps"] if started else 0)
+        if not stop_by.fits(estimate, UNKNOWN_RUN_S):
+            print(stop_by.skip_line(name, estimate, UNKNOWN_RUN_S), flush=True)
+            continue
+        done, stopped = one_run(env, variant, seed, args.frames, args.runs)
+        new_runs += 1
         if done is not None:
-            results.append(done)
+            finished[(env, variant, seed)] = done
         write()
     print_table(write())
-    print(f"finished runs: {len(results)} in this grid (+{len(kept)} outside it, kept); remaining: {len(remaining)} ({', '.join(remaining[:6])}{' ...' if len(remaining) > 6 else ''})")
+    remaining = [run_label(*job) for job in jobs if job not in finished]
+    print(f"finished runs: {len(finished)} in this grid (+{len(kept)} outside it, kept); remaining: {len(remaining)} "
+          f"({', '.join(remaining[:6])}{' ...' if len(remaining) > 6 else ''})")
     print(f"wrote {args.out}")
 
 

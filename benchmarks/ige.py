@@ -280,7 +280,8 @@ def estimate_run_s(job: dict, rows: list[dict]) -> float | None:
 def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None,
              committed: dict[tuple, dict] | None = None, on_row=None) -> list[dict]:
     """Run (or read back: the run folder, then the committed result file) every job, `--workers` at a
-    time; prints a line per finished run and calls `on_row(rows so far)` after each."""
+    time; prints a line per finished run and calls `on_row(rows)` after each (the rows so far, then the
+    recorded rows of the jobs still ahead)."""
     out_dir = Path(out or args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     out, cache = str(out_dir), str(args.cache)
@@ -297,7 +298,10 @@ def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None,
             results.append(row)
             _progress(i, len(jobs), row, t0)
             if on_row is not None:
-                on_row(results)
+                # With the recorded rows of the jobs not reached yet: a lane stopped in the middle of
+                # the next run must not leave a result file that has forgotten them.
+                later = [committed[key] for job in jobs[i:] if (key := job_key(job)) in committed]
+                on_row(results + later)
 
     stop_by = getattr(args, "stop_by_deadline", None) or StopBy(None)
     if args.workers <= 1 or args.finished_only:

@@ -68,6 +68,47 @@ def test_a_run_on_part_of_the_grid_keeps_the_rest_of_the_result_file(tmp_path):
     assert "1 in this grid (+1 outside it, kept)" in done.stdout
 
 
+def test_a_grid_stopped_in_the_middle_of_a_run_leaves_every_finished_row_in_the_file(tmp_path, monkeypatch):
+    """The file on disk while a run trains (a lane killed then leaves it as it is) holds the finished
+    rows of the jobs before *and after* that run, and names the run as remaining."""
+    budget = 100_000
+    out = tmp_path / "grid.json"
+    rows = [_row("doorkey-8x8", "ppo", 0, budget), _row("doorkey-8x8", "ppo-rnd", 0, budget)]
+    out.write_text(json.dumps({"variants": _variants("ppo", "ppo-count-both", "ppo-rnd"), "runs": rows}))
+    on_disk_during_run = []
+
+    def killed_run(env, variant, seed, frames, runs):
+        on_disk_during_run.append(json.loads(out.read_text()))
+        return None, True  # interrupted
+
+    monkeypatch.setattr(em, "one_run", killed_run)
+    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "1", "--frames", str(budget),
+                                      "--envs", "doorkey-8x8", "--variants", "ppo,ppo-count-both,ppo-rnd",
+                                      "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    em.main()
+
+    assert len(on_disk_during_run) == 1
+    for data in (on_disk_during_run[0], json.loads(out.read_text())):
+        assert {r["variant"] for r in data["runs"]} == {"ppo", "ppo-rnd"}
+    assert json.loads(out.read_text())["remaining"] == ["ppo-count-both-doorkey-8x8-s0"]
+
+
+def test_ige_result_file_keeps_the_recorded_rows_of_jobs_still_ahead(tmp_path):
+    env = "textworld:no_such_kind?seed=1"
+    done = {"group": "g", "env": env, "method": "ige", "seed": 0, "status": "complete", "solved": False,
+            "env_steps": 7, "llm_calls": 3, "wall_s": 1.0}
+    committed = {ige_bench.job_key(r): {**r, "reused": "results file"} for r in (done, {**done, "method": "reflexion"})}
+
+    class Args:
+        out, cache, workers, finished_only = tmp_path / "runs", tmp_path / "cache.sqlite", 1, False
+
+    written = []
+    jobs = [{"group": "g", "env": env, "method": m, "seed": 0} for m in ("ige", "reflexion")]
+    ige_bench.run_jobs(jobs, Args, {}, committed=committed,
+                       on_row=lambda rows: written.append(sorted(r["method"] for r in rows)))
+    assert written == [["ige", "reflexion"], ["ige", "reflexion"]]  # never a file without the reflexion row
+
+
 def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
     env = "textworld:no_such_kind?seed=1"  # running it for real would fail
     done = {"group": "g", "env": env, "method": "ige", "seed": 0, "status": "complete", "solved": True,

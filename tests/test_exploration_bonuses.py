@@ -157,6 +157,58 @@ def test_rnd_first_rollout_bonus_is_on_the_scale_of_later_ones():
     assert shaper.norm.rms["obs"].count > 2 * 128 * 4 - 1  # the warm-up rollouts were seen
 
 
+def test_rnd_predictor_step_on_the_kept_rows_equals_cleanrls_masked_minibatch():
+    """RND feeds only the kept share of each minibatch to the networks; CleanRL masks the loss of the
+    whole minibatch. Same random draws, same loss: the predictors must end up equal."""
+    def shaper():
+        torch.manual_seed(0)
+        s = RNDShaper(None, RNDConfig(obs_norm_init_iterations=0, learning_rate=1e-3))
+        s.bind(4, SPECS)
+        return s
+
+    def masked_step(s: RNDShaper) -> None:  # CleanRL's ppo_rnd_envpool.py update, written out
+        data = {k: torch.cat([p[k] for p in s._pending]) for k in s._pending[0]}
+        s._pending = []
+        s.norm.update(data)
+        data = s.norm(data)
+        n = len(data["obs"])
+        mb = n // s.cfg.num_minibatches
+        for _ in range(s.cfg.update_epochs):
+            order = s.rng.permutation(n)
+            for start in range(0, n, mb):
+                idx = torch.as_tensor(order[start:start + mb])
+                err = (s.predictor({"obs": data["obs"][idx]}) - s.target({"obs": data["obs"][idx]})).pow(2).mean(-1)
+                keep = torch.as_tensor(s.rng.random(len(idx)) < s.cfg.update_proportion, dtype=torch.float32)
+                loss = (err * keep).sum() / keep.sum().clamp(min=1.0)
+                s.optimizer.zero_grad()
+                loss.backward()
+                s.optimizer.step()
+
+    ours, cleanrl = shaper(), shaper()
+    for rollout in range(3):
+        data = {"obs": states(64, seed=rollout) * 3}
+        ours._pending, cleanrl._pending = [dict(data)], [dict(data)]
+        ours.end_rollout(0)
+        masked_step(cleanrl)
+    moved = max((p - q).abs().max().item() for p, q in zip(ours.predictor.parameters(), shaper().predictor.parameters()))
+    differ = max((p - q).abs().max().item()
+                 for p, q in zip(ours.predictor.parameters(), cleanrl.predictor.parameters()))
+    assert moved > 1e-3  # the predictor trained
+    assert differ < 1e-5
+
+
+def test_grid_one_hot_equals_the_per_channel_one_hots_with_ids_clamped():
+    from llm_explore.learner.encoders import GRID_CHANNEL_SIZES, grid_one_hot
+
+    g = torch.Generator().manual_seed(0)
+    cells = torch.stack([torch.randint(-2, 20, (5, 7, 7), generator=g), torch.randint(0, 12, (5, 7, 7), generator=g),
+                         torch.randint(0, 6, (5, 7, 7), generator=g)], dim=-1)
+    expected = torch.cat([torch.nn.functional.one_hot(cells[..., c].clamp(0, n - 1), n)
+                          for c, n in enumerate(GRID_CHANNEL_SIZES)], dim=-1).float()
+    assert torch.equal(grid_one_hot(cells), expected)
+    assert torch.equal(grid_one_hot(cells.clamp(min=0).to(torch.uint8)), expected)
+
+
 # ------------------------------------------------------------------------------------------ SOFE
 def test_sofe_input_follows_the_counts_and_survives_state_dict():
     shaper = CountShaper(None, CountConfig(mode="both", sofe=True))

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from llm_explore.strict_model import StrictModel
-from llm_explore.learner.encoders import KeySpec, StateEncoder, _layer_init
+from llm_explore.learner.encoders import GRID_CHANNEL_SIZES, KeySpec, StateEncoder, _layer_init, grid_one_hot
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_explore.learner.runs import RunContext
@@ -352,8 +352,6 @@ class InputNormaliser:
     `specs` gives the shapes and kinds the RND networks then read."""
 
     def __init__(self, specs: dict[str, KeySpec], enabled: bool = True):
-        from llm_explore.learner.encoders import GRID_CHANNEL_SIZES
-
         self.sizes = GRID_CHANNEL_SIZES
         self.enabled = enabled
         self.kinds = {k: s.kind for k, s in specs.items()}
@@ -373,8 +371,7 @@ class InputNormaliser:
         for key in self.specs:
             x = obs[key]
             if self.kinds[key] == "grid":
-                x = x.long()
-                x = torch.cat([F.one_hot(x[..., c].clamp(0, n - 1), n) for c, n in enumerate(self.sizes)], dim=-1)
+                x = grid_one_hot(x)
             elif self.kinds[key] == "discrete":
                 x = F.one_hot(x.long().clamp(0, self.discrete_n[key] - 1), self.discrete_n[key])
             out[key] = x.float()
@@ -500,12 +497,15 @@ class RNDShaper(RewardShaper):
         for _ in range(self.cfg.update_epochs):
             order = self.rng.permutation(n)
             for start in range(0, n, mb):
-                idx = torch.as_tensor(order[start:start + mb])
-                err = (self.predictor({k: v[idx] for k, v in data.items()})
-                       - self.target({k: v[idx] for k, v in data.items()})).pow(2).mean(-1)
+                idx = order[start:start + mb]
                 # Train on a random share of each minibatch so the predictor does not catch up too fast.
-                keep = torch.as_tensor(self.rng.random(len(idx)) < self.cfg.update_proportion, dtype=torch.float32)
-                loss = (err * keep).sum() / keep.sum().clamp(min=1.0)
+                # CleanRL masks the loss of a whole minibatch's forward pass; only the kept rows go
+                # through the networks here: the same loss (the mean error of the kept rows, 0 when none
+                # is kept) and the same random draws, at a quarter of the cost with update_proportion 0.25.
+                kept = torch.as_tensor(idx[self.rng.random(len(idx)) < self.cfg.update_proportion])
+                rows = {k: v[kept] for k, v in data.items()}
+                err = (self.predictor(rows) - self.target(rows)).pow(2).mean(-1)
+                loss = err.sum() / max(1, len(kept))
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
