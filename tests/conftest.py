@@ -9,8 +9,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-# Tests must never touch the user's own cache.
-os.environ.setdefault("LLM_EXPLORE_CACHE", "/tmp/llm-explore-test-cache.sqlite")
+# `make test` runs the files on up to 2 pytest-xdist workers (one per core); each is its own process.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+if WORKERS > 1:  # one core per worker: torch (and the processes tests start) must not take both
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
+
+# Tests must never touch the user's own cache (nor share one between workers).
+os.environ.setdefault("LLM_EXPLORE_CACHE", f"/tmp/llm-explore-test-cache{'-' + WORKER if WORKER else ''}.sqlite")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,9 +35,10 @@ def embedded_backend():
     """The default backend (Gemma 3 270M via xllamacpp), server started once and shared."""
     from llm_explore.llm.backends.embedded import EmbeddedBackend
 
-    # Two threads: the suite runs one test at a time, so the model server may use both cores
-    # (measured 1.6x faster answers to a 359-token prompt than the default of half the cores).
-    backend = EmbeddedBackend(n_parallel=4, n_ctx=8192, threads=max(1, min(2, os.cpu_count() or 1)))
+    # The cores a worker may use: a lone worker both (measured 1.6x faster answers to a 359-token
+    # prompt than the default of half the cores), each of two workers one.
+    cores = max(1, (os.cpu_count() or 1) // WORKERS)
+    backend = EmbeddedBackend(n_parallel=4, n_ctx=8192, threads=min(2, cores))
     backend.prepare()
     return backend
 
