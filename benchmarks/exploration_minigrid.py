@@ -4,7 +4,10 @@
         [--envs keycorridor-s3r3,multiroom-n4-s5,doorkey-8x8] [--variants ppo-e3b,ppo-count-both,...]
         [--max-runs N] [--table-only]
 
-One process, one run at a time (the machine is shared): run `nice -n 10` in the background. Every
+One run at a time per process (the machine is shared): run `nice -n 10` in the background. Two
+processes may train one grid side by side (the two lanes of resume_grids.sh once IGE's grid is done):
+each takes the next run no live process holds (`<run>.lock` in the runs folder) and every write
+tables the runs the other finished. Every
 run goes to benchmarks/runs/exploration_minigrid/<variant>-<env>-s<seed>/ and the result file
 benchmarks/results/exploration_minigrid.json is rewritten after each run, so the benchmark can be
 stopped at any time (SIGTERM/Ctrl-C: the current run checkpoints and the script exits) and started
@@ -208,6 +211,47 @@ def progress(run_dir: Path) -> dict | None:
             "steps_per_s_median": median_rollout_rate(rows)}  # as finished runs report it
 
 
+def claim(run_dir: Path) -> bool:
+    """Take the run for this process: `<run>.lock` beside its folder, holding our pid, created only
+    if absent. False when a live process holds it: two processes (the two lanes of
+    `resume_grids.sh`) then train the same grid side by side, each taking the next run nobody holds.
+    A lock whose process is gone (killed with the session) is stale and taken over."""
+    lock = run_dir.parent / f"{run_dir.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and pid_alive(holder):
+                return False
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def release(run_dir: Path) -> None:
+    (run_dir.parent / f"{run_dir.name}.lock").unlink(missing_ok=True)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether `pid` is a running benchmark process (not a reused pid of something else)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    return not cmdline.is_file() or b"exploration_minigrid" in cmdline.read_bytes()
+
+
 def run_label(env: str, variant: str, seed: int) -> str:
     """A run's folder name (and its name in `remaining`)."""
     return f"{variant}-{env}-s{seed}"
@@ -336,6 +380,9 @@ def main() -> None:
     new_runs = 0
 
     def write() -> list[dict]:
+        for job in jobs:  # runs another process (the other lane) finished since
+            if job not in finished and (done := result_from(Path(args.runs) / run_label(*job), *job, args.frames)):
+                finished[job] = done
         everything = [finished[job] for job in jobs if job in finished] + kept
         remaining = [run_label(*job) for job in jobs if job not in finished]
         all_envs = [e for e in dict.fromkeys([*ENVS, *envs]) if any(r["env"] == e for r in everything) or e in envs]
@@ -344,14 +391,20 @@ def main() -> None:
         rows = table(everything, all_envs, all_variants)
         curve_rows = curves(everything, all_envs, all_variants)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        plot_curves(curve_rows, Path(args.out).with_name(Path(args.out).stem + "_curves.png"))
+        # Written aside, then renamed: two lanes may write at the same moment; neither leaves half a file.
+        png = Path(args.out).with_name(Path(args.out).stem + "_curves.png")
+        plot_curves(curve_rows, png.with_name(f".{png.stem}.{os.getpid()}.png"))
+        if png.with_name(f".{png.stem}.{os.getpid()}.png").is_file():
+            os.replace(png.with_name(f".{png.stem}.{os.getpid()}.png"), png)
         out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
                "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
                "frames_budget": args.frames, "targets": list(TARGETS), "published": PUBLISHED,
                "variants": {v: {"method": KNOWN[v][0], "overrides": KNOWN[v][1]} for v in all_variants},
                "table": rows, "curves": curve_rows, "runs": everything, "remaining": remaining,
                "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
-        Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+        aside = Path(args.out).with_name(f".{Path(args.out).name}.{os.getpid()}")
+        aside.write_text(json.dumps(out, indent=2) + "\n")
+        os.replace(aside, args.out)
         return rows
 
     write()  # the grid's state before the first run: what is finished, what remains
@@ -367,7 +420,13 @@ def main() -> None:
         if not stop_by.fits(estimate, UNKNOWN_RUN_S):
             print(stop_by.skip_line(name, estimate, UNKNOWN_RUN_S), flush=True)
             continue
-        done, stopped = one_run(env, variant, seed, args.frames, args.runs)
+        if not claim(Path(args.runs) / name):
+            print(f"not started: {name} is being trained by another process (pid in {name}.lock)", flush=True)
+            continue
+        try:
+            done, stopped = one_run(env, variant, seed, args.frames, args.runs)  # (reads back a run just finished)
+        finally:
+            release(Path(args.runs) / name)
         new_runs += 1
         if done is not None:
             finished[(env, variant, seed)] = done

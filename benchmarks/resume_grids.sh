@@ -14,6 +14,9 @@
 # Finished grids (DECKARD's Crafter grid, TANGO's naive agent) are no longer here: their run folders do
 # not survive a new checkout and their results are committed.
 #
+# The LLM lane, once IGE's grids are done (or none of their runs fits before the deadline), joins the
+# trainer lane on the exploration grid: run locks keep the two processes on different runs.
+#
 # Every step is idempotent: finished runs are read back (from their run folder, or in a new checkout from
 # the committed result file), an interrupted PPO run resumes from its last checkpoint (an unfinished TextWorld/BabyAI search or episode reruns from its start), so the script
 # can be started again at any time. A lane stops at its first failing step (set -e) instead of
@@ -29,9 +32,12 @@ if [ -n "${2:-}" ]; then
 fi
 
 trainer_lane() {
-    # Exploration bonuses (issue 17), strongest candidates first. Seed 0 of MultiRoom and DoorKey
-    # before KeyCorridor's E3B reruns (E3B's reward clip changed; KeyCorridor's other variants are done).
-    $PY benchmarks/exploration_minigrid.py "${STOP_BY[@]}" --seeds 1 --frames 1000000 --envs multiroom-n4-s5,doorkey-8x8
+    # Exploration bonuses (issue 17), strongest candidates first.
+    exploration_grid
+}
+
+exploration_grid() {
+    # Either lane may run it, both at once: each process takes the next run no other one holds.
     $PY benchmarks/exploration_minigrid.py "${STOP_BY[@]}" --seeds 3 --frames 1000000
 }
 
@@ -47,6 +53,8 @@ llm_lane() {
         --results benchmarks/results/ige_llm_treasure.json
     $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds cooking --games-for cooking=3 --babyai "" --methods ige,llm-agent,reflexion \
         --no-robustify --results benchmarks/results/ige_llm_cooking.json
+    # Time left before the deadline (or IGE's grid done): this core trains exploration runs beside the other lane.
+    exploration_grid
 }
 
 case "${1:-both}" in

@@ -4,6 +4,7 @@ and a run on part of the grid keeps the other rows of the file."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,50 @@ def test_a_grid_stopped_in_the_middle_of_a_run_leaves_every_finished_row_in_the_
     for data in (on_disk_during_run[0], json.loads(out.read_text())):
         assert {r["variant"] for r in data["runs"]} == {"ppo", "ppo-rnd"}
     assert json.loads(out.read_text())["remaining"] == ["ppo-count-both-doorkey-8x8-s0"]
+
+
+def test_two_processes_share_a_grid_through_run_locks(tmp_path, monkeypatch, capsys):
+    """A run whose lock a live benchmark process holds is left to it; a stale lock (its process gone)
+    is taken over; the file this process writes tables the run the other one finished meanwhile."""
+    budget = 100_000
+    runs, out = tmp_path / "runs", tmp_path / "grid.json"
+    runs.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "exploration_minigrid"])
+    gone = subprocess.Popen([sys.executable, "-c", "pass", "exploration_minigrid"])
+    gone.wait()
+    (runs / "ppo-count-both-doorkey-8x8-s0.lock").write_text(str(other.pid))  # the other lane trains it
+    (runs / "ppo-rnd-doorkey-8x8-s0.lock").write_text(str(gone.pid))  # left by a killed process
+    in_folders: dict[str, dict] = {}
+    trained = []
+
+    def fake_result_from(run_dir, env, variant, seed, frames):
+        return in_folders.get(variant)
+
+    def fake_one_run(env, variant, seed, frames, runs_dir):
+        assert (runs / f"{variant}-{env}-s{seed}.lock").read_text() == str(os.getpid())
+        trained.append(variant)
+        if variant == "ppo-rnd":  # meanwhile the other lane finishes its run
+            in_folders["ppo-count-both"] = _row(env, "ppo-count-both", seed, frames)
+        return _row(env, variant, seed, frames), False
+
+    monkeypatch.setattr(em, "result_from", fake_result_from)
+    monkeypatch.setattr(em, "one_run", fake_one_run)
+    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "1", "--frames", str(budget),
+                                      "--envs", "doorkey-8x8", "--variants", "ppo,ppo-count-both,ppo-rnd",
+                                      "--runs", str(runs), "--out", str(out)])
+    try:
+        em.main()
+    finally:
+        other.kill()
+        other.wait()
+
+    assert trained == ["ppo", "ppo-rnd"]
+    assert "ppo-count-both-doorkey-8x8-s0 is being trained by another process" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert {r["variant"] for r in data["runs"]} == {"ppo", "ppo-count-both", "ppo-rnd"}
+    assert data["remaining"] == []
+    assert not list(runs.glob("ppo-rnd*.lock")) and not list(runs.glob("ppo-doorkey*.lock"))
+    assert not list(tmp_path.glob(".grid*"))  # nothing left aside
 
 
 def test_ige_result_file_keeps_the_recorded_rows_of_jobs_still_ahead(tmp_path):
