@@ -216,7 +216,7 @@ def claim(run_dir: Path) -> bool:
     if absent. False when a live process holds it: two processes (the two lanes of
     `resume_grids.sh`) then train the same grid side by side, each taking the next run nobody holds.
     A lock whose process is gone (killed with the session) is stale and taken over."""
-    lock = run_dir.parent / f"{run_dir.name}.lock"
+    lock = lock_path(run_dir)
     lock.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(2):
         try:
@@ -237,7 +237,11 @@ def claim(run_dir: Path) -> bool:
 
 
 def release(run_dir: Path) -> None:
-    (run_dir.parent / f"{run_dir.name}.lock").unlink(missing_ok=True)
+    lock_path(run_dir).unlink(missing_ok=True)
+
+
+def lock_path(run_dir: Path) -> Path:
+    return run_dir.parent / f"{run_dir.name}.lock"
 
 
 def pid_alive(pid: int) -> bool:
@@ -370,19 +374,24 @@ def main() -> None:
     committed = committed_results(Path(args.out), args.frames)
     # Finished rows outside this invocation's grid stay in the file and its tables.
     kept = [row for key, row in committed.items() if key not in set(jobs)]
-    # Every finished run of the grid is known before the first run starts, so each write (after every
-    # run) holds all of them: a lane stopped in the middle of a run leaves a complete file behind.
+    from llm_explore.learner.runs import write_json
+
+    # Every finished run of the grid is read back before the first run starts (the first write), so each
+    # write holds all of them: a lane stopped in the middle of a run leaves a complete file behind.
     finished: dict[tuple, dict] = {}
-    for job in jobs:
-        done = result_from(Path(args.runs) / run_label(*job), *job, args.frames) or committed.get(job)
-        if done is not None:
-            finished[job] = done
     new_runs = 0
 
+    def read_back() -> None:
+        """Finished runs not known yet: their run folder (also runs another process, the other lane,
+        finished since), else the committed row."""
+        for job in jobs:
+            if job not in finished:
+                done = result_from(Path(args.runs) / run_label(*job), *job, args.frames) or committed.get(job)
+                if done is not None:
+                    finished[job] = done
+
     def write() -> list[dict]:
-        for job in jobs:  # runs another process (the other lane) finished since
-            if job not in finished and (done := result_from(Path(args.runs) / run_label(*job), *job, args.frames)):
-                finished[job] = done
+        read_back()
         everything = [finished[job] for job in jobs if job in finished] + kept
         remaining = [run_label(*job) for job in jobs if job not in finished]
         all_envs = [e for e in dict.fromkeys([*ENVS, *envs]) if any(r["env"] == e for r in everything) or e in envs]
@@ -393,18 +402,17 @@ def main() -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         # Written aside, then renamed: two lanes may write at the same moment; neither leaves half a file.
         png = Path(args.out).with_name(Path(args.out).stem + "_curves.png")
-        plot_curves(curve_rows, png.with_name(f".{png.stem}.{os.getpid()}.png"))
-        if png.with_name(f".{png.stem}.{os.getpid()}.png").is_file():
-            os.replace(png.with_name(f".{png.stem}.{os.getpid()}.png"), png)
+        aside = png.with_name(f".{png.stem}.{os.getpid()}.png")
+        plot_curves(curve_rows, aside)
+        if aside.is_file():  # (no curve yet: nothing plotted)
+            os.replace(aside, png)
         out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
                "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
                "frames_budget": args.frames, "targets": list(TARGETS), "published": PUBLISHED,
                "variants": {v: {"method": KNOWN[v][0], "overrides": KNOWN[v][1]} for v in all_variants},
                "table": rows, "curves": curve_rows, "runs": everything, "remaining": remaining,
                "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
-        aside = Path(args.out).with_name(f".{Path(args.out).name}.{os.getpid()}")
-        aside.write_text(json.dumps(out, indent=2) + "\n")
-        os.replace(aside, args.out)
+        write_json(Path(args.out), out)
         return rows
 
     write()  # the grid's state before the first run: what is finished, what remains

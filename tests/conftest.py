@@ -12,9 +12,10 @@ import pytest
 # `make test` runs the files on up to 2 pytest-xdist workers (one per core); each is its own process.
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+CORES = max(1, (os.cpu_count() or 1) // WORKERS)  # a worker's share of the cores
 
 if WORKERS > 1:  # one core per worker: torch (and the processes tests start) must not take both
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(CORES))
 
 # Tests must never touch the user's own cache (nor share one between workers).
 os.environ.setdefault("LLM_EXPLORE_CACHE", f"/tmp/llm-explore-test-cache{'-' + WORKER if WORKER else ''}.sqlite")
@@ -37,8 +38,7 @@ def embedded_backend():
 
     # The cores a worker may use: a lone worker both (measured 1.6x faster answers to a 359-token
     # prompt than the default of half the cores), each of two workers one.
-    cores = max(1, (os.cpu_count() or 1) // WORKERS)
-    backend = EmbeddedBackend(n_parallel=4, n_ctx=8192, threads=min(2, cores))
+    backend = EmbeddedBackend(n_parallel=4, n_ctx=8192, threads=min(2, CORES))
     backend.prepare()
     return backend
 

@@ -135,7 +135,7 @@ def test_two_processes_share_a_grid_through_run_locks(tmp_path, monkeypatch, cap
     assert {r["variant"] for r in data["runs"]} == {"ppo", "ppo-count-both", "ppo-rnd"}
     assert data["remaining"] == []
     assert not list(runs.glob("ppo-rnd*.lock")) and not list(runs.glob("ppo-doorkey*.lock"))
-    assert not list(tmp_path.glob(".grid*"))  # nothing left aside
+    assert not list(tmp_path.glob(".grid*")) and not list(tmp_path.glob("*.tmp"))  # nothing left aside
 
 
 def test_ige_result_file_keeps_the_recorded_rows_of_jobs_still_ahead(tmp_path):

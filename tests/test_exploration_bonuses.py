@@ -3,6 +3,8 @@ normaliser, SOFE's extra input, and JSRL's robustify curriculum."""
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +14,11 @@ from llm_explore.learner.cfn import CFNConfig, CFNShaper
 from llm_explore.learner.e3b import E3BConfig, E3BShaper, sherman_morrison
 from llm_explore.learner.encoders import KeySpec
 from llm_explore.learner.shaping import CountConfig, CountShaper, RNDConfig, RNDShaper, Transitions
+
+# benchmarks/bonus_speed.py writes out the code the learner's faster forms replaced (CleanRL's masked
+# RND step, the three F.one_hots): the tests compare against the same reference the benchmark times.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bonus_speed  # noqa: E402
 
 DIM = 12
 
@@ -166,30 +173,12 @@ def test_rnd_predictor_step_on_the_kept_rows_equals_cleanrls_masked_minibatch():
         s.bind(4, SPECS)
         return s
 
-    def masked_step(s: RNDShaper) -> None:  # CleanRL's ppo_rnd_envpool.py update, written out
-        data = {k: torch.cat([p[k] for p in s._pending]) for k in s._pending[0]}
-        s._pending = []
-        s.norm.update(data)
-        data = s.norm(data)
-        n = len(data["obs"])
-        mb = n // s.cfg.num_minibatches
-        for _ in range(s.cfg.update_epochs):
-            order = s.rng.permutation(n)
-            for start in range(0, n, mb):
-                idx = torch.as_tensor(order[start:start + mb])
-                err = (s.predictor({"obs": data["obs"][idx]}) - s.target({"obs": data["obs"][idx]})).pow(2).mean(-1)
-                keep = torch.as_tensor(s.rng.random(len(idx)) < s.cfg.update_proportion, dtype=torch.float32)
-                loss = (err * keep).sum() / keep.sum().clamp(min=1.0)
-                s.optimizer.zero_grad()
-                loss.backward()
-                s.optimizer.step()
-
     ours, cleanrl = shaper(), shaper()
     for rollout in range(3):
         data = {"obs": states(64, seed=rollout) * 3}
         ours._pending, cleanrl._pending = [dict(data)], [dict(data)]
         ours.end_rollout(0)
-        masked_step(cleanrl)
+        bonus_speed.masked_step(cleanrl)  # CleanRL's ppo_rnd_envpool.py update, written out
     moved = max((p - q).abs().max().item() for p, q in zip(ours.predictor.parameters(), shaper().predictor.parameters()))
     differ = max((p - q).abs().max().item()
                  for p, q in zip(ours.predictor.parameters(), cleanrl.predictor.parameters()))
@@ -198,13 +187,12 @@ def test_rnd_predictor_step_on_the_kept_rows_equals_cleanrls_masked_minibatch():
 
 
 def test_grid_one_hot_equals_the_per_channel_one_hots_with_ids_clamped():
-    from llm_explore.learner.encoders import GRID_CHANNEL_SIZES, grid_one_hot
+    from llm_explore.learner.encoders import grid_one_hot
 
     g = torch.Generator().manual_seed(0)
     cells = torch.stack([torch.randint(-2, 20, (5, 7, 7), generator=g), torch.randint(0, 12, (5, 7, 7), generator=g),
                          torch.randint(0, 6, (5, 7, 7), generator=g)], dim=-1)
-    expected = torch.cat([torch.nn.functional.one_hot(cells[..., c].clamp(0, n - 1), n)
-                          for c, n in enumerate(GRID_CHANNEL_SIZES)], dim=-1).float()
+    expected = bonus_speed.concat_one_hot(cells)  # the three F.one_hots it replaced
     assert torch.equal(grid_one_hot(cells), expected)
     assert torch.equal(grid_one_hot(cells.clamp(min=0).to(torch.uint8)), expected)
 

@@ -81,8 +81,9 @@ def crafter_score(success_rates_pct: dict[str, float]) -> float:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Atomic write: a crash never leaves a half-written summary."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    """Atomic write: a crash never leaves a half-written summary, nor do two processes writing the same
+    file at once (each writes its own side file, named by its pid, then renames it)."""
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
     os.replace(tmp, path)
 
