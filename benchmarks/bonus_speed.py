@@ -1,4 +1,4 @@
-"""Time the two hot spots of the exploration grid's bonus training against the forms they replaced.
+"""Time the hot spots of the exploration grid's bonus training against the forms they replaced.
 
     .venv/bin/python benchmarks/bonus_speed.py [--repeats 5] [--out benchmarks/results/bonus_speed.json]
 
@@ -9,7 +9,10 @@
   against CleanRL's masked loss over the whole minibatch. Both start from the same weights and random
   state; the largest weight difference after the steps is printed, with Adam (RND's optimizer) and with
   plain SGD (the two are the same update: SGD shows float rounding, ~1e-8; Adam amplifies it on
-  near-zero gradients).
+  near-zero gradients);
+- RND's bonus for one rollout (8 envs x 128 steps): one forward pass per step (`compute`, as CleanRL's loop)
+  against one pass over the whole rollout after it (`record` + `rollout_bonus`, `method.rnd.batch_bonus`);
+  the largest difference of the two bonuses is printed.
 
 One thread, as the learner runs. Time it alone on the machine: the median of `--repeats` is printed.
 """
@@ -125,11 +128,45 @@ def main() -> None:
                  "median": statistics.median(t_ours), "max_weight_diff_after_adam": diff,
                  "max_weight_diff_after_sgd": sgd_diff})
 
+    # RND's bonus of a rollout: 128 forward passes of 8 rows against one of 1024.
+    from llm_explore.learner.shaping import Transitions
+
+    steps = []
+    for _ in range(128):
+        obs = rollout(rng, 8)
+        steps.append(Transitions(obs=obs, actions=np.zeros(8, dtype=np.int64), ext_rewards=np.zeros(8), next_obs=obs,
+                                 infos=[{}] * 8, terminated=np.zeros(8, bool), truncated=np.zeros(8, bool),
+                                 valid=np.ones(8, bool)))
+    per_step, batched = shaper(), shaper()
+    batched.enable_batched_bonus()
+    got: dict[str, np.ndarray] = {}
+
+    def one_pass_per_step():
+        got["step"] = np.stack([per_step.compute(b) for b in steps])
+        per_step._pending, per_step._raw_rollout = [], []
+
+    def one_pass_per_rollout():
+        for b in steps:
+            batched.compute(b)
+        got["batch"] = batched.rollout_bonus()
+        batched._pending = []
+
+    t_step, t_batch = [], []
+    for _ in range(args.repeats):
+        t_step += time_it(one_pass_per_step, 1)
+        t_batch += time_it(one_pass_per_rollout, 1)
+    bonus_diff = float(np.abs(got["step"] - got["batch"]).max() / np.abs(got["step"]).max())
+    rows.append({"what": "RND bonus of a rollout, one forward pass per step (CleanRL's loop)",
+                 "unit": "s per rollout of 8 x 128", "median": statistics.median(t_step)})
+    rows.append({"what": "RND bonus of a rollout, one pass after it (batch_bonus)", "unit": "s per rollout of 8 x 128",
+                 "median": statistics.median(t_batch), "max_relative_bonus_diff": bonus_diff})
+
     print("| what | median | unit |\n|---|---|---|")
     for r in rows:
         print(f"| {r['what']} | {r['median']:.3g} | {r['unit']} |")
     print(f"speed-ups: one-hot {rows[0]['median'] / rows[1]['median']:.1f}x, RND step {rows[2]['median'] / rows[3]['median']:.1f}x; "
-          f"largest weight difference after {args.repeats} RND steps: {diff:.1e} with Adam, {sgd_diff:.1e} with SGD")
+          f"largest weight difference after {args.repeats} RND steps: {diff:.1e} with Adam, {sgd_diff:.1e} with SGD; "
+          f"RND bonus per rollout {rows[4]['median'] / rows[5]['median']:.1f}x (largest relative difference {bonus_diff:.1e})")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({
         "benchmark": "bonus_speed", "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "repeats": args.repeats,

@@ -115,6 +115,8 @@ class E3BShaper(RewardShaper):
             self.rnd = RNDShaper(ctx, rnd_config or method_section(ctx, "rnd", RNDConfig))
         self._pending: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]] = []
         self._rollout_bonus: list[np.ndarray] = []
+        self._episodic_rollout: list[np.ndarray] = []  # batched RND factor: each step's episodic bonus
+        self._batched = False  # set by enable_batched_bonus()
         self._last = {"episodic": 0.0, "glob": 0.0, "bonus": 0.0, "loss": 0.0, "acc": 0.0}
 
     # ------------------------------------------------------------------ setup
@@ -202,23 +204,46 @@ class E3BShaper(RewardShaper):
             return self.rnd.raw_bonus(batch)
         return np.ones(len(batch), dtype=np.float64)
 
+    def enable_batched_bonus(self) -> bool:
+        """With RND's factor batched (`method.rnd.batch_bonus`): the episodic part still runs every step
+        (C^-1 follows the episode), RND's errors come in one pass after the rollout."""
+        self._batched = self.rnd is not None and self.rnd.enable_batched_bonus()
+        return self._batched
+
     def compute(self, batch: Transitions) -> np.ndarray:
         """episodic x global, unnormalised; `rollout_reward_scale` divides the rollout by the running
         std of these bonuses (the reference normalises each learner batch the same way)."""
         episodic = self.episodic(batch)
-        factor = self.global_factor(batch)
         valid = np.asarray(batch.valid, dtype=bool)
-        bonus = np.where(valid, episodic * factor, 0.0)
         self.last_bonus[valid] = episodic[valid]
-        self._rollout_bonus.append(bonus[valid])
         # Training data for the inverse-dynamics model: (s, s', a) of the valid rows.
         v = torch.as_tensor(valid)
         self._pending.append(({k: t[v] for k, t in self._inputs(batch.obs).items()},
                               {k: t[v] for k, t in self._inputs(batch.next_obs).items()},
                               torch.as_tensor(np.asarray(batch.actions))[v].long()))
+        if self._batched:
+            self.rnd.record(batch)
+            self._episodic_rollout.append(np.where(valid, episodic, 0.0))
+            return np.zeros(len(batch), dtype=np.float32)  # the learner takes rollout_bonus() instead
+        factor = self.global_factor(batch)
+        bonus = np.where(valid, episodic * factor, 0.0)
+        self._rollout_bonus.append(bonus[valid])
         if valid.any():
             self._last.update(episodic=float(episodic[valid].mean()), glob=float(factor[valid].mean()),
                               bonus=float(bonus[valid].mean()))
+        return bonus.astype(np.float32)
+
+    def rollout_bonus(self) -> np.ndarray:
+        factor, valid = self.rnd.recorded_errors()
+        episodic = np.stack(self._episodic_rollout) if self._episodic_rollout else np.zeros_like(factor)
+        self._episodic_rollout = []
+        bonus = np.where(valid, episodic * factor, 0.0)
+        self._rollout_bonus = [b[v] for b, v in zip(bonus, valid)]
+        active = np.flatnonzero(valid.any(axis=1))
+        if len(active):  # the stats of the rollout's last step with a transition, as compute's
+            t, v = active[-1], valid[active[-1]]
+            self._last.update(episodic=float(episodic[t][v].mean()), glob=float(factor[t][v].mean()),
+                              bonus=float(bonus[t][v].mean()))
         return bonus.astype(np.float32)
 
     def rollout_reward_scale(self) -> float:
@@ -279,7 +304,7 @@ class E3BShaper(RewardShaper):
                 "c_inv": self.c_inv.clone(), "fresh": self.fresh.copy(), "steps": self.steps.copy(),
                 "last_bonus": self.last_bonus.copy(), "rng": self.rng.bit_generator.state,
                 "rms": vars(self.rms).copy(), "global": dict(self.global_counts), "pending": self._pending,
-                "rollout_bonus": list(self._rollout_bonus),
+                "rollout_bonus": list(self._rollout_bonus), "episodic_rollout": list(self._episodic_rollout),
                 "rnd": self.rnd.state_dict() if self.rnd is not None else None}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -293,6 +318,7 @@ class E3BShaper(RewardShaper):
         self.global_counts = dict(state["global"])
         self._pending = list(state["pending"])
         self._rollout_bonus = list(state["rollout_bonus"])
+        self._episodic_rollout = list(state.get("episodic_rollout", []))
         if self.rnd is not None:
             self.rnd.load_state_dict(state["rnd"])
 

@@ -141,6 +141,15 @@ def make_policy(ctx: RunContext, shaper: RewardShaper, envs: Any) -> tuple[ObsPr
     return processor, Agent(processor.specs, int(envs.single_action_space.n), args.hidden_size)
 
 
+def _track(tracker: EpisodeTracker, reward: np.ndarray, intrinsic: np.ndarray, valid: np.ndarray,
+           infos: list[dict[str, Any]], done: np.ndarray, global_step: int) -> None:
+    """One vector step's episode bookkeeping: returns, events, and the episodes that ended."""
+    tracker.step(reward, intrinsic.astype(np.float64), valid)
+    tracker.observe(infos, valid, global_step)
+    for i in np.flatnonzero(np.logical_and(done, valid)):
+        tracker.end(int(i), infos[i], global_step)
+
+
 def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict[str, Any] | None = None,
           stop_after_updates: int | None = None, on_update: Callable[[dict[str, Any]], bool | None] | None = None,
           ) -> dict[str, Any]:
@@ -176,6 +185,8 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
     tracker = EpisodeTracker(num_envs, ctx.family)
     num_updates = args.num_updates(num_envs)
     has_intrinsic = args.int_coef > 0
+    # A batched bonus (RND) arrives after the rollout: the episode bookkeeping of its steps waits for it.
+    batched_bonus = shaper.enable_batched_bonus()
 
     # Start fresh, or restore every piece of state a checkpoint holds. A method may ask its LLM already
     # here (ELLM asks at reset): a failure then still ends in a summary that says why.
@@ -217,6 +228,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                 lr = args.learning_rate * (1.0 - (update - 1.0) / num_updates) if args.anneal_lr else args.learning_rate
                 optimizer.param_groups[0]["lr"] = lr
                 int_sum = 0.0
+                waiting: list[tuple] = []  # batched bonus: each step's episode bookkeeping, done after the rollout
 
                 # (2) Rollout.
                 for step in range(args.num_steps):
@@ -280,10 +292,11 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     buf.truncated[step] = torch.as_tensor(np.logical_and(truncated, valid), dtype=torch.float32)
 
                     # Episode bookkeeping, then tell the shaper which envs start a new episode.
-                    tracker.step(np.asarray(reward, dtype=np.float64), intrinsic.astype(np.float64), valid)
-                    tracker.observe(step_infos, valid, global_step)
-                    for i in np.flatnonzero(np.logical_and(done, valid)):
-                        tracker.end(int(i), step_infos[i], global_step)
+                    if batched_bonus:
+                        waiting.append((np.asarray(reward, dtype=np.float64), valid, step_infos, done, global_step))
+                    else:
+                        _track(tracker, np.asarray(reward, dtype=np.float64), intrinsic, valid, step_infos, done,
+                               global_step)
                     started = np.flatnonzero(prev_done if mode == NEXT_STEP else done)
                     if len(started):
                         shaper.on_episode_start([int(i) for i in started], [infos[i] for i in started])
@@ -294,6 +307,13 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                         next_obs = trans_next  # the returned obs is the next obs in NEXT_STEP mode
                     else:
                         next_obs = processor(raw_obs, infos, goals_after)
+
+                if batched_bonus:  # the rollout's bonus in one forward pass, then the steps' bookkeeping
+                    intrinsic_all = shaper.rollout_bonus().astype(np.float32) * buf.valid.numpy()
+                    buf.int_rewards.copy_(torch.as_tensor(intrinsic_all * args.int_coef))
+                    int_sum = float(intrinsic_all.sum())
+                    for (reward_t, valid_t, infos_t, done_t, step_t), intrinsic in zip(waiting, intrinsic_all):
+                        _track(tracker, reward_t, intrinsic, valid_t, infos_t, done_t, step_t)
 
                 # (3) Advantages per stream; the intrinsic one may ignore episode ends. A shaper may
                 # rescale the whole rollout's bonus first (RND's per-rollout normalisation).

@@ -11,6 +11,8 @@ Lifecycle, in order:
     on_episode_start(env_ids, infos) after every reset (also the first), per env
     compute(transitions)            every vector step -> intrinsic rewards (and goals)
     goals()                         current goal text per env (only if `uses_goals`)
+    rollout_bonus()                 after each rollout, only if enable_batched_bonus(): the rollout's intrinsic
+                                    rewards in one batch (compute then only records the steps)
     rollout_reward_scale()          after each rollout, before GAE: factor for its intrinsic rewards
                                     (RND's per-rollout normalisation, as CleanRL)
     end_rollout(global_step)        after each rollout, before the PPO update (train predictors)
@@ -109,6 +111,19 @@ class RewardShaper:
     def goals(self) -> list[str | None] | None:
         """Current goal text per env (None: no goal), read when the policy is goal-conditioned."""
         return None
+
+    def enable_batched_bonus(self) -> bool:
+        """The learner's offer, once before training, to take the bonus a rollout at a time. True (the
+        shaper accepts): from then on `compute` only records each step (its return value is not used) and
+        `rollout_bonus()` gives the whole rollout's intrinsic rewards after it, from one batched forward
+        pass. Only for bonuses whose networks and statistics change after a rollout, never during it.
+        A shaper nobody offered this to (one wrapped by another method's shaper) stays per step."""
+        return False
+
+    def rollout_bonus(self) -> np.ndarray:
+        """(num_steps, num_envs) intrinsic rewards of the rollout just ended, 0 on invalid slots; called
+        after the rollout when `enable_batched_bonus()` accepted, before `rollout_reward_scale`."""
+        raise NotImplementedError(f"{type(self).__name__} computes its bonus every step")
 
     def rollout_reward_scale(self) -> float:
         """Factor applied to this rollout's intrinsic rewards before advantages are computed."""
@@ -304,6 +319,10 @@ class RNDConfig(StrictModel):
         50, ge=0, description="rollouts of random actions that initialise the input statistics (CleanRL 50)")
     reward_norm: Literal["rollout", "step"] = Field(
         "rollout", description="update the return std once per rollout (CleanRL) or every step (older behaviour)")
+    batch_bonus: bool = Field(
+        True, description="compute a rollout's prediction errors in one forward pass after it: the networks and "
+                          "input statistics only change after a rollout, so the values are CleanRL's per-step ones "
+                          "(to float rounding) at a third of the cost; false: one pass per step, as CleanRL's loop")
 
 
 class RunningMeanStd:
@@ -421,6 +440,8 @@ class RNDShaper(RewardShaper):
         self.warmup_steps = self.cfg.obs_norm_init_iterations * num_steps if self.cfg.obs_norm else 0
         self._pending: list[dict[str, torch.Tensor]] = []
         self._raw_rollout: list[np.ndarray] = []
+        self._recorded: list[tuple[dict[str, torch.Tensor], np.ndarray]] = []  # batch_bonus: (next obs, valid) per step
+        self._batched = False  # set by enable_batched_bonus()
         self.reward_rms = RunningMeanStd()
         self._ret: np.ndarray | None = None
         self._last = {"raw": 0.0, "loss": 0.0}
@@ -457,10 +478,44 @@ class RNDShaper(RewardShaper):
         self._last["raw"] = float(raw.mean())
         return raw
 
+    def record(self, batch: Transitions) -> None:
+        """`raw_bonus` without the forward pass: keeps the step's next states for `recorded_errors`."""
+        obs = {k: v for k, v in batch.next_obs.items() if k in self.norm.specs}
+        valid = np.asarray(batch.valid, dtype=bool)
+        self._recorded.append((obs, valid))
+        self._pending.append({k: v[torch.as_tensor(valid)] for k, v in obs.items()})
+
+    def recorded_errors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(raw errors, valid), each (steps, envs), of the steps `record`ed since the last call, in one
+        forward pass (0 on invalid slots): what `raw_bonus` gave step by step, as long as the
+        predictor and the input statistics have not changed in between (they change in `end_rollout`)."""
+        if not self._recorded:
+            return np.zeros((0, self.num_envs)), np.zeros((0, self.num_envs), dtype=bool)
+        obs = {k: torch.cat([o[k] for o, _ in self._recorded]) for k in self._recorded[0][0]}
+        valid = np.stack([v for _, v in self._recorded])
+        self._recorded = []
+        with torch.no_grad():
+            raw = self._error(self.norm(obs)).numpy().astype(np.float64).reshape(valid.shape)
+        raw = np.where(valid, raw, 0.0)
+        self._last["raw"] = float(raw[-1].mean())
+        return raw, valid
+
     def current_std(self) -> float:
         return math.sqrt(self.reward_rms.var + 1e-8)
 
+    def enable_batched_bonus(self) -> bool:
+        self._batched = self.cfg.batch_bonus and self.cfg.reward_norm == "rollout"
+        return self._batched
+
+    def rollout_bonus(self) -> np.ndarray:
+        raw, valid = self.recorded_errors()
+        self._raw_rollout = [np.where(v, r, np.nan) for r, v in zip(raw, valid)]
+        return raw.astype(np.float32)  # scaled by rollout_reward_scale(), as compute's values
+
     def compute(self, batch: Transitions) -> np.ndarray:
+        if self._batched:
+            self.record(batch)
+            return np.zeros(len(batch), dtype=np.float32)  # the learner takes rollout_bonus() instead
         raw = self.raw_bonus(batch)
         if self.cfg.reward_norm == "step":  # the older per-step filter (kept as an option)
             self._ret = self._ret * self.cfg.reward_gamma + raw
@@ -517,7 +572,8 @@ class RNDShaper(RewardShaper):
         return {"target": self.target.state_dict(), "predictor": self.predictor.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state,
                 "rms": vars(self.reward_rms).copy(), "ret": self._ret.copy(), "pending": self._pending,
-                "obs_rms": self.norm.state_dict(), "raw_rollout": list(self._raw_rollout)}
+                "obs_rms": self.norm.state_dict(), "raw_rollout": list(self._raw_rollout),
+                "recorded": list(self._recorded)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.target.load_state_dict(state["target"])
@@ -529,6 +585,7 @@ class RNDShaper(RewardShaper):
         self._pending = list(state.get("pending", []))
         self.norm.load_state_dict(state.get("obs_rms", {}))
         self._raw_rollout = list(state.get("raw_rollout", []))
+        self._recorded = list(state.get("recorded", []))
         self.warmup_steps = 0  # a resumed run has its statistics already
 
     def stats(self) -> dict[str, float]:
