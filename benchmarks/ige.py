@@ -255,11 +255,14 @@ def job_key(row: dict) -> tuple:
 
 
 def committed_runs(path: Path) -> dict[tuple, dict]:
-    """The finished runs recorded in the result file at `path` (empty if there is none)."""
+    """The finished runs recorded in the result file at `path` (empty if there is none). A row that
+    counted backend errors as fallbacks is not one: it ran before the run-wide failure policy, which now
+    stops a run on a backend error instead of letting a random choice stand in, so the job runs again."""
     if not path.is_file():
         return {}
     rows = json.loads(path.read_text()).get("runs", [])
-    return {job_key(r): {**r, "reused": "results file"} for r in rows if r.get("status") == "complete"}
+    return {job_key(r): {**r, "reused": "results file"} for r in rows
+            if r.get("status") == "complete" and not (r.get("fallbacks_by_reason") or {}).get("backend_error")}
 
 
 UNKNOWN_RUN_S = 1800.0  # a method never timed on any game: assume half an hour (an IGE BabyAI search took 29 min)

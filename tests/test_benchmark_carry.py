@@ -159,9 +159,12 @@ def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
     done = {"group": "g", "env": env, "method": "ige", "seed": 0, "status": "complete", "solved": True,
             "env_steps": 7, "llm_calls": 3, "wall_s": 1.0}
     results = tmp_path / "ige.json"
-    results.write_text(json.dumps({"runs": [done, {**done, "seed": 1, "status": "interrupted"}]}))
+    # Seed 2 ran before the failure policy: a backend error became a random choice, so it runs again.
+    before_policy = {**done, "seed": 2, "fallbacks_by_reason": {"invalid_answer": 6, "backend_error": 1}}
+    results.write_text(json.dumps({"runs": [done, {**done, "seed": 1, "status": "interrupted"}, before_policy,
+                                            {**done, "seed": 3, "fallbacks_by_reason": {"invalid_answer": 6}}]}))
     committed = ige_bench.committed_runs(results)
-    assert set(committed) == {("ige", env, 0, None)}  # an unfinished run is not carried
+    assert set(committed) == {("ige", env, 0, None), ("ige", env, 3, None)}  # an unfinished run is not carried
 
     class Args:
         out, cache, workers, finished_only = tmp_path / "runs", tmp_path / "cache.sqlite", 1, False
