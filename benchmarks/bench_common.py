@@ -208,7 +208,8 @@ class StopBy:
 
     A session ends every process it started, and a run cut off there is lost (its folder does not
     survive into the next checkout), so a lane given the session's end starts only the runs that fit
-    and leaves the rest for the next session. `spec`: epoch seconds, an ISO date-time, or HH:MM
+    and leaves the rest for the next session (`exploration_minigrid.py --pause-at-stop-by` then trains
+    the next run until the deadline and checkpoints it: kept if its folder survives, as on one machine). `spec`: epoch seconds, an ISO date-time, or HH:MM
     (today, local time; a time already past starts nothing). None: no deadline."""
 
     def __init__(self, spec: str | None, now: float | None = None):

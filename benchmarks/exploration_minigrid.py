@@ -261,8 +261,10 @@ def run_label(env: str, variant: str, seed: int) -> str:
     return f"{variant}-{env}-s{seed}"
 
 
-def one_run(env: str, variant: str, seed: int, budget: int, runs: str) -> tuple[dict | None, bool]:
-    """Run (or resume, or read back) one job; returns (result or None, interrupted)."""
+def one_run(env: str, variant: str, seed: int, budget: int, runs: str,
+            pause_at: float | None = None) -> tuple[dict | None, bool]:
+    """Run (or resume, or read back) one job; returns (result or None, interrupted). `pause_at` (epoch
+    seconds): at the first update after it the run checkpoints and ends ("stopped", resumable)."""
     import torch
 
     from llm_explore.config import RunConfig, apply_overrides, validate
@@ -284,7 +286,7 @@ def one_run(env: str, variant: str, seed: int, budget: int, runs: str) -> tuple[
     cfg = validate(RunConfig, apply_overrides(data, overrides))
 
     def on_update(row: dict) -> bool:
-        return reached(row, TARGETS[-1])
+        return reached(row, TARGETS[-1]) or (pause_at is not None and time.time() >= pause_at)
 
     print(f"[{time.strftime('%H:%M:%S')}] {'resume' if resumable else 'start'} {name}", flush=True)
     summary = resume_run(run_dir, on_update=on_update) if resumable else start_run(method, cfg, on_update=on_update)[1]
@@ -360,6 +362,10 @@ def main() -> None:
     ap.add_argument("--stop-by", default=None, metavar="TIME",
                     help="start no run that would not finish by TIME (epoch seconds, ISO date-time or HH:MM), "
                          "estimated from the variant's slowest rate so far; the skipped runs stay for the next call")
+    ap.add_argument("--pause-at-stop-by", action="store_true",
+                    help="when no unfinished run fits before --stop-by any more, start the next one anyway and "
+                         "checkpoint it at TIME (it resumes next time, if its run folder is still there): uses the "
+                         "time before the deadline instead of leaving the core idle")
     ap.add_argument("--shard", default="0/1",
                     help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
                          "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)")
@@ -417,28 +423,40 @@ def main() -> None:
 
     write()  # the grid's state before the first run: what is finished, what remains
     stopped = False
-    for j, (env, variant, seed) in enumerate(jobs):
-        name = run_label(env, variant, seed)
-        if ((env, variant, seed) in finished or args.table_only or stopped or j % shard_n != shard_k
-                or (args.max_runs is not None and new_runs >= args.max_runs)):
-            continue
-        started = progress(Path(args.runs) / name) if (Path(args.runs) / name).is_dir() else None
-        estimate = estimate_run_s(variant, list(finished.values()) + kept, args.frames,
-                                  started["env_steps"] if started else 0)
-        if not stop_by.fits(estimate, UNKNOWN_RUN_S):
-            print(stop_by.skip_line(name, estimate, UNKNOWN_RUN_S), flush=True)
-            continue
-        if not claim(Path(args.runs) / name):
-            print(f"not started: {name} is being trained by another process (pid in {name}.lock)", flush=True)
-            continue
-        try:
-            done, stopped = one_run(env, variant, seed, args.frames, args.runs)  # (reads back a run just finished)
-        finally:
-            release(Path(args.runs) / name)
-        new_runs += 1
-        if done is not None:
-            finished[(env, variant, seed)] = done
-        write()
+    pause_at = stop_by.at if args.pause_at_stop_by else None
+    # First the runs that fit before --stop-by; then (--pause-at-stop-by) the next ones regardless, each
+    # checkpointed at the deadline, so the core trains until then instead of idling.
+    for must_fit in (True, False):
+        for j, (env, variant, seed) in enumerate(jobs):
+            name = run_label(env, variant, seed)
+            if ((env, variant, seed) in finished or args.table_only or stopped or j % shard_n != shard_k
+                    or (args.max_runs is not None and new_runs >= args.max_runs)):
+                continue
+            if must_fit:
+                started = progress(Path(args.runs) / name) if (Path(args.runs) / name).is_dir() else None
+                estimate = estimate_run_s(variant, list(finished.values()) + kept, args.frames,
+                                          started["env_steps"] if started else 0)
+                if not stop_by.fits(estimate, UNKNOWN_RUN_S):
+                    print(stop_by.skip_line(name, estimate, UNKNOWN_RUN_S)
+                          + (" (started later if time is left, paused at the deadline)" if pause_at else ""), flush=True)
+                    continue
+            elif (stop_by.left_s() or 0) < 60:
+                break  # the deadline has come: nothing more starts
+            if not claim(Path(args.runs) / name):
+                print(f"not started: {name} is being trained by another process (pid in {name}.lock)", flush=True)
+                continue
+            if not must_fit:
+                print(f"[{time.strftime('%H:%M:%S')}] {name}: trained until the deadline, then checkpointed", flush=True)
+            try:
+                done, stopped = one_run(env, variant, seed, args.frames, args.runs, pause_at)  # (reads back a finished run)
+            finally:
+                release(Path(args.runs) / name)
+            new_runs += 1
+            if done is not None:
+                finished[(env, variant, seed)] = done
+            write()
+        if pause_at is None or stopped:
+            break
     print_table(write())
     remaining = [run_label(*job) for job in jobs if job not in finished]
     print(f"finished runs: {len(finished)} in this grid (+{len(kept)} outside it, kept); remaining: {len(remaining)} "

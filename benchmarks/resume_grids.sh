@@ -38,7 +38,8 @@ trainer_lane() {
 
 exploration_grid() {
     # Either lane may run it, both at once: each process takes the next run no other one holds.
-    $PY benchmarks/exploration_minigrid.py "${STOP_BY[@]}" --seeds 3 --frames 1000000
+    # --pause-at-stop-by: once no run fits before the deadline, the next one trains until it and checkpoints.
+    $PY benchmarks/exploration_minigrid.py "${STOP_BY[@]}" ${STOP_BY[1]:+--pause-at-stop-by} --seeds 3 --frames 1000000
 }
 
 llm_lane() {

@@ -78,7 +78,7 @@ def test_a_grid_stopped_in_the_middle_of_a_run_leaves_every_finished_row_in_the_
     out.write_text(json.dumps({"variants": _variants("ppo", "ppo-count-both", "ppo-rnd"), "runs": rows}))
     on_disk_during_run = []
 
-    def killed_run(env, variant, seed, frames, runs):
+    def killed_run(env, variant, seed, frames, runs, pause_at=None):
         on_disk_during_run.append(json.loads(out.read_text()))
         return None, True  # interrupted
 
@@ -111,7 +111,7 @@ def test_two_processes_share_a_grid_through_run_locks(tmp_path, monkeypatch, cap
     def fake_result_from(run_dir, env, variant, seed, frames):
         return in_folders.get(variant)
 
-    def fake_one_run(env, variant, seed, frames, runs_dir):
+    def fake_one_run(env, variant, seed, frames, runs_dir, pause_at=None):
         assert (runs / f"{variant}-{env}-s{seed}.lock").read_text() == str(os.getpid())
         trained.append(variant)
         if variant == "ppo-rnd":  # meanwhile the other lane finishes its run
@@ -219,6 +219,52 @@ def test_exploration_grid_starts_no_run_that_would_end_after_stop_by(tmp_path, m
     assert not (tmp_path / "runs" / "ppo-doorkey-8x8-s1").exists()
     data = json.loads(out.read_text())
     assert data["remaining"] == ["ppo-doorkey-8x8-s1"] and len(data["runs"]) == 1
+
+
+def test_exploration_grid_pauses_a_run_at_stop_by_once_nothing_fits(tmp_path, monkeypatch, capsys):
+    """--pause-at-stop-by: with 10 minutes left and no run that fits, the next run starts anyway with the
+    deadline as its pause time; when it has paused (the deadline passed) nothing else starts."""
+    import time
+
+    budget = 100_000
+    out = tmp_path / "grid.json"
+    out.write_text(json.dumps({"variants": _variants("ppo"), "runs": [_row("doorkey-8x8", "ppo", 0, budget)]}))
+    deadline = int(time.time()) + 600
+    calls = []
+    real_time = time.time
+
+    def fake_run(env, variant, seed, frames, runs, pause_at=None):
+        calls.append((f"{variant}-{env}-s{seed}", pause_at))
+        monkeypatch.setattr(time, "time", lambda: real_time() + 601)  # it trained until the deadline
+        return None, False  # paused: not finished, not interrupted
+
+    monkeypatch.setattr(em, "one_run", fake_run)
+    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "3", "--frames", str(budget),
+                                      "--envs", "doorkey-8x8", "--variants", "ppo", "--stop-by", str(deadline),
+                                      "--pause-at-stop-by", "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    em.main()
+    printed = capsys.readouterr().out
+    assert "not started: ppo-doorkey-8x8-s1 needs ~17 min" in printed and "paused at the deadline" in printed
+    assert calls == [("ppo-doorkey-8x8-s1", float(deadline))]  # s2 never starts: the deadline has come
+    assert json.loads(out.read_text())["remaining"] == ["ppo-doorkey-8x8-s1", "ppo-doorkey-8x8-s2"]
+    assert not list((tmp_path / "runs").glob("*.lock"))
+
+
+def test_a_run_paused_at_the_deadline_checkpoints_and_resumes_to_its_budget(tmp_path):
+    """The real one_run: a pause time already past ends the run after its first update, resumable; the
+    next call resumes it from that checkpoint to its budget and reads the finished run back."""
+    import time
+
+    from llm_explore.learner import checkpoint as ckpt
+
+    runs = str(tmp_path / "runs")
+    done, interrupted = em.one_run("doorkey-8x8", "ppo", 0, 3072, runs, pause_at=time.time())
+    assert done is None and not interrupted
+    run_dir = tmp_path / "runs" / "ppo-doorkey-8x8-s0"
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
+    assert ckpt.latest(run_dir) is not None and em.progress(run_dir)["env_steps"] == 1024
+    done, interrupted = em.one_run("doorkey-8x8", "ppo", 0, 3072, runs)
+    assert not interrupted and done["env_steps"] == 3072 and done["status"] == "complete"
 
 
 def test_ige_grid_starts_no_run_that_would_end_after_stop_by(tmp_path):
