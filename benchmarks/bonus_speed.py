@@ -12,7 +12,9 @@
   near-zero gradients);
 - RND's bonus for one rollout (8 envs x 128 steps): one forward pass per step (`compute`, as CleanRL's loop)
   against one pass over the whole rollout after it (`record` + `rollout_bonus`, `method.rnd.batch_bonus`);
-  the largest difference of the two bonuses is printed.
+  the largest difference of the two bonuses is printed;
+- E3B's rank-one update of C^-1 (8 envs, d = 256, every vector step): `baddbmm_` (before) against the
+  elementwise `addcmul_` of `sherman_morrison`; both are compared with a direct inverse after 64 updates.
 
 One thread, as the learner runs. Time it alone on the machine: the median of `--repeats` is printed.
 """
@@ -161,12 +163,47 @@ def main() -> None:
     rows.append({"what": "RND bonus of a rollout, one pass after it (batch_bonus)", "unit": "s per rollout of 8 x 128",
                  "median": statistics.median(t_batch), "max_relative_bonus_diff": bonus_diff})
 
+    # E3B's rank-one update: the earlier baddbmm_ form against sherman_morrison's addcmul_.
+    from llm_explore.learner.e3b import sherman_morrison
+
+    def baddbmm_update(c_inv: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        u = torch.bmm(c_inv, h.unsqueeze(-1))
+        b = torch.bmm(h.unsqueeze(1), u).reshape(-1)
+        c_inv.baddbmm_(u, u.transpose(1, 2) * (-1.0 / (1.0 + b)).reshape(-1, 1, 1))
+        return b
+
+    g = torch.Generator().manual_seed(0)
+    hs = [torch.randn(8, 256, generator=g) * 0.3 for _ in range(64)]
+    errors, times = {}, {}
+    samples: dict[str, list[float]] = {"baddbmm": [], "addcmul": []}
+    for _ in range(args.repeats):  # alternated, so both meet the same load
+        for name, update in (("baddbmm", baddbmm_update), ("addcmul", sherman_morrison)):
+            c_inv = torch.eye(256).repeat(8, 1, 1) / 0.1
+            start = time.perf_counter()
+            for h in hs:
+                update(c_inv, h)
+            samples[name].append((time.perf_counter() - start) / len(hs))
+    for name, update in (("baddbmm", baddbmm_update), ("addcmul", sherman_morrison)):
+        times[name] = statistics.median(samples[name])
+        c_inv = torch.eye(256).repeat(8, 1, 1) / 0.1
+        for h in hs:
+            update(c_inv, h)
+        direct = torch.linalg.inv(0.1 * torch.eye(256, dtype=torch.float64)
+                                  + sum(h[0].double()[:, None] * h[0].double()[None, :] for h in hs))
+        errors[name] = float((c_inv[0].double() - direct).abs().max())
+    rows.append({"what": "E3B rank-one update, baddbmm_ (before)", "unit": "ms per update of 8 x 256 x 256",
+                 "median": times["baddbmm"] * 1e3, "max_abs_diff_to_direct_inverse": errors["baddbmm"]})
+    rows.append({"what": "E3B rank-one update, addcmul_ (sherman_morrison)", "unit": "ms per update of 8 x 256 x 256",
+                 "median": times["addcmul"] * 1e3, "max_abs_diff_to_direct_inverse": errors["addcmul"]})
+
     print("| what | median | unit |\n|---|---|---|")
     for r in rows:
         print(f"| {r['what']} | {r['median']:.3g} | {r['unit']} |")
     print(f"speed-ups: one-hot {rows[0]['median'] / rows[1]['median']:.1f}x, RND step {rows[2]['median'] / rows[3]['median']:.1f}x; "
           f"largest weight difference after {args.repeats} RND steps: {diff:.1e} with Adam, {sgd_diff:.1e} with SGD; "
-          f"RND bonus per rollout {rows[4]['median'] / rows[5]['median']:.1f}x (largest relative difference {bonus_diff:.1e})")
+          f"RND bonus per rollout {rows[4]['median'] / rows[5]['median']:.1f}x (largest relative difference {bonus_diff:.1e}); "
+          f"E3B update {rows[6]['median'] / rows[7]['median']:.1f}x (largest difference to a direct inverse "
+          f"{errors['baddbmm']:.1e} before, {errors['addcmul']:.1e} now)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({
         "benchmark": "bonus_speed", "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "repeats": args.repeats,

@@ -70,7 +70,9 @@ def sherman_morrison(c_inv: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     """
     u = torch.bmm(c_inv, h.unsqueeze(-1))  # (n, d, 1)
     b = torch.bmm(h.unsqueeze(1), u).reshape(-1)  # (n,)
-    c_inv.baddbmm_(u, u.transpose(1, 2) * (-1.0 / (1.0 + b)).reshape(-1, 1, 1))
+    # An elementwise outer product in one pass over C^{-1} (d = 256: 8 envs' matrices are 2 MB): twice as
+    # fast here as baddbmm_, which runs the rank-one product as a general matrix multiply.
+    c_inv.addcmul_(u * (-1.0 / (1.0 + b)).reshape(-1, 1, 1), u.transpose(1, 2))
     return b
 
 
