@@ -44,6 +44,17 @@ def embedded_backend():
 
 
 @pytest.fixture
+def one_torch_thread():
+    """Small networks: one thread is faster than two on a shared machine (and deterministic)."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
 def tmp_cache(tmp_path):
     from llm_explore.config import CacheConfig
 

@@ -16,12 +16,7 @@ DIM, ENVS, STEPS = 12, 4, 16
 SPECS = {"obs": KeySpec((DIM,), torch.float32, "vector")}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def script(rollouts: int, seed: int = 0) -> list[list[tuple[Transitions, list[int]]]]:
@@ -47,7 +42,8 @@ def script(rollouts: int, seed: int = 0) -> list[list[tuple[Transitions, list[in
 
 def play(shaper, rollouts, batched: bool) -> tuple[list[np.ndarray], list[float]]:
     """Every rollout's bonus (steps, envs) and scale, as the learner drives the shaper."""
-    assert shaper.enable_batched_bonus() is batched if batched else True
+    if batched:
+        assert shaper.enable_batched_bonus()  # the learner's offer, accepted
     bonuses, scales = [], []
     for steps in rollouts:
         per_step = []
@@ -64,6 +60,17 @@ def play(shaper, rollouts, batched: bool) -> tuple[list[np.ndarray], list[float]
     return bonuses, scales
 
 
+def play_both(per_step, batched, rollouts) -> list[float]:
+    """Both shapers through the same rollouts: the same nonzero bonuses and scales; returns the scales."""
+    b1, s1 = play(per_step, rollouts, batched=False)
+    b2, s2 = play(batched, rollouts, batched=True)
+    for a, b in zip(b1, b2):
+        assert np.abs(a).max() > 0
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(s2, s1, rtol=1e-5)
+    return s1
+
+
 def rnd(**cfg) -> RNDShaper:
     torch.manual_seed(5)
     shaper = RNDShaper(None, RNDConfig(obs_norm_init_iterations=0, learning_rate=1e-3, **cfg))
@@ -75,12 +82,7 @@ def test_rnd_rollout_bonus_equals_the_per_step_bonus_and_trains_the_same_predict
     rollouts = script(3)
     per_step, batched = rnd(batch_bonus=False), rnd()
     assert not per_step.enable_batched_bonus()
-    b1, s1 = play(per_step, rollouts, batched=False)
-    b2, s2 = play(batched, rollouts, batched=True)
-    for a, b in zip(b1, b2):
-        assert np.abs(a).max() > 0
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(s2, s1, rtol=1e-5)
+    s1 = play_both(per_step, batched, rollouts)
     assert len(set(np.round(s1, 6))) == 3  # the scale moves between rollouts: the test sees each one
     # The predictor trains on the same states with the same draws: the same weights.
     for p, q in zip(per_step.predictor.parameters(), batched.predictor.parameters()):
@@ -107,12 +109,7 @@ def e3b_rnd(seed: int = 3, **rnd_cfg) -> E3BShaper:
 def test_e3b_times_rnd_batched_equals_the_per_step_product():
     rollouts = script(3, seed=1)
     per_step, batched = e3b_rnd(batch_bonus=False), e3b_rnd()
-    b1, s1 = play(per_step, rollouts, batched=False)
-    b2, s2 = play(batched, rollouts, batched=True)
-    for a, b in zip(b1, b2):
-        assert np.abs(a).max() > 0
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(s2, s1, rtol=1e-5)
+    play_both(per_step, batched, rollouts)
     for key in ("episodic_bonus", "global_factor", "bonus"):
         assert per_step.stats()[key] == pytest.approx(batched.stats()[key], rel=1e-5)
     np.testing.assert_allclose(batched.last_bonus, per_step.last_bonus, rtol=1e-6)  # SOFE's input

@@ -23,13 +23,7 @@ import bonus_speed  # noqa: E402
 DIM = 12
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Small networks: one thread is faster than two on a shared machine (and deterministic).
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SPECS = {"obs": KeySpec((DIM,), torch.float32, "vector")}
 

@@ -66,28 +66,20 @@ def observe(env: MiniGridEnv) -> dict:
         visible = [False] * (size * size)
         visible[(size // 2) * size + size - 1] = True
         for j in reversed(range(size)):
-            for i in range(size - 1):
-                k = i * size + j
-                if not visible[k]:
-                    continue
-                cell = view[k]
-                if cell and not cell.see_behind():
-                    continue
-                visible[k + size] = True
-                if j > 0:
-                    visible[k + size - 1] = True
-                    visible[k - 1] = True
-            for i in reversed(range(1, size)):
-                k = i * size + j
-                if not visible[k]:
-                    continue
-                cell = view[k]
-                if cell and not cell.see_behind():
-                    continue
-                visible[k - size] = True
-                if j > 0:
-                    visible[k - size - 1] = True
-                    visible[k - 1] = True
+            # A row sweeps rightwards, then leftwards; a visible cell that does not block shows its
+            # neighbour in the sweep's direction and the cells in front of both (row j - 1).
+            for columns, step in ((range(size - 1), size), (range(size - 1, 0, -1), -size)):
+                for i in columns:
+                    k = i * size + j
+                    if not visible[k]:
+                        continue
+                    cell = view[k]
+                    if cell and not cell.see_behind():
+                        continue
+                    visible[k + step] = True
+                    if j > 0:
+                        visible[k + step - 1] = True
+                        visible[k - 1] = True
     # The agent sees what it carries at its own cell (MiniGrid puts it there after the sweep).
     view[(size // 2) * size + size - 1] = env.carrying
     cells = b"".join([(_EMPTY if v is None else bytes(v.encode())) if seen else _UNSEEN for v, seen in zip(view, visible)])
