@@ -446,7 +446,7 @@ def main() -> None:
                 print(f"not started: {name} is being trained by another process (pid in {name}.lock)", flush=True)
                 continue
             if not must_fit:
-                print(f"[{time.strftime('%H:%M:%S')}] {name}: trained until the deadline, then checkpointed", flush=True)
+                print(f"[{time.strftime('%H:%M:%S')}] {name}: trains until the deadline, then checkpoints", flush=True)
             try:
                 done, stopped = one_run(env, variant, seed, args.frames, args.runs, pause_at)  # (reads back a finished run)
             finally:
