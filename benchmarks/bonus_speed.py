@@ -174,23 +174,16 @@ def main() -> None:
 
     g = torch.Generator().manual_seed(0)
     hs = [torch.randn(8, 256, generator=g) * 0.3 for _ in range(64)]
-    errors, times = {}, {}
     samples: dict[str, list[float]] = {"baddbmm": [], "addcmul": []}
+    final: dict[str, torch.Tensor] = {}  # each form's C^-1 after the 64 updates
     for _ in range(args.repeats):  # alternated, so both meet the same load
         for name, update in (("baddbmm", baddbmm_update), ("addcmul", sherman_morrison)):
-            c_inv = torch.eye(256).repeat(8, 1, 1) / 0.1
-            start = time.perf_counter()
-            for h in hs:
-                update(c_inv, h)
-            samples[name].append((time.perf_counter() - start) / len(hs))
-    for name, update in (("baddbmm", baddbmm_update), ("addcmul", sherman_morrison)):
-        times[name] = statistics.median(samples[name])
-        c_inv = torch.eye(256).repeat(8, 1, 1) / 0.1
-        for h in hs:
-            update(c_inv, h)
-        direct = torch.linalg.inv(0.1 * torch.eye(256, dtype=torch.float64)
-                                  + sum(h[0].double()[:, None] * h[0].double()[None, :] for h in hs))
-        errors[name] = float((c_inv[0].double() - direct).abs().max())
+            c_inv = final[name] = torch.eye(256).repeat(8, 1, 1) / 0.1
+            samples[name] += [t / len(hs) for t in time_it(lambda: [update(c_inv, h) for h in hs], 1)]
+    direct = torch.linalg.inv(0.1 * torch.eye(256, dtype=torch.float64)
+                              + sum(h[0].double()[:, None] * h[0].double()[None, :] for h in hs))
+    times = {name: statistics.median(t) for name, t in samples.items()}
+    errors = {name: float((c_inv[0].double() - direct).abs().max()) for name, c_inv in final.items()}
     rows.append({"what": "E3B rank-one update, baddbmm_ (before)", "unit": "ms per update of 8 x 256 x 256",
                  "median": times["baddbmm"] * 1e3, "max_abs_diff_to_direct_inverse": errors["baddbmm"]})
     rows.append({"what": "E3B rank-one update, addcmul_ (sherman_morrison)", "unit": "ms per update of 8 x 256 x 256",

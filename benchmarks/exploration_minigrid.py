@@ -426,7 +426,7 @@ def main() -> None:
     pause_at = stop_by.at if args.pause_at_stop_by else None
     # First the runs that fit before --stop-by; then (--pause-at-stop-by) the next ones regardless, each
     # checkpointed at the deadline, so the core trains until then instead of idling.
-    for must_fit in (True, False):
+    for must_fit in ((True, False) if pause_at is not None else (True,)):
         for j, (env, variant, seed) in enumerate(jobs):
             name = run_label(env, variant, seed)
             if ((env, variant, seed) in finished or args.table_only or stopped or j % shard_n != shard_k
@@ -455,8 +455,6 @@ def main() -> None:
             if done is not None:
                 finished[(env, variant, seed)] = done
             write()
-        if pause_at is None or stopped:
-            break
     print_table(write())
     remaining = [run_label(*job) for job in jobs if job not in finished]
     print(f"finished runs: {len(finished)} in this grid (+{len(kept)} outside it, kept); remaining: {len(remaining)} "

@@ -468,18 +468,13 @@ class RNDShaper(RewardShaper):
         return (self.predictor(x) - self.target(x)).pow(2).sum(-1) / 2
 
     def raw_bonus(self, batch: Transitions) -> np.ndarray:
-        """Unnormalised prediction error of each row's next state (0 on invalid rows)."""
-        obs = {k: v for k, v in batch.next_obs.items() if k in self.norm.specs}
-        with torch.no_grad():
-            raw = self._error(self.norm(obs)).numpy().astype(np.float64)
-        raw = np.where(batch.valid, raw, 0.0)
-        valid = torch.as_tensor(np.asarray(batch.valid, dtype=bool))
-        self._pending.append({k: v[valid] for k, v in obs.items()})
-        self._last["raw"] = float(raw.mean())
-        return raw
+        """Unnormalised prediction error of each row's next state (0 on invalid rows): the step recorded
+        and scored at once (per-step mode; nothing else is recorded then)."""
+        self.record(batch)
+        return self.recorded_errors()[0][0]
 
     def record(self, batch: Transitions) -> None:
-        """`raw_bonus` without the forward pass: keeps the step's next states for `recorded_errors`."""
+        """Keeps the step's next states for `recorded_errors` (and the valid ones for the predictor step)."""
         obs = {k: v for k, v in batch.next_obs.items() if k in self.norm.specs}
         valid = np.asarray(batch.valid, dtype=bool)
         self._recorded.append((obs, valid))
@@ -487,8 +482,8 @@ class RNDShaper(RewardShaper):
 
     def recorded_errors(self) -> tuple[np.ndarray, np.ndarray]:
         """(raw errors, valid), each (steps, envs), of the steps `record`ed since the last call, in one
-        forward pass (0 on invalid slots): what `raw_bonus` gave step by step, as long as the
-        predictor and the input statistics have not changed in between (they change in `end_rollout`)."""
+        forward pass (0 on invalid slots): what one pass per step gives, as long as the predictor and
+        the input statistics have not changed in between (they change in `end_rollout`)."""
         if not self._recorded:
             return np.zeros((0, self.num_envs)), np.zeros((0, self.num_envs), dtype=bool)
         obs = {k: torch.cat([o[k] for o, _ in self._recorded]) for k in self._recorded[0][0]}
