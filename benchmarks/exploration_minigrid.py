@@ -306,6 +306,20 @@ def estimate_run_s(variant: str, rows: list[dict], frames: int, done_steps: int 
     return max(0, frames - done_steps) / min(rates) if rates else None
 
 
+EARLY_STOP_MARGIN = 1.5  # a seed may need more frames than the others took to reach the last target
+
+
+def frames_needed(env: str, variant: str, rows: list[dict], budget: int) -> int:
+    """Frames a run of `variant` on `env` will likely train: the budget, unless every finished seed of
+    it stopped early at the last target (a run ends there); then the most any of them took, plus half
+    again (at most the budget). At a session's end this lets a lane fit the short runs (MultiRoom's
+    count bonuses stop near 100k frames) instead of pausing a long one it cannot finish."""
+    same = [r for r in rows if r["env"] == env and r["variant"] == variant]
+    if same and all(r.get(f"frames_to_{TARGETS[-1]}") is not None for r in same):
+        return min(budget, int(EARLY_STOP_MARGIN * max(r["env_steps"] for r in same)))
+    return budget
+
+
 def table(results: list[dict], envs: list[str], variants: list[str]) -> list[dict]:
     rows = []
     for env in envs:
@@ -361,7 +375,9 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/results/exploration_minigrid.json")
     ap.add_argument("--stop-by", default=None, metavar="TIME",
                     help="start no run that would not finish by TIME (epoch seconds, ISO date-time or HH:MM), "
-                         "estimated from the variant's slowest rate so far; the skipped runs stay for the next call")
+                         "estimated from the variant's slowest rate so far and the frames its other seeds took "
+                         "on the env (the budget, unless all of them stopped early at the last target); the "
+                         "skipped runs stay for the next call")
     ap.add_argument("--pause-at-stop-by", action="store_true",
                     help="when no unfinished run fits before --stop-by any more, start the next one anyway and "
                          "checkpoint it at TIME (it resumes next time, if its run folder is still there): uses the "
@@ -434,7 +450,8 @@ def main() -> None:
                 continue
             if must_fit:
                 started = progress(Path(args.runs) / name) if (Path(args.runs) / name).is_dir() else None
-                estimate = estimate_run_s(variant, list(finished.values()) + kept, args.frames,
+                known = list(finished.values()) + kept
+                estimate = estimate_run_s(variant, known, frames_needed(env, variant, known, args.frames),
                                           started["env_steps"] if started else 0)
                 if not stop_by.fits(estimate, UNKNOWN_RUN_S):
                     print(stop_by.skip_line(name, estimate, UNKNOWN_RUN_S)

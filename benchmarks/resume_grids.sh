@@ -50,7 +50,8 @@ llm_lane() {
         --results benchmarks/results/ige_llm_coin.json
     $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds "" --methods ige,llm-agent,reflexion --no-robustify \
         --results benchmarks/results/ige_llm_babyai.json
-    $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds treasure_hunter --babyai "" --methods ige,llm-agent,reflexion --no-robustify \
+    # Treasure hunter with robustify: PPO along the trajectory of every game IGE solved (seed 16).
+    $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds treasure_hunter --babyai "" --methods ige,llm-agent,reflexion \
         --results benchmarks/results/ige_llm_treasure.json
     $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds cooking --games-for cooking=3 --babyai "" --methods ige,llm-agent,reflexion \
         --no-robustify --results benchmarks/results/ige_llm_cooking.json

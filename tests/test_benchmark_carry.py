@@ -250,6 +250,42 @@ def test_exploration_grid_pauses_a_run_at_stop_by_once_nothing_fits(tmp_path, mo
     assert not list((tmp_path / "runs").glob("*.lock"))
 
 
+def test_exploration_grid_fits_a_run_whose_other_seeds_stopped_early(tmp_path, monkeypatch, capsys):
+    """Every finished seed of count-both stopped at the last target after 20k of 100k frames: its next
+    seed is estimated at 1.5 x 20k frames (300 s at 100 steps/s) and starts with 10 minutes left,
+    while the next ppo seed (the whole budget, 1,000 s) is skipped. One seed that ran the whole budget
+    puts the estimate back to the budget."""
+    import time
+
+    budget = 100_000
+    early = _row("doorkey-8x8", "ppo-count-both", 0, budget, env_steps=20_000, **{"frames_to_0.9": 19_456})
+    full = _row("doorkey-8x8", "ppo", 0, budget)
+    assert em.frames_needed("doorkey-8x8", "ppo-count-both", [early, full], budget) == 30_000
+    assert em.frames_needed("multiroom-n4-s5", "ppo-count-both", [early], budget) == budget  # another env
+    assert em.frames_needed("doorkey-8x8", "ppo", [early, full], budget) == budget
+    late = _row("doorkey-8x8", "ppo-count-both", 1, budget)  # reached nothing: ran the whole budget
+    assert em.frames_needed("doorkey-8x8", "ppo-count-both", [early, late], budget) == budget
+    long_early = {**early, "env_steps": 90_000}
+    assert em.frames_needed("doorkey-8x8", "ppo-count-both", [long_early], budget) == budget  # capped
+
+    out = tmp_path / "grid.json"
+    out.write_text(json.dumps({"variants": _variants("ppo", "ppo-count-both"), "runs": [full, early]}))
+    calls = []
+
+    def fake_run(env, variant, seed, frames, runs, pause_at=None):
+        calls.append(f"{variant}-{env}-s{seed}")
+        return None, False
+
+    monkeypatch.setattr(em, "one_run", fake_run)
+    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "2", "--frames", str(budget),
+                                      "--envs", "doorkey-8x8", "--variants", "ppo,ppo-count-both",
+                                      "--stop-by", str(int(time.time()) + 600),
+                                      "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    em.main()
+    assert "not started: ppo-doorkey-8x8-s1 needs ~17 min" in capsys.readouterr().out
+    assert calls == ["ppo-count-both-doorkey-8x8-s1"]
+
+
 def test_a_run_paused_at_the_deadline_checkpoints_and_resumes_to_its_budget(tmp_path):
     """The real one_run: a pause time already past ends the run after its first update, resumable; the
     next call resumes it from that checkpoint to its budget and reads the finished run back."""
