@@ -161,10 +161,15 @@ def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
     results = tmp_path / "ige.json"
     # Seed 2 ran before the failure policy: a backend error became a random choice, so it runs again.
     before_policy = {**done, "seed": 2, "fallbacks_by_reason": {"invalid_answer": 6, "backend_error": 1}}
+    # A solved game (status "solved") and a run that used its LLM-call budget ended as planned too: a new
+    # checkout must not play them again (a solved game was, in every fresh clone, before this).
     results.write_text(json.dumps({"runs": [done, {**done, "seed": 1, "status": "interrupted"}, before_policy,
-                                            {**done, "seed": 3, "fallbacks_by_reason": {"invalid_answer": 6}}]}))
+                                            {**done, "seed": 3, "fallbacks_by_reason": {"invalid_answer": 6}},
+                                            {**done, "seed": 4, "status": "solved"},
+                                            {**done, "seed": 5, "status": "budget"},
+                                            {**done, "seed": 6, "status": "llm_error"}]}))
     committed = ige_bench.committed_runs(results)
-    assert set(committed) == {("ige", env, 0, None), ("ige", env, 3, None)}  # an unfinished run is not carried
+    assert set(committed) == {("ige", env, s, None) for s in (0, 3, 4, 5)}  # an unfinished run is not carried
 
     class Args:
         out, cache, workers, finished_only = tmp_path / "runs", tmp_path / "cache.sqlite", 1, False
