@@ -4,7 +4,8 @@ paper's hard games.
     .venv/bin/python benchmarks/ige.py [--games 10] [--games-for cooking=3]
         [--kinds coin_collector,treasure_hunter,cooking] [--babyai BabyAI-PutNextLocal-v0] [--babyai-seeds 10]
         [--methods ige,llm-agent,reflexion,go-explore,random-agent] [--seeds 1]
-        (add llm-agent-naive for the reference's "Naive LLM": the action alone, no thought)
+        (add llm-agent-naive for the reference's "Naive LLM": the action alone, no thought; ige-untried for
+        IGE whose act step is offered only the actions not yet tried from the state, on every game)
         [--robustify-steps 8192] [--no-robustify] [--results PATH]
 
 Games (the paper's settings, `textworld_env.PAPER_PRESETS`; `llm-explore make-games textworld --preset
@@ -53,8 +54,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_KINDS = "coin_collector,treasure_hunter,cooking"
 DEFAULT_BABYAI = "BabyAI-PutNextLocal-v0"
 METHODS = ("ige", "llm-agent", "reflexion", "go-explore", "random-agent")
-# bench_common.AGENT_VARIANTS adds `llm-agent-naive`, the reference's "Naive LLM" (not in the default list).
-LLM_METHODS = {"ige", "llm-agent", "reflexion", *AGENT_VARIANTS}
+# Labels beyond the registered methods (not in the default list): bench_common.AGENT_VARIANTS adds
+# `llm-agent-naive`, the reference's "Naive LLM"; `ige-untried` is IGE with the BabyAI protocol's
+# untried-actions filter on every game (README, "Loops": does it stop the 270M model's repeated moves?).
+VARIANTS = {**AGENT_VARIANTS, "ige-untried": ("ige", {"untried_only": True})}
+LLM_METHODS = {"ige", "llm-agent", "reflexion", *VARIANTS}
 
 
 SEED_RECORD = ROOT / "benchmarks" / "results" / "textworld_paper_seeds.json"
@@ -131,13 +135,26 @@ def run_name(method: str, env: str, seed: int) -> str:
     return f"{method}-{env_slug(env)}-s{seed}"
 
 
+def job_config(job: dict, out: str, cache: str, overrides: dict):
+    """(registered method, RunConfig) of a job: a label of VARIANTS runs its method with its settings."""
+    from llm_explore.config import RunConfig
+
+    registered, settings = VARIANTS.get(job["method"], (job["method"], {}))
+    section = {k: v for k, v in overrides.items() if v is not None} | settings
+    if job.get("robustify"):
+        section.update(robustify=True, robustify_steps=job["robustify_steps"])
+    return registered, RunConfig.model_validate({
+        "name": run_name(job["method"], job["env"], job["seed"]), "out_dir": out, "seed": job["seed"],
+        "env": {"id": job["env"]}, "llm": {"threads": 1}, "cache": {"path": cache},
+        "method": {registered.replace("-", "_"): section}})
+
+
 def one_run(job: dict, out: str, cache: str, overrides: dict, finished_only: bool = False) -> dict | None:
     """One search (in a worker process); returns the facts the table needs (None: not run yet and
     `finished_only`)."""
     import torch
 
     torch.set_num_threads(1)
-    from llm_explore.config import RunConfig
     from llm_explore.methods.ige.runner import run_search
 
     run_dir = Path(out) / run_name(job["method"], job["env"], job["seed"])
@@ -152,14 +169,7 @@ def one_run(job: dict, out: str, cache: str, overrides: dict, finished_only: boo
             import shutil
 
             shutil.rmtree(run_dir)
-        registered, settings = AGENT_VARIANTS.get(job["method"], (job["method"], {}))
-        section = {k: v for k, v in overrides.items() if v is not None} | settings
-        if job.get("robustify"):
-            section.update(robustify=True, robustify_steps=job["robustify_steps"])
-        cfg = RunConfig.model_validate({
-            "name": run_dir.name, "out_dir": out, "seed": job["seed"], "env": {"id": job["env"]},
-            "llm": {"threads": 1}, "cache": {"path": cache},
-            "method": {registered.replace("-", "_"): section}})
+        registered, cfg = job_config(job, out, cache, overrides)
         _, summary = run_search(registered, cfg)
     rob = summary.get("robustify") or {}
     return {**job, "run_dir": str(run_dir), "reused": reused, "status": summary["status"],
@@ -370,9 +380,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     args.cache = args.cache or args.out / "llm_cache.sqlite"
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = set(methods) - set(METHODS) - set(AGENT_VARIANTS)
+    unknown = set(methods) - set(METHODS) - set(VARIANTS)
     if unknown:
-        raise SystemExit(f"unknown method(s) {sorted(unknown)}; valid: {', '.join((*METHODS, *AGENT_VARIANTS))}")
+        raise SystemExit(f"unknown method(s) {sorted(unknown)}; valid: {', '.join((*METHODS, *VARIANTS))}")
     overrides: dict = {}
     instances = games(args)
     # Round-robin over the game groups (coin 1, cooking 1, BabyAI 1, coin 2, ...) and all methods per

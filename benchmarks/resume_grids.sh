@@ -55,6 +55,10 @@ llm_lane() {
         --results benchmarks/results/ige_llm_treasure.json
     $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds cooking --games-for cooking=3 --babyai "" --methods ige,llm-agent,reflexion \
         --no-robustify --results benchmarks/results/ige_llm_cooking.json
+    # Ablation: IGE with the untried-actions filter on coin collector L220, where the 270M model repeats
+    # one move (README, "Loops"); the other methods' rows are read back from the same file.
+    $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds coin_collector --babyai "" --methods ige,llm-agent,reflexion,ige-untried \
+        --no-robustify --results benchmarks/results/ige_llm_coin.json
     # Time left before the deadline (or IGE's grid done): this core trains exploration runs beside the other lane.
     exploration_grid
 }

@@ -185,6 +185,24 @@ def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
         ige_bench.run_jobs([{"group": "g", "env": env, "method": "ige", "seed": 0}], Args, {})
 
 
+def test_ige_variant_labels_run_their_method_with_their_settings(tmp_path):
+    """`ige-untried` is IGE with the untried-actions filter on, in a run folder of its own (so its rows
+    never stand in for plain IGE's); plain `ige` leaves the filter to the family's protocol."""
+    env = "textworld:coin_collector?level=220&max_steps=25&seed=1"
+    job = {"group": "coin_collector", "env": env, "method": "ige-untried", "seed": 0}
+    registered, cfg = ige_bench.job_config(job, str(tmp_path), str(tmp_path / "c.sqlite"), {})
+    assert registered == "ige" and cfg.method["ige"]["untried_only"] is True
+    from llm_explore.methods.ige.config import search_config
+
+    assert search_config("ige", cfg).untried_only is True  # the section validates as IGE's settings
+    assert cfg.name.startswith("ige-untried-") and cfg.name != ige_bench.run_name("ige", env, 0)
+    assert ige_bench.job_key({**job, "solved": False}) != ige_bench.job_key({**job, "method": "ige"})
+    registered, cfg = ige_bench.job_config({**job, "method": "ige"}, str(tmp_path), str(tmp_path / "c.sqlite"), {})
+    assert registered == "ige" and "untried_only" not in cfg.method["ige"]
+    registered, cfg = ige_bench.job_config({**job, "method": "llm-agent-naive"}, str(tmp_path), "c", {})
+    assert registered == "llm-agent" and cfg.method["llm_agent"]["act_thought"] is False
+
+
 def test_stop_by_parses_its_forms_and_refuses_garbage():
     import time
     from datetime import datetime
