@@ -196,3 +196,19 @@ def test_multiroom_n4_s5_spec_has_four_rooms():
     env = gym.make(env_id.split(":", 1)[1]).unwrapped
     env.reset(seed=0)
     assert env.minNumRooms == env.maxNumRooms == 4 and len(env.rooms) == 4
+
+
+def test_env_slugs_of_long_ids_that_differ_past_the_cut_stay_apart():
+    """Cooking ids differ only in their last characters (`...&split=test&seed=N`): cut at 60 characters
+    they once gave every game one run folder, and `ige.py` read game 1's run back as games 2-10."""
+    from llm_explore.learner.runs import SLUG_MAX, env_slug
+
+    games = [f"textworld:cooking?recipe=5&take=5&go=12&open=1&cook=1&cut=1&split=test&seed={s}" for s in range(1, 11)]
+    slugs = [env_slug(g) for g in games]
+    assert len(set(slugs)) == len(games)
+    assert all(len(s) <= SLUG_MAX and s.startswith("textworld-cooking-recipe-5") for s in slugs)
+    assert slugs == [env_slug(g) for g in games]  # stable: a rerun finds its folder
+    # Short ids keep their plain slug (run folders made before stay valid).
+    assert env_slug("minigrid:MiniGrid-Empty-5x5-v0") == "minigrid-empty-5x5-v0"
+    assert env_slug("textworld:treasure_hunter?level=30&max_steps=40&seed=16") == \
+        "textworld-treasure-hunter-level-30-max-steps-40-seed-16"

@@ -13,6 +13,7 @@ statistics and summary.json.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -39,10 +40,21 @@ CRAFTER_ACHIEVEMENTS = (
 )
 
 
+SLUG_MAX = 60
+
+
 def env_slug(env_id: str) -> str:
-    """`minigrid:MiniGrid-Empty-5x5-v0` -> `minigrid-empty-5x5-v0` (safe in a folder name)."""
+    """`minigrid:MiniGrid-Empty-5x5-v0` -> `minigrid-empty-5x5-v0` (safe in a folder name).
+
+    At most 60 characters. A longer slug keeps its first 51 and ends in 8 hex digits of a hash of the
+    whole id: ids that differ only past the cut (the cooking games' `...&split=test&seed=N`) must not
+    share a run folder, or one game's finished run is read back as another's."""
     slug = env_id.split(":", 1)[1] if env_id.lower().startswith(("minigrid:", "babyai:")) else env_id
-    return re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-")[:60]
+    slug = re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-")
+    if len(slug) <= SLUG_MAX:
+        return slug
+    digest = hashlib.sha1(env_id.encode()).hexdigest()[:8]
+    return f"{slug[:SLUG_MAX - 9].rstrip('-')}-{digest}"
 
 
 def family_of(env_id: str) -> str:
