@@ -264,20 +264,17 @@ def job_key(row: dict) -> tuple:
     return row["method"], row["env"], row["seed"], row.get("robustify_steps")
 
 
-# How a run that ended as planned says it: its budget of env steps or trials used, the game solved, or
-# its budget of LLM calls used. Anything else (`llm_error`, `interrupted`) runs again.
-FINISHED_STATUSES = ("complete", "solved", "budget")
-
-
 def committed_runs(path: Path) -> dict[tuple, dict]:
     """The finished runs recorded in the result file at `path` (empty if there is none). A row that
     counted backend errors as fallbacks is not one: it ran before the run-wide failure policy, which now
     stops a run on a backend error instead of letting a random choice stand in, so the job runs again."""
     if not path.is_file():
         return {}
+    from llm_explore.orchestration.inventory import FINISHED  # what a sweep does not run again either
+
     rows = json.loads(path.read_text()).get("runs", [])
     return {job_key(r): {**r, "reused": "results file"} for r in rows
-            if r.get("status") in FINISHED_STATUSES and not (r.get("fallbacks_by_reason") or {}).get("backend_error")}
+            if r.get("status") in FINISHED and not (r.get("fallbacks_by_reason") or {}).get("backend_error")}
 
 
 UNKNOWN_RUN_S = 1800.0  # a method never timed on any game: assume half an hour (an IGE BabyAI search took 29 min)

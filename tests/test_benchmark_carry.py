@@ -196,7 +196,7 @@ def test_ige_variant_labels_run_their_method_with_their_settings(tmp_path):
 
     assert search_config("ige", cfg).untried_only is True  # the section validates as IGE's settings
     assert cfg.name.startswith("ige-untried-") and cfg.name != ige_bench.run_name("ige", env, 0)
-    assert ige_bench.job_key({**job, "solved": False}) != ige_bench.job_key({**job, "method": "ige"})
+    assert ige_bench.job_key(job) != ige_bench.job_key({**job, "method": "ige"})
     registered, cfg = ige_bench.job_config({**job, "method": "ige"}, str(tmp_path), str(tmp_path / "c.sqlite"), {})
     assert registered == "ige" and "untried_only" not in cfg.method["ige"]
     registered, cfg = ige_bench.job_config({**job, "method": "llm-agent-naive"}, str(tmp_path), "c", {})

@@ -54,6 +54,7 @@ def sweep(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from llm_explore.errors import ConfigError
+    from llm_explore.orchestration.inventory import FINISHED
     from llm_explore.orchestration.sweep import Sweep, all_finished, parse_seeds, plan, run_sweep
 
     if llm_server not in ("shared", "per-run"):
@@ -92,7 +93,7 @@ def sweep(
     typer.echo(f"sweep {folder}: {len(jobs)} runs, " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     typer.echo(f"report with: llm-explore report {folder}")
     if not all_finished(jobs):
-        failed = [j for j in jobs if j.status not in ("complete", "solved", "stopped", "budget")]
+        failed = [j for j in jobs if j.status not in FINISHED]
         typer.echo(f"{len(failed)} run(s) did not finish; rerun the same command to resume them", err=True)
         sys.exit(1)
 

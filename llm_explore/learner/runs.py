@@ -54,7 +54,7 @@ def env_slug(env_id: str) -> str:
     if len(slug) <= SLUG_MAX:
         return slug
     digest = hashlib.sha1(env_id.encode()).hexdigest()[:8]
-    return f"{slug[:SLUG_MAX - 9].rstrip('-')}-{digest}"
+    return f"{slug[:SLUG_MAX - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 def family_of(env_id: str) -> str:
