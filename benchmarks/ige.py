@@ -421,7 +421,7 @@ def write_results(args, instances: list[dict], methods: list[str], rows: list[di
     import textworld
 
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps({
+    data = {
         "benchmark": "ige", "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": round(time.time() - t0, 1),
         "what_was_run": {"games_per_kind": args.games, "games_for": args.games_for, "kinds": args.kinds,
                          "instances": [g["env"] for g in instances],
@@ -440,8 +440,33 @@ def write_results(args, instances: list[dict], methods: list[str], rows: list[di
                     "gymnasium": gymnasium.__version__, "textworld": textworld.__version__,
                     "note": "shared with other jobs (load average > 2 on 2 cores): wall times are under load"},
         "table": agg, "robustify": rob_agg, "runs": rows + rob_rows,
-        "markdown": text, "robustify_markdown": rob_text}, indent=2) + "\n")
+        "markdown": text, "robustify_markdown": rob_text}
+    if not same_results(args.results, data):
+        args.results.write_text(json.dumps(data, indent=2) + "\n")
     return text, rob_text
+
+
+# Fields that change each time a grid is read back without running anything: when they are all that
+# differs, the committed result file is left as it is (a lane passing through a finished step
+# would otherwise leave a diff of timestamps to revert).
+VOLATILE_FIELDS = ("created", "wall_s")
+
+
+def same_results(path: Path, data: dict) -> bool:
+    """`path` already holds `data`, except for its timestamps and the rows' `reused` marks."""
+    if not path.is_file():
+        return False
+    try:
+        old = json.loads(path.read_text())
+    except ValueError:
+        return False
+
+    def core(d: dict) -> dict:
+        rows = [{k: v for k, v in r.items() if k != "reused"} for r in d.get("runs", [])]
+        return {**{k: v for k, v in d.items() if k not in VOLATILE_FIELDS}, "runs": rows}
+
+    # Through JSON, so tuples and lists compare alike.
+    return core(old) == core(json.loads(json.dumps(data)))
 
 
 if __name__ == "__main__":

@@ -185,6 +185,30 @@ def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
         ige_bench.run_jobs([{"group": "g", "env": env, "method": "ige", "seed": 0}], Args, {})
 
 
+def test_ige_leaves_its_result_file_alone_when_nothing_ran(tmp_path):
+    """Read back without running anything, a grid's result file keeps its timestamps (no diff to revert);
+    a row that changed is written."""
+    row = {"group": "coin_collector", "env": "textworld:coin_collector?seed=1", "method": "ige", "seed": 0,
+           "status": "complete", "solved": False, "env_steps": 125, "llm_calls": 249, "wall_s": 195.0,
+           "archive_size": 3, "best_score": 0, "repeated_actions": None, "fallbacks": 0,
+           "fallbacks_by_reason": {}, "steps_to_first_success": None, "llm_calls_to_first_success": None,
+           "run_dir": "r", "reused": False, "robustify": None}
+
+    class Args:
+        results, games, games_for, kinds, babyai, babyai_seeds = tmp_path / "ige.json", 1, [], "coin_collector", "", 1
+        seeds, finished_only, no_robustify, robustify_steps, workers, timed_out = 1, False, True, 8192, 1, {}
+
+    instances = [{"env": row["env"], "group": "coin_collector"}]
+    ige_bench.write_results(Args, instances, ["ige"], [row], [], t0=0.0)
+    first = Args.results.read_text()
+    # The same rows read back from the file (reused marks differ) a moment later: nothing is written.
+    ige_bench.write_results(Args, instances, ["ige"], [{**row, "reused": "results file"}], [], t0=-5.0)
+    assert Args.results.read_text() == first
+    ige_bench.write_results(Args, instances, ["ige"], [{**row, "archive_size": 5}], [], t0=-5.0)
+    rewritten = json.loads(Args.results.read_text())
+    assert rewritten["runs"][0]["archive_size"] == 5 and rewritten["wall_s"] != json.loads(first)["wall_s"]
+
+
 def test_ige_variant_labels_run_their_method_with_their_settings(tmp_path):
     """`ige-untried` is IGE with the untried-actions filter on, in a run folder of its own (so its rows
     never stand in for plain IGE's); plain `ige` leaves the filter to the family's protocol."""
