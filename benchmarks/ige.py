@@ -56,8 +56,11 @@ DEFAULT_BABYAI = "BabyAI-PutNextLocal-v0"
 METHODS = ("ige", "llm-agent", "reflexion", "go-explore", "random-agent")
 # Labels beyond the registered methods (not in the default list): bench_common.AGENT_VARIANTS adds
 # `llm-agent-naive`, the reference's "Naive LLM"; `ige-untried` is IGE with the BabyAI protocol's
-# untried-actions filter on every game (README, "Loops": does it stop the 270M model's repeated moves?).
-VARIANTS = {**AGENT_VARIANTS, "ige-untried": ("ige", {"untried_only": True})}
+# untried-actions filter on every game (README, "Loops": does it stop the 270M model's repeated moves?);
+# `ige-untried-noprune` also turns the TextWorld protocol's pruning off: on coin collector the select
+# answer removed the states that still had untried actions, and the filter then offered tried ones.
+VARIANTS = {**AGENT_VARIANTS, "ige-untried": ("ige", {"untried_only": True}),
+            "ige-untried-noprune": ("ige", {"untried_only": True, "prune": False})}
 LLM_METHODS = {"ige", "llm-agent", "reflexion", *VARIANTS}
 
 

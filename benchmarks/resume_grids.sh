@@ -59,6 +59,11 @@ llm_lane() {
     # one move (README, "Loops"); the other methods' rows are read back from the same file.
     $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds coin_collector --babyai "" --methods ige,llm-agent,reflexion,ige-untried \
         --no-robustify --results benchmarks/results/ige_llm_coin.json
+    # ... and without the TextWorld protocol's pruning: replaying ige-untried's answers (benchmarks/ige_loops.py)
+    # showed every repeated move came after the select answer had removed the states with untried actions.
+    $PY benchmarks/ige.py "${STOP_BY[@]}" --kinds coin_collector --babyai "" \
+        --methods ige,llm-agent,reflexion,ige-untried,ige-untried-noprune \
+        --no-robustify --results benchmarks/results/ige_llm_coin.json
     # Time left before the deadline (or IGE's grid done): this core trains exploration runs beside the other lane.
     exploration_grid
 }

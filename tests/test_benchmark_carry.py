@@ -223,6 +223,14 @@ def test_ige_variant_labels_run_their_method_with_their_settings(tmp_path):
     assert ige_bench.job_key(job) != ige_bench.job_key({**job, "method": "ige"})
     registered, cfg = ige_bench.job_config({**job, "method": "ige"}, str(tmp_path), str(tmp_path / "c.sqlite"), {})
     assert registered == "ige" and "untried_only" not in cfg.method["ige"]
+    registered, cfg = ige_bench.job_config({**job, "method": "ige-untried-noprune"}, str(tmp_path), "c", {})
+    settings = search_config("ige", cfg)
+    assert registered == "ige" and settings.untried_only is True and settings.prune is False
+    from llm_explore.methods.ige.config import resolve_protocol
+
+    assert resolve_protocol(settings, "textworld")["prune"] is False  # over the TextWorld protocol's pruning
+    assert resolve_protocol(search_config("ige", ige_bench.job_config(job, str(tmp_path), "c", {})[1]),
+                            "textworld")["prune"] is True
     registered, cfg = ige_bench.job_config({**job, "method": "llm-agent-naive"}, str(tmp_path), "c", {})
     assert registered == "llm-agent" and cfg.method["llm_agent"]["act_thought"] is False
 

@@ -690,3 +690,38 @@ def test_paper_presets_name_the_papers_games():
     out = subprocess.run([sys.executable, "-m", "llm_explore", "make-games", "textworld", "--kind", "cooking",
                           "--preset", "hard"], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 2 and "--preset 'hard': valid: paper" in (out.stdout + out.stderr)
+
+
+def test_loop_replay_walks_a_run_again_and_says_why_it_repeated(tmp_path):
+    """benchmarks/ige_loops.py replays a run folder's logged answers through the search without a model.
+    A select that always returns to listed state 0 and removes state 1 (with the untried-actions filter on;
+    the 270M model copied the example's "remove": [1]) and an act that takes the first offered action: the replay must walk the same path (archive size and repeat count equal to
+    the run's summary), and say every repeated move was forced after the select had removed a state with
+    untried actions; without pruning there is no such removal."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import ige_loops
+    from llm_explore.methods.ige.runner import run_search
+
+    def answer(tag, prompt, model):
+        if tag == "ige/select":
+            return {"thought": "t", "choice": 0, "remove": [1]}
+        return {"thought": "t", "choice": model.model_fields["choice"].annotation.__args__[0]}
+
+    found = {}
+    for prune in (True, False):
+        run_dir, summary = run_search("ige", config(tmp_path, f"p{prune}", CC5, trials=30, untried_only=True,
+                                                    prune=prune), client=AnsweringClient(answer))
+        row = ige_loops.replay(run_dir)
+        assert row["matched"] and row["error"] is None, row
+        assert (row["archive_size"], row["repeats"]) == (summary["archive_size"],
+                                                         summary["repeated_actions"]["repeated"])
+        counts = row["counts"]
+        assert counts.get("forced", 0) + counts.get("chosen", 0) == row["repeats"]  # each repeat explained
+        assert counts.get("chosen", 0) == 0  # the filter never offers a tried action beside untried ones
+        found[prune] = counts
+    assert found[True].get("removals_of_untried", 0) > 0 and found[True].get("removed_had", 0) > 0
+    assert found[True]["forced"] >= found[True]["removed_had"]  # each such select led to a forced repeat
+    assert found[False].get("removals_of_untried", 0) == 0 and found[False].get("removed_had", 0) == 0
+    # A log that does not fit the game is reported, not passed off as the run.
+    (run_dir / "decisions.jsonl").write_text((run_dir / "decisions.jsonl").read_text().splitlines()[0] + "\n")
+    assert ige_loops.replay(run_dir)["matched"] is False
