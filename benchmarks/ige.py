@@ -396,11 +396,14 @@ def main() -> None:
             for g in ordered for s in range(args.seeds) for m in methods]
     t0 = time.time()
     committed = committed_runs(args.results)
-    write = lambda rows, rob_rows=(): write_results(args, instances, methods, rows, list(rob_rows), t0)  # noqa: E731
+    # The file's robustify rows stay in every write until this invocation's robustify step has its own
+    # (a lane stopped during the searches must not leave a file without them), and stay when it is skipped.
+    recorded_rob = [r for r in committed.values() if r.get("robustify_steps") is not None]
+    write = lambda rows, rob_rows=recorded_rob: write_results(args, instances, methods, rows, list(rob_rows), t0)  # noqa: E731
     rows = run_jobs(jobs, args, overrides, committed=committed, on_row=write)
     # Robustify every hard game IGE solved, each its own run (IGE's cached answers replay the search;
     # then PPO trains along its best trajectory).
-    rob_rows = []
+    rob_rows = recorded_rob
     if not args.no_robustify and "ige" in methods:
         rob_jobs = [{"group": r["group"] + " (robustify)", "env": r["env"], "method": "ige", "seed": r["seed"],
                      "robustify": True, "robustify_steps": args.robustify_steps}

@@ -209,6 +209,44 @@ def test_ige_leaves_its_result_file_alone_when_nothing_ran(tmp_path):
     assert rewritten["runs"][0]["archive_size"] == 5 and rewritten["wall_s"] != json.loads(first)["wall_s"]
 
 
+def test_ige_grid_read_back_whole_leaves_its_result_file_byte_identical(tmp_path, monkeypatch):
+    """Every job recorded (a solved search and its robustify run): ige.py runs nothing, and the file is
+    not touched, not even by the writes after each row (they used to drop the robustify rows until the
+    robustify step, so the file was rewritten twice and a lane stopped in between lost them)."""
+    env = "babyai:BabyAI-GoToLocal-v0"
+    row = {"group": "GoToLocal", "env": env, "method": "ige", "seed": 1, "run_dir": "r", "reused": False,
+           "status": "solved", "solved": True, "env_steps": 9, "steps_to_first_success": 9, "llm_calls": 12,
+           "llm_calls_to_first_success": 12, "archive_size": 4, "best_score": 1.0, "repeated_actions": None,
+           "fallbacks": 0, "fallbacks_by_reason": {}, "wall_s": 30.0, "robustify": None}
+    rob = {**row, "group": "GoToLocal (robustify)", "robustify_steps": 8192, "run_dir": "rr",
+           "robustify": {"status": "complete", "eval_success_rate": 1.0, "random_policy_success_rate": 0.2,
+                         "ppo_env_steps": 8192, "trajectory_length": 9, "curriculum": {"reached_start": True},
+                         "wall_s": 60.0}}
+    results = tmp_path / "ige.json"
+    argv = ["ige.py", "--kinds", "", "--babyai", "BabyAI-GoToLocal-v0", "--babyai-seeds", "1", "--methods", "ige",
+            "--results", str(results), "--out", str(tmp_path / "runs"), "--robustify-steps", "8192"]
+
+    class Args:
+        games, games_for, kinds, babyai, babyai_seeds, seeds, finished_only = 10, [], "", "BabyAI-GoToLocal-v0", 1, 1, False
+        no_robustify, robustify_steps, workers, timed_out = False, 8192, 1, {}
+
+    Args.results = results
+    ige_bench.write_results(Args, [{"group": "GoToLocal", "env": env, "seed_offset": 1}], ["ige"], [row], [rob], 0.0)
+    before = results.read_text()
+    monkeypatch.setattr(sys, "argv", argv)
+    writes = []
+    real = ige_bench.write_results
+
+    def spy(args, instances, methods, rows, rob_rows, t0):
+        writes.append(len(rob_rows))
+        return real(args, instances, methods, rows, rob_rows, t0)
+
+    monkeypatch.setattr(ige_bench, "write_results", spy)
+    ige_bench.main()
+    assert writes and all(n == 1 for n in writes)  # no write without the robustify row
+    assert results.read_text() == before
+
+
 def test_ige_variant_labels_run_their_method_with_their_settings(tmp_path):
     """`ige-untried` is IGE with the untried-actions filter on, in a run folder of its own (so its rows
     never stand in for plain IGE's); plain `ige` leaves the filter to the family's protocol."""
