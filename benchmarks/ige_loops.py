@@ -103,7 +103,7 @@ def replay(run_dir: Path) -> dict:
     from llm_explore.envs import make_env
     from llm_explore.methods.ige.config import resolve_budget, resolve_protocol, search_config
     from llm_explore.methods.ige.explore import Search
-    from llm_explore.methods.ige.runner import _policy
+    from llm_explore.methods.ige.runner import build_policy
     from llm_explore.methods.ige.task import TaskView
 
     run = json.loads((run_dir / "run.json").read_text())
@@ -117,7 +117,7 @@ def replay(run_dir: Path) -> dict:
     protocol = resolve_protocol(settings, family)
     rows = [json.loads(line) for line in (run_dir / "decisions.jsonl").read_text().splitlines() if line.strip()]
     roles = ReplayRoles(rows)
-    policy = _policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
+    policy = build_policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
                      np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1]))
     search = Search(env, TaskView(family), policy, trials=trials, actions_per_trial=actions, seed=cfg.seed,
                     max_env_steps=settings.max_env_steps, return_mode=settings.return_mode,

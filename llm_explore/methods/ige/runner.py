@@ -51,8 +51,10 @@ class TrialLog:
             csv.DictWriter(fh, fieldnames=METRIC_COLUMNS, extrasaction="ignore").writerow(row)
 
 
-def _policy(method: str, settings: SearchConfig, protocol: dict, family: str, roles: LLMRoles | None,
-            rng: np.random.Generator):
+def build_policy(method: str, settings: SearchConfig, protocol: dict, family: str, roles: LLMRoles | None,
+                 rng: np.random.Generator):
+    """The search policy of `method` with its settings and the family's resolved protocol (`roles`: the
+    LLM roles, or anything answering like them; None for the methods without an LLM)."""
     if method == "ige":
         return IGEPolicy(roles, family=family, max_listed=settings.max_listed, kept_in_judge=settings.kept_in_judge,
                          use_judge=protocol["judge"], mark_unexplored=settings.mark_unexplored is not False,
@@ -158,7 +160,7 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
                          max_tokens=settings.max_tokens, thought_chars=settings.thought_chars,
                          parse_retries=settings.parse_retries, log=decisions, rules=rules,
                          act_thought=settings.act_thought)
-    policy = _policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
+    policy = build_policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
                      np.random.default_rng(seeds[1]))
     max_env_steps = settings.max_env_steps
     if policy.restarts:  # agents: episodes from the start, with the search's step budget
