@@ -118,7 +118,7 @@ def replay(run_dir: Path) -> dict:
     rows = [json.loads(line) for line in (run_dir / "decisions.jsonl").read_text().splitlines() if line.strip()]
     roles = ReplayRoles(rows)
     policy = build_policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
-                     np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1]))
+                          np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1]))
     search = Search(env, TaskView(family), policy, trials=trials, actions_per_trial=actions, seed=cfg.seed,
                     max_env_steps=settings.max_env_steps, return_mode=settings.return_mode,
                     stop_on_success=settings.stop_on_success, history_len=settings.history)

@@ -161,7 +161,7 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
                          parse_retries=settings.parse_retries, log=decisions, rules=rules,
                          act_thought=settings.act_thought)
     policy = build_policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
-                     np.random.default_rng(seeds[1]))
+                          np.random.default_rng(seeds[1]))
     max_env_steps = settings.max_env_steps
     if policy.restarts:  # agents: episodes from the start, with the search's step budget
         trials, actions, max_env_steps = _agent_budget(settings, env, env_id, trials, actions)
