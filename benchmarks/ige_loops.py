@@ -102,9 +102,7 @@ def replay(run_dir: Path) -> dict:
     from llm_explore.config import load_config
     from llm_explore.envs import make_env
     from llm_explore.methods.ige.config import resolve_budget, resolve_protocol, search_config
-    from llm_explore.methods.ige.explore import Search
-    from llm_explore.methods.ige.runner import build_policy
-    from llm_explore.methods.ige.task import TaskView
+    from llm_explore.methods.ige.runner import build_search
 
     run = json.loads((run_dir / "run.json").read_text())
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -113,15 +111,13 @@ def replay(run_dir: Path) -> dict:
     settings = search_config(method, cfg)
     trials, actions = resolve_budget(settings, run["env"])
     env = make_env(run["env"])
-    family = env.family
-    protocol = resolve_protocol(settings, family)
+    protocol = resolve_protocol(settings, env.family)
     rows = [json.loads(line) for line in (run_dir / "decisions.jsonl").read_text().splitlines() if line.strip()]
     roles = ReplayRoles(rows)
-    policy = build_policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
-                          np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1]))
-    search = Search(env, TaskView(family), policy, trials=trials, actions_per_trial=actions, seed=cfg.seed,
-                    max_env_steps=settings.max_env_steps, return_mode=settings.return_mode,
-                    stop_on_success=settings.stop_on_success, history_len=settings.history)
+    # The policy's generator as run_search derives it (the second of the seed's two children).
+    search = build_search(method, settings, protocol, env, run["env"], roles,
+                          np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1]), trials, actions,
+                          seed=cfg.seed)
     roles.search = search
     error = None
     try:

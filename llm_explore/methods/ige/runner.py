@@ -73,6 +73,21 @@ def build_policy(method: str, settings: SearchConfig, protocol: dict, family: st
     raise ConfigError(f"unknown search method {method!r}; valid: {', '.join(USES_LLM)}")
 
 
+def build_search(method: str, settings: SearchConfig, protocol: dict, env, env_id: str, roles: LLMRoles | None,
+                 rng: np.random.Generator, trials: int, actions: int, *, seed: int, **hooks: Any) -> Search:
+    """The search a run of `method` makes on `env`: its policy (`rng`: the policy's generator), the agents'
+    step budget as episodes, and the settings' return mode, success stop and history. `hooks`: the
+    Search's llm_calls, on_trial and context. `benchmarks/ige_loops.py` replays runs with it."""
+    family = env.family
+    policy = build_policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles, rng)
+    max_env_steps = settings.max_env_steps
+    if policy.restarts:  # agents: episodes from the start, with the search's step budget
+        trials, actions, max_env_steps = _agent_budget(settings, env, env_id, trials, actions)
+    return Search(env, TaskView(family), policy, trials=trials, actions_per_trial=actions, seed=seed,
+                  max_env_steps=max_env_steps, return_mode=settings.return_mode,
+                  stop_on_success=settings.stop_on_success, history_len=settings.history, **hooks)
+
+
 def _agent_budget(settings: SearchConfig, env, env_id: str, trials: int, actions: int) -> tuple[int, int, int]:
     """Agents: (episodes at most, steps per episode, total env steps) matching the search's budget.
     Episode length: `episode_steps`, else the reference's for the game kind (coin collector 25,
@@ -160,17 +175,12 @@ def run_search(method: str, cfg: RunConfig, *, client=None, run_dir: str | Path 
                          max_tokens=settings.max_tokens, thought_chars=settings.thought_chars,
                          parse_retries=settings.parse_retries, log=decisions, rules=rules,
                          act_thought=settings.act_thought)
-    policy = build_policy(method, settings, protocol, "minigrid" if family == "babyai" else family, roles,
-                          np.random.default_rng(seeds[1]))
-    max_env_steps = settings.max_env_steps
-    if policy.restarts:  # agents: episodes from the start, with the search's step budget
-        trials, actions, max_env_steps = _agent_budget(settings, env, env_id, trials, actions)
     log = TrialLog(run_dir / "metrics.csv")
     calls = (lambda: int(ctx.llm_stats()["calls"])) if uses_llm else (lambda: 0)
-    search = Search(env, TaskView(family), policy, trials=trials, actions_per_trial=actions, seed=cfg.seed,
-                    max_env_steps=max_env_steps, return_mode=settings.return_mode,
-                    stop_on_success=settings.stop_on_success, history_len=settings.history, llm_calls=calls,
-                    on_trial=_both(log.write, on_trial), context=roles.context if roles is not None else {})
+    search = build_search(method, settings, protocol, env, env_id, roles, np.random.default_rng(seeds[1]),
+                          trials, actions, seed=cfg.seed, llm_calls=calls, on_trial=_both(log.write, on_trial),
+                          context=roles.context if roles is not None else {})
+    trials, actions = search.trials, search.actions_per_trial  # an agent's budget is in episodes
     try:
         result = search.run()
         _write_outputs(run_dir, result, env, cfg.seed)
