@@ -399,7 +399,18 @@ def main() -> None:
     # The file's robustify rows stay in every write until this invocation's robustify step has its own
     # (a lane stopped during the searches must not leave a file without them), and stay when it is skipped.
     recorded_rob = [r for r in committed.values() if r.get("robustify_steps") is not None]
-    write = lambda rows, rob_rows=recorded_rob: write_results(args, instances, methods, rows, list(rob_rows), t0)  # noqa: E731
+    # Recorded searches this command does not ask for (other methods or games: an ablation that ran with a
+    # wider --methods) stay in the file and its table, so a narrower command loses nothing.
+    asked_keys = {job_key(job) for job in jobs}
+    kept = [r for key, r in committed.items() if key not in asked_keys and r.get("robustify_steps") is None]
+    shown = list(dict.fromkeys([*methods, *(r["method"] for r in kept)]))
+    if kept:
+        print(f"keeping {len(kept)} recorded runs this command does not ask for (methods "
+              f"{', '.join(sorted({r['method'] for r in kept}))}) in {args.results}", flush=True)
+
+    def write(rows: list[dict], rob_rows: list[dict] = recorded_rob) -> tuple[str, str]:
+        return write_results(args, instances, shown, grid_order([*rows, *kept], jobs, shown), list(rob_rows), t0)
+
     rows = run_jobs(jobs, args, overrides, committed=committed, on_row=write)
     # Robustify every hard game IGE solved, each its own run (IGE's cached answers replay the search;
     # then PPO trains along its best trajectory).
@@ -408,13 +419,24 @@ def main() -> None:
         rob_jobs = [{"group": r["group"] + " (robustify)", "env": r["env"], "method": "ige", "seed": r["seed"],
                      "robustify": True, "robustify_steps": args.robustify_steps}
                     for r in rows if r["method"] == "ige" and r["solved"]]
+        asked_rob = {job_key(job) for job in rob_jobs}
+        kept_rob = [r for r in recorded_rob if job_key(r) not in asked_rob]
         rob_rows = run_jobs(rob_jobs, args, overrides, out=args.out / "robustify", committed=committed,
-                            on_row=lambda done: write(rows, done))
+                            on_row=lambda done: write(rows, [*done, *kept_rob])) + kept_rob
     text, rob_text = write(rows, rob_rows)
     print("\n" + text)
     if rob_rows:
         print("\nRobustify (PPO with the backward curriculum; success from the true start, no LLM):\n\n" + rob_text)
     print(f"\nwrote {args.results}")
+
+
+def grid_order(rows: list[dict], jobs: list[dict], methods: list[str]) -> list[dict]:
+    """`rows` in the order the grid runs them: game by game (the jobs' games first, then the others' in
+    the order given), each game's methods in `methods` order; so the file reads the same whichever
+    command of a lane wrote it last."""
+    games = list(dict.fromkeys([*((j["env"], j["seed"]) for j in jobs), *((r["env"], r["seed"]) for r in rows)]))
+    rank = {game: i for i, game in enumerate(games)}
+    return sorted(rows, key=lambda r: (rank[r["env"], r["seed"]], methods.index(r["method"])))
 
 
 def write_results(args, instances: list[dict], methods: list[str], rows: list[dict], rob_rows: list[dict],
@@ -427,10 +449,11 @@ def write_results(args, instances: list[dict], methods: list[str], rows: list[di
     import textworld
 
     args.results.parent.mkdir(parents=True, exist_ok=True)
+    asked = [g["env"] for g in instances]  # then the games of the rows kept from the file
     data = {
         "benchmark": "ige", "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": round(time.time() - t0, 1),
         "what_was_run": {"games_per_kind": args.games, "games_for": args.games_for, "kinds": args.kinds,
-                         "instances": [g["env"] for g in instances],
+                         "instances": [*asked, *(e for e in dict.fromkeys(r["env"] for r in rows) if e not in asked)],
                          "seeds_skipped_generation_timeout": {k: v for k, v in args.timed_out.items() if v},
                          "babyai": [b for b in args.babyai.split(",") if b], "babyai_seeds": args.babyai_seeds,
                          "methods": methods, "run_seeds": args.seeds, "finished_only": args.finished_only,

@@ -247,6 +247,44 @@ def test_ige_grid_read_back_whole_leaves_its_result_file_byte_identical(tmp_path
     assert results.read_text() == before
 
 
+def test_ige_narrower_command_keeps_the_recorded_runs_it_does_not_ask_for(tmp_path, monkeypatch):
+    """A result file holds two methods on two BabyAI seeds (an ablation ran with a wider --methods).
+    Reading it back with one method runs nothing and leaves the file byte-identical; with one method on
+    one seed, the file keeps every row and its table (it used to shrink to the rows the command asked for)."""
+    env = "babyai:BabyAI-GoToLocal-v0"
+    base = {"group": "GoToLocal", "env": env, "run_dir": "r", "reused": False, "status": "complete",
+            "solved": False, "env_steps": 9, "steps_to_first_success": None, "llm_calls": 12,
+            "llm_calls_to_first_success": None, "archive_size": 4, "best_score": 0.0, "repeated_actions": None,
+            "fallbacks": 0, "fallbacks_by_reason": {}, "wall_s": 30.0, "robustify": None}
+    rows = [{**base, "seed": seed, "method": m, "archive_size": 10 * seed + i}
+            for seed in (1, 2) for i, m in enumerate(["ige", "ige-untried"])]
+    results = tmp_path / "ige.json"
+
+    class Args:
+        games, games_for, kinds, babyai, babyai_seeds, seeds, finished_only = 10, [], "", "BabyAI-GoToLocal-v0", 2, 1, False
+        no_robustify, robustify_steps, workers, timed_out = True, 8192, 1, {}
+
+    Args.results = results
+    instances = [{"group": "GoToLocal", "env": env, "seed_offset": s} for s in (1, 2)]
+    ige_bench.write_results(Args, instances, ["ige", "ige-untried"], rows, [], 0.0)
+    before = results.read_text()
+    def read_back(*narrower: str) -> dict:
+        monkeypatch.setattr(sys, "argv", ["ige.py", "--kinds", "", "--babyai", "BabyAI-GoToLocal-v0", "--no-robustify",
+                                          "--results", str(results), "--out", str(tmp_path / "runs"), *narrower])
+        ige_bench.main()
+        return json.loads(results.read_text())
+
+    read_back("--methods", "ige", "--babyai-seeds", "2")
+    assert results.read_text() == before
+    after = read_back("--methods", "ige", "--babyai-seeds", "1")
+    data = json.loads(before)
+    assert [(r["seed"], r["method"]) for r in data["runs"]] == [(1, "ige"), (1, "ige-untried"), (2, "ige"), (2, "ige-untried")]
+    drop_reused = lambda rs: [{k: v for k, v in r.items() if k != "reused"} for r in rs]  # noqa: E731
+    assert drop_reused(after["runs"]) == drop_reused(data["runs"])
+    assert after["table"] == data["table"] and [a["method"] for a in data["table"]] == ["ige", "ige-untried"]
+    assert after["what_was_run"]["methods"] == ["ige", "ige-untried"]
+
+
 def test_ige_variant_labels_run_their_method_with_their_settings(tmp_path):
     """`ige-untried` is IGE with the untried-actions filter on, in a run folder of its own (so its rows
     never stand in for plain IGE's); plain `ige` leaves the filter to the family's protocol."""
