@@ -396,6 +396,7 @@ def main() -> None:
             for g in ordered for s in range(args.seeds) for m in methods]
     t0 = time.time()
     committed = committed_runs(args.results)
+    before = args.results.read_bytes() if args.results.is_file() else None  # to say whether this run changed it
     # The file's robustify rows stay in every write until this invocation's robustify step has its own
     # (a lane stopped during the searches must not leave a file without them), and stay when it is skipped.
     recorded_rob = [r for r in committed.values() if r.get("robustify_steps") is not None]
@@ -427,7 +428,8 @@ def main() -> None:
     print("\n" + text)
     if rob_rows:
         print("\nRobustify (PPO with the backward curriculum; success from the true start, no LLM):\n\n" + rob_text)
-    print(f"\nwrote {args.results}")
+    print(f"\nleft {args.results} as it was (nothing but timestamps would change)"
+          if args.results.read_bytes() == before else f"\nwrote {args.results}")
 
 
 def grid_order(rows: list[dict], jobs: list[dict], methods: list[str]) -> list[dict]:
