@@ -402,8 +402,7 @@ def main() -> None:
     recorded_rob = [r for r in committed.values() if r.get("robustify_steps") is not None]
     # Recorded searches this command does not ask for (other methods or games: an ablation that ran with a
     # wider --methods) stay in the file and its table, so a narrower command loses nothing.
-    asked_keys = {job_key(job) for job in jobs}
-    kept = [r for key, r in committed.items() if key not in asked_keys and r.get("robustify_steps") is None]
+    kept = not_asked([r for r in committed.values() if r.get("robustify_steps") is None], jobs)
     shown = list(dict.fromkeys([*methods, *(r["method"] for r in kept)]))
     if kept:
         print(f"keeping {len(kept)} recorded runs this command does not ask for (methods "
@@ -420,8 +419,7 @@ def main() -> None:
         rob_jobs = [{"group": r["group"] + " (robustify)", "env": r["env"], "method": "ige", "seed": r["seed"],
                      "robustify": True, "robustify_steps": args.robustify_steps}
                     for r in rows if r["method"] == "ige" and r["solved"]]
-        asked_rob = {job_key(job) for job in rob_jobs}
-        kept_rob = [r for r in recorded_rob if job_key(r) not in asked_rob]
+        kept_rob = not_asked(recorded_rob, rob_jobs)
         rob_rows = run_jobs(rob_jobs, args, overrides, out=args.out / "robustify", committed=committed,
                             on_row=lambda done: write(rows, [*done, *kept_rob])) + kept_rob
     text, rob_text = write(rows, rob_rows)
@@ -430,6 +428,12 @@ def main() -> None:
         print("\nRobustify (PPO with the backward curriculum; success from the true start, no LLM):\n\n" + rob_text)
     print(f"\nleft {args.results} as it was (nothing but timestamps would change)"
           if args.results.read_bytes() == before else f"\nwrote {args.results}")
+
+
+def not_asked(recorded: list[dict], jobs: list[dict]) -> list[dict]:
+    """The recorded rows that none of `jobs` runs or reads back (by `job_key`)."""
+    asked = {job_key(job) for job in jobs}
+    return [r for r in recorded if job_key(r) not in asked]
 
 
 def grid_order(rows: list[dict], jobs: list[dict], methods: list[str]) -> list[dict]:

@@ -268,6 +268,7 @@ def test_ige_narrower_command_keeps_the_recorded_runs_it_does_not_ask_for(tmp_pa
     instances = [{"group": "GoToLocal", "env": env, "seed_offset": s} for s in (1, 2)]
     ige_bench.write_results(Args, instances, ["ige", "ige-untried"], rows, [], 0.0)
     before = results.read_text()
+
     def read_back(*narrower: str) -> dict:
         monkeypatch.setattr(sys, "argv", ["ige.py", "--kinds", "", "--babyai", "BabyAI-GoToLocal-v0", "--no-robustify",
                                           "--results", str(results), "--out", str(tmp_path / "runs"), *narrower])
