@@ -17,6 +17,10 @@ result file: a row of `--out` whose env, variant, seed and budget match and whos
 resolved env are today's counts as done in a new checkout (rows of envs or variants outside this
 invocation's `--envs`/`--variants` are kept in the file, not dropped).
 
+Table: per env and variant, each seed's frames to rolling success 0.5 and 0.9 and its final success, how
+many seeds reached each target, and the final success's mean over seeds with a 95% percentile-bootstrap
+interval (a run that reached 0.9 stopped there, so its final success is ~0.9).
+
 Curves: rolling success every 50k frames per run; per env and variant the mean over seeds with a 95%
 percentile-bootstrap band (seeds resampled whole), in the JSON's "curves" and plotted to
 benchmarks/results/exploration_minigrid_curves.png.
@@ -39,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_common import StopBy, frames_to_target, mean_band, parse_shard, plot_bands, reached
+from bench_common import StopBy, episode_mean_ci, frames_to_target, mean_band, parse_shard, plot_bands, reached
 
 TARGETS = (0.5, 0.9)
 CURVE_STEP = 50_000  # frames between the points of the success curves
@@ -332,14 +336,18 @@ def table(results: list[dict], envs: list[str], variants: list[str]) -> list[dic
                 hits = [r[key] for r in rs if r[key] is not None]
                 return int(statistics.median(hits)) if len(hits) == len(rs) else None
 
+            finals = [round(r["final_success"], 3) if r["final_success"] == r["final_success"]
+                      and r["final_success"] is not None else None for r in rs]
+            # Over seeds: the mean and its 95% percentile-bootstrap interval (seeds resampled whole).
+            mean, lo, hi = episode_mean_ci([f for f in finals if f is not None])
             rows.append({"env": env, "variant": variant, "seeds": [r["seed"] for r in rs],
                          "reached_0.5": sum(r["frames_to_0.5"] is not None for r in rs),
                          "reached_0.9": sum(r["frames_to_0.9"] is not None for r in rs),
                          "frames_to_0.5": [r["frames_to_0.5"] for r in rs],
                          "frames_to_0.9": [r["frames_to_0.9"] for r in rs],
                          "median_frames_to_0.9": med("frames_to_0.9"),
-                         "final_success": [round(r["final_success"], 3) if r["final_success"] == r["final_success"]
-                                           and r["final_success"] is not None else None for r in rs],
+                         "final_success": finals,
+                         "final_success_mean_ci": [round(v, 3) for v in (mean, lo, hi)] if mean == mean else None,
                          "steps_per_s": round(statistics.mean(r["steps_per_s"] for r in rs), 1),
                          "steps_per_s_median": _mean_or_none([r.get("steps_per_s_median") for r in rs])})
     return rows
@@ -353,14 +361,20 @@ def print_table(rows: list[dict]) -> None:
     def fmt(values):
         return ", ".join(f"{v:,}" if isinstance(v, int) else "-" for v in values)
 
-    print("env | variant | seeds | frames to 0.5 | frames to 0.9 | final success | steps/s (whole run, under load) "
-          "| steps/s (median rollout)")
-    print("--- | --- | --- | --- | --- | --- | --- | ---")
+    def mean_ci(r):
+        ci = r.get("final_success_mean_ci")
+        return "-" if ci is None else f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
+
+    print("env | variant | seeds | reached 0.5 / 0.9 | frames to 0.5 | frames to 0.9 | final success | final success, "
+          "mean [95% bootstrap CI over seeds] | steps/s (whole run, under load) | steps/s (median rollout)")
+    print("--- | --- | --- | --- | --- | --- | --- | --- | --- | ---")
     for r in rows:
         median_rate = "-" if r["steps_per_s_median"] is None else f"{r['steps_per_s_median']:.0f}"
-        print(f"{r['env']} | {r['variant']} | {len(r['seeds'])} | {fmt(r['frames_to_0.5'])} | {fmt(r['frames_to_0.9'])} "
-              f"| {', '.join('-' if s is None else f'{s:.2f}' for s in r['final_success'])} | {r['steps_per_s']:.0f} "
-              f"| {median_rate}")
+        n = len(r["seeds"])
+        print(f"{r['env']} | {r['variant']} | {n} | {r['reached_0.5']}/{n} / {r['reached_0.9']}/{n} "
+              f"| {fmt(r['frames_to_0.5'])} | {fmt(r['frames_to_0.9'])} "
+              f"| {', '.join('-' if s is None else f'{s:.2f}' for s in r['final_success'])} | {mean_ci(r)} "
+              f"| {r['steps_per_s']:.0f} | {median_rate}")
 
 
 def main() -> None:

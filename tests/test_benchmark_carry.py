@@ -69,6 +69,28 @@ def test_a_run_on_part_of_the_grid_keeps_the_rest_of_the_result_file(tmp_path):
     assert "1 in this grid (+1 outside it, kept)" in done.stdout
 
 
+def test_grid_table_summarises_the_seeds_with_a_bootstrap_interval(capsys):
+    """Per env and variant: how many seeds reached each target, and the final success's mean over seeds
+    with a percentile-bootstrap interval inside the seeds' range (not mean +- 1.96 SE, which leaves it)."""
+    budget = 100_000
+    runs = [_row("doorkey-8x8", "ppo-rnd", 0, budget, final_success=0.9,
+                 **{"frames_to_0.5": 40_000, "frames_to_0.9": 50_000}),
+            _row("doorkey-8x8", "ppo-rnd", 1, budget, final_success=0.0),
+            _row("doorkey-8x8", "ppo-rnd", 2, budget, final_success=0.6, **{"frames_to_0.5": 90_000}),
+            _row("doorkey-8x8", "ppo", 0, budget, final_success=float("nan"))]
+
+    rows = {r["variant"]: r for r in em.table(runs, ["doorkey-8x8"], ["ppo-rnd", "ppo"])}
+
+    rnd = rows["ppo-rnd"]
+    assert (rnd["reached_0.5"], rnd["reached_0.9"]) == (2, 1)
+    mean, lo, hi = rnd["final_success_mean_ci"]
+    assert mean == 0.5 and 0.0 <= lo < mean < hi <= 0.9
+    assert rows["ppo"]["final_success"] == [None] and rows["ppo"]["final_success_mean_ci"] is None
+    em.print_table(list(rows.values()))
+    printed = capsys.readouterr().out
+    assert "| ppo-rnd | 3 | 2/3 / 1/3 |" in printed and f"| 0.50 [{lo:.2f}, {hi:.2f}] |" in printed
+
+
 def test_a_grid_stopped_in_the_middle_of_a_run_leaves_every_finished_row_in_the_file(tmp_path, monkeypatch):
     """The file on disk while a run trains (a lane killed then leaves it as it is) holds the finished
     rows of the jobs before *and after* that run, and names the run as remaining."""
