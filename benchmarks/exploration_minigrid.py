@@ -377,6 +377,28 @@ def print_table(rows: list[dict]) -> None:
               f"| {r['steps_per_s']:.0f} | {median_rate}")
 
 
+def print_summary(rows: list[dict]) -> None:
+    """The table pivoted for the README: one line per variant, one column per env; each cell the final
+    success's mean over seeds [95% bootstrap interval] and how many seeds reached 0.9 (median frames)."""
+    envs = list(dict.fromkeys(r["env"] for r in rows))
+    cells = {(r["variant"], r["env"]): r for r in rows}
+    print("variant | " + " | ".join(envs))
+    print(" | ".join(["---"] * (len(envs) + 1)))
+    for variant in dict.fromkeys(r["variant"] for r in rows):
+        line = [variant]
+        for env in envs:
+            r = cells.get((variant, env))
+            if r is None:
+                line.append("")
+                continue
+            ci = r.get("final_success_mean_ci")
+            final = "-" if ci is None else f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
+            hits = [f for f in r["frames_to_0.9"] if f is not None]
+            when = f" ({statistics.median(hits) / 1e3:.0f}k)" if hits else ""
+            line.append(f"{final}; 0.9: {r['reached_0.9']}/{len(r['seeds'])}{when}")
+        print(" | ".join(line))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
@@ -486,7 +508,10 @@ def main() -> None:
             if done is not None:
                 finished[(env, variant, seed)] = done
             write()
-    print_table(write())
+    rows = write()
+    print_table(rows)
+    print()
+    print_summary(rows)
     remaining = [run_label(*job) for job in jobs if job not in finished]
     print(f"finished runs: {len(finished)} in this grid (+{len(kept)} outside it, kept); remaining: {len(remaining)} "
           f"({', '.join(remaining[:6])}{' ...' if len(remaining) > 6 else ''})")

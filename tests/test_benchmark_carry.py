@@ -89,6 +89,8 @@ def test_grid_table_summarises_the_seeds_with_a_bootstrap_interval(capsys):
     em.print_table(list(rows.values()))
     printed = capsys.readouterr().out
     assert "| ppo-rnd | 3 | 2/3 / 1/3 |" in printed and f"| 0.50 [{lo:.2f}, {hi:.2f}] |" in printed
+    em.print_summary(list(rows.values()))  # the README's pivot: a line per variant, a column per env
+    assert f"ppo-rnd | 0.50 [{lo:.2f}, {hi:.2f}]; 0.9: 1/3 (50k)" in capsys.readouterr().out.splitlines()
 
 
 def test_a_grid_stopped_in_the_middle_of_a_run_leaves_every_finished_row_in_the_file(tmp_path, monkeypatch):
