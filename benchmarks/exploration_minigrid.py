@@ -357,13 +357,15 @@ def _mean_or_none(values: list) -> float | None:
     return round(statistics.mean(values), 1) if values and None not in values else None
 
 
+def _mean_ci(row: dict) -> str:
+    """A table row's final success over seeds as `mean [lo, hi]`, or '-' when no seed has one."""
+    ci = row.get("final_success_mean_ci")
+    return "-" if ci is None else f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
+
+
 def print_table(rows: list[dict]) -> None:
     def fmt(values):
         return ", ".join(f"{v:,}" if isinstance(v, int) else "-" for v in values)
-
-    def mean_ci(r):
-        ci = r.get("final_success_mean_ci")
-        return "-" if ci is None else f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
 
     print("env | variant | seeds | reached 0.5 / 0.9 | frames to 0.5 | frames to 0.9 | final success | final success, "
           "mean [95% bootstrap CI over seeds] | steps/s (whole run, under load) | steps/s (median rollout)")
@@ -373,7 +375,7 @@ def print_table(rows: list[dict]) -> None:
         n = len(r["seeds"])
         print(f"{r['env']} | {r['variant']} | {n} | {r['reached_0.5']}/{n} / {r['reached_0.9']}/{n} "
               f"| {fmt(r['frames_to_0.5'])} | {fmt(r['frames_to_0.9'])} "
-              f"| {', '.join('-' if s is None else f'{s:.2f}' for s in r['final_success'])} | {mean_ci(r)} "
+              f"| {', '.join('-' if s is None else f'{s:.2f}' for s in r['final_success'])} | {_mean_ci(r)} "
               f"| {r['steps_per_s']:.0f} | {median_rate}")
 
 
@@ -391,11 +393,9 @@ def print_summary(rows: list[dict]) -> None:
             if r is None:
                 line.append("")
                 continue
-            ci = r.get("final_success_mean_ci")
-            final = "-" if ci is None else f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}]"
             hits = [f for f in r["frames_to_0.9"] if f is not None]
             when = f" ({statistics.median(hits) / 1e3:.0f}k)" if hits else ""
-            line.append(f"{final}; 0.9: {r['reached_0.9']}/{len(r['seeds'])}{when}")
+            line.append(f"{_mean_ci(r)}; 0.9: {r['reached_0.9']}/{len(r['seeds'])}{when}")
         print(" | ".join(line))
 
 
