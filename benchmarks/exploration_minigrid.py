@@ -75,8 +75,26 @@ DIAGNOSTICS: dict[str, tuple[str, list[str]]] = {
     # (4) Embedding drift: C holds this episode's embeddings from before the last inverse-model update
     # (episodes span rollouts); one Adam step per rollout, as the reference's one per batch, drifts less.
     "ppo-e3b-1step": ("ppo-e3b", ["method.e3b.update_epochs=1", "method.e3b.num_minibatches=1"]),
+    # (5) What the reference sees: E3B's code gives MiniGrid agents the whole grid (`create_env`:
+    # FullyObsWrapper), policy and embedding alike; the grid's bonuses all read the 7x7 view. PPO on the
+    # full grid separates what the full view gives the policy from what it gives the bonus.
+    "ppo-e3b-full": ("ppo-e3b", []),
+    "ppo-full": ("ppo", []),
 }
 KNOWN = {**VARIANTS, **DIAGNOSTICS}
+# Env parameters a variant adds to the task spec (`doorkey-8x8?observation=full`).
+ENV_PARAMS: dict[str, str] = {"ppo-e3b-full": "observation=full", "ppo-full": "observation=full"}
+
+
+def run_env(env: str, variant: str) -> str:
+    """The env id a run of `variant` on the grid's `env` trains on."""
+    return f"{env}?{ENV_PARAMS[variant]}" if variant in ENV_PARAMS else env
+
+
+def variant_settings(variant: str) -> dict:
+    """What defines `variant` (recorded in the results file; a row whose settings differ is stale)."""
+    method, overrides = KNOWN[variant]
+    return {"method": method, "overrides": overrides, **({"env_params": ENV_PARAMS[variant]} if variant in ENV_PARAMS else {})}
 ENVS = ("keycorridor-s3r3", "multiroom-n4-s5", "doorkey-8x8")
 PUBLISHED = {
     "keycorridor-s3r3": "RIDE paper (IMPALA): ~10M frames RIDE, ~12M count, ~20M RND",
@@ -92,7 +110,7 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
     path = run_dir / "summary.json"
     if not path.is_file():
         return None
-    check_same_env(run_dir, env)
+    check_same_env(run_dir, run_env(env, variant))
     summary = json.loads(path.read_text())
     if summary.get("status") in ("interrupted", "llm_error", "budget"):
         return None
@@ -103,7 +121,7 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
     last = rows[-1] if rows else {}
     from llm_explore.orchestration.launch import resolved_env
 
-    return {"env": env, "env_resolved": resolved_env(env), "source": "run folder", "variant": variant, "seed": seed, "budget": budget, "curve": success_curve(rows, budget),
+    return {"env": env, "env_resolved": resolved_env(run_env(env, variant)), "source": "run folder", "variant": variant, "seed": seed, "budget": budget, "curve": success_curve(rows, budget),
             "frames_to_0.5": hit[0.5], "frames_to_0.9": hit[0.9], "env_steps": int(last.get("global_step", 0)),
             "final_success": last.get("success_avg"), "final_return": last.get("return_avg"),
             "episodes": last.get("episodes"), "wall_s": last.get("wall_s"),
@@ -129,14 +147,14 @@ def committed_results(path: Path, budget: int) -> dict[tuple, dict]:
         variant, env = row.get("variant"), row.get("env")
         if variant not in KNOWN or row.get("budget") != budget:
             continue
-        method, overrides = KNOWN[variant]
-        if recorded.get(variant) != {"method": method, "overrides": overrides}:
+        if recorded.get(variant) != variant_settings(variant):
             continue
-        if env not in now_env:
-            now_env[env] = resolved_env(env)
-        if row.get("env_resolved", now_env[env]) != now_env[env]:
+        env_id = run_env(env, variant)
+        if env_id not in now_env:
+            now_env[env_id] = resolved_env(env_id)
+        if row.get("env_resolved", now_env[env_id]) != now_env[env_id]:
             continue
-        out[(env, variant, row["seed"])] = {**row, "env_resolved": now_env[env], "source": "results file"}
+        out[(env, variant, row["seed"])] = {**row, "env_resolved": now_env[env_id], "source": "results file"}
     return out
 
 
@@ -285,7 +303,7 @@ def one_run(env: str, variant: str, seed: int, budget: int, runs: str,
     resumable = ckpt.latest(run_dir) is not None
     if not resumable:
         shutil.rmtree(run_dir, ignore_errors=True)
-    data = {"name": name, "out_dir": runs, "seed": seed, "env": {"id": env},
+    data = {"name": name, "out_dir": runs, "seed": seed, "env": {"id": run_env(env, variant)},
             "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 20}}
     cfg = validate(RunConfig, apply_overrides(data, overrides))
 
@@ -467,7 +485,7 @@ def main() -> None:
         out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
                "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
                "frames_budget": args.frames, "targets": list(TARGETS), "published": PUBLISHED,
-               "variants": {v: {"method": KNOWN[v][0], "overrides": KNOWN[v][1]} for v in all_variants},
+               "variants": {v: variant_settings(v) for v in all_variants},
                "table": rows, "curves": curve_rows, "runs": everything, "remaining": remaining,
                "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
         write_json(Path(args.out), out)

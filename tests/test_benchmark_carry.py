@@ -50,6 +50,27 @@ def test_committed_rows_count_only_with_todays_settings_budget_and_env(tmp_path)
     assert em.committed_results(tmp_path / "missing.json", budget) == {}
 
 
+def test_a_variant_with_env_parameters_runs_and_records_its_own_env(tmp_path):
+    """`ppo-e3b-full` trains on `doorkey-8x8?observation=full`: its rows carry that env, and a row recorded
+    on the 7x7 view (or before the variant had env parameters) is not read back as one of its runs."""
+    from llm_explore.orchestration.launch import resolved_env
+
+    assert em.run_env("doorkey-8x8", "ppo-e3b-full") == "doorkey-8x8?observation=full"
+    assert em.run_env("doorkey-8x8", "ppo-e3b") == "doorkey-8x8"
+    settings = em.variant_settings("ppo-e3b-full")
+    assert settings == {"method": "ppo-e3b", "overrides": [], "env_params": "observation=full"}
+    budget = 100_000
+    full = resolved_env("doorkey-8x8?observation=full")
+    assert full.endswith("?observation=full")
+    rows = [_row("doorkey-8x8", "ppo-e3b-full", 0, budget, env_resolved=full),
+            _row("doorkey-8x8", "ppo-e3b-full", 1, budget, env_resolved=resolved_env("doorkey-8x8"))]
+    path = tmp_path / "diag.json"
+    path.write_text(json.dumps({"variants": {"ppo-e3b-full": settings}, "runs": rows}))
+    assert set(em.committed_results(path, budget)) == {("doorkey-8x8", "ppo-e3b-full", 0)}
+    path.write_text(json.dumps({"variants": {"ppo-e3b-full": {"method": "ppo-e3b", "overrides": []}}, "runs": rows}))
+    assert em.committed_results(path, budget) == {}
+
+
 def test_a_run_on_part_of_the_grid_keeps_the_rest_of_the_result_file(tmp_path):
     budget = 100_000
     out = tmp_path / "grid.json"

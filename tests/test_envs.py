@@ -174,6 +174,16 @@ def test_env_ids_and_task_specs_parse():
     assert make_env("crafter-short").length == 400
 
 
+def test_a_task_spec_takes_parameters_after_its_name():
+    spec = parse_env_id("doorkey-8x8?observation=full")
+    assert spec.id == "minigrid:MiniGrid-DoorKey-8x8-v0?observation=full"
+    assert spec.description == parse_env_id("doorkey-8x8").description
+    assert parse_env_id("crafter-short?length=100").params == {"length": 100}  # over the spec's 400
+    assert make_env("doorkey-8x8?observation=full").observation_space["image"].shape == (8, 8, 3)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        make_env("doorkey-8x8?speed=3")
+
+
 def test_bad_ids_are_one_line_errors_listing_valid_values():
     with pytest.raises(UnknownNameError, match="minigrid, babyai, crafter, textworld"):
         parse_env_id("atari:Pong")

@@ -111,3 +111,40 @@ def test_a_checkpoint_pickled_before_the_fast_observation_resumes_with_it():
     del adapter.env.__dict__["gen_obs"]  # as pickled by an earlier version
     back = pickle.loads(pickle.dumps(adapter))
     assert isinstance(back.env.__dict__["gen_obs"], minigrid_fast_obs.FastObservation)
+
+
+@pytest.mark.parametrize("env_id", ["MiniGrid-DoorKey-8x8-v0", "MiniGrid-KeyCorridorS3R3-v0"])
+def test_full_observation_equals_minigrids_fully_obs_wrapper(env_id):
+    """`observation=full` gives the policy what E3B's reference code gives its MiniGrid agents; the
+    caption and the state key stay those of the 7x7 view's adapter."""
+    from minigrid.wrappers import FullyObsWrapper
+
+    env = make_env(f"minigrid:{env_id}?observation=full")
+    view = make_env(f"minigrid:{env_id}")
+    ref = FullyObsWrapper(gym.make(env_id))
+    assert env.observation_space["image"].shape == (ref.unwrapped.width, ref.unwrapped.height, 3)
+    rng = np.random.default_rng(0)
+    obs, info = env.reset(seed=1)
+    want, _ = ref.reset(seed=1)
+    _, view_info = view.reset(seed=1)
+    carried = 0
+    for t in range(400):
+        assert np.array_equal(obs["image"], want["image"]), f"{env_id} step {t}"
+        assert obs["image"].shape == env.observation_space["image"].shape
+        assert info["text"] == view_info["text"] and info["state_key"] == view_info["state_key"]
+        carried += env.env.carrying is not None
+        action = int(rng.choice(7, p=[0.15, 0.15, 0.35, 0.15, 0.05, 0.15, 0.0]))
+        obs, _, terminated, truncated, info = env.step(action)
+        want, *_ = ref.step(action)
+        _, _, _, _, view_info = view.step(action)
+        if terminated or truncated:
+            seed = int(rng.integers(1000))
+            (obs, info), (want, _), (_, view_info) = env.reset(seed=seed), ref.reset(seed=seed), view.reset(seed=seed)
+    assert carried > 0  # the walk picked something up (the carried key leaves the grid image)
+
+
+def test_an_unknown_observation_is_a_config_error_naming_the_valid_ones():
+    from llm_explore.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="valid: view, full"):
+        make_env("minigrid:MiniGrid-DoorKey-8x8-v0?observation=whole")

@@ -1,7 +1,9 @@
 """MiniGrid and BabyAI: any id Gymnasium has registered, with BabyAI-Text style captions.
 
 Policy observation: the agent's 7x7 symbolic view (object, colour, state per cell) and its
-direction. Caption, in the style of BabyAI-Text (Carta et al. 2023), read off the same view:
+direction; with the env parameter `observation=full` the whole grid instead, encoded as MiniGrid's
+`FullyObsWrapper` does (every cell visible, the agent's cell holding (agent, red, direction)), which
+is what E3B's reference code gives its MiniGrid agents. Caption (always from the 7x7 view), in the style of BabyAI-Text (Carta et al. 2023), read off the same view:
 
     You see a wall 3 steps forward. You see a red key 1 step left and 2 steps forward.
     You see a closed yellow door 2 steps right and 1 step forward. You carry a blue ball.
@@ -23,13 +25,15 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX
 
 from llm_explore.envs import minigrid_fast_obs
 from llm_explore.envs.base import AdapterEnv
 from llm_explore.envs.spec import EnvSpec, pop_param, reject_unknown
 from llm_explore.errors import ConfigError
 
-PARAMS = ["max_steps", "view_size"]
+PARAMS = ["max_steps", "view_size", "observation"]
+OBSERVATIONS = ("view", "full")
 # Levels this project defines (not in minigrid): short name -> (Gymnasium id, their own parameters).
 LOCAL_LEVELS = {"MixedTrainLocal": ("BabyAI-MixedTrainLocal-v0", ["task"])}
 
@@ -42,6 +46,7 @@ _COLOURS = {0: "red", 1: "green", 2: "blue", 3: "purple", 4: "yellow", 5: "grey"
 _DOOR_STATES = {0: "open", 1: "closed", 2: "locked"}
 # Drawn without a colour: their colour carries no meaning in MiniGrid's standard tasks.
 _PLAIN = {"wall", "goal", "lava", "floor"}
+_AGENT, _RED = OBJECT_TO_IDX["agent"], COLOR_TO_IDX["red"]  # how FullyObsWrapper draws the agent
 
 
 def _steps(n: int, word: str) -> str:
@@ -111,8 +116,11 @@ class MiniGridAdapter(AdapterEnv):
 
     def __init__(self, env_id: str, *, captions: bool = True, babyai: bool = False,
                  max_steps: int | None = None, view_size: int | None = None,
-                 env_kwargs: dict[str, Any] | None = None):
+                 env_kwargs: dict[str, Any] | None = None, observation: str = "view"):
         super().__init__(captions=captions)
+        if observation not in OBSERVATIONS:
+            raise ConfigError(f"observation={observation!r}; valid: {', '.join(OBSERVATIONS)}")
+        self.full_observation = observation == "full"
         kwargs: dict[str, Any] = dict(env_kwargs or {})
         if max_steps is not None:
             kwargs["max_steps"] = max_steps
@@ -128,6 +136,8 @@ class MiniGridAdapter(AdapterEnv):
         self.env.render_mode = "rgb_array"
         minigrid_fast_obs.install(self.env)  # the same observation as MiniGrid's gen_obs, several times faster
         image_space = self.env.observation_space["image"]
+        if self.full_observation:
+            image_space = gym.spaces.Box(0, 255, (self.env.width, self.env.height, 3), np.uint8)
         self.observation_space = gym.spaces.Dict({
             "image": image_space,
             "direction": gym.spaces.Discrete(4),
@@ -147,19 +157,27 @@ class MiniGridAdapter(AdapterEnv):
     def _front(self):
         return self.env.grid.get(*self.env.front_pos)
 
-    def _state_key(self) -> tuple:
+    def _state_key(self, grid: np.ndarray) -> tuple:
         u = self.env
-        grid = hashlib.blake2b(minigrid_fast_obs.encode_grid(u.grid).tobytes(), digest_size=8).hexdigest()
+        digest = hashlib.blake2b(grid.tobytes(), digest_size=8).hexdigest()
         carrying = (u.carrying.type, u.carrying.color) if u.carrying else None
-        return (grid, int(u.agent_pos[0]), int(u.agent_pos[1]), int(u.agent_dir), carrying)
+        return (digest, int(u.agent_pos[0]), int(u.agent_pos[1]), int(u.agent_dir), carrying)
+
+    def _full_image(self, grid: np.ndarray) -> np.ndarray:
+        """`FullyObsWrapper`'s image: the encoded grid with the agent drawn into its cell."""
+        image = grid.copy()
+        image[self.env.agent_pos[0], self.env.agent_pos[1]] = (_AGENT, _RED, self.env.agent_dir)
+        return image
 
     def _package(self, raw: dict[str, Any], events: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-        obs = {"image": raw["image"], "direction": int(raw["direction"])}
+        grid = minigrid_fast_obs.encode_grid(self.env.grid)  # once for the state key and the full image
+        image = self._full_image(grid) if self.full_observation else raw["image"]
+        obs = {"image": image, "direction": int(raw["direction"])}
         mission = self.mission
         # MiniGrid's own missions ("get to the green goal square") add nothing; BabyAI's are the task.
         text = caption_from_view(raw["image"], self._carrying(),
                                  mission if self._mission_in_caption else None) if self.captions else ""
-        info = {"text": text, "mission": mission, "events": events, "state_key": self._state_key(),
+        info = {"text": text, "mission": mission, "events": events, "state_key": self._state_key(grid),
                 "actions_text": list(self.action_names), "carrying": self._carrying() or ""}
         return obs, info
 
@@ -238,6 +256,7 @@ def make(spec: EnvSpec, captions: bool = True) -> MiniGridAdapter:
     params = dict(spec.params)
     max_steps = pop_param(params, "max_steps", None, int, env_id=spec.id)
     view_size = pop_param(params, "view_size", None, int, env_id=spec.id)
+    observation = pop_param(params, "observation", "view", str, valid=OBSERVATIONS, env_id=spec.id)
     name = spec.name
     env_kwargs: dict[str, Any] = {}
     local = LOCAL_LEVELS.get(name.removeprefix("BabyAI-").removesuffix("-v0"))
@@ -260,4 +279,5 @@ def make(spec: EnvSpec, captions: bool = True) -> MiniGridAdapter:
                           + (f"did you mean: {', '.join(close)}" if close else f"e.g. {', '.join(known[:8])} "
                              f"({len(known)} {spec.family} ids registered)"))
     return MiniGridAdapter(name, captions=captions, babyai=spec.family == "babyai" or name.startswith("BabyAI-"),
-                           max_steps=max_steps, view_size=view_size, env_kwargs=env_kwargs)
+                           max_steps=max_steps, view_size=view_size, env_kwargs=env_kwargs,
+                           observation=observation)

@@ -81,19 +81,22 @@ def _coerce(value: str) -> Any:
 
 
 def parse_env_id(env_id: str, *, task_specs: bool = True) -> EnvSpec:
-    """`family:name?k=v` -> EnvSpec; task-spec names and YAML paths are looked up too
-    (`task_specs=False` parses the id literally, as a task spec's own `id` field is).
+    """`family:name?k=v` -> EnvSpec; task-spec names and YAML paths are looked up too, and take
+    `?k=v` parameters the same way (`task_specs=False` parses the id literally, as a task spec's own
+    `id` field is).
 
     An unknown family is a one-line error listing the valid ones.
     """
     env_id = env_id.strip()
     if not env_id:
         raise ConfigError("empty env id; valid families: " + ", ".join(FAMILIES))
-    spec = _task_spec(env_id) if task_specs else None
-    if spec is not None:
-        return spec
     head, _, query = env_id.partition("?")
     params = {k: _coerce(v) for k, v in parse_qsl(query, keep_blank_values=True)}
+    spec = _task_spec(head) if task_specs else None
+    if spec is not None:
+        # `doorkey-8x8?observation=full`: the query's parameters override the spec's own.
+        return EnvSpec(spec.family, spec.name, {**spec.params, **params}, source=env_id,
+                       description=spec.description) if params else spec
     if ":" in head and not head.startswith(("/", ".")):
         family, _, name = head.partition(":")
         family = family.lower()
