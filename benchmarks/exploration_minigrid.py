@@ -94,7 +94,10 @@ def run_env(env: str, variant: str) -> str:
 def variant_settings(variant: str) -> dict:
     """What defines `variant` (recorded in the results file; a row whose settings differ is stale)."""
     method, overrides = KNOWN[variant]
-    return {"method": method, "overrides": overrides, **({"env_params": ENV_PARAMS[variant]} if variant in ENV_PARAMS else {})}
+    env_params = {"env_params": ENV_PARAMS[variant]} if variant in ENV_PARAMS else {}
+    return {"method": method, "overrides": overrides, **env_params}
+
+
 ENVS = ("keycorridor-s3r3", "multiroom-n4-s5", "doorkey-8x8")
 PUBLISHED = {
     "keycorridor-s3r3": "RIDE paper (IMPALA): ~10M frames RIDE, ~12M count, ~20M RND",

@@ -3,7 +3,8 @@
 Policy observation: the agent's 7x7 symbolic view (object, colour, state per cell) and its
 direction; with the env parameter `observation=full` the whole grid instead, encoded as MiniGrid's
 `FullyObsWrapper` does (every cell visible, the agent's cell holding (agent, red, direction)), which
-is what E3B's reference code gives its MiniGrid agents. Caption (always from the 7x7 view), in the style of BabyAI-Text (Carta et al. 2023), read off the same view:
+is what E3B's reference code gives its MiniGrid agents. Caption, in the style of BabyAI-Text (Carta
+et al. 2023), read off the 7x7 view whichever observation the policy gets:
 
     You see a wall 3 steps forward. You see a red key 1 step left and 2 steps forward.
     You see a closed yellow door 2 steps right and 1 step forward. You carry a blue ball.
