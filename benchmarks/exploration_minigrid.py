@@ -452,7 +452,8 @@ def main() -> None:
     jobs = [(env, variant, seed) for seed in range(args.seeds) for env in envs for variant in variants]
     committed = committed_results(Path(args.out), args.frames)
     # Finished rows outside this invocation's grid stay in the file and its tables.
-    kept = [row for key, row in committed.items() if key not in set(jobs)]
+    outside: dict[tuple, dict] = {key: row for key, row in committed.items() if key not in set(jobs)}
+    kept = list(outside.values())
     from llm_explore.learner.runs import write_json
 
     # Every finished run of the grid is read back before the first run starts (the first write), so each
@@ -470,7 +471,13 @@ def main() -> None:
                     finished[job] = done
 
     def write() -> list[dict]:
+        nonlocal kept
         read_back()
+        # Another lane with other --variants (same --out) may have added rows since this one started:
+        # read them again, or this lane's write would drop them.
+        outside.update((key, row) for key, row in committed_results(Path(args.out), args.frames).items()
+                       if key not in set(jobs))
+        kept = list(outside.values())
         everything = [finished[job] for job in jobs if job in finished] + kept
         remaining = [run_label(*job) for job in jobs if job not in finished]
         all_envs = [e for e in dict.fromkeys([*ENVS, *envs]) if any(r["env"] == e for r in everything) or e in envs]

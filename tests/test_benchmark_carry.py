@@ -139,6 +139,32 @@ def test_a_grid_stopped_in_the_middle_of_a_run_leaves_every_finished_row_in_the_
     assert json.loads(out.read_text())["remaining"] == ["ppo-count-both-doorkey-8x8-s0"]
 
 
+def test_a_lane_keeps_the_rows_another_lane_added_to_the_file_while_it_ran(tmp_path, monkeypatch):
+    """Two lanes with different --variants and the same --out: the rows the other lane writes while this
+    one trains are in this lane's later writes (they were dropped when the rows outside the grid were
+    read only at start-up)."""
+    budget = 100_000
+    out = tmp_path / "grid.json"
+    out.write_text(json.dumps({"variants": _variants("ppo"), "runs": [_row("doorkey-8x8", "ppo", 0, budget)]}))
+
+    def run_while_the_other_lane_finishes(env, variant, seed, frames, runs, pause_at=None):
+        data = json.loads(out.read_text())  # the other lane's write, as it lands during this run
+        data["variants"].update(_variants("ppo-cfn"))
+        data["runs"].append(_row("doorkey-8x8", "ppo-cfn", 0, budget))
+        out.write_text(json.dumps(data))
+        return _row(env, variant, seed, budget), False
+
+    monkeypatch.setattr(em, "one_run", run_while_the_other_lane_finishes)
+    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "1", "--frames", str(budget),
+                                      "--envs", "doorkey-8x8", "--variants", "ppo-rnd",
+                                      "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    em.main()
+
+    data = json.loads(out.read_text())
+    assert sorted(r["variant"] for r in data["runs"]) == ["ppo", "ppo-cfn", "ppo-rnd"]
+    assert {r["variant"] for r in data["table"]} == {"ppo", "ppo-cfn", "ppo-rnd"}
+
+
 def test_two_processes_share_a_grid_through_run_locks(tmp_path, monkeypatch, capsys):
     """A run whose lock a live benchmark process holds is left to it; a stale lock (its process gone)
     is taken over; the file this process writes tables the run the other one finished meanwhile."""
