@@ -158,8 +158,10 @@ class MiniGridAdapter(AdapterEnv):
     def _front(self):
         return self.env.grid.get(*self.env.front_pos)
 
-    def _state_key(self, grid: np.ndarray) -> tuple:
+    def _state_key(self, grid: np.ndarray | None = None) -> tuple:
+        """The full grid (`grid`: its encoding, if already made), position, direction and carried object."""
         u = self.env
+        grid = minigrid_fast_obs.encode_grid(u.grid) if grid is None else grid
         digest = hashlib.blake2b(grid.tobytes(), digest_size=8).hexdigest()
         carrying = (u.carrying.type, u.carrying.color) if u.carrying else None
         return (digest, int(u.agent_pos[0]), int(u.agent_pos[1]), int(u.agent_dir), carrying)
