@@ -451,9 +451,9 @@ def main() -> None:
         sys.exit(f"error: unknown variants {unknown} (known: {', '.join(KNOWN)})")
     jobs = [(env, variant, seed) for seed in range(args.seeds) for env in envs for variant in variants]
     committed = committed_results(Path(args.out), args.frames)
+    in_grid = set(jobs)
     # Finished rows outside this invocation's grid stay in the file and its tables.
-    outside: dict[tuple, dict] = {key: row for key, row in committed.items() if key not in set(jobs)}
-    kept = list(outside.values())
+    outside: dict[tuple, dict] = {key: row for key, row in committed.items() if key not in in_grid}
     from llm_explore.learner.runs import write_json
 
     # Every finished run of the grid is read back before the first run starts (the first write), so each
@@ -471,14 +471,12 @@ def main() -> None:
                     finished[job] = done
 
     def write() -> list[dict]:
-        nonlocal kept
         read_back()
         # Another lane with other --variants (same --out) may have added rows since this one started:
         # read them again, or this lane's write would drop them.
         outside.update((key, row) for key, row in committed_results(Path(args.out), args.frames).items()
-                       if key not in set(jobs))
-        kept = list(outside.values())
-        everything = [finished[job] for job in jobs if job in finished] + kept
+                       if key not in in_grid)
+        everything = [finished[job] for job in jobs if job in finished] + list(outside.values())
         remaining = [run_label(*job) for job in jobs if job not in finished]
         all_envs = [e for e in dict.fromkeys([*ENVS, *envs]) if any(r["env"] == e for r in everything) or e in envs]
         all_variants = [v for v in dict.fromkeys([*KNOWN, *variants])
@@ -514,7 +512,7 @@ def main() -> None:
                 continue
             if must_fit:
                 started = progress(Path(args.runs) / name) if (Path(args.runs) / name).is_dir() else None
-                known = list(finished.values()) + kept
+                known = [*finished.values(), *outside.values()]
                 estimate = estimate_run_s(variant, known, frames_needed(env, variant, known, args.frames),
                                           started["env_steps"] if started else 0)
                 if not stop_by.fits(estimate, UNKNOWN_RUN_S):
@@ -541,7 +539,7 @@ def main() -> None:
     print()
     print_summary(rows)
     remaining = [run_label(*job) for job in jobs if job not in finished]
-    print(f"finished runs: {len(finished)} in this grid (+{len(kept)} outside it, kept); remaining: {len(remaining)} "
+    print(f"finished runs: {len(finished)} in this grid (+{len(outside)} outside it, kept); remaining: {len(remaining)} "
           f"({', '.join(remaining[:6])}{' ...' if len(remaining) > 6 else ''})")
     print(f"wrote {args.out}")
 
