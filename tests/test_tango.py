@@ -1,10 +1,10 @@
-"""TANGO: the program checker, the interpreter, the BabyAI primitives on hand-built grids, the
-MixedTrainLocal tasks, the template baseline, and one real embedded-model plan."""
+"""TANGO: the program checker, no model text executed (an audit hook over the whole path, fed hostile
+answers), the interpreter and each of its caps, the BabyAI primitives on hand-built grids, the
+MixedTrainLocal tasks, the template baseline, scripted valid and invalid plans, and one real
+embedded-model plan."""
 from __future__ import annotations
 
-import builtins
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +15,15 @@ from minigrid.envs.babyai.core.verifier import GoToInstr, ObjDesc, OpenInstr, Pi
 
 from llm_explore.config import RunConfig
 from llm_explore.errors import ConfigError
+from llm_explore.methods.tango import program as program_module
 from llm_explore.methods.tango.babyai import SIGNATURES, BabyAIPrimitives
 from llm_explore.methods.tango.interpreter import Interpreter
 from llm_explore.methods.tango.planner import LLMPlanner
 from llm_explore.methods.tango.plans import BABYAI_KINDS, expand, mission_objects, parse_mission
 from llm_explore.methods.tango.program import OBJ, STR, Checker, ProgramError, Signature, render
 from llm_explore.methods.tango.runner import run_tango
+from llm_explore.templates import shipped_dir
+from conftest import JSON, completion_body  # tests/ is on sys.path under pytest
 
 CHECKER = Checker(SIGNATURES, max_loop=20)
 FIND_BALL = 'x = detect("red ball")\nwhile not is_found(x):\n    explore()\n    x = detect("red ball")\n'
@@ -107,38 +110,118 @@ def test_checker_accepts_tango_example_programs():
         assert CHECKER.check(render(checked)).body == checked.body
 
 
-def test_no_model_text_reaches_exec_or_eval(monkeypatch):
-    """A whole episode (check + run) with exec/eval forbidden and compile allowed only to build an AST."""
-    import ast
+# ----------------------------------------------------------------------------------------- no exec, by audit hook
+PROGRAM_PY = program_module.__file__  # the checker's module, wherever the package was imported from
+PROMPTS = shipped_dir().resolve()
 
-    def forbidden(*args, **kwargs):
-        raise AssertionError("program text reached exec/eval")
 
-    real_compile = builtins.compile
+class NoCodeFromText:
+    """An audit hook (`sys.addaudithook`) that records every `exec` and `compile` event while active.
 
-    def only_ast(source, filename, mode, flags=0, *args, **kwargs):
-        if not flags & ast.PyCF_ONLY_AST:
-            raise AssertionError("program text was compiled to code")
-        return real_compile(source, filename, mode, flags, *args, **kwargs)
+    Audit events are raised by the interpreter itself, however the builtin was reached (looked up on
+    `builtins`, bound at import under another name, `eval`, `compile` to a code object ...). The only
+    compile allowed is `ast.parse` called by the checker (`program.py`): it builds a syntax tree and
+    runs nothing. A hook cannot be removed, so one is added per process and switched on and off."""
 
-    from llm_explore.envs import make_env
+    installed: "NoCodeFromText | None" = None
 
-    env = make_env("babyai:MixedTrainLocal?task=goto")
-    obs, info = env.reset(seed=3)
-    prims = BabyAIPrimitives()
-    prims.reset(obs, info)
-    source = expand(parse_mission(info["mission"]))
-    monkeypatch.setattr(builtins, "exec", forbidden)
-    monkeypatch.setattr(builtins, "eval", forbidden)
-    monkeypatch.setattr(builtins, "compile", only_ast)
-    result = Interpreter(env, prims).run(CHECKER.check(source))
-    monkeypatch.undo()
-    assert result.success, result.reason
-    # The package's own source never calls them (nor getattr on a name from a program).
-    root = Path(__file__).resolve().parents[1] / "llm_explore" / "methods" / "tango"
-    builtin_call = re.compile(r"(?<![\w.])(exec|eval|getattr|compile|__import__)\(")
-    for path in root.glob("*.py"):
-        assert not builtin_call.search(path.read_text()), f"{path.name} calls a dynamic builtin"
+    def __init__(self):
+        self.active = False
+        self.events: list[str] = []
+
+    @classmethod
+    def get(cls) -> "NoCodeFromText":
+        import sys
+
+        if cls.installed is None:
+            cls.installed = cls()
+            sys.addaudithook(cls.installed)
+        return cls.installed
+
+    def __call__(self, event, args):
+        if not self.active or event not in ("exec", "compile"):
+            return
+        import ast
+        import sys
+
+        caller = sys._getframe(1)
+        if (event == "compile" and caller.f_code.co_filename == ast.__file__ and caller.f_code.co_name == "parse"
+                and caller.f_back is not None and caller.f_back.f_code.co_filename == PROGRAM_PY
+                and isinstance(args[0], (str, bytes))):
+            return  # the checker's ast.parse: a tree, nothing compiled to code
+        # Jinja2 compiles the project's own prompt files (prompts/*.j2), never an answer: their code
+        # is named after the file on disk.
+        name = args[1] if event == "compile" else getattr(args[0], "co_filename", "")
+        if isinstance(name, str) and PROMPTS in Path(name).resolve().parents and Path(name).is_file():
+            return
+        self.events.append(f"{event} from {caller.f_code.co_filename}:{caller.f_lineno}: {str(args[0])[:80]!r}")
+
+    def __enter__(self):
+        self.events.clear()
+        self.active = True
+        return self
+
+    def __exit__(self, *exc):
+        self.active = False
+
+
+# Answers written as a model might write them: two programs that try to run code (rejected by the
+# checker) and a third that is valid and carries code only as a string argument (data to detect()).
+HOSTILE_PROGRAMS = [
+    "import os\nos.system('touch {marker}')\nexplore()",
+    "x = detect(\"grey ball\")\n\uff45\uff58\uff45\uff43(\"open('{marker}', 'w').write('pwned')\")\ngo_to(x)",
+    "junk = detect(\"__import__('os').system('touch {marker}')\")\n" + FIND_BALL.replace("red", "grey")
+    + "go_to(x)\nreturn",
+]
+HOSTILE_PLANS = [  # plan mode: a slot with code in it (fails the enumeration), then a valid plan
+    '{{"kind": "go_to", "object": "grey ball\\"); __import__(\'os\').system(\'touch {marker}\'); (\\"", "target": "none"}}',
+    '{{"kind": "go_to", "object": "grey ball", "target": "none"}}',
+]
+
+
+def scripted_cfg(server_url: str, env_id: str, tmp_path, seed: int = 0, **tango) -> RunConfig:
+    """A TANGO run whose model is a scripted OpenAI-compatible server (tests/conftest.py)."""
+    return RunConfig.model_validate({
+        "seed": seed, "env": {"id": env_id}, "cache": {"enabled": False},
+        "llm": {"backend": "openai", "base_url": server_url, "model": "scripted", "max_retries": 0},
+        "method": {"tango": {"episodes": 1, **tango}}})
+
+
+def test_no_model_text_reaches_exec_or_eval(scripted_server, tmp_path):
+    """Hostile answers go through the whole path (planner -> checker -> interpreter, program and plan
+    mode) under an audit hook: no exec event, no compile event but the checker's ast.parse."""
+    def run(tag, answers, mode):
+        server = scripted_server([(200, JSON, completion_body(a.format(marker=tmp_path / "pwned")), 0)
+                                  for a in answers])
+        cfg = scripted_cfg(server.url, "babyai:MixedTrainLocal?task=goto", tmp_path, mode=mode, program_retries=2)
+        run_dir, summary = run_tango("tango", cfg, run_dir=tmp_path / tag)
+        return server, json.loads((run_dir / "programs.jsonl").read_text().splitlines()[0]), summary
+
+    run("warm-program", HOSTILE_PROGRAMS, "program")  # imports done lazily on the first run are not model text
+    run("warm-plan", HOSTILE_PLANS, "plan")
+    hook = NoCodeFromText.get()
+    with hook:
+        server, row, summary = run("program", HOSTILE_PROGRAMS, "program")
+        plan_server, plan_row, plan_summary = run("plan", HOSTILE_PLANS, "plan")
+    assert hook.events == []
+    assert not (tmp_path / "pwned").exists()
+    assert row["mission"] == "go to a grey ball" and len(server.requests) == 3
+    assert [a["error"][:40] for a in row["attempts"]] == ["line 1: an import is not allowed",
+                                                          row["attempts"][1]["error"][:40], ""]
+    assert "builtin" in row["attempts"][1]["error"]
+    assert row["program"] == HOSTILE_PROGRAMS[2].format(marker=tmp_path / "pwned")
+    assert row["check"] == "ok" and summary["success_rate"] == 1.0 and row["status"] == "success"
+    assert row["calls"][0]["primitive"] == "detect" and "__import__" in row["calls"][0]["args"][0]
+    assert len(plan_server.requests) == 2 and plan_row["plan"]["object"] == "grey ball"
+    assert plan_row["check"] == "ok" and plan_summary["success_rate"] == 1.0
+    # The hook sees what the old monkeypatch missed: exec bound at import, and compile to code.
+    from builtins import exec as bound_early
+
+    with hook:
+        bound_early("1 + 1", {})
+        compile(CHECKER.check("explore()").source, "<program>", "exec")
+        CHECKER.check("explore()")
+    assert [e.split(" from ")[0] for e in hook.events] == ["compile", "exec", "compile"]
 
 
 # ----------------------------------------------------------------------------------------- hand-built grids
@@ -258,6 +341,61 @@ def test_caps_stop_a_program():
     assert all(c["steps"] <= 2 for c in capped.calls)
 
 
+def _no_red_ball_level():
+    """One room, a blue box, a green key and a purple ball; no red ball. The mission (pick up the purple
+    ball) is one the programs below never finish."""
+    def build(level):
+        level.put_obj(Box("blue"), 1, 1)
+        level.put_obj(Key("green"), 5, 5)
+        level.put_obj(Ball("purple"), 5, 1)
+        level.agent_pos, level.agent_dir = (3, 3), 0
+        level.instrs = PickupInstr(ObjDesc("ball", "purple"))
+
+    return HandBuilt(build)
+
+
+def _run_capped(source: str, **caps):
+    env = _no_red_ball_level()
+    obs, _ = env.reset(seed=0)
+    prims = BabyAIPrimitives()
+    prims.reset(obs, {})
+    return Interpreter(env, prims, **caps).run(Checker(SIGNATURES, max_loop=20).check(source))
+
+
+@pytest.mark.parametrize("max_loop", [20, 5])
+def test_loop_cap_ends_a_while_loop(max_loop):
+    """A loop that never ends and takes no env step: the loop cap, not the call cap, stops it."""
+    result = _run_capped('x = detect("red ball")\nwhile not is_found(x):\n    x = detect("red ball")\n',
+                         max_loop=max_loop)
+    assert result.status == "failed" and result.failed_primitive == "loop", result.reason
+    assert result.reason == f"loop at line 2 reached the cap of {max_loop} repetitions"
+    assert len(result.calls) == 1 + 2 * max_loop and result.env_steps == 0  # detect, then is_found + detect
+
+
+@pytest.mark.parametrize("max_calls", [200, 50])
+def test_call_cap_ends_a_program(max_calls):
+    """20 x 20 lookups (400 calls, no env step, each loop within the loop cap): the call cap stops it."""
+    result = _run_capped('for _ in range(20):\n    for _ in range(20):\n        x = detect("red ball")\n',
+                         **({} if max_calls == 200 else {"max_calls": max_calls}))
+    assert result.status == "failed" and result.failed_primitive == "calls", result.reason
+    assert result.reason == f"more than {max_calls} primitive calls"
+    assert len(result.calls) == max_calls and result.env_steps == 0
+
+
+@pytest.mark.parametrize("max_program_steps", [128, 40])
+def test_program_step_cap_ends_a_program(max_program_steps):
+    """Walking between two objects 400 times (a few steps each, fewer than 200 calls before the cap, in
+    an env that truncates at 200 steps): the program's step cap stops it at exactly the cap."""
+    source = ('x = detect("blue box")\nwhile not is_found(x):\n    explore()\n    x = detect("blue box")\n'
+              'y = detect("green key")\nwhile not is_found(y):\n    explore()\n    y = detect("green key")\n'
+              "for _ in range(20):\n    for _ in range(20):\n        go_to(x)\n        go_to(y)\n")
+    result = _run_capped(source, **({} if max_program_steps == 128 else {"max_program_steps": max_program_steps}))
+    assert result.status == "step_cap", (result.status, result.reason)
+    assert result.reason == f"the program's cap of {max_program_steps} env steps was reached"
+    assert result.env_steps == max_program_steps and result.failed_primitive == "go_to"
+    assert result.calls[-1]["reason"] == "program step cap" and len(result.calls) < 100
+
+
 # ----------------------------------------------------------------------------------------- tasks and runs
 def test_mixed_train_local_tasks():
     from llm_explore.envs import make_env
@@ -332,6 +470,39 @@ def test_embedded_plan_is_parsed_checked_and_run(embedded_client, tmp_path):
         else:
             assert row["check"].startswith("plan_invalid") and row["env_steps"] == 0
     assert summary["successes"] == sum(r["success"] for r in rows)
+
+
+def run_scripted_plan(scripted_server, tmp_path, env_id: str, answer: str, seed: int = 0):
+    """One plan-mode TANGO episode whose one answer is `answer` (from a scripted server): its
+    programs.jsonl row, its summary and the requests the server saw."""
+    server = scripted_server([(200, JSON, completion_body(answer), 0)])
+    cfg = scripted_cfg(server.url, env_id, tmp_path, seed=seed, mode="plan", program_retries=0)
+    run_dir, summary = run_tango("tango", cfg, run_dir=tmp_path / "run")
+    rows = [json.loads(line) for line in (run_dir / "programs.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and len(server.requests) == 1 and summary["llm_calls_per_episode"] == 1.0
+    return rows[0], summary
+
+
+def test_a_valid_plan_is_checked_and_run(scripted_server, tmp_path):
+    row, summary = run_scripted_plan(scripted_server, tmp_path, "babyai:MixedTrainLocal?task=pickup",
+                                     '{"kind": "pick_up", "object": "green box", "target": "none"}', seed=1)
+    assert row["mission"] == "pick up a green box"
+    assert row["plan"] == {"kind": "pick_up", "object": "green box", "target": "none"}
+    assert row["check"] == "ok" and row["program"] == expand(parse_mission("pick up a green box"))
+    assert row["status"] == "success" and row["success"] and row["env_steps"] > 0
+    assert row["calls"][0] == {**row["calls"][0], "primitive": "detect", "args": ["green box"]}
+    assert row["calls"][-1]["primitive"] == "pick_up" and row["calls"][-1]["reason"] == "episode ended"
+    assert summary["valid_rate"] == 1.0 and summary["successes"] == 1 and summary["outcomes"] == {"success": 1}
+
+
+def test_an_invalid_plan_is_counted_and_not_run(scripted_server, tmp_path):
+    """put_next_to needs a target: the plan validates as JSON but does not expand, so it is counted
+    invalid and the env never steps."""
+    row, summary = run_scripted_plan(scripted_server, tmp_path, "babyai:MixedTrainLocal?task=pickup",
+                                     '{"kind": "put_next_to", "object": "green box", "target": "none"}', seed=1)
+    assert row["check"] == "plan_invalid: plan put_next_to: slot target must name an object, got 'none'"
+    assert row["status"] == "plan_invalid" and not row["success"] and row["calls"] == [] and row["env_steps"] == 0
+    assert summary["valid_rate"] == 0.0 and summary["outcomes"] == {"plan_invalid": 1} and summary["env_steps"] == 0
 
 
 @pytest.mark.slow

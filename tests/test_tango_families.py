@@ -14,7 +14,7 @@ from llm_explore.methods.tango.family import family_parts
 from llm_explore.methods.tango.program import Checker
 from llm_explore.methods.tango.runner import run_tango
 from llm_explore.methods.tango.textworld import TextWorldPrimitives, parse_recipe, rule_steps
-from test_tango import ScriptedClient  # tests/ is on sys.path under pytest
+from test_tango import ScriptedClient, run_scripted_plan  # tests/ is on sys.path under pytest
 
 
 def _drive(prims, env, gen):
@@ -196,6 +196,42 @@ def test_embedded_plan_is_parsed_checked_and_run(embedded_client, tmp_path, env_
     else:  # a plan the expansion refuses (e.g. make a cow) is a counted invalid plan, never run
         assert row["check"].startswith("plan_invalid") and row["calls"] == []
     assert summary["successes"] == int(row["success"])
+
+
+# A plan each family's model could write (the recipe for the mission), and one the expansion refuses.
+CRAFTER_PLAN = ('{"steps": [{"kind": "collect", "object": "wood", "count": 3}, {"kind": "place", "object": "table", '
+                '"count": 1}, {"kind": "make", "object": "wood_pickaxe", "count": 1}, {"kind": "collect", '
+                '"object": "wood", "count": 1}, {"kind": "collect", "object": "stone", "count": 1}, '
+                '{"kind": "make", "object": "stone_pickaxe", "count": 1}]}')
+COOKING_PLAN = ('{"steps": [{"kind": "take", "object": "milk"}, {"kind": "prepare_meal", "object": "none"}, '
+                '{"kind": "eat", "object": "meal"}]}')
+
+
+@pytest.mark.parametrize("env_id, answer, last, ended", [("crafter", CRAFTER_PLAN, "make", "task done"),
+                                                         ("cooking-l1", COOKING_PLAN, "eat", "episode ended")])
+def test_a_valid_plan_is_checked_and_run(scripted_server, tmp_path, env_id, answer, last, ended):
+    row, summary = run_scripted_plan(scripted_server, tmp_path, env_id, answer, seed=5)
+    assert row["plan"] == json.loads(answer) and row["check"] == "ok"
+    assert row["program"] == family_parts(summary["family"]).expand(json.loads(answer))
+    assert row["status"] == "success" and row["success"] and summary["successes"] == 1
+    assert row["calls"][-1]["primitive"] == last and row["calls"][-1]["reason"] == ended
+    assert summary["valid_rate"] == 1.0
+
+
+@pytest.mark.parametrize("env_id, answer, why", [
+    ("crafter", '{"steps": [{"kind": "make", "object": "cow", "count": 1}]}', "step 1: make takes one of"),
+    ("cooking-l1", '{"steps": [{"kind": "take", "object": "none"}, {"kind": "eat", "object": "meal"}]}',
+     "step 1: take needs an object, got 'none'"),
+])
+def test_an_invalid_plan_is_counted_and_not_run(scripted_server, tmp_path, env_id, answer, why):
+    row, summary = run_scripted_plan(scripted_server, tmp_path, env_id, answer, seed=5)
+    assert row["check"].startswith(f"plan_invalid: {why}"), row["check"]
+    assert row["status"] == "plan_invalid" and not row["success"] and row["calls"] == []
+    assert summary["valid_rate"] == 0.0 and summary["outcomes"] == {"plan_invalid": 1}
+    if env_id == "crafter":  # no program ran: no env step, nothing unlocked
+        assert row["env_steps"] == 0 and summary["env_steps"] == 0
+    else:  # TextWorld read the cookbook first (the prelude); nothing after it
+        assert row["env_steps"] == row["prelude"]["env_steps"] > 0
 
 
 # ------------------------------------------------------------------------- prompts and program mode
