@@ -191,6 +191,41 @@ def test_state_dict_restores_the_graph(tmp_path):
     assert other.awm.nodes["wood"].verified
 
 
+def test_dream_turns_scripted_answers_into_exactly_their_edges(scripted_server):
+    """One answer per question, from a scripted server, in the order the dreamer asks (one worker):
+    every chosen option becomes its edge, "nothing" ends a question, the caps end the others, and the
+    edge that would close a cycle is refused."""
+    from conftest import JSON, completion_body
+
+    from llm_explore.config import CacheConfig, LLMConfig
+    from llm_explore.llm import LLMClient
+    from llm_explore.templates import PromptLibrary
+
+    domain = crafter_domain()
+    script = [("table", "ingredient", "wood"), ("table", "ingredient", "nothing"),
+              ("table", "tool", "wood_pickaxe"),  # max_tools is 1: no second tool question
+              ("table", "station", "furnace"),  # max_stations is 1
+              ("wood_pickaxe", "ingredient", "wood"), ("wood_pickaxe", "ingredient", "stone"),  # max_ingredients 2
+              ("wood_pickaxe", "tool", "nothing"), ("wood_pickaxe", "station", "table")]
+    server = scripted_server([(200, JSON, completion_body(json.dumps({"choice": domain.label(a) if a != "nothing"
+                                                                                else a})), 0)
+                              for _item, _question, a in script])
+    client = LLMClient(LLMConfig(backend="openai", base_url=server.url, model="scripted", max_retries=0),
+                       CacheConfig(enabled=False))
+    dreamer = Dreamer(client, domain, PromptLibrary(), max_ingredients=2, max_stations=1, workers=1)
+    awm = dreamer.dream(items=["table", "wood_pickaxe"])
+    assert [(a["item"], a["question"], a["answer"].replace(" ", "_")) for a in dreamer.answers] == script
+    assert len(server.requests) == dreamer.calls == 8 and dreamer.fallbacks == 0
+    assert awm.edges() == {("ingredient", "wood", "table"), ("tool", "wood_pickaxe", "table"),
+                           ("station", "furnace", "table"), ("ingredient", "wood", "wood_pickaxe"),
+                           ("ingredient", "stone", "wood_pickaxe")}
+    assert awm.refused_cycles == 1  # wood_pickaxe needs a table that needs a wood_pickaxe
+    assert awm.nodes["wood_pickaxe"].ingredients == {"wood": 1, "stone": 1}
+    true = {e for e in domain.true_edges if e[2] in ("table", "wood_pickaxe")}
+    assert precision_recall(awm.edges(), true) == {"recall": 2 / 3, "edges": 5.0, "correct": 2.0,
+                                                   "precision": 2 / 5}
+
+
 @pytest.mark.llm
 def test_dream_on_embedded_model_builds_a_scored_graph(embedded_client):
     from llm_explore.templates import PromptLibrary
@@ -203,9 +238,13 @@ def test_dream_on_embedded_model_builds_a_scored_graph(embedded_client):
     assert dreamer.calls >= 3 * len(items) and len(dreamer.answers) == dreamer.calls
     for answer in dreamer.answers:  # every answer is one of its options (constrained decoding)
         assert answer["answer"] == "nothing" or answer["answer"].replace(" ", "_") in domain.items
+    # Every option the model chose is an edge of the graph, but those a cycle refused.
+    implied = {(a["question"], a["answer"].replace(" ", "_"), a["item"]) for a in dreamer.answers
+               if a["answer"] != "nothing"}
+    assert awm.edges() <= implied and len(implied - awm.edges()) == awm.refused_cycles
     true = {e for e in domain.true_edges if e[2] in items}
     scores = precision_recall(awm.edges(), true)
-    assert 0.0 <= scores["recall"] <= 1.0 and scores["correct"] <= len(true)
+    assert scores["recall"] == len(awm.edges() & true) / len(true)
     for n in awm.nodes:  # still a DAG: no node needs itself
         assert n not in awm.ancestors(n)
 
