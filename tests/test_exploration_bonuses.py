@@ -270,8 +270,9 @@ def test_sofe_policy_input_is_checkpointed_and_resumes(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("clip", [True, False])
 def test_e3b_clips_task_reward_plus_bonus_as_the_reference(tmp_path, monkeypatch, clip):
-    """E3B's reference clips r + b to [-1, 1] per step (--clip_rewards 1): a huge bonus reaches the
-    learner as at most 1; with clip_reward=false it reaches it whole."""
+    """E3B's reference clips r + b to [-1, 1] per step (--clip_rewards 1): a huge bonus (50) reaches the
+    learner's advantage estimate as the clipped total, exactly 1.0 with the task reward; with
+    clip_reward=false it reaches it whole."""
     import csv
 
     from llm_explore.config import RunConfig, validate
@@ -281,19 +282,33 @@ def test_e3b_clips_task_reward_plus_bonus_as_the_reference(tmp_path, monkeypatch
         self.episodic(batch)  # keep C^-1 and the training data as a real step would
         return np.where(np.asarray(batch.valid, dtype=bool), 50.0, 0.0).astype(np.float32)
 
+    from llm_explore.learner import ppo
+
     monkeypatch.setattr(E3BShaper, "compute", huge)
+    # What PPO learns from: the rewards each stream's advantage estimate (gae) is given, per update.
+    real_gae, seen = ppo.gae, []
+
+    def recording_gae(rewards, values, last_value, terminated, truncated, final_values, valid, *args, **kwargs):
+        seen.append((rewards.clone(), valid.clone().bool()))
+        return real_gae(rewards, values, last_value, terminated, truncated, final_values, valid, *args, **kwargs)
+
+    monkeypatch.setattr(ppo, "gae", recording_gae)
     cfg = validate(RunConfig, {"name": "clip", "out_dir": str(tmp_path), "seed": 0,
                                "env": {"id": "empty-5x5", "num_envs": 2},
-                               "learner": {"total_steps": 64, "num_steps": 16, "tensorboard": False},
+                               "learner": {"total_steps": 64, "num_steps": 16, "tensorboard": False,
+                                           "int_coef": 1.0},
                                "method": {"e3b": {"clip_reward": clip, "reward_norm": "none", "embedding_dim": 16}}})
     run_dir, summary = start_run("ppo-e3b", cfg)
     with (run_dir / "metrics.csv").open() as fh:
         per_step = [float(r["int_reward"]) for r in csv.DictReader(fh)]
-    assert len(per_step) == 2
-    if clip:
-        assert all(0.0 <= v <= 1.0 for v in per_step)
-    else:
-        assert all(v == pytest.approx(50.0) for v in per_step)
+    assert len(per_step) == 2 and len(seen) == 4  # two updates, each an extrinsic and an intrinsic stream
+    for (ext, valid), (intrinsic, _valid), logged in zip(seen[0::2], seen[1::2], per_step):
+        assert valid.any() and torch.all(intrinsic[~valid] == 0)
+        if clip:  # r + 50 clipped to 1: the two streams add up to exactly 1.0 wherever the step is valid
+            assert torch.equal((ext + intrinsic)[valid], torch.ones(int(valid.sum())))
+        else:  # the bonus whole (int_coef 1)
+            assert torch.equal(intrinsic[valid], torch.full((int(valid.sum()),), 50.0))
+        assert logged == pytest.approx(float(intrinsic[valid].mean()), rel=1e-5)  # the metric is what PPO got
 
 
 # ------------------------------------------------------------------------------------------ JSRL
