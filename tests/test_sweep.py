@@ -104,14 +104,19 @@ def test_sweep_runs_skips_and_resumes_killed_runs(tmp_path):
     assert sorted((r["method"], r["runs"]) for r in rep["rows"]) == [("ppo", 2), ("ppo-count", 2)]
 
 
-def test_device_auto_is_cpu_here_and_cuda_asks_ray_for_a_gpu(tmp_path):
+def test_device_auto_follows_torch_and_cuda_asks_ray_for_a_gpu(tmp_path, monkeypatch):
     import torch
 
     from llm_explore.learner.ppo import resolve_device
     from llm_explore.orchestration.sweep import wants_gpu
 
-    assert not torch.cuda.is_available()  # this machine; the install keeps the CPU build of torch
-    assert resolve_device("auto").type == "cpu" and resolve_device("cpu").type == "cpu"
+    # auto is what torch reports on this machine (the install keeps the CPU build: cpu here) ...
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    # ... and on one with a GPU or without (torch's answer set both ways).
+    for has_cuda in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda has_cuda=has_cuda: has_cuda)
+        assert resolve_device("auto").type == ("cuda" if has_cuda else "cpu") and resolve_device("cpu").type == "cpu"
+    # From here on torch sees no GPU, whatever the machine has.
     with pytest.raises(ConfigError, match="learner.device=cuda"):
         resolve_device("cuda")
     assert wants_gpu("cuda", 0) and wants_gpu("auto", 1) and not wants_gpu("auto", 0) and not wants_gpu("cpu", 4)
@@ -128,14 +133,40 @@ def test_device_auto_is_cpu_here_and_cuda_asks_ray_for_a_gpu(tmp_path):
     assert "learner.device=cuda" in (tmp_path / "s" / jobs[0].name / "error.txt").read_text()
 
 
+def _metrics(run_dir: str) -> list[dict[str, float]]:
+    import csv
+
+    with (Path(run_dir) / "metrics.csv").open() as fh:
+        return [{k: float(row[k]) for k in ("global_step", "episodes", "success_avg")} for row in csv.DictReader(fh)]
+
+
 def test_stop_at_success_ends_runs_early_and_counts_as_finished(tmp_path):
-    """Without Ray: `run_job` is what each Ray task calls."""
+    """Without Ray: `run_job` is what each Ray task calls. A target of 0.8 over the last 5 episodes:
+    the run stops at the first update that reaches it (with 5 episodes done), and not before."""
     grid = Sweep(methods=["ppo"], envs=[ENV], seeds=[0], out=str(tmp_path / "s"), steps=8192,
-                 overrides=SMALL + ["learner.summary_window=5"], stop_at_success=0.0)
+                 overrides=SMALL + ["learner.summary_window=5"], stop_at_success=0.8)
     job = plan(grid)[0]
     result = run_job({**job.__dict__})
     assert result["status"] == "stopped" and result["summary"]["env_steps"] < 8192
+    rows = _metrics(job.run_dir)
+    reached = [r["success_avg"] >= 0.8 and r["episodes"] >= 5 for r in rows]
+    assert reached[-1] and not any(reached[:-1]), rows
+    assert result["summary"]["env_steps"] == rows[-1]["global_step"]
     assert plan(grid)[0].action == "skip"  # a run stopped at its target is finished
+
+
+def test_stop_at_success_lets_a_run_that_cannot_succeed_finish(tmp_path):
+    """The goal is 5 actions from the start and episodes end after 3: no success, by chance or
+    otherwise. With a target of 0.5 the run takes its whole budget, though hundreds of episodes
+    (far more than the window of 5) end."""
+    grid = Sweep(methods=["ppo"], envs=[ENV + "?max_steps=3"], seeds=[0], out=str(tmp_path / "s"), steps=1024,
+                 overrides=SMALL + ["learner.summary_window=5"], stop_at_success=0.5)
+    job = plan(grid)[0]
+    result = run_job({**job.__dict__})
+    assert result["status"] == "complete" and result["summary"]["env_steps"] == 1024
+    rows = _metrics(job.run_dir)
+    assert len(rows) == 4 and all(r["success_avg"] == 0.0 for r in rows) and rows[0]["episodes"] >= 5
+    assert plan(grid)[0].action == "skip"
 
 
 def _kill_and_resume(out2: Path, address: str) -> None:
