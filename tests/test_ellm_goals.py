@@ -84,35 +84,59 @@ def test_real_answers_parse_into_valid_goals(embedded_client):
     assert embedded_client.complete(proposer.prompt(captions[0]), max_tokens=32, stop=["\n\n"]).cached
 
 
+CAPTIONS = [f"You see {w}. You are targeting tree. You have in your inventory wood." for w in
+            ("tree and water", "cow, grass, and tree", "stone and tree", "sand, tree, and water")]
+
+
+def test_concurrent_answers_reach_their_own_captions(scripted_server):
+    """Routing, with expected values from the server's side: four questions in flight at once, answered
+    in the reverse order they arrived (later arrivals wait less), each suggestion holds the answer the
+    server sent for its own caption's prompt."""
+    from conftest import JSON, completion_body
+
+    from llm_explore.config import CacheConfig, LLMConfig
+    from llm_explore.llm import LLMClient
+
+    texts = [" Chop tree", " Drink water\n- Eat cow", " Place stone", " Collect sapling\n- Place plant"]
+    delays = (0.6, 0.4, 0.2, 0.0)
+    server = scripted_server([(200, JSON, completion_body(t), delay) for t, delay in zip(texts, delays)])
+    client = LLMClient(LLMConfig(backend="openai", base_url=server.url, model="scripted", max_retries=0),
+                       CacheConfig(enabled=False))
+    proposer = GoalProposer(client, CRAFTER)
+    futures = [proposer.submit(c) for c in CAPTIONS]
+    got = [f.result(timeout=60) for f in futures]
+    client.close()
+    assert len(server.requests) == 4
+    # The i-th request to arrive got texts[i]: which caption's prompt was it?
+    sent = {r["body"]["prompt"]: texts[i] for i, r in enumerate(server.requests)}
+    assert [s.caption for s in got] == CAPTIONS
+    assert [s.raw for s in got] == [sent[proposer.prompt(c)] for c in CAPTIONS]
+    assert len(set(s.raw for s in got)) == 4
+
+
 @pytest.mark.llm
-def test_concurrent_answers_reach_their_own_captions_and_agree_with_sequential_ones(embedded_backend, tmp_path):
-    """Four questions in flight at once (the server's parallel slots) each get the answer to their own
-    prompt, and that answer starts as the one the same question gets alone; both passes ask the model
-    (separate empty caches)."""
+def test_concurrent_answers_agree_with_sequential_ones(embedded_backend, tmp_path):
+    """Four questions in flight at once (the server's parallel slots) on the real model: each answer
+    starts as the one the same question gets alone, asked first with its own empty cache (the expected
+    values come from that separate pass, not from the concurrent client)."""
     from llm_explore.config import CacheConfig
     from llm_explore.llm import LLMClient
 
-    captions = [f"You see {w}. You are targeting tree. You have in your inventory wood." for w in
-                ("tree and water", "cow, grass, and tree", "stone and tree", "sand, tree, and water")]
     answers = []
-    for name, concurrent in (("a", True), ("b", False)):
+    for name, concurrent in (("alone", False), ("together", True)):
         client = LLMClient(cache=CacheConfig(path=str(tmp_path / f"{name}.sqlite")), backend=embedded_backend)
         proposer = GoalProposer(client, CRAFTER)
         if concurrent:
-            got = [f.result() for f in [proposer.submit(c) for c in captions]]
+            got = [f.result() for f in [proposer.submit(c) for c in CAPTIONS]]
         else:
-            got = [proposer.propose(c) for c in captions]
-        assert not any(s.cached for s in got) and client.stats()["backend_calls"] == len(captions)
-        # Routing: each suggestion is for its caption and holds the answer the client stored under
-        # that caption's prompt (an answer handed to the wrong future would differ from it).
-        assert [s.caption for s in got] == captions
-        assert [s.raw for s in got] == [client.lookup(proposer.prompt(c), **proposer._params()).text
-                                        for c in captions]
+            got = [proposer.propose(c) for c in CAPTIONS]
+        assert not any(s.cached for s in got) and client.stats()["backend_calls"] == len(CAPTIONS)
+        assert [s.caption for s in got] == CAPTIONS
         assert all(s.parsed >= 1 and s.bad_lines == 0 for s in got)  # whole answers, not cut or mixed
         answers.append([s.raw for s in got])
         client.close()
-    concurrent, sequential = answers
-    assert len(set(concurrent)) > 1  # distinct captions got their own answers, not one repeated
+    sequential, concurrent = answers
+    assert len(set(sequential)) > 1 and len(set(concurrent)) > 1  # distinct captions, their own answers
     # llama.cpp decodes concurrent requests in one batch; its float sums then differ in the last bits
     # and flip near-tied late tokens (seen in CI: 2 of 4 answers differed from the third goal on,
     # "- Attack tree" vs "- Attack stone"). The first goal, decoded with a wide margin, agrees.

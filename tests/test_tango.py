@@ -174,7 +174,8 @@ HOSTILE_PROGRAMS = [
     + "go_to(x)\nreturn",
 ]
 HOSTILE_PLANS = [  # plan mode: a slot with code in it (fails the enumeration), then a valid plan
-    '{{"kind": "go_to", "object": "grey ball\\"); __import__(\'os\').system(\'touch {marker}\'); (\\"", "target": "none"}}',
+    '{{"kind": "go_to", "object": "grey ball\\"); __import__(\'os\').system(\'touch {marker}\'); (\\"", '
+    '"target": "none"}}',
     '{{"kind": "go_to", "object": "grey ball", "target": "none"}}',
 ]
 
