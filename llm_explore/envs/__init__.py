@@ -55,8 +55,11 @@ def _factory(spec: EnvSpec, captions: bool):
 
 
 def make_vector_env(env_id: str | EnvSpec, num_envs: int, *, asynchronous: bool = False, captions: bool = True,
-                    autoreset_mode: gym.vector.AutoresetMode = AUTORESET_MODE, **params: Any) -> gym.vector.VectorEnv:
-    """`num_envs` copies in a Gymnasium vector env (sync, or async with one process each).
+                    autoreset_mode: gym.vector.AutoresetMode = AUTORESET_MODE, workers: int = 0,
+                    **params: Any) -> gym.vector.VectorEnv:
+    """`num_envs` copies in a Gymnasium vector env: sync in this process (`workers=0`), stepped by
+    `workers` processes a slice each (`WorkerVectorEnv`, SAME_STEP autoreset, per-env info dicts),
+    or Gymnasium's async env with one process each (`asynchronous=True`).
 
     Seed it with `envs.reset(seed=s)`: sub-env i gets `s + i`. The adapter's `family` is available
     as `envs.get_attr("family")`.
@@ -67,6 +70,12 @@ def make_vector_env(env_id: str | EnvSpec, num_envs: int, *, asynchronous: bool 
     # Build one env here first: a bad id or parameter fails in this process, with a clear message.
     probe = make_env(spec, captions=captions)
     fns = [_factory(spec, captions) for _ in range(num_envs)]
+    if workers > 0 and not asynchronous:
+        if autoreset_mode != gym.vector.AutoresetMode.SAME_STEP:
+            raise ValueError("worker processes autoreset on the same step only (AutoresetMode.SAME_STEP)")
+        from llm_explore.envs.worker_vector import WorkerVectorEnv
+
+        return WorkerVectorEnv(fns, workers, probe=probe)
     if asynchronous:
         probe.close()
         envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=autoreset_mode, context="spawn")

@@ -48,6 +48,11 @@ def _base_vector_env(envs: Any) -> Any:
 def env_state(envs: Any) -> bytes | None:
     """Pickled sub-environments plus the vector env's autoreset flags; None if not possible."""
     base = _base_vector_env(envs)
+    if hasattr(base, "get_env_state"):  # WorkerVectorEnv: its workers pickle their slices
+        try:
+            return base.get_env_state()
+        except Exception:  # noqa: BLE001 - any unpicklable env falls back to reseeding
+            return None
     if not hasattr(base, "envs"):
         return None  # AsyncVectorEnv: the envs live in other processes
     try:
@@ -58,6 +63,9 @@ def env_state(envs: Any) -> bytes | None:
 
 def restore_env_state(envs: Any, blob: bytes) -> None:
     base = _base_vector_env(envs)
+    if hasattr(base, "set_env_state"):
+        base.set_env_state(blob)
+        return
     state = pickle.loads(blob)
     for old in base.envs:
         old.close()

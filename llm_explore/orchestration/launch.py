@@ -18,13 +18,14 @@ from llm_explore.learner.config import resolve_learner
 from llm_explore.learner.runs import RunContext, default_run_name, family_of
 
 
-def make_envs(env_id: str, num_envs: int, captions: bool = True):
-    """The vector env for a run (synchronous: the learner pickles its sub-envs in checkpoints).
+def make_envs(env_id: str, num_envs: int, captions: bool = True, workers: int = 0):
+    """The vector env for a run: in this process, or stepped by `workers` processes a slice each
+    (either way the learner can pickle the sub-envs into checkpoints).
 
     `captions=False` skips building caption text that nothing in the run reads."""
     from llm_explore.envs import make_vector_env
 
-    return make_vector_env(env_id, num_envs, asynchronous=False, captions=captions)
+    return make_vector_env(env_id, num_envs, asynchronous=False, captions=captions, workers=workers)
 
 
 def needs_captions(spec, family: str) -> bool:
@@ -115,7 +116,8 @@ def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None 
         raise ConfigError(f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` "
                           "or another --name")
     preflight(spec, cfg.model_copy(update={"out_dir": str(run_dir.parent)}))
-    envs = envs if envs is not None else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, family))
+    envs = envs if envs is not None else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, family),
+                                                   cfg.env.resolved_workers())
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
@@ -129,7 +131,9 @@ def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None 
 
 
 # Settings a resume cannot change: the env (its id, count and parameters: the checkpoint holds the
-# envs themselves), the seed, and everything that fixes a network's or a rollout's shape.
+# envs themselves), the seed, and everything that fixes a network's or a rollout's shape. How many
+# processes step the envs (`env.workers`) may change: the checkpoint's envs are the same either way.
+RESUMABLE_ENV_KEYS = ("env.workers",)
 FIXED_ON_RESUME = ("env", "seed", "learner.hidden_size", "learner.goal_conditioning",
                    "learner.mission_embedding", "learner.num_steps", "method.rnd.feature_dim")
 
@@ -172,7 +176,8 @@ def _reject_fixed(saved, cfg) -> None:
 
     before, after = flat(saved.model_dump(mode="json")), flat(cfg.model_dump(mode="json"))
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)
-                     and any(k == f or k.startswith(f + ".") for f in FIXED_ON_RESUME))
+                     and any(k == f or k.startswith(f + ".") for f in FIXED_ON_RESUME)
+                     and k not in RESUMABLE_ENV_KEYS)
     if changed:
         raise ConfigError(f"resume cannot change {', '.join(changed)} (the checkpoint holds the envs and "
                           "networks of the saved settings); start a new run instead")
@@ -237,7 +242,8 @@ def resume_run(run_dir: str | Path, *, envs: Any = None, stop_after_updates: int
     check_env_unchanged(run_dir, cfg.env.id, meta)
     # A run that stopped before its first checkpoint starts again from the beginning, in its folder.
     _last, state = ckpt.load_latest(run_dir)
-    envs = envs if envs is not None else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, meta["family"]))
+    envs = envs if envs is not None else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, meta["family"]),
+                                                   cfg.env.resolved_workers())
     before = None
     if overrides:
         def before(ctx, shaper):  # the changed config fits the checkpoint: now record it
