@@ -84,6 +84,8 @@ class BudgetConfig(StrictModel):
 class PPOConfig(StrictModel):
     """PPO hyperparameters (CleanRL defaults unless noted)."""
 
+    preset: str | None = Field(None, description="a named preset in place of the family's (see "
+                               "llm_explore.learner.config.NAMED_PRESETS: torch-ac, minigrid-2026-11)")
     # --- budget and schedule
     total_steps: int = Field(100_000, ge=1, description="environment steps (frames) over all envs")
     learning_rate: float = Field(2.5e-4, gt=0)
@@ -94,6 +96,9 @@ class PPOConfig(StrictModel):
     gae_lambda: float = Field(0.95, ge=0, le=1)
     # --- optimisation
     num_minibatches: int = Field(4, ge=1)
+    minibatch_size: int | None = Field(
+        None, ge=1, description="samples per minibatch; set, it wins over num_minibatches, so the minibatch "
+        "does not grow with --envs (torch-ac's batch_size 256)")
     update_epochs: int = Field(4, ge=1)
     norm_adv: bool = True
     clip_coef: float = Field(0.2, gt=0)
@@ -110,13 +115,26 @@ class PPOConfig(StrictModel):
     int_episodic: bool = Field(False, description="cut intrinsic returns at episode ends (RND: no)")
     # --- networks
     hidden_size: int = Field(256, ge=8)
+    heads: Literal["shared", "separate"] = Field(
+        "shared", description="shared: a 2-layer tanh trunk feeds the policy and value heads (CleanRL); separate: "
+        "the policy and each value head have their own 1-layer tanh MLP over the encoder's features (torch-ac)")
+    init: Literal["orthogonal", "torch_ac"] = Field(
+        "orthogonal", description="weight init: orthogonal (CleanRL; policy head std 0.01) or torch_ac (linear "
+        "rows drawn from N(0, 1) and scaled to unit norm, zero bias; convolutions keep PyTorch's default)")
+    grid_input: Literal["onehot", "ids"] = Field(
+        "onehot", description="MiniGrid cells into the grid CNN: onehot (object, colour and state one-hot, 28 "
+        "channels) or ids (the three ids as numbers, 3 channels: torch-ac's input)")
     goal_conditioning: bool = Field(False, description="feed the shaper's goal text embedding to the policy")
     mission_embedding: Literal["auto", "on", "off"] = Field(
         "auto", description="feed the mission's text embedding to the policy (auto: on for babyai ids)")
     # --- runtime
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="where the networks run (auto: CUDA when torch sees a GPU, else CPU)")
-    torch_threads: int = Field(1, ge=1, description="torch intra-op threads (1 is fastest for these nets)")
+    torch_threads: int = Field(1, ge=1, description="torch intra-op threads while collecting a rollout (1 is "
+                               "fastest for a batch of a few observations)")
+    update_threads: int | Literal["auto"] = Field(
+        "auto", description="torch intra-op threads in the PPO update, when the env workers are idle (auto: the "
+        "usable cores, at most 4). A run repeats exactly for a given value")
     checkpoint_every: int = Field(10, ge=1, description="write a checkpoint every N updates")
     keep_checkpoints: int = Field(2, ge=1, description="how many periodic checkpoints to keep")
     tensorboard: bool = True

@@ -328,8 +328,8 @@ def test_goal_conditioning_is_live(embedder):
     assert not torch.allclose(before, after)
     with torch.no_grad():
         inputs = [processor(batch_obs, [info], [g]) for g in ("chop tree; drink water", "place stone; make iron sword")]
-        probs = [torch.softmax(agent._logits(agent._features(x), x), -1) for x in inputs]
-        same = [torch.softmax(agent._logits(agent._features(inputs[0]), inputs[0]), -1)]
+        probs = [torch.softmax(agent.action_logits(x), -1) for x in inputs]
+        same = [torch.softmax(agent.action_logits(inputs[0]), -1)]
     assert torch.equal(probs[0], same[0])  # deterministic: the difference below is the goal's
     assert (probs[0] - probs[1]).abs().max() > 1e-5
 

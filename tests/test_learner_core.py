@@ -117,8 +117,8 @@ def test_drrn_scores_only_admissible_commands():
         assert torch.all(action < 3)  # only the first 3 commands are admissible
     # The same weights serve a different command list: scores follow the embeddings, not slots.
     swapped = dict(obs, cmd_emb=obs["cmd_emb"].flip(1), cmd_mask=obs["cmd_mask"].flip(1))
-    logits = agent._logits(agent._features(obs), obs)
-    logits_swapped = agent._logits(agent._features(swapped), swapped)
+    logits = agent.action_logits(obs)
+    logits_swapped = agent.action_logits(swapped)
     assert torch.allclose(logits[:, :3], logits_swapped[:, 3:].flip(1), atol=1e-5)
 
 
@@ -277,10 +277,55 @@ def test_presets_fill_only_unset_fields():
     cfg = RunConfig.model_validate({"env": {"id": "minigrid:MiniGrid-Empty-5x5-v0"}, "learner": {"learning_rate": 5e-4}})
     resolved = resolve_learner(cfg, "minigrid", {"int_coef": 0.3})
     assert resolved.learner.learning_rate == 5e-4  # explicit wins over the preset's 1e-3
-    assert resolved.learner.hidden_size == 64 and resolved.env.num_envs == 8  # preset
+    assert resolved.learner.hidden_size == 64 and resolved.env.num_envs == 16  # preset (torch-ac's)
     assert resolved.learner.int_coef == 0.3  # method default
     again = resolve_learner(resolved, "crafter", {})  # a resolved config never changes again
     assert again.learner == resolved.learner and again.env == resolved.env
+
+
+def test_minigrid_preset_is_torch_acs_and_the_old_one_stays_by_name():
+    cfg = RunConfig.model_validate({"env": {"id": "doorkey-5x5"}})
+    new = resolve_learner(cfg, "minigrid").learner
+    # rl-starter-files' train.py as torch-ac 1.4 runs it, written out by hand.
+    assert (new.learning_rate, new.adam_eps, new.minibatch_size, new.update_epochs, new.anneal_lr, new.norm_adv) == (
+        1e-3, 1e-8, 256, 4, False, False)
+    assert (new.heads, new.init, new.grid_input, new.hidden_size, new.vf_coef) == ("separate", "torch_ac", "ids", 64, 1.0)
+    old_cfg = RunConfig.model_validate({"env": {"id": "doorkey-5x5"}, "learner": {"preset": "minigrid-2026-11"}})
+    old = resolve_learner(old_cfg, "minigrid")
+    assert old.env.num_envs == 8 and old.learner.heads == "shared" and old.learner.grid_input == "onehot"
+    assert old.learner.minibatch_size is None and old.learner.adam_eps == 1e-5 and old.learner.vf_coef == 0.5
+    with pytest.raises(Exception, match="not a preset"):
+        resolve_learner(RunConfig.model_validate({"learner": {"preset": "torch-acc"}}), "minigrid")
+
+
+def test_torch_ac_network_shapes_and_parameter_count():
+    """The MiniGrid preset's network is torch-ac's ACModel (use_memory=False, use_text=False) plus our
+    unused intrinsic value head; counted by hand for the 7x7x3 view and 7 actions."""
+    specs = {"image": KeySpec((7, 7, 3), torch.uint8, "grid")}
+    agent = Agent(specs, 7, 64, heads="separate", init="torch_ac", grid_input="ids")
+    conv = (3 * 4 * 16 + 16) + (16 * 4 * 32 + 32) + (32 * 4 * 64 + 64)  # 2x2 kernels
+    actor = (64 * 64 + 64) + (64 * 7 + 7)
+    critic = (64 * 64 + 64) + (64 * 1 + 1)
+    assert sum(p.numel() for n, p in agent.named_parameters() if "critic_int" not in n) == conv + actor + critic
+    # torch-ac's init: every linear row has unit norm and zero bias.
+    for module in agent.modules():
+        if isinstance(module, torch.nn.Linear):
+            assert torch.allclose(module.weight.norm(dim=1), torch.ones(module.out_features), atol=1e-5)
+            assert torch.count_nonzero(module.bias) == 0
+    obs = {"image": torch.randint(0, 11, (5, 7, 7, 3), dtype=torch.uint8)}
+    action, logprob, v_ext, v_int = agent.act(obs)
+    assert action.shape == logprob.shape == v_ext.shape == (5,) and bool((logprob <= 0).all())
+    # act() and get_action_and_value() agree on the log-probability of the sampled action.
+    assert torch.allclose(agent.get_action_and_value(obs, action)[1], logprob, atol=1e-6)
+
+
+def test_minibatch_size_does_not_grow_with_the_env_count():
+    from llm_explore.config import PPOConfig
+    from llm_explore.learner.ppo import minibatch_size
+
+    fixed = PPOConfig(minibatch_size=256)
+    assert minibatch_size(fixed, 8 * 128) == minibatch_size(fixed, 16 * 128) == 256
+    assert minibatch_size(PPOConfig(num_minibatches=4), 16 * 128) == 512  # the split, without the setting
 
 
 def test_crafter_score_formula():

@@ -4,7 +4,8 @@ Defaults are CleanRL's `ppo.py` unless noted. Some values suit one environment f
 another (a MiniGrid grid wants more envs and a higher learning rate than Crafter's 10,000-step
 episodes), so `FAMILY_PRESETS` fills in per-family values for every field the user did not set
 explicitly (in YAML, `--set` or a CLI option). A method may also ask for its own defaults (ELLM wants
-goal conditioning); the order is: explicit value > method default > family preset > field default.
+goal conditioning); the order is: explicit value > method default > family preset (or the named
+`learner.preset`) > field default.
 """
 from __future__ import annotations
 
@@ -13,21 +14,42 @@ from typing import Any
 from llm_explore.config import PPOConfig  # the schema lives with the root config (config never imports the learner)
 
 
-# Per-family presets, applied to fields the user did not set. MiniGrid follows the standard
-# MiniGrid PPO (torch-ac: 16 procs x 128 frames, lr 1e-3, 4 epochs, batch 256, no advantage
-# normalisation, constant learning rate) halved to 8 envs for CPU. Normalising advantages matters
-# there: in a sparse-reward grid most rollouts hold no reward, and scaling their near-zero advantages
-# to unit variance turns value-function noise into policy updates (seen on DoorKey-8x8: the random
-# policy's 6% success fell to 0 and stayed there for 1.2M frames).
+# Per-family presets, applied to fields the user did not set.
+#
+# MiniGrid follows the standard MiniGrid PPO, torch-ac 1.4 as rl-starter-files' `train.py` runs it:
+# 16 processes x 128 frames, lr 1e-3 constant, Adam eps 1e-8, 4 epochs of 256-sample minibatches
+# (fixed: more envs mean more minibatches, not bigger ones), no advantage normalisation, clip 0.2 on
+# the ratio and the value, entropy 0.01, grad norm 0.5, gamma 0.99, lambda 0.95; its ACModel: the
+# three cell ids as 3 float channels into the 16/32/64 CNN, then separate 64-unit tanh MLPs for the
+# policy and the value, linear rows initialised N(0, 1) and scaled to unit norm. Its value loss is
+# 0.5 * (clipped squared error) without our extra 1/2, hence vf_coef 1.0 here. One deliberate
+# difference: a time-limit truncation bootstraps from V(final obs) (torch-ac treats it as a death).
+# Not normalising advantages matters: in a sparse-reward grid most rollouts hold no reward, and scaling
+# their near-zero advantages to unit variance turns value noise into policy updates (seen on
+# DoorKey-8x8: the random policy's 6% success fell to 0 and stayed there for 1.2M frames).
+TORCH_AC_MINIGRID: dict[str, Any] = {
+    "num_envs": 16, "num_steps": 128, "learning_rate": 1e-3, "anneal_lr": False, "adam_eps": 1e-8,
+    "update_epochs": 4, "minibatch_size": 256, "norm_adv": False, "clip_coef": 0.2, "ent_coef": 0.01,
+    "vf_coef": 1.0, "max_grad_norm": 0.5, "gamma": 0.99, "gae_lambda": 0.95,
+    "hidden_size": 64, "heads": "separate", "init": "torch_ac", "grid_input": "ids",
+}
 FAMILY_PRESETS: dict[str, dict[str, Any]] = {
-    "minigrid": {"num_envs": 8, "num_steps": 128, "learning_rate": 1e-3, "hidden_size": 64,
-                 "norm_adv": False, "anneal_lr": False},
+    "minigrid": TORCH_AC_MINIGRID,
     "crafter": {"num_envs": 8, "num_steps": 128, "learning_rate": 3e-4, "hidden_size": 256},
     "textworld": {"num_envs": 4, "num_steps": 32, "learning_rate": 3e-4, "hidden_size": 128,
                   "num_minibatches": 2},
 }
-
-
+# Named presets a run can ask for with `--set learner.preset=NAME`, in place of its family's.
+# minigrid-2026-11: the MiniGrid preset before torch-ac was matched setting by setting (2026-12-07);
+# every MiniGrid number measured before then used it (8 envs, one-hot grid, shared trunk, orthogonal
+# init, 4 minibatches, Adam eps 1e-5, CleanRL's value-loss weight).
+NAMED_PRESETS: dict[str, dict[str, Any]] = {
+    "torch-ac": TORCH_AC_MINIGRID,
+    "minigrid-2026-11": {"num_envs": 8, "num_steps": 128, "learning_rate": 1e-3, "hidden_size": 64,
+                         "norm_adv": False, "anneal_lr": False, "heads": "shared", "init": "orthogonal",
+                         "grid_input": "onehot", "minibatch_size": None, "num_minibatches": 4,
+                         "adam_eps": 1e-5, "vf_coef": 0.5},
+}
 def resolve_learner(cfg, family: str, method_defaults: dict[str, Any] | None = None):
     """Return a copy of the RunConfig with family presets and method defaults filled in.
 
@@ -38,7 +60,13 @@ def resolve_learner(cfg, family: str, method_defaults: dict[str, Any] | None = N
     env_set = cfg.env.model_fields_set
     learner_updates: dict[str, Any] = {}
     env_updates: dict[str, Any] = {}
-    for source in (FAMILY_PRESETS.get(family, {}), method_defaults or {}):  # later wins
+    preset_name = cfg.learner.preset
+    if preset_name is not None and preset_name not in NAMED_PRESETS:
+        from llm_explore.errors import ConfigError
+
+        raise ConfigError(f"learner.preset={preset_name!r} is not a preset; valid: {', '.join(NAMED_PRESETS)}")
+    preset = NAMED_PRESETS[preset_name] if preset_name else FAMILY_PRESETS.get(family, {})
+    for source in (preset, method_defaults or {}):  # later wins
         for key, value in source.items():
             if key == "num_envs":
                 if key not in env_set:

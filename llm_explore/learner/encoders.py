@@ -177,11 +177,18 @@ class ObsProcessor:
 
 
 class GridEncoder(nn.Module):
-    """One-hot MiniGrid cells -> torch-ac's CNN (16, 32, 64 channels, 2x2 kernels, one max-pool)."""
+    """MiniGrid cells -> torch-ac's CNN (16, 32, 64 channels, 2x2 kernels, one max-pool).
 
-    def __init__(self, shape: tuple[int, ...]):
+    `grid_input="onehot"`: each cell's object, colour and state one-hot (28 channels);
+    `grid_input="ids"`: the three ids as numbers (3 channels), torch-ac's input, 9x fewer
+    multiply-adds in the first layer."""
+
+    def __init__(self, shape: tuple[int, ...], grid_input: str = "onehot"):
         super().__init__()
-        channels = sum(GRID_CHANNEL_SIZES)
+        if grid_input not in ("onehot", "ids"):
+            raise ValueError(f"unknown grid_input {grid_input!r}: onehot or ids")
+        self.one_hot = grid_input == "onehot"
+        channels = sum(GRID_CHANNEL_SIZES) if self.one_hot else shape[-1]
         self.net = nn.Sequential(
             nn.Conv2d(channels, 16, 2), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 2), nn.ReLU(), nn.Conv2d(32, 64, 2), nn.ReLU(), nn.Flatten())
@@ -189,7 +196,7 @@ class GridEncoder(nn.Module):
             self.out_dim = self.net(torch.zeros(1, channels, shape[0], shape[1])).shape[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(grid_one_hot(x).permute(0, 3, 1, 2))
+        return self.net((grid_one_hot(x) if self.one_hot else x.float()).permute(0, 3, 1, 2))
 
 
 class PixelEncoder(nn.Module):
@@ -237,7 +244,7 @@ class MapEncoder(nn.Module):
 class StateEncoder(nn.Module):
     """Dict of inputs -> one feature vector (concatenation of per-key features)."""
 
-    def __init__(self, specs: dict[str, KeySpec], hidden: int):
+    def __init__(self, specs: dict[str, KeySpec], hidden: int, grid_input: str = "onehot"):
         super().__init__()
         self.parts = nn.ModuleDict()
         self.kinds: dict[str, str] = {}
@@ -248,7 +255,7 @@ class StateEncoder(nn.Module):
                 continue  # read by the DRRN action scorer, not the state encoder
             self.kinds[key] = spec.kind
             if spec.kind == "grid":
-                part = GridEncoder(spec.shape)
+                part = GridEncoder(spec.shape, grid_input)
                 dim += part.out_dim
             elif spec.kind == "pixels":
                 part = PixelEncoder(spec.shape, hidden)

@@ -17,15 +17,33 @@ from llm_explore.learner.encoders import KeySpec, StateEncoder, _layer_init
 
 
 class Agent(nn.Module):
-    """Actor-critic over a dict of inputs; `n_actions` discrete actions (or scored commands)."""
+    """Actor-critic over a dict of inputs; `n_actions` discrete actions (or scored commands).
 
-    def __init__(self, specs: dict[str, KeySpec], n_actions: int, hidden: int = 256):
+    `heads="shared"` (CleanRL): a 2-layer tanh trunk whose features feed the policy and both value
+    heads. `heads="separate"` (torch-ac's ACModel): the policy and each value head have their own
+    1-layer tanh MLP over the encoder's features, so value errors do not move the policy's features.
+    `init="torch_ac"` draws every linear layer's rows from N(0, 1) scaled to unit norm with zero bias
+    (torch-ac's `init_params`); the default is CleanRL's orthogonal init."""
+
+    def __init__(self, specs: dict[str, KeySpec], n_actions: int, hidden: int = 256, heads: str = "shared",
+                 init: str = "orthogonal", grid_input: str = "onehot"):
         super().__init__()
-        self.encoder = StateEncoder(specs, hidden)
+        if heads not in ("shared", "separate") or init not in ("orthogonal", "torch_ac"):
+            raise ValueError(f"unknown heads={heads!r} or init={init!r}")
+        self.encoder = StateEncoder(specs, hidden, grid_input=grid_input)
         self.text_actions = "cmd_emb" in specs
-        self.trunk = nn.Sequential(
-            _layer_init(nn.Linear(self.encoder.out_dim, hidden)), nn.Tanh(),
-            _layer_init(nn.Linear(hidden, hidden)), nn.Tanh())
+        self.separate = heads == "separate"
+        enc = self.encoder.out_dim
+        if self.separate:
+            # Parameter names differ from the shared layout on purpose: a checkpoint of one layout
+            # cannot be loaded into the other by accident.
+            self.actor_body = nn.Sequential(_layer_init(nn.Linear(enc, hidden)), nn.Tanh())
+            self.critic_ext_body = nn.Sequential(_layer_init(nn.Linear(enc, hidden)), nn.Tanh())
+            self.critic_int_body = nn.Sequential(_layer_init(nn.Linear(enc, hidden)), nn.Tanh())
+        else:
+            self.trunk = nn.Sequential(
+                _layer_init(nn.Linear(enc, hidden)), nn.Tanh(),
+                _layer_init(nn.Linear(hidden, hidden)), nn.Tanh())
         if self.text_actions:
             # Score(state, command) = MLP([state features, command embedding]) -> scalar.
             self.scorer = nn.Sequential(
@@ -35,9 +53,16 @@ class Agent(nn.Module):
             self.actor = _layer_init(nn.Linear(hidden, n_actions), std=0.01)
         self.critic_ext = _layer_init(nn.Linear(hidden, 1), std=1.0)
         self.critic_int = _layer_init(nn.Linear(hidden, 1), std=1.0)
+        if init == "torch_ac":
+            self.apply(_torch_ac_init)
 
-    def _features(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.trunk(self.encoder(obs))
+    def _heads_in(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The inputs of the policy head and of the two value heads."""
+        x = self.encoder(obs)
+        if self.separate:
+            return self.actor_body(x), self.critic_ext_body(x), self.critic_int_body(x)
+        h = self.trunk(x)
+        return h, h, h
 
     def _logits(self, h: torch.Tensor, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         if not self.text_actions:
@@ -49,21 +74,41 @@ class Agent(nn.Module):
 
     def action_logits(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The policy head's logits (greedy evaluation takes their argmax)."""
-        return self._logits(self._features(obs), obs)
+        return self._logits(self._heads_in(obs)[0], obs)
 
     def get_value(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self._features(obs)
-        return self.critic_ext(h).squeeze(-1), self.critic_int(h).squeeze(-1)
+        _, he, hi = self._heads_in(obs)
+        return self.critic_ext(he).squeeze(-1), self.critic_int(hi).squeeze(-1)
+
+    def act(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(action, log-prob, V_ext, V_int) for a rollout step: a sampled action without the entropy
+        or a `Categorical` object, which cost a third of a small network's forward pass."""
+        ha, he, hi = self._heads_in(obs)
+        log_probs = torch.log_softmax(self._logits(ha, obs), dim=-1)
+        action = torch.multinomial(log_probs.exp(), 1).squeeze(-1)
+        return (action, log_probs.gather(-1, action.unsqueeze(-1)).squeeze(-1),
+                self.critic_ext(he).squeeze(-1), self.critic_int(hi).squeeze(-1))
 
     def get_action_and_value(self, obs: dict[str, torch.Tensor], action: torch.Tensor | None = None,
                              greedy: bool = False):
         """(action, log-prob, entropy, V_ext, V_int); samples unless `action` is given."""
-        h = self._features(obs)
-        dist = Categorical(logits=self._logits(h, obs))
+        ha, he, hi = self._heads_in(obs)
+        dist = Categorical(logits=self._logits(ha, obs), validate_args=False)
         if action is None:
             action = dist.probs.argmax(-1) if greedy else dist.sample()
-        return (action, dist.log_prob(action), dist.entropy(), self.critic_ext(h).squeeze(-1),
-                self.critic_int(h).squeeze(-1))
+        return (action, dist.log_prob(action), dist.entropy(), self.critic_ext(he).squeeze(-1),
+                self.critic_int(hi).squeeze(-1))
+
+
+def _torch_ac_init(module: nn.Module) -> None:
+    """torch-ac's `init_params` (from pytorch-a2c-ppo-acktr): each linear layer's rows drawn from
+    N(0, 1) and scaled to unit L2 norm, biases zero. Convolutions keep PyTorch's default init."""
+    if isinstance(module, nn.Linear):
+        with torch.no_grad():
+            module.weight.normal_(0, 1)
+            module.weight.mul_(1 / module.weight.pow(2).sum(1, keepdim=True).sqrt())
+            if module.bias is not None:
+                module.bias.zero_()
 
 
 def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:

@@ -55,7 +55,10 @@ def autoreset_mode(envs: Any) -> str:
 
 
 def split_infos(infos: dict[str, Any], n: int) -> list[dict[str, Any]]:
-    """Gymnasium's batched info dict (`key` arrays + `_key` masks) -> one dict per env."""
+    """Gymnasium's batched info dict (`key` arrays + `_key` masks) -> one dict per env. A list (the
+    per-env dicts `WorkerVectorEnv` returns) is already that."""
+    if isinstance(infos, list):
+        return infos
     out: list[dict[str, Any]] = [{} for _ in range(n)]
     for key, value in (infos or {}).items():
         if key.startswith("_"):
@@ -138,7 +141,26 @@ def make_policy(ctx: RunContext, shaper: RewardShaper, envs: Any) -> tuple[ObsPr
                              embedder=ctx.embedder() if needs_text else None, use_goal=use_goal,
                              use_mission=use_mission, extra_specs=shaper.sofe_specs(),
                              extra_inputs=shaper.sofe_inputs)
-    return processor, Agent(processor.specs, int(envs.single_action_space.n), args.hidden_size)
+    return processor, Agent(processor.specs, int(envs.single_action_space.n), args.hidden_size, heads=args.heads,
+                            init=args.init, grid_input=args.grid_input)
+
+
+def update_threads(args) -> int:
+    """Torch threads for the PPO update: the env workers are idle then, so every usable core (at most
+    4: these networks gain little beyond) may work on it."""
+    if args.update_threads != "auto":
+        return int(args.update_threads)
+    from llm_explore.envs.config import usable_cores
+
+    return max(1, min(4, usable_cores()))
+
+
+def minibatch_size(args, n_samples: int) -> int:
+    """`learner.minibatch_size` when set (fixed whatever the env count), else the rollout's valid
+    samples split into `num_minibatches`."""
+    if args.minibatch_size is not None:
+        return int(args.minibatch_size)
+    return max(1, n_samples // args.num_minibatches)
 
 
 def _track(tracker: EpisodeTracker, reward: np.ndarray, intrinsic: np.ndarray, valid: np.ndarray,
@@ -166,6 +188,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
 
     # Seeding: same seed, same thread count -> same run (CPU kernels are deterministic).
     torch.set_num_threads(args.torch_threads)
+    n_update_threads = update_threads(args)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -237,9 +260,8 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     valid = ~prev_done if mode == NEXT_STEP else np.ones(num_envs, dtype=bool)
                     buf.add_obs(step, next_obs)
                     buf.valid[step] = torch.as_tensor(valid, dtype=torch.float32)
-                    with torch.no_grad():
-                        action, logprob, _, v_ext, v_int = (
-                            t.cpu() for t in agent.get_action_and_value(_on(next_obs, device)))
+                    with torch.inference_mode():
+                        action, logprob, v_ext, v_int = (t.cpu() for t in agent.act(_on(next_obs, device)))
                     buf.actions[step], buf.logprobs[step] = action, logprob
                     buf.ext_values[step], buf.int_values[step] = v_ext, v_int
 
@@ -247,10 +269,12 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     infos = split_infos(raw_infos, num_envs)
                     done = np.logical_or(terminated, truncated)
                     goals_before = shaper.goals()
+                    goals_before = None if goals_before is None else list(goals_before)  # a copy to compare
 
                     # The state each action led to: the final one where an episode ended.
                     step_infos = list(infos)
-                    trans_next = processor(raw_obs, infos, goals_before)
+                    returned = processor(raw_obs, infos, goals_before)  # the reset obs where one ended
+                    trans_next = returned
                     if mode == SAME_STEP and done.any():
                         ended = np.flatnonzero(done)
                         step_infos = [infos[i].get("final_info", infos[i]) if done[i] else infos[i]
@@ -275,7 +299,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     # Truncated episodes bootstrap from the value of their final observation.
                     trunc_rows = np.flatnonzero(np.logical_and(truncated, valid))
                     if len(trunc_rows):
-                        with torch.no_grad():
+                        with torch.inference_mode():
                             fe, fi = (t.cpu() for t in agent.get_value(_on(_rows(trans_next, trunc_rows), device)))
                         buf.final_ext_values[step, trunc_rows] = fe
                         buf.final_int_values[step, trunc_rows] = fi
@@ -303,10 +327,12 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     prev_done = done
 
                     goals_after = shaper.goals()
-                    if mode == NEXT_STEP and "goal_emb" not in trans_next and not processor.extra_specs:
-                        next_obs = trans_next  # the returned obs is the next obs in NEXT_STEP mode
-                    else:
+                    # The policy's next input is what the envs returned, processed again only where it
+                    # can differ: goals the shaper changed, or shaper statistics (SOFE) it updated.
+                    if processor.extra_specs or ("goal_emb" in returned and goals_after != goals_before):
                         next_obs = processor(raw_obs, infos, goals_after)
+                    else:
+                        next_obs = returned
 
                 if batched_bonus:  # the rollout's bonus in one forward pass, then the steps' bookkeeping
                     intrinsic_all = shaper.rollout_bonus().astype(np.float32) * buf.valid.numpy()
@@ -341,7 +367,8 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
 
                 # (4) PPO update on the valid samples only.
                 valid_idx = np.flatnonzero(b.valid.numpy() > 0)
-                mb_size = max(1, len(valid_idx) // args.num_minibatches)
+                mb_size = minibatch_size(args, len(valid_idx))
+                torch.set_num_threads(n_update_threads)  # the envs wait during the update: use the cores
                 clipfracs, approx_kl = [], torch.tensor(0.0)
                 pg_loss = v_loss_ext = v_loss_int = entropy_loss = torch.tensor(0.0)
                 for _epoch in range(args.update_epochs):
@@ -374,6 +401,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                         optimizer.step()
                     if args.target_kl is not None and approx_kl > args.target_kl:
                         break
+                torch.set_num_threads(args.torch_threads)
 
                 # (5) Log, checkpoint, maybe stop.
                 new_eps = tracker.drain()
