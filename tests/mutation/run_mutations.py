@@ -128,6 +128,17 @@ MUTATIONS = [
         (T + "test_env_textworld.py::test_generation_and_cache_reuse",
          T + "test_env_textworld.py::test_game_generation_that_runs_too_long_is_stopped_remembered_and_skipped"),
         "extra"),
+    Mutation(
+        "timeout-past-budget", "a request's timeout ignores what is left of the retry budget",
+        (("llm_explore/llm/client.py", "timeout_s=min(\n                                            remaining, self.config.timeout_s))",
+          "timeout_s=self.config.timeout_s)"),),
+        (T + "test_failure_policy.py::test_hung_server_with_2s_budget_ends_within_2s",
+         T + "test_failure_policy.py::test_structured_reasks_share_one_retry_budget"), "extra"),
+    Mutation(
+        "ellm-misrouted", "a caption shares whatever question is in flight, not its own",
+        (("llm_explore/methods/ellm/goals.py", "            future = self._inflight.get(caption)\n",
+          "            future = next(iter(self._inflight.values()), None)\n"),),
+        (T + "test_ellm_goals.py::test_concurrent_answers_reach_their_own_captions",), "extra"),
 ]
 
 
