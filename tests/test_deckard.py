@@ -275,7 +275,15 @@ def test_short_deckard_run_writes_graph_and_resumes(tmp_path, embedded_backend):
     assert history[:len(saved["history"])] == saved["history"]  # resumed from the saved graph
     assert (run_dir / "dream.jsonl").is_file()
     s = summary["shaper"]
-    assert s["dream_calls"] > 0 and 0.0 <= s["hypothesis_recall"] <= 1.0
+    # The hypothesis is the dream's answers as edges (those a cycle refused aside), scored against the
+    # env's true edges.
+    dream = [json.loads(line) for line in (run_dir / "dream.jsonl").read_text().splitlines()]
+    graph = json.loads((run_dir / "awm.json").read_text())
+    hypothesis = {tuple(e) for e in graph["hypothesis_edges"]}
+    true = {tuple(e) for e in graph["true_edges"]}
+    assert hypothesis <= {(a["question"], a["answer"].replace(" ", "_"), a["item"]) for a in dream
+                          if a["answer"] != "nothing"}
+    assert s["dream_calls"] == len(dream) > 0 and s["hypothesis_recall"] == len(hypothesis & true) / len(true)
     assert s["nodes_verified"] + s["nodes_hypothesized"] == s["nodes"]
     calls = [json.loads(line) for line in (run_dir / "llm_calls.jsonl").read_text().splitlines()]
     assert calls and all(c["tag"].startswith("deckard.") for c in calls)
