@@ -39,7 +39,7 @@ def test_slices_cover_every_env_once():
     assert _slices(8, 2) == [range(0, 4), range(4, 8)]
     assert _slices(5, 2) == [range(0, 2), range(2, 5)] or _slices(5, 2) == [range(0, 3), range(3, 5)]
     assert [i for sl in _slices(7, 3) for i in sl] == list(range(7))
-    assert _slices(2, 4) == [range(0, 1), range(1, 2)]  # never an empty worker
+    assert _slices(2, 4) == [range(0, 1), range(1, 2)]  # never an empty slice
 
 
 def test_worker_env_steps_like_the_sync_env():
@@ -76,11 +76,17 @@ def test_worker_env_steps_like_the_sync_env():
         work.close()
 
 
-def test_a_sub_env_error_names_the_worker_traceback():
-    work = make_vector_env("minigrid:MiniGrid-Empty-5x5-v0", 2, captions=False, workers=2)
+def test_a_failing_call_keeps_the_pipes_in_step_and_a_dead_worker_is_named():
+    work = make_vector_env("minigrid:MiniGrid-Empty-5x5-v0", 3, captions=False, workers=2)
     try:
-        with pytest.raises(WorkerError, match="Traceback"):
+        work.reset(seed=0)
+        with pytest.raises(AttributeError):  # raised by the learner's own slice, after the workers answered
             work.call("no_such_method")
+        assert len(work.step(np.zeros(3, dtype=np.int64))[4]) == 3  # every answer is this step's
+        work._procs[-1].kill()
+        work._procs[-1].join()
+        with pytest.raises(WorkerError, match="died"):
+            work.step(np.zeros(3, dtype=np.int64))
     finally:
         work.close()
     assert all(not p.is_alive() for p in work._procs)

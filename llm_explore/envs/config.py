@@ -15,16 +15,16 @@ class EnvConfig(StrictModel):
     id: str = Field("minigrid:MiniGrid-Empty-5x5-v0", description="env id or task-spec name (see `llm-explore envs list`)")
     num_envs: int = Field(4, ge=1, description="vectorized copies")
     workers: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
-        "auto", description="processes that step the envs, a slice each, while the learner waits (0: step them "
-        "in the learner's process). auto: one per usable core when there are at least 2 cores and 2 envs, else 0. "
-        "Results do not depend on it: sub-env i is seeded s + i wherever it runs")
+        "auto", description="processes that step a slice of the envs each while the learner's process steps "
+        "the first slice (0: all in the learner's process). auto: one per usable core beyond the first, when "
+        "there are at least 2 cores and 2 envs. Results do not depend on it: sub-env i is seeded s + i "
+        "wherever it runs")
 
     def resolved_workers(self) -> int:
-        """`workers` as a number: auto -> min(num_envs, usable cores) on a machine with 2+ cores, else 0."""
+        """`workers` as a number: auto -> usable cores - 1 (at most num_envs - 1), else 0."""
         if self.workers != "auto":
             return int(self.workers)
-        cores = usable_cores()
-        return min(self.num_envs, cores) if cores >= 2 and self.num_envs >= 2 else 0
+        return max(0, min(self.num_envs - 1, usable_cores() - 1))
 
 
 def usable_cores() -> int:

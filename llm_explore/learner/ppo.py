@@ -145,16 +145,6 @@ def make_policy(ctx: RunContext, shaper: RewardShaper, envs: Any) -> tuple[ObsPr
                             init=args.init, grid_input=args.grid_input)
 
 
-def update_threads(args) -> int:
-    """Torch threads for the PPO update: the env workers are idle then, so every usable core (at most
-    4: these networks gain little beyond) may work on it."""
-    if args.update_threads != "auto":
-        return int(args.update_threads)
-    from llm_explore.envs.config import usable_cores
-
-    return max(1, min(4, usable_cores()))
-
-
 def minibatch_size(args, n_samples: int) -> int:
     """`learner.minibatch_size` when set (fixed whatever the env count), else the rollout's valid
     samples split into `num_minibatches`."""
@@ -188,7 +178,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
 
     # Seeding: same seed, same thread count -> same run (CPU kernels are deterministic).
     torch.set_num_threads(args.torch_threads)
-    n_update_threads = update_threads(args)
+    n_update_threads = args.update_threads
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -129,6 +129,11 @@ def plan(sweep: Sweep) -> list[Job]:
                     base["learner"] = {"total_steps": sweep.steps}
                 cfg = load_config(sweep.config_file, sweep.overrides, base=base)
                 cfg = cfg.model_copy(update={"name": name, "out_dir": sweep.out, "seed": seed})
+                if "workers" not in cfg.env.model_fields_set:
+                    # A run gets `cpus_per_run` CPUs: one env worker process per CPU beyond the first
+                    # (runs side by side must not each start a worker per core of the machine).
+                    workers = max(0, int(sweep.cpus_per_run) - 1)
+                    cfg = cfg.model_copy(update={"env": cfg.env.model_copy(update={"workers": workers})})
                 resolve_method_config(spec, cfg)  # a bad method section fails now, for the whole grid
                 run_dir = Path(sweep.out) / name
                 action, status = "start", "pending"
