@@ -13,20 +13,36 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from llm_explore import plugins
 from llm_explore.envs.config import EnvConfig
 from llm_explore.errors import ConfigError
 from llm_explore.strict_model import StrictModel
 
-BackendName = Literal["embedded", "openai", "langchain", "replay"]
 BACKEND_NAMES: tuple[str, ...] = ("embedded", "openai", "langchain", "replay")
+
+
+def backend_names() -> tuple[str, ...]:
+    """The built-in backends, then the plugins' (their entry-point names, read from the installed
+    packages' metadata without importing them, and any `register_backend` made in this process).
+    A plugin backend named like a built-in or another plugin's is a `PluginConflictError`."""
+    owners = {name: plugins.BUILTIN for name in BACKEND_NAMES}
+    declared = [(ep.name, ep.package) for ep in plugins.declared("llm_explore.backends")]
+    for name, (_cls, package) in plugins.BACKENDS.items():
+        if (name, package) not in declared:
+            declared.append((name, package))
+    for name, package in declared:
+        plugins.check_unique("backend", name, owners.get(name), package)
+        owners[name] = package
+    return tuple(owners)
 
 
 class LLMConfig(StrictModel):
     """Which language model to talk to and how patiently."""
 
-    backend: BackendName = Field("embedded", description="embedded | openai | langchain | replay")
+    backend: str = Field("embedded", description="embedded | openai | langchain | replay, or a plugin's "
+                         "backend (`llm-explore backends` lists them)")
     model: str | None = Field(None, description="model name sent to the server (openai/langchain)")
     model_path: str | None = Field(None, description="GGUF file for the embedded backend (default: the packaged Gemma 3 270M)")
     base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
@@ -61,6 +77,14 @@ class LLMConfig(StrictModel):
     n_parallel: int = Field(4, ge=1, description="embedded: server slots (concurrent requests)")
     threads: int | None = Field(None, ge=1, description="embedded: CPU threads (default: half the cores)")
     verbose: bool = Field(False, description="show the embedded server's own log")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        valid = backend_names()
+        if value not in valid:
+            raise ValueError(f"unknown backend {value!r}; valid: {', '.join(valid)}")
+        return value
 
 
 class CacheConfig(StrictModel):

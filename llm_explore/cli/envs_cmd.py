@@ -6,25 +6,36 @@ from typing import Optional
 
 import typer
 
-from llm_explore.cli.common import print_json, print_table
+from llm_explore.cli.common import print_json
 
 envs_app = typer.Typer(help="List environments and show what an agent sees in one.", no_args_is_help=True)
 
 
 @envs_app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables.")) -> None:
-    """Families with example ids, and the task specs shipped in envs/."""
-    from llm_explore.envs import EXAMPLE_IDS, list_task_specs
+    """Families with example ids, and the task specs (shipped in envs/ and the plugins'), each with its package."""
+    from llm_explore.cli.listing import print_listing
+    from llm_explore.envs import EXAMPLE_IDS, list_task_specs, plugin_families
 
     specs = list_task_specs()
+    families = {name: {"package": "llm-explore", "examples": ids, "description": ""}
+                for name, ids in EXAMPLE_IDS.items()}
+    families.update({name: {"package": f.package, "examples": list(f.examples), "description": f.description}
+                     for name, f in sorted(plugin_families().items())})
     if as_json:
-        print_json({"families": EXAMPLE_IDS, "task_specs": specs})
+        print_json({"families": {name: f["examples"] for name, f in families.items()},
+                    "family_packages": {name: f["package"] for name, f in families.items()},
+                    "task_specs": specs})
         return
-    print_table("Environment families", ["family", "example ids"],
-                [[family, "\n".join(ids)] for family, ids in EXAMPLE_IDS.items()])
-    print_table("Task specs (use the name as --env)", ["name", "id", "description"],
-                [[s["name"], s["id"], s["description"]] for s in specs])
-    typer.echo("Any MiniGrid/BabyAI id Gymnasium has registered works: minigrid:<id> or babyai:<id>.")
+    print_listing("Environment families (--env FAMILY:NAME?key=value)", ["family", "package"],
+                  [[name, f["package"]] for name, f in families.items()],
+                  text=[" ".join(filter(None, [f["description"], "e.g. " + ", ".join(f["examples"])]))
+                        for f in families.values()])
+    typer.echo("")
+    print_listing("Task specs (--env NAME)", ["name", "package"], [[s["name"], s["package"]] for s in specs],
+                  text=[f"{s['id']}\n{s['description']}".strip() for s in specs], text_header="id, description",
+                  min_text=50)
+    typer.echo("\nAny MiniGrid/BabyAI id Gymnasium has registered works:\nminigrid:<id> or babyai:<id>.")
 
 
 @envs_app.command("show")

@@ -5,12 +5,12 @@ from typing import List, Optional
 
 import typer
 
-from llm_explore.cli.common import config_option, llm_run_config, print_json, print_table, set_option
+from llm_explore.cli.common import config_option, llm_run_config, print_json, set_option
 from llm_explore.cli.state import use_command_options
 
 llm_app = typer.Typer(help="Talk to the configured language model.", no_args_is_help=True)
 
-BACKEND_HELP = "embedded | openai | langchain | replay (default: embedded)."
+BACKEND_HELP = "embedded | openai | langchain | replay, or a plugin's (default: embedded)."
 
 
 @llm_app.command("ask")
@@ -54,7 +54,8 @@ def backends(
     config: Optional[str] = config_option(),
     set_: List[str] = set_option(),
 ) -> None:
-    """Say which LLM backends are usable here, and why not otherwise."""
+    """Say which LLM backends are usable here (plugins' included, with their package), and why not otherwise."""
+    from llm_explore.cli.listing import print_listing
     from llm_explore.llm.backends import check_backends
 
     use_command_options(config, set_)
@@ -63,8 +64,9 @@ def backends(
     if as_json:
         print_json([s.as_dict() for s in statuses])
         return
-    print_table("LLM backends", ["backend", "usable", "detail"],
-                [[s.name, "yes" if s.usable else "no", s.detail] for s in statuses])
+    print_listing("LLM backends (--backend NAME)", ["backend", "package", "usable"],
+                  [[s.name, s.package, "yes" if s.usable else "no"] for s in statuses],
+                  text=[s.detail for s in statuses], text_header="detail")
 
 
 def register(app: typer.Typer) -> None:

@@ -15,8 +15,9 @@ from typing import Any
 import gymnasium as gym
 
 from llm_explore.envs.base import AdapterEnv, EnvSnapshot
-from llm_explore.envs.spec import (EXAMPLE_IDS, FAMILIES, EnvSpec, list_task_specs, parse_env_id,
-                                   task_spec_names)
+from llm_explore.envs.spec import (EXAMPLE_IDS, FAMILIES, PLUGIN_FAMILIES, EnvFamily, EnvSpec, all_families,
+                                   family_package, list_task_specs, parse_env_id, plugin_families,
+                                   register_env_family, register_task_specs, task_spec_names)
 
 # Vector envs reset a finished sub-env on the step that ends it and put the final observation in
 # info["final_obs"]: no wasted reset step per episode (the learner supports both modes).
@@ -25,9 +26,9 @@ AUTORESET_MODE = gym.vector.AutoresetMode.SAME_STEP
 _MODULES = {"minigrid": "minigrid_env", "babyai": "minigrid_env", "crafter": "crafter_env",
             "textworld": "textworld_env"}
 
-__all__ = ["AdapterEnv", "EnvSnapshot", "EnvSpec", "EXAMPLE_IDS", "FAMILIES", "AUTORESET_MODE",
-           "family_module", "list_task_specs", "make_env", "make_vector_env", "parse_env_id",
-           "task_spec_names"]
+__all__ = ["AdapterEnv", "EnvFamily", "EnvSnapshot", "EnvSpec", "EXAMPLE_IDS", "FAMILIES", "AUTORESET_MODE",
+           "all_families", "family_module", "family_package", "list_task_specs", "make_env", "make_vector_env",
+           "parse_env_id", "plugin_families", "register_env_family", "register_task_specs", "task_spec_names"]
 
 
 def family_module(family: str):
@@ -44,6 +45,9 @@ def make_env(env_id: str | EnvSpec, *, captions: bool = True, **params: Any) -> 
     spec = env_id if isinstance(env_id, EnvSpec) else parse_env_id(env_id)
     if params:
         spec = EnvSpec(spec.family, spec.name, {**spec.params, **params}, spec.source, spec.description)
+    if spec.family not in _MODULES:  # a plugin's family (parse_env_id loaded it)
+        family = PLUGIN_FAMILIES.get(spec.family) or plugin_families()[spec.family]
+        return family.make(spec, captions=captions)
     return family_module(spec.family).make(spec, captions=captions)
 
 

@@ -11,17 +11,22 @@ An env id is `family:name?key=value&key=value`:
 A bare registered Gymnasium id (`MiniGrid-Empty-5x5-v0`, `BabyAI-GoToLocal-v0`) works too. A task
 spec is a YAML file in `envs/` (shipped with the package) or any YAML path; it names an id plus
 parameters and a description, so a run can say `--env doorkey-8x8`.
+
+Plugins add families (`register_env_family`) and folders of task specs (`register_task_specs`) from
+a module named by an `llm_explore.envs` entry point, loaded the first time a name is not a built-in one.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qsl
 
 import yaml
 
+from llm_explore import plugins
 from llm_explore.errors import ConfigError, UnknownNameError
 
 FAMILIES = ("minigrid", "babyai", "crafter", "textworld")
@@ -51,6 +56,64 @@ class EnvSpec:
         query = "&".join(f"{k}={v}" for k, v in sorted(self.params.items()))
         head = self.family if not self.name else f"{self.family}:{self.name}"
         return head + (f"?{query}" if query else "")
+
+
+# ------------------------------------------------------------------------------ plugin families
+@dataclass(frozen=True)
+class EnvFamily:
+    """A family a plugin adds: `make(spec, captions)` builds one adapter (an `AdapterEnv`) from a
+    parsed id `family:name?k=v`."""
+
+    name: str
+    make: Callable[..., Any]
+    description: str = ""
+    examples: tuple[str, ...] = ()
+    package: str = plugins.BUILTIN
+
+
+PLUGIN_FAMILIES: dict[str, EnvFamily] = {}
+PLUGIN_SPEC_DIRS: list[tuple[Path, str]] = []  # (folder of task-spec YAMLs, package)
+
+
+def register_env_family(name: str, make: Callable[..., Any], *, description: str = "",
+                        examples: list[str] | tuple[str, ...] = ()) -> EnvFamily:
+    """Add an env family: `--env NAME` or `--env NAME:variant?k=v` builds `make(spec, captions=...)`.
+    A name llm-explore or another package uses is a `PluginConflictError` naming both packages."""
+    name = name.lower()
+    package = plugins.current_package(sys._getframe(1).f_globals.get("__name__"))
+    existing = plugins.BUILTIN if name in FAMILIES else (PLUGIN_FAMILIES[name].package
+                                                         if name in PLUGIN_FAMILIES else None)
+    plugins.check_unique("env family", name, existing, package)
+    family = EnvFamily(name, make, description, tuple(examples) or (name,), package)
+    PLUGIN_FAMILIES[name] = family
+    return family
+
+
+def register_task_specs(folder: str | Path) -> Path:
+    """Add a folder of task-spec YAMLs (`id`, `params`, `description`): each file's stem is an env name."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise ConfigError(f"task-spec folder not found: {path}")
+    package = plugins.current_package(sys._getframe(1).f_globals.get("__name__"))
+    if (path, package) not in PLUGIN_SPEC_DIRS:
+        PLUGIN_SPEC_DIRS.append((path, package))
+    return path
+
+
+def plugin_families() -> dict[str, EnvFamily]:
+    """The families plugins add (their `llm_explore.envs` entry points are imported on first use)."""
+    plugins.load("llm_explore.envs")
+    return dict(PLUGIN_FAMILIES)
+
+
+def all_families() -> tuple[str, ...]:
+    """The built-in families, then the plugins'."""
+    return FAMILIES + tuple(sorted(plugin_families()))
+
+
+def family_package(family: str) -> str:
+    """The package a family comes from."""
+    return PLUGIN_FAMILIES[family].package if family in PLUGIN_FAMILIES else plugins.BUILTIN
 
 
 # Parameters that change only the caption (the text a language model reads), not the task the
@@ -108,24 +171,39 @@ def parse_env_id(env_id: str, *, task_specs: bool = True) -> EnvSpec:
         family, name = "babyai", head
     elif head.endswith((".z8", ".ulx", ".json")):
         family, name = "textworld", head
+    elif head.lower() in plugin_families():
+        family, name = head.lower(), ""
     else:
-        raise UnknownNameError("env", env_id, FAMILIES + tuple(task_spec_names()))
-    if family not in FAMILIES:
-        raise UnknownNameError("env family", family, FAMILIES)
+        raise UnknownNameError("env", env_id, all_families() + tuple(task_spec_names()))
+    if family not in FAMILIES and family not in plugin_families():
+        raise UnknownNameError("env family", family, all_families())
     return EnvSpec(family, name, params, source=env_id)
 
 
 # ------------------------------------------------------------------------------------ task specs
 def spec_dirs() -> list[Path]:
-    """Where task specs are looked up: the shipped `envs/` folder."""
-    return [Path(str(files("llm_explore.task_specs")))]
+    """Where task specs are looked up: the shipped `envs/` folder, then the plugins' folders."""
+    plugins.load("llm_explore.envs")
+    return [Path(str(files("llm_explore.task_specs")))] + [path for path, _package in PLUGIN_SPEC_DIRS]
 
 
-def _spec_files() -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for folder in spec_dirs():
+def _spec_files(with_plugins: bool = True) -> dict[str, Path]:
+    return {name: path for name, (path, _package) in _spec_index(with_plugins).items()}
+
+
+def _spec_index(with_plugins: bool = True) -> dict[str, tuple[Path, str]]:
+    """name -> (file, package). A name two packages ship is a `PluginConflictError`."""
+    folders = [(Path(str(files("llm_explore.task_specs"))), plugins.BUILTIN)]
+    if with_plugins:
+        plugins.load("llm_explore.envs")
+        folders += PLUGIN_SPEC_DIRS
+    found: dict[str, tuple[Path, str]] = {}
+    for folder, package in folders:
         for path in sorted(folder.glob("*.y*ml")):
-            found.setdefault(path.stem, path)
+            if path.stem in found:
+                plugins.check_unique("task spec", path.stem, found[path.stem][1], package)
+                continue
+            found[path.stem] = (path, package)
     return found
 
 
@@ -158,16 +236,20 @@ def _task_spec(env_id: str) -> EnvSpec | None:
         if not path.is_file():
             raise ConfigError(f"task spec file not found: {path}")
         return load_task_spec(path)
-    path = _spec_files().get(env_id)
+    # The shipped specs first: a plugin's module is imported only for a name that is not one of them.
+    path = _spec_files(False).get(env_id)
+    if path is None and ":" not in env_id and env_id.lower() not in FAMILIES \
+            and not env_id.startswith(("MiniGrid-", "BabyAI-")):
+        path = _spec_files().get(env_id)
     return load_task_spec(path) if path else None
 
 
 def list_task_specs() -> list[dict[str, str]]:
-    """Name, id and description of every shipped task spec."""
+    """Name, package, id and description of every task spec (shipped and the plugins')."""
     out = []
-    for name, path in _spec_files().items():
+    for name, (path, package) in sorted(_spec_index().items()):
         spec = load_task_spec(path)
-        out.append({"name": name, "id": spec.id, "description": spec.description})
+        out.append({"name": name, "package": package, "id": spec.id, "description": spec.description})
     return out
 
 

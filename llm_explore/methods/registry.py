@@ -13,12 +13,15 @@ import time, from their own module:
                     learner_defaults={"goal_conditioning": True, "int_episodic": True})
 
 `load_methods()` imports the built-in shapers and every module of `llm_explore.methods`, so a new
-method needs no edit anywhere else.
+method needs no edit anywhere else; then the plugins' `llm_explore.methods` entry points (modules of
+other packages that call `register_method` the same way, see `llm_explore.plugins`). Each method
+remembers the package it came from; two packages registering one name is a `PluginConflictError`.
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -51,6 +54,7 @@ class MethodSpec:
     # Env parameters the method prefers, a function (method settings, env family) -> {param: value},
     # e.g. ELLM's reference caption on Crafter. Parameters the env id sets itself win.
     env_defaults: Callable[[dict[str, Any], str], dict[str, Any]] | None = None
+    package: str = "llm-explore"  # the distribution that registered it (a plugin's, or llm-explore)
 
     def learner_defaults_for(self, method_cfg: dict[str, Any]) -> dict[str, Any]:
         """The learner defaults for these (resolved) method settings."""
@@ -93,12 +97,19 @@ def register_method(name: str, factory: Callable[[Any], Any] | None = None, *, d
                     resumer: Callable[..., Any] | None = None,
                     sections: dict[str, type] | None = None,
                     env_defaults: Callable[[dict[str, Any], str], dict[str, Any]] | None = None) -> MethodSpec:
-    """Add (or replace) a method: a shaper `factory` for PPO, or a `runner` of its own. Returns its spec."""
+    """Add (or replace) a method: a shaper `factory` for PPO, or a `runner` of its own. Returns its spec.
+
+    A package may replace its own method; a name another package (or llm-explore) registered is a
+    `PluginConflictError` naming both packages."""
+    from llm_explore import plugins
+
     if (factory is None) == (runner is None):
         raise ValueError(f"method {name!r}: give exactly one of factory (a PPO shaper) or runner")
+    package = plugins.current_package(sys._getframe(1).f_globals.get("__name__"))
+    plugins.check_unique("method", name, METHODS[name].package if name in METHODS else None, package)
     defaults = learner_defaults if callable(learner_defaults) else dict(learner_defaults or {})
     spec = MethodSpec(name, factory, description, uses_llm, defaults, runner, resumer, dict(sections or {}),
-                      env_defaults)
+                      env_defaults, package)
     METHODS[name] = spec
     return spec
 
@@ -120,6 +131,9 @@ def load_methods() -> dict[str, MethodSpec]:
         except Exception as exc:  # noqa: BLE001 - reported when the method is requested
             IMPORT_ERRORS[info.name] = f"{type(exc).__name__}: {exc}"
             warnings.warn(f"method module {module} failed to import: {exc}", stacklevel=2)
+    from llm_explore import plugins
+
+    plugins.load("llm_explore.methods")  # after the built-ins: a plugin taking a built-in name is a conflict
     return METHODS
 
 
@@ -133,6 +147,14 @@ def get_method(name: str) -> MethodSpec:
                 from llm_explore.errors import ConfigError
 
                 raise ConfigError(f"method {name!r}: module llm_explore.methods.{module} failed to import: {error}")
+        from llm_explore import plugins
+
+        failed = plugins.FAILURES.get(("llm_explore.methods", name))
+        if failed:
+            from llm_explore.errors import ConfigError
+
+            raise ConfigError(f"method {name!r}: plugin {failed.partition(': ')[0]} failed to load: "
+                              f"{failed.partition(': ')[2]}")
         raise UnknownNameError("method", name, sorted(METHODS))
     return METHODS[name]
 

@@ -1,12 +1,21 @@
-"""Build a backend from `LLMConfig`, and say which backends are usable on this machine."""
+"""Build a backend from `LLMConfig`, and say which backends are usable on this machine.
+
+Besides the four built-in backends, plugins add their own: an `LLMBackend` subclass named by an
+`llm_explore.backends` entry point (the entry point's name is the backend's `--backend NAME`), or
+registered in-process with `register_backend`. It is built with `Class.from_config(llm_config)` when
+the class has that classmethod, else `Class()`.
+"""
 from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from llm_explore.config import BACKEND_NAMES, LLMConfig
+from llm_explore import plugins
+from llm_explore.config import BACKEND_NAMES, LLMConfig, backend_names
 from llm_explore.errors import LLMExploreError, UnknownNameError, redact_url
 from llm_explore.llm.base import LLMBackend
 
@@ -37,7 +46,42 @@ def make_backend(cfg: LLMConfig) -> LLMBackend:
 
             raise ConfigError("the replay backend needs llm.replay_file (a JSONL written via llm.record_file)")
         return ReplayBackend(cfg.replay_file)
-    raise UnknownNameError("backend", str(cfg.backend), BACKEND_NAMES)
+    cls = plugin_backends().get(cfg.backend)
+    if cls is None:
+        failed = plugins.FAILURES.get(("llm_explore.backends", cfg.backend))
+        if failed:
+            from llm_explore.errors import ConfigError
+
+            raise ConfigError(f"backend {cfg.backend!r}: plugin {failed.partition(': ')[0]} failed to load: "
+                              f"{failed.partition(': ')[2]}")
+        raise UnknownNameError("backend", str(cfg.backend), backend_names())
+    return cls.from_config(cfg) if hasattr(cls, "from_config") else cls()
+
+
+def register_backend(name: str, cls: type[LLMBackend]) -> type[LLMBackend]:
+    """Make `cls` (an `LLMBackend` subclass) the backend `--backend NAME`. A name llm-explore or
+    another package uses is a `PluginConflictError` naming both packages."""
+    if not (isinstance(cls, type) and issubclass(cls, LLMBackend)):
+        raise TypeError(f"backend {name!r}: {cls!r} is not an LLMBackend subclass")
+    package = plugins.current_package(sys._getframe(1).f_globals.get("__name__"))
+    existing = plugins.BUILTIN if name in BACKEND_NAMES else (
+        plugins.BACKENDS[name][1] if name in plugins.BACKENDS else None)
+    plugins.check_unique("backend", name, existing, package)
+    plugins.BACKENDS[name] = (cls, package)
+    return cls
+
+
+def plugin_backends() -> dict[str, Any]:
+    """name -> class of every plugin backend that loads (entry points are imported on first use;
+    one that fails to import is left out with a warning line)."""
+    backend_names()  # a plugin backend named like another package's is an error before anything loads
+    for ep, obj in plugins.load("llm_explore.backends"):
+        if ep.name not in plugins.BACKENDS:
+            if not (isinstance(obj, type) and issubclass(obj, LLMBackend)):
+                plugins.FAILURES[(ep.group, ep.name)] = f"{ep.package}: {ep.value} is not an LLMBackend subclass"
+                continue
+            plugins.BACKENDS[ep.name] = (obj, ep.package)
+    return {name: cls for name, (cls, _package) in plugins.BACKENDS.items()}
 
 
 def _schema_field(cfg: LLMConfig) -> str | None:
@@ -52,6 +96,7 @@ class BackendStatus:
     name: str
     usable: bool
     detail: str
+    package: str = plugins.BUILTIN
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -116,6 +161,23 @@ def check_backends(cfg: LLMConfig | None = None) -> list[BackendStatus]:
         out.append(BackendStatus("replay", ok, f"file {cfg.replay_file}" if ok else f"file not found: {cfg.replay_file}"))
     else:
         out.append(BackendStatus("replay", True, "needs llm.replay_file (record one with llm.record_file)"))
+
+    # plugins: a class that imports is usable as far as a cheap check can tell (its own `check(cfg)`
+    # classmethod, if any, returns (usable, detail))
+    loaded = plugin_backends()
+    for name, (cls, package) in sorted(plugins.BACKENDS.items()):
+        if name not in loaded:
+            continue
+        check = getattr(cls, "check", None)
+        if callable(check):
+            usable, detail = check(cfg)
+        else:
+            usable, detail = True, (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+        out.append(BackendStatus(name, bool(usable), str(detail), package))
+    for ep in plugins.declared("llm_explore.backends"):
+        failed = plugins.FAILURES.get((ep.group, ep.name))
+        if failed:
+            out.append(BackendStatus(ep.name, False, f"failed to load: {failed.partition(': ')[2]}", ep.package))
     return out
 
 
