@@ -134,6 +134,22 @@ def test_ellm_against_dead_server_stops_with_llm_error(tmp_path):
     assert set(summary["llm"]["errors_by_kind"]) == {"LLMTransportError"}
 
 
+def test_failures_of_questions_in_flight_at_the_end_still_stop_the_run(scripted_server, tmp_path):
+    """Issue 33's silent end: a 256-step Crafter run asks in the background and ends before the answer
+    comes (here a 500 after 10 s); the failure it never read must go through the policy like any
+    other (stop after 1 failure here), not end as "complete" with a warning naming the other policy."""
+    server = scripted_server([(500, {}, b'{"error": "boom"}', 10.0)])
+    out = cli(["run", "ellm", "--env", "crafter-short", "--steps", "256", "--envs", "2", "--backend", "openai",
+               "--base-url", server.url, "--out", str(tmp_path), "--name", "late", "--set", "llm.max_retries=0",
+               "--set", "llm.max_consecutive_errors=1"], tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "in a row" in out.stderr and "Traceback" not in out.stderr
+    assert "llm.on_error=continue)" not in out.stderr  # no closing warning that names the other policy
+    summary = json.loads((tmp_path / "late" / "summary.json").read_text())
+    assert summary["status"] == "llm_error" and summary["llm"]["on_error"] == "stop"
+    assert summary["env_steps"] == 256 and summary["llm"]["errors"] >= 1  # it ended before the answer came
+
+
 @pytest.mark.slow
 def test_ige_against_dead_server_stops_instead_of_searching_randomly(tmp_path):
     out = cli(["run", "ige", "--env", "babyai:BabyAI-GoToLocal-v0", "--backend", "openai", "--base-url",

@@ -111,10 +111,13 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
         typer.echo(f"repeated actions: {repeated['repeated']} of {repeated['of']} actions were taken again from a "
                    f"state they had been taken from ({repeated['distinct_tried']} distinct state-action pairs tried)")
     errors = int(llm.get("errors") or 0)
-    if errors:  # only reachable with llm.on_error=continue: the policy stops the run otherwise
+    if errors:  # with on_error=stop: fewer failures in a row than stop the run
         kinds = ", ".join(f"{k} {v}" for k, v in sorted((llm.get("errors_by_kind") or {}).items()))
+        policy = llm.get("on_error") or "stop"
+        why = ("llm.on_error=continue" if policy == "continue" else
+               "llm.on_error=stop stops a run only after llm.max_consecutive_errors failures in a row")
         typer.echo(f"warning: {errors} of {llm.get('calls', 0)} LLM calls failed ({kinds}); the method fell "
-                   "back for them (llm.on_error=continue)", err=True)
+                   f"back for them ({why})", err=True)
     typer.echo(f"run folder: {run_dir}")
     if summary.get("status") == "interrupted":
         typer.echo(f"continue with: llm-explore resume {run_dir}")
@@ -285,12 +288,21 @@ def video(
     typer.echo(record_video(run_dir, out, max_steps=max_steps, greedy=greedy))
 
 
-def methods() -> None:
-    """List the registered methods."""
+def methods(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a listing.")) -> None:
+    """List the registered methods with the package each comes from (plugins included)."""
+    from llm_explore.cli.listing import print_listing
     from llm_explore.methods.registry import load_methods
 
-    for name, spec in sorted(load_methods().items()):
-        typer.echo(f"{name:12s} {spec.description}{'  [LLM]' if spec.uses_llm else ''}")
+    specs = sorted(load_methods().items())
+    if as_json:
+        from llm_explore.cli.common import print_json
+
+        print_json([{"name": name, "package": spec.package, "uses_llm": spec.uses_llm,
+                     "description": spec.description} for name, spec in specs])
+        return
+    print_listing("Methods (llm-explore run METHOD)", ["method", "package", "LLM"],
+                  [[name, spec.package, "yes" if spec.uses_llm else "-"] for name, spec in specs],
+                  text=[spec.description for _name, spec in specs])
 
 
 def register(app: typer.Typer) -> None:

@@ -224,12 +224,19 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                 "next_obs": next_obs, "prev_done": prev_done.copy(), "method": ctx.method,
                 "llm": ctx.llm_state()}
 
-    def finish(status: str, update: int) -> dict[str, Any]:
-        shaper.settle()  # background work (LLM questions in flight) ends first, so the summary counts it
+    def finish(status: str, update: int, raise_failure: bool = False) -> dict[str, Any]:
+        # Background work (LLM questions in flight) ends first, so the summary counts it. A failure in
+        # it that the failure policy says stops the run stops it here too, as it would have mid-run.
+        failure = shaper.settle()
+        if failure is not None and raise_failure:
+            status = "budget" if isinstance(failure, BudgetExhaustedError) else "llm_error"
         summary = build_summary(ctx, tracker, env_steps=global_step, updates=update,
                                 wall_s=wall_before + time.time() - t_start, status=status,
                                 shaper_stats=shaper.stats(), variant=shaper.variant)
         write_json(ctx.run_dir / "summary.json", summary)
+        if failure is not None and raise_failure:
+            failure.run_dir = ctx.run_dir  # the CLI names the folder (its last checkpoint resumes)
+            raise failure
         return summary
 
     update = start_update - 1
@@ -436,7 +443,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
             exc.run_dir = ctx.run_dir  # the CLI names the folder to resume
             raise
     metrics.close()
-    return finish(status, update)
+    return finish(status, update, raise_failure=True)
 
 
 

@@ -159,9 +159,12 @@ class RewardShaper:
     def stats(self) -> dict[str, float]:
         return {}
 
-    def settle(self) -> None:
+    def settle(self) -> BaseException | None:
         """Finish or cancel background work before the run's summary is written, so the summary
-        counts everything that happened (ELLM's LLM questions in flight). Must not raise."""
+        counts everything that happened (ELLM's LLM questions in flight). Must not raise: returns the
+        first failure of that work that stops the run under the failure policy (`LLMRunStopped`,
+        `BudgetExhaustedError`), which the learner then reports as it would have mid-run."""
+        return None
 
     def close(self) -> None:
         pass

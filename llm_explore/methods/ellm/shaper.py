@@ -316,13 +316,25 @@ class EllmShaper(RewardShaper):
                 return {event, *phrasings}
         return {goal}
 
-    def settle(self) -> None:
+    def settle(self) -> BaseException | None:
         """Questions not yet sent are cancelled (never asked); those the server is answering are
-        waited for, so the run's summary counts every call its call log holds."""
+        waited for (at most one request's retry budget), so the run's summary counts every call its
+        call log holds. A failure among them that stops the run under the failure policy is returned:
+        a run that ends between asking and reading an answer must not end as "complete" when the
+        same failure a step earlier would have stopped it (the learner reports it)."""
         futures = [q.future for e in self.envs for q in e.pending if q.future is not None] + self._orphans
         for future in futures:
             future.cancel()
-        wait(futures)
+        llm = getattr(getattr(self.ctx, "config", None), "llm", None)
+        bound = None if llm is None else llm.retry_max_total_s + llm.timeout_s
+        _done, not_done = wait(futures, timeout=bound)
+        self.counts["abandoned"] = len(not_done)  # still unanswered after the bound: left, and counted
+        for future in futures:
+            if future.done() and not future.cancelled():
+                exc = future.exception()
+                if isinstance(exc, (LLMRunStopped, BudgetExhaustedError)):
+                    return exc
+        return None
 
     # ------------------------------------------------------------------ checkpoints and stats
     def state_dict(self) -> dict[str, Any]:
