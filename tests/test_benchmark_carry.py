@@ -496,14 +496,17 @@ def test_a_run_paused_at_the_deadline_checkpoints_and_resumes_to_its_budget(tmp_
 
     from llm_explore.learner import checkpoint as ckpt
 
+    from llm_explore.learner.config import FAMILY_PRESETS
+
+    per_update = FAMILY_PRESETS["minigrid"]["num_envs"] * FAMILY_PRESETS["minigrid"]["num_steps"]
     runs = str(tmp_path / "runs")
-    done, interrupted = em.one_run("doorkey-8x8", "ppo", 0, 3072, runs, pause_at=time.time())
+    done, interrupted = em.one_run("doorkey-8x8", "ppo", 0, 3 * per_update, runs, pause_at=time.time())
     assert done is None and not interrupted
     run_dir = tmp_path / "runs" / "ppo-doorkey-8x8-s0"
     assert json.loads((run_dir / "summary.json").read_text())["status"] == "stopped"
-    assert ckpt.latest(run_dir) is not None and em.progress(run_dir)["env_steps"] == 1024
-    done, interrupted = em.one_run("doorkey-8x8", "ppo", 0, 3072, runs)
-    assert not interrupted and done["env_steps"] == 3072 and done["status"] == "complete"
+    assert ckpt.latest(run_dir) is not None and em.progress(run_dir)["env_steps"] == per_update
+    done, interrupted = em.one_run("doorkey-8x8", "ppo", 0, 3 * per_update, runs)
+    assert not interrupted and done["env_steps"] == 3 * per_update and done["status"] == "complete"
 
 
 def test_ige_grid_starts_no_run_that_would_end_after_stop_by(tmp_path):
