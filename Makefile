@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench install clean
+.PHONY: run test test-fast docs docs-serve bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,10 +35,19 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_PAR)
 
+# The documentation site: the generated tables must equal benchmarks/results/*.json, then a strict build
+# (a broken link or a missing page fails). `make docs-serve` serves it at http://127.0.0.1:8000.
+docs: $(STAMP)
+	$(PY) docs/gen_tables.py --check
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
+
 bench: $(STAMP)
 	$(PY) benchmarks/llm_latency.py
 	$(PY) benchmarks/env_throughput.py
 	$(PY) benchmarks/ppo_throughput.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build site *.egg-info
