@@ -178,7 +178,8 @@ class RunConfig(StrictModel):
 
     name: str | None = None
     out_dir: str = "runs"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed (numpy and the envs take 0 to 2**32 - 1; "
+                      "evaluation adds 10000)")
     prompts_dir: str | None = Field(None, description="folder whose templates override the shipped ones by name")
     llm: LLMConfig = Field(default_factory=LLMConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
@@ -189,15 +190,31 @@ class RunConfig(StrictModel):
     method: dict[str, Any] = Field(default_factory=dict)
 
 
-def format_validation_error(err: ValidationError, source: str = "config") -> str:
-    """One readable line per problem: `llm.temperature: Input should be ... (got 'hot')`."""
+def format_validation_error(err: ValidationError, source: str = "config", model: type[BaseModel] | None = None) -> str:
+    """One readable line per problem: `llm.temperature: Input should be ... (got 'hot')`; an unknown
+    key of `model` adds the nearest valid one (`learner.learning_rat`: did you mean learner.learning_rate?)."""
     parts = []
     for e in err.errors():
         path = ".".join(str(p) for p in e["loc"]) or "(root)"
         got = e.get("input")
         shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
-        parts.append(f"{path}: {e['msg']}{shown}")
+        hint = _did_you_mean_key(model, e["loc"]) if e.get("type") == "extra_forbidden" and model else ""
+        parts.append(f"{path}: {e['msg']}{shown}{hint}")
     return f"invalid {source}: " + "; ".join(parts)
+
+
+def _did_you_mean_key(model: type[BaseModel], loc: tuple) -> str:
+    """`; did you mean a.b.c?` for an unknown key at `loc`, from the fields of the model it sits in."""
+    import difflib
+
+    for part in loc[:-1]:  # walk down to the model that holds the unknown key
+        field = model.model_fields.get(str(part))
+        sub = getattr(field, "annotation", None) if field is not None else None
+        if not (isinstance(sub, type) and issubclass(sub, BaseModel)):
+            return ""
+        model = sub
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean {'.'.join([*map(str, loc[:-1]), close[0]])}?" if close else ""
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -252,7 +269,7 @@ def validate(model: type[BaseModel], data: dict[str, Any], source: str = "config
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source)) from None
+        raise ConfigError(format_validation_error(err, source, model)) from None
 
 
 def load_config(

@@ -22,7 +22,16 @@ class UnknownNameError(ConfigError):
 
     def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
         self.kind, self.name, self.valid = kind, name, list(valid)
-        super().__init__(f"unknown {kind} {name!r}; valid: {', '.join(self.valid) or '(none)'}")
+        super().__init__(f"unknown {kind} {name!r}{did_you_mean(name, self.valid)}; "
+                         f"valid: {', '.join(self.valid) or '(none)'}")
+
+
+def did_you_mean(name: str, valid: list[str] | tuple[str, ...]) -> str:
+    """` (did you mean 'doorkey-5x5'?)` for a near miss among `valid` (difflib), else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class RunFileError(LLMExploreError):

@@ -16,10 +16,13 @@ class Progress:
     every `every_s` seconds with steps, steps/s, return, success, LLM calls and the ETA.
 
     Nothing is shown until `start()` (called when training begins), so a run that fails its
-    checks prints no bar."""
+    checks prints no bar. Return and success read "n/a" until `min_episodes` episodes have finished
+    (20, as the report's curves; fewer when `learner.summary_window` is smaller): an average of the
+    first few finished episodes, which in MiniGrid are the lucky short ones, would read success 1.00."""
 
-    def __init__(self, total: int, done: int = 0, every_s: float = 30.0, terminal: bool | None = None):
-        self.total, self.done, self.every_s = total, done, every_s
+    def __init__(self, total: int, done: int = 0, every_s: float = 30.0, terminal: bool | None = None,
+                 min_episodes: int = 20):
+        self.total, self.done, self.every_s, self.min_episodes = total, done, every_s, min_episodes
         self.terminal = sys.stdout.isatty() if terminal is None else terminal
         self.bar = None
         self.last_line = 0.0
@@ -38,15 +41,15 @@ class Progress:
             TextColumn("{task.fields[sps]} steps/s"), TextColumn("return {task.fields[ret]}"),
             TextColumn("success {task.fields[succ]}"), TextColumn("LLM {task.fields[llm]}"),
             TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-        self.task = self.bar.add_task("train", total=self.total, completed=self.done, sps="-", ret="-",
-                                      succ="-", llm=0)
+        self.task = self.bar.add_task("train", total=self.total, completed=self.done, sps="-", ret="n/a",
+                                      succ="n/a", llm=0)
         self.bar.start()
 
     def update(self, row: dict) -> None:
         self.row, self.done = row, min(self.total, int(row["global_step"]))
         if self.bar is not None:
-            self.bar.update(self.task, completed=self.done, sps=f"{row['sps']:.0f}", ret=_f(row["return_avg"]),
-                            succ=_f(row["success_avg"]), llm=int(row["llm_calls"]))
+            self.bar.update(self.task, completed=self.done, sps=f"{row['sps']:.0f}", ret=self._avg("return_avg"),
+                            succ=self._avg("success_avg"), llm=int(row["llm_calls"]))
         elif time.time() - self.last_line >= self.every_s or self.done >= self.total:
             self._line()
 
@@ -57,9 +60,16 @@ class Progress:
         rate = (self.done - (self.done0 or 0)) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else float("nan")
         typer.echo(f"train {self.done:,}/{self.total:,} steps  {rate:.0f} steps/s  "
-                   f"return {_f(row.get('return_avg', float('nan')))}  "
-                   f"success {_f(row.get('success_avg', float('nan')))}  LLM calls {int(row.get('llm_calls', 0))}  "
+                   f"return {self._avg('return_avg')}  "
+                   f"success {self._avg('success_avg')}  LLM calls {int(row.get('llm_calls', 0))}  "
                    f"ETA {_duration(eta)}")
+
+    def _avg(self, key: str) -> str:
+        """A rolling average of the row, or "n/a" before a window's worth of finished episodes."""
+        row = self.row or {}
+        if int(row.get("episodes") or 0) < self.min_episodes:
+            return "n/a"
+        return _f(row.get(key, float("nan")))
 
     def stop(self) -> None:
         if self.bar is not None:
@@ -155,16 +165,90 @@ def run(
 ) -> None:
     """Run a method on an env and write runs/<name>/ (config, metrics, checkpoints, summary.json)."""
     from llm_explore.methods.registry import get_method
-    from llm_explore.orchestration.launch import preflight, prepare, resolve_method_config, start_run
 
     spec = get_method(method)  # fail fast on a typo, before loading anything heavy
     use_command_options(config, set_, prompts_dir)
     method_options = {"goal_source": goal_source, "trials": trials, "actions_per_trial": actions_per_trial,
                       "robustify": robustify, "episodes": episodes}
     section = method.replace("-", "_")
+    _reject_flags_that_do_not_apply(method, spec, section, method_options,
+                                    {"--steps": steps, "--envs": envs})
     OPTIONS.overrides = (list(OPTIONS.overrides)
                          + [f"method.{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"
                             for k, v in method_options.items() if v is not None])
+    # An error about a value given as a flag names the flag (`--steps`), not its config key.
+    given = {key: flag for key, flag, value in (
+        ("seed", "--seed", seed), ("learner.total_steps", "--steps", steps), ("env.num_envs", "--envs", envs),
+        ("env.id", "--env", env), ("llm.backend", "--backend", backend), ("llm.model", "--model", model),
+        ("llm.base_url", "--base-url", base_url), ("name", "--name", name), ("out_dir", "--out", out),
+        *((f"method.{section}.{k}", METHOD_FLAGS[k], v) for k, v in method_options.items())) if value is not None}
+    with _flag_names(given, section):
+        _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_url, progress_every, report_)
+
+
+# `run`'s flags that set a method's settings (`method.<section>.<key>`).
+METHOD_FLAGS = {"goal_source": "--goal-source", "trials": "--trials", "actions_per_trial": "--actions-per-trial",
+                "robustify": "--robustify", "episodes": "--episodes"}
+
+
+def _reject_flags_that_do_not_apply(method: str, spec, section: str, method_options: dict,
+                                    ppo_flags: dict) -> None:
+    """A flag the method does not read is an error naming the flag and the method (not silently
+    ignored, and not the missing `method.<section>` it would have written)."""
+    from llm_explore.errors import ConfigError
+    from llm_explore.methods.registry import load_methods
+
+    model = spec.sections.get(section)
+    fields = set(getattr(model, "model_fields", {}) or {})
+    for key, value in method_options.items():
+        if value is None or key in fields:
+            continue
+        readers = sorted(name for name, other in load_methods().items()
+                         if key in (getattr(other.sections.get(name.replace("-", "_")), "model_fields", None) or {}))
+        raise ConfigError(f"{METHOD_FLAGS[key]} does not apply to method {method!r}"
+                          + (f" (only to: {', '.join(readers)})" if readers else ""))
+    if spec.runner is not None:  # a search or episode method: no PPO learner, one env
+        for flag, value in ppo_flags.items():
+            if value is not None:
+                budget = [METHOD_FLAGS[k] for k in ("trials", "episodes") if k in fields]
+                raise ConfigError(f"{flag} does not apply to method {method!r}: it is not trained by PPO"
+                                  + (f" (its budget: {', '.join(budget)})" if budget else ""))
+
+
+class _flag_names:
+    """Rewrite a ConfigError's config keys to the flags the user typed (`given`: key -> flag)."""
+
+    def __init__(self, given: dict[str, str], section: str):
+        self.given, self.section = given, section
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, _tb):
+        import re
+
+        from llm_explore.errors import ConfigError
+
+        if not isinstance(exc, ConfigError) or not self.given:
+            return False
+        text = message = str(exc)
+        for key, flag in self.given.items():
+            prefix = f"method.{self.section}."
+            if key.startswith(prefix):  # a method section's own validation: "invalid method.ige: trials: ..."
+                text = text.replace(f"invalid {prefix[:-1]}: {key[len(prefix):]}:", f"invalid {flag}:")
+            text = re.sub(rf"(?<![\w.-]){re.escape(key)}:", f"{flag}:", text.replace(f"invalid config: {key}:",
+                                                                                       f"invalid {flag}:"))
+        if text == message:
+            return False
+        new = ConfigError(text)
+        new.run_dir = getattr(exc, "run_dir", None)
+        raise new from None
+
+
+def _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_url, progress_every,
+         report_) -> None:
+    from llm_explore.orchestration.launch import preflight, prepare, resolve_method_config, start_run
+
     cfg = base_config(
         name=name, out_dir=out, seed=seed,
         env={k: v for k, v in {"id": env, "num_envs": envs}.items() if v is not None} or None,
@@ -179,7 +263,7 @@ def run(
     else:
         cfg = resolved
         total = cfg.learner.num_updates(cfg.env.num_envs) * cfg.learner.batch_size(cfg.env.num_envs)
-        progress = Progress(total, every_s=progress_every)
+        progress = Progress(total, every_s=progress_every, min_episodes=min(20, cfg.learner.summary_window))
 
         def on_start(ctx) -> None:  # every check passed: the run folder exists, training begins
             if total != cfg.learner.total_steps:
@@ -223,7 +307,7 @@ def resume(
     _path, state = ckpt.load_latest(run_dir, warn=lambda _message: None)  # resume_run warns
     done = int(state["global_step"]) if state else 0
     total = cfg.learner.num_updates(cfg.env.num_envs) * cfg.learner.batch_size(cfg.env.num_envs)
-    progress = Progress(total, done, every_s=progress_every)
+    progress = Progress(total, done, every_s=progress_every, min_episodes=min(20, cfg.learner.summary_window))
     try:
         summary = resume_run(run_dir, on_update=progress.update, on_start=progress.start, overrides=overrides)
     finally:

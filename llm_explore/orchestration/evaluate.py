@@ -52,6 +52,24 @@ def load_policy(run_dir: str | Path, envs: Any):
     return ctx, shaper, processor, agent
 
 
+def check_policy_run(run_dir: str | Path, meta: dict[str, Any]) -> None:
+    """Only a PPO-trained run has a policy to evaluate: a search's or TANGO's folder is a one-line error
+    (before any env is made), not "has no checkpoint"."""
+    from llm_explore.methods.registry import get_method
+
+    method = meta.get("method", "?")
+    if get_method(method).factory is None:
+        hint = (f" (its robustified policy, if any, is the PPO run {Path(run_dir) / 'robustify'})"
+                if (Path(run_dir) / "robustify" / "run.json").is_file() else "")
+        raise ConfigError(f"{run_dir} is a {method} run, which trains no policy: only PPO-trained runs (ppo, "
+                          f"ppo-*, ellm, deckard, ...) have a policy to evaluate{hint}")
+
+
+def check_seed(seed: int | None, flag: str = "--seed") -> None:
+    if seed is not None and not 0 <= seed < 2**32:
+        raise ConfigError(f"{flag} must be between 0 and {2**32 - 1}, got {seed}")
+
+
 def _policy_on(run_dir: str | Path, envs: Any):
     """`load_policy`, closing `envs` when it fails (a bad checkpoint must not leak env processes)."""
     try:
@@ -69,7 +87,11 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
     from llm_explore.learner.ppo import NEXT_STEP, SAME_STEP, autoreset_mode, split_infos
     from llm_explore.learner.shaping import ShapingResult, Transitions
 
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    check_seed(seed)
     cfg, meta = load_run_config(run_dir)
+    check_policy_run(run_dir, meta)
     check_writable_file(Path(run_dir) / "eval.json", "eval file")  # before the episodes, not after
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
     envs = envs if envs is not None else make_envs(cfg.env.id, num_envs, _captions(meta))
@@ -201,7 +223,11 @@ def record_video(run_dir: str | Path, out: str | Path | None = None, max_steps: 
     from llm_explore.learner.checkpoint import _base_vector_env
     from llm_explore.learner.ppo import split_infos
 
+    if max_steps < 1:
+        raise ConfigError(f"--max-steps must be at least 1, got {max_steps}")
+    check_seed(seed)
     cfg, meta = load_run_config(run_dir)
+    check_policy_run(run_dir, meta)
     out = Path(out) if out else Path(run_dir) / "episode.gif"
     check_writable_file(out, "GIF")  # before the episode, not after
     seed = cfg.seed + EVAL_SEED_OFFSET if seed is None else seed
