@@ -36,6 +36,17 @@ def plugin_dirs() -> list[tuple[Path, str]]:
     return [(plugins.folder_of(obj), ep.package) for ep, obj in plugins.load("llm_explore.prompts")]
 
 
+_DOCUMENTED = re.compile(r"^\s{1,8}([A-Za-z_]\w*)\s+\(", re.M)
+
+
+def documented_variables(text: str) -> set[str]:
+    """The variables a template's header lists under "Variables:" (`  caption  (str, required) ...`)."""
+    header = _HEADER.match(text)
+    if not header or "Variables:" not in header.group(1):
+        return set()
+    return set(_DOCUMENTED.findall(header.group(1).split("Variables:", 1)[1]))
+
+
 @dataclass
 class TemplateInfo:
     """One template: its name, where it comes from, its description and variables."""
@@ -103,9 +114,25 @@ class PromptLibrary:
 
     def check(self) -> None:
         """Parse every template (shipped and the user's): a syntax error is a ConfigError naming
-        the file, raised before a run starts rather than at its first LLM call."""
+        the file, raised before a run starts rather than at its first LLM call. A user's template that
+        overrides another uses only the variables that one may use (those it uses and those its header
+        documents): a typo is a ConfigError naming it and them, before a run folder exists."""
+        base = PromptLibrary(None) if self.user_dir is not None else None
+        base_names = set(base.names()) if base is not None else set()
         for name in self.names():
-            self.info(name)
+            info = self.info(name)
+            if info.source != "user" or name not in base_names:
+                continue
+            under = base.info(name)
+            allowed = set(under.variables) | documented_variables(under.path.read_text(encoding="utf-8"))
+            unknown = [v for v in info.variables if v not in allowed]
+            if unknown:
+                from llm_explore.errors import did_you_mean
+
+                raise ConfigError(
+                    f"template {name} ({info.path}) uses undefined variable{'s' if len(unknown) > 1 else ''} "
+                    + ", ".join(f"{v!r}{did_you_mean(v, sorted(allowed))}" for v in unknown)
+                    + f"; the template may use: {', '.join(sorted(allowed))}")
 
     def source(self, name: str) -> str:
         return self.info(name).path.read_text(encoding="utf-8")
@@ -128,6 +155,7 @@ class PromptLibrary:
             template = self.env.get_template(self._relative(info))
             return template.render(**variables)
         except jinja2.UndefinedError as exc:
-            raise ConfigError(f"template {name}: {exc.message}; variables: {', '.join(info.variables)}") from None
+            raise ConfigError(f"template {name}: {exc.message}; the template may use: "
+                              f"{', '.join(sorted(variables)) or '(none)'}") from None
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"template {name} line {exc.lineno}: {exc.message}") from None
