@@ -114,3 +114,34 @@ def test_a_checkpoint_written_with_workers_resumes_with_or_without_them(tmp_path
     assert resume_run(run_b, overrides=["env.workers=0"])["status"] == "complete"  # workers may change
     assert resume_run(run_c)["status"] == "complete"  # the workers load the checkpoint's envs
     assert rows(run_a) == rows(run_b) == rows(run_c)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 1])
+def test_ctrl_c_at_the_terminal_checkpoints_a_run_with_workers(tmp_path, workers):
+    """Ctrl-C in a terminal signals the whole process group, workers included: they must leave the
+    shutdown to the learner, which finishes its update and checkpoints the envs they hold."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "llm_explore", "run", "ppo", "--env", ENV, "--envs", "4",
+                             "--steps", "2000000", "--out", str(tmp_path), "--name", "int", "--set", f"env.workers={workers}",
+                             "--set", "learner.num_steps=32", "--set", "learner.tensorboard=false"],
+                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    run_dir = tmp_path / "int"
+    deadline = time.time() + 90
+    while time.time() < deadline and not ((run_dir / "metrics.csv").exists() and len(rows(run_dir)) >= 3):
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()  # interrupted (the CLI's code), checkpoint written
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "interrupted"
+    assert ckpt.latest(run_dir).name == f"update_{summary['updates']:06d}.pt"
+    assert "Traceback" not in err.decode()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
+import signal
 import sys
 import traceback
 from typing import Any, Callable, Sequence
@@ -74,6 +75,11 @@ def _reset_slice(envs: Sequence[gym.Env], seed: int | None, options: dict | None
 
 def _worker(conn, factories: list[Callable[[], gym.Env]]) -> None:
     """A worker's loop: build its envs, then answer (command, payload) messages until "close"."""
+    # Ctrl-C at a terminal signals the whole process group: the learner handles it (it finishes the
+    # update and checkpoints the envs held here), so a worker must not die of it. A worker whose
+    # learner is gone sees its pipe close and exits.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     envs: list[gym.Env] = []
     try:
         envs = [f() for f in factories]
