@@ -19,6 +19,10 @@ or killed) are listed in the report as left out.
   holds only the few episodes that ended early, which in MiniGrid are the successful ones (a false
   early peak). A curve reduced to one point is drawn as a marker; an interrupted run is marked x.
 
+Episode runs (TANGO: `episodes.csv`, no metrics.csv) are a table row each group: success over their
+episodes, no curve. The env column names the env as the runs were started (`crafter-short`) beside
+the task id they are grouped by (`crafter?length=400`).
+
 Search runs (Intelligent Go-Explore and its baselines: a `trial` column in metrics.csv, or
 `kind: search` in summary.json) get their own figure per env instead: archive size and best score
 against env steps (IQM), and the fraction of runs solved by then (mean); and a second table with
@@ -48,11 +52,41 @@ Y_LABELS = {"return_avg": "episode return (mean of the last {w} episodes)",
             "success_avg": "success rate (last {w} episodes)"}
 
 
+def _episodic(run_dir: Path) -> bool:
+    """An episode method's run (TANGO): summary.json and episodes.csv, no metrics.csv (no PPO curve)."""
+    return (run_dir / "episodes.csv").is_file() and not (run_dir / "metrics.csv").is_file()
+
+
+def _reportable(run_dir: Path) -> bool:
+    """A run that finished (or stopped) with its summary: PPO and search runs with metrics.csv, episode
+    runs (TANGO) with episodes.csv."""
+    return (run_dir / "summary.json").is_file() and ((run_dir / "metrics.csv").is_file() or _episodic(run_dir))
+
+
+def _env_name(run_dir: Path, summary: dict[str, Any]) -> str:
+    """The env as the user typed it (`crafter-short`): run.json's `env_name`, else the summary's env."""
+    try:
+        meta = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    return str(meta.get("env_name") or summary.get("env") or "?")
+
+
 def _load(run_dir: Path) -> dict[str, Any]:
     summary_path = run_dir / "summary.json"
-    if not summary_path.is_file() or not (run_dir / "metrics.csv").is_file():
-        raise ConfigError(f"{run_dir}: not a finished run folder (needs summary.json and metrics.csv)")
-    return {"dir": run_dir, "summary": json.loads(summary_path.read_text()), "metrics": read_metrics(run_dir)}
+    if not _reportable(run_dir):
+        raise ConfigError(f"{run_dir}: not a finished run folder (needs summary.json, and metrics.csv or "
+                          "episodes.csv)")
+    summary = json.loads(summary_path.read_text())
+    return {"dir": run_dir, "summary": summary, "metrics": [] if _episodic(run_dir) else read_metrics(run_dir),
+            "episodic": _episodic(run_dir), "env_name": _env_name(run_dir, summary)}
+
+
+def env_label(env: str, names: set[str]) -> str:
+    """`crafter-short (crafter?length=400)`: the names the runs were started with beside the task id
+    they are grouped by (just the id when they are the same)."""
+    names = {n for n in names if n and n != env}
+    return f"{', '.join(sorted(names))} ({env})" if names else env
 
 
 def expand(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
@@ -68,7 +102,7 @@ def expand(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
         if not path.is_dir():
             raise ConfigError(f"{path}: no such run or sweep folder")
         for run in find_runs(path):
-            (keep if (run / "summary.json").is_file() and (run / "metrics.csv").is_file() else left_out).append(run)
+            (keep if _reportable(run) else left_out).append(run)
     return keep, left_out
 
 
@@ -180,12 +214,19 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
     out.mkdir(parents=True, exist_ok=True)
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     search_groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    episode_groups: dict[tuple[str, str], list[dict]] = defaultdict(list)  # TANGO: a table row, no curve
+    typed: dict[str, set[str]] = defaultdict(set)  # task id -> the env names the runs were started with
     for run in runs:
-        target = search_groups if _is_search(run) else groups
+        target = episode_groups if run["episodic"] else search_groups if _is_search(run) else groups
         summary = run["summary"]
         # Grouped by task: ELLM's caption style (`crafter?caption=ellm`) changes only what the model
         # reads, so its runs sit in the same table and P(improvement) as the baselines' `crafter`.
         target[(summary.get("label") or summary["method"], task_id(summary["env"]))].append(run)
+        typed[task_id(summary["env"])].add(run["env_name"])
+
+    def shown(env: str) -> str:
+        return env_label(env, typed[env])
+    no_curve: list[str] = []
     files: list[str] = []
     window = max((m["summary"].get("summary_window") or 100) for ms in groups.values() for m in ms) if groups else 100
 
@@ -199,8 +240,12 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
             label = f"{method} (n={len(members)}{f', {len(cut)} interrupted (x)' if cut else ''})"
             for ax, key in zip(axes, ("return_avg", "success_avg")):
                 curve = _curve(members, key, min_episodes)
-                if curve is None:
-                    ax.plot([], [], label=f"{label}: fewer than {min_episodes} episodes")
+                if curve is None:  # an empty panel would say nothing: say why there is no line
+                    ax.plot([], [], label=f"{label}: n/a, fewer than {min_episodes} episodes")
+                    ax.text(0.5, 0.5, f"{method}: n/a\n(fewer than {min_episodes} episodes finished)",
+                            transform=ax.transAxes, ha="center", va="center", color="0.4")
+                    if key == "success_avg":
+                        no_curve.append(f"{method} on {shown(env)}")
                     continue
                 color = _plot_band(ax, *curve, label=label, key=key)
                 for m in cut:  # where an interrupted run stopped
@@ -208,7 +253,7 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
                     if last:
                         ax.plot(last[-1]["global_step"], last[-1][key], marker="x", color=color, markersize=8)
         files.append(_save_panels(
-            fig, axes, ("episode return", "success rate"), env, out / f"curves_{env_slug(env)}.png", plt,
+            fig, axes, ("episode return", "success rate"), shown(env), out / f"curves_{env_slug(env)}.png", plt,
             ylabels=tuple(Y_LABELS[k].format(w=window) for k in ("return_avg", "success_avg")),
             caption=(f"line: IQM over the n runs; shaded: 95% stratified bootstrap CI over the n runs; "
                      f"curves start once every run has finished {min_episodes} episodes")))
@@ -254,20 +299,33 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
                "llm_calls": int(np.sum([x.get("llm", {}).get("calls", 0) for x in s])),
                "return_stats": ret_num, "success_stats": succ_num, "seeds": len(s)}
         rows.append(row)
-        lines.append("| " + " | ".join(str(row[k]) for k in ("method", "env", "runs", "status", "env_steps", "return",
-                                                              "success", "crafter_score", "steps_per_s",
-                                                              "llm_calls")) + " |")
+        lines.append("| " + " | ".join(str(row[k]) if k != "env" else shown(env) for k in (
+            "method", "env", "runs", "status", "env_steps", "return", "success", "crafter_score", "steps_per_s",
+            "llm_calls")) + " |")
+    for (method, env), members in sorted(episode_groups.items()):  # TANGO: episodes, one program each
+        s = [m["summary"] for m in members]
+        succ, succ_num = _cell([x.get("success_rate") for x in s])
+        row = {"method": method, "env": env, "runs": len(s), "status": _status(members),
+               "env_steps": int(np.mean([x.get("env_steps", 0) for x in s])),
+               "return": _fmt([x.get("mean_return") for x in s]), "success": succ, "crafter_score": "-",
+               "steps_per_s": f"{np.mean([x.get('env_steps_per_s') or 0 for x in s]):.0f}",
+               "llm_calls": int(np.sum([(x.get("llm") or {}).get("calls", 0) for x in s])),
+               "success_stats": succ_num, "seeds": len(s), "episodes": int(np.sum([x.get("episodes", 0) for x in s]))}
+        rows.append(row)
+        lines.append("| " + " | ".join(str(row[k]) if k != "env" else shown(env) for k in (
+            "method", "env", "runs", "status", "env_steps", "return", "success", "crafter_score", "steps_per_s",
+            "llm_calls")) + " |")
     search_lines: list[str] = []
     if search_groups:
         files.extend(_search_figures(search_groups, out, plt))
         search_lines, search_rows = _search_table(search_groups)
         for row in search_rows:
             rows.append(row)
-            lines.append("| " + " | ".join(str(row.get(k, "-")) for k in (
+            lines.append("| " + " | ".join(str(row.get(k, "-")) if k != "env" else shown(row["env"]) for k in (
                 "method", "env", "runs", "status", "env_steps", "return", "success", "crafter_score",
                 "steps_per_s", "llm_calls")) + " |")
 
-    all_groups = {**groups, **search_groups}
+    all_groups = {**groups, **search_groups, **episode_groups}
     poi_lines, poi = _poi_tables(all_groups, metric)
     profile_file = _profiles(all_groups, metric, out, plt)
     if profile_file:
@@ -280,13 +338,15 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
     few = [f"{m} on {e} ({len(v)} run{'s' if len(v) > 1 else ''})" for (m, e), v in sorted(all_groups.items())
            if len(v) < stats.MIN_RUNS]
     warn = (f"\n\n⚠ Fewer than {stats.MIN_RUNS} runs, no interval: " + "; ".join(few) + "." if few else "")
+    missing = (f"\n\nNo curve (n/a: fewer than {min_episodes} episodes finished in some run): "
+               + "; ".join(no_curve) + "." if no_curve else "")
     skipped = ("\n\nLeft out (no summary.json yet: running, or killed; `llm-explore sweep` resumes them): "
                + ", ".join(str(p) for p in left_out) + "." if left_out else "")
     text = ("# Report\n\nReturn and success: each run's mean over its last episodes (summary window); per "
             "method and env the interquartile mean (IQM) over runs with a 95% stratified bootstrap interval "
             f"(rliable's definitions). † fewer than {stats.UNDERCOVER_RUNS} runs: a percentile bootstrap "
             "interval from so few runs is narrow (3 runs: their range) and covers less than 95%."
-            + warn + skipped + "\n\n" + "\n".join(lines) + aggregate_lines + poi_lines + search_text
+            + warn + missing + skipped + "\n\n" + "\n".join(lines) + aggregate_lines + poi_lines + search_text
             + "\n\n" + figures + "\n")
     (out / "report.md").write_text(text)
     files.append(str(out / "report.md"))
