@@ -151,12 +151,39 @@ def runs(
     def num(x, fmt):
         return "-" if x is None else format(x, fmt)
 
-    rows = [[Path(i.path).name if Path(i.path) != path else i.path, i.method, i.env.split(":", 1)[-1],
+    rows = [[Path(i.path).name if Path(i.path) != path else i.path, i.method, i.env_label(),
              num(i.seed, "d"), i.status, f"{i.steps}" + (f"/{i.total_steps}" if i.total_steps else ""),
              num(i.last, ".3f") + ("" if i.metric == "success_avg" else f" ({i.metric})"), num(i.wall_s, ".0f")]
             for i in infos]
-    print_table(f"{len(infos)} runs under {path}", ["run", "method", "env", "seed", "status", "steps",
-                                                     "success", "wall s"], rows)
+    columns = ["run", "method", "env", "seed", "status", "steps", "success", "wall s"]
+    title = f"{len(infos)} runs under {path}"
+    if not _print_runs_narrow(title, columns, rows):
+        print_table(title, columns, rows)
+
+
+def _print_runs_narrow(title: str, columns: list[str], rows: list[list[str]]) -> bool:
+    """Where the table would not fit the terminal (names cut to `babyai-mixed-pick-up-s…`), print each
+    run as its full name and a wrapped line of the rest; False (nothing printed) where it fits."""
+    import shutil
+    import textwrap
+
+    width = shutil.get_terminal_size((80, 24)).columns
+    # The table's width: each column's widest cell, plus rich's borders and padding (3 a column, 1).
+    natural = sum(max(len(str(c)) for c in [col, *[r[k] for r in rows]]) + 3 for k, col in enumerate(columns)) + 1
+    if natural <= width:
+        return False
+    typer.echo(title)
+    for name, method, env, seed, status, steps, success, wall in rows:
+        typer.echo(str(name))
+        parts = [f"{method} on {env}" + ("" if seed == "-" else f", seed {seed}") + f": {status}", f"{steps} steps"]
+        value, _, metric = success.partition(" (")  # a search shows its best score: "0.500 (best_score)"
+        parts += [] if value == "-" else [f"{metric.rstrip(')').replace('_', ' ') or 'success'} {value}"]
+        parts += [] if wall == "-" else [f"{wall} s"]
+        # Wrapped between the parts, never inside one (a non-breaking space holds each together).
+        rest = ", ".join(p.replace(" ", "\u00a0") for p in parts)
+        for line in textwrap.wrap(rest, width=max(20, width - 4), break_on_hyphens=False):
+            typer.echo("    " + line.replace("\u00a0", " "))
+    return True
 
 
 def register(app: typer.Typer) -> None:

@@ -36,9 +36,17 @@ class RunInfo:
     last: float | None
     wall_s: float | None
     error: str | None = None
+    env_name: str | None = None  # as the user typed it (`crafter-short`); `env` is the id the run used
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def env_label(self) -> str:
+        """`crafter-short (crafter?caption=ellm&length=400)`: the typed name beside the id the run used
+        when they differ (a method's env defaults), else the id without its family prefix."""
+        if self.env_name and self.env_name != self.env:
+            return f"{self.env_name} ({self.env})"
+        return self.env.split(":", 1)[-1]
 
 
 def is_run_folder(path: Path) -> bool:
@@ -112,9 +120,10 @@ def run_info(run_dir: str | Path) -> RunInfo:
         wall = _float(summary["wall_s"])
     return RunInfo(path=str(run_dir), method=summary.get("label") or meta.get("method", "?"),
                    env=meta.get("env", "?"), seed=meta.get("seed"), status=status, steps=steps,
-                   total_steps=None if search else _total_steps(run_dir), metric=metric,
+                   total_steps=None if search or meta.get("kind") == "episodes" else _total_steps(run_dir),
+                   metric=metric,
                    last=_float(row.get(metric)) if row else _float(summary.get("success_rate")), wall_s=wall,
-                   error=error)
+                   error=error, env_name=meta.get("env_name"))
 
 
 def list_runs(root: str | Path) -> list[RunInfo]:

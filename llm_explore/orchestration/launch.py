@@ -107,6 +107,7 @@ def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None 
     from llm_explore.config import dump_config
 
     family = env_family(envs, cfg.env.id) if envs is not None else family_of(cfg.env.id)
+    env_name = cfg.env.id  # as the user typed it (`crafter-short`); prepare may write it out in full
     cfg, spec = prepare(method, cfg, family=family)
     if run_dir is None:
         name = cfg.name or default_run_name(method, cfg.env.id, cfg.seed)
@@ -122,7 +123,8 @@ def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None 
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
         (run_dir / "run.json").write_text(json.dumps(
-            {"method": method, "env": cfg.env.id, "env_resolved": resolved_env(cfg.env.id), "family": family,
+            {"method": method, "env": cfg.env.id, "env_name": env_name, "env_resolved": resolved_env(cfg.env.id),
+             "family": family,
              "seed": cfg.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n")
     except OSError as exc:
         envs.close()
