@@ -19,9 +19,10 @@ backend failures propagate.
 from __future__ import annotations
 
 import json
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from pydantic import create_model
 
@@ -42,8 +43,13 @@ class Dreamer:
 
     def __init__(self, client, domain: DeckardDomain, library, *, template: str = "deckard/choose",
                  max_ingredients: int = 3, max_stations: int = 2, temperature: float = 0.0, max_tokens: int = 24,
-                 workers: int = 4):
+                 workers: int = 4, on_progress: Callable[[int, int, int], None] | None = None):
         self.client, self.domain, self.library, self.template = client, domain, library, template
+        # Called after each question and each item with (items done, items, questions asked): a dream
+        # of every Crafter item takes about a minute on the embedded model.
+        self.on_progress = on_progress
+        self._progress = (0, 0, 0)
+        self._lock = threading.Lock()
         self.max_ingredients, self.max_stations = max_ingredients, max_stations
         self.temperature, self.max_tokens, self.workers = temperature, max_tokens, workers
         self.calls = 0
@@ -68,7 +74,16 @@ class Dreamer:
             answer = NOTHING
         (self.answers if log is None else log).append(
             {"item": item, "question": question, "chosen": list(chosen), "answer": answer, "fallback": fallback})
+        self._advance(items=0, questions=1)
         return labels.get(answer, NOTHING)
+
+    def _advance(self, items: int, questions: int) -> None:
+        if self.on_progress is None:
+            return
+        with self._lock:
+            done, total, asked = self._progress
+            self._progress = (done + items, total, asked + questions)
+            self.on_progress(*self._progress)
 
     def _many(self, question: str, item: str, pool: list[str], limit: int, log: list[dict]) -> list[str]:
         chosen: list[str] = []
@@ -98,8 +113,15 @@ class Dreamer:
         added in the env's item order, so which edge a cycle refuses does not depend on timing."""
         awm = awm or AbstractWorldModel()
         items = list(items or self.domain.items)
+        self._progress = (0, len(items), 0)
+
+        def ask(item: str) -> tuple[dict[str, list[str]], list[dict]]:
+            result = self.ask_item(item)
+            self._advance(items=1, questions=0)
+            return result
+
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            results = list(pool.map(self.ask_item, items))
+            results = list(pool.map(ask, items))
         for item, (answers, log) in zip(items, results):
             self.answers.extend(log)
             self.calls += len(log)

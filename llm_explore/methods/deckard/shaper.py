@@ -81,6 +81,24 @@ class EnvTask:
     graph_version: int = 0  # length of the graph's history when the goal was chosen
 
 
+def _dream_progress(every_s: float = 5.0):
+    """A progress printer for the dream (stderr): the first question, then at most one line every
+    `every_s` seconds, and the last item: `dreaming: 12/17 items, 40 questions asked (31 s)`."""
+    import sys
+    import time
+
+    start, last = time.time(), [-every_s]
+
+    def show(done: int, total: int, asked: int) -> None:
+        now = time.time() - start
+        if done == total or now - last[0] >= every_s:
+            last[0] = now
+            print(f"dreaming: {done}/{total} items, {asked} questions asked ({now:.0f} s)", file=sys.stderr,
+                  flush=True)
+
+    return show
+
+
 class DeckardShaper(RewardShaper):
     """The DECKARD wake phase; the dream runs in `bind` (not on resume: the graph is restored)."""
 
@@ -156,7 +174,7 @@ class DeckardShaper(RewardShaper):
             library = PromptLibrary(self.ctx.config.prompts_dir if self.ctx is not None else None)
         return Dreamer(client, self.domain, library, template=self.cfg.template,
                        max_ingredients=self.cfg.max_ingredients, max_stations=self.cfg.max_stations,
-                       temperature=self.cfg.temperature)
+                       temperature=self.cfg.temperature, on_progress=_dream_progress())
 
     # ------------------------------------------------------------------ lifecycle
     def bind(self, num_envs: int, specs) -> None:
