@@ -4,8 +4,9 @@
 
 Each row prints its short columns (name, package, ...) whole, padded to the widest entry; the
 `text` of the row (a description; a newline starts a new line) follows on the same line when at
-least `min_text` (30) columns are left, and otherwise wraps on the lines below, indented. Nothing is truncated
-or split at any width: a word longer than the room left overflows whole.
+least `min_text` (30) columns are left, and otherwise wraps on the lines below, indented. Nothing
+is truncated: words wrap whole (hyphenated ids too); only a word longer than the whole text
+column is split.
 """
 from __future__ import annotations
 
@@ -49,10 +50,10 @@ def format_listing(title: str, columns: Sequence[str], rows: Sequence[Sequence[s
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    """Wrap each paragraph (line) of `text`; a word (an env id) is never split, even if it overflows."""
+    """Wrap each paragraph (line) of `text`; a word (an env id) is split only when longer than `width`."""
     out: list[str] = []
     for paragraph in text.splitlines():
-        out += textwrap.wrap(paragraph, width, break_long_words=False, break_on_hyphens=False) or [""]
+        out += textwrap.wrap(paragraph, width, break_long_words=True, break_on_hyphens=False) or [""]
     return out
 
 
