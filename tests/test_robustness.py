@@ -158,7 +158,8 @@ def test_failed_validation_leaves_no_run_folder_and_no_bar(tmp_path, capsys, mon
         (["run", "ige", "--env", "crafter", "--prompts-dir", str(tmp_path / "prompts")], "ellm/suggest"),
     ]
     for command, needle in cases:
-        code, out, err = cli(command + ["--out", str(out_dir), "--steps", "64"], capsys, monkeypatch)
+        steps = [] if command[1] == "ige" else ["--steps", "64"]  # --steps does not apply to a search
+        code, out, err = cli(command + ["--out", str(out_dir), *steps], capsys, monkeypatch)
         one_line_error(code, err, needle)
         assert "train" not in out and "train" not in err
         assert not out_dir.exists(), command
