@@ -64,7 +64,12 @@ class TemplateInfo:
 
 
 class PromptLibrary:
-    """Finds, describes and renders templates; user templates win over shipped ones by name."""
+    """Finds, describes and renders templates; user templates win over shipped and plugin ones by name.
+
+        library = PromptLibrary(ctx.config.prompts_dir)          # or llm_explore.api.prompts(ctx)
+        library.render("novelty/rate", caption="You see a globe.", seen=[])
+        template = library.template("novelty/rate")              # compiled once, rendered many times
+    """
 
     def __init__(self, user_dir: str | Path | None = None):
         self.user_dir = Path(user_dir).expanduser() if user_dir else None

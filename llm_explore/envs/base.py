@@ -44,6 +44,24 @@ class AdapterEnv(gym.Env):
     Subclasses set `family`, the spaces and `action_names`, and implement `_reset`/`_step`
     (returning the gymnasium tuples with the contract's info keys) and either `_copy_state` /
     `_set_state` or inherit replay-based restore from `ReplayRestore`.
+
+        class Lamp(AdapterEnv):
+            family = "lamp"
+            def __init__(self, captions=True):
+                super().__init__(captions)
+                self.action_space, self.action_names = gym.spaces.Discrete(2), ["switch", "wait"]
+                self.observation_space = gym.spaces.Dict({"on": gym.spaces.Box(0, 1, (1,))})
+            def _info(self):
+                return {"text": f"The lamp is {'on' if self.on else 'off'}.", "mission": "", "events": [],
+                        "state_key": self.on, "actions_text": self.action_names}
+            def _reset(self, seed, options):
+                self.on = 0
+                return {"on": np.array([0.0], np.float32)}, self._info()
+            def _step(self, action):
+                self.on ^= int(action == 0)
+                return {"on": np.array([self.on], np.float32)}, float(self.on), False, False, self._info()
+            def _copy_state(self): return self.on
+            def _set_state(self, on): self.on = on
     """
 
     family: ClassVar[str] = "base"

@@ -43,7 +43,11 @@ EXAMPLE_IDS = {
 
 @dataclass(frozen=True)
 class EnvSpec:
-    """A parsed env id: the family, the name inside the family, and string parameters."""
+    """A parsed env id: the family, the name inside the family, and string parameters.
+
+        spec = parse_env_id("rooms:east?n=8")    # EnvSpec(family="rooms", name="east", params={"n": 8})
+        n = int(spec.params.get("n", 5))         # what a family's factory reads
+    """
 
     family: str
     name: str

@@ -17,6 +17,15 @@ class LLMBackend(ABC):
 
     Implementations raise `llm_explore.llm.errors`-classifiable exceptions (see `retry.classify`);
     the client decides what to retry. They never log or return API keys.
+
+        class Echo(LLMBackend):
+            name = "echo"
+            def identity(self): return {"backend": "echo", "model": "echo-1"}
+            def complete(self, request): return Completion(text=request.prompt[-20:], backend="echo")
+            def chat(self, request): return Completion(text=request.messages[-1].content, backend="echo")
+
+    A plugin backend may add `from_config(cls, llm_config)` (built from `--model`, `--base-url` ...)
+    and `check(cls, llm_config) -> (usable, detail)` (a line of `llm-explore backends`).
     """
 
     name: str = "base"
