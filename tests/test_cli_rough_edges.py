@@ -213,7 +213,8 @@ def test_runs_is_readable_at_80_columns(capsys, tmp_path, monkeypatch):
     _fake_run(tmp_path, name, {"method": "ppo", "env": "babyai-mixed-pick-up-seq-go-to", "family": "minigrid",
                                "seed": 0},
               {"status": "complete", "env_steps": 100000, "success_rate": 0.25, "wall_s": 812.0})
-    code, out, err = _cli(capsys, "runs", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # the header names the folder: a relative one, whatever the tmp path's length
+    code, out, err = _cli(capsys, "runs", ".")
     assert code == 0, err
     assert all(len(line) <= 80 for line in out.splitlines()), out
     assert name in out and "babyai-mixed-pick-up-seq-go-to" in out and "complete" in out
