@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/ppo_throughput.py [--steps 40000] [--only minigrid,crafter symbolic]
         [--peer-seeds 3] [--peer-python ../peer-torch-ac/bin/python] [--skip-peer] [--skip-families]
-        [--out benchmarks/results/ppo_throughput.json]
+        [--methods [--method-steps 16384] [--method-rounds 2]] [--out benchmarks/results/ppo_throughput.json]
 
 Families: for each case, `ppo` trains for `--steps` frames with the family's preset (its env count,
 env worker processes and update threads as a user gets them), then the same vector env is built in
@@ -15,6 +15,10 @@ Peer: torch-ac 1.4 (rl-starter-files' set-up, `benchmarks/peers/torch_ac_minigri
 per seed, each until the rolling 100-episode success reaches 0.9: frames to 0.9 and whole-run
 frames/s, medians over `--peer-seeds` seeds. The peer runs from its own virtualenv; without one the
 table says so and how to make it (see the peer script's docstring).
+
+Methods (`--methods`): `ppo-rnd`/`ppo-e3b` on DoorKey-8x8 and `ellm`/`deckard` on Crafter beside `ppo`
+on the same env, interleaved, whole-run and steady steps/s (LLM methods with warm caches: one run
+first). The goal: >= 0.90 of ppo's.
 
 Time throughput alone on the machine: a second busy core changes every number here.
 """
@@ -101,6 +105,56 @@ def measure(env_id: str, steps: int) -> dict:
             "ratio": round(run["sps"] / raw, 3)}
 
 
+METHOD_CASES = [  # (env, methods compared with ppo on it); LLM methods get one warm-up run first
+    ("doorkey-8x8", ["ppo-rnd", "ppo-e3b"]),
+    ("crafter", ["ellm", "deckard"]),
+]
+LLM_METHODS = {"ellm", "deckard"}
+
+
+def methods_table(steps: int, rounds: int) -> list[dict]:
+    """Each method's steps/s beside `ppo`'s on the same env, runs interleaved (ppo, m1, m2, ppo, ...):
+    the whole-run rate (the summary's: set-up, a dream, RND's random warm-up included) and the steady
+    rate (update 2 to the end, from metrics.csv). LLM methods run once first to warm the LLM, dream
+    and embedding caches: the goal is measured with a warm cache."""
+    rows = []
+    for env_id, methods in METHOD_CASES:
+        for m in methods:
+            if m in LLM_METHODS:
+                method_rate(m, env_id, steps)
+        rates: dict[str, list[tuple[float, float]]] = {m: [] for m in ["ppo", *methods]}
+        for _ in range(rounds):
+            for m in rates:
+                rates[m].append(method_rate(m, env_id, steps))
+        base_whole = statistics.median(r[0] for r in rates["ppo"])
+        base_steady = statistics.median(r[1] for r in rates["ppo"])
+        for m, rs in rates.items():
+            whole, steady = statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)
+            rows.append({"env": env_id, "method": m, "sps_whole": round(whole, 1), "sps_steady": round(steady, 1),
+                         "vs_ppo_whole": round(whole / base_whole, 3), "vs_ppo_steady": round(steady / base_steady, 3),
+                         "rounds": rounds})
+    return rows
+
+
+def method_rate(method: str, env_id: str, steps: int) -> tuple[float, float]:
+    import csv
+
+    from llm_explore.config import RunConfig
+    from llm_explore.orchestration.launch import start_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = RunConfig.model_validate({"name": "bench", "out_dir": tmp, "env": {"id": env_id},
+                                        "learner": {"total_steps": steps, "tensorboard": False,
+                                                    "checkpoint_every": 1000}})
+        _, summary = start_run(method, cfg)
+        with (Path(tmp) / "bench" / "metrics.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+    first, last = rows[0], rows[-1]
+    steady = ((int(last["global_step"]) - int(first["global_step"])) /
+              max(1e-9, float(last["wall_s"]) - float(first["wall_s"])))
+    return float(summary["env_steps_per_s"]), steady
+
+
 def peer_run(python: Path, procs: int, seed: int) -> dict:
     out = subprocess.run([str(python), str(ROOT / "benchmarks" / "peers" / "torch_ac_minigrid.py"), "--env",
                           PEER_GYM_ID, "--procs", str(procs), "--seed", str(seed), "--frames", str(PEER_FRAMES),
@@ -140,6 +194,10 @@ def main() -> None:
     ap.add_argument("--peer-python", default=str(DEFAULT_PEER_PYTHON))
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-families", action="store_true")
+    ap.add_argument("--methods", action="store_true", help="also compare ppo-rnd/ppo-e3b (DoorKey-8x8) and "
+                    "ellm/deckard (Crafter, warm caches) with ppo")
+    ap.add_argument("--method-steps", type=int, default=16384)
+    ap.add_argument("--method-rounds", type=int, default=2)
     args = ap.parse_args()
     rows = [] if args.skip_families else run_cases(CASES, args.only, lambda env_id: measure(env_id, args.steps))
     if rows:
@@ -160,6 +218,15 @@ def main() -> None:
                 med = "not all reached" if r["frames_median"] is None else f"{r['frames_median'] / 1000:.0f}k"
                 each = ", ".join("-" if f is None else f"{f / 1000:.0f}k" for f in r["frames_each"])
                 print(f"{r['who']} | {r['envs']} | {r['sps_median']:.0f} | {med} | {each}")
+    methods = methods_table(args.method_steps, args.method_rounds) if args.methods else []
+    if methods:
+        print(f"\nMethods beside ppo, {args.method_steps} steps, median of {args.method_rounds} interleaved rounds "
+              "(whole run / steady from update 2)")
+        print("env | method | steps/s whole | steps/s steady | vs ppo whole | vs ppo steady")
+        print("--- | --- | --- | --- | --- | ---")
+        for r in methods:
+            print(f"{r['env']} | {r['method']} | {r['sps_whole']:.0f} | {r['sps_steady']:.0f} | "
+                  f"{r['vs_ppo_whole']:.2f} | {r['vs_ppo_steady']:.2f}")
     # Merge into the result file: a partial run (--only, --skip-*) keeps the rows it did not measure.
     old = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
     measured = {r["case"] for r in rows}
@@ -172,6 +239,10 @@ def main() -> None:
         data["peer"] = {"env": PEER_ENV, "target": PEER_TARGET, "seeds": args.peer_seeds, "rows": peer}
     elif "peer" in old:
         data["peer"] = old["peer"]
+    if methods:
+        data["methods"] = {"steps": args.method_steps, "rounds": args.method_rounds, "rows": methods}
+    elif "methods" in old:
+        data["methods"] = old["methods"]
     Path(args.out).write_text(json.dumps(data, indent=2) + "\n")
 
 

@@ -94,6 +94,18 @@ def ppo_peer() -> str:
     return table(head, rows) + f"\n\nEnv: `{peer['env']}`, {peer['seeds']} seeds, interleaved."
 
 
+def ppo_methods() -> str:
+    """Each method's steps/s beside ppo's on the same env (ppo_throughput.json, `methods`)."""
+    d = load("ppo_throughput.json").get("methods")
+    if not d:
+        return "Not measured yet: `benchmarks/ppo_throughput.py --methods`."
+    rows = [[f"`{r['env']}`", r["method"], f"{r['sps_whole']:,.0f}", f"{r['sps_steady']:,.0f}", f(r["vs_ppo_whole"]),
+             f(r["vs_ppo_steady"])] for r in d["rows"]]
+    head = ["env", "method", "steps/s, whole run", "steps/s, steady (update 2 on)", "vs ppo, whole", "vs ppo, steady"]
+    return (table(head, rows) + f"\n\n{d['steps']:,} steps per run, median of {d['rounds']} interleaved rounds; "
+            "LLM methods after one warm-up run (LLM, dream and embedding caches warm).")
+
+
 def ppo_minigrid() -> str:
     """Frames to 90% success on DoorKey (ppo_minigrid.json)."""
     d = load("ppo_minigrid.json")
@@ -415,6 +427,7 @@ def ige_nollm() -> str:
 TABLES: dict[str, tuple[Callable[[], str], list[str]]] = {
     "ppo_throughput": (ppo_throughput, ["ppo_throughput.json", "ppo_throughput_before.json"]),
     "ppo_peer": (ppo_peer, ["ppo_throughput.json"]),
+    "ppo_methods": (ppo_methods, ["ppo_throughput.json"]),
     "ppo_minigrid": (ppo_minigrid, ["ppo_minigrid.json"]),
     "llm_latency": (llm_latency, ["llm_latency.json"]),
     "exploration_minigrid": (exploration_minigrid, ["exploration_minigrid.json"]),
