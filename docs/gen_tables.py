@@ -91,7 +91,8 @@ def ppo_peer() -> str:
         rows.append([r["who"], r["envs"], f"{sps} (median {r['sps_median']:,.0f})",
                      f"{frames} (median {kframes(r['frames_median'])})", f"{r['reached']}/{peer['seeds']}"])
     head = ["trainer", "envs", "steps/s per seed", f"frames to success {peer['target']}", "seeds reaching it"]
-    return table(head, rows) + f"\n\nEnv: `{peer['env']}`, {peer['seeds']} seeds, interleaved."
+    note = f" {peer['note']}." if peer.get("note") else ""
+    return table(head, rows) + f"\n\nEnv: `{peer['env']}`, {peer['seeds']} seeds, interleaved.{note}"
 
 
 def ppo_methods() -> str:
