@@ -171,11 +171,14 @@ def test_resume_set_rejects_fixed_settings_without_touching_the_config(tmp_path,
     before = (run / "config.yaml").read_bytes()
     for change, name in (("env.num_envs=4", "env.num_envs"), (f"env.id={ENV}?max_steps=9", "env.id"),
                          ("learner.hidden_size=32", "learner.hidden_size"), ("seed=5", "seed"),
+                         ("learner.heads=shared", "learner.heads"), ("learner.grid_input=onehot", "learner.grid_input"),
                          ("method.ppo.x=1", "method.ppo")):
         code, _out, err = cli(["resume", str(run), "--set", change], capsys, monkeypatch)
         one_line_error(code, err, name)
         assert (run / "config.yaml").read_bytes() == before
-    # A change that can apply is written, and the run goes on to the new length.
+    # A change that can apply is written, and the run goes on to the new length (env.workers may change).
+    code, out, err = cli(["resume", str(run), "--set", "env.workers=0"], capsys, monkeypatch)
+    assert code == 0, err
     code, out, err = cli(["resume", str(run), "--set", "learner.total_steps=64"], capsys, monkeypatch)
     assert code == 0, err
     assert "total_steps: 64" in (run / "config.yaml").read_text()

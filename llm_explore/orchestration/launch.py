@@ -137,7 +137,8 @@ def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None 
 # processes step the envs (`env.workers`) may change: the checkpoint's envs are the same either way.
 RESUMABLE_ENV_KEYS = ("env.workers",)
 FIXED_ON_RESUME = ("env", "seed", "learner.hidden_size", "learner.goal_conditioning",
-                   "learner.mission_embedding", "learner.num_steps", "method.rnd.feature_dim")
+                   "learner.mission_embedding", "learner.num_steps", "learner.heads", "learner.grid_input",
+                   "learner.preset", "method.rnd.feature_dim")
 
 
 def load_run_config(run_dir: str | Path, overrides: list[str] | None = None):
