@@ -6,8 +6,9 @@ import argparse
 import json
 import os
 import platform
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 
 def case_parser(description: str, steps: int, out: str) -> argparse.ArgumentParser:
@@ -184,7 +185,7 @@ def plot_bands(panels: dict[str, list[dict[str, Any]]], path: str | Path, xlabel
     labels = list(dict.fromkeys(ln["label"] for lines in panels.values() for ln in lines))
     colour = {label: cycle[i % len(cycle)] for i, label in enumerate(labels)}
     previous: list[str] | None = None
-    for ax, (title, lines) in zip(axes[0], panels.items()):
+    for ax, (title, lines) in zip(axes[0], panels.items(), strict=False):
         for ln in lines:
             ax.plot(ln["x"], ln["mean"], label=ln["label"], color=colour[ln["label"]])
             if ln.get("low") is not None:

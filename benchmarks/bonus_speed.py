@@ -79,7 +79,7 @@ def shaper() -> RNDShaper:
 
 
 def max_diff(a: RNDShaper, b: RNDShaper) -> float:
-    return max((p - q).abs().max().item() for p, q in zip(a.predictor.parameters(), b.predictor.parameters()))
+    return max((p - q).abs().max().item() for p, q in zip(a.predictor.parameters(), b.predictor.parameters(), strict=True))
 
 
 def time_it(fn, repeats: int) -> list[float]:
@@ -179,7 +179,7 @@ def main() -> None:
     for _ in range(args.repeats):  # alternated, so both meet the same load
         for name, update in (("baddbmm", baddbmm_update), ("addcmul", sherman_morrison)):
             c_inv = final[name] = torch.eye(256).repeat(8, 1, 1) / 0.1
-            samples[name] += [t / len(hs) for t in time_it(lambda: [update(c_inv, h) for h in hs], 1)]
+            samples[name] += [t / len(hs) for t in time_it(lambda update=update, c_inv=c_inv: [update(c_inv, h) for h in hs], 1)]
     direct = torch.linalg.inv(0.1 * torch.eye(256, dtype=torch.float64)
                               + sum(h[0].double()[:, None] * h[0].double()[None, :] for h in hs))
     times = {name: statistics.median(t) for name, t in samples.items()}

@@ -149,7 +149,7 @@ def graph_curves(run_root: Path, results: dict[str, list[dict]], steps: int) -> 
                       for r in read_metrics(run_root / f"{label}-s{s['seed']}")]
             points = [(x, y) for x, y in points if y == y]  # an empty cell reads as NaN
             if points:
-                xs, ys = zip(*points)
+                xs, ys = zip(*points, strict=True)
                 curves.append(np.interp(grid, xs, ys).tolist())
         if curves:
             lines.append({"label": f"{label} (n={len(curves)})", "x": grid.tolist(), **mean_band(curves)})

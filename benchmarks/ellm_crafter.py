@@ -259,7 +259,7 @@ def print_tables(title: str, rows: list[dict], score: bool) -> None:
                   if llm else "-",
                   f"{fmt(llm['shaper_cache_hit_rate'], 3)} / {fmt(llm['cache_hit_rate_after_warmup'], 3)}" if llm else "-",
                   fmt(llm["queries_answered_at_once"], 3) if llm else "-",
-                  ", ".join(f"{c} ({t} s)" for c, t in zip(llm["backend_calls"], llm["backend_latency_s"])) if llm else "-"]
+                  ", ".join(f"{c} ({t} s)" for c, t in zip(llm["backend_calls"], llm["backend_latency_s"], strict=False)) if llm else "-"]
         print(" | ".join(cells))
     names = [a for a in rows[0]["achievement_rates"] if any(r["achievement_rates"][a] > 0 for r in rows)]
     print("\nper-achievement success rate over training episodes (%), achievements any method unlocked:")

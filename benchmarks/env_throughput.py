@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
 from bench_common import case_parser, print_table, run_cases, write_result
+
 from llm_explore.envs import make_env, make_vector_env
 
 CASES = [

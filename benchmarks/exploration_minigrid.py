@@ -180,7 +180,7 @@ def median_rollout_rate(rows: list[dict]) -> float | None:
     run's typical throughput. The whole-run rate (summary.json) also counts stretches when the machine
     was crowded or the process paused (it spans sessions when a run was resumed)."""
     rates = [(b["global_step"] - a["global_step"]) / (b["wall_s"] - a["wall_s"])
-             for a, b in zip(rows, rows[1:]) if b["wall_s"] > a["wall_s"]]
+             for a, b in zip(rows, rows[1:], strict=False) if b["wall_s"] > a["wall_s"]]
     return round(statistics.median(rates), 1) if rates else None
 
 
@@ -353,7 +353,7 @@ def table(results: list[dict], envs: list[str], variants: list[str]) -> list[dic
             if not rs:
                 continue
 
-            def med(key: str):
+            def med(key: str, rs=rs):
                 hits = [r[key] for r in rs if r[key] is not None]
                 return int(statistics.median(hits)) if len(hits) == len(rs) else None
 

@@ -336,7 +336,7 @@ def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None,
         return results
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [None if recorded(job) else pool.submit(one_run, job, out, cache, overrides) for job in jobs]
-        for i, (job, fut) in enumerate(zip(jobs, futures), 1):
+        for i, (job, fut) in enumerate(zip(jobs, futures, strict=True), 1):
             finish(i, recorded(job) if fut is None else fut.result())
     return results
 

@@ -61,7 +61,7 @@ def main() -> None:
         first_prompt = lib.render("ellm/suggest", caption=caption(10_000), examples=examples)
         client = LLMClient(LLMConfig(), CacheConfig(path=f"{tmp}/c.sqlite"), backend=backend)
         t1 = time.perf_counter()
-        first = client.complete(first_prompt, max_tokens=16, use_cache=False)
+        client.complete(first_prompt, max_tokens=16, use_cache=False)
         first_call = time.perf_counter() - t1
 
         latencies, tps, prompt_tokens = [], [], []

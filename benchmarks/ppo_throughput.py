@@ -33,7 +33,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bench_common import case_parser, print_table, run_cases, write_result
 
 CASES = [

@@ -122,7 +122,7 @@ def llm_serving(args) -> dict:
     path = default_model_path()
     k, n = args.clients, args.prompts
     prompts = [[f"You see a {c} key {i} steps ahead and a {w} door.\nGoals:\n-" for i in range(n)]
-               for c, w in zip(("red", "blue", "green", "grey"), ("yellow", "purple", "red", "blue"))][:k]
+               for c, w in zip(("red", "blue", "green", "grey"), ("yellow", "purple", "red", "blue"), strict=True)][:k]
 
     def drive(urls: list[str]) -> float:
         def client(j: int) -> None:

@@ -31,7 +31,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 from bench_common import episode_mean_ci, patient_llm_client
 
 ROOT = Path(__file__).resolve().parents[1]

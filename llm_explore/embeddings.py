@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -143,7 +143,7 @@ class SentenceEmbedder:
                     self.misses += len(todo)
                     vecs = self._load_model().encode(todo, batch_size=self.batch_size, convert_to_numpy=True,
                                                      normalize_embeddings=True, show_progress_bar=False)
-                    new = {t: np.asarray(v, dtype=np.float32) for t, v in zip(todo, vecs)}
+                    new = {t: np.asarray(v, dtype=np.float32) for t, v in zip(todo, vecs, strict=False)}
                     found.update(new)
                     self._disk_put(new)
             for i, t in enumerate(texts):

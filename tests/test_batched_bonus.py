@@ -64,7 +64,7 @@ def play_both(per_step, batched, rollouts) -> list[float]:
     """Both shapers through the same rollouts: the same nonzero bonuses and scales; returns the scales."""
     b1, s1 = play(per_step, rollouts, batched=False)
     b2, s2 = play(batched, rollouts, batched=True)
-    for a, b in zip(b1, b2):
+    for a, b in zip(b1, b2, strict=False):
         assert np.abs(a).max() > 0
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(s2, s1, rtol=1e-5)
@@ -85,7 +85,7 @@ def test_rnd_rollout_bonus_equals_the_per_step_bonus_and_trains_the_same_predict
     s1 = play_both(per_step, batched, rollouts)
     assert len(set(np.round(s1, 6))) == 3  # the scale moves between rollouts: the test sees each one
     # The predictor trains on the same states with the same draws: the same weights.
-    for p, q in zip(per_step.predictor.parameters(), batched.predictor.parameters()):
+    for p, q in zip(per_step.predictor.parameters(), batched.predictor.parameters(), strict=True):
         assert torch.equal(p, q)
     assert per_step.stats()["raw_error"] == pytest.approx(batched.stats()["raw_error"], rel=1e-5)
 
@@ -139,10 +139,10 @@ def test_a_run_with_the_batched_bonus_logs_the_per_step_runs_rewards_and_episode
     rows1, eps1 = run(tmp_path, "step", method, batch=False)
     rows2, eps2 = run(tmp_path, "batch", method, batch=True)
     assert len(rows1) == len(rows2) == 4
-    for a, b in zip(rows1, rows2):
+    for a, b in zip(rows1, rows2, strict=True):
         assert float(a["int_reward"]) > 0
         assert float(b["int_reward"]) == pytest.approx(float(a["int_reward"]), rel=1e-4)
     assert len(eps1) == len(eps2) > 0
-    for a, b in zip(eps1, eps2):
+    for a, b in zip(eps1, eps2, strict=True):
         assert a[:4] == b[:4]  # step, task return, length, success
         assert b[4] == pytest.approx(a[4], rel=1e-4) and a[4] > 0  # the intrinsic return, after the fact

@@ -495,7 +495,6 @@ def test_a_run_paused_at_the_deadline_checkpoints_and_resumes_to_its_budget(tmp_
     import time
 
     from llm_explore.learner import checkpoint as ckpt
-
     from llm_explore.learner.config import FAMILY_PRESETS
 
     per_update = FAMILY_PRESETS["minigrid"]["num_envs"] * FAMILY_PRESETS["minigrid"]["num_steps"]

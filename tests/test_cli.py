@@ -47,7 +47,7 @@ def test_unknown_backend_is_one_line_error():
     out = run("llm", "ask", "hi", "--backend", "gpt9")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
-    lines = [l for l in out.stderr.splitlines() if l.strip()]
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "llm.backend" in lines[0] and "gpt9" in lines[0]
 
 
@@ -102,5 +102,5 @@ def test_ask_json_then_cache_stats_and_clear(tmp_path):
 def test_demo_prints_parsed_goals(tmp_path):
     out = run("demo", env={"LLM_EXPLORE_CACHE": str(tmp_path / "c.sqlite")})
     assert out.returncode == 0, out.stderr
-    goals = [l.strip()[2:] for l in out.stdout.splitlines() if l.startswith("  - ")]
+    goals = [line.strip()[2:] for line in out.stdout.splitlines() if line.startswith("  - ")]
     assert goals and all(len(g.split()) >= 2 for g in goals)

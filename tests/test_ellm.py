@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import Future
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,7 +101,7 @@ def test_queries_only_when_caption_changes(embedder):
         shaper.goals()
     asked = proposer.asked
     assert asked[0].startswith("You see") and 1 <= len(asked) <= 4
-    assert all(a != b for a, b in zip(asked, asked[1:]))  # a repeated caption is not asked again
+    assert all(a != b for a, b in zip(asked, asked[1:], strict=False))  # a repeated caption is not asked again
 
 
 def test_lagged_answers_arrive_after_exactly_lag_steps(embedder):
@@ -482,7 +481,7 @@ def test_evaluation_refreshes_and_closes_goals(tmp_path):
     seen = []
     result = evaluate(run_dir, episodes=1, envs=envs, on_step=lambda s: seen.append(
         (s["goals"][0] or "", float(s["intrinsic"][0]), s["infos"][0].get("final_info", s["infos"][0])["events"])))
-    goals, paid, events = zip(*seen)
+    goals, paid, events = zip(*seen, strict=True)
     assert "chop tree" in goals[1]  # refreshed when the caption said "targeting tree"
     assert events[1] == ["collect wood"] and paid[1] == pytest.approx(1.0, abs=1e-4)
     assert all("chop tree" not in g for g in goals[2:])  # closed for the rest of the episode

@@ -99,7 +99,7 @@ def test_concurrent_answers_reach_their_own_captions(scripted_server):
 
     texts = [" Chop tree", " Drink water\n- Eat cow", " Place stone", " Collect sapling\n- Place plant"]
     delays = (0.6, 0.4, 0.2, 0.0)
-    server = scripted_server([(200, JSON, completion_body(t), delay) for t, delay in zip(texts, delays)])
+    server = scripted_server([(200, JSON, completion_body(t), delay) for t, delay in zip(texts, delays, strict=True)])
     client = LLMClient(LLMConfig(backend="openai", base_url=server.url, model="scripted", max_retries=0),
                        CacheConfig(enabled=False))
     proposer = GoalProposer(client, CRAFTER)

@@ -85,7 +85,7 @@ def test_cooking_levels_name_files_by_settings(games_cache):
     assert game_name("cooking", 1, 2, explicit) == game_name("cooking", 6, 2) == "cooking-r2t2g6-open-cook-cut-s2.z8"
     # levels get harder: never fewer ingredients or rooms than the level before
     levels = [cooking_settings(level) for level in range(1, len(COOKING_LEVELS) + 1)]
-    assert all(a["recipe"] <= b["recipe"] and a["go"] <= b["go"] for a, b in zip(levels, levels[1:]))
+    assert all(a["recipe"] <= b["recipe"] and a["go"] <= b["go"] for a, b in zip(levels, levels[1:], strict=False))
 
 
 def test_existing_game_path(make, cc2_game):
@@ -218,7 +218,7 @@ def test_snapshot_round_trip(make, cc5_game):
         assert info["text"] == saved_info["text"] and info["state_key"] == saved_info["state_key"]
         assert info["events"] == []
         again = [target.step(c) for c in rest]
-        for a, b in zip(first, again):
+        for a, b in zip(first, again, strict=False):
             assert a[0]["progress"].tolist() == b[0]["progress"].tolist()
             assert a[1:4] == b[1:4] and a[4]["text"] == b[4]["text"] and a[4]["state_key"] == b[4]["state_key"]
             assert a[4]["events"] == b[4]["events"]

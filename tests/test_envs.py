@@ -101,7 +101,7 @@ def test_save_restore_round_trip(env_id):
     assert info["text"] == saved_info["text"] and info["state_key"] == saved_info["state_key"]
     assert info["events"] == []
     second = [env.step(a) for a in actions]  # the world goes on exactly as before
-    for (o1, r1, t1, u1, i1), (o2, r2, t2, u2, i2) in zip(first, second):
+    for (o1, r1, t1, u1, i1), (o2, r2, t2, u2, i2) in zip(first, second, strict=False):
         assert r1 == r2 and t1 == t2 and u1 == u2 and i1["text"] == i2["text"]
         assert i1["state_key"] == i2["state_key"] and i1["events"] == i2["events"]
         for key in o1:
@@ -197,7 +197,6 @@ def test_bad_ids_are_one_line_errors_listing_valid_values():
 
 def test_any_registered_minigrid_id_works():
     import gymnasium as gym
-
     import minigrid  # noqa: F401
 
     # minigrid 3.2.0's wheel ships the WFC envs without their pattern images: a clear error instead.

@@ -173,9 +173,9 @@ def test_rnd_predictor_step_on_the_kept_rows_equals_cleanrls_masked_minibatch():
         ours._pending, cleanrl._pending = [dict(data)], [dict(data)]
         ours.end_rollout(0)
         bonus_speed.masked_step(cleanrl)  # CleanRL's ppo_rnd_envpool.py update, written out
-    moved = max((p - q).abs().max().item() for p, q in zip(ours.predictor.parameters(), shaper().predictor.parameters()))
+    moved = max((p - q).abs().max().item() for p, q in zip(ours.predictor.parameters(), shaper().predictor.parameters(), strict=True))
     differ = max((p - q).abs().max().item()
-                 for p, q in zip(ours.predictor.parameters(), cleanrl.predictor.parameters()))
+                 for p, q in zip(ours.predictor.parameters(), cleanrl.predictor.parameters(), strict=True))
     assert moved > 1e-3  # the predictor trained
     assert differ < 1e-5
 
@@ -302,7 +302,7 @@ def test_e3b_clips_task_reward_plus_bonus_as_the_reference(tmp_path, monkeypatch
     with (run_dir / "metrics.csv").open() as fh:
         per_step = [float(r["int_reward"]) for r in csv.DictReader(fh)]
     assert len(per_step) == 2 and len(seen) == 4  # two updates, each an extrinsic and an intrinsic stream
-    for (ext, valid), (intrinsic, _valid), logged in zip(seen[0::2], seen[1::2], per_step):
+    for (ext, valid), (intrinsic, _valid), logged in zip(seen[0::2], seen[1::2], per_step, strict=True):
         assert valid.any() and torch.all(intrinsic[~valid] == 0)
         if clip:  # r + 50 clipped to 1: the two streams add up to exactly 1.0 wherever the step is valid
             assert torch.equal((ext + intrinsic)[valid], torch.ones(int(valid.sum())))

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import JSON, completion_body
+
 from llm_explore.config import CacheConfig, LLMConfig
 from llm_explore.errors import LLMRunStopped, LLMTransportError
 from llm_explore.llm import LLMClient

@@ -457,7 +457,7 @@ def test_robustify_trains_a_policy_that_needs_no_llm(tmp_path):
         assert (folder / name).is_file(), name
     curriculum = json.loads((folder / "curriculum.json").read_text())
     assert curriculum["moves"][0]["index"] == rob["trajectory_length"] - 1  # starts one action before the end
-    assert all(b["index"] < a["index"] for a, b in zip(curriculum["moves"], curriculum["moves"][1:]))
+    assert all(b["index"] < a["index"] for a, b in zip(curriculum["moves"], curriculum["moves"][1:], strict=False))
 
 
 def test_curriculum_moves_back_on_success():
@@ -700,6 +700,7 @@ def test_loop_replay_walks_a_run_again_and_says_why_it_repeated(tmp_path):
     untried actions; without pruning there is no such removal."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import ige_loops
+
     from llm_explore.methods.ige.runner import run_search
 
     def answer(tag, prompt, model):

@@ -9,15 +9,14 @@ import pytest
 import torch
 
 from llm_explore.config import RunConfig
+from llm_explore.envs import make_vector_env
 from llm_explore.learner.buffer import gae
 from llm_explore.learner.config import resolve_learner
 from llm_explore.learner.encoders import KeySpec, ObsProcessor
 from llm_explore.learner.networks import Agent
 from llm_explore.learner.ppo import _value_loss, split_infos
 from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, crafter_score
-from llm_explore.envs import make_vector_env
-from llm_explore.learner.shaping import (CountConfig, CountShaper, RewardShaper, RNDConfig, RNDShaper,
-                                          Transitions)
+from llm_explore.learner.shaping import CountConfig, CountShaper, RewardShaper, RNDConfig, RNDShaper, Transitions
 
 torch.set_num_threads(1)
 

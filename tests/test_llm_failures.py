@@ -5,11 +5,11 @@ import json
 import time
 
 import pytest
+from conftest import JSON, completion_body
 from pydantic import BaseModel, field_validator
 
-from conftest import JSON, completion_body
 from llm_explore.config import BudgetConfig, CacheConfig, LLMConfig
-from llm_explore.errors import (BudgetExhaustedError, LLMParseError, LLMRequestError, LLMTransportError)
+from llm_explore.errors import BudgetExhaustedError, LLMParseError, LLMRequestError, LLMTransportError
 from llm_explore.llm import LLMClient
 
 FAST = dict(backoff_base_s=0.05, backoff_max_s=0.2)
@@ -44,7 +44,7 @@ def test_persistent_500_gives_one_bounded_error(scripted_server, tmp_path):
     assert len(server.requests) == 4  # first try + 3 retries: bounded by max_retries, not by time
     assert info.value.attempts == 4 and "HTTP 503" in str(info.value)
     assert client.stats()["errors"] == 1
-    log = [json.loads(l) for l in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     assert log[-1]["error"] == "LLMTransportError"
 
 

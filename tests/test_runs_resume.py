@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_learner_core import minigrid_vec  # noqa: E402  (tests/ is on sys.path under pytest)
 
 from llm_explore.config import RunConfig
 from llm_explore.learner import checkpoint as ckpt
-from llm_explore.orchestration.launch import resume_run, start_run
 from llm_explore.learner.runs import TIMING_COLUMNS
-
-from test_learner_core import minigrid_vec  # noqa: E402  (tests/ is on sys.path under pytest)
+from llm_explore.orchestration.launch import resume_run, start_run
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,8 +119,8 @@ def test_ctrl_c_writes_checkpoint_and_resumes(tmp_path):
 
 
 def test_eval_report_video(tmp_path):
-    from llm_explore.orchestration.evaluate import evaluate, record_video
     from llm_explore.learner.report import make_report
+    from llm_explore.orchestration.evaluate import evaluate, record_video
 
     dirs = [start_run("ppo", small_cfg(f"r{s}", tmp_path, updates=4).model_copy(update={"seed": s}),
                       envs=minigrid_vec(ENV, 4))[0] for s in (0, 1)]

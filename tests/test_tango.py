@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import JSON, completion_body  # tests/ is on sys.path under pytest
 from minigrid.core.world_object import Ball, Box, Key
 from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
 from minigrid.envs.babyai.core.verifier import GoToInstr, ObjDesc, OpenInstr, PickupInstr, PutNextInstr
@@ -23,7 +24,6 @@ from llm_explore.methods.tango.plans import BABYAI_KINDS, expand, mission_object
 from llm_explore.methods.tango.program import OBJ, STR, Checker, ProgramError, Signature, render
 from llm_explore.methods.tango.runner import run_tango
 from llm_explore.templates import shipped_dir
-from conftest import JSON, completion_body  # tests/ is on sys.path under pytest
 
 CHECKER = Checker(SIGNATURES, max_loop=20)
 FIND_BALL = 'x = detect("red ball")\nwhile not is_found(x):\n    explore()\n    x = detect("red ball")\n'
@@ -104,7 +104,7 @@ def test_checker_accepts_tango_example_programs():
     with pytest.raises(ProgramError, match="unknown primitive 'answer'"):
         CHECKER.check(TANGO_EQA)
     # Every template kind expands to a program the checker accepts, and rendering round-trips.
-    for kind, slots in BABYAI_KINDS.items():
+    for kind in BABYAI_KINDS:
         source = expand(parse_mission("go to the red ball").__class__(kind, "red ball", "blue key"))
         checked = CHECKER.check(source)
         assert CHECKER.check(render(checked)).body == checked.body
@@ -123,14 +123,14 @@ class NoCodeFromText:
     compile allowed is `ast.parse` called by the checker (`program.py`): it builds a syntax tree and
     runs nothing. A hook cannot be removed, so one is added per process and switched on and off."""
 
-    installed: "NoCodeFromText | None" = None
+    installed: NoCodeFromText | None = None
 
     def __init__(self):
         self.active = False
         self.events: list[str] = []
 
     @classmethod
-    def get(cls) -> "NoCodeFromText":
+    def get(cls) -> NoCodeFromText:
         import sys
 
         if cls.installed is None:
@@ -538,7 +538,7 @@ def test_map_from_partial_views_matches_the_true_grid():
         start = np.array(env.env.agent_pos)
         observe = prims.observe
 
-        def compare(action, obs, info):
+        def compare(action, obs, info, observe=observe, start=start, prims=prims):
             nonlocal checked
             observe(action, obs, info)
             u = env.env

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_tango import ScriptedClient, run_scripted_plan  # tests/ is on sys.path under pytest
 
 from llm_explore.config import RunConfig
 from llm_explore.envs import make_env
@@ -14,7 +15,6 @@ from llm_explore.methods.tango.family import family_parts
 from llm_explore.methods.tango.program import Checker
 from llm_explore.methods.tango.runner import run_tango
 from llm_explore.methods.tango.textworld import TextWorldPrimitives, parse_recipe, rule_steps
-from test_tango import ScriptedClient, run_scripted_plan  # tests/ is on sys.path under pytest
 
 
 def _drive(prims, env, gen):

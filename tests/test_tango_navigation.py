@@ -88,7 +88,7 @@ def test_learned_navigator_drives_go_to_with_the_policys_actions(nav_run, tmp_pa
     # the training wording of the target.
     replay = LearnedNavigator(nav_run, make_env("babyai-mixed-goto"), sampling=sampling, seed=1000)
     checked = 0
-    for record, steps in zip(records, episodes):
+    for record, steps in zip(records, episodes, strict=False):
         offset = 0
         for call in record["calls"]:
             if call["primitive"] == "go_to":

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +11,7 @@ awm_app = typer.Typer(help="Inspect a DECKARD run's Abstract World Model (awm.js
 @awm_app.command("show")
 def show(
     run_dir: Path = typer.Argument(..., help="A DECKARD run folder (or an awm.json file)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG path (default RUN_DIR/report/awm.png)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="PNG path (default RUN_DIR/report/awm.png)."),
 ) -> None:
     """Draw the graph: verified nodes solid (with the step they were verified), hypothesized dashed,
     edges the env's true rules lack in red, hypothesized edges experience deleted dotted."""

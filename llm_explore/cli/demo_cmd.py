@@ -1,8 +1,6 @@
 """`llm-explore demo`: what `make run` shows until the method runs land."""
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from llm_explore.cli.common import config_option, llm_run_config, prompts_dir_option, set_option
@@ -14,11 +12,11 @@ SAMPLE_CAPTION = ("You see grass, tree and water. You are facing tree. "
 
 def demo(
     caption: str = typer.Option(SAMPLE_CAPTION, "--caption", help="State caption to ask about."),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="embedded | openai | langchain | replay."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name sent to the server."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
-    prompts_dir: Optional[str] = prompts_dir_option(),
+    backend: str | None = typer.Option(None, "--backend", "-b", help="embedded | openai | langchain | replay."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model name sent to the server."),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
+    prompts_dir: str | None = prompts_dir_option(),
 ) -> None:
     """Ask the model for ELLM-style goals for a sample Crafter caption and print them."""
     from llm_explore.llm import LLMClient

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -43,7 +42,7 @@ def show(
     env_id: str = typer.Argument(..., help="Env id or task-spec name, e.g. minigrid:MiniGrid-DoorKey-8x8-v0."),
     seed: int = typer.Option(0, "--seed", "-s", help="Reset seed."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    png: Optional[Path] = typer.Option(None, "--png", help="Also write the first frame to this PNG "
+    png: Path | None = typer.Option(None, "--png", help="Also write the first frame to this PNG "
                                        "(MiniGrid, BabyAI, Crafter)."),
 ) -> None:
     """The first caption, the action texts and the observation space (and the first frame with --png)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
-from typing import Sequence
+from collections.abc import Sequence
 
 import typer
 
@@ -34,10 +34,10 @@ def format_listing(title: str, columns: Sequence[str], rows: Sequence[Sequence[s
     left = sum(widths) + 2 * len(widths)
     inline = text is not None and width - left >= min_text
     lines = [title, ""]
-    header = "  ".join(h.ljust(w) for h, w in zip(columns, widths))
+    header = "  ".join(h.ljust(w) for h, w in zip(columns, widths, strict=True))
     lines.append((header + "  " + text_header) if inline else header.rstrip())
     for k, row in enumerate(cells):
-        head = "  ".join(c.ljust(w) for c, w in zip(row, widths))
+        head = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False))
         body = (text[k] if text is not None else "") or ""
         if inline:
             wrapped = _wrap(body, width - left) or [""]

@@ -1,8 +1,6 @@
 """`llm-explore prompts list|show|render`."""
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from llm_explore.cli.common import config_option, print_json, print_table, prompts_dir_option, set_option
@@ -22,9 +20,9 @@ def _library():
 @prompts_app.command("list")
 def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
-    prompts_dir: Optional[str] = prompts_dir_option(),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
+    prompts_dir: str | None = prompts_dir_option(),
 ) -> None:
     """List templates (user overrides marked) with their variables."""
     use_command_options(config, set_, prompts_dir)
@@ -40,9 +38,9 @@ def list_(
 @prompts_app.command("show")
 def show(
     name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
-    prompts_dir: Optional[str] = prompts_dir_option(),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
+    prompts_dir: str | None = prompts_dir_option(),
 ) -> None:
     """Print a template's source."""
     use_command_options(config, set_, prompts_dir)
@@ -52,10 +50,10 @@ def show(
 @prompts_app.command("render")
 def render(
     name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest."),
-    var: List[str] = typer.Option([], "--var", help="Variable as k=v; v is parsed as YAML (lists, numbers)."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
-    prompts_dir: Optional[str] = prompts_dir_option(),
+    var: list[str] = typer.Option([], "--var", help="Variable as k=v; v is parsed as YAML (lists, numbers)."),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
+    prompts_dir: str | None = prompts_dir_option(),
 ) -> None:
     """Render a template with variables and print the prompt."""
     use_command_options(config, set_, prompts_dir)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -33,8 +32,8 @@ class Progress:
         self.t0, self.done0 = time.time(), self.done
         if not self.terminal:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
 
         self.bar = RichProgress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -135,30 +134,30 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
 
 def run(
     method: str = typer.Argument(..., help="ppo, ppo-count, ppo-rnd, ellm, ige ... (see `llm-explore methods`)."),
-    env: Optional[str] = typer.Option(None, "--env", "-e", help="Env id or task spec.",
+    env: str | None = typer.Option(None, "--env", "-e", help="Env id or task spec.",
                                       show_default="minigrid:MiniGrid-Empty-5x5-v0"),
-    steps: Optional[int] = typer.Option(None, "--steps", "-n", show_default="100000",
+    steps: int | None = typer.Option(None, "--steps", "-n", show_default="100000",
                                         help="Env steps in all (PPO; rounded up to whole rollouts)."),
-    seed: Optional[int] = typer.Option(None, "--seed", "-s", help="Random seed.", show_default="0"),
-    envs: Optional[int] = typer.Option(None, "--envs", "-k", help="Parallel envs.",
+    seed: int | None = typer.Option(None, "--seed", "-s", help="Random seed.", show_default="0"),
+    envs: int | None = typer.Option(None, "--envs", "-k", help="Parallel envs.",
                                        show_default="8; TextWorld 4"),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", show_default="embedded",
+    backend: str | None = typer.Option(None, "--backend", "-b", show_default="embedded",
                                           help="LLM: embedded|openai|langchain|replay."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (openai/langchain)."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
-    goal_source: Optional[str] = typer.Option(None, "--goal-source", show_default="llm",
+    model: str | None = typer.Option(None, "--model", "-m", help="Model name (openai/langchain)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    goal_source: str | None = typer.Option(None, "--goal-source", show_default="llm",
                                               help="ELLM goals: llm or oracle."),
-    trials: Optional[int] = typer.Option(None, "--trials", help="IGE: return-and-explore trials."),
-    actions_per_trial: Optional[int] = typer.Option(None, "--actions-per-trial", help="IGE: actions per trial."),
-    robustify: Optional[bool] = typer.Option(None, "--robustify/--no-robustify", show_default="no",
+    trials: int | None = typer.Option(None, "--trials", help="IGE: return-and-explore trials."),
+    actions_per_trial: int | None = typer.Option(None, "--actions-per-trial", help="IGE: actions per trial."),
+    robustify: bool | None = typer.Option(None, "--robustify/--no-robustify", show_default="no",
                                              help="IGE: train PPO on the best path."),
-    episodes: Optional[int] = typer.Option(None, "--episodes", help="Episode methods (tango): episodes."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="Parent of the run folder.", show_default="runs"),
-    name: Optional[str] = typer.Option(None, "--name", help="Run folder name.",
+    episodes: int | None = typer.Option(None, "--episodes", help="Episode methods (tango): episodes."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Parent of the run folder.", show_default="runs"),
+    name: str | None = typer.Option(None, "--name", help="Run folder name.",
                                        show_default="METHOD-ENV-sSEED-TIME"),
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config file."),
-    set_: List[str] = typer.Option([], "--set", help="dotted.key=value (repeatable)."),
-    prompts_dir: Optional[str] = typer.Option(None, "--prompts-dir", help="Folder of .j2 template overrides."),
+    config: str | None = typer.Option(None, "--config", "-c", help="YAML config file."),
+    set_: list[str] = typer.Option([], "--set", help="dotted.key=value (repeatable)."),
+    prompts_dir: str | None = typer.Option(None, "--prompts-dir", help="Folder of .j2 template overrides."),
     progress_every: float = typer.Option(30.0, "--progress-every",
                                          help="Seconds between progress lines when piped."),
     report_: bool = typer.Option(False, "--report", help="Also write plots into RUN_DIR/report/."),
@@ -286,15 +285,15 @@ def _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_u
 
 def resume(
     run_dir: Path = typer.Argument(..., help="Run folder: a PPO run with checkpoints, or an interrupted search."),
-    set_: List[str] = typer.Option([], "--set", help="Change a saved setting, e.g. budget.max_calls=5000 or "
+    set_: list[str] = typer.Option([], "--set", help="Change a saved setting, e.g. budget.max_calls=5000 or "
                                    "learner.total_steps=1000000 to extend the run (repeatable)."),
     progress_every: float = typer.Option(30.0, "--progress-every",
                                          help="Seconds between progress lines when piped."),
 ) -> None:
     """Continue an interrupted run from its last checkpoint (a search replays its cached answers)."""
     from llm_explore.learner import checkpoint as ckpt
-    from llm_explore.orchestration.launch import load_run_config, resume_run
     from llm_explore.methods.registry import get_method
+    from llm_explore.orchestration.launch import load_run_config, resume_run
 
     overrides = list(OPTIONS.overrides) + list(set_)
     cfg, meta = load_run_config(run_dir, overrides)
@@ -320,7 +319,7 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="Run folder."),
     episodes: int = typer.Option(10, "--episodes", "-n", help="Episodes to run."),
     greedy: bool = typer.Option(False, "--greedy", help="Take the most likely action instead of sampling."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Eval seed (default: run seed + 10000)."),
+    seed: int | None = typer.Option(None, "--seed", help="Eval seed (default: run seed + 10000)."),
 ) -> None:
     """Evaluate a run's last checkpoint; writes eval.json."""
     from llm_explore.orchestration.evaluate import evaluate as run_eval
@@ -334,7 +333,7 @@ def evaluate(
 
 
 def report(
-    run_dirs: List[Path] = typer.Argument(..., help="Run folders, or sweep folders (grouped by method and env)."),
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders, or sweep folders (grouped by method and env)."),
     out: Path = typer.Option(Path("reports/latest"), "--out", "-o", help="Output folder."),
     metric: str = typer.Option("success_rate", "--metric", help="Score of the probability of improvement and "
                                "the performance profiles: success_rate or mean_return."),
@@ -362,7 +361,7 @@ def report(
 
 def video(
     run_dir: Path = typer.Argument(..., help="Run folder."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="GIF path (default RUN_DIR/episode.gif)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="GIF path (default RUN_DIR/episode.gif)."),
     max_steps: int = typer.Option(500, "--max-steps", help="Stop the episode after this many steps."),
     greedy: bool = typer.Option(False, "--greedy", help="Take the most likely action instead of sampling."),
 ) -> None:

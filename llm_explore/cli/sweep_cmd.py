@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -29,29 +28,36 @@ def _fmt_result(job) -> str:
 
 
 def sweep(
-    methods: List[str] = typer.Argument(..., help="Methods to run (`llm-explore methods` lists them)."),
-    env: List[str] = typer.Option(..., "--env", "-e", help="Env id or task spec (repeatable)."),
+    methods: list[str] = typer.Argument(..., help="Methods to run (`llm-explore methods` lists them)."),
+    env: list[str] = typer.Option(..., "--env", "-e", help="Env id or task spec (repeatable)."),
     seeds: str = typer.Option("0-2", "--seeds", help="Seeds: 0-4, or 0,3,7."),
-    steps: Optional[int] = typer.Option(None, "--steps", "-n", help="Total environment steps per PPO run."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep folder (default runs/sweep-<time>)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or ray://HOST:10001 "
+    steps: int | None = typer.Option(None, "--steps", "-n", help="Total environment steps per PPO run."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Sweep folder (default runs/sweep-<time>)."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster: auto or ray://HOST:10001 "
                                           "(default: a local Ray instance started for the sweep)."),
     cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="CPUs Ray reserves for each run."),
-    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="CPUs of the local Ray instance "
+    num_cpus: int | None = typer.Option(None, "--num-cpus", help="CPUs of the local Ray instance "
                                            "(default: all cores)."),
     llm_server: str = typer.Option("shared", "--llm-server", help="Embedded-backend LLM runs: shared "
                                    "(one model server per node) or per-run (each run loads the model)."),
     llm_parallel: int = typer.Option(4, "--llm-parallel", help="Slots of the shared model server."),
-    stop_at_success: Optional[float] = typer.Option(None, "--stop-at-success", help="End a PPO run once its "
+    stop_at_success: float | None = typer.Option(None, "--stop-at-success", help="End a PPO run once its "
                                                     "rolling success (last 100 episodes) reaches this."),
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config for every run."),
-    set_: List[str] = typer.Option([], "--set", help="Override a config value for every run (repeatable)."),
+    config: str | None = typer.Option(None, "--config", "-c", help="YAML config for every run."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value for every run (repeatable)."),
 ) -> None:
     """Run every METHOD on every --env with every seed as Ray tasks; resumable; writes sweep.json."""
     import time
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from llm_explore.errors import ConfigError
     from llm_explore.orchestration.inventory import FINISHED
@@ -100,8 +106,8 @@ def sweep(
 
 def serve(
     port: int = typer.Option(8080, "--port", "-p", help="Port on 127.0.0.1 (0: any free port)."),
-    model_path: Optional[str] = typer.Option(None, "--model-path", help="GGUF file (default: the packaged Gemma 3 270M)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: half the cores)."),
+    model_path: str | None = typer.Option(None, "--model-path", help="GGUF file (default: the packaged Gemma 3 270M)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: half the cores)."),
     parallel: int = typer.Option(4, "--parallel", help="Slots: requests answered at once."),
     ctx: int = typer.Option(32768, "--ctx", help="Context window shared by the slots (each gets ctx / parallel)."),
 ) -> None:

@@ -15,9 +15,21 @@ from typing import Any
 import gymnasium as gym
 
 from llm_explore.envs.base import AdapterEnv, EnvSnapshot
-from llm_explore.envs.spec import (EXAMPLE_IDS, FAMILIES, PLUGIN_FAMILIES, EnvFamily, EnvSpec, all_families,
-                                   family_package, list_task_specs, parse_env_id, plugin_families,
-                                   register_env_family, register_task_specs, task_spec_names)
+from llm_explore.envs.spec import (
+    EXAMPLE_IDS,
+    FAMILIES,
+    PLUGIN_FAMILIES,
+    EnvFamily,
+    EnvSpec,
+    all_families,
+    family_package,
+    list_task_specs,
+    parse_env_id,
+    plugin_families,
+    register_env_family,
+    register_task_specs,
+    task_spec_names,
+)
 
 # Vector envs reset a finished sub-env on the step that ends it and put the final observation in
 # info["final_obs"]: no wasted reset step per episode (the learner supports both modes).

@@ -21,8 +21,15 @@ from __future__ import annotations
 
 from minigrid.envs.babyai.core.levelgen import LevelGen
 from minigrid.envs.babyai.core.roomgrid_level import RejectSampling
-from minigrid.envs.babyai.core.verifier import (AfterInstr, BeforeInstr, GoToInstr, ObjDesc, OpenInstr,
-                                                PickupInstr, PutNextInstr)
+from minigrid.envs.babyai.core.verifier import (
+    AfterInstr,
+    BeforeInstr,
+    GoToInstr,
+    ObjDesc,
+    OpenInstr,
+    PickupInstr,
+    PutNextInstr,
+)
 
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to")
 GYM_ID = "BabyAI-MixedTrainLocal-v0"

@@ -137,7 +137,7 @@ class CrafterAdapter(AdapterEnv):
             return ids
         ids[ax0 - x0:ax1 - x0, ay0 - y0:ay1 - y0] = world._mat_map[ax0:ax1, ay0:ay1]
         objs = world._obj_map[ax0:ax1, ay0:ay1]
-        for i, j in zip(*np.nonzero(objs)):
+        for i, j in zip(*np.nonzero(objs), strict=True):
             obj = world._objects[objs[i, j]]
             if obj is not None:
                 ids[ax0 - x0 + i, ay0 - y0 + j] = self._creature_index.get(type(obj), 0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def _crafter_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -18,10 +18,11 @@ a module named by an `llm_explore.envs` entry point, loaded the first time a nam
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import yaml

@@ -65,8 +65,9 @@ import tempfile
 import time
 import warnings
 import zlib
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any, Collection, Iterator
+from typing import Any
 
 import gymnasium as gym
 import numpy as np

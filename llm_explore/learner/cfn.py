@@ -16,7 +16,6 @@ uniform rather than prioritised replay, a smaller buffer, and minibatch updates 
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -75,7 +74,7 @@ class CFNShaper(RewardShaper):
 
     name = "cfn"
 
-    def __init__(self, ctx: "RunContext | None" = None, config: CFNConfig | None = None):
+    def __init__(self, ctx: RunContext | None = None, config: CFNConfig | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "cfn", CFNConfig)
         seed = ctx.seed if ctx is not None else 0

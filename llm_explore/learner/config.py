@@ -13,7 +13,6 @@ from typing import Any
 
 from llm_explore.config import PPOConfig  # the schema lives with the root config (config never imports the learner)
 
-
 # Per-family presets, applied to fields the user did not set.
 #
 # MiniGrid follows the standard MiniGrid PPO, torch-ac 1.4 as rl-starter-files' `train.py` runs it:

@@ -25,7 +25,8 @@ with RND's input normalisation; the product is normalised as a whole).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -34,8 +35,16 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from llm_explore.learner.encoders import KeySpec, StateEncoder, _layer_init
-from llm_explore.learner.shaping import (RewardShaper, RNDConfig, RNDShaper, RunningMeanStd, Transitions,
-                                         _key_of, method_section, novelty_specs)
+from llm_explore.learner.shaping import (
+    RewardShaper,
+    RNDConfig,
+    RNDShaper,
+    RunningMeanStd,
+    Transitions,
+    _key_of,
+    method_section,
+    novelty_specs,
+)
 from llm_explore.strict_model import StrictModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -98,7 +107,7 @@ class E3BShaper(RewardShaper):
 
     name = "e3b"
 
-    def __init__(self, ctx: "RunContext | None" = None, config: E3BConfig | None = None,
+    def __init__(self, ctx: RunContext | None = None, config: E3BConfig | None = None,
                  n_actions: int | None = None, rnd_config: RNDConfig | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "e3b", E3BConfig)
@@ -240,7 +249,7 @@ class E3BShaper(RewardShaper):
         episodic = np.stack(self._episodic_rollout) if self._episodic_rollout else np.zeros_like(factor)
         self._episodic_rollout = []
         bonus = np.where(valid, episodic * factor, 0.0)
-        self._rollout_bonus = [b[v] for b, v in zip(bonus, valid)]
+        self._rollout_bonus = [b[v] for b, v in zip(bonus, valid, strict=True)]
         active = np.flatnonzero(valid.any(axis=1))
         if len(active):  # the stats of the rollout's last step with a transition, as compute's
             t, v = active[-1], valid[active[-1]]

@@ -20,8 +20,9 @@ semantic map, linear layers for flat vectors, one-hot for discrete scalars.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np

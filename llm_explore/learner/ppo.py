@@ -22,7 +22,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -335,7 +336,7 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     intrinsic_all = shaper.rollout_bonus().astype(np.float32) * buf.valid.numpy()
                     buf.int_rewards.copy_(torch.as_tensor(intrinsic_all * args.int_coef))
                     int_sum = float(intrinsic_all.sum())
-                    for (reward_t, valid_t, infos_t, done_t, step_t), intrinsic in zip(waiting, intrinsic_all):
+                    for (reward_t, valid_t, infos_t, done_t, step_t), intrinsic in zip(waiting, intrinsic_all, strict=False):
                         _track(tracker, reward_t, intrinsic, valid_t, infos_t, done_t, step_t)
 
                 # (3) Advantages per stream; the intrinsic one may ignore episode ends. A shaper may

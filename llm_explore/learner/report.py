@@ -31,7 +31,6 @@ archive size, env steps and LLM calls to the first success.
 from __future__ import annotations
 
 import json
-import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -132,7 +131,7 @@ def _plot_band(ax, x: np.ndarray, mid: np.ndarray, low: np.ndarray, high: np.nda
 def _save_panels(fig, axes, titles: tuple[str, ...], env: str, path: Path, plt, fontsize: int | None = None,
                  ylabels: tuple[str, ...] = (), caption: str = "") -> str:
     """Label the panels, put the legend on the first, a caption under the figure, save and close."""
-    for i, (ax, title) in enumerate(zip(axes, titles)):
+    for i, (ax, title) in enumerate(zip(axes, titles, strict=False)):
         ax.set_xlabel("environment steps")
         if i < len(ylabels):
             ax.set_ylabel(ylabels[i])
@@ -238,7 +237,7 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
                 continue
             cut = [m for m in members if _interrupted(m)]
             label = f"{method} (n={len(members)}{f', {len(cut)} interrupted (x)' if cut else ''})"
-            for ax, key in zip(axes, ("return_avg", "success_avg")):
+            for ax, key in zip(axes, ("return_avg", "success_avg"), strict=True):
                 curve = _curve(members, key, min_episodes)
                 if curve is None:  # an empty panel would say nothing: say why there is no line
                     ax.plot([], [], label=f"{label}: n/a, fewer than {min_episodes} episodes")
@@ -480,7 +479,7 @@ def _search_figures(groups: dict[tuple[str, str], list[dict]], out: Path, plt) -
             members = [m for m in members if m["metrics"]]
             if e != env or not members:
                 continue
-            for ax, key in zip(axes, ("archive_size", "best_score", "solved")):
+            for ax, key in zip(axes, ("archive_size", "best_score", "solved"), strict=True):
                 _plot_band(ax, *_search_curve(members, key, end), label=f"{method} (n={len(members)})", key=key)
         files.append(_save_panels(fig, axes, ("archive growth (states)", "best score", "solved (fraction of runs)"),
                                   env, out / f"search_{env_slug(env)}.png", plt, fontsize=9,

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -40,8 +41,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from llm_explore.strict_model import StrictModel
 from llm_explore.learner.encoders import GRID_CHANNEL_SIZES, KeySpec, StateEncoder, _layer_init, grid_one_hot
+from llm_explore.strict_model import StrictModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_explore.learner.runs import RunContext
@@ -92,7 +93,7 @@ class RewardShaper:
     n_actions: int | None = None  # set by the learner before `bind` (inverse-dynamics models need it)
     warmup_steps = 0  # vector steps of random actions the learner runs first, shown to observe_warmup()
 
-    def __init__(self, ctx: "RunContext | None" = None):
+    def __init__(self, ctx: RunContext | None = None):
         self.ctx = ctx
         self.num_envs = 0
         self.specs: dict[str, KeySpec] = {}
@@ -170,7 +171,7 @@ class RewardShaper:
         pass
 
 
-def method_section(ctx: "RunContext | None", name: str, model: type[StrictModel]) -> StrictModel:
+def method_section(ctx: RunContext | None, name: str, model: type[StrictModel]) -> StrictModel:
     """Validate `config.method[name]` (a dict in the run config) with `model`."""
     from llm_explore.config import validate
 
@@ -195,7 +196,7 @@ class CountConfig(StrictModel):
         "and direction, what RND, E3B and CFN read)")
 
     @model_validator(mode="after")
-    def _sofe_needs_state_keys(self) -> "CountConfig":
+    def _sofe_needs_state_keys(self) -> CountConfig:
         if self.sofe and self.count_on == "observation":
             raise ValueError("method.count.sofe reads the counts of the current state from its state_key; "
                              "with count_on=observation use sofe=false")
@@ -237,7 +238,7 @@ class CountShaper(RewardShaper):
 
     name = "count"
 
-    def __init__(self, ctx: "RunContext | None" = None, config: CountConfig | None = None):
+    def __init__(self, ctx: RunContext | None = None, config: CountConfig | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "count", CountConfig)
         self.variant = "-".join(v for v in ("" if self.cfg.mode == "global" else self.cfg.mode,
@@ -285,7 +286,7 @@ class CountShaper(RewardShaper):
 
     def sofe_inputs(self, infos: Sequence[dict[str, Any]], env_ids: Sequence[int]) -> dict[str, np.ndarray]:
         out = np.zeros((len(infos), 2), dtype=np.float32)
-        for row, (info, i) in enumerate(zip(infos, env_ids)):
+        for row, (info, i) in enumerate(zip(infos, env_ids, strict=False)):
             key = _count_key(_key_of(info, {}, row))
             out[row] = (math.log1p(self.global_counts.get(key, 0)), math.log1p(self.episode_counts[i].get(key, 0)))
         return {"sofe": out}
@@ -434,7 +435,7 @@ class RNDShaper(RewardShaper):
 
     name = "rnd"
 
-    def __init__(self, ctx: "RunContext | None" = None, config: RNDConfig | None = None):
+    def __init__(self, ctx: RunContext | None = None, config: RNDConfig | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "rnd", RNDConfig)
         seed = ctx.seed if ctx is not None else 0
@@ -507,7 +508,7 @@ class RNDShaper(RewardShaper):
 
     def rollout_bonus(self) -> np.ndarray:
         raw, valid = self.recorded_errors()
-        self._raw_rollout = [np.where(v, r, np.nan) for r, v in zip(raw, valid)]
+        self._raw_rollout = [np.where(v, r, np.nan) for r, v in zip(raw, valid, strict=True)]
         return raw.astype(np.float32)  # scaled by rollout_reward_scale(), as compute's values
 
     def compute(self, batch: Transitions) -> np.ndarray:

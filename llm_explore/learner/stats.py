@@ -19,7 +19,7 @@ different run counts (a failed run leaves a stratum one run short).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -91,7 +91,7 @@ def probability_of_improvement(x_tasks, y_tasks) -> float:
     if len(xs) != len(ys):
         raise ValueError("both methods need scores on the same tasks")
     per_task = []
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         diff = x[:, None] - y[None, :]
         per_task.append(float(np.mean((diff > 0) + 0.5 * (diff == 0))))
     return float(np.mean(per_task))
@@ -106,7 +106,7 @@ def probability_of_improvement_ci(x_tasks, y_tasks, reps: int = DEFAULT_REPS, se
     samples_x = [t[rng.integers(0, len(t), size=(reps, len(t)))] for t in xs]
     samples_y = [t[rng.integers(0, len(t), size=(reps, len(t)))] for t in ys]
     per_task = []
-    for sx, sy in zip(samples_x, samples_y):
+    for sx, sy in zip(samples_x, samples_y, strict=True):
         diff = sx[:, :, None] - sy[:, None, :]  # (reps, n, m)
         per_task.append(((diff > 0) + 0.5 * (diff == 0)).mean(axis=(1, 2)))
     boot = np.mean(per_task, axis=0)

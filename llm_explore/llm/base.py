@@ -49,10 +49,10 @@ class LLMBackend(ABC):
     def chat(self, request: Request) -> Completion:
         """Answer `request.messages`."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 (an optional hook; most backends need nothing)
         """Start whatever the backend needs (a local server) before the first timed call."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook)
         """Release connections or servers. Safe to call twice."""
 
 

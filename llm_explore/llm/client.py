@@ -9,9 +9,10 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -73,7 +74,7 @@ class LLMClient:
         self._budget_lock = threading.Lock()
 
     @classmethod
-    def from_run_config(cls, cfg: RunConfig, call_log: str | Path | None = None) -> "LLMClient":
+    def from_run_config(cls, cfg: RunConfig, call_log: str | Path | None = None) -> LLMClient:
         return cls(cfg.llm, cfg.cache, cfg.budget, call_log=call_log)
 
     # ------------------------------------------------------------------ plain calls
@@ -294,7 +295,7 @@ class LLMClient:
         if self._owns_backend:
             self.backend.close()
 
-    def __enter__(self) -> "LLMClient":
+    def __enter__(self) -> LLMClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:

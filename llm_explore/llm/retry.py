@@ -10,8 +10,9 @@ import email.utils
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from llm_explore.errors import LLMError, LLMRequestError, LLMTransportError, redact
 

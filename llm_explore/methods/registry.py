@@ -23,8 +23,9 @@ import importlib
 import pkgutil
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import UnknownNameError
 

@@ -10,8 +10,9 @@ and updated as the evaluation plays.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +20,8 @@ import torch
 from llm_explore.errors import ConfigError
 from llm_explore.files import check_writable_file
 from llm_explore.learner import checkpoint as ckpt
-from llm_explore.orchestration.launch import load_run_config, make_envs, needs_captions
 from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, RunContext, crafter_score, write_json
+from llm_explore.orchestration.launch import load_run_config, make_envs, needs_captions
 
 EVAL_SEED_OFFSET = 10_000
 

@@ -20,19 +20,19 @@ run with its own model; the SQLite cache is the node's usual one.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import ConfigError
-from llm_explore.llm.backends.embedded import ATTACH_MODEL_ENV, ATTACH_URL_ENV
 from llm_explore.learner.runs import env_slug, write_json
+from llm_explore.llm.backends.embedded import ATTACH_MODEL_ENV, ATTACH_URL_ENV
 from llm_explore.orchestration.inventory import FINISHED, is_run_folder, run_info
 
 SWEEP_FILE = "sweep.json"

@@ -14,7 +14,7 @@ class DiceBackend(LLMBackend):
     name = "dice"
 
     @classmethod
-    def from_config(cls, cfg) -> "DiceBackend":
+    def from_config(cls, cfg) -> DiceBackend:
         return cls()
 
     def identity(self) -> dict:

@@ -51,7 +51,7 @@ class NoveltyShaper(RewardShaper):
         self.seen = [[] for _ in range(num_envs)]
 
     def on_episode_start(self, env_ids, infos) -> None:
-        for i, info in zip(env_ids, infos):
+        for i, info in zip(env_ids, infos, strict=False):
             self.seen[i] = [info["text"]] if info.get("text") else []
 
     def rate(self, caption: str, seen: list[str]) -> int:

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from llm_explore.api import ConfigError, EnvSpec, Request, Transitions, prompts
 from llm_explore_novelty import method
 from llm_explore_novelty.backend import DiceBackend
 from llm_explore_novelty.env import Rooms, make_rooms
+
+from llm_explore.api import ConfigError, EnvSpec, Request, Transitions, prompts
 
 
 def test_rooms_contract_reward_and_snapshot():

@@ -90,7 +90,7 @@ def assemble_model(target: Path, chunks: list[Path], sha256: str) -> Path:
 class EmbeddedServer:
     """One xllamacpp server in this process. Use `EmbeddedServer.get(...)` to share it."""
 
-    _instances: dict[tuple, "EmbeddedServer"] = {}
+    _instances: dict[tuple, EmbeddedServer] = {}
     _lock = threading.Lock()
 
     def __init__(self, model_path: Path, *, n_ctx: int, n_parallel: int, threads: int | None, verbose: bool,
@@ -129,7 +129,7 @@ class EmbeddedServer:
 
     @classmethod
     def get(cls, model_path: Path, *, n_ctx: int = 32768, n_parallel: int = 4, threads: int | None = None,
-            verbose: bool = False, port: int = 0) -> "EmbeddedServer":
+            verbose: bool = False, port: int = 0) -> EmbeddedServer:
         key = (str(model_path), n_ctx, n_parallel, threads, port)
         with cls._lock:
             server = cls._instances.get(key)
@@ -150,7 +150,7 @@ class EmbeddedServer:
             cls._instances.clear()
 
     @classmethod
-    def running(cls) -> list["EmbeddedServer"]:
+    def running(cls) -> list[EmbeddedServer]:
         return list(cls._instances.values())
 
 

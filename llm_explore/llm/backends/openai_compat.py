@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from llm_explore.errors import LLMTransportError, LLMUnavailableError
-from llm_explore.llm.base import LLMBackend, TRANSCRIPT_STOP, transcript
+from llm_explore.llm.base import TRANSCRIPT_STOP, LLMBackend, transcript
 from llm_explore.llm.types import Completion, Request
 
 #: The OpenAI client insists on a key even for local servers; this placeholder is not a secret.

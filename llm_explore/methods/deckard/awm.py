@@ -30,9 +30,10 @@ ingredient counts.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -266,7 +267,7 @@ class AbstractWorldModel:
                 "success_decay": self.success_decay}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AbstractWorldModel":
+    def from_dict(cls, data: dict[str, Any]) -> AbstractWorldModel:
         awm = cls(float(data.get("success_decay", 0.9)))
         for nd in data.get("nodes", []):
             node = Node(**{k: v for k, v in nd.items() if k in Node.__dataclass_fields__})
@@ -281,7 +282,7 @@ class AbstractWorldModel:
         write_json(Path(path), {**extra, **self.to_dict()})
 
     @classmethod
-    def load(cls, path: str | Path) -> "AbstractWorldModel":
+    def load(cls, path: str | Path) -> AbstractWorldModel:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 

@@ -10,10 +10,11 @@ stored with it): see `cooking_domain`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import ConfigError
 

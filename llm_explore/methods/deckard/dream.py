@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from pydantic import create_model
 
@@ -122,7 +123,7 @@ class Dreamer:
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             results = list(pool.map(ask, items))
-        for item, (answers, log) in zip(items, results):
+        for item, (answers, log) in zip(items, results, strict=True):
             self.answers.extend(log)
             self.calls += len(log)
             self.fallbacks += sum(1 for row in log if row["fallback"])

@@ -17,16 +17,16 @@ and answer).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from llm_explore.errors import ConfigError
-from llm_explore.learner.shaping import (CountShaper, RewardShaper, RNDShaper, ShapingResult, Transitions,
-                                         method_section)
+from llm_explore.learner.shaping import CountShaper, RewardShaper, RNDShaper, ShapingResult, Transitions, method_section
 from llm_explore.methods.deckard.awm import AbstractWorldModel, precision_recall
 from llm_explore.methods.deckard.domains import DeckardDomain, domain_for
 from llm_explore.methods.deckard.dream import Dreamer, file_graph, oracle_graph
@@ -193,7 +193,7 @@ class DeckardShaper(RewardShaper):
     def on_episode_start(self, env_ids: Sequence[int], infos: Sequence[dict[str, Any]]) -> None:
         if self.explorer is not None:
             self.explorer.on_episode_start(env_ids, infos)
-        for i, info in zip(env_ids, infos):
+        for i, info in zip(env_ids, infos, strict=False):
             self._cut(self.tasks[i])
             self.have[i] = self.domain.have(info)
             self.seen[i] = set()

@@ -9,8 +9,9 @@ quality, and a goal source of its own) reads the same info dict the caption was 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import ConfigError
 from llm_explore.methods.ellm.goals import GoalVocabulary, normalise_goal

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -214,7 +215,7 @@ class GoalMatcher:
         texts = list(dict.fromkeys(texts))
         missing = [t for t in texts if t not in self._cache]
         if missing:
-            for text, vec in zip(missing, np.asarray(self.embedder.encode(missing), dtype=np.float32)):
+            for text, vec in zip(missing, np.asarray(self.embedder.encode(missing), dtype=np.float32), strict=False):
                 self._cache[text] = vec
         return {t: self._cache[t] for t in texts}
 

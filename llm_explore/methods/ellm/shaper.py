@@ -30,9 +30,10 @@ parse; the LLM side as queries, cache hits and seconds the learner waited.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -177,7 +178,7 @@ class EllmShaper(RewardShaper):
         self.envs = [EnvGoals() for _ in range(num_envs)]
 
     def on_episode_start(self, env_ids: Sequence[int], infos: Sequence[dict[str, Any]]) -> None:
-        for i, info in zip(env_ids, infos):
+        for i, info in zip(env_ids, infos, strict=False):
             self._orphan(self.envs[i].new_episode())
             self._maybe_ask(i, info)
 

@@ -39,8 +39,8 @@ def _runner(method, cfg):
 def _resumer(run_dir):
     """`llm-explore resume RUN_DIR` of a search: run it again in its folder. Same seed and cached LLM
     answers replay the interrupted part exactly (the replayed calls are cache hits), then it goes on."""
-    from llm_explore.orchestration.launch import load_run_config
     from llm_explore.methods.ige.runner import run_search
+    from llm_explore.orchestration.launch import load_run_config
 
     cfg, meta = load_run_config(run_dir)
     return run_search(meta["method"], cfg, run_dir=run_dir, on_trial=_progress, resume=True)

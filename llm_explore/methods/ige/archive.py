@@ -13,9 +13,10 @@ deleted state it reaches) and the moves that lost the game (`losing`, shown to t
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Hashable, Iterable
+from typing import Any
 
 import numpy as np
 

@@ -105,7 +105,10 @@ def resolve_protocol(settings: SearchConfig, family: str) -> dict:
     from llm_explore.methods.ige.task import protocol_for
 
     ref = protocol_for(family)
-    pick = lambda name: getattr(settings, name) if getattr(settings, name) is not None else getattr(ref, name)
+
+    def pick(name: str):
+        return getattr(settings, name) if getattr(settings, name) is not None else getattr(ref, name)
+
     return {name: pick(name) for name in ("temperature", "top_p", "judge", "prune", "losing_memory",
                                           "untried_only", "list_tried")}
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -64,15 +65,15 @@ class Policy(Protocol):
     keeps_archive: bool  # False: never archive new states (the agent baselines)
     restarts: bool  # True: every trial starts from a fresh reset, not a restored state
 
-    def select(self, search: "Search") -> Cell:
+    def select(self, search: Search) -> Cell:
         """The archived state to return to."""
         ...
 
-    def act(self, search: "Search", view: StepView) -> int:
+    def act(self, search: Search, view: StepView) -> int:
         """Index of the next action in `view.actions`."""
         ...
 
-    def judge(self, search: "Search", candidate: Candidate) -> bool:
+    def judge(self, search: Search, candidate: Candidate) -> bool:
         """True to archive a state reached for the first time."""
         ...
 
@@ -137,7 +138,7 @@ class IGEPolicy:
             text += f" (chosen {cell.visits} time{'' if cell.visits == 1 else 's'})"
         return text
 
-    def select(self, search: "Search") -> Cell:
+    def select(self, search: Search) -> Cell:
         """The LLM picks one of the listed states (and, with pruning, which listed states to remove)."""
         cells = self.listed(search.archive)
         index, remove = self.roles.select(search.task_text, [self.line(search.archive, c) for c in cells],
@@ -146,14 +147,14 @@ class IGEPolicy:
             search.archive.prune(cells[i] for i in remove)
         return cells[index]
 
-    def act(self, search: "Search", view: StepView) -> int:
+    def act(self, search: Search, view: StepView) -> int:
         """The LLM picks the next action (from the untried ones with `untried_only`)."""
         offered = list(range(len(view.actions)))
         if self.untried_only:
             offered = [i for i in offered if view.new[i]] or offered
         notes = []
         if self.list_tried:
-            tried = [a for a, new in zip(view.actions, view.new) if not new]
+            tried = [a for a, new in zip(view.actions, view.new, strict=False) if not new]
             notes.append(f"Tried here: {', '.join(tried) or 'nothing'}. Avoid repeating them while useful untried "
                          "actions are left.")
         if self.losing_memory and search.archive.losing:
@@ -164,7 +165,7 @@ class IGEPolicy:
                                notes=notes)
         return offered[index]
 
-    def judge(self, search: "Search", candidate: Candidate) -> bool:
+    def judge(self, search: Search, candidate: Candidate) -> bool:
         """The LLM decides whether the new state is interestingly new; it sees the listed archive."""
         if not self.use_judge:
             return True
@@ -193,17 +194,17 @@ class GoExplorePolicy:
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
 
-    def select(self, search: "Search") -> Cell:
+    def select(self, search: Search) -> Cell:
         """A cell drawn with weight 1/sqrt(times chosen + 1)."""
         cells = search.archive.selectable()
         weights = np.array([1.0 / math.sqrt(c.visits + 1) for c in cells])
         return cells[int(self.rng.choice(len(cells), p=weights / weights.sum()))]
 
-    def act(self, search: "Search", view: StepView) -> int:
+    def act(self, search: Search, view: StepView) -> int:
         """A uniformly random action."""
         return int(self.rng.integers(len(view.actions)))
 
-    def judge(self, search: "Search", candidate: Candidate) -> bool:
+    def judge(self, search: Search, candidate: Candidate) -> bool:
         """Every new state is archived."""
         return True
 
@@ -223,7 +224,7 @@ class AgentPolicy:
         self.mark_unexplored = mark_unexplored
         self.name = "llm-agent" if roles is not None else "random-agent"
 
-    def select(self, search: "Search") -> Cell:
+    def select(self, search: Search) -> Cell:
         """Always the start."""
         return search.archive.cells[0]
 
@@ -231,14 +232,14 @@ class AgentPolicy:
         """Lines for the act prompt (Reflexion's reflections)."""
         return []
 
-    def act(self, search: "Search", view: StepView) -> int:
+    def act(self, search: Search, view: StepView) -> int:
         """The LLM's act role, or a uniformly random action."""
         if self.roles is None:
             return int(self.rng.integers(len(view.actions)))
         return self.roles.act(view.task, view.observation, view.actions, view.new, view.history,
                               mark_new=self.mark_unexplored, notes=self.notes())
 
-    def judge(self, search: "Search", candidate: Candidate) -> bool:
+    def judge(self, search: Search, candidate: Candidate) -> bool:
         """Nothing is archived."""
         return False
 
@@ -258,7 +259,7 @@ class ReflexionPolicy(AgentPolicy):
     def notes(self) -> list[str]:
         return [f"Reflection {i + 1}: {r}" for i, r in enumerate(self.reflections[-self.keep:])]
 
-    def after_trial(self, search: "Search", history: list[dict[str, str]], outcome: str) -> None:
+    def after_trial(self, search: Search, history: list[dict[str, str]], outcome: str) -> None:
         """After a failed episode, ask for a reflection (none after a win, or when the budget is spent)."""
         if outcome == "solved" or (search.max_env_steps is not None and search.env_steps >= search.max_env_steps):
             return

@@ -35,15 +35,16 @@ come from the family's protocol (`task.PROTOCOLS`: TextWorld 0.3 / 0.2, BabyAI 0
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Sequence, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
-from llm_explore.errors import BudgetExhaustedError, LLMError, LLMParseError, LLMRunStopped
+from llm_explore.errors import BudgetExhaustedError, LLMError, LLMParseError
 from llm_explore.templates import PromptLibrary
 
 ROLES = ("select", "act", "judge", "reflect")
@@ -191,7 +192,7 @@ class LLMRoles:
             self.stats.skipped["act"] += 1
             return 0
         new = list(new) if new is not None else [True] * n
-        listed = [{"name": a, "new": bool(f)} for a, f in zip(actions, new)]
+        listed = [{"name": a, "new": bool(f)} for a, f in zip(actions, new, strict=False)]
         prompt = self.library.render("ige/act", task=task, observation=observation, actions=listed,
                                      history=list(history), family=self.family, mark_new=mark_new,
                                      notes=list(notes), rules=self.rules, thought=self.act_thought)

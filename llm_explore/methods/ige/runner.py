@@ -17,8 +17,9 @@ from __future__ import annotations
 import csv
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -27,8 +28,14 @@ from llm_explore.errors import ConfigError, RunFileError
 from llm_explore.files import check_writable, read_json_object
 from llm_explore.learner.runs import RunContext, default_run_name, write_json
 from llm_explore.methods.ige.config import SearchConfig, resolve_budget, resolve_protocol, search_config
-from llm_explore.methods.ige.explore import (AgentPolicy, GoExplorePolicy, IGEPolicy, ReflexionPolicy, Search,
-                                             SearchResult)
+from llm_explore.methods.ige.explore import (
+    AgentPolicy,
+    GoExplorePolicy,
+    IGEPolicy,
+    ReflexionPolicy,
+    Search,
+    SearchResult,
+)
 from llm_explore.methods.ige.roles import DecisionLog, LLMRoles
 from llm_explore.methods.ige.task import AGENT_EPISODE_STEPS, TaskView, budget_key
 

@@ -38,8 +38,8 @@ def _runner(method, cfg):
 
 def _resumer(run_dir):
     """`llm-explore resume RUN_DIR`: the run again in its folder (cached answers replay the part done)."""
-    from llm_explore.orchestration.launch import load_run_config
     from llm_explore.methods.tango.runner import run_tango
+    from llm_explore.orchestration.launch import load_run_config
 
     cfg, meta = load_run_config(run_dir)
     return run_tango(meta["method"], cfg, run_dir=run_dir, on_episode=_progress, resume=True)

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -257,8 +258,7 @@ class BabyAIPrimitives(Primitives):
 
     # ------------------------------------------------------------------ action primitives (generators)
     def _face(self, wanted: int) -> PrimitiveGen:
-        for action in turn_towards(self.mem.dir, wanted):
-            yield action
+        yield from turn_towards(self.mem.dir, wanted)
         return Result(True)
 
     def _walk(self, goals: set[tuple[int, int]], what: str) -> PrimitiveGen:

@@ -29,8 +29,9 @@ recipes are read from Crafter's own `constants`, not written here):
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 

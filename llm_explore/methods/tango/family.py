@@ -8,8 +8,9 @@ planner only talk to this table (`family_parts(env.family)`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import ConfigError
 from llm_explore.methods.tango.program import Signature

@@ -15,11 +15,23 @@ Names in the program are looked up in the primitives' own table (`Primitives.tab
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator
+from typing import Any
 
-from llm_explore.methods.tango.program import (Break, Call, Const, Do, If, Pass, Program, Repeat, Return,
-                                               Signature, While)
+from llm_explore.methods.tango.program import (
+    Break,
+    Call,
+    Const,
+    Do,
+    If,
+    Pass,
+    Program,
+    Repeat,
+    Return,
+    Signature,
+    While,
+)
 
 
 @dataclass

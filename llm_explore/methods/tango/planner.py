@@ -74,7 +74,7 @@ class LLMPlanner:
                                             seed=seed, tag="tango-plan")
         except LLMParseError as exc:  # a malformed answer (backend failures propagate)
             out.error = f"plan_invalid: {exc}"
-            out.attempts = [{"answer": a, "error": e} for a, e in zip(exc.answers, exc.errors)]
+            out.attempts = [{"answer": a, "error": e} for a, e in zip(exc.answers, exc.errors, strict=False)]
             return out
         out.plan = answer.model_dump()
         try:

@@ -71,7 +71,7 @@ def expand(plan: Plan) -> str:
     if plan.kind not in BABYAI_KINDS:
         raise ValueError(f"unknown plan kind {plan.kind!r}")
     a, b = plan.object, plan.target
-    for slot, value in zip(BABYAI_KINDS[plan.kind], (a, b)):
+    for slot, value in zip(BABYAI_KINDS[plan.kind], (a, b), strict=False):
         if value == NONE or not _OBJECT.fullmatch(value):
             raise ValueError(f"plan {plan.kind}: slot {slot} must name an object, got {value!r}")
     if plan.kind == "go_to":

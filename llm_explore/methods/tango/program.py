@@ -38,7 +38,7 @@ import keyword
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 MAX_PROGRAM_CHARS = 4000  # a longer answer is not a program (and deep nesting could exhaust the parser)
 MAX_STATEMENTS = 200
@@ -89,7 +89,7 @@ class Var:
     name: str
 
 
-Arg = Union[Const, Var]
+Arg = Const | Var
 
 
 @dataclass(frozen=True)
@@ -343,7 +343,7 @@ class Checker:
             raise ProgramError(f"{name}() takes {len(sig.params)} argument(s) {sig.render()}, got {len(node.args)}",
                                line)
         args = tuple(self._arg(a, line, kind=k, where=f"{name}() argument {i + 1}")
-                     for i, (a, k) in enumerate(zip(node.args, sig.params)))
+                     for i, (a, k) in enumerate(zip(node.args, sig.params, strict=True)))
         self._calls += 1
         return Call(name, args, line)
 

@@ -23,8 +23,9 @@ import csv
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.config import RunConfig, dump_config
 from llm_explore.errors import ConfigError, LLMError
