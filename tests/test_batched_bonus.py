@@ -1,4 +1,5 @@
 """RND's bonus taken a rollout at a time (`method.rnd.batch_bonus`, the default) equals the per-step one."""
+
 from __future__ import annotations
 
 import csv
@@ -32,9 +33,16 @@ def script(rollouts: int, seed: int = 0) -> list[list[tuple[Transitions, list[in
             obs, nxt = pool[rng.integers(10, size=ENVS)], pool[rng.integers(10, size=ENVS)]
             valid = rng.random(ENVS) > 0.15
             done = (rng.random(ENVS) < 0.1) & valid
-            batch = Transitions(obs={"obs": obs}, actions=rng.integers(3, size=ENVS), ext_rewards=np.zeros(ENVS),
-                                next_obs={"obs": nxt}, infos=[{} for _ in range(ENVS)], terminated=done,
-                                truncated=np.zeros(ENVS, bool), valid=valid)
+            batch = Transitions(
+                obs={"obs": obs},
+                actions=rng.integers(3, size=ENVS),
+                ext_rewards=np.zeros(ENVS),
+                next_obs={"obs": nxt},
+                infos=[{} for _ in range(ENVS)],
+                terminated=done,
+                truncated=np.zeros(ENVS, bool),
+                valid=valid,
+            )
             steps.append((batch, [int(i) for i in np.flatnonzero(done)]))
         out.append(steps)
     return out
@@ -99,8 +107,12 @@ def test_a_shaper_nobody_offered_the_batch_to_stays_per_step():
 
 def e3b_rnd(seed: int = 3, **rnd_cfg) -> E3BShaper:
     torch.manual_seed(seed)
-    shaper = E3BShaper(None, E3BConfig(global_bonus="rnd", embedding_dim=16), n_actions=3,
-                       rnd_config=RNDConfig(obs_norm_init_iterations=0, **rnd_cfg))
+    shaper = E3BShaper(
+        None,
+        E3BConfig(global_bonus="rnd", embedding_dim=16),
+        n_actions=3,
+        rnd_config=RNDConfig(obs_norm_init_iterations=0, **rnd_cfg),
+    )
     shaper.bind(ENVS, SPECS)
     shaper.on_episode_start(list(range(ENVS)), [{}] * ENVS)
     return shaper
@@ -119,12 +131,20 @@ def run(tmp_path, name: str, method: str, batch: bool):
     from llm_explore.config import RunConfig, validate
     from llm_explore.orchestration.launch import start_run
 
-    cfg = validate(RunConfig, {"name": name, "out_dir": str(tmp_path), "seed": 0,
-                               "env": {"id": "empty-5x5", "num_envs": 2},
-                               "learner": {"total_steps": 256, "num_steps": 32, "tensorboard": False},
-                               "method": {"rnd": {"batch_bonus": batch, "obs_norm_init_iterations": 1},
-                                          **({"e3b": {"global_bonus": "rnd", "embedding_dim": 16}}
-                                             if method == "ppo-e3b" else {})}})
+    cfg = validate(
+        RunConfig,
+        {
+            "name": name,
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "env": {"id": "empty-5x5", "num_envs": 2},
+            "learner": {"total_steps": 256, "num_steps": 32, "tensorboard": False},
+            "method": {
+                "rnd": {"batch_bonus": batch, "obs_norm_init_iterations": 1},
+                **({"e3b": {"global_bonus": "rnd", "embedding_dim": 16}} if method == "ppo-e3b" else {}),
+            },
+        },
+    )
     run_dir, summary = start_run(method, cfg)
     with (run_dir / "metrics.csv").open() as fh:
         rows = list(csv.DictReader(fh))

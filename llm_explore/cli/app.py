@@ -1,4 +1,5 @@
 """`llm-explore`: the Typer app. Each command group lives in its own module and registers here."""
+
 from __future__ import annotations
 
 import sys

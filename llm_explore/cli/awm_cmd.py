@@ -1,4 +1,5 @@
 """`llm-explore awm show RUN_DIR`: draw a DECKARD run's Abstract World Model as a PNG."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +25,10 @@ def show(
     out = out or path.parent / "report" / "awm.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = draw_awm(path, out)
-    typer.echo(f"{counts['nodes']} nodes ({counts['verified']} verified), {counts['edges']} edges "
-               f"({counts['wrong_edges']} not in the true rules, {counts['deleted_edges']} deleted by experience)")
+    typer.echo(
+        f"{counts['nodes']} nodes ({counts['verified']} verified), {counts['edges']} edges "
+        f"({counts['wrong_edges']} not in the true rules, {counts['deleted_edges']} deleted by experience)"
+    )
     typer.echo(f"wrote {out}")
 
 

@@ -1,4 +1,5 @@
 """`llm-explore cache stats|clear`."""
+
 from __future__ import annotations
 
 import typer

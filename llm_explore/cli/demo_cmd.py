@@ -1,4 +1,5 @@
 """`llm-explore demo`: what `make run` shows until the method runs land."""
+
 from __future__ import annotations
 
 import typer
@@ -6,8 +7,9 @@ import typer
 from llm_explore.cli.common import config_option, llm_run_config, prompts_dir_option, set_option
 from llm_explore.cli.state import use_command_options
 
-SAMPLE_CAPTION = ("You see grass, tree and water. You are facing tree. "
-                  "You have nothing in your inventory. You feel thirsty.")
+SAMPLE_CAPTION = (
+    "You see grass, tree and water. You are facing tree. You have nothing in your inventory. You feel thirsty."
+)
 
 
 def demo(
@@ -30,8 +32,9 @@ def demo(
         answer = client.complete(prompt, max_tokens=32, stop=["\n\n"], tag="demo.ellm")
     goals, bad = parse_goal_lines(answer.text)
     typer.echo(f"caption : {caption}")
-    typer.echo(f"backend : {answer.backend} ({answer.model}), {answer.latency_s:.2f}s"
-               f"{' (cached)' if answer.cached else ''}")
+    typer.echo(
+        f"backend : {answer.backend} ({answer.model}), {answer.latency_s:.2f}s{' (cached)' if answer.cached else ''}"
+    )
     typer.echo("goals   :")
     for goal in dict.fromkeys(g.lower() for g in goals):
         typer.echo(f"  - {goal}")

@@ -1,4 +1,5 @@
 """`llm-explore llm ask` and `llm-explore backends`."""
+
 from __future__ import annotations
 
 import typer
@@ -16,13 +17,19 @@ def ask(
     prompt: str = typer.Argument(..., help="The prompt (a completion prompt, or the user message with --chat)."),
     backend: str | None = typer.Option(None, "--backend", "-b", help=BACKEND_HELP),
     model: str | None = typer.Option(None, "--model", "-m", help="Model name sent to the server."),
-    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."
+    ),
     max_tokens: int | None = typer.Option(None, "--max-tokens", "-n", help="Longest answer in tokens."),
-    temperature: float | None = typer.Option(None, "--temperature", "-t", help="Sampling temperature (0 = greedy, cached)."),
+    temperature: float | None = typer.Option(
+        None, "--temperature", "-t", help="Sampling temperature (0 = greedy, cached)."
+    ),
     stop: list[str] = typer.Option([], "--stop", "-s", help="Stop sequence (repeatable); \\n is a newline."),
     chat: bool = typer.Option(False, "--chat", help="Send as a chat message instead of a completion prompt."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Skip the response cache for this call."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: text, usage, latency_s, cached, backend, model."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object: text, usage, latency_s, cached, backend, model."
+    ),
     config: str | None = config_option(),
     set_: list[str] = set_option(),
 ) -> None:
@@ -62,9 +69,13 @@ def backends(
     if as_json:
         print_json([s.as_dict() for s in statuses])
         return
-    print_listing("LLM backends (--backend NAME)", ["backend", "package", "usable"],
-                  [[s.name, s.package, "yes" if s.usable else "no"] for s in statuses],
-                  text=[s.detail for s in statuses], text_header="detail")
+    print_listing(
+        "LLM backends (--backend NAME)",
+        ["backend", "package", "usable"],
+        [[s.name, s.package, "yes" if s.usable else "no"] for s in statuses],
+        text=[s.detail for s in statuses],
+        text_header="detail",
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,5 @@
 """`llm-explore prompts list|show|render`."""
+
 from __future__ import annotations
 
 import typer
@@ -31,8 +32,11 @@ def list_(
     if as_json:
         print_json([i.as_dict() for i in infos])
         return
-    print_table("Prompt templates", ["name", "source", "variables", "description"],
-                [[i.name, i.source, ", ".join(i.variables), i.description] for i in infos])
+    print_table(
+        "Prompt templates",
+        ["name", "source", "variables", "description"],
+        [[i.name, i.source, ", ".join(i.variables), i.description] for i in infos],
+    )
 
 
 @prompts_app.command("show")

@@ -1,5 +1,6 @@
 """`llm-explore sweep | serve | runs`: a grid of runs on Ray, the embedded model as a server, and a
 listing of run folders."""
+
 from __future__ import annotations
 
 import sys
@@ -33,16 +34,24 @@ def sweep(
     seeds: str = typer.Option("0-2", "--seeds", help="Seeds: 0-4, or 0,3,7."),
     steps: int | None = typer.Option(None, "--steps", "-n", help="Total environment steps per PPO run."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Sweep folder (default runs/sweep-<time>)."),
-    address: str | None = typer.Option(None, "--address", help="Ray cluster: auto or ray://HOST:10001 "
-                                          "(default: a local Ray instance started for the sweep)."),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="Ray cluster: auto or ray://HOST:10001 (default: a local Ray instance started for the sweep).",
+    ),
     cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="CPUs Ray reserves for each run."),
-    num_cpus: int | None = typer.Option(None, "--num-cpus", help="CPUs of the local Ray instance "
-                                           "(default: all cores)."),
-    llm_server: str = typer.Option("shared", "--llm-server", help="Embedded-backend LLM runs: shared "
-                                   "(one model server per node) or per-run (each run loads the model)."),
+    num_cpus: int | None = typer.Option(
+        None, "--num-cpus", help="CPUs of the local Ray instance (default: all cores)."
+    ),
+    llm_server: str = typer.Option(
+        "shared",
+        "--llm-server",
+        help="Embedded-backend LLM runs: shared (one model server per node) or per-run (each run loads the model).",
+    ),
     llm_parallel: int = typer.Option(4, "--llm-parallel", help="Slots of the shared model server."),
-    stop_at_success: float | None = typer.Option(None, "--stop-at-success", help="End a PPO run once its "
-                                                    "rolling success (last 100 episodes) reaches this."),
+    stop_at_success: float | None = typer.Option(
+        None, "--stop-at-success", help="End a PPO run once its rolling success (last 100 episodes) reaches this."
+    ),
     config: str | None = typer.Option(None, "--config", "-c", help="YAML config for every run."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value for every run (repeatable)."),
 ) -> None:
@@ -66,14 +75,33 @@ def sweep(
     if llm_server not in ("shared", "per-run"):
         raise ConfigError(f"--llm-server must be shared or per-run, got {llm_server!r}")
     folder = out or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-    spec = Sweep(methods=list(methods), envs=list(env), seeds=parse_seeds(seeds), steps=steps, out=str(folder),
-                 overrides=list(OPTIONS.overrides) + list(set_), config_file=config or OPTIONS.config,
-                 address=address, cpus_per_run=cpus_per_run, num_cpus=num_cpus, llm_server=llm_server,
-                 llm_parallel=llm_parallel, stop_at_success=stop_at_success)
+    spec = Sweep(
+        methods=list(methods),
+        envs=list(env),
+        seeds=parse_seeds(seeds),
+        steps=steps,
+        out=str(folder),
+        overrides=list(OPTIONS.overrides) + list(set_),
+        config_file=config or OPTIONS.config,
+        address=address,
+        cpus_per_run=cpus_per_run,
+        num_cpus=num_cpus,
+        llm_server=llm_server,
+        llm_parallel=llm_parallel,
+        stop_at_success=stop_at_success,
+    )
     planned = plan(spec)  # every run's config is checked before anything starts or prints
     console = Console()
-    progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
-                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    progress = Progress(
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
     bar = progress.add_task("sweep", total=None)
 
     def on_event(kind: str, job, done: int, total: int) -> None:
@@ -90,8 +118,11 @@ def sweep(
         with progress:
             jobs = run_sweep(spec, jobs=planned, on_event=on_event)
     except KeyboardInterrupt:
-        typer.echo(f"interrupted: the runs checkpointed; `llm-explore sweep` with the same arguments and "
-                   f"--out {folder} resumes them", err=True)
+        typer.echo(
+            f"interrupted: the runs checkpointed; `llm-explore sweep` with the same arguments and "
+            f"--out {folder} resumes them",
+            err=True,
+        )
         sys.exit(130)
     counts: dict[str, int] = {}
     for job in jobs:
@@ -120,15 +151,18 @@ def serve(
     from llm_explore.errors import LLMUnavailableError
 
     try:
-        server = EmbeddedServer(path, n_ctx=ctx, n_parallel=parallel, threads=threads, verbose=OPTIONS.verbose,
-                                port=port)
+        server = EmbeddedServer(
+            path, n_ctx=ctx, n_parallel=parallel, threads=threads, verbose=OPTIONS.verbose, port=port
+        )
     except LLMUnavailableError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. the port is taken: one line, not a traceback
         raise LLMUnavailableError(f"could not start the model server on 127.0.0.1:{port}: {exc}") from None
     typer.echo(f"serving {path.name} at {server.base_url} ({parallel} slots, started in {server.startup_s:.1f} s)")
-    typer.echo(f"use it: --backend openai --base-url {server.base_url} --set llm.json_schema_mode=llamacpp; "
-               "Ctrl-C stops", err=False)
+    typer.echo(
+        f"use it: --backend openai --base-url {server.base_url} --set llm.json_schema_mode=llamacpp; Ctrl-C stops",
+        err=False,
+    )
     sys.stdout.flush()
     try:
         while True:
@@ -157,10 +191,19 @@ def runs(
     def num(x, fmt):
         return "-" if x is None else format(x, fmt)
 
-    rows = [[Path(i.path).name if Path(i.path) != path else i.path, i.method, i.env_label(),
-             num(i.seed, "d"), i.status, f"{i.steps}" + (f"/{i.total_steps}" if i.total_steps else ""),
-             num(i.last, ".3f") + ("" if i.metric == "success_avg" else f" ({i.metric})"), num(i.wall_s, ".0f")]
-            for i in infos]
+    rows = [
+        [
+            Path(i.path).name if Path(i.path) != path else i.path,
+            i.method,
+            i.env_label(),
+            num(i.seed, "d"),
+            i.status,
+            f"{i.steps}" + (f"/{i.total_steps}" if i.total_steps else ""),
+            num(i.last, ".3f") + ("" if i.metric == "success_avg" else f" ({i.metric})"),
+            num(i.wall_s, ".0f"),
+        ]
+        for i in infos
+    ]
     columns = ["run", "method", "env", "seed", "status", "steps", "success", "wall s"]
     title = f"{len(infos)} runs under {path}"
     if not _print_runs_narrow(title, columns, rows):

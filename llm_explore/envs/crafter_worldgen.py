@@ -9,6 +9,7 @@ order and the world's random draws are Crafter's own, line by line, so a seed gi
 world (tests/test_envs.py compares materials, objects and the random state with Crafter's generator
 over many seeds). Without numba the fields come from `OpenSimplex.noise3`, point by point.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -87,7 +88,7 @@ def generate_world(world, player) -> None:
     import opensimplex
     from crafter import constants, objects
 
-    simplex = opensimplex.OpenSimplex(seed=world.random.randint(0, 2 ** 31 - 1))
+    simplex = opensimplex.OpenSimplex(seed=world.random.randint(0, 2**31 - 1))
     w, h = world.area
     f = _fields(simplex, world.area)
     # crafter.worldgen._set_material's arithmetic, element-wise (the same IEEE operations per cell)
@@ -101,7 +102,8 @@ def generate_world(world, player) -> None:
     mountain = f["mountain"] - (4 * start + 0.3 * water)
     start, water, mountain, dist = start.tolist(), water.tolist(), mountain.tolist(), dist.tolist()
     cave, tunnel_h, tunnel_v, coal, iron, lava, sand, tree = (
-        f[k].tolist() for k in ("cave", "tunnel_h", "tunnel_v", "coal", "iron", "lava", "sand", "tree"))
+        f[k].tolist() for k in ("cave", "tunnel_h", "tunnel_v", "coal", "iron", "lava", "sand", "tree")
+    )
     uniform = world.random.uniform
     mat = [[""] * h for _ in range(w)]
     tunnels = [[False] * h for _ in range(w)]
@@ -162,7 +164,7 @@ def reset(env):
     center = (env._world.area[0] // 2, env._world.area[1] // 2)
     env._episode += 1
     env._step = 0
-    env._world.reset(seed=hash((env._seed, env._episode)) % (2 ** 31 - 1))
+    env._world.reset(seed=hash((env._seed, env._episode)) % (2**31 - 1))
     env._update_time()
     env._player = objects.Player(env._world, center)
     env._last_health = env._player.health

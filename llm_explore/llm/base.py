@@ -4,6 +4,7 @@ Modelled on LangChain's `BaseChatModel`: a backend implements one small method p
 says who it is; everything cross-cutting (cache, retries, budgets, logging, structured parsing) lives
 once in `LLMClient`, not in each backend.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -10,6 +10,7 @@ event per episode) is in `shaper.py`.
 List items may be "- x", "* x", "1. x" or "1) x": the prompt ends with "-", so a completion model
 continues the first item without a marker, while a chat model usually opens with its own.
 """
+
 from __future__ import annotations
 
 import re
@@ -76,11 +77,13 @@ class GoalVocabulary:
         g = normalise_goal(goal)
         for verb in sorted(self.verbs, key=len, reverse=True):
             if g == verb or g.startswith(verb + " "):
-                rest = g[len(verb):].strip()
+                rest = g[len(verb) :].strip()
                 if not rest:
                     return verb in ("sleep", "wake up", "explore", "look", "inventory")
-                return any(rest == obj or rest.endswith(" " + obj) or rest.startswith(obj + " ") or rest == obj + "s"
-                           for obj in self.objects)
+                return any(
+                    rest == obj or rest.endswith(" " + obj) or rest.startswith(obj + " ") or rest == obj + "s"
+                    for obj in self.objects
+                )
         return False
 
 
@@ -107,10 +110,19 @@ class Suggestion:
 class GoalProposer:
     """Renders the ELLM prompt for a caption, asks the LLM, and parses + filters the answer."""
 
-    def __init__(self, client: LLMClient, vocab: GoalVocabulary, *, library: PromptLibrary | None = None,
-                 template: str = "ellm/suggest", max_tokens: int = 32, temperature: float = 0.0,
-                 max_goals: int = 6, prompt_vocab: GoalVocabulary | None = None,
-                 canonical: Callable[[str], str] | None = None):
+    def __init__(
+        self,
+        client: LLMClient,
+        vocab: GoalVocabulary,
+        *,
+        library: PromptLibrary | None = None,
+        template: str = "ellm/suggest",
+        max_tokens: int = 32,
+        temperature: float = 0.0,
+        max_goals: int = 6,
+        prompt_vocab: GoalVocabulary | None = None,
+        canonical: Callable[[str], str] | None = None,
+    ):
         self.client = client
         self.canonical = canonical or (lambda goal: goal)  # the domain's goal aliases, applied before the filter
         self.vocab = vocab  # what answers are filtered by
@@ -137,8 +149,7 @@ class GoalProposer:
         return self._compiled.render(**variables)  # on every caption change: no folder scan
 
     def _params(self) -> dict:
-        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "stop": ["\n\n"],
-                "tag": "ellm.suggest"}
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "stop": ["\n\n"], "tag": "ellm.suggest"}
 
     def _ask(self, caption: str) -> Suggestion:
         from llm_explore.errors import BudgetExhaustedError, LLMError
@@ -166,8 +177,15 @@ class GoalProposer:
                 continue
             if goal not in goals:
                 goals.append(goal)
-        return Suggestion(caption=caption, goals=goals[: self.max_goals], raw=text, parsed=len(items),
-                          bad_lines=len(bad), invalid=invalid, cached=cached)
+        return Suggestion(
+            caption=caption,
+            goals=goals[: self.max_goals],
+            raw=text,
+            parsed=len(items),
+            bad_lines=len(bad),
+            invalid=invalid,
+            cached=cached,
+        )
 
     def propose(self, caption: str) -> Suggestion:
         return self._ask(caption)
@@ -204,8 +222,7 @@ class GoalMatch:
 class GoalMatcher:
     """Matches events to goals by cosine similarity of sentence embeddings (cached per text)."""
 
-    def __init__(self, embedder: Embedder, threshold: float = 0.9,
-                 aliases: dict[str, Sequence[str]] | None = None):
+    def __init__(self, embedder: Embedder, threshold: float = 0.9, aliases: dict[str, Sequence[str]] | None = None):
         self.embedder = embedder
         self.threshold = threshold
         self.aliases = {k: tuple(v) for k, v in (aliases or {}).items()}

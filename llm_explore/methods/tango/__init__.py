@@ -18,6 +18,7 @@ module per family gives its primitives, plan templates, task text and success te
 tech-tree plans) and `textworld.py` (a room graph built from moves, the cookbook's recipe as the task);
 `planner.py` makes the LLM call, `runner.py` writes the run folder.
 """
+
 from llm_explore.methods.registry import register_method
 from llm_explore.methods.tango.config import TangoConfig
 
@@ -25,8 +26,12 @@ from llm_explore.methods.tango.config import TangoConfig
 def _progress(row: dict) -> None:
     import sys
 
-    print(f"episode {row['episode']} (seed {row['seed']}): {'success' if row['success'] else row['status']}, "
-          f"{row['env_steps']} steps, LLM calls {row['llm_calls']} - {row['mission']}", file=sys.stderr, flush=True)
+    print(
+        f"episode {row['episode']} (seed {row['seed']}): {'success' if row['success'] else row['status']}, "
+        f"{row['env_steps']} steps, LLM calls {row['llm_calls']} - {row['mission']}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _runner(method, cfg):
@@ -45,9 +50,20 @@ def _resumer(run_dir):
     return run_tango(meta["method"], cfg, run_dir=run_dir, on_episode=_progress, resume=True)
 
 
-register_method("tango", runner=_runner, resumer=_resumer, sections={"tango": TangoConfig}, uses_llm=True,
-                description="TANGO: the LLM writes a program (or picks a template plan) over primitives; one call per episode")
-register_method("tango-template", runner=_runner, resumer=_resumer, sections={"tango_template": TangoConfig},
-                description="TANGO's primitives driven by a rule-based mission parser, no LLM (the primitives' ceiling)")
+register_method(
+    "tango",
+    runner=_runner,
+    resumer=_resumer,
+    sections={"tango": TangoConfig},
+    uses_llm=True,
+    description="TANGO: the LLM writes a program (or picks a template plan) over primitives; one call per episode",
+)
+register_method(
+    "tango-template",
+    runner=_runner,
+    resumer=_resumer,
+    sections={"tango_template": TangoConfig},
+    description="TANGO's primitives driven by a rule-based mission parser, no LLM (the primitives' ceiling)",
+)
 
 __all__ = ["TangoConfig"]

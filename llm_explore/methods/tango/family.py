@@ -6,6 +6,7 @@ the rule-based plan of `tango-template`, the schema of the model's plan, the exp
 program text, its prompts, an optional prelude program and its default step caps. The runner and the
 planner only talk to this table (`family_parts(env.family)`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable

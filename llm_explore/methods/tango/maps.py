@@ -1,4 +1,5 @@
 """Breadth-first search over a family's remembered grid map (BabyAI/MiniGrid and Crafter)."""
+
 from __future__ import annotations
 
 from collections import deque
@@ -7,8 +8,12 @@ from collections.abc import Callable, Iterable
 Cell = tuple[int, int]
 
 
-def shortest_path(start: Cell, is_goal: Callable[[Cell], bool], can_enter: Callable[[Cell], bool],
-                  neighbours: Callable[[Cell], Iterable[Cell]]) -> list[Cell] | None:
+def shortest_path(
+    start: Cell,
+    is_goal: Callable[[Cell], bool],
+    can_enter: Callable[[Cell], bool],
+    neighbours: Callable[[Cell], Iterable[Cell]],
+) -> list[Cell] | None:
     """The cells after `start` of a shortest path to the nearest cell passing `is_goal` (`start`
     included: then []), through cells `can_enter` accepts; None if no such cell is reachable."""
     if is_goal(start):
