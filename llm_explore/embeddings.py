@@ -58,7 +58,7 @@ class SentenceEmbedder:
         if cache_path is False:
             self.cache_path = None
         else:
-            self.cache_path = Path(cache_path).expanduser() if cache_path else default_cache_path()
+            self.cache_path = Path(cache_path).expanduser() if cache_path else default_cache_path()  # type: ignore[arg-type]
         self._db: sqlite3.Connection | None = None
 
     # ------------------------------------------------------------------ model and disk cache

@@ -102,7 +102,7 @@ class PromptLibrary:
         found: dict[str, tuple[Path, str, str, Path]] = {}
         roots = [(shipped_dir(), "shipped", plugins.BUILTIN)]
         roots += [(folder, "plugin", package) for folder, package in self.plugin_dirs]
-        roots.append((self.user_dir, "user", ""))
+        roots.append((self.user_dir, "user", ""))  # type: ignore[arg-type]
         for root, source, package in roots:
             if root is None:
                 continue
@@ -139,7 +139,7 @@ class PromptLibrary:
             info = self.info(name)
             if info.source != "user" or name not in base_names:
                 continue
-            under = base.info(name)
+            under = base.info(name)  # type: ignore[union-attr]
             allowed = set(under.variables) | documented_variables(under.path.read_text(encoding="utf-8"))
             unknown = [v for v in info.variables if v not in allowed]
             if unknown:

@@ -39,9 +39,10 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     print_listing(
         "Environment families (--env FAMILY:NAME?key=value)",
         ["family", "package"],
-        [[name, f["package"]] for name, f in families.items()],
+        [[name, f["package"]] for name, f in families.items()],  # type: ignore[list-item]
         text=[
-            " ".join(filter(None, [f["description"], "e.g. " + ", ".join(f["examples"])])) for f in families.values()
+            " ".join(filter(None, [f["description"], "e.g. " + ", ".join(f["examples"])]))  # type: ignore[list-item]
+            for f in families.values()
         ],
     )
     typer.echo("")

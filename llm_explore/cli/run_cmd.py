@@ -31,13 +31,13 @@ class Progress:
         self.row: dict | None = None
 
     def start(self, *_args) -> None:
-        self.t0, self.done0 = time.time(), self.done
+        self.t0, self.done0 = time.time(), self.done  # type: ignore[assignment]
         if not self.terminal:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
         from rich.progress import Progress as RichProgress
 
-        self.bar = RichProgress(
+        self.bar = RichProgress(  # type: ignore[assignment]
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -49,10 +49,10 @@ class Progress:
             TimeRemainingColumn(),
             transient=False,
         )
-        self.task = self.bar.add_task(
+        self.task = self.bar.add_task(  # type: ignore[attr-defined]
             "train", total=self.total, completed=self.done, sps="-", ret="n/a", succ="n/a", llm=0
         )
-        self.bar.start()
+        self.bar.start()  # type: ignore[attr-defined]
 
     def update(self, row: dict) -> None:
         self.row, self.done = row, min(self.total, int(row["global_step"]))

@@ -123,7 +123,7 @@ def make_vector_env(
         return WorkerVectorEnv(fns, workers, probe=probe)
     if asynchronous:
         probe.close()
-        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=autoreset_mode, context="spawn")
+        envs: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(fns, autoreset_mode=autoreset_mode, context="spawn")
     else:
         first = probe
         fns[0] = lambda: first

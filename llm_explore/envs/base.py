@@ -160,7 +160,7 @@ class ReplayRestore:
             raise RuntimeError("reset the env before saving its state")
         payload = {"seed": self._replay_seed, "options": self._replay_options, "actions": list(self._replay_actions)}
         return EnvSnapshot(
-            self.family,
+            self.family,  # type: ignore[attr-defined]
             "replay",
             payload,
             copy.deepcopy(self._last_obs),  # type: ignore[attr-defined]

@@ -165,7 +165,7 @@ class CrafterAdapter(AdapterEnv):
         inv = np.array([player.inventory[k] for k in self.items] + [0, 0], dtype=np.float32) / 9.0
         inv[-2] = float(self.env._world.daylight)
         inv[-1] = float(player.sleeping)
-        return {"map": onehot, "inventory": inv, "facing": self._FACING.get(tuple(int(v) for v in player.facing), 3)}
+        return {"map": onehot, "inventory": inv, "facing": self._FACING.get(tuple(int(v) for v in player.facing), 3)}  # type: ignore[arg-type]
 
     def visible(self, ids: np.ndarray | None = None) -> dict[str, int]:
         """Names of the materials and creatures in view, with their distance to the player."""
@@ -219,10 +219,10 @@ class CrafterAdapter(AdapterEnv):
         player = self.env._player
         ids = self._local_ids() if (self.captions or self.obs_mode == "symbolic") else None
         seen = self.visible(ids) if self.captions else None
-        obs = {"image": frame} if self.obs_mode == "pixels" else self._symbolic(ids)
+        obs = {"image": frame} if self.obs_mode == "pixels" else self._symbolic(ids)  # type: ignore[arg-type]
         info = {
             "text": self.caption(ids, seen) if self.captions else "",
-            "nearby": sorted(seen) if self.captions else [],  # what the caption names
+            "nearby": sorted(seen) if self.captions else [],  # type: ignore[arg-type]  # what the caption names
             "mission": "",
             "events": events,
             "state_key": self._state_key(),
@@ -280,7 +280,7 @@ class CrafterAdapter(AdapterEnv):
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         sim = state.pop("_sim")
-        self.__init__(**state["_init_args"])
+        self.__init__(**state["_init_args"])  # type: ignore[misc]
         world = sim.pop("world")
         self.env._world = world
         for view in ("_local_view", "_sem_view"):  # the renderers read the world they were built with

@@ -30,7 +30,7 @@ SUPPORTED = _crafter_version().startswith("1.8.")
 try:  # numba is a dependency; the fallback keeps the generator correct without it
     from numba import njit
 except ImportError:  # pragma: no cover
-    njit = None
+    njit = None  # type: ignore[assignment]
 
 # (name, depth z, {size: weight}, normalize) of every `_simplex` call in crafter.worldgen._set_material,
 # plus the coordinate transform of the two tunnel calls (which pass 2x, y/5 and x/5, 2y).
@@ -75,12 +75,12 @@ def _fields(simplex, area: tuple[int, int]) -> dict[str, np.ndarray]:
     for name, (z, sizes, normalize, transform) in _FIELDS.items():
         cx, cy = coords[transform]
         value = 0  # the same operations in the same order as crafter.worldgen._simplex
-        for size, weight in sizes.items():
+        for size, weight in sizes.items():  # type: ignore[attr-defined]
             value = value + weight * _noise(simplex, cx / size, cy / size, z)
         if normalize:
-            value = value / sum(sizes.values())
+            value = value / sum(sizes.values())  # type: ignore[assignment, attr-defined]
         fields[name] = value
-    return fields
+    return fields  # type: ignore[return-value]
 
 
 def generate_world(world, player) -> None:

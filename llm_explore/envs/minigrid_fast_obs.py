@@ -116,5 +116,5 @@ def install(env: MiniGridEnv) -> bool:
         and cls.get_view_exts is MiniGridEnv.get_view_exts
     )
     if own and not isinstance(env.__dict__.get("gen_obs"), FastObservation):
-        env.gen_obs = FastObservation(env)
+        env.gen_obs = FastObservation(env)  # type: ignore[method-assign]
     return own

@@ -256,7 +256,7 @@ def _task_spec(env_id: str) -> EnvSpec | None:
             raise ConfigError(f"task spec file not found: {path}")
         return load_task_spec(path)
     # The shipped specs first: a plugin's module is imported only for a name that is not one of them.
-    path = _spec_files(False).get(env_id)
+    path = _spec_files(False).get(env_id)  # type: ignore[assignment]
     if (
         path is None
         and ":" not in env_id

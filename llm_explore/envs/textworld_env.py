@@ -367,7 +367,7 @@ def _generate_bounded(
         proc.join(min(0.5, max(0.01, timeout_s / 10)))
         if not proc.is_alive():
             break
-        cpu = _cpu_seconds(proc.pid)
+        cpu = _cpu_seconds(proc.pid)  # type: ignore[arg-type]
         wall = time.monotonic() - started
         if (cpu if cpu is not None else wall) >= timeout_s or wall >= wall_cap:
             proc.kill()
@@ -704,7 +704,7 @@ class TextWorldAdapter(AdapterEnv):
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(
+        self.__init__(  # type: ignore[misc]
             state["path"], max_steps=state["max_steps"], max_actions=state["max_actions"], captions=state["captions"]
         )
         if state["np_random"] is not None:
@@ -732,8 +732,8 @@ class TextWorldAdapter(AdapterEnv):
         carried = {k: self._inform7.state.get(k) for k in ("description", "inventory", "score", "moves")}
         return {
             "game": str(self.path),
-            "ram": _pack(ram, self._base[0]),
-            "stack": _pack(stack, self._base[1]),
+            "ram": _pack(ram, self._base[0]),  # type: ignore[index]
+            "stack": _pack(stack, self._base[1]),  # type: ignore[index]
             "registers": tuple(registers),
             "progression": tracking._game_progression.copy(),
             "last_action": tracking._last_action,
@@ -751,7 +751,7 @@ class TextWorldAdapter(AdapterEnv):
             raise ValueError(f"snapshot of game {payload['game']} given to an env playing {self.path}")
         if self._base is None:  # never reset: start the interpreter and the tracking first
             self._reset(None, None)
-        ram, stack = _unpack(payload["ram"], self._base[0]), _unpack(payload["stack"], self._base[1])
+        ram, stack = _unpack(payload["ram"], self._base[0]), _unpack(payload["stack"], self._base[1])  # type: ignore[index]
         self._jericho.set_state((ram, stack, *payload["registers"]))
         tracking = self._tracking
         tracking._game_progression = payload["progression"].copy()  # the payload stays reusable

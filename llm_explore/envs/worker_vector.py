@@ -159,7 +159,7 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
         ctx = mp.get_context(method)
         for sl in self.slices:
             parent, child = ctx.Pipe()
-            proc = ctx.Process(
+            proc = ctx.Process(  # type: ignore[attr-defined]
                 target=_worker,
                 args=(child, [factories[i] for i in sl]),
                 daemon=True,

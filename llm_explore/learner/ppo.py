@@ -249,7 +249,7 @@ def train(
                 variant=shaper.variant,
             ),
         )
-        exc.run_dir = ctx.run_dir
+        exc.run_dir = ctx.run_dir  # type: ignore[union-attr]
         raise
     metrics = MetricsLog(ctx.run_dir, args.tensorboard, resume_update=start_update - 1 if resume_from else None)
 
@@ -291,7 +291,7 @@ def train(
         )
         write_json(ctx.run_dir / "summary.json", summary)
         if failure is not None and raise_failure:
-            failure.run_dir = ctx.run_dir  # the CLI names the folder (its last checkpoint resumes)
+            failure.run_dir = ctx.run_dir  # type: ignore[attr-defined]  # the CLI names the folder (its last checkpoint resumes)
             raise failure
         return summary
 
@@ -549,7 +549,7 @@ def train(
             # why, and `resume` continues from the last periodic checkpoint (or from the start).
             metrics.close()
             finish("budget" if isinstance(exc, BudgetExhaustedError) else "llm_error", update - 1)
-            exc.run_dir = ctx.run_dir  # the CLI names the folder to resume
+            exc.run_dir = ctx.run_dir  # type: ignore[union-attr]  # the CLI names the folder to resume
             raise
     metrics.close()
     return finish(status, update, raise_failure=True)

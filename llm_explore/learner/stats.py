@@ -71,7 +71,7 @@ def iqm_ci(
     tasks = _as_tasks(scores)
     point = float(iqm(np.concatenate(tasks)))
     boot = iqm(stratified_resample(tasks, reps, np.random.default_rng(seed)), axis=1)
-    low, high = interval(boot, confidence)
+    low, high = interval(boot, confidence)  # type: ignore[arg-type]
     return point, float(low), float(high)
 
 
@@ -80,7 +80,7 @@ def curve_iqm_ci(
     reps: int = DEFAULT_REPS,
     seed: int = 0,
     confidence: float = CONFIDENCE,
-    stat: Callable[..., np.ndarray] = iqm,
+    stat: Callable[..., np.ndarray] = iqm,  # type: ignore[assignment]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pointwise `stat` (IQM by default) of (runs, points) curves of one task, with bootstrap bands.
 

@@ -49,7 +49,7 @@ def classify(exc: BaseException) -> Failure:
     try:
         import openai
     except ImportError:  # pragma: no cover - openai is a core dependency
-        openai = None
+        openai = None  # type: ignore[assignment]
     if isinstance(exc, LLMError):
         retry = isinstance(exc, LLMTransportError)
         return Failure(retry, getattr(exc, "status", None), None, str(exc))

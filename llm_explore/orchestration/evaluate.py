@@ -49,7 +49,7 @@ def load_policy(run_dir: str | Path, envs: Any):
     spec = get_method(meta["method"])
     if spec.uses_llm:
         ctx.llm_client()
-    shaper = spec.factory(ctx)
+    shaper = spec.factory(ctx)  # type: ignore[misc]
     processor, agent = make_policy(ctx, shaper, envs)
     agent.load_state_dict(state["agent"])
     agent.eval()
@@ -122,7 +122,7 @@ def evaluate(
     raw_obs, raw_infos = envs.reset(seed=seed)
     infos = split_infos(raw_infos, n)
     shaper.on_episode_start(list(range(n)), infos)
-    returns, lengths, successes, unlocked = [], [], [], {a: 0 for a in CRAFTER_ACHIEVEMENTS}
+    returns, lengths, successes, unlocked = [], [], [], {a: 0 for a in CRAFTER_ACHIEVEMENTS}  # type: ignore[var-annotated]
     goal_returns: list[float] = []
     ep_ret, ep_len, ep_goal = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n)
     prev_done = np.zeros(n, dtype=bool)
@@ -317,7 +317,7 @@ def record_video(
         envs.close()
         shaper.close()
         ctx.close()
-    imageio.mimsave(out, frames, duration=1.0 / fps, loop=0)
+    imageio.mimsave(out, frames, duration=1.0 / fps, loop=0)  # type: ignore[arg-type]
     return out
 
 

@@ -195,7 +195,7 @@ class EmbeddedBackend(OpenAICompatBackend):
         self.chat_as_transcript = True
         self._schema_field = "json_schema"  # llama.cpp turns the schema into a grammar
         self._completions_unsupported = False
-        self._client = None
+        self._client = None  # type: ignore[assignment]
         self._start_lock = threading.Lock()
 
     def prepare(self) -> None:
@@ -210,7 +210,7 @@ class EmbeddedBackend(OpenAICompatBackend):
             import openai
 
             self.base_url = (
-                self.shared_server_url() or EmbeddedServer.get(self.model_path, **self._server_args).base_url
+                self.shared_server_url() or EmbeddedServer.get(self.model_path, **self._server_args).base_url  # type: ignore[arg-type]
             )
             self._client = openai.OpenAI(
                 base_url=self.base_url, api_key="not-needed", timeout=self._timeout_s, max_retries=0
@@ -227,7 +227,7 @@ class EmbeddedBackend(OpenAICompatBackend):
     @property
     def server(self) -> EmbeddedServer:
         self._ensure_started()
-        return EmbeddedServer.get(self.model_path, **self._server_args)
+        return EmbeddedServer.get(self.model_path, **self._server_args)  # type: ignore[arg-type]
 
     def identity(self) -> dict[str, Any]:
         # The file's name and size identify the weights without hashing 250 MB on every start.
@@ -240,7 +240,7 @@ class EmbeddedBackend(OpenAICompatBackend):
         }
 
     def _model(self) -> str:
-        return self.model
+        return self.model  # type: ignore[return-value]
 
     def complete(self, request):
         self._ensure_started()

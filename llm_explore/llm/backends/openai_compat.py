@@ -150,7 +150,7 @@ class OpenAICompatBackend(LLMBackend):
             kwargs["response_format"] = _response_format(request.json_schema)
         resp = self._client.chat.completions.create(
             model=self._model(),
-            messages=messages,
+            messages=messages,  # type: ignore[arg-type]
             max_tokens=request.max_tokens,
             temperature=request.temperature,
             stop=request.stop or None,

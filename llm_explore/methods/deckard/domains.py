@@ -306,7 +306,7 @@ def cooking_domain(game: str | Path) -> DeckardDomain:
     where an ingredient lies, and that "prepare meal" needs the kitchen."""
     meta = _cooking_game(Path(game))
     entities = set(meta.get("entities") or [])
-    bases, states, true, counts = [], [], set(), {}
+    bases, states, true, counts = [], [], set(), {}  # type: ignore[var-annotated]
     for name, cook, cut in meta["ingredients"]:
         bases.append(name)
         for state in (cut, cook):

@@ -37,7 +37,7 @@ NOTHING = "nothing"
 
 def choice_model(options: list[str]):
     """A pydantic model {"choice": one of options} (its JSON schema is an enum)."""
-    return create_model("DeckardChoice", choice=(Literal[tuple(options)], ...))
+    return create_model("DeckardChoice", choice=(Literal[tuple(options)], ...))  # type: ignore[arg-type]
 
 
 class Dreamer:
@@ -124,7 +124,8 @@ class Dreamer:
 
     def ask_item(self, item: str) -> tuple[dict[str, list[str]], list[dict]]:
         """Every question about one item: {kind: chosen nodes} and the question log."""
-        d, log = self.domain, []
+        d = self.domain
+        log: list[dict] = []
         answers = {"ingredient": self._many("ingredient", item, d.items, self.max_ingredients, log)}
         answers["tool"] = self._many("tool", item, d.tools, d.max_tools, log) if d.tools else []
         answers["station"] = self._many("station", item, d.stations, self.max_stations, log) if d.stations else []

@@ -141,10 +141,10 @@ class GoalProposer:
     def prompt(self, caption: str) -> str:
         variables = {"caption": caption, "verbs": list(self.prompt_vocab.verbs)}
         if self.prompt_vocab.examples is not None:
-            variables["examples"] = list(self.prompt_vocab.examples)
+            variables["examples"] = list(self.prompt_vocab.examples)  # type: ignore[arg-type]
         if self._compiled is None:  # the first render checks the variables (a ConfigError names them)
             text = self.library.render(self.template, **variables)
-            self._compiled = self.library.template(self.template)
+            self._compiled = self.library.template(self.template)  # type: ignore[assignment]
             return text
         return self._compiled.render(**variables)  # on every caption change: no folder scan
 
@@ -204,7 +204,7 @@ class GoalProposer:
             if future is None:
                 future = self.client._executor().submit(self._ask, caption)
                 self._inflight[caption] = future
-                future.add_done_callback(lambda _f, c=caption: self._forget(c))
+                future.add_done_callback(lambda _f, c=caption: self._forget(c))  # type: ignore[misc]
             return future
 
     def _forget(self, caption: str) -> None:

@@ -105,7 +105,7 @@ class CurriculumEnv(gym.Wrapper):
         if index == 0:
             obs, info = self.env.reset(seed=self.start_seed, options=options)
         else:
-            obs, info = self.env.restore_state(self.snapshots[index])
+            obs, info = self.env.restore_state(self.snapshots[index])  # type: ignore[attr-defined]
         self._score = self.task.score(info, 0.0)
         return obs, info
 
@@ -201,16 +201,16 @@ def robustify(env_id: str, path: list[Any], *, run_cfg, settings, out_dir: str |
     else:
         curriculum = Curriculum(len(path), **kw)
         wrapped = [
-            CurriculumEnv(
+            CurriculumEnv(  # type: ignore[misc]
                 a, snapshots, curriculum, task, seed=seed, target_score=target_score, target_solved=target_solved
             )
             for a in adapters
         ]
-    envs = gym.vector.SyncVectorEnv([(lambda w=w: w) for w in wrapped], autoreset_mode=AUTORESET_MODE)
+    envs = gym.vector.SyncVectorEnv([(lambda w=w: w) for w in wrapped], autoreset_mode=AUTORESET_MODE)  # type: ignore[misc]
 
     learner = run_cfg.learner.model_copy(update={"total_steps": settings.robustify_steps, "tensorboard": False})
     ppo_cfg = run_cfg.model_copy(
-        update={"name": "robustify", "env": EnvConfig(id=env_id, num_envs=n), "learner": learner, "method": {}}
+        update={"name": "robustify", "env": EnvConfig(id=env_id, num_envs=n), "learner": learner, "method": {}}  # type: ignore[call-arg]
     )
     run_dir = Path(out_dir) / "robustify"
     _, train_summary = start_run("ppo", ppo_cfg, envs=envs, run_dir=run_dir)

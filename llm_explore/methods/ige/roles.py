@@ -76,15 +76,17 @@ def select_answer(n: int, thought_chars: int = 80, prune: bool = False) -> type[
 def act_answer(names: tuple[str, ...], thought_chars: int | None = 80) -> type[BaseModel]:
     """`{"thought": str, "choice": one of names}`; `{"choice": one of names}` when `thought_chars` is None."""
     if thought_chars is None:
-        return create_model("ActAnswer", choice=(Literal[names], ...))  # type: ignore[valid-type]
-    return create_model("ActAnswer", thought=(str, Field(max_length=thought_chars)), choice=(Literal[names], ...))  # type: ignore[valid-type]
+        return create_model("ActAnswer", choice=(Literal[names], ...))  # type: ignore[arg-type, valid-type]
+    return create_model("ActAnswer", thought=(str, Field(max_length=thought_chars)), choice=(Literal[names], ...))  # type: ignore[arg-type, valid-type]
 
 
 @lru_cache(maxsize=8)
 def judge_answer(thought_chars: int = 80) -> type[BaseModel]:
     """`{"thought": str, "choice": "yes" | "no"}`."""
     return create_model(
-        "JudgeAnswer", thought=(str, Field(max_length=thought_chars)), choice=(Literal["yes", "no"], ...)
+        "JudgeAnswer",
+        thought=(str, Field(max_length=thought_chars)),
+        choice=(Literal["yes", "no"], ...),  # type: ignore[arg-type, maybe-unrecognized-str-typeform]
     )
 
 

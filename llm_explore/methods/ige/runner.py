@@ -75,7 +75,7 @@ def build_policy(
     LLM roles, or anything answering like them; None for the methods without an LLM)."""
     if method == "ige":
         return IGEPolicy(
-            roles,
+            roles,  # type: ignore[arg-type]
             family=family,
             max_listed=settings.max_listed,
             kept_in_judge=settings.kept_in_judge,
@@ -95,7 +95,7 @@ def build_policy(
     if method == "reflexion":
         return ReflexionPolicy(
             rng,
-            roles,
+            roles,  # type: ignore[arg-type]
             keep=settings.reflections,
             transcript_steps=settings.reflect_steps,
             chars=settings.reflection_chars,
@@ -287,7 +287,7 @@ def run_search(
         summary = build_summary(method, cfg, family, settings, result, roles, ctx, trials, actions)
         write_json(run_dir / "summary.json", summary)
         if result.error is not None:
-            result.error.run_dir = run_dir
+            result.error.run_dir = run_dir  # type: ignore[attr-defined]
             raise result.error  # summary.json says llm_error; the CLI prints one line and exits non-zero
         if settings.robustify and result.status != "interrupted":
             summary["robustify"] = _robustify(env_id, result, cfg, settings, run_dir)

@@ -336,11 +336,11 @@ class BabyAIPrimitives(Primitives):
             return Result(False, f"no {h.words()} seen yet")
         if self.navigator is not None:
             return (yield from self.navigator.go_to(self, h))
-        stands = {n for n in _neighbours(h.pos) if self.mem.passable(n) or n == self.mem.pos or n not in self.mem.cells}
+        stands = {n for n in _neighbours(h.pos) if self.mem.passable(n) or n == self.mem.pos or n not in self.mem.cells}  # type: ignore[arg-type]
         walked = yield from self._walk(stands, f"the {h.words()}")
         if not walked.ok:
             return walked
-        yield from self._face(_direction(self.mem.pos, h.pos))
+        yield from self._face(_direction(self.mem.pos, h.pos))  # type: ignore[arg-type]
         return Result(True, value=h)
 
     def _drop_here(self) -> PrimitiveGen:
@@ -407,11 +407,11 @@ class BabyAIPrimitives(Primitives):
         b = self._handle(second)
         if not b.found:
             return Result(False, f"no {b.words()} seen yet")
-        spots = {n for n in _neighbours(b.pos) if self.mem.cells.get(n, ("",))[0] == "empty"}
+        spots = {n for n in _neighbours(b.pos) if self.mem.cells.get(n, ("",))[0] == "empty"}  # type: ignore[arg-type]
         if not spots:
             return Result(False, f"no free cell next to the {b.words()}")
         # Stand next to a free spot (not on it) and face it; the drop puts the object there.
-        stands = {}
+        stands = {}  # type: ignore[var-annotated]
         for spot in spots:
             for n in _neighbours(spot):
                 if (self.mem.passable(n) or n == self.mem.pos) and n not in spots | {b.pos}:

@@ -582,8 +582,8 @@ def plan_model() -> type[BaseModel]:
     """`{"steps": [{"kind": one of KINDS, "object": one of the items/stations/tools/cow/none, "count": 1-9}]}`."""
     step = create_model(
         "CrafterStep",
-        kind=(Literal[KINDS], ...),  # type: ignore[valid-type]
-        object=(Literal[plan_objects()], ...),  # type: ignore[valid-type]
+        kind=(Literal[KINDS], ...),  # type: ignore[arg-type, valid-type]
+        object=(Literal[plan_objects()], ...),  # type: ignore[arg-type, valid-type]
         count=(int, Field(1, ge=1, le=9)),
     )
     return create_model("CrafterPlan", steps=(list[step], Field(..., min_length=1, max_length=12)))  # type: ignore
@@ -594,7 +594,7 @@ EXAMPLE_TARGETS = ("place_table", "make_wood_sword", "collect_drink", "place_fur
 
 def examples(target: str | None, n: int = 4) -> list[dict[str, Any]]:
     """Worked examples for the prompts: other targets' rule-based plans (never the target's own)."""
-    out = []
+    out = []  # type: ignore[var-annotated]
     for ex in EXAMPLE_TARGETS:
         if ex != target and len(out) < n:
             plan = {"steps": tech_plan(ex)}

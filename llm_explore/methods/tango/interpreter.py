@@ -198,7 +198,7 @@ class Interpreter:
         if not isinstance(out, Iterator):  # a lookup or predicate: no env steps
             row.update(ok=True, value=self.prims.show(out))
             return out
-        result = self._drive(call.name, out, row)
+        result = self._drive(call.name, out, row)  # type: ignore[arg-type]
         row.update(ok=result.ok, reason=result.reason, value=self.prims.show(result.value))
         if not result.ok:
             self._halt("failed", f"{call.name}: {result.reason}", call.name)

@@ -29,7 +29,7 @@ def shortest_path(
             if is_goal(nxt):
                 path = [nxt]
                 while prev[path[-1]] != start:
-                    path.append(prev[path[-1]])
+                    path.append(prev[path[-1]])  # type: ignore[arg-type]
                 return path[::-1]
             queue.append(nxt)
     return None

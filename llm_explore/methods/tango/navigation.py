@@ -70,7 +70,7 @@ def mission_vocabulary(env_id: str, seeds: int = VOCAB_SEEDS) -> tuple[dict[tupl
             if parsed is None:
                 other.append(mission)
             elif vocab.get(parsed) != "the":
-                vocab[parsed] = m.group(1)  # "the" where the level uses it (GoToLocal uses "the" and "a")
+                vocab[parsed] = m.group(1)  # type: ignore[union-attr]  # "the" where the level uses it (GoToLocal uses "the" and "a")
     finally:
         env.close()
     return vocab, other
@@ -154,7 +154,7 @@ class LearnedNavigator:
     # ------------------------------------------------------------------ the policy
     def mission(self, h: Handle) -> str | None:
         """The training wording for `h` ("go to the red ball"), or None if training never named it."""
-        article = self.vocab.get((h.kind, h.colour))
+        article = self.vocab.get((h.kind, h.colour))  # type: ignore[arg-type]
         return None if article is None else f"go to {article} {h.colour + ' ' if h.colour else ''}{h.kind}"
 
     def vocabulary(self) -> str:

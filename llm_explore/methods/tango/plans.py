@@ -56,9 +56,9 @@ def plan_model(objects: tuple[str, ...]) -> type[BaseModel]:
     objs = objects or (NONE,)
     return create_model(
         "TangoPlan",
-        kind=(Literal[tuple(BABYAI_KINDS)], ...),  # type: ignore[valid-type]
-        object=(Literal[objs], ...),  # type: ignore[valid-type]
-        target=(Literal[tuple(dict.fromkeys(objs + (NONE,)))], ...),
+        kind=(Literal[tuple(BABYAI_KINDS)], ...),  # type: ignore[arg-type, valid-type]
+        object=(Literal[objs], ...),  # type: ignore[arg-type, valid-type]
+        target=(Literal[tuple(dict.fromkeys(objs + (NONE,)))], ...),  # type: ignore[arg-type]
     )  # type: ignore[valid-type]
 
 

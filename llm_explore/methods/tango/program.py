@@ -324,7 +324,7 @@ class Checker:
         )
         if not ok:
             raise ProgramError("only `for _ in range(N):` with a constant N is allowed", line)
-        times = int(it.args[0].value)
+        times = int(it.args[0].value)  # type: ignore[attr-defined]
         if times < 0 or times > self.max_loop:
             raise ProgramError(f"loop of {times} repetitions exceeds the cap of {self.max_loop}", line)
         self._target(node.target.id, line, loop_var=True)

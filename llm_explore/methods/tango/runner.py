@@ -180,7 +180,7 @@ def run_tango(
                 }
             )
         mode = resolve_mode(settings, cfg)
-        planner = LLMPlanner(
+        planner: LLMPlanner | TemplatePlanner = LLMPlanner(
             client,
             checker,
             mode=mode,
@@ -291,7 +291,7 @@ def _episode(
         record["prelude"] = before
     steps_before = before["env_steps"] if before is not None else 0
     if planned.valid:
-        result = interpreter.run(planned.program, env_steps=steps_before)
+        result = interpreter.run(planned.program, env_steps=steps_before)  # type: ignore[arg-type]
         record.update(
             status=result.status,
             success=result.success,
