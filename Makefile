@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast docs docs-serve mutations bench install clean
+.PHONY: run test test-fast lint docs docs-serve mutations bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_PAR)
+
+# Style, formatting and types (config in pyproject.toml; .pre-commit-config.yaml runs the same three).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy llm_explore
 
 # The documentation site: the generated tables must equal benchmarks/results/*.json, then a strict build
 # (a broken link or a missing page fails). `make docs-serve` serves it at http://127.0.0.1:8000.

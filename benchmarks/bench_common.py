@@ -1,13 +1,15 @@
 """What the benchmarks share: the case loop, the markdown table and the JSON result file of the
 throughput benchmarks, and the success criterion of the frames-to-target benchmarks."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import platform
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 
 def case_parser(description: str, steps: int, out: str) -> argparse.ArgumentParser:
@@ -19,8 +21,9 @@ def case_parser(description: str, steps: int, out: str) -> argparse.ArgumentPars
     return ap
 
 
-def run_cases(cases: Iterable[tuple[str, str]], only: str | None,
-              measure: Callable[[str], dict[str, Any]]) -> list[dict[str, Any]]:
+def run_cases(
+    cases: Iterable[tuple[str, str]], only: str | None, measure: Callable[[str], dict[str, Any]]
+) -> list[dict[str, Any]]:
     """One row per (name, env id): `measure(env_id)`'s fields, or the error (one family failing must
     not hide the others)."""
     rows = []
@@ -44,8 +47,7 @@ def print_table(header: list[str], rows: list[dict[str, Any]], cells: Callable[[
 
 def write_result(path: str, steps: int, rows: list[dict[str, Any]]) -> None:
     """The rows with the machine they were measured on, as JSON."""
-    result = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "steps": steps,
-              "rows": rows}
+    result = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "steps": steps, "rows": rows}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
@@ -67,13 +69,21 @@ def frames_to_target(rows: Iterable[dict[str, Any]], target: float | None) -> in
 
 # Settings that say where and how often a run writes, not what it learns: two runs that differ only
 # in these are the same experiment.
-_WHERE = {("name",), ("out_dir",), ("cache",), ("llm", "verbose"), ("learner", "checkpoint_every"),
-          ("learner", "tensorboard"), ("learner", "keep_checkpoints")}
+_WHERE = {
+    ("name",),
+    ("out_dir",),
+    ("cache",),
+    ("llm", "verbose"),
+    ("learner", "checkpoint_every"),
+    ("learner", "tensorboard"),
+    ("learner", "keep_checkpoints"),
+}
 
 
 def _what(config: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {k: _what(v, (*prefix, k)) if isinstance(v, dict) else v
-            for k, v in config.items() if (*prefix, k) not in _WHERE}
+    return {
+        k: _what(v, (*prefix, k)) if isinstance(v, dict) else v for k, v in config.items() if (*prefix, k) not in _WHERE
+    }
 
 
 def finished_summary(run_dir: str | Path, steps: int) -> dict[str, Any] | None:
@@ -132,8 +142,11 @@ def patient_llm_client(out: Path):
     from llm_explore.config import CacheConfig, LLMConfig
     from llm_explore.llm import LLMClient
 
-    return LLMClient(LLMConfig(threads=1, timeout_s=600, retry_max_total_s=1200),
-                     CacheConfig(path=str(out / "llm_cache.sqlite")), call_log=out / "llm_calls.jsonl")
+    return LLMClient(
+        LLMConfig(threads=1, timeout_s=600, retry_max_total_s=1200),
+        CacheConfig(path=str(out / "llm_cache.sqlite")),
+        call_log=out / "llm_calls.jsonl",
+    )
 
 
 # Agent labels beyond the registered methods: label -> (registered method, its settings). The naive agent
@@ -167,8 +180,13 @@ def mean_band(curves: list[list[float]]) -> dict[str, Any]:
     return {"mean": np.round(mean, 4).tolist(), "low": np.round(low, 4).tolist(), "high": np.round(high, 4).tolist()}
 
 
-def plot_bands(panels: dict[str, list[dict[str, Any]]], path: str | Path, xlabel: str, ylabel: str,
-               ylim: tuple[float, float] | None = None) -> None:
+def plot_bands(
+    panels: dict[str, list[dict[str, Any]]],
+    path: str | Path,
+    xlabel: str,
+    ylabel: str,
+    ylim: tuple[float, float] | None = None,
+) -> None:
     """One panel per key of `panels`; each line is a dict with `label`, `x`, and `mean_band`'s fields,
     its bootstrap band shaded."""
     import matplotlib
@@ -184,7 +202,7 @@ def plot_bands(panels: dict[str, list[dict[str, Any]]], path: str | Path, xlabel
     labels = list(dict.fromkeys(ln["label"] for lines in panels.values() for ln in lines))
     colour = {label: cycle[i % len(cycle)] for i, label in enumerate(labels)}
     previous: list[str] | None = None
-    for ax, (title, lines) in zip(axes[0], panels.items()):
+    for ax, (title, lines) in zip(axes[0], panels.items(), strict=False):
         for ln in lines:
             ax.plot(ln["x"], ln["mean"], label=ln["label"], color=colour[ln["label"]])
             if ln.get("low") is not None:
@@ -244,6 +262,12 @@ class StopBy:
         return left is None or (estimate_s if estimate_s is not None else unknown_s) <= left
 
     def skip_line(self, name: str, estimate_s: float | None, unknown_s: float) -> str:
-        est = f"~{estimate_s / 60:.0f} min" if estimate_s is not None else f"an unknown time (taken as {unknown_s / 60:.0f} min)"
-        return (f"not started: {name} needs {est}, {max(0.0, self.left_s() or 0) / 60:.0f} min left before "
-                f"--stop-by {self.spec}")
+        est = (
+            f"~{estimate_s / 60:.0f} min"
+            if estimate_s is not None
+            else f"an unknown time (taken as {unknown_s / 60:.0f} min)"
+        )
+        return (
+            f"not started: {name} needs {est}, {max(0.0, self.left_s() or 0) / 60:.0f} min left before "
+            f"--stop-by {self.spec}"
+        )

@@ -18,6 +18,7 @@
 
 One thread, as the learner runs. Time it alone on the machine: the median of `--repeats` is printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,7 @@ def masked_step(s: RNDShaper) -> None:
     for _ in range(s.cfg.update_epochs):
         order = s.rng.permutation(n)
         for start in range(0, n, mb):
-            idx = torch.as_tensor(order[start:start + mb])
+            idx = torch.as_tensor(order[start : start + mb])
             rows = {k: v[idx] for k, v in data.items()}
             err = (s.predictor(rows) - s.target(rows)).pow(2).mean(-1)
             keep = torch.as_tensor(s.rng.random(len(idx)) < s.cfg.update_proportion, dtype=torch.float32)
@@ -67,8 +68,10 @@ def masked_step(s: RNDShaper) -> None:
 
 
 def rollout(rng: np.random.Generator, n: int = 8 * 128) -> dict[str, torch.Tensor]:
-    return {"image": torch.as_tensor(rng.integers(0, 11, (n, 7, 7, 3)), dtype=torch.uint8),
-            "direction": torch.as_tensor(rng.integers(0, 4, n))}
+    return {
+        "image": torch.as_tensor(rng.integers(0, 11, (n, 7, 7, 3)), dtype=torch.uint8),
+        "direction": torch.as_tensor(rng.integers(0, 4, n)),
+    }
 
 
 def shaper() -> RNDShaper:
@@ -79,7 +82,9 @@ def shaper() -> RNDShaper:
 
 
 def max_diff(a: RNDShaper, b: RNDShaper) -> float:
-    return max((p - q).abs().max().item() for p, q in zip(a.predictor.parameters(), b.predictor.parameters()))
+    return max(
+        (p - q).abs().max().item() for p, q in zip(a.predictor.parameters(), b.predictor.parameters(), strict=True)
+    )
 
 
 def time_it(fn, repeats: int) -> list[float]:
@@ -101,9 +106,17 @@ def main() -> None:
     cells = rollout(rng, 512)["image"]
     assert torch.equal(concat_one_hot(cells), grid_one_hot(cells))
     rows = []
-    for name, fn in (("one-hot, 3 x F.one_hot + cat (before)", lambda: [concat_one_hot(cells) for _ in range(20)]),
-                     ("one-hot, one scatter (grid_one_hot)", lambda: [grid_one_hot(cells) for _ in range(20)])):
-        rows.append({"what": name, "unit": "ms per batch of 512", "median": statistics.median(time_it(fn, args.repeats)) / 20 * 1e3})
+    for name, fn in (
+        ("one-hot, 3 x F.one_hot + cat (before)", lambda: [concat_one_hot(cells) for _ in range(20)]),
+        ("one-hot, one scatter (grid_one_hot)", lambda: [grid_one_hot(cells) for _ in range(20)]),
+    ):
+        rows.append(
+            {
+                "what": name,
+                "unit": "ms per batch of 512",
+                "median": statistics.median(time_it(fn, args.repeats)) / 20 * 1e3,
+            }
+        )
 
     ours, cleanrl = shaper(), shaper()
     t_ours, t_cleanrl = [], []
@@ -124,11 +137,22 @@ def main() -> None:
         masked_step(sgd_cleanrl)
         sgd_ours.end_rollout(0)
     sgd_diff = max_diff(sgd_ours, sgd_cleanrl)
-    rows.append({"what": "RND predictor step, masked minibatch (CleanRL, before)", "unit": "s per rollout of 1024",
-                 "median": statistics.median(t_cleanrl)})
-    rows.append({"what": "RND predictor step, kept rows only (RNDShaper)", "unit": "s per rollout of 1024",
-                 "median": statistics.median(t_ours), "max_weight_diff_after_adam": diff,
-                 "max_weight_diff_after_sgd": sgd_diff})
+    rows.append(
+        {
+            "what": "RND predictor step, masked minibatch (CleanRL, before)",
+            "unit": "s per rollout of 1024",
+            "median": statistics.median(t_cleanrl),
+        }
+    )
+    rows.append(
+        {
+            "what": "RND predictor step, kept rows only (RNDShaper)",
+            "unit": "s per rollout of 1024",
+            "median": statistics.median(t_ours),
+            "max_weight_diff_after_adam": diff,
+            "max_weight_diff_after_sgd": sgd_diff,
+        }
+    )
 
     # RND's bonus of a rollout: 128 forward passes of 8 rows against one of 1024.
     from llm_explore.learner.shaping import Transitions
@@ -136,9 +160,18 @@ def main() -> None:
     steps = []
     for _ in range(128):
         obs = rollout(rng, 8)
-        steps.append(Transitions(obs=obs, actions=np.zeros(8, dtype=np.int64), ext_rewards=np.zeros(8), next_obs=obs,
-                                 infos=[{}] * 8, terminated=np.zeros(8, bool), truncated=np.zeros(8, bool),
-                                 valid=np.ones(8, bool)))
+        steps.append(
+            Transitions(
+                obs=obs,
+                actions=np.zeros(8, dtype=np.int64),
+                ext_rewards=np.zeros(8),
+                next_obs=obs,
+                infos=[{}] * 8,
+                terminated=np.zeros(8, bool),
+                truncated=np.zeros(8, bool),
+                valid=np.ones(8, bool),
+            )
+        )
     per_step, batched = shaper(), shaper()
     batched.enable_batched_bonus()
     got: dict[str, np.ndarray] = {}
@@ -158,10 +191,21 @@ def main() -> None:
         t_step += time_it(one_pass_per_step, 1)
         t_batch += time_it(one_pass_per_rollout, 1)
     bonus_diff = float(np.abs(got["step"] - got["batch"]).max() / np.abs(got["step"]).max())
-    rows.append({"what": "RND bonus of a rollout, one forward pass per step (CleanRL's loop)",
-                 "unit": "s per rollout of 8 x 128", "median": statistics.median(t_step)})
-    rows.append({"what": "RND bonus of a rollout, one pass after it (batch_bonus)", "unit": "s per rollout of 8 x 128",
-                 "median": statistics.median(t_batch), "max_relative_bonus_diff": bonus_diff})
+    rows.append(
+        {
+            "what": "RND bonus of a rollout, one forward pass per step (CleanRL's loop)",
+            "unit": "s per rollout of 8 x 128",
+            "median": statistics.median(t_step),
+        }
+    )
+    rows.append(
+        {
+            "what": "RND bonus of a rollout, one pass after it (batch_bonus)",
+            "unit": "s per rollout of 8 x 128",
+            "median": statistics.median(t_batch),
+            "max_relative_bonus_diff": bonus_diff,
+        }
+    )
 
     # E3B's rank-one update: the earlier baddbmm_ form against sherman_morrison's addcmul_.
     from llm_explore.learner.e3b import sherman_morrison
@@ -179,30 +223,61 @@ def main() -> None:
     for _ in range(args.repeats):  # alternated, so both meet the same load
         for name, update in (("baddbmm", baddbmm_update), ("addcmul", sherman_morrison)):
             c_inv = final[name] = torch.eye(256).repeat(8, 1, 1) / 0.1
-            samples[name] += [t / len(hs) for t in time_it(lambda: [update(c_inv, h) for h in hs], 1)]
-    direct = torch.linalg.inv(0.1 * torch.eye(256, dtype=torch.float64)
-                              + sum(h[0].double()[:, None] * h[0].double()[None, :] for h in hs))
+            samples[name] += [
+                t / len(hs) for t in time_it(lambda update=update, c_inv=c_inv: [update(c_inv, h) for h in hs], 1)
+            ]
+    direct = torch.linalg.inv(
+        0.1 * torch.eye(256, dtype=torch.float64) + sum(h[0].double()[:, None] * h[0].double()[None, :] for h in hs)
+    )
     times = {name: statistics.median(t) for name, t in samples.items()}
     errors = {name: float((c_inv[0].double() - direct).abs().max()) for name, c_inv in final.items()}
-    rows.append({"what": "E3B rank-one update, baddbmm_ (before)", "unit": "ms per update of 8 x 256 x 256",
-                 "median": times["baddbmm"] * 1e3, "max_abs_diff_to_direct_inverse": errors["baddbmm"]})
-    rows.append({"what": "E3B rank-one update, addcmul_ (sherman_morrison)", "unit": "ms per update of 8 x 256 x 256",
-                 "median": times["addcmul"] * 1e3, "max_abs_diff_to_direct_inverse": errors["addcmul"]})
+    rows.append(
+        {
+            "what": "E3B rank-one update, baddbmm_ (before)",
+            "unit": "ms per update of 8 x 256 x 256",
+            "median": times["baddbmm"] * 1e3,
+            "max_abs_diff_to_direct_inverse": errors["baddbmm"],
+        }
+    )
+    rows.append(
+        {
+            "what": "E3B rank-one update, addcmul_ (sherman_morrison)",
+            "unit": "ms per update of 8 x 256 x 256",
+            "median": times["addcmul"] * 1e3,
+            "max_abs_diff_to_direct_inverse": errors["addcmul"],
+        }
+    )
 
     print("| what | median | unit |\n|---|---|---|")
     for r in rows:
         print(f"| {r['what']} | {r['median']:.3g} | {r['unit']} |")
-    print(f"speed-ups: one-hot {rows[0]['median'] / rows[1]['median']:.1f}x, RND step {rows[2]['median'] / rows[3]['median']:.1f}x; "
-          f"largest weight difference after {args.repeats} RND steps: {diff:.1e} with Adam, {sgd_diff:.1e} with SGD; "
-          f"RND bonus per rollout {rows[4]['median'] / rows[5]['median']:.1f}x (largest relative difference {bonus_diff:.1e}); "
-          f"E3B update {rows[6]['median'] / rows[7]['median']:.1f}x (largest difference to a direct inverse "
-          f"{errors['baddbmm']:.1e} before, {errors['addcmul']:.1e} now)")
+    print(
+        f"speed-ups: one-hot {rows[0]['median'] / rows[1]['median']:.1f}x, RND step {rows[2]['median'] / rows[3]['median']:.1f}x; "
+        f"largest weight difference after {args.repeats} RND steps: {diff:.1e} with Adam, {sgd_diff:.1e} with SGD; "
+        f"RND bonus per rollout {rows[4]['median'] / rows[5]['median']:.1f}x (largest relative difference {bonus_diff:.1e}); "
+        f"E3B update {rows[6]['median'] / rows[7]['median']:.1f}x (largest difference to a direct inverse "
+        f"{errors['baddbmm']:.1e} before, {errors['addcmul']:.1e} now)"
+    )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({
-        "benchmark": "bonus_speed", "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "repeats": args.repeats,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-                    "threads": 1, "load_1min": os.getloadavg()[0]},
-        "rows": rows}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "benchmark": "bonus_speed",
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "repeats": args.repeats,
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "torch": torch.__version__,
+                    "threads": 1,
+                    "load_1min": os.getloadavg()[0],
+                },
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

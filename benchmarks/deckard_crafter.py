@@ -26,6 +26,7 @@ A run whose experiment is already finished under benchmarks/runs/ellm/ (same met
 its name, folder, cache and checkpoint cadence; bench_common.equivalent_run) is read from there, not
 trained again: PPO on Crafter, for one, is a baseline of both Crafter benchmarks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,15 @@ from bench_common import episode_mean_ci, equivalent_run, finished_summary, mean
 
 # Another benchmark's runs: an identical experiment finished there is read, not trained again.
 OTHER_RUNS = "benchmarks/runs/ellm"
-TECH = ("place_table", "make_wood_pickaxe", "collect_stone", "place_furnace", "make_stone_pickaxe",
-        "collect_iron", "make_iron_pickaxe")
+TECH = (
+    "place_table",
+    "make_wood_pickaxe",
+    "collect_stone",
+    "place_furnace",
+    "make_stone_pickaxe",
+    "collect_iron",
+    "make_iron_pickaxe",
+)
 ALL_METHODS = ("deckard", "deckard-oracle", "deckard-none", "ppo", "ppo-rnd", "ellm-shaped", "ellm")
 
 
@@ -78,8 +86,13 @@ def one_run(label: str, seed: int, steps: int, out: str, num_envs: int, train: b
 
         shutil.rmtree(run_dir)
     method, overrides = method_and_overrides(label)
-    data = {"name": run_dir.name, "out_dir": out, "seed": seed, "env": {"id": "crafter", "num_envs": num_envs},
-            "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 10}}
+    data = {
+        "name": run_dir.name,
+        "out_dir": out,
+        "seed": seed,
+        "env": {"id": "crafter", "num_envs": num_envs},
+        "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 10},
+    }
     cfg = validate(RunConfig, apply_overrides(data, overrides))
     same = equivalent_run(method, cfg, [OTHER_RUNS], steps)
     if same is not None:  # e.g. PPO on Crafter, also a baseline of benchmarks/ellm_crafter.py
@@ -119,13 +132,29 @@ def print_table(rows: list[dict]) -> None:
     print("method | " + " | ".join(TECH) + " | score | verified nodes | hyp. P/R | graph P/R")
     print(" | ".join("---" for _ in range(len(TECH) + 5)))
     for r in rows:
-        pr = (f"{num(r.get('hypothesis_precision'))}/{num(r.get('hypothesis_recall'))}"
-              if r["method"].startswith("deckard") else "-")
-        gpr = (f"{num(r.get('graph_precision'))}/{num(r.get('graph_recall'))}"
-               if r["method"].startswith("deckard") else "-")
+        pr = (
+            f"{num(r.get('hypothesis_precision'))}/{num(r.get('hypothesis_recall'))}"
+            if r["method"].startswith("deckard")
+            else "-"
+        )
+        gpr = (
+            f"{num(r.get('graph_precision'))}/{num(r.get('graph_recall'))}"
+            if r["method"].startswith("deckard")
+            else "-"
+        )
         lo, hi = r["crafter_score_ci"]
-        print(" | ".join([r["method"], *(cell(r[n]) for n in TECH), f"{r['crafter_score']:.2f} [{lo:.2f}, {hi:.2f}]",
-                          num(r.get("nodes_verified"), "{:.1f}"), pr, gpr]))
+        print(
+            " | ".join(
+                [
+                    r["method"],
+                    *(cell(r[n]) for n in TECH),
+                    f"{r['crafter_score']:.2f} [{lo:.2f}, {hi:.2f}]",
+                    num(r.get("nodes_verified"), "{:.1f}"),
+                    pr,
+                    gpr,
+                ]
+            )
+        )
 
 
 GRAPH_STEP = 5_000  # env steps between the points of the verified-graph curves
@@ -145,11 +174,13 @@ def graph_curves(run_root: Path, results: dict[str, list[dict]], steps: int) -> 
             continue
         curves = []
         for s in summaries:
-            points = [(r["global_step"], r.get("shaper_nodes_verified", float("nan")))
-                      for r in read_metrics(run_root / f"{label}-s{s['seed']}")]
+            points = [
+                (r["global_step"], r.get("shaper_nodes_verified", float("nan")))
+                for r in read_metrics(run_root / f"{label}-s{s['seed']}")
+            ]
             points = [(x, y) for x, y in points if y == y]  # an empty cell reads as NaN
             if points:
-                xs, ys = zip(*points)
+                xs, ys = zip(*points, strict=True)
                 curves.append(np.interp(grid, xs, ys).tolist())
         if curves:
             lines.append({"label": f"{label} (n={len(curves)})", "x": grid.tolist(), **mean_band(curves)})
@@ -164,9 +195,12 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(ALL_METHODS))
     ap.add_argument("--runs", default="benchmarks/runs/deckard")
     ap.add_argument("--out", default="benchmarks/results/deckard_crafter.json")
-    ap.add_argument("--shard", default="0/1",
-                    help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
-                         "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)")
+    ap.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
+        "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)",
+    )
     ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the tables")
     args = ap.parse_args()
     shard_k, shard_n = parse_shard(args.shard)
@@ -181,31 +215,60 @@ def main() -> None:
         if summary is None:
             continue
         if summary.get("status") != "complete":  # stopped (SIGTERM, Ctrl-C) or failed: resume it later
-            print(f"{label}-s{seed} ended {summary.get('status')!r} at {summary.get('env_steps', 0):,} steps; "
-                  "rerun to resume it", flush=True)
+            print(
+                f"{label}-s{seed} ended {summary.get('status')!r} at {summary.get('env_steps', 0):,} steps; "
+                "rerun to resume it",
+                flush=True,
+            )
             write(args, labels, results)
             sys.exit(1)
         results.setdefault(label, []).append(summary)
-        print(f"{label} s{seed}: {summary['env_steps']} steps, score {summary['crafter_score']:.2f}, "
-              f"first {summary.get('first_step', {})}, {time.time() - start:.0f} s", flush=True)
+        print(
+            f"{label} s{seed}: {summary['env_steps']} steps, score {summary['crafter_score']:.2f}, "
+            f"first {summary.get('first_step', {})}, {time.time() - start:.0f} s",
+            flush=True,
+        )
         write(args, labels, results)
     print_table([row_for(label, results[label]) for label in labels if label in results])
 
 
 def write(args, labels: list[str], results: dict[str, list[dict]]) -> None:
     rows = [row_for(label, results[label]) for label in labels if label in results]
-    out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                       "note": "shared machine, runs measured under load"},
-           "steps": args.steps, "seeds_requested": args.seeds, "envs": args.envs, "rows": rows,
-           "runs": {label: [{"seed": s["seed"], "env_steps": s["env_steps"], "status": s["status"],
-                             "first_step": s.get("first_step", {}), "crafter_score": s["crafter_score"],
-                             "wall_s": s["wall_s"], "shaper": s.get("shaper", {})} for s in ss]
-                    for label, ss in results.items()}}
+    out = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "note": "shared machine, runs measured under load",
+        },
+        "steps": args.steps,
+        "seeds_requested": args.seeds,
+        "envs": args.envs,
+        "rows": rows,
+        "runs": {
+            label: [
+                {
+                    "seed": s["seed"],
+                    "env_steps": s["env_steps"],
+                    "status": s["status"],
+                    "first_step": s.get("first_step", {}),
+                    "crafter_score": s["crafter_score"],
+                    "wall_s": s["wall_s"],
+                    "shaper": s.get("shaper", {}),
+                }
+                for s in ss
+            ]
+            for label, ss in results.items()
+        },
+    }
     out["graph_curves"] = graph_curves(Path(args.runs), results, args.steps)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
-    plot_bands({"DECKARD on Crafter: verified graph size": out["graph_curves"]},
-               Path(args.out).with_name("deckard_crafter_graph.png"), "env steps", "verified nodes")
+    plot_bands(
+        {"DECKARD on Crafter: verified graph size": out["graph_curves"]},
+        Path(args.out).with_name("deckard_crafter_graph.png"),
+        "env steps",
+        "verified nodes",
+    )
 
 
 if __name__ == "__main__":

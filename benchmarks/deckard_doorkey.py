@@ -10,6 +10,7 @@ interrupted one resumed from its last checkpoint; the JSON is rewritten after ev
 once the rolling success over the last 100 episodes reaches 0.9 (the criterion of `ppo_minigrid.py`,
 `bench_common.reached`), else at its frame budget ("not reached").
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,13 @@ def one_run(label: str, seed: int, budget: int, out: str) -> Path:
 
         shutil.rmtree(run_dir)
     method, overrides = method_and_overrides(label)
-    data = {"name": run_dir.name, "out_dir": out, "seed": seed, "env": {"id": ENV},
-            "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 20}}
+    data = {
+        "name": run_dir.name,
+        "out_dir": out,
+        "seed": seed,
+        "env": {"id": ENV},
+        "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 20},
+    }
     cfg = validate(RunConfig, apply_overrides(data, overrides))
     start_run(method, cfg, on_update=stop)
     return run_dir
@@ -72,10 +78,18 @@ def run_record(label: str, seed: int, run_dir: Path) -> dict:
     summary = json.loads((run_dir / "summary.json").read_text())
     rows = read_metrics(run_dir)
     last = rows[-1] if rows else {}
-    return {"method": label, "seed": seed, "status": summary["status"],
-            "frames_to_target": frames_to_target(rows, TARGET), "env_steps": summary["env_steps"], "wall_s": summary["wall_s"],
-            "steps_per_s": summary.get("env_steps_per_s"), "final_success": last.get("success_avg"),
-            "first_step": summary.get("first_step", {}), "shaper": summary.get("shaper", {})}
+    return {
+        "method": label,
+        "seed": seed,
+        "status": summary["status"],
+        "frames_to_target": frames_to_target(rows, TARGET),
+        "env_steps": summary["env_steps"],
+        "wall_s": summary["wall_s"],
+        "steps_per_s": summary.get("env_steps_per_s"),
+        "final_success": last.get("success_avg"),
+        "first_step": summary.get("first_step", {}),
+        "shaper": summary.get("shaper", {}),
+    }
 
 
 def baselines() -> list[dict]:
@@ -94,15 +108,24 @@ def table(args, runs: list[dict]) -> list[dict]:
             continue
         hit = [r["frames_to_target"] for r in mine if r["frames_to_target"] is not None]
         sh = [r["shaper"] for r in mine if r["shaper"]]
-        rows.append({"env": ENV, "method": label, "seeds": len(mine), "reached": len(hit),
-                     "frames_median": statistics.median(hit) if hit else None,
-                     "frames_each": [r["frames_to_target"] for r in mine], "budget": args.budget,
-                     "steps_per_s": round(statistics.mean(r["steps_per_s"] or 0 for r in mine), 1),
-                     "nodes_verified": statistics.mean(x["nodes_verified"] for x in sh) if sh else None,
-                     "hypothesis_precision": statistics.mean(x.get("hypothesis_precision", 0.0) for x in sh)
-                     if sh and all("hypothesis_precision" in x for x in sh) else None,
-                     "hypothesis_recall": statistics.mean(x["hypothesis_recall"] for x in sh) if sh else None,
-                     "graph_recall": statistics.mean(x["graph_recall"] for x in sh) if sh else None})
+        rows.append(
+            {
+                "env": ENV,
+                "method": label,
+                "seeds": len(mine),
+                "reached": len(hit),
+                "frames_median": statistics.median(hit) if hit else None,
+                "frames_each": [r["frames_to_target"] for r in mine],
+                "budget": args.budget,
+                "steps_per_s": round(statistics.mean(r["steps_per_s"] or 0 for r in mine), 1),
+                "nodes_verified": statistics.mean(x["nodes_verified"] for x in sh) if sh else None,
+                "hypothesis_precision": statistics.mean(x.get("hypothesis_precision", 0.0) for x in sh)
+                if sh and all("hypothesis_precision" in x for x in sh)
+                else None,
+                "hypothesis_recall": statistics.mean(x["hypothesis_recall"] for x in sh) if sh else None,
+                "graph_recall": statistics.mean(x["graph_recall"] for x in sh) if sh else None,
+            }
+        )
     return rows
 
 
@@ -121,12 +144,25 @@ def main() -> None:
             run_dir = one_run(label, seed, args.budget, args.runs)
             rec = run_record(label, seed, run_dir)
             runs.append(rec)
-            print(f"{label} s{seed}: {rec['status']}, {rec['env_steps']} frames, to 0.9: {rec['frames_to_target']}, "
-                  f"{time.time() - start:.0f} s", flush=True)
-            out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                               "note": "shared machine, runs measured under load"},
-                   "env": ENV, "target_success": TARGET, "budget": args.budget, "seeds_requested": args.seeds,
-                   "table": table(args, runs), "baselines_ppo_minigrid": baselines(), "runs": runs}
+            print(
+                f"{label} s{seed}: {rec['status']}, {rec['env_steps']} frames, to 0.9: {rec['frames_to_target']}, "
+                f"{time.time() - start:.0f} s",
+                flush=True,
+            )
+            out = {
+                "machine": {
+                    "cores": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "note": "shared machine, runs measured under load",
+                },
+                "env": ENV,
+                "target_success": TARGET,
+                "budget": args.budget,
+                "seeds_requested": args.seeds,
+                "table": table(args, runs),
+                "baselines_ppo_minigrid": baselines(),
+                "runs": runs,
+            }
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     for r in [*table(args, runs), *baselines()]:

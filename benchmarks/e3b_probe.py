@@ -12,6 +12,7 @@ how much of an episode's bonus falls in its first 5 steps, and how heavy the tai
 (divide by the running std) and the [-1, 1] clip leave: with `unit_embedding` (phi scaled to unit
 length) as a third row.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -89,29 +90,61 @@ def main() -> None:
             o, reward, term, trunc, info = env.step(action)
             done = bool(term or trunc)
             nxt = batched(o, info)
-            batch = Transitions(obs=obs, actions=np.array([action]), ext_rewards=np.array([reward], np.float32),
-                                next_obs=nxt, infos=[info], terminated=np.array([term]), truncated=np.array([trunc]),
-                                valid=np.ones(1, bool))
+            batch = Transitions(
+                obs=obs,
+                actions=np.array([action]),
+                ext_rewards=np.array([reward], np.float32),
+                next_obs=nxt,
+                infos=[info],
+                terminated=np.array([term]),
+                truncated=np.array([trunc]),
+                valid=np.ones(1, bool),
+            )
             b = {name: float(s.compute(batch)[0]) for name, s in shapers.items()}
             view = b"".join(v[0].numpy().tobytes() for _, v in sorted(nxt.items()))
             key = repr(info.get("state_key"))
             views[view] = views.get(view, 0) + 1
             keys[key] = keys.get(key, 0) + 1
             after = tuple(int(x) for x in env.env.agent_pos)
-            kind = ("turn" if action in (0, 1) else "new cell" if after != before and after not in cells else
-                    "old cell" if after != before else "no change")
+            kind = (
+                "turn"
+                if action in (0, 1)
+                else "new cell"
+                if after != before and after not in cells
+                else "old cell"
+                if after != before
+                else "no change"
+            )
             cells.add(after)
-            rows.append({"episode": episode, "t": t, "action": action, "kind": kind,
-                         **{f"e3b_{k}": v for k, v in b.items()},
-                         "view_count_bonus": views[view] ** -0.5, "state_count_bonus": keys[key] ** -0.5})
+            rows.append(
+                {
+                    "episode": episode,
+                    "t": t,
+                    "action": action,
+                    "kind": kind,
+                    **{f"e3b_{k}": v for k, v in b.items()},
+                    "view_count_bonus": views[view] ** -0.5,
+                    "state_count_bonus": keys[key] ** -0.5,
+                }
+            )
             obs, t = nxt, t + 1
 
-    out = {"run_dir": str(args.run_dir), "env": env_id, "episodes": args.episodes, "steps": len(rows),
-           "run_bonus_std": run_std, "by_embedding": {}}
-    print(f"{env_id}: {len(rows)} random-action steps over {args.episodes} episodes; run's running bonus std {run_std:.1f}")
-    print("embedding | rho vs view count | rho vs state count | mean bonus: turn / new cell / old cell / no change "
-          "| share of episode bonus in first 5 steps | bonus / std (trained: the run's std; others: their own std "
-          "here) p50 / p90 / p99 / max | steps clipped at 1 | bonus cut by the clip")
+    out = {
+        "run_dir": str(args.run_dir),
+        "env": env_id,
+        "episodes": args.episodes,
+        "steps": len(rows),
+        "run_bonus_std": run_std,
+        "by_embedding": {},
+    }
+    print(
+        f"{env_id}: {len(rows)} random-action steps over {args.episodes} episodes; run's running bonus std {run_std:.1f}"
+    )
+    print(
+        "embedding | rho vs view count | rho vs state count | mean bonus: turn / new cell / old cell / no change "
+        "| share of episode bonus in first 5 steps | bonus / std (trained: the run's std; others: their own std "
+        "here) p50 / p90 / p99 / max | steps clipped at 1 | bonus cut by the clip"
+    )
     print("--- | --- | --- | --- | --- | --- | --- | ---")
     for name in shapers:
         e = np.array([r[f"e3b_{name}"] for r in rows])
@@ -120,25 +153,39 @@ def main() -> None:
         train_std = run_std if name == "trained" else float(np.std(e))
         vc = np.array([r["view_count_bonus"] for r in rows])
         sc = np.array([r["state_count_bonus"] for r in rows])
-        by_kind = {k: float(np.mean([r[f"e3b_{name}"] for r in rows if r["kind"] == k]))
-                   for k in ("turn", "new cell", "old cell", "no change") if any(r["kind"] == k for r in rows)}
+        by_kind = {
+            k: float(np.mean([r[f"e3b_{name}"] for r in rows if r["kind"] == k]))
+            for k in ("turn", "new cell", "old cell", "no change")
+            if any(r["kind"] == k for r in rows)
+        }
         first5 = []
         for ep in range(args.episodes):
             vals = [r[f"e3b_{name}"] for r in rows if r["episode"] == ep]
             if vals and sum(vals) > 0:
                 first5.append(sum(vals[:5]) / sum(vals))
-        stats = {"spearman_view_count": spearman(e, vc), "spearman_state_count": spearman(e, sc),
-                 "mean_bonus_by_step_kind": by_kind, "share_first_5_steps": float(np.mean(first5)),
-                 "median_normalised": float(np.median(e) / train_std), "mean_normalised": float(np.mean(e) / train_std),
-                 "normalised_quantiles": {q: float(np.quantile(e, float(q)) / train_std) for q in ("0.5", "0.9", "0.99", "1.0")},
-                 "share_of_steps_clipped": float(np.mean(e / train_std > 1.0)),
-                 "share_of_normalised_bonus_above_clip": float(np.maximum(e / train_std - 1.0, 0).sum() / max(e.sum() / train_std, 1e-12))}
+        stats = {
+            "spearman_view_count": spearman(e, vc),
+            "spearman_state_count": spearman(e, sc),
+            "mean_bonus_by_step_kind": by_kind,
+            "share_first_5_steps": float(np.mean(first5)),
+            "median_normalised": float(np.median(e) / train_std),
+            "mean_normalised": float(np.mean(e) / train_std),
+            "normalised_quantiles": {
+                q: float(np.quantile(e, float(q)) / train_std) for q in ("0.5", "0.9", "0.99", "1.0")
+            },
+            "share_of_steps_clipped": float(np.mean(e / train_std > 1.0)),
+            "share_of_normalised_bonus_above_clip": float(
+                np.maximum(e / train_std - 1.0, 0).sum() / max(e.sum() / train_std, 1e-12)
+            ),
+        }
         out["by_embedding"][name] = stats
         kinds = " / ".join(f"{by_kind.get(k, float('nan')):.2f}" for k in ("turn", "new cell", "old cell", "no change"))
-        print(f"{name} | {stats['spearman_view_count']:.2f} | {stats['spearman_state_count']:.2f} | {kinds} | "
-              f"{stats['share_first_5_steps']:.2f} | "
-              f"{' / '.join(f'{v:.3g}' for v in stats['normalised_quantiles'].values())} | "
-              f"{stats['share_of_steps_clipped']:.3f} | {stats['share_of_normalised_bonus_above_clip']:.2f}")
+        print(
+            f"{name} | {stats['spearman_view_count']:.2f} | {stats['spearman_state_count']:.2f} | {kinds} | "
+            f"{stats['share_first_5_steps']:.2f} | "
+            f"{' / '.join(f'{v:.3g}' for v in stats['normalised_quantiles'].values())} | "
+            f"{stats['share_of_steps_clipped']:.3f} | {stats['share_of_normalised_bonus_above_clip']:.2f}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")

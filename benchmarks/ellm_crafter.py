@@ -31,6 +31,7 @@ A run whose experiment is already finished under benchmarks/runs/deckard/ (same 
 its name, folder, cache and checkpoint cadence; bench_common.equivalent_run) is read from there, not
 trained again: PPO on Crafter, for one, is a baseline of both Crafter benchmarks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,9 +51,11 @@ PRETRAIN_ENV = "crafter?length=400"
 SHAPED_ENV = "crafter"
 PRETRAIN_METHODS = ("ellm", "ppo", "ellm-oracle", "ppo-rnd", "ppo-count")
 SHAPED_METHODS = ("ellm-shaped", "ppo")
-PUBLISHED = ("Crafter scoreboard (64x64 pixels, 10,000-step episodes, 1M steps): PPO 4.6, RND (no reward) 2.0, "
-             "random 1.6; ELLM reward 6.0 at 5M steps on ELLM's modified Crafter. Not comparable with the "
-             "symbolic-observation runs here.")
+PUBLISHED = (
+    "Crafter scoreboard (64x64 pixels, 10,000-step episodes, 1M steps): PPO 4.6, RND (no reward) 2.0, "
+    "random 1.6; ELLM reward 6.0 at 5M steps on ELLM's modified Crafter. Not comparable with the "
+    "symbolic-observation runs here."
+)
 
 
 def method_and_overrides(label: str, setting: str, ellm_set: list[str]) -> tuple[str, list[str]]:
@@ -67,8 +70,9 @@ def method_and_overrides(label: str, setting: str, ellm_set: list[str]) -> tuple
     return label, pretrain
 
 
-def one_run(label: str, setting: str, seed: int, steps: int, runs: Path, ellm_set: list[str],
-            train: bool = True) -> dict | None:
+def one_run(
+    label: str, setting: str, seed: int, steps: int, runs: Path, ellm_set: list[str], train: bool = True
+) -> dict | None:
     """Train one (label, setting, seed): reuse a finished run, resume an interrupted one. With `train`
     False, only a finished run is read (None otherwise): another `--shard` worker trains it."""
     import torch
@@ -90,8 +94,13 @@ def one_run(label: str, setting: str, seed: int, steps: int, runs: Path, ellm_se
         shutil.rmtree(run_dir)
     method, overrides = method_and_overrides(label, setting, ellm_set)
     env = PRETRAIN_ENV if setting == "pretrain" else SHAPED_ENV
-    data = {"name": run_dir.name, "out_dir": str(run_dir.parent), "seed": seed, "env": {"id": env},
-            "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 10}}
+    data = {
+        "name": run_dir.name,
+        "out_dir": str(run_dir.parent),
+        "seed": seed,
+        "env": {"id": env},
+        "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 10},
+    }
     cfg = validate(RunConfig, apply_overrides(data, overrides))
     same = equivalent_run(method, cfg, [OTHER_RUNS], steps)
     if same is not None:  # e.g. PPO on Crafter, also DECKARD's baseline in benchmarks/deckard_crafter.py
@@ -125,8 +134,13 @@ def curves(rows: list[dict], bin_steps: int) -> list[dict]:
     """Per `bin_steps` of training: achievements unlocked per finished episode (22 x the mean episode
     success), and for ELLM the cache hit rate, LLM wait share and steps/s within the bin."""
     out = []
-    prev = {"shaper_answers": 0.0, "shaper_cached_answers": 0.0, "shaper_llm_wait_s": 0.0, "wall_s": 0.0,
-            "global_step": 0.0}
+    prev = {
+        "shaper_answers": 0.0,
+        "shaper_cached_answers": 0.0,
+        "shaper_llm_wait_s": 0.0,
+        "wall_s": 0.0,
+        "global_step": 0.0,
+    }
     # Whole bins only: a run of 300,032 steps ends with the bin at 300k (a last bin of 32 steps is noise).
     edges = range(bin_steps, int(rows[-1]["global_step"]) + 1, bin_steps) if rows else []
     for edge in edges:
@@ -134,18 +148,24 @@ def curves(rows: list[dict], bin_steps: int) -> list[dict]:
         if not chunk:
             continue
         last = chunk[-1]
-        succ = [r["ep_success"] for r in chunk if r.get("ep_success") == r.get("ep_success")
-                and r.get("ep_success") is not None]
-        point = {"step": int(last["global_step"]),
-                 "achievements_per_episode": round(22 * float(np.mean(succ)), 3) if succ else None}
+        succ = [
+            r["ep_success"]
+            for r in chunk
+            if r.get("ep_success") == r.get("ep_success") and r.get("ep_success") is not None
+        ]
+        point = {
+            "step": int(last["global_step"]),
+            "achievements_per_episode": round(22 * float(np.mean(succ)), 3) if succ else None,
+        }
         wall = last["wall_s"] - prev["wall_s"]
         point["steps_per_s"] = round((last["global_step"] - prev["global_step"]) / wall, 1) if wall > 0 else None
         if "shaper_answers" in last:
             answers = last["shaper_answers"] - prev["shaper_answers"]
             cached = last["shaper_cached_answers"] - prev["shaper_cached_answers"]
             point["cache_hit_rate"] = round(cached / answers, 4) if answers > 0 else None
-            point["llm_wait_share"] = round((last["shaper_llm_wait_s"] - prev["shaper_llm_wait_s"]) / wall, 4) \
-                if wall > 0 else None
+            point["llm_wait_share"] = (
+                round((last["shaper_llm_wait_s"] - prev["shaper_llm_wait_s"]) / wall, 4) if wall > 0 else None
+            )
         prev = last
         out.append(point)
     return out
@@ -164,16 +184,21 @@ def run_facts(run_dir: Path, bin_steps: int, warmup: int) -> dict:
     facts["llm_wait_share"] = shaper.get("llm_wait_s", 0.0) / wall if wall else None
     if late and "shaper_answers" in late[-1]:
         base = [r for r in rows if r["global_step"] <= warmup]
-        b = base[-1] if base else {"shaper_answers": 0.0, "shaper_cached_answers": 0.0, "shaper_llm_wait_s": 0.0,
-                                   "wall_s": 0.0}
+        b = (
+            base[-1]
+            if base
+            else {"shaper_answers": 0.0, "shaper_cached_answers": 0.0, "shaper_llm_wait_s": 0.0, "wall_s": 0.0}
+        )
         answers = late[-1]["shaper_answers"] - b["shaper_answers"]
-        facts["cache_hit_rate_after_warmup"] = (late[-1]["shaper_cached_answers"] - b["shaper_cached_answers"]) / answers \
-            if answers > 0 else None
+        facts["cache_hit_rate_after_warmup"] = (
+            (late[-1]["shaper_cached_answers"] - b["shaper_cached_answers"]) / answers if answers > 0 else None
+        )
         dwall = late[-1]["wall_s"] - b["wall_s"]
-        facts["llm_wait_share_after_warmup"] = (late[-1]["shaper_llm_wait_s"] - b["shaper_llm_wait_s"]) / dwall \
-            if dwall > 0 else None
+        facts["llm_wait_share_after_warmup"] = (
+            (late[-1]["shaper_llm_wait_s"] - b["shaper_llm_wait_s"]) / dwall if dwall > 0 else None
+        )
     # Achievements per episode in the last fifth of training (the end of the paper's curve).
-    tail = [r["ep_success"] for r in rows[-max(1, len(rows) // 5):] if r.get("ep_success") == r.get("ep_success")]
+    tail = [r["ep_success"] for r in rows[-max(1, len(rows) // 5) :] if r.get("ep_success") == r.get("ep_success")]
     facts["achievements_per_episode_end"] = 22 * float(np.mean(tail)) if tail else None
     return facts
 
@@ -183,33 +208,47 @@ def table(label_runs: dict[str, list[dict]]) -> list[dict]:
     for label, runs in label_runs.items():
         sums = [r["summary"] for r in runs]
         row = {
-            "method": label, "seeds": len(runs), "env_steps": [s["env_steps"] for s in sums],
+            "method": label,
+            "seeds": len(runs),
+            "env_steps": [s["env_steps"] for s in sums],
             "episodes": [s["episodes"] for s in sums],
             "achievements_per_episode_end": bootstrap([r["achievements_per_episode_end"] for r in runs]),
             "distinct_achievements": bootstrap([sum(1 for v in s["achievements"].values() if v > 0) for s in sums]),
             "crafter_score": bootstrap([s["crafter_score"] for s in sums]),
             "steps_per_s": bootstrap([s["env_steps_per_s"] for s in sums]),
             "wall_s": [s["wall_s"] for s in sums],
-            "achievement_rates": {a: round(statistics.mean(s["achievements"].get(a, 0.0) for s in sums), 4)
-                                  for a in sums[0]["achievements"]},
+            "achievement_rates": {
+                a: round(statistics.mean(s["achievements"].get(a, 0.0) for s in sums), 4)
+                for a in sums[0]["achievements"]
+            },
             "curve": [r["curve"] for r in runs],
         }
         if label.startswith("ellm"):
             row["llm"] = {
-                "calls": [s["llm"]["calls"] for s in sums], "cache_hits": [s["llm"]["cache_hits"] for s in sums],
+                "calls": [s["llm"]["calls"] for s in sums],
+                "cache_hits": [s["llm"]["cache_hits"] for s in sums],
                 "errors": [s["llm"]["errors"] for s in sums],
                 "shaper_cache_hit_rate": bootstrap([s["shaper"].get("cache_hit_rate") for s in sums]),
                 # Caption changes whose goals came from the cache at once (the rest were asked).
-                "queries_answered_at_once": bootstrap([s["shaper"].get("cached_answers", 0) / max(1, s["shaper"]["queries"])
-                                                       for s in sums]),
+                "queries_answered_at_once": bootstrap(
+                    [s["shaper"].get("cached_answers", 0) / max(1, s["shaper"]["queries"]) for s in sums]
+                ),
                 "backend_calls": [s["llm"]["backend_calls"] for s in sums],
                 "backend_latency_s": [round(s["llm"]["seconds"] / max(1, s["llm"]["backend_calls"]), 1) for s in sums],
                 "cache_hit_rate_after_warmup": bootstrap([r.get("cache_hit_rate_after_warmup") for r in runs]),
                 "wait_share": bootstrap([r["llm_wait_share"] for r in runs]),
                 "wait_share_after_warmup": bootstrap([r.get("llm_wait_share_after_warmup") for r in runs]),
-                "suggestions": {k: round(statistics.mean(s["shaper"].get(k, 0.0) for s in sums), 3)
-                                for k in ("valid_share", "achievable_share", "new_share", "parse_failure_rate",
-                                          "goals_rewarded", "failed_queries")},
+                "suggestions": {
+                    k: round(statistics.mean(s["shaper"].get(k, 0.0) for s in sums), 3)
+                    for k in (
+                        "valid_share",
+                        "achievable_share",
+                        "new_share",
+                        "parse_failure_rate",
+                        "goals_rewarded",
+                        "failed_queries",
+                    )
+                },
             }
         rows.append(row)
     return rows
@@ -225,18 +264,30 @@ def curve_bands(rows: list[dict], key: str) -> list[dict]:
             continue
         n = min(len(c) for c in runs)
         values = [[np.nan if p[key] is None else p[key] for p in c[:n]] for c in runs]
-        out.append({"label": f"{r['method']} ({len(runs)} seeds)", "x": [p["step"] / 1e3 for p in runs[0][:n]],
-                    **mean_band(values)})
+        out.append(
+            {
+                "label": f"{r['method']} ({len(runs)} seeds)",
+                "x": [p["step"] / 1e3 for p in runs[0][:n]],
+                **mean_band(values),
+            }
+        )
     return out
 
 
 def plot_pretrain(rows: list[dict], path: Path) -> None:
     """The paper's figure (achievements unlocked per episode over pretraining) and ELLM's cache hit
     rate over time, mean over seeds with 95% bootstrap bands."""
-    plot_bands({"achievements unlocked per episode": curve_bands(rows, "achievements_per_episode"),
-                "ELLM: applied answers from the cache":
-                    curve_bands([r for r in rows if r.get("llm") and sum(r["llm"]["calls"])], "cache_hit_rate")},
-               path, "env steps (k)", "per episode / share")
+    plot_bands(
+        {
+            "achievements unlocked per episode": curve_bands(rows, "achievements_per_episode"),
+            "ELLM: applied answers from the cache": curve_bands(
+                [r for r in rows if r.get("llm") and sum(r["llm"]["calls"])], "cache_hit_rate"
+            ),
+        },
+        path,
+        "env steps (k)",
+        "per episode / share",
+    )
 
 
 def print_tables(title: str, rows: list[dict], score: bool) -> None:
@@ -245,21 +296,36 @@ def print_tables(title: str, rows: list[dict], score: bool) -> None:
     print(f"\n{title}")
     head = ["method", "seeds", "steps", "achievements/episode (last 20%)", "distinct achievements"]
     head += ["Crafter score (symbolic obs)"] if score else []
-    head += ["steps/s", "LLM wait share", "applied answers from cache (all / after warm-up)",
-             "caption changes answered at once", "model calls (mean latency)"]
+    head += [
+        "steps/s",
+        "LLM wait share",
+        "applied answers from cache (all / after warm-up)",
+        "caption changes answered at once",
+        "model calls (mean latency)",
+    ]
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
     for r in rows:
-        cells = [r["method"], str(r["seeds"]), "/".join(f"{s:,}" for s in r["env_steps"]),
-                 fmt(r["achievements_per_episode_end"]), fmt(r["distinct_achievements"], 1)]
+        cells = [
+            r["method"],
+            str(r["seeds"]),
+            "/".join(f"{s:,}" for s in r["env_steps"]),
+            fmt(r["achievements_per_episode_end"]),
+            fmt(r["distinct_achievements"], 1),
+        ]
         cells += [fmt(r["crafter_score"])] if score else []
         llm = r.get("llm") if r.get("llm") and sum(r["llm"]["calls"]) else None  # the oracle asks no model
-        cells += [fmt(r["steps_per_s"], 0),
-                  fmt({k: (v * 100 if isinstance(v, float) else v) for k, v in llm["wait_share"].items()}, 1) + "%"
-                  if llm else "-",
-                  f"{fmt(llm['shaper_cache_hit_rate'], 3)} / {fmt(llm['cache_hit_rate_after_warmup'], 3)}" if llm else "-",
-                  fmt(llm["queries_answered_at_once"], 3) if llm else "-",
-                  ", ".join(f"{c} ({t} s)" for c, t in zip(llm["backend_calls"], llm["backend_latency_s"])) if llm else "-"]
+        cells += [
+            fmt(r["steps_per_s"], 0),
+            fmt({k: (v * 100 if isinstance(v, float) else v) for k, v in llm["wait_share"].items()}, 1) + "%"
+            if llm
+            else "-",
+            f"{fmt(llm['shaper_cache_hit_rate'], 3)} / {fmt(llm['cache_hit_rate_after_warmup'], 3)}" if llm else "-",
+            fmt(llm["queries_answered_at_once"], 3) if llm else "-",
+            ", ".join(f"{c} ({t} s)" for c, t in zip(llm["backend_calls"], llm["backend_latency_s"], strict=False))
+            if llm
+            else "-",
+        ]
         print(" | ".join(cells))
     names = [a for a in rows[0]["achievement_rates"] if any(r["achievement_rates"][a] > 0 for r in rows)]
     print("\nper-achievement success rate over training episodes (%), achievements any method unlocked:")
@@ -283,9 +349,12 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=50_000, help="steps before 'after warm-up' LLM numbers")
     ap.add_argument("--runs", default="benchmarks/runs/ellm")
     ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the tables")
-    ap.add_argument("--shard", default="0/1",
-                    help="K/N: train only jobs j with j %% N == K (N workers side by side, one per core); "
-                         "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)")
+    ap.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: train only jobs j with j %% N == K (N workers side by side, one per core); "
+        "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)",
+    )
     ap.add_argument("--out", default="benchmarks/results/ellm_crafter.json")
     args = ap.parse_args()
     runs = Path(args.runs)
@@ -319,11 +388,18 @@ def main() -> None:
 
 
 def write_results(args, done: list[dict], start: float, show: bool = False) -> None:
-    out: dict = {"machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                             "note": "shared machine: other jobs ran at the same time (steps/s under load)"},
-                 "args": vars(args), "wall_s": round(time.time() - start, 1), "published": PUBLISHED,
-                 "observations": "symbolic (Crafter's local semantic map), not the scoreboard's 64x64 pixels",
-                 "runs": done}
+    out: dict = {
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "note": "shared machine: other jobs ran at the same time (steps/s under load)",
+        },
+        "args": vars(args),
+        "wall_s": round(time.time() - start, 1),
+        "published": PUBLISHED,
+        "observations": "symbolic (Crafter's local semantic map), not the scoreboard's 64x64 pixels",
+        "runs": done,
+    }
     for setting in ("pretrain", "shaped"):
         by_label: dict[str, list[dict]] = {}
         for r in done:
@@ -334,9 +410,11 @@ def write_results(args, done: list[dict], start: float, show: bool = False) -> N
         if setting == "pretrain" and out[setting]:
             plot_pretrain(out[setting], Path(args.out).with_name(Path(args.out).stem + "_curves.png"))
         if show:
-            title = ("Pretraining, paper protocol: no task reward in the objective, 400-step episodes"
-                     if setting == "pretrain" else
-                     "Shaped: task reward (+ goal reward for ellm-shaped), standard 10,000-step Crafter")
+            title = (
+                "Pretraining, paper protocol: no task reward in the objective, 400-step episodes"
+                if setting == "pretrain"
+                else "Shaped: task reward (+ goal reward for ellm-shaped), standard 10,000-step Crafter"
+            )
             print_tables(title, out[setting], score=setting == "shaped")
     if show:
         print(f"\npublished: {PUBLISHED}")

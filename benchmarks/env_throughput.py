@@ -7,13 +7,14 @@ Actions are uniformly random (TextWorld: random admissible commands). "captions 
 everything in the adapter contract except `info["text"]`; the caption cost is the difference of the
 per-step times with and without captions. Episodes reset when they end; reset time is included.
 """
+
 from __future__ import annotations
 
 import time
 
 import numpy as np
-
 from bench_common import case_parser, print_table, run_cases, write_result
+
 from llm_explore.envs import make_env, make_vector_env
 
 CASES = [
@@ -66,19 +67,31 @@ def measure(env_id: str, steps: int) -> dict:
     off = single(env_id, steps, captions=False)
     sync = vector(env_id, steps, asynchronous=False)
     asyn = vector(env_id, steps, asynchronous=True)
-    return {"single_sps": round(on, 1), "single_no_caption_sps": round(off, 1),
-            "caption_us_per_step": round(max(0.0, 1e6 / on - 1e6 / off), 1),
-            "caption_share": round(max(0.0, 1 - on / off), 3),
-            "vec2_sync_sps": round(sync, 1), "vec2_async_sps": round(asyn, 1)}
+    return {
+        "single_sps": round(on, 1),
+        "single_no_caption_sps": round(off, 1),
+        "caption_us_per_step": round(max(0.0, 1e6 / on - 1e6 / off), 1),
+        "caption_share": round(max(0.0, 1 - on / off), 3),
+        "vec2_sync_sps": round(sync, 1),
+        "vec2_async_sps": round(asyn, 1),
+    }
 
 
 def main() -> None:
     args = case_parser(__doc__.splitlines()[0], 3000, "benchmarks/results/env_throughput.json").parse_args()
     rows = run_cases(CASES, args.only, lambda env_id: measure(env_id, args.steps))
-    print_table(["case", "single", "no caption", "caption us/step", "caption share", "vec2 sync", "vec2 async"], rows,
-                lambda r: [f"{r['single_sps']:.0f}", f"{r['single_no_caption_sps']:.0f}",
-                           f"{r['caption_us_per_step']:.0f}", f"{100 * r['caption_share']:.0f}%",
-                           f"{r['vec2_sync_sps']:.0f}", f"{r['vec2_async_sps']:.0f}"])
+    print_table(
+        ["case", "single", "no caption", "caption us/step", "caption share", "vec2 sync", "vec2 async"],
+        rows,
+        lambda r: [
+            f"{r['single_sps']:.0f}",
+            f"{r['single_no_caption_sps']:.0f}",
+            f"{r['caption_us_per_step']:.0f}",
+            f"{100 * r['caption_share']:.0f}%",
+            f"{r['vec2_sync_sps']:.0f}",
+            f"{r['vec2_async_sps']:.0f}",
+        ],
+    )
     write_result(args.out, args.steps, rows)
 
 

@@ -31,6 +31,7 @@ env, then variant, strongest candidates first (E3B and the products), so a parti
 compares the variants on the same seeds of every env (the grid takes several sessions: one seed of
 all three envs before the next seed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -124,13 +125,26 @@ def result_from(run_dir: Path, env: str, variant: str, seed: int, budget: int) -
     last = rows[-1] if rows else {}
     from llm_explore.orchestration.launch import resolved_env
 
-    return {"env": env, "env_resolved": resolved_env(run_env(env, variant)), "source": "run folder", "variant": variant, "seed": seed, "budget": budget, "curve": success_curve(rows, budget),
-            "frames_to_0.5": hit[0.5], "frames_to_0.9": hit[0.9], "env_steps": int(last.get("global_step", 0)),
-            "final_success": last.get("success_avg"), "final_return": last.get("return_avg"),
-            "episodes": last.get("episodes"), "wall_s": last.get("wall_s"),
-            "steps_per_s": summary["env_steps_per_s"], "steps_per_s_median": median_rollout_rate(rows),
-            "status": summary.get("status"),
-            "shaper": summary.get("shaper", {})}
+    return {
+        "env": env,
+        "env_resolved": resolved_env(run_env(env, variant)),
+        "source": "run folder",
+        "variant": variant,
+        "seed": seed,
+        "budget": budget,
+        "curve": success_curve(rows, budget),
+        "frames_to_0.5": hit[0.5],
+        "frames_to_0.9": hit[0.9],
+        "env_steps": int(last.get("global_step", 0)),
+        "final_success": last.get("success_avg"),
+        "final_return": last.get("return_avg"),
+        "episodes": last.get("episodes"),
+        "wall_s": last.get("wall_s"),
+        "steps_per_s": summary["env_steps_per_s"],
+        "steps_per_s_median": median_rollout_rate(rows),
+        "status": summary.get("status"),
+        "shaper": summary.get("shaper", {}),
+    }
 
 
 def committed_results(path: Path, budget: int) -> dict[tuple, dict]:
@@ -179,8 +193,11 @@ def median_rollout_rate(rows: list[dict]) -> float | None:
     """The median over rollouts of env steps per wall second between consecutive metrics rows: the
     run's typical throughput. The whole-run rate (summary.json) also counts stretches when the machine
     was crowded or the process paused (it spans sessions when a run was resumed)."""
-    rates = [(b["global_step"] - a["global_step"]) / (b["wall_s"] - a["wall_s"])
-             for a, b in zip(rows, rows[1:]) if b["wall_s"] > a["wall_s"]]
+    rates = [
+        (b["global_step"] - a["global_step"]) / (b["wall_s"] - a["wall_s"])
+        for a, b in zip(rows, rows[1:], strict=False)
+        if b["wall_s"] > a["wall_s"]
+    ]
     return round(statistics.median(rates), 1) if rates else None
 
 
@@ -207,8 +224,15 @@ def curves(results: list[dict], envs: list[str], variants: list[str]) -> list[di
             rs = [r for r in results if r["env"] == env and r["variant"] == variant and r.get("curve")]
             if rs:
                 frames = [CURVE_STEP * (i + 1) for i in range(len(rs[0]["curve"]))]
-                out.append({"env": env, "variant": variant, "seeds": [r["seed"] for r in rs], "frames": frames,
-                            **mean_band([r["curve"] for r in rs])})
+                out.append(
+                    {
+                        "env": env,
+                        "variant": variant,
+                        "seeds": [r["seed"] for r in rs],
+                        "frames": frames,
+                        **mean_band([r["curve"] for r in rs]),
+                    }
+                )
     return out
 
 
@@ -216,8 +240,9 @@ def plot_curves(rows: list[dict], path: Path) -> None:
     """One panel per env: mean rolling success over frames per variant, bootstrap band shaded."""
     panels: dict[str, list[dict]] = {}
     for r in rows:
-        panels.setdefault(r["env"], []).append({**r, "label": f"{r['variant']} ({len(r['seeds'])} seeds)",
-                                                "x": [f / 1e6 for f in r["frames"]]})
+        panels.setdefault(r["env"], []).append(
+            {**r, "label": f"{r['variant']} ({len(r['seeds'])} seeds)", "x": [f / 1e6 for f in r["frames"]]}
+        )
     plot_bands(panels, path, "env frames (M)", "rolling success (100 episodes)", ylim=(-0.02, 1.02))
 
 
@@ -231,9 +256,14 @@ def progress(run_dir: Path) -> dict | None:
     if not rows:
         return None
     successes = [r["success_avg"] for r in rows if r["success_avg"] == r["success_avg"]]
-    return {"run": run_dir.name, "env_steps": int(rows[-1]["global_step"]), "episodes": rows[-1]["episodes"],
-            "rolling_success_now": rows[-1]["success_avg"], "rolling_success_max": max(successes, default=None),
-            "steps_per_s_median": median_rollout_rate(rows)}  # as finished runs report it
+    return {
+        "run": run_dir.name,
+        "env_steps": int(rows[-1]["global_step"]),
+        "episodes": rows[-1]["episodes"],
+        "rolling_success_now": rows[-1]["success_avg"],
+        "rolling_success_max": max(successes, default=None),
+        "steps_per_s_median": median_rollout_rate(rows),
+    }  # as finished runs report it
 
 
 def claim(run_dir: Path) -> bool:
@@ -286,8 +316,9 @@ def run_label(env: str, variant: str, seed: int) -> str:
     return f"{variant}-{env}-s{seed}"
 
 
-def one_run(env: str, variant: str, seed: int, budget: int, runs: str,
-            pause_at: float | None = None) -> tuple[dict | None, bool]:
+def one_run(
+    env: str, variant: str, seed: int, budget: int, runs: str, pause_at: float | None = None
+) -> tuple[dict | None, bool]:
     """Run (or resume, or read back) one job; returns (result or None, interrupted). `pause_at` (epoch
     seconds): at the first update after it the run checkpoints and ends ("stopped", resumable)."""
     import torch
@@ -306,8 +337,13 @@ def one_run(env: str, variant: str, seed: int, budget: int, runs: str,
     resumable = ckpt.latest(run_dir) is not None
     if not resumable:
         shutil.rmtree(run_dir, ignore_errors=True)
-    data = {"name": name, "out_dir": runs, "seed": seed, "env": {"id": run_env(env, variant)},
-            "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 20}}
+    data = {
+        "name": name,
+        "out_dir": runs,
+        "seed": seed,
+        "env": {"id": run_env(env, variant)},
+        "learner": {"total_steps": budget, "tensorboard": False, "checkpoint_every": 20},
+    }
     cfg = validate(RunConfig, apply_overrides(data, overrides))
 
     def on_update(row: dict) -> bool:
@@ -353,24 +389,34 @@ def table(results: list[dict], envs: list[str], variants: list[str]) -> list[dic
             if not rs:
                 continue
 
-            def med(key: str):
+            def med(key: str, rs=rs):
                 hits = [r[key] for r in rs if r[key] is not None]
                 return int(statistics.median(hits)) if len(hits) == len(rs) else None
 
-            finals = [round(r["final_success"], 3) if r["final_success"] == r["final_success"]
-                      and r["final_success"] is not None else None for r in rs]
+            finals = [
+                round(r["final_success"], 3)
+                if r["final_success"] == r["final_success"] and r["final_success"] is not None
+                else None
+                for r in rs
+            ]
             # Over seeds: the mean and its 95% percentile-bootstrap interval (seeds resampled whole).
             mean, lo, hi = episode_mean_ci([f for f in finals if f is not None])
-            rows.append({"env": env, "variant": variant, "seeds": [r["seed"] for r in rs],
-                         "reached_0.5": sum(r["frames_to_0.5"] is not None for r in rs),
-                         "reached_0.9": sum(r["frames_to_0.9"] is not None for r in rs),
-                         "frames_to_0.5": [r["frames_to_0.5"] for r in rs],
-                         "frames_to_0.9": [r["frames_to_0.9"] for r in rs],
-                         "median_frames_to_0.9": med("frames_to_0.9"),
-                         "final_success": finals,
-                         "final_success_mean_ci": [round(v, 3) for v in (mean, lo, hi)] if mean == mean else None,
-                         "steps_per_s": round(statistics.mean(r["steps_per_s"] for r in rs), 1),
-                         "steps_per_s_median": _mean_or_none([r.get("steps_per_s_median") for r in rs])})
+            rows.append(
+                {
+                    "env": env,
+                    "variant": variant,
+                    "seeds": [r["seed"] for r in rs],
+                    "reached_0.5": sum(r["frames_to_0.5"] is not None for r in rs),
+                    "reached_0.9": sum(r["frames_to_0.9"] is not None for r in rs),
+                    "frames_to_0.5": [r["frames_to_0.5"] for r in rs],
+                    "frames_to_0.9": [r["frames_to_0.9"] for r in rs],
+                    "median_frames_to_0.9": med("frames_to_0.9"),
+                    "final_success": finals,
+                    "final_success_mean_ci": [round(v, 3) for v in (mean, lo, hi)] if mean == mean else None,
+                    "steps_per_s": round(statistics.mean(r["steps_per_s"] for r in rs), 1),
+                    "steps_per_s_median": _mean_or_none([r.get("steps_per_s_median") for r in rs]),
+                }
+            )
     return rows
 
 
@@ -388,16 +434,20 @@ def print_table(rows: list[dict]) -> None:
     def fmt(values):
         return ", ".join(f"{v:,}" if isinstance(v, int) else "-" for v in values)
 
-    print("env | variant | seeds | reached 0.5 / 0.9 | frames to 0.5 | frames to 0.9 | final success | final success, "
-          "mean [95% bootstrap CI over seeds] | steps/s (whole run, under load) | steps/s (median rollout)")
+    print(
+        "env | variant | seeds | reached 0.5 / 0.9 | frames to 0.5 | frames to 0.9 | final success | final success, "
+        "mean [95% bootstrap CI over seeds] | steps/s (whole run, under load) | steps/s (median rollout)"
+    )
     print("--- | --- | --- | --- | --- | --- | --- | --- | --- | ---")
     for r in rows:
         median_rate = "-" if r["steps_per_s_median"] is None else f"{r['steps_per_s_median']:.0f}"
         n = len(r["seeds"])
-        print(f"{r['env']} | {r['variant']} | {n} | {r['reached_0.5']}/{n} / {r['reached_0.9']}/{n} "
-              f"| {fmt(r['frames_to_0.5'])} | {fmt(r['frames_to_0.9'])} "
-              f"| {', '.join('-' if s is None else f'{s:.2f}' for s in r['final_success'])} | {_mean_ci(r)} "
-              f"| {r['steps_per_s']:.0f} | {median_rate}")
+        print(
+            f"{r['env']} | {r['variant']} | {n} | {r['reached_0.5']}/{n} / {r['reached_0.9']}/{n} "
+            f"| {fmt(r['frames_to_0.5'])} | {fmt(r['frames_to_0.9'])} "
+            f"| {', '.join('-' if s is None else f'{s:.2f}' for s in r['final_success'])} | {_mean_ci(r)} "
+            f"| {r['steps_per_s']:.0f} | {median_rate}"
+        )
 
 
 def print_summary(rows: list[dict]) -> None:
@@ -430,18 +480,28 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="only read finished runs back and write the table")
     ap.add_argument("--runs", default="benchmarks/runs/exploration_minigrid")
     ap.add_argument("--out", default="benchmarks/results/exploration_minigrid.json")
-    ap.add_argument("--stop-by", default=None, metavar="TIME",
-                    help="start no run that would not finish by TIME (epoch seconds, ISO date-time or HH:MM), "
-                         "estimated from the variant's slowest rate so far and the frames its other seeds took "
-                         "on the env (the budget, unless all of them stopped early at the last target); the "
-                         "skipped runs stay for the next call")
-    ap.add_argument("--pause-at-stop-by", action="store_true",
-                    help="when no unfinished run fits before --stop-by any more, start the next one anyway and "
-                         "checkpoint it at TIME (it resumes next time, if its run folder is still there): uses the "
-                         "time before the deadline instead of leaving the core idle")
-    ap.add_argument("--shard", default="0/1",
-                    help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
-                         "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)")
+    ap.add_argument(
+        "--stop-by",
+        default=None,
+        metavar="TIME",
+        help="start no run that would not finish by TIME (epoch seconds, ISO date-time or HH:MM), "
+        "estimated from the variant's slowest rate so far and the frames its other seeds took "
+        "on the env (the budget, unless all of them stopped early at the last target); the "
+        "skipped runs stay for the next call",
+    )
+    ap.add_argument(
+        "--pause-at-stop-by",
+        action="store_true",
+        help="when no unfinished run fits before --stop-by any more, start the next one anyway and "
+        "checkpoint it at TIME (it resumes next time, if its run folder is still there): uses the "
+        "time before the deadline instead of leaving the core idle",
+    )
+    ap.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: train only the runs j with j %% N == K (N workers side by side, one per core); "
+        "the others' finished runs are tabled; --table-only then tables everything (without --shard, unfinished runs train)",
+    )
     args = ap.parse_args()
     stop_by = StopBy(args.stop_by)
     shard_k, shard_n = parse_shard(args.shard)
@@ -474,13 +534,15 @@ def main() -> None:
         read_back()
         # Another lane with other --variants (same --out) may have added rows since this one started:
         # read them again, or this lane's write would drop them.
-        outside.update((key, row) for key, row in committed_results(Path(args.out), args.frames).items()
-                       if key not in in_grid)
+        outside.update(
+            (key, row) for key, row in committed_results(Path(args.out), args.frames).items() if key not in in_grid
+        )
         everything = [finished[job] for job in jobs if job in finished] + list(outside.values())
         remaining = [run_label(*job) for job in jobs if job not in finished]
         all_envs = [e for e in dict.fromkeys([*ENVS, *envs]) if any(r["env"] == e for r in everything) or e in envs]
-        all_variants = [v for v in dict.fromkeys([*KNOWN, *variants])
-                        if any(r["variant"] == v for r in everything) or v in variants]
+        all_variants = [
+            v for v in dict.fromkeys([*KNOWN, *variants]) if any(r["variant"] == v for r in everything) or v in variants
+        ]
         rows = table(everything, all_envs, all_variants)
         curve_rows = curves(everything, all_envs, all_variants)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -490,12 +552,19 @@ def main() -> None:
         plot_curves(curve_rows, aside)
         if aside.is_file():  # (no curve yet: nothing plotted)
             os.replace(aside, png)
-        out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-               "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
-               "frames_budget": args.frames, "targets": list(TARGETS), "published": PUBLISHED,
-               "variants": {v: variant_settings(v) for v in all_variants},
-               "table": rows, "curves": curve_rows, "runs": everything, "remaining": remaining,
-               "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p]}
+        out = {
+            "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+            "note": "one run at a time on a 2-core machine shared with other jobs: steps/s measured under load",
+            "frames_budget": args.frames,
+            "targets": list(TARGETS),
+            "published": PUBLISHED,
+            "variants": {v: variant_settings(v) for v in all_variants},
+            "table": rows,
+            "curves": curve_rows,
+            "runs": everything,
+            "remaining": remaining,
+            "in_progress": [p for p in (progress(Path(args.runs) / name) for name in remaining) if p],
+        }
         write_json(Path(args.out), out)
         return rows
 
@@ -504,20 +573,32 @@ def main() -> None:
     pause_at = stop_by.at if args.pause_at_stop_by else None
     # First the runs that fit before --stop-by; then (--pause-at-stop-by) the next ones regardless, each
     # checkpointed at the deadline, so the core trains until then instead of idling.
-    for must_fit in ((True, False) if pause_at is not None else (True,)):
+    for must_fit in (True, False) if pause_at is not None else (True,):
         for j, (env, variant, seed) in enumerate(jobs):
             name = run_label(env, variant, seed)
-            if ((env, variant, seed) in finished or args.table_only or stopped or j % shard_n != shard_k
-                    or (args.max_runs is not None and new_runs >= args.max_runs)):
+            if (
+                (env, variant, seed) in finished
+                or args.table_only
+                or stopped
+                or j % shard_n != shard_k
+                or (args.max_runs is not None and new_runs >= args.max_runs)
+            ):
                 continue
             if must_fit:
                 started = progress(Path(args.runs) / name) if (Path(args.runs) / name).is_dir() else None
                 known = [*finished.values(), *outside.values()]
-                estimate = estimate_run_s(variant, known, frames_needed(env, variant, known, args.frames),
-                                          started["env_steps"] if started else 0)
+                estimate = estimate_run_s(
+                    variant,
+                    known,
+                    frames_needed(env, variant, known, args.frames),
+                    started["env_steps"] if started else 0,
+                )
                 if not stop_by.fits(estimate, UNKNOWN_RUN_S):
-                    print(stop_by.skip_line(name, estimate, UNKNOWN_RUN_S)
-                          + (" (started later if time is left, paused at the deadline)" if pause_at else ""), flush=True)
+                    print(
+                        stop_by.skip_line(name, estimate, UNKNOWN_RUN_S)
+                        + (" (started later if time is left, paused at the deadline)" if pause_at else ""),
+                        flush=True,
+                    )
                     continue
             elif (stop_by.left_s() or 0) < 60:
                 break  # the deadline has come: nothing more starts
@@ -527,7 +608,9 @@ def main() -> None:
             if not must_fit:
                 print(f"[{time.strftime('%H:%M:%S')}] {name}: trains until the deadline, then checkpoints", flush=True)
             try:
-                done, stopped = one_run(env, variant, seed, args.frames, args.runs, pause_at)  # (reads back a finished run)
+                done, stopped = one_run(
+                    env, variant, seed, args.frames, args.runs, pause_at
+                )  # (reads back a finished run)
             finally:
                 release(Path(args.runs) / name)
             new_runs += 1
@@ -539,8 +622,10 @@ def main() -> None:
     print()
     print_summary(rows)
     remaining = [run_label(*job) for job in jobs if job not in finished]
-    print(f"finished runs: {len(finished)} in this grid (+{len(outside)} outside it, kept); remaining: {len(remaining)} "
-          f"({', '.join(remaining[:6])}{' ...' if len(remaining) > 6 else ''})")
+    print(
+        f"finished runs: {len(finished)} in this grid (+{len(outside)} outside it, kept); remaining: {len(remaining)} "
+        f"({', '.join(remaining[:6])}{' ...' if len(remaining) > 6 else ''})"
+    )
     print(f"wrote {args.out}")
 
 

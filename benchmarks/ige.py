@@ -37,6 +37,7 @@ checkout continues the grid; the file is rewritten after every finished run. Res
 benchmarks/results/ige.json) with exactly what was run; `--methods go-explore,random-agent` runs the
 no-LLM methods alone (fast), for the "can random search solve these games" check.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,11 @@ METHODS = ("ige", "llm-agent", "reflexion", "go-explore", "random-agent")
 # untried-actions filter on every game (README, "Loops": does it stop the 270M model's repeated moves?);
 # `ige-untried-noprune` also turns the TextWorld protocol's pruning off: on coin collector the select
 # answer removed the states that still had untried actions, and the filter then offered tried ones.
-VARIANTS = {**AGENT_VARIANTS, "ige-untried": ("ige", {"untried_only": True}),
-            "ige-untried-noprune": ("ige", {"untried_only": True, "prune": False})}
+VARIANTS = {
+    **AGENT_VARIANTS,
+    "ige-untried": ("ige", {"untried_only": True}),
+    "ige-untried-noprune": ("ige", {"untried_only": True, "prune": False}),
+}
 LLM_METHODS = {"ige", "llm-agent", "reflexion", *VARIANTS}
 
 
@@ -115,8 +119,9 @@ def games(args, record_path: Path = SEED_RECORD) -> list[dict]:
         record_path.write_text(json.dumps(record, indent=2) + "\n")
     for name in filter(None, (n.strip() for n in args.babyai.split(","))):
         for g in range(1, args.babyai_seeds + 1):
-            out.append({"group": name.removeprefix("BabyAI-").removesuffix("-v0"), "env": f"babyai:{name}",
-                        "seed_offset": g})
+            out.append(
+                {"group": name.removeprefix("BabyAI-").removesuffix("-v0"), "env": f"babyai:{name}", "seed_offset": g}
+            )
     return out
 
 
@@ -146,10 +151,17 @@ def job_config(job: dict, out: str, cache: str, overrides: dict):
     section = {k: v for k, v in overrides.items() if v is not None} | settings
     if job.get("robustify"):
         section.update(robustify=True, robustify_steps=job["robustify_steps"])
-    return registered, RunConfig.model_validate({
-        "name": run_name(job["method"], job["env"], job["seed"]), "out_dir": out, "seed": job["seed"],
-        "env": {"id": job["env"]}, "llm": {"threads": 1}, "cache": {"path": cache},
-        "method": {registered.replace("-", "_"): section}})
+    return registered, RunConfig.model_validate(
+        {
+            "name": run_name(job["method"], job["env"], job["seed"]),
+            "out_dir": out,
+            "seed": job["seed"],
+            "env": {"id": job["env"]},
+            "llm": {"threads": 1},
+            "cache": {"path": cache},
+            "method": {registered.replace("-", "_"): section},
+        }
+    )
 
 
 def one_run(job: dict, out: str, cache: str, overrides: dict, finished_only: bool = False) -> dict | None:
@@ -175,17 +187,37 @@ def one_run(job: dict, out: str, cache: str, overrides: dict, finished_only: boo
         registered, cfg = job_config(job, out, cache, overrides)
         _, summary = run_search(registered, cfg)
     rob = summary.get("robustify") or {}
-    return {**job, "run_dir": str(run_dir), "reused": reused, "status": summary["status"],
-            "solved": bool(summary["solved"]), "env_steps": summary["env_steps"],
-            "steps_to_first_success": summary["steps_to_first_success"],
-            "llm_calls": summary["llm"]["calls"], "llm_calls_to_first_success": summary["llm_calls_to_first_success"],
-            "archive_size": summary["archive_size"], "best_score": summary["best_score"],
-            "repeated_actions": summary.get("repeated_actions"),
-            "fallbacks": sum((summary.get("fallbacks") or {}).values()),
-            "fallbacks_by_reason": _reasons(summary.get("roles") or {}), "wall_s": summary["wall_s"],
-            "robustify": {k: rob.get(k) for k in ("status", "eval_success_rate", "random_policy_success_rate",
-                                                   "ppo_env_steps", "trajectory_length", "curriculum", "wall_s")}
-            if rob else None}
+    return {
+        **job,
+        "run_dir": str(run_dir),
+        "reused": reused,
+        "status": summary["status"],
+        "solved": bool(summary["solved"]),
+        "env_steps": summary["env_steps"],
+        "steps_to_first_success": summary["steps_to_first_success"],
+        "llm_calls": summary["llm"]["calls"],
+        "llm_calls_to_first_success": summary["llm_calls_to_first_success"],
+        "archive_size": summary["archive_size"],
+        "best_score": summary["best_score"],
+        "repeated_actions": summary.get("repeated_actions"),
+        "fallbacks": sum((summary.get("fallbacks") or {}).values()),
+        "fallbacks_by_reason": _reasons(summary.get("roles") or {}),
+        "wall_s": summary["wall_s"],
+        "robustify": {
+            k: rob.get(k)
+            for k in (
+                "status",
+                "eval_success_rate",
+                "random_policy_success_rate",
+                "ppo_env_steps",
+                "trajectory_length",
+                "curriculum",
+                "wall_s",
+            )
+        }
+        if rob
+        else None,
+    }
 
 
 def _reasons(roles: dict) -> dict[str, int]:
@@ -215,50 +247,70 @@ def table(rows: list[dict], methods: list[str]) -> tuple[list[dict], str]:
             for r in rs:
                 for k, n in (r.get("fallbacks_by_reason") or {}).items():
                     reasons[k] = reasons.get(k, 0) + n
-            agg.append({
-                "group": group, "method": method, "runs": len(rs), "solved": len(solved),
-                "success_rate": round(len(solved) / len(rs), 3), "ci95": [round(lo, 3), round(hi, 3)],
-                "fallbacks_by_reason": reasons,
-                "steps_to_first_success": _mean([r["steps_to_first_success"] for r in solved]),
-                "llm_calls_to_first_success": _mean([r["llm_calls_to_first_success"] for r in solved
-                                                     if r["llm_calls_to_first_success"] is not None]),
-                "env_steps": _mean([r["env_steps"] for r in rs]), "llm_calls": _mean([r["llm_calls"] for r in rs]),
-                "archive_size": _mean([r["archive_size"] for r in rs]), "fallbacks": sum(r["fallbacks"] for r in rs),
-                "wall_s": _mean([r["wall_s"] for r in rs])})
-    lines = ["| games | method | success [95% CI] | steps to 1st success | LLM calls to 1st success | env steps | "
-             "LLM calls | archive | fallbacks (invalid / backend) | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+            agg.append(
+                {
+                    "group": group,
+                    "method": method,
+                    "runs": len(rs),
+                    "solved": len(solved),
+                    "success_rate": round(len(solved) / len(rs), 3),
+                    "ci95": [round(lo, 3), round(hi, 3)],
+                    "fallbacks_by_reason": reasons,
+                    "steps_to_first_success": _mean([r["steps_to_first_success"] for r in solved]),
+                    "llm_calls_to_first_success": _mean(
+                        [r["llm_calls_to_first_success"] for r in solved if r["llm_calls_to_first_success"] is not None]
+                    ),
+                    "env_steps": _mean([r["env_steps"] for r in rs]),
+                    "llm_calls": _mean([r["llm_calls"] for r in rs]),
+                    "archive_size": _mean([r["archive_size"] for r in rs]),
+                    "fallbacks": sum(r["fallbacks"] for r in rs),
+                    "wall_s": _mean([r["wall_s"] for r in rs]),
+                }
+            )
+    lines = [
+        "| games | method | success [95% CI] | steps to 1st success | LLM calls to 1st success | env steps | "
+        "LLM calls | archive | fallbacks (invalid / backend) | wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
 
     def f(x):
         return "-" if x is None else f"{x:g}"
 
     for a in agg:
         why = a["fallbacks_by_reason"]
-        lines.append(f"| {a['group']} | {a['method']} | {a['solved']}/{a['runs']} ({a['success_rate']:.2f}) "
-                     f"[{a['ci95'][0]:.2f}, {a['ci95'][1]:.2f}] | "
-                     f"{f(a['steps_to_first_success'])} | {f(a['llm_calls_to_first_success'])} | {f(a['env_steps'])} | "
-                     f"{f(a['llm_calls'])} | {f(a['archive_size'])} | {a['fallbacks']} ({why.get('invalid_answer', 0)} / "
-                     f"{why.get('backend_error', 0)}) | {f(a['wall_s'])} |")
+        lines.append(
+            f"| {a['group']} | {a['method']} | {a['solved']}/{a['runs']} ({a['success_rate']:.2f}) "
+            f"[{a['ci95'][0]:.2f}, {a['ci95'][1]:.2f}] | "
+            f"{f(a['steps_to_first_success'])} | {f(a['llm_calls_to_first_success'])} | {f(a['env_steps'])} | "
+            f"{f(a['llm_calls'])} | {f(a['archive_size'])} | {a['fallbacks']} ({why.get('invalid_answer', 0)} / "
+            f"{why.get('backend_error', 0)}) | {f(a['wall_s'])} |"
+        )
     return agg, "\n".join(lines)
 
 
 def robustify_table(rows: list[dict]) -> tuple[list[dict], str]:
     """The robustify rows: PPO policy success without the LLM vs a random policy, per game."""
     rob = [r for r in rows if r.get("robustify")]
-    lines = ["| game | trajectory length | PPO steps | start reached | PPO policy success | random policy success |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| game | trajectory length | PPO steps | start reached | PPO policy success | random policy success |",
+        "|---|---|---|---|---|---|",
+    ]
     out = []
     for r in rob:
         x = r["robustify"]
         cur = x.get("curriculum") or {}
         out.append({"env": r["env"], **x})
-        lines.append(f"| {r['env']} | {x.get('trajectory_length')} | {x.get('ppo_env_steps')} | "
-                     f"{cur.get('reached_start')} | {x.get('eval_success_rate')} | "
-                     f"{x.get('random_policy_success_rate')} |")
+        lines.append(
+            f"| {r['env']} | {x.get('trajectory_length')} | {x.get('ppo_env_steps')} | "
+            f"{cur.get('reached_start')} | {x.get('eval_success_rate')} | "
+            f"{x.get('random_policy_success_rate')} |"
+        )
     if out:
         rates = [x["eval_success_rate"] for x in out if x.get("eval_success_rate") is not None]
         rand = [x["random_policy_success_rate"] for x in out if x.get("random_policy_success_rate") is not None]
-        lines.append(f"| mean over {len(out)} | | | | {_mean([100 * v for v in rates])}% | "
-                     f"{_mean([100 * v for v in rand])}% |")
+        lines.append(
+            f"| mean over {len(out)} | | | | {_mean([100 * v for v in rates])}% | {_mean([100 * v for v in rand])}% |"
+        )
     return out, "\n".join(lines)
 
 
@@ -276,8 +328,11 @@ def committed_runs(path: Path) -> dict[tuple, dict]:
     from llm_explore.orchestration.inventory import FINISHED  # what a sweep does not run again either
 
     rows = json.loads(path.read_text()).get("runs", [])
-    return {job_key(r): {**r, "reused": "results file"} for r in rows
-            if r.get("status") in FINISHED and not (r.get("fallbacks_by_reason") or {}).get("backend_error")}
+    return {
+        job_key(r): {**r, "reused": "results file"}
+        for r in rows
+        if r.get("status") in FINISHED and not (r.get("fallbacks_by_reason") or {}).get("backend_error")
+    }
 
 
 UNKNOWN_RUN_S = 1800.0  # a method never timed on any game: assume half an hour (an IGE BabyAI search took 29 min)
@@ -287,16 +342,24 @@ def estimate_run_s(job: dict, rows: list[dict]) -> float | None:
     """Seconds `job` may take: the longest finished run of its method on the same kind of game; none yet:
     of any method on that kind (games differ more than methods: a BabyAI search took 29 min, a coin
     collector one 6), then of its method on any game. None: nothing to go by."""
-    for same in ([r["wall_s"] for r in rows if r["method"] == job["method"] and r.get("group") == job.get("group")],
-                 [r["wall_s"] for r in rows if r.get("group") == job.get("group")],
-                 [r["wall_s"] for r in rows if r["method"] == job["method"]]):
+    for same in (
+        [r["wall_s"] for r in rows if r["method"] == job["method"] and r.get("group") == job.get("group")],
+        [r["wall_s"] for r in rows if r.get("group") == job.get("group")],
+        [r["wall_s"] for r in rows if r["method"] == job["method"]],
+    ):
         if same:
             return max(same)
     return None
 
 
-def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None,
-             committed: dict[tuple, dict] | None = None, on_row=None) -> list[dict]:
+def run_jobs(
+    jobs: list[dict],
+    args,
+    overrides: dict,
+    out: Path | None = None,
+    committed: dict[tuple, dict] | None = None,
+    on_row=None,
+) -> list[dict]:
     """Run (or read back: the run folder, then the committed result file) every job, `--workers` at a
     time; prints a line per finished run and calls `on_row(rows)` after each (the rows so far, then the
     recorded rows of the jobs still ahead)."""
@@ -325,26 +388,34 @@ def run_jobs(jobs: list[dict], args, overrides: dict, out: Path | None = None,
     if args.workers <= 1 or args.finished_only:
         for i, job in enumerate(jobs, 1):
             row = recorded(job)
-            if row is None and not args.finished_only and not (out_dir / run_name(job["method"], job["env"], job["seed"])
-                                                               / "summary.json").is_file():
+            if (
+                row is None
+                and not args.finished_only
+                and not (out_dir / run_name(job["method"], job["env"], job["seed"]) / "summary.json").is_file()
+            ):
                 estimate = estimate_run_s(job, [*committed.values(), *results])
                 if not stop_by.fits(estimate, UNKNOWN_RUN_S):
-                    print(stop_by.skip_line(run_name(job["method"], job["env"], job["seed"]), estimate,
-                                            UNKNOWN_RUN_S), flush=True)
+                    print(
+                        stop_by.skip_line(run_name(job["method"], job["env"], job["seed"]), estimate, UNKNOWN_RUN_S),
+                        flush=True,
+                    )
                     continue
             finish(i, row or one_run(job, out, cache, overrides, args.finished_only))
         return results
     with ProcessPoolExecutor(args.workers) as pool:
         futures = [None if recorded(job) else pool.submit(one_run, job, out, cache, overrides) for job in jobs]
-        for i, (job, fut) in enumerate(zip(jobs, futures), 1):
+        for i, (job, fut) in enumerate(zip(jobs, futures, strict=True), 1):
             finish(i, recorded(job) if fut is None else fut.result())
     return results
 
 
 def _progress(i: int, n: int, r: dict, t0: float) -> None:
-    print(f"[{i}/{n} {time.time() - t0:.0f}s] {r['method']:12s} {r['env']:48s} s{r['seed']} "
-          f"{'solved' if r['solved'] else r['status']:9s} steps {r['env_steps']:4d} LLM {r['llm_calls']:4d} "
-          f"{r['wall_s']:.0f}s{_reused(r['reused'])}", flush=True)
+    print(
+        f"[{i}/{n} {time.time() - t0:.0f}s] {r['method']:12s} {r['env']:48s} s{r['seed']} "
+        f"{'solved' if r['solved'] else r['status']:9s} steps {r['env_steps']:4d} LLM {r['llm_calls']:4d} "
+        f"{r['wall_s']:.0f}s{_reused(r['reused'])}",
+        flush=True,
+    )
 
 
 def _reused(how) -> str:
@@ -355,8 +426,13 @@ def main() -> None:
     """Parse the options, run (or read back) every job, print the tables and write the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--games", type=int, default=10, help="TextWorld games per kind")
-    parser.add_argument("--games-for", action="append", default=[], metavar="KIND=N",
-                        help="games for one kind (repeatable), e.g. cooking=3")
+    parser.add_argument(
+        "--games-for",
+        action="append",
+        default=[],
+        metavar="KIND=N",
+        help="games for one kind (repeatable), e.g. cooking=3",
+    )
     parser.add_argument("--kinds", default=DEFAULT_KINDS, help="TextWorld kinds (comma separated; empty: none)")
     parser.add_argument("--babyai", default=DEFAULT_BABYAI, help="BabyAI ids (comma separated; empty: none)")
     parser.add_argument("--babyai-seeds", type=int, default=10, help="env seeds per BabyAI level")
@@ -365,14 +441,21 @@ def main() -> None:
     parser.add_argument("--robustify-steps", type=int, default=8192, help="PPO env steps per robustified game")
     parser.add_argument("--no-robustify", action="store_true", help="skip robustify")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--finished-only", action="store_true", help="tabulate the runs already finished "
-                        "(a summary.json in OUT), run nothing: the table of a partial grid")
+    parser.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="tabulate the runs already finished (a summary.json in OUT), run nothing: the table of a partial grid",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "runs" / "ige")
     parser.add_argument("--cache", type=Path, default=None, help="LLM cache (default: OUT/llm_cache.sqlite)")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "ige.json")
-    parser.add_argument("--stop-by", default=None, metavar="TIME",
-                        help="start no run that would not finish by TIME (epoch seconds, ISO date-time or HH:MM), "
-                             "estimated from the method's longest run on that kind of game; one worker only")
+    parser.add_argument(
+        "--stop-by",
+        default=None,
+        metavar="TIME",
+        help="start no run that would not finish by TIME (epoch seconds, ISO date-time or HH:MM), "
+        "estimated from the method's longest run on that kind of game; one worker only",
+    )
     args = parser.parse_args()
     args.stop_by_deadline = StopBy(args.stop_by)
     if args.stop_by and args.workers > 1:
@@ -390,10 +473,15 @@ def main() -> None:
     by_group: dict[str, list[dict]] = {}
     for g in instances:
         by_group.setdefault(g["group"], []).append(g)
-    ordered = [grp[i] for i in range(max(map(len, by_group.values()), default=0))
-               for grp in by_group.values() if i < len(grp)]
-    jobs = [{**g, "method": m, "seed": s + g.get("seed_offset", 0)}
-            for g in ordered for s in range(args.seeds) for m in methods]
+    ordered = [
+        grp[i] for i in range(max(map(len, by_group.values()), default=0)) for grp in by_group.values() if i < len(grp)
+    ]
+    jobs = [
+        {**g, "method": m, "seed": s + g.get("seed_offset", 0)}
+        for g in ordered
+        for s in range(args.seeds)
+        for m in methods
+    ]
     t0 = time.time()
     committed = committed_runs(args.results)
     before = args.results.read_bytes() if args.results.is_file() else None  # to say whether this run changed it
@@ -405,8 +493,11 @@ def main() -> None:
     kept = not_asked([r for r in committed.values() if r.get("robustify_steps") is None], jobs)
     shown = list(dict.fromkeys([*methods, *(r["method"] for r in kept)]))
     if kept:
-        print(f"keeping {len(kept)} recorded runs this command does not ask for (methods "
-              f"{', '.join(sorted({r['method'] for r in kept}))}) in {args.results}", flush=True)
+        print(
+            f"keeping {len(kept)} recorded runs this command does not ask for (methods "
+            f"{', '.join(sorted({r['method'] for r in kept}))}) in {args.results}",
+            flush=True,
+        )
 
     def write(rows: list[dict], rob_rows: list[dict] = recorded_rob) -> tuple[str, str]:
         return write_results(args, instances, shown, grid_order([*rows, *kept], jobs, shown), list(rob_rows), t0)
@@ -416,18 +507,39 @@ def main() -> None:
     # then PPO trains along its best trajectory).
     rob_rows = recorded_rob
     if not args.no_robustify and "ige" in methods:
-        rob_jobs = [{"group": r["group"] + " (robustify)", "env": r["env"], "method": "ige", "seed": r["seed"],
-                     "robustify": True, "robustify_steps": args.robustify_steps}
-                    for r in rows if r["method"] == "ige" and r["solved"]]
+        rob_jobs = [
+            {
+                "group": r["group"] + " (robustify)",
+                "env": r["env"],
+                "method": "ige",
+                "seed": r["seed"],
+                "robustify": True,
+                "robustify_steps": args.robustify_steps,
+            }
+            for r in rows
+            if r["method"] == "ige" and r["solved"]
+        ]
         kept_rob = not_asked(recorded_rob, rob_jobs)
-        rob_rows = run_jobs(rob_jobs, args, overrides, out=args.out / "robustify", committed=committed,
-                            on_row=lambda done: write(rows, [*done, *kept_rob])) + kept_rob
+        rob_rows = (
+            run_jobs(
+                rob_jobs,
+                args,
+                overrides,
+                out=args.out / "robustify",
+                committed=committed,
+                on_row=lambda done: write(rows, [*done, *kept_rob]),
+            )
+            + kept_rob
+        )
     text, rob_text = write(rows, rob_rows)
     print("\n" + text)
     if rob_rows:
         print("\nRobustify (PPO with the backward curriculum; success from the true start, no LLM):\n\n" + rob_text)
-    print(f"\nleft {args.results} as it was (nothing but timestamps would change)"
-          if args.results.read_bytes() == before else f"\nwrote {args.results}")
+    print(
+        f"\nleft {args.results} as it was (nothing but timestamps would change)"
+        if args.results.read_bytes() == before
+        else f"\nwrote {args.results}"
+    )
 
 
 def not_asked(recorded: list[dict], jobs: list[dict]) -> list[dict]:
@@ -445,8 +557,9 @@ def grid_order(rows: list[dict], jobs: list[dict], methods: list[str]) -> list[d
     return sorted(rows, key=lambda r: (rank[r["env"], r["seed"]], methods.index(r["method"])))
 
 
-def write_results(args, instances: list[dict], methods: list[str], rows: list[dict], rob_rows: list[dict],
-                  t0: float) -> tuple[str, str]:
+def write_results(
+    args, instances: list[dict], methods: list[str], rows: list[dict], rob_rows: list[dict], t0: float
+) -> tuple[str, str]:
     """Write the result file (after every finished run, so a cut-short grid keeps what ran); returns the
     two markdown tables."""
     agg, text = table(rows, methods)
@@ -457,25 +570,44 @@ def write_results(args, instances: list[dict], methods: list[str], rows: list[di
     args.results.parent.mkdir(parents=True, exist_ok=True)
     asked = [g["env"] for g in instances]  # then the games of the rows kept from the file
     data = {
-        "benchmark": "ige", "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "wall_s": round(time.time() - t0, 1),
-        "what_was_run": {"games_per_kind": args.games, "games_for": args.games_for, "kinds": args.kinds,
-                         "instances": [*asked, *(e for e in dict.fromkeys(r["env"] for r in rows) if e not in asked)],
-                         "seeds_skipped_generation_timeout": {k: v for k, v in args.timed_out.items() if v},
-                         "babyai": [b for b in args.babyai.split(",") if b], "babyai_seeds": args.babyai_seeds,
-                         "methods": methods, "run_seeds": args.seeds, "finished_only": args.finished_only,
-                         "runs_tabulated": len(rows),
-                         "budgets": "reference (BabyAI 26x10, cooking 48x5, treasure 24x5, coin 125x1); go-explore "
-                                    "the same; agents: the same env steps as episodes from the start (coin 25, "
-                                    "treasure 40, cooking 60 steps, BabyAI the env's limit)",
-                         "protocols": "the family's reference protocol (method.ige defaults)",
-                         "robustify": not args.no_robustify, "robustify_steps": args.robustify_steps,
-                         "llm": "embedded Gemma 3 270M (Q4_K_M), 1 thread" if set(methods) & LLM_METHODS else None,
-                         "workers": args.workers},
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "gymnasium": gymnasium.__version__, "textworld": textworld.__version__,
-                    "note": "shared with other jobs (load average > 2 on 2 cores): wall times are under load"},
-        "table": agg, "robustify": rob_agg, "runs": rows + rob_rows,
-        "markdown": text, "robustify_markdown": rob_text}
+        "benchmark": "ige",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "wall_s": round(time.time() - t0, 1),
+        "what_was_run": {
+            "games_per_kind": args.games,
+            "games_for": args.games_for,
+            "kinds": args.kinds,
+            "instances": [*asked, *(e for e in dict.fromkeys(r["env"] for r in rows) if e not in asked)],
+            "seeds_skipped_generation_timeout": {k: v for k, v in args.timed_out.items() if v},
+            "babyai": [b for b in args.babyai.split(",") if b],
+            "babyai_seeds": args.babyai_seeds,
+            "methods": methods,
+            "run_seeds": args.seeds,
+            "finished_only": args.finished_only,
+            "runs_tabulated": len(rows),
+            "budgets": "reference (BabyAI 26x10, cooking 48x5, treasure 24x5, coin 125x1); go-explore "
+            "the same; agents: the same env steps as episodes from the start (coin 25, "
+            "treasure 40, cooking 60 steps, BabyAI the env's limit)",
+            "protocols": "the family's reference protocol (method.ige defaults)",
+            "robustify": not args.no_robustify,
+            "robustify_steps": args.robustify_steps,
+            "llm": "embedded Gemma 3 270M (Q4_K_M), 1 thread" if set(methods) & LLM_METHODS else None,
+            "workers": args.workers,
+        },
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "gymnasium": gymnasium.__version__,
+            "textworld": textworld.__version__,
+            "note": "shared with other jobs (load average > 2 on 2 cores): wall times are under load",
+        },
+        "table": agg,
+        "robustify": rob_agg,
+        "runs": rows + rob_rows,
+        "markdown": text,
+        "robustify_markdown": rob_text,
+    }
     if not same_results(args.results, data):
         args.results.write_text(json.dumps(data, indent=2) + "\n")
     return text, rob_text

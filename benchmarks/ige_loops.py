@@ -23,6 +23,7 @@ and over the select steps, with the filter on:
 Run folders are not committed (benchmarks/runs/ is ignored), so this runs where the searches ran;
 its result file is committed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -115,9 +116,18 @@ def replay(run_dir: Path) -> dict:
     rows = [json.loads(line) for line in (run_dir / "decisions.jsonl").read_text().splitlines() if line.strip()]
     roles = ReplayRoles(rows)
     # The policy's generator as run_search derives it (the second of the seed's two children).
-    search = build_search(method, settings, protocol, env, run["env"], roles,
-                          np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1]), trials, actions,
-                          seed=cfg.seed)
+    search = build_search(
+        method,
+        settings,
+        protocol,
+        env,
+        run["env"],
+        roles,
+        np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(2)[1]),
+        trials,
+        actions,
+        seed=cfg.seed,
+    )
     roles.search = search
     error = None
     try:
@@ -127,24 +137,40 @@ def replay(run_dir: Path) -> dict:
     finally:
         env.close()
     repeated = summary.get("repeated_actions") or {}
-    matched = (error is None and roles.next == len(rows) and len(search.archive.cells) == summary["archive_size"]
-               and search.archive.repeats == repeated.get("repeated"))
-    return {"run_dir": str(run_dir), "method": method, "env": run["env"], "protocol": protocol,
-            "matched": matched, "error": error, "archive_size": len(search.archive.cells),
-            "repeats": search.archive.repeats, "tries": search.archive.tries,
-            "counts": dict(roles.counts)}
+    matched = (
+        error is None
+        and roles.next == len(rows)
+        and len(search.archive.cells) == summary["archive_size"]
+        and search.archive.repeats == repeated.get("repeated")
+    )
+    return {
+        "run_dir": str(run_dir),
+        "method": method,
+        "env": run["env"],
+        "protocol": protocol,
+        "matched": matched,
+        "error": error,
+        "archive_size": len(search.archive.cells),
+        "repeats": search.archive.repeats,
+        "tries": search.archive.tries,
+        "counts": dict(roles.counts),
+    }
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| method | game | matched | archive | repeats / actions | forced | chosen | selects with no listed "
-             "untried state (a removed one had) | removals of a state with untried actions |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | game | matched | archive | repeats / actions | forced | chosen | selects with no listed "
+        "untried state (a removed one had) | removals of a state with untried actions |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         c = r["counts"]
         game = r["env"].split("seed=")[-1]
-        lines.append(f"| {r['method']} | {game} | {'yes' if r['matched'] else 'NO'} | {r['archive_size']} | "
-                     f"{r['repeats']} / {r['tries']} | {c.get('forced', 0)} | {c.get('chosen', 0)} | "
-                     f"{c.get('none_listed', 0)} ({c.get('removed_had', 0)}) | {c.get('removals_of_untried', 0)} |")
+        lines.append(
+            f"| {r['method']} | {game} | {'yes' if r['matched'] else 'NO'} | {r['archive_size']} | "
+            f"{r['repeats']} / {r['tries']} | {c.get('forced', 0)} | {c.get('chosen', 0)} | "
+            f"{c.get('none_listed', 0)} ({c.get('removed_had', 0)}) | {c.get('removals_of_untried', 0)} |"
+        )
     return "\n".join(lines)
 
 
@@ -180,10 +206,23 @@ def main() -> None:
                 sums.update(r["counts"])
                 sums.update({"repeats": r["repeats"], "tries": r["tries"]})
             totals[m] = {"runs": len(rs), **dict(sums)}
-    args.out.write_text(json.dumps({"benchmark": "ige_loops", "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                                    "wall_s": round(time.time() - t0, 1), "results": str(args.results),
-                                    "methods": methods, "not_replayed": missing, "totals": totals,
-                                    "runs": rows, "markdown": text}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "benchmark": "ige_loops",
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "wall_s": round(time.time() - t0, 1),
+                "results": str(args.results),
+                "methods": methods,
+                "not_replayed": missing,
+                "totals": totals,
+                "runs": rows,
+                "markdown": text,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
 
 

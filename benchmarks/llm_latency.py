@@ -6,6 +6,7 @@ prompt with a 16-token answer, concurrent throughput, and cache-hit latency.
 Every timed call uses a distinct caption so nothing is served from llama.cpp's or our cache, except
 the cache-hit rows, which repeat one prompt.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ OBJECTS = ["tree", "grass", "water", "stone", "cow", "sand", "zombie", "skeleton
 
 def caption(i: int) -> str:
     seen = [OBJECTS[(i + k) % len(OBJECTS)] for k in range(3)]
-    return (f"You see {seen[0]}, {seen[1]} and {seen[2]}. You are targeting {seen[1]}. "
-            f"You have wood {i % 5}, sapling {i % 3} and stone {i % 7}. You feel thirsty.")
+    return (
+        f"You see {seen[0]}, {seen[1]} and {seen[2]}. You are targeting {seen[1]}. "
+        f"You have wood {i % 5}, sapling {i % 3} and stone {i % 7}. You feel thirsty."
+    )
 
 
 def pct(values: list[float], q: float) -> float:
@@ -43,14 +46,22 @@ def main() -> None:
     lib = PromptLibrary()
     # The reference few-shot prompt, padded with two more worked examples to ~230 tokens.
     examples = [
-        {"caption": "You see plant, tree, and skeleton. You are targeting skeleton. You have nothing in your inventory.",
-         "goals": ["Eat plant", "Chop tree", "Attack skeleton"]},
-        {"caption": "You see water, grass, cow, and diamond. You are targeting grass. You have in your inventory plant.",
-         "goals": ["Drink water", "Chop grass", "Attack cow", "Place plant"]},
-        {"caption": "You see stone, table and coal. You are targeting table. You have wood 3 and sapling 1.",
-         "goals": ["Make wood pickaxe", "Place sapling", "Mine stone"]},
-        {"caption": "You see zombie, grass and sand. You are targeting zombie. You have wood pickaxe and stone 2.",
-         "goals": ["Attack zombie", "Place stone", "Eat plant"]},
+        {
+            "caption": "You see plant, tree, and skeleton. You are targeting skeleton. You have nothing in your inventory.",
+            "goals": ["Eat plant", "Chop tree", "Attack skeleton"],
+        },
+        {
+            "caption": "You see water, grass, cow, and diamond. You are targeting grass. You have in your inventory plant.",
+            "goals": ["Drink water", "Chop grass", "Attack cow", "Place plant"],
+        },
+        {
+            "caption": "You see stone, table and coal. You are targeting table. You have wood 3 and sapling 1.",
+            "goals": ["Make wood pickaxe", "Place sapling", "Mine stone"],
+        },
+        {
+            "caption": "You see zombie, grass and sand. You are targeting zombie. You have wood pickaxe and stone 2.",
+            "goals": ["Attack zombie", "Place stone", "Eat plant"],
+        },
     ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,7 +72,7 @@ def main() -> None:
         first_prompt = lib.render("ellm/suggest", caption=caption(10_000), examples=examples)
         client = LLMClient(LLMConfig(), CacheConfig(path=f"{tmp}/c.sqlite"), backend=backend)
         t1 = time.perf_counter()
-        first = client.complete(first_prompt, max_tokens=16, use_cache=False)
+        client.complete(first_prompt, max_tokens=16, use_cache=False)
         first_call = time.perf_counter() - t1
 
         latencies, tps, prompt_tokens = [], [], []

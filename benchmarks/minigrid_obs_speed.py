@@ -12,6 +12,7 @@ Per env of the exploration grid (KeyCorridorS3R3, MultiRoom-N4-S5, DoorKey-8x8):
 
 One thread, as the learner runs; the median of `--repeats` is printed. Time it alone on the machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,11 @@ from minigrid.minigrid_env import MiniGridEnv
 
 from llm_explore.envs import make_env, minigrid_env, minigrid_fast_obs
 
-ENVS = {"keycorridor-s3r3": "MiniGrid-KeyCorridorS3R3-v0", "multiroom-n4-s5": "MiniGrid-MultiRoom-N4-S5-v0",
-        "doorkey-8x8": "MiniGrid-DoorKey-8x8-v0"}
+ENVS = {
+    "keycorridor-s3r3": "MiniGrid-KeyCorridorS3R3-v0",
+    "multiroom-n4-s5": "MiniGrid-MultiRoom-N4-S5-v0",
+    "doorkey-8x8": "MiniGrid-DoorKey-8x8-v0",
+}
 WALK = [0.15, 0.15, 0.35, 0.15, 0.05, 0.15, 0.0]  # mostly forward, with pick-ups and toggles
 
 
@@ -93,8 +97,16 @@ def train_steps_per_s(env: str, frames: int) -> float:
 
     out = tempfile.mkdtemp(prefix="obs-speed-")
     try:
-        cfg = validate(RunConfig, {"name": "speed", "out_dir": out, "seed": 0, "env": {"id": env},
-                                   "learner": {"total_steps": frames, "tensorboard": False, "checkpoint_every": 10_000}})
+        cfg = validate(
+            RunConfig,
+            {
+                "name": "speed",
+                "out_dir": out,
+                "seed": 0,
+                "env": {"id": env},
+                "learner": {"total_steps": frames, "tensorboard": False, "checkpoint_every": 10_000},
+            },
+        )
         start = time.perf_counter()
         start_run("ppo", cfg)
         return frames / (time.perf_counter() - start)
@@ -114,11 +126,13 @@ def main() -> None:
         states = walk_states(env_id)
         for s in states:  # the same observation, or the timing compares different work
             assert np.array_equal(MiniGridEnv.gen_obs(s)["image"], minigrid_fast_obs.observe(s)["image"])
-        row = {"env": name,
-               "gen_obs_us": per_call_us(MiniGridEnv.gen_obs, states, args.repeats),
-               "fast_obs_us": per_call_us(minigrid_fast_obs.observe, states, args.repeats),
-               "grid_encode_us": per_call_us(lambda s: s.grid.encode(), states, args.repeats),
-               "encode_grid_us": per_call_us(lambda s: minigrid_fast_obs.encode_grid(s.grid), states, args.repeats)}
+        row = {
+            "env": name,
+            "gen_obs_us": per_call_us(MiniGridEnv.gen_obs, states, args.repeats),
+            "fast_obs_us": per_call_us(minigrid_fast_obs.observe, states, args.repeats),
+            "grid_encode_us": per_call_us(lambda s: s.grid.encode(), states, args.repeats),
+            "encode_grid_us": per_call_us(lambda s: minigrid_fast_obs.encode_grid(s.grid), states, args.repeats),
+        }
         with minigrid_code():
             row["adapter_step_per_s_before"] = adapter_steps_per_s(env_id, args.repeats)
         row["adapter_step_per_s_after"] = adapter_steps_per_s(env_id, args.repeats)
@@ -132,15 +146,29 @@ def main() -> None:
     print("| env | gen_obs us: MiniGrid -> fast | grid encode us | adapter steps/s | ppo steps/s |")
     print("|---|---|---|---|---|")
     for r in rows:
-        ppo = (f"{r['ppo_steps_per_s_before']:.0f} -> {r['ppo_steps_per_s_after']:.0f}"
-               if "ppo_steps_per_s_before" in r else "-")
-        print(f"| {r['env']} | {r['gen_obs_us']:.0f} -> {r['fast_obs_us']:.0f} ({r['gen_obs_us'] / r['fast_obs_us']:.1f}x) "
-              f"| {r['grid_encode_us']:.0f} -> {r['encode_grid_us']:.0f} ({r['grid_encode_us'] / r['encode_grid_us']:.1f}x) "
-              f"| {r['adapter_step_per_s_before']:.0f} -> {r['adapter_step_per_s_after']:.0f} | {ppo} |")
+        ppo = (
+            f"{r['ppo_steps_per_s_before']:.0f} -> {r['ppo_steps_per_s_after']:.0f}"
+            if "ppo_steps_per_s_before" in r
+            else "-"
+        )
+        print(
+            f"| {r['env']} | {r['gen_obs_us']:.0f} -> {r['fast_obs_us']:.0f} ({r['gen_obs_us'] / r['fast_obs_us']:.1f}x) "
+            f"| {r['grid_encode_us']:.0f} -> {r['encode_grid_us']:.0f} ({r['grid_encode_us'] / r['encode_grid_us']:.1f}x) "
+            f"| {r['adapter_step_per_s_before']:.0f} -> {r['adapter_step_per_s_after']:.0f} | {ppo} |"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "threads": 1},
-        "repeats": args.repeats, "train_frames": args.train_frames, "rows": rows}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "threads": 1},
+                "repeats": args.repeats,
+                "train_frames": args.train_frames,
+                "rows": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"\nwrote {args.out}")
 
 

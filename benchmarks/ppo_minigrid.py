@@ -11,6 +11,7 @@ finished runs are skipped, interrupted ones resumed, a finished run with a small
 `report` then writes IQM tables and curves beside the JSON. Published figures for comparison are in
 `PUBLISHED` and printed beside ours.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,11 +44,22 @@ def collect(jobs) -> list[dict]:
         summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
         rows = read_metrics(run_dir) if (run_dir / "metrics.csv").is_file() else []
         last = rows[-1] if rows else {}
-        out.append({"env": job.env, "method": job.method, "seed": job.seed, "status": job.status,
-                    "frames_to_target": frames_to_target(rows, TARGET), "env_steps": int(last.get("global_step", 0)),
-                    "wall_s": last.get("wall_s"), "steps_per_s": summary.get("env_steps_per_s", 0.0),
-                    "final_success": last.get("success_avg"), "final_return": last.get("return_avg"),
-                    "reused": job.action == "skip", "error": job.error})
+        out.append(
+            {
+                "env": job.env,
+                "method": job.method,
+                "seed": job.seed,
+                "status": job.status,
+                "frames_to_target": frames_to_target(rows, TARGET),
+                "env_steps": int(last.get("global_step", 0)),
+                "wall_s": last.get("wall_s"),
+                "steps_per_s": summary.get("env_steps_per_s", 0.0),
+                "final_success": last.get("success_avg"),
+                "final_return": last.get("return_avg"),
+                "reused": job.action == "skip",
+                "error": job.error,
+            }
+        )
     return out
 
 
@@ -68,10 +80,16 @@ def main() -> None:
         budget[key] = int(float(value))
     results = []
     for env in args.envs.split(","):  # one sweep per env: each env has its own frame budget
-        grid = Sweep(methods=args.methods.split(","), envs=[env], seeds=list(range(args.seeds)),
-                     steps=budget.get(env, 1_000_000), out=args.runs, num_cpus=args.workers,
-                     overrides=["learner.tensorboard=false", "learner.checkpoint_every=50", *args.set],
-                     stop_at_success=TARGET)
+        grid = Sweep(
+            methods=args.methods.split(","),
+            envs=[env],
+            seeds=list(range(args.seeds)),
+            steps=budget.get(env, 1_000_000),
+            out=args.runs,
+            num_cpus=args.workers,
+            overrides=["learner.tensorboard=false", "learner.checkpoint_every=50", *args.set],
+            stop_at_success=TARGET,
+        )
         results.extend(collect(run_sweep(grid)))
     report = make_report([args.runs], Path(args.out).with_suffix("").as_posix() + "_report", metric="success_rate")
 
@@ -80,24 +98,37 @@ def main() -> None:
         for method in args.methods.split(","):
             rs = [r for r in results if r["env"] == env and r["method"] == method]
             hits = [r["frames_to_target"] for r in rs if r["frames_to_target"] is not None]
-            table.append({
-                "env": env, "method": method, "seeds": len(rs), "reached": len(hits),
-                "frames_median": int(statistics.median(hits)) if hits else None,
-                "frames_each": [r["frames_to_target"] for r in rs],
-                "budget": budget.get(env, 1_000_000),
-                "steps_per_s": round(statistics.mean(r["steps_per_s"] for r in rs), 1),
-                "published": PUBLISHED.get(env, ""),
-            })
+            table.append(
+                {
+                    "env": env,
+                    "method": method,
+                    "seeds": len(rs),
+                    "reached": len(hits),
+                    "frames_median": int(statistics.median(hits)) if hits else None,
+                    "frames_each": [r["frames_to_target"] for r in rs],
+                    "budget": budget.get(env, 1_000_000),
+                    "steps_per_s": round(statistics.mean(r["steps_per_s"] for r in rs), 1),
+                    "published": PUBLISHED.get(env, ""),
+                }
+            )
     print("env | method | reached | median frames to success>=0.9 | per seed | steps/s")
     print("--- | --- | --- | --- | --- | ---")
     for row in table:
         med = f"{row['frames_median']:,}" if row["frames_median"] else f"not within {row['budget']:,}"
         each = ", ".join(f"{f:,}" if f else "-" for f in row["frames_each"])
-        print(f"{row['env']} | {row['method']} | {row['reached']}/{row['seeds']} | {med} | {each} | {row['steps_per_s']:.0f}")
+        print(
+            f"{row['env']} | {row['method']} | {row['reached']}/{row['seeds']} | {med} | {each} | {row['steps_per_s']:.0f}"
+        )
     for env in args.envs.split(","):
         print(f"published, {env}: {PUBLISHED.get(env, '-')}")
-    out = {"machine": {"cores": os.cpu_count(), "python": platform.python_version()}, "workers": args.workers,
-           "target_success": TARGET, "table": table, "runs": results, "report_files": report["files"]}
+    out = {
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
+        "workers": args.workers,
+        "target_success": TARGET,
+        "table": table,
+        "runs": results,
+        "report_files": report["files"],
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -22,6 +22,7 @@ first). The goal: >= 0.90 of ppo's.
 
 Time throughput alone on the machine: a second busy core changes every number here.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from bench_common import case_parser, print_table, run_cases, write_result
 
 CASES = [
@@ -64,8 +64,9 @@ def raw_rate(env_id: str, num_envs: int, steps: int, captions: bool, workers: in
     return rate
 
 
-def train(env_id: str, steps: int, seed: int = 0, overrides: list[str] | None = None,
-          target: float | None = None) -> dict:
+def train(
+    env_id: str, steps: int, seed: int = 0, overrides: list[str] | None = None, target: float | None = None
+) -> dict:
     """One `ppo` run through the product's launcher; frames to `target` rolling success if given."""
     import yaml
 
@@ -81,13 +82,22 @@ def train(env_id: str, steps: int, seed: int = 0, overrides: list[str] | None = 
         return False
 
     with tempfile.TemporaryDirectory() as tmp:
-        data = {"name": "bench", "out_dir": tmp, "seed": seed, "env": {"id": env_id},
-                "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 1000}}
+        data = {
+            "name": "bench",
+            "out_dir": tmp,
+            "seed": seed,
+            "env": {"id": env_id},
+            "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 1000},
+        }
         cfg = RunConfig.model_validate(apply_overrides(data, list(overrides or [])))
         _, summary = start_run("ppo", cfg, on_update=on_update)
         resolved = yaml.safe_load((Path(tmp) / "bench" / "config.yaml").read_text())
-    return {"sps": summary["env_steps_per_s"], "num_envs": resolved["env"]["num_envs"],
-            "workers": resolved["env"]["workers"], "frames_to_target": reached[0] if reached else None}
+    return {
+        "sps": summary["env_steps_per_s"],
+        "num_envs": resolved["env"]["num_envs"],
+        "workers": resolved["env"]["workers"],
+        "frames_to_target": reached[0] if reached else None,
+    }
 
 
 def measure(env_id: str, steps: int) -> dict:
@@ -95,14 +105,20 @@ def measure(env_id: str, steps: int) -> dict:
     from llm_explore.config import RunConfig
 
     run = train(env_id, steps)
-    workers = RunConfig.model_validate({"env": {"id": env_id, "num_envs": run["num_envs"],
-                                                "workers": run["workers"]}}).env.resolved_workers()
+    workers = RunConfig.model_validate(
+        {"env": {"id": env_id, "num_envs": run["num_envs"], "workers": run["workers"]}}
+    ).env.resolved_workers()
     captions = env_id.startswith("textworld")
     raw = raw_rate(env_id, run["num_envs"], min(steps, 10000), captions)
     raw_workers = raw_rate(env_id, run["num_envs"], min(steps, 10000), captions, workers) if workers else raw
-    return {"num_envs": run["num_envs"], "workers": workers, "raw_env_sps": round(raw, 1),
-            "raw_env_workers_sps": round(raw_workers, 1), "train_sps": round(run["sps"], 1),
-            "ratio": round(run["sps"] / raw, 3)}
+    return {
+        "num_envs": run["num_envs"],
+        "workers": workers,
+        "raw_env_sps": round(raw, 1),
+        "raw_env_workers_sps": round(raw_workers, 1),
+        "train_sps": round(run["sps"], 1),
+        "ratio": round(run["sps"] / raw, 3),
+    }
 
 
 METHOD_CASES = [  # (env, methods compared with ppo on it); LLM methods get one warm-up run first
@@ -130,9 +146,17 @@ def methods_table(steps: int, rounds: int) -> list[dict]:
         base_steady = statistics.median(r[1] for r in rates["ppo"])
         for m, rs in rates.items():
             whole, steady = statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)
-            rows.append({"env": env_id, "method": m, "sps_whole": round(whole, 1), "sps_steady": round(steady, 1),
-                         "vs_ppo_whole": round(whole / base_whole, 3), "vs_ppo_steady": round(steady / base_steady, 3),
-                         "rounds": rounds})
+            rows.append(
+                {
+                    "env": env_id,
+                    "method": m,
+                    "sps_whole": round(whole, 1),
+                    "sps_steady": round(steady, 1),
+                    "vs_ppo_whole": round(whole / base_whole, 3),
+                    "vs_ppo_steady": round(steady / base_steady, 3),
+                    "rounds": rounds,
+                }
+            )
     return rows
 
 
@@ -143,22 +167,44 @@ def method_rate(method: str, env_id: str, steps: int) -> tuple[float, float]:
     from llm_explore.orchestration.launch import start_run
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = RunConfig.model_validate({"name": "bench", "out_dir": tmp, "env": {"id": env_id},
-                                        "learner": {"total_steps": steps, "tensorboard": False,
-                                                    "checkpoint_every": 1000}})
+        cfg = RunConfig.model_validate(
+            {
+                "name": "bench",
+                "out_dir": tmp,
+                "env": {"id": env_id},
+                "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 1000},
+            }
+        )
         _, summary = start_run(method, cfg)
         with (Path(tmp) / "bench" / "metrics.csv").open() as fh:
             rows = list(csv.DictReader(fh))
     first, last = rows[0], rows[-1]
-    steady = ((int(last["global_step"]) - int(first["global_step"])) /
-              max(1e-9, float(last["wall_s"]) - float(first["wall_s"])))
+    steady = (int(last["global_step"]) - int(first["global_step"])) / max(
+        1e-9, float(last["wall_s"]) - float(first["wall_s"])
+    )
     return float(summary["env_steps_per_s"]), steady
 
 
 def peer_run(python: Path, procs: int, seed: int) -> dict:
-    out = subprocess.run([str(python), str(ROOT / "benchmarks" / "peers" / "torch_ac_minigrid.py"), "--env",
-                          PEER_GYM_ID, "--procs", str(procs), "--seed", str(seed), "--frames", str(PEER_FRAMES),
-                          "--target", str(PEER_TARGET)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            str(python),
+            str(ROOT / "benchmarks" / "peers" / "torch_ac_minigrid.py"),
+            "--env",
+            PEER_GYM_ID,
+            "--procs",
+            str(procs),
+            "--seed",
+            str(seed),
+            "--frames",
+            str(PEER_FRAMES),
+            "--target",
+            str(PEER_TARGET),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -172,20 +218,33 @@ def peer_table(seeds: int, python: Path) -> list[dict]:
             ours.append(train(PEER_ENV, PEER_FRAMES, seed, [f"env.num_envs={envs}"], PEER_TARGET))
             if have_peer:
                 peer.append(peer_run(python, envs, seed))
-        rows.append(_peer_row("ours (llm-explore ppo)", envs, [r["sps"] for r in ours],
-                              [r["frames_to_target"] for r in ours]))
-        rows.append(_peer_row("torch-ac 1.4", envs, [r["fps"] for r in peer], [r["frames_to_target"] for r in peer])
-                    if have_peer else {"who": "torch-ac 1.4", "envs": envs,
-                                       "missing": f"no peer virtualenv at {python}: see benchmarks/peers/"
-                                                  "torch_ac_minigrid.py for the two commands that make it"})
+        rows.append(
+            _peer_row("ours (llm-explore ppo)", envs, [r["sps"] for r in ours], [r["frames_to_target"] for r in ours])
+        )
+        rows.append(
+            _peer_row("torch-ac 1.4", envs, [r["fps"] for r in peer], [r["frames_to_target"] for r in peer])
+            if have_peer
+            else {
+                "who": "torch-ac 1.4",
+                "envs": envs,
+                "missing": f"no peer virtualenv at {python}: see benchmarks/peers/"
+                "torch_ac_minigrid.py for the two commands that make it",
+            }
+        )
     return rows
 
 
 def _peer_row(who: str, envs: int, sps: list[float], frames: list[int | None]) -> dict:
     hit = [f for f in frames if f is not None]
-    return {"who": who, "envs": envs, "sps_each": [round(s, 1) for s in sps], "sps_median": round(statistics.median(sps), 1),
-            "frames_each": frames, "reached": len(hit),
-            "frames_median": statistics.median(hit) if len(hit) == len(frames) else None}
+    return {
+        "who": who,
+        "envs": envs,
+        "sps_each": [round(s, 1) for s in sps],
+        "sps_median": round(statistics.median(sps), 1),
+        "frames_each": frames,
+        "reached": len(hit),
+        "frames_median": statistics.median(hit) if len(hit) == len(frames) else None,
+    }
 
 
 def main() -> None:
@@ -194,21 +253,42 @@ def main() -> None:
     ap.add_argument("--peer-python", default=str(DEFAULT_PEER_PYTHON))
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-families", action="store_true")
-    ap.add_argument("--methods", action="store_true", help="also compare ppo-rnd/ppo-e3b (DoorKey-8x8) and "
-                    "ellm/deckard (Crafter, warm caches) with ppo")
+    ap.add_argument(
+        "--methods",
+        action="store_true",
+        help="also compare ppo-rnd/ppo-e3b (DoorKey-8x8) and ellm/deckard (Crafter, warm caches) with ppo",
+    )
     ap.add_argument("--method-steps", type=int, default=16384)
     ap.add_argument("--method-rounds", type=int, default=2)
     args = ap.parse_args()
     rows = [] if args.skip_families else run_cases(CASES, args.only, lambda env_id: measure(env_id, args.steps))
     if rows:
-        print_table(["case", "envs", "env workers", "raw env steps/s (in-process)", "raw env steps/s (workers)",
-                     "PPO training steps/s", "ratio"], rows,
-                    lambda r: [str(r["num_envs"]), str(r["workers"]), f"{r['raw_env_sps']:.0f}",
-                               f"{r['raw_env_workers_sps']:.0f}", f"{r['train_sps']:.0f}", f"{r['ratio']:.2f}"])
+        print_table(
+            [
+                "case",
+                "envs",
+                "env workers",
+                "raw env steps/s (in-process)",
+                "raw env steps/s (workers)",
+                "PPO training steps/s",
+                "ratio",
+            ],
+            rows,
+            lambda r: [
+                str(r["num_envs"]),
+                str(r["workers"]),
+                f"{r['raw_env_sps']:.0f}",
+                f"{r['raw_env_workers_sps']:.0f}",
+                f"{r['train_sps']:.0f}",
+                f"{r['ratio']:.2f}",
+            ],
+        )
     peer = [] if args.skip_peer else peer_table(args.peer_seeds, Path(args.peer_python))
     if peer:
-        print(f"\nDoorKey-5x5, frames to rolling success {PEER_TARGET} (100 episodes), 1 torch thread, "
-              f"{args.peer_seeds} seeds, interleaved")
+        print(
+            f"\nDoorKey-5x5, frames to rolling success {PEER_TARGET} (100 episodes), 1 torch thread, "
+            f"{args.peer_seeds} seeds, interleaved"
+        )
         print("who | envs | frames/s (median) | frames to 0.9 (median) | frames to 0.9, seeds 1..n")
         print("--- | --- | --- | --- | ---")
         for r in peer:
@@ -220,13 +300,17 @@ def main() -> None:
                 print(f"{r['who']} | {r['envs']} | {r['sps_median']:.0f} | {med} | {each}")
     methods = methods_table(args.method_steps, args.method_rounds) if args.methods else []
     if methods:
-        print(f"\nMethods beside ppo, {args.method_steps} steps, median of {args.method_rounds} interleaved rounds "
-              "(whole run / steady from update 2)")
+        print(
+            f"\nMethods beside ppo, {args.method_steps} steps, median of {args.method_rounds} interleaved rounds "
+            "(whole run / steady from update 2)"
+        )
         print("env | method | steps/s whole | steps/s steady | vs ppo whole | vs ppo steady")
         print("--- | --- | --- | --- | --- | ---")
         for r in methods:
-            print(f"{r['env']} | {r['method']} | {r['sps_whole']:.0f} | {r['sps_steady']:.0f} | "
-                  f"{r['vs_ppo_whole']:.2f} | {r['vs_ppo_steady']:.2f}")
+            print(
+                f"{r['env']} | {r['method']} | {r['sps_whole']:.0f} | {r['sps_steady']:.0f} | "
+                f"{r['vs_ppo_whole']:.2f} | {r['vs_ppo_steady']:.2f}"
+            )
     # Merge into the result file: a partial run (--only, --skip-*) keeps the rows it did not measure.
     old = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
     measured = {r["case"] for r in rows}

@@ -17,6 +17,7 @@ Other processes share this machine: every timing is stored with os.getloadavg() 
 after, and the numbers were taken under that load. Results go to benchmarks/results/sweep_scaling.json,
 section by section (a rerun reuses finished sections; delete the file to measure again).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,12 @@ def timed(fn) -> dict:
     load_before = os.getloadavg()
     start = time.perf_counter()
     value = fn()
-    return {"wall_s": round(time.perf_counter() - start, 1), "loadavg_before": [round(x, 2) for x in load_before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()], "value": value}
+    return {
+        "wall_s": round(time.perf_counter() - start, 1),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+        "value": value,
+    }
 
 
 def ppo_grid(args) -> dict:
@@ -62,15 +67,32 @@ def ppo_grid(args) -> dict:
     def sequential():
         out = RUNS / "ppo-sequential"
         shutil.rmtree(out, ignore_errors=True)
-        jobs = plan(Sweep(methods=["ppo", "ppo-count"], envs=[ENV], seeds=seeds, steps=args.steps, out=str(out),
-                          overrides=overrides))
+        jobs = plan(
+            Sweep(
+                methods=["ppo", "ppo-count"],
+                envs=[ENV],
+                seeds=seeds,
+                steps=args.steps,
+                out=str(out),
+                overrides=overrides,
+            )
+        )
         return [{"name": j.name, **run_job(asdict(j))} for j in jobs]
 
     def swept():
         out = RUNS / "ppo-ray"
         shutil.rmtree(out, ignore_errors=True)
-        jobs = run_sweep(Sweep(methods=["ppo", "ppo-count"], envs=[ENV], seeds=seeds, steps=args.steps,
-                               out=str(out), overrides=overrides, num_cpus=2))
+        jobs = run_sweep(
+            Sweep(
+                methods=["ppo", "ppo-count"],
+                envs=[ENV],
+                seeds=seeds,
+                steps=args.steps,
+                out=str(out),
+                overrides=overrides,
+                num_cpus=2,
+            )
+        )
         return [{"name": j.name, "status": j.status, "wall_s": j.wall_s, "summary": j.summary} for j in jobs]
 
     seq = timed(sequential)
@@ -79,9 +101,13 @@ def ppo_grid(args) -> dict:
         part["runs"] = part.pop("value")
         part["completed"] = sum(r["status"] == "complete" for r in part["runs"])
     per_run = [r["wall_s"] for r in seq["runs"]]
-    return {"grid": f"ppo, ppo-count x {len(seeds)} seeds, {ENV}, {args.steps} steps", "sequential": seq,
-            "sweep_2_cpus": ray, "speedup": round(seq["wall_s"] / ray["wall_s"], 2),
-            "mean_run_s_sequential": round(sum(per_run) / len(per_run), 1)}
+    return {
+        "grid": f"ppo, ppo-count x {len(seeds)} seeds, {ENV}, {args.steps} steps",
+        "sequential": seq,
+        "sweep_2_cpus": ray,
+        "speedup": round(seq["wall_s"] / ray["wall_s"], 2),
+        "mean_run_s_sequential": round(sum(per_run) / len(per_run), 1),
+    }
 
 
 def ellm_grid(args) -> dict:
@@ -90,12 +116,27 @@ def ellm_grid(args) -> dict:
     for mode in ("shared", "per-run"):
         out = RUNS / f"ellm-{mode}"
         shutil.rmtree(out, ignore_errors=True)
-        overrides = ["learner.tensorboard=false", "env.num_envs=4", "learner.num_steps=64",
-                     f"cache.path={(out / 'llm_cache.sqlite').resolve()}"]
+        overrides = [
+            "learner.tensorboard=false",
+            "env.num_envs=4",
+            "learner.num_steps=64",
+            f"cache.path={(out / 'llm_cache.sqlite').resolve()}",
+        ]
 
         def swept(out=out, overrides=overrides, mode=mode):
-            jobs = run_sweep(Sweep(methods=["ellm"], envs=[ENV], seeds=seeds, steps=256, out=str(out),
-                                   overrides=overrides, num_cpus=2, llm_server=mode, llm_parallel=4))
+            jobs = run_sweep(
+                Sweep(
+                    methods=["ellm"],
+                    envs=[ENV],
+                    seeds=seeds,
+                    steps=256,
+                    out=str(out),
+                    overrides=overrides,
+                    num_cpus=2,
+                    llm_server=mode,
+                    llm_parallel=4,
+                )
+            )
             return [{"name": j.name, "status": j.status, "wall_s": j.wall_s, "summary": j.summary} for j in jobs]
 
         part = timed(swept)
@@ -103,8 +144,11 @@ def ellm_grid(args) -> dict:
         part["llm_calls"] = sum(r["summary"].get("llm_calls", 0) for r in part["runs"])
         part["llm_cache_hits"] = sum(r["summary"].get("llm_cache_hits", 0) for r in part["runs"])
         result[mode] = part
-        print(f"ellm {mode}: {part['wall_s']} s, LLM calls {part['llm_calls']} ({part['llm_cache_hits']} cached), "
-              f"load {part['loadavg_before']}", flush=True)
+        print(
+            f"ellm {mode}: {part['wall_s']} s, LLM calls {part['llm_calls']} ({part['llm_cache_hits']} cached), "
+            f"load {part['loadavg_before']}",
+            flush=True,
+        )
     result["shared_speedup"] = round(result["per-run"]["wall_s"] / result["shared"]["wall_s"], 2)
     return result
 
@@ -121,14 +165,17 @@ def llm_serving(args) -> dict:
 
     path = default_model_path()
     k, n = args.clients, args.prompts
-    prompts = [[f"You see a {c} key {i} steps ahead and a {w} door.\nGoals:\n-" for i in range(n)]
-               for c, w in zip(("red", "blue", "green", "grey"), ("yellow", "purple", "red", "blue"))][:k]
+    prompts = [
+        [f"You see a {c} key {i} steps ahead and a {w} door.\nGoals:\n-" for i in range(n)]
+        for c, w in zip(("red", "blue", "green", "grey"), ("yellow", "purple", "red", "blue"), strict=True)
+    ][:k]
 
     def drive(urls: list[str]) -> float:
         def client(j: int) -> None:
             api = openai.OpenAI(base_url=urls[j % len(urls)], api_key="x", timeout=300, max_retries=0)
             for prompt in prompts[j]:
                 api.completions.create(model="m", prompt=prompt, max_tokens=16, temperature=0)
+
         threads = [threading.Thread(target=client, args=(j,)) for j in range(k)]
         start = time.perf_counter()
         for t in threads:
@@ -158,8 +205,11 @@ def cluster_estimate(nodes: int = 100, cores_per_node: int = 2) -> dict:
     """Total run time and the longest run of each stored benchmark grid; on `nodes` nodes of
     `cores_per_node` cores (one run per core, as here) the grid takes about its longest run when it has
     fewer runs than cores, else rounds of runs."""
-    sources = {"ppo_minigrid": "benchmarks/results/ppo_minigrid.json", "ellm_crafter": "benchmarks/results/ellm_crafter.json",
-               "ige": "benchmarks/results/ige.json"}
+    sources = {
+        "ppo_minigrid": "benchmarks/results/ppo_minigrid.json",
+        "ellm_crafter": "benchmarks/results/ellm_crafter.json",
+        "ige": "benchmarks/results/ige.json",
+    }
     out = {"nodes": nodes, "cores_per_node": cores_per_node, "grids": {}}
     slots = nodes * cores_per_node
     total_all = longest_all = 0.0
@@ -173,13 +223,23 @@ def cluster_estimate(nodes: int = 100, cores_per_node: int = 2) -> dict:
         if not walls:
             continue
         rounds = math.ceil(len(walls) / slots)
-        out["grids"][name] = {"runs": len(walls), "run_s_total": round(sum(walls)), "longest_run_s": round(max(walls)),
-                              "cluster_wall_s_estimate": round(max(max(walls), rounds * sum(walls) / len(walls)))}
+        out["grids"][name] = {
+            "runs": len(walls),
+            "run_s_total": round(sum(walls)),
+            "longest_run_s": round(max(walls)),
+            "cluster_wall_s_estimate": round(max(max(walls), rounds * sum(walls) / len(walls))),
+        }
         total_all += sum(walls)
         longest_all = max(longest_all, max(walls))
         count_all += len(walls)
-    out["all"] = {"runs": count_all, "run_s_total": round(total_all), "longest_run_s": round(longest_all),
-                  "cluster_wall_s_estimate": round(max(longest_all, math.ceil(count_all / slots) * total_all / max(1, count_all)))}
+    out["all"] = {
+        "runs": count_all,
+        "run_s_total": round(total_all),
+        "longest_run_s": round(longest_all),
+        "cluster_wall_s_estimate": round(
+            max(longest_all, math.ceil(count_all / slots) * total_all / max(1, count_all))
+        ),
+    }
     return out
 
 
@@ -193,10 +253,16 @@ def main() -> None:
     ap.add_argument("--only", default="ppo,ellm,llm,cluster")
     args = ap.parse_args()
     data = load()
-    data["note"] = ("measured under load: other agents shared the 2 cores; see loadavg_before/after beside each "
-                    "timing (1, 5 and 15 min averages)")
-    for name, fn in (("ppo", lambda: ppo_grid(args)), ("ellm", lambda: ellm_grid(args)),
-                     ("llm", lambda: llm_serving(args)), ("cluster", cluster_estimate)):
+    data["note"] = (
+        "measured under load: other agents shared the 2 cores; see loadavg_before/after beside each "
+        "timing (1, 5 and 15 min averages)"
+    )
+    for name, fn in (
+        ("ppo", lambda: ppo_grid(args)),
+        ("ellm", lambda: ellm_grid(args)),
+        ("llm", lambda: llm_serving(args)),
+        ("cluster", cluster_estimate),
+    ):
         if name not in args.only.split(","):
             continue
         if name in data and name != "cluster":
@@ -204,22 +270,33 @@ def main() -> None:
             continue
         data[name] = fn()
         save(data)
-        print(json.dumps({k: v for k, v in data[name].items() if k not in ("sequential", "sweep_2_cpus", "shared",
-                                                                           "per-run")}, indent=1), flush=True)
+        print(
+            json.dumps(
+                {k: v for k, v in data[name].items() if k not in ("sequential", "sweep_2_cpus", "shared", "per-run")},
+                indent=1,
+            ),
+            flush=True,
+        )
     if "ppo" in data:
         p = data["ppo"]
-        print(f"\nPPO grid ({p['grid']}): sequential {p['sequential']['wall_s']} s (load "
-              f"{p['sequential']['loadavg_before'][0]}), sweep on 2 CPUs {p['sweep_2_cpus']['wall_s']} s (load "
-              f"{p['sweep_2_cpus']['loadavg_before'][0]}), speed-up {p['speedup']}x")
+        print(
+            f"\nPPO grid ({p['grid']}): sequential {p['sequential']['wall_s']} s (load "
+            f"{p['sequential']['loadavg_before'][0]}), sweep on 2 CPUs {p['sweep_2_cpus']['wall_s']} s (load "
+            f"{p['sweep_2_cpus']['loadavg_before'][0]}), speed-up {p['speedup']}x"
+        )
     if "ellm" in data:
         e = data["ellm"]
-        print(f"ELLM grid ({e['grid']}): shared server {e['shared']['wall_s']} s, model per run "
-              f"{e['per-run']['wall_s']} s, shared speed-up {e['shared_speedup']}x")
+        print(
+            f"ELLM grid ({e['grid']}): shared server {e['shared']['wall_s']} s, model per run "
+            f"{e['per-run']['wall_s']} s, shared speed-up {e['shared_speedup']}x"
+        )
     if "llm" in data:
         m = data["llm"]
-        print(f"LLM serving ({m['clients']} clients x {m['prompts_per_client']} prompts): one server "
-              f"{m['shared_one_server']['requests_per_s']} req/s, a server per client "
-              f"{m['one_server_per_client']['requests_per_s']} req/s, shared speed-up {m['shared_speedup']}x")
+        print(
+            f"LLM serving ({m['clients']} clients x {m['prompts_per_client']} prompts): one server "
+            f"{m['shared_one_server']['requests_per_s']} req/s, a server per client "
+            f"{m['one_server_per_client']['requests_per_s']} req/s, shared speed-up {m['shared_speedup']}x"
+        )
     print(f"wrote {RESULTS}")
 
 

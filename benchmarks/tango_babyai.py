@@ -35,6 +35,7 @@ printed beside. Runs go to benchmarks/runs/tango_babyai/ (one folder per tango r
 episode); a folder with a summary.json is read back, so an interrupted benchmark continues where it
 stopped. Results: markdown on stdout and benchmarks/results/tango_babyai.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to")
 METHODS = ("tango-template", "random-agent", "tango", "llm-agent-naive")  # the slow one last
 # BALROG (Paglieri et al. 2024), BabyAI, naive agent, one LLM call per step: success % over 125 episodes.
-BALROG = {"GPT-4o": 77.6, "Llama-3.1-70B": 73.2, "Gemini-1.5-Pro": 58.4, "GPT-4o-mini": 50.4,
-          "Llama-3.1-8B": 30.0, "Llama-3.2-3B": 10.0, "Llama-3.2-1B": 6.0}
+BALROG = {
+    "GPT-4o": 77.6,
+    "Llama-3.1-70B": 73.2,
+    "Gemini-1.5-Pro": 58.4,
+    "GPT-4o-mini": 50.4,
+    "Llama-3.1-8B": 30.0,
+    "Llama-3.2-3B": 10.0,
+    "Llama-3.2-1B": 6.0,
+}
 
 
 def env_id(task: str) -> str:
@@ -68,15 +76,17 @@ def failure_kind(record: dict) -> str | None:
     if "never name a" in reason:
         return "target not in the policy's missions"
     if "did not reach" in reason:
-        return "policy step cap, " + ("ended facing no object" if "ended facing no object" in reason
-                                      else "ended facing another object")
+        return "policy step cap, " + (
+            "ended facing no object" if "ended facing no object" in reason else "ended facing another object"
+        )
     if record["status"] in ("step_cap", "episode_end"):
         return "program/env step cap"
     return reason[:70] or record["status"]
 
 
-def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, client,
-                  navigation: str | None = None) -> list[dict]:
+def run_tango_job(
+    method: str, task: str, episodes: int, seed: int, out: Path, client, navigation: str | None = None
+) -> list[dict]:
     """One tango / tango-template run of `episodes` episodes; its per-episode rows."""
     from llm_explore.config import RunConfig
     from llm_explore.methods.tango.runner import run_tango
@@ -86,7 +96,10 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
     if learned and navigation:  # one folder per policy: another --navigation must not reuse these runs
         run_dir = out / f"{method}-{Path(navigation.split(':', 1)[-1]).name}-{task}-s{seed}-n{episodes}"
     base = "tango" if method == "tango-program" else "tango-template" if learned else method
-    settings = {"episodes": episodes, **({"mode": "program", "program_retries": 1} if method == "tango-program" else {})}
+    settings = {
+        "episodes": episodes,
+        **({"mode": "program", "program_retries": 1} if method == "tango-program" else {}),
+    }
     if learned:
         if not navigation:
             raise SystemExit(f"{method} needs --navigation learned:RUN_DIR")
@@ -94,9 +107,15 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
         settings["navigation_sampling"] = "greedy" if method.endswith("-greedy") else "sample"
     if not (run_dir / "summary.json").is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
-        cfg = RunConfig.model_validate({"name": run_dir.name, "out_dir": str(out), "seed": seed,
-                                        "env": {"id": env_id(task)},
-                                        "method": {base.replace("-", "_"): settings}})
+        cfg = RunConfig.model_validate(
+            {
+                "name": run_dir.name,
+                "out_dir": str(out),
+                "seed": seed,
+                "env": {"id": env_id(task)},
+                "method": {base.replace("-", "_"): settings},
+            }
+        )
         run_tango(base, cfg, client=client if base == "tango" else None, run_dir=run_dir)
     from llm_explore.methods.tango.plans import parse_mission
 
@@ -108,11 +127,23 @@ def run_tango_job(method: str, task: str, episodes: int, seed: int, out: Path, c
         # satisfies goto and pickup): agreement with the rule-based parser's plan is reported apart.
         agrees = None if method == "tango-program" else bool(rule and r["plan"] == rule.as_dict())
         go_to = [c for c in r["calls"] if c["primitive"] == "go_to"]
-        rows.append({"method": method, "task": task, "seed": r["seed"], "success": int(r["success"]),
-                     "env_steps": r["env_steps"], "llm_calls": r["llm_calls"], "wall_s": r["wall_s"],
-                     "valid": r["check"] == "ok", "plan_agrees": agrees, "status": r["status"],
-                     "failed_primitive": r["failed_primitive"], "failure": failure_kind(r),
-                     "go_to_steps_ok": [c["steps"] for c in go_to if c.get("ok")]})
+        rows.append(
+            {
+                "method": method,
+                "task": task,
+                "seed": r["seed"],
+                "success": int(r["success"]),
+                "env_steps": r["env_steps"],
+                "llm_calls": r["llm_calls"],
+                "wall_s": r["wall_s"],
+                "valid": r["check"] == "ok",
+                "plan_agrees": agrees,
+                "status": r["status"],
+                "failed_primitive": r["failed_primitive"],
+                "failure": failure_kind(r),
+                "go_to_steps_ok": [c["steps"] for c in go_to if c.get("ok")],
+            }
+        )
     return rows
 
 
@@ -129,15 +160,32 @@ def run_agent_job(method: str, task: str, seed: int, out: Path, client, reuse_on
     if not path.is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
         registered, settings = AGENT_VARIANTS.get(method, (method, {}))
-        cfg = RunConfig.model_validate({
-            "name": run_dir.name, "out_dir": str(out), "seed": seed, "env": {"id": env_id(task)},
-            "method": {registered.replace("-", "_"): {"trials": 1, "episode_steps": 128, "max_env_steps": 128,
-                                                      **settings}}})
+        cfg = RunConfig.model_validate(
+            {
+                "name": run_dir.name,
+                "out_dir": str(out),
+                "seed": seed,
+                "env": {"id": env_id(task)},
+                "method": {
+                    registered.replace("-", "_"): {"trials": 1, "episode_steps": 128, "max_env_steps": 128, **settings}
+                },
+            }
+        )
         run_search(registered, cfg, client=client if registered == "llm-agent" else None, run_dir=run_dir)
     s = json.loads(path.read_text())
-    return {"method": method, "task": task, "seed": seed, "success": int(bool(s["solved"])),
-            "env_steps": s["env_steps"], "llm_calls": int(s["llm"].get("calls", 0)) if s.get("llm") else 0,
-            "wall_s": s["wall_s"], "valid": None, "plan_agrees": None, "status": s["status"], "failed_primitive": None}
+    return {
+        "method": method,
+        "task": task,
+        "seed": seed,
+        "success": int(bool(s["solved"])),
+        "env_steps": s["env_steps"],
+        "llm_calls": int(s["llm"].get("calls", 0)) if s.get("llm") else 0,
+        "wall_s": s["wall_s"],
+        "valid": None,
+        "plan_agrees": None,
+        "status": s["status"],
+        "failed_primitive": None,
+    }
 
 
 def aggregate(rows: list[dict], methods: list[str], tasks: list[str]) -> list[dict]:
@@ -160,15 +208,18 @@ def aggregate(rows: list[dict], methods: list[str], tasks: list[str]) -> list[di
         agg["valid_rate"] = float(np.mean(valid)) if valid else None
         agrees = [r["plan_agrees"] for r in mine if r.get("plan_agrees") is not None]
         agg["plan_agrees_rate"] = float(np.mean(agrees)) if agrees else None
-        agg["plan_agrees_by_task"] = {t: int(sum(r["plan_agrees"] for r in mine if r["task"] == t
-                                                 and r.get("plan_agrees") is not None)) for t in tasks}
+        agg["plan_agrees_by_task"] = {
+            t: int(sum(r["plan_agrees"] for r in mine if r["task"] == t and r.get("plan_agrees") is not None))
+            for t in tasks
+        }
         failures: dict[str, int] = {}
         for r in mine:
             if r["failed_primitive"]:
                 failures[r["failed_primitive"]] = failures.get(r["failed_primitive"], 0) + 1
         agg["failures_by_primitive"] = failures
-        agg["failure_kinds"] = {t: _count(r.get("failure") for r in mine if r["task"] == t and r.get("failure"))
-                                for t in tasks}
+        agg["failure_kinds"] = {
+            t: _count(r.get("failure") for r in mine if r["task"] == t and r.get("failure")) for t in tasks
+        }
         ok_steps = [s for r in mine for s in r.get("go_to_steps_ok", [])]
         agg["go_to_ok_mean_steps"] = float(np.mean(ok_steps)) if ok_steps else None
         out.append(agg)
@@ -184,8 +235,10 @@ def _count(values) -> dict[str, int]:
 
 def render_failures(agg: list[dict], tasks: list[str]) -> str:
     """Failure kinds per task for the tango-template rows (where learned navigation fails)."""
-    lines = ["| method | " + " | ".join(tasks) + " | env steps per go_to call that reached its object |",
-             "|---|" + "---|" * (len(tasks) + 1)]
+    lines = [
+        "| method | " + " | ".join(tasks) + " | env steps per go_to call that reached its object |",
+        "|---|" + "---|" * (len(tasks) + 1),
+    ]
     for a in agg:
         if not a["method"].startswith("tango-template"):
             continue
@@ -204,36 +257,59 @@ def render(agg: list[dict], tasks: list[str]) -> str:
             return "-"
         return f"{100 * cell['success']:.0f} [{100 * cell['ci95'][0]:.0f}, {100 * cell['ci95'][1]:.0f}] (n={cell['n']})"
 
-    head = ["method", *tasks, "overall", "LLM calls/ep", "env steps/ep", "wall s", "valid plans",
-            "plan = rule parse"]
+    head = ["method", *tasks, "overall", "LLM calls/ep", "env steps/ep", "wall s", "valid plans", "plan = rule parse"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for a in agg:
         valid = "-" if a["valid_rate"] is None else f"{100 * a['valid_rate']:.0f}%"
         agree = "-" if a["plan_agrees_rate"] is None else f"{100 * a['plan_agrees_rate']:.0f}%"
-        lines.append("| " + " | ".join([a["method"], *[pct(a[t]) for t in tasks], pct(a["overall"]),
-                                         f"{a['llm_calls_per_episode']:.1f}", f"{a['env_steps_per_episode']:.1f}",
-                                         f"{a['wall_s']:.0f}", valid, agree]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    a["method"],
+                    *[pct(a[t]) for t in tasks],
+                    pct(a["overall"]),
+                    f"{a['llm_calls_per_episode']:.1f}",
+                    f"{a['env_steps_per_episode']:.1f}",
+                    f"{a['wall_s']:.0f}",
+                    valid,
+                    agree,
+                ]
+            )
+            + " |"
+        )
     lines.append("")
-    lines.append("BALROG naive agent (one LLM call per step, published, overall %): "
-                 + ", ".join(f"{k} {v}" for k, v in BALROG.items()))
+    lines.append(
+        "BALROG naive agent (one LLM call per step, published, overall %): "
+        + ", ".join(f"{k} {v}" for k, v in BALROG.items())
+    )
     return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--episodes", type=int, default=25)
-    ap.add_argument("--agent-episodes", type=int, default=None, help="llm-agent(-naive) episodes per task (default --episodes)")
+    ap.add_argument(
+        "--agent-episodes", type=int, default=None, help="llm-agent(-naive) episodes per task (default --episodes)"
+    )
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--seed", type=int, default=1000)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "runs" / "tango_babyai"))
-    ap.add_argument("--reuse-only", action="store_true",
-                    help="agents: table only the episodes already run (stop a long llm-agent part and report it)")
-    ap.add_argument("--navigation", default=None,
-                    help="learned:RUN_DIR for tango-template-learned (a PPO GoTo policy drives go_to)")
-    ap.add_argument("--shard", default="0/1",
-                    help="K/N: run agent episodes j with j %% N == K (N workers on one run folder, one per core); "
-                         "the others' finished episodes are read back. Table them all afterwards with --reuse-only")
+    ap.add_argument(
+        "--reuse-only",
+        action="store_true",
+        help="agents: table only the episodes already run (stop a long llm-agent part and report it)",
+    )
+    ap.add_argument(
+        "--navigation", default=None, help="learned:RUN_DIR for tango-template-learned (a PPO GoTo policy drives go_to)"
+    )
+    ap.add_argument(
+        "--shard",
+        default="0/1",
+        help="K/N: run agent episodes j with j %% N == K (N workers on one run folder, one per core); "
+        "the others' finished episodes are read back. Table them all afterwards with --reuse-only",
+    )
     ap.add_argument("--result", default=str(ROOT / "benchmarks" / "results" / "tango_babyai.json"))
     args = ap.parse_args()
     import torch
@@ -254,11 +330,24 @@ def main() -> None:
     def write_result() -> None:
         # written after every job: a partial result is never lost
         Path(args.result).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.result).write_text(json.dumps({
-            "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                        "note": "measured on a shared 2-core machine under load (wall times)"},
-            "args": vars(args), "balrog_naive_agent": BALROG, "aggregate": aggregate(rows, methods, tasks),
-            "episodes": rows, "elapsed_s": round(time.time() - started, 1)}, indent=1) + "\n")
+        Path(args.result).write_text(
+            json.dumps(
+                {
+                    "machine": {
+                        "cores": os.cpu_count(),
+                        "python": platform.python_version(),
+                        "note": "measured on a shared 2-core machine under load (wall times)",
+                    },
+                    "args": vars(args),
+                    "balrog_naive_agent": BALROG,
+                    "aggregate": aggregate(rows, methods, tasks),
+                    "episodes": rows,
+                    "elapsed_s": round(time.time() - started, 1),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
 
     try:
         for method in methods:
@@ -266,8 +355,11 @@ def main() -> None:
                 for task in tasks:
                     t0 = time.time()
                     rows.extend(run_tango_job(method, task, args.episodes, args.seed, out, client, args.navigation))
-                    print(f"{method} {task}: {sum(r['success'] for r in rows if r['method'] == method and r['task'] == task)}"
-                          f" successes ({time.time() - t0:.0f} s)", flush=True)
+                    print(
+                        f"{method} {task}: {sum(r['success'] for r in rows if r['method'] == method and r['task'] == task)}"
+                        f" successes ({time.time() - t0:.0f} s)",
+                        flush=True,
+                    )
                     write_result()
                 continue
             n = agent_episodes if method.startswith("llm-agent") else args.episodes
@@ -282,8 +374,11 @@ def main() -> None:
                     continue
                 rows.append(row)
                 if own and time.time() - t0 > 1:
-                    print(f"{method} {task} s{seed}: {'solved' if row['success'] else 'not solved'} in "
-                          f"{row['env_steps']} steps, {row['llm_calls']} calls ({time.time() - t0:.0f} s)", flush=True)
+                    print(
+                        f"{method} {task} s{seed}: {'solved' if row['success'] else 'not solved'} in "
+                        f"{row['env_steps']} steps, {row['llm_calls']} calls ({time.time() - t0:.0f} s)",
+                        flush=True,
+                    )
                 write_result()
     finally:
         if client is not None:

@@ -21,6 +21,7 @@ commands). Each episode is its own run folder under benchmarks/runs/tango_famili
 when it has a summary.json, so an interrupted benchmark continues where it stopped. Results: markdown
 on stdout and benchmarks/results/tango_families.json (written after every method x group).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 from bench_common import episode_mean_ci, patient_llm_client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,15 +64,34 @@ def run_tango_episode(method: str, group: str, env_id: str, seed: int, out: Path
     if not (run_dir / "summary.json").is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
         settings = {"episodes": 1, **({"target": target} if target else {})}
-        cfg = RunConfig.model_validate({"name": run_dir.name, "out_dir": str(out), "seed": seed, "env": {"id": env_id},
-                                        "method": {method.replace("-", "_"): settings}})
+        cfg = RunConfig.model_validate(
+            {
+                "name": run_dir.name,
+                "out_dir": str(out),
+                "seed": seed,
+                "env": {"id": env_id},
+                "method": {method.replace("-", "_"): settings},
+            }
+        )
         run_tango(method, cfg, client=client if method == "tango" else None, run_dir=run_dir)
     r = json.loads((run_dir / "programs.jsonl").read_text().splitlines()[0])
-    return {"method": method, "group": group, "env": env_id, "seed": seed, "success": int(r["success"]),
-            "achievements": r.get("achievements"), "score": r.get("score"), "max_score": r.get("max_score"),
-            "env_steps": r["env_steps"], "llm_calls": r["llm_calls"], "wall_s": r["wall_s"],
-            "valid": r["check"] == "ok", "status": r["status"], "failed_primitive": r["failed_primitive"],
-            "plan": r["plan"]}
+    return {
+        "method": method,
+        "group": group,
+        "env": env_id,
+        "seed": seed,
+        "success": int(r["success"]),
+        "achievements": r.get("achievements"),
+        "score": r.get("score"),
+        "max_score": r.get("max_score"),
+        "env_steps": r["env_steps"],
+        "llm_calls": r["llm_calls"],
+        "wall_s": r["wall_s"],
+        "valid": r["check"] == "ok",
+        "status": r["status"],
+        "failed_primitive": r["failed_primitive"],
+        "plan": r["plan"],
+    }
 
 
 def run_random_episode(group: str, env_id: str, seed: int, out: Path) -> dict:
@@ -84,17 +103,36 @@ def run_random_episode(group: str, env_id: str, seed: int, out: Path) -> dict:
     path = run_dir / "summary.json"
     if not path.is_file():
         shutil.rmtree(run_dir, ignore_errors=True)
-        cfg = RunConfig.model_validate({
-            "name": run_dir.name, "out_dir": str(out), "seed": seed, "env": {"id": env_id},
-            "method": {"random_agent": {"trials": 1, "episode_steps": steps, "max_env_steps": steps}}})
+        cfg = RunConfig.model_validate(
+            {
+                "name": run_dir.name,
+                "out_dir": str(out),
+                "seed": seed,
+                "env": {"id": env_id},
+                "method": {"random_agent": {"trials": 1, "episode_steps": steps, "max_env_steps": steps}},
+            }
+        )
         run_search("random-agent", cfg, run_dir=run_dir)
     s = json.loads(path.read_text())
     achievements = sorted(s.get("achievements") or {}) if group.startswith("crafter") else None
     success = (TARGETS[group] in achievements) if achievements is not None else bool(s["solved"])
-    return {"method": "random-agent", "group": group, "env": env_id, "seed": seed, "success": int(success),
-            "achievements": achievements, "score": None, "max_score": None, "env_steps": s["env_steps"],
-            "llm_calls": 0, "wall_s": s["wall_s"], "valid": None, "status": s["status"], "failed_primitive": None,
-            "plan": None}
+    return {
+        "method": "random-agent",
+        "group": group,
+        "env": env_id,
+        "seed": seed,
+        "success": int(success),
+        "achievements": achievements,
+        "score": None,
+        "max_score": None,
+        "env_steps": s["env_steps"],
+        "llm_calls": 0,
+        "wall_s": s["wall_s"],
+        "valid": None,
+        "status": s["status"],
+        "failed_primitive": None,
+        "plan": None,
+    }
 
 
 def aggregate(rows: list[dict], methods: list[str], groups: list[str]) -> list[dict]:
@@ -109,17 +147,26 @@ def aggregate(rows: list[dict], methods: list[str], groups: list[str]) -> list[d
                 continue
             n = len(mine)
             mean, lo, hi = episode_mean_ci([r["success"] for r in mine])
-            row = {"group": group, "method": method, "n": n, "success": round(100 * mean, 1),
-                   "ci95": [round(100 * lo, 1), round(100 * hi, 1)],
-                   "env_steps_per_episode": round(sum(r["env_steps"] for r in mine) / n, 1),
-                   "llm_calls_per_episode": round(sum(r["llm_calls"] for r in mine) / n, 2),
-                   "valid_plans": (round(100 * sum(bool(r["valid"]) for r in mine) / n, 1)
-                                   if method.startswith("tango") else None),
-                   "wall_s": round(sum(r["wall_s"] for r in mine), 1),
-                   "outcomes": dict(sorted({s: sum(r["status"] == s for r in mine) for s in
-                                            {r["status"] for r in mine}}.items())),
-                   "failures_by_primitive": {p: sum(r["failed_primitive"] == p for r in mine)
-                                             for p in sorted({r["failed_primitive"] for r in mine} - {None, ""})}}
+            row = {
+                "group": group,
+                "method": method,
+                "n": n,
+                "success": round(100 * mean, 1),
+                "ci95": [round(100 * lo, 1), round(100 * hi, 1)],
+                "env_steps_per_episode": round(sum(r["env_steps"] for r in mine) / n, 1),
+                "llm_calls_per_episode": round(sum(r["llm_calls"] for r in mine) / n, 2),
+                "valid_plans": (
+                    round(100 * sum(bool(r["valid"]) for r in mine) / n, 1) if method.startswith("tango") else None
+                ),
+                "wall_s": round(sum(r["wall_s"] for r in mine), 1),
+                "outcomes": dict(
+                    sorted({s: sum(r["status"] == s for r in mine) for s in {r["status"] for r in mine}}.items())
+                ),
+                "failures_by_primitive": {
+                    p: sum(r["failed_primitive"] == p for r in mine)
+                    for p in sorted({r["failed_primitive"] for r in mine} - {None, ""})
+                },
+            }
             if group.startswith("crafter"):
                 rates = {a: sum(a in (r["achievements"] or []) for r in mine) / n for a in all_achievements()}
                 row["achievements_per_episode"] = round(sum(len(r["achievements"] or []) for r in mine) / n, 2)
@@ -130,13 +177,18 @@ def aggregate(rows: list[dict], methods: list[str], groups: list[str]) -> list[d
 
 
 def render(agg: list[dict]) -> str:
-    lines = ["| group | method | success % [95% CI] | achievements/ep | Crafter score | env steps/ep | "
-             "LLM calls/ep | valid plans | wall s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| group | method | success % [95% CI] | achievements/ep | Crafter score | env steps/ep | "
+        "LLM calls/ep | valid plans | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for a in agg:
         valid = "-" if a["valid_plans"] is None else f"{a['valid_plans']:.0f}%"
-        lines.append(f"| {a['group']} | {a['method']} | {a['success']:.0f} [{a['ci95'][0]:.0f}, {a['ci95'][1]:.0f}] "
-                     f"(n={a['n']}) | {a.get('achievements_per_episode', '-')} | {a.get('crafter_score', '-')} | "
-                     f"{a['env_steps_per_episode']} | {a['llm_calls_per_episode']} | {valid} | {a['wall_s']:.0f} |")
+        lines.append(
+            f"| {a['group']} | {a['method']} | {a['success']:.0f} [{a['ci95'][0]:.0f}, {a['ci95'][1]:.0f}] "
+            f"(n={a['n']}) | {a.get('achievements_per_episode', '-')} | {a.get('crafter_score', '-')} | "
+            f"{a['env_steps_per_episode']} | {a['llm_calls_per_episode']} | {valid} | {a['wall_s']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -175,12 +227,26 @@ def main() -> None:
                 print(f"{group} {method}: {done}/{args.episodes} ({time.time() - t0:.0f} s)", flush=True)
                 agg = aggregate(rows, methods, groups)
                 Path(args.result).parent.mkdir(parents=True, exist_ok=True)
-                Path(args.result).write_text(json.dumps({
-                    "machine": {"cores": os.cpu_count(), "python": platform.python_version(),
-                                "note": "measured on a shared 2-core machine under load (wall times)"},
-                    "args": vars(args), "crafter_length": CRAFTER_LENGTH, "cooking_steps": COOKING_STEPS,
-                    "targets": TARGETS, "aggregate": agg, "episodes": rows,
-                    "elapsed_s": round(time.time() - started, 1)}, indent=1) + "\n")
+                Path(args.result).write_text(
+                    json.dumps(
+                        {
+                            "machine": {
+                                "cores": os.cpu_count(),
+                                "python": platform.python_version(),
+                                "note": "measured on a shared 2-core machine under load (wall times)",
+                            },
+                            "args": vars(args),
+                            "crafter_length": CRAFTER_LENGTH,
+                            "cooking_steps": COOKING_STEPS,
+                            "targets": TARGETS,
+                            "aggregate": agg,
+                            "episodes": rows,
+                            "elapsed_s": round(time.time() - started, 1),
+                        },
+                        indent=1,
+                    )
+                    + "\n"
+                )
     finally:
         if client is not None:
             client.close()

@@ -15,6 +15,7 @@ Per PPO run folder (trained with `llm-explore run ppo --env babyai:BabyAI-GoToLo
 
 Results: benchmarks/results/tango_nav_policy.json (wall times measured on the shared machine, under load).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,10 @@ def grounding(run_dir: Path, episodes: int) -> dict:
             if which == "other":
                 words = mission.split()
                 target = (words[-1], words[-2])
-                objs = sorted({(o.type, o.color) for o in env.env.grid.grid
-                               if o is not None and o.type in ("key", "ball", "box")} - {target})
+                objs = sorted(
+                    {(o.type, o.color) for o in env.env.grid.grid if o is not None and o.type in ("key", "ball", "box")}
+                    - {target}
+                )
                 kind, colour = rng.choice(objs)
                 mission = f"go to the {colour} {kind}"
             won = 0
@@ -101,12 +104,17 @@ def main() -> None:
         run_dir = Path(run)
         summary = json.loads((run_dir / "summary.json").read_text())
         t0 = time.time()
-        row = {"env": summary.get("env"), "env_steps": summary.get("env_steps"), "status": summary.get("status"),
-               "train_success_last_100_episodes": summary.get("success_rate")}
+        row = {
+            "env": summary.get("env"),
+            "env_steps": summary.get("env_steps"),
+            "status": summary.get("status"),
+            "train_success_last_100_episodes": summary.get("success_rate"),
+        }
         for greedy in (False, True):
             ev = evaluate(run_dir, episodes=args.episodes, greedy=greedy)
-            row["eval_greedy" if greedy else "eval_sampled"] = {k: ev[k] for k in ("episodes", "success_rate",
-                                                                                   "mean_return", "mean_length")}
+            row["eval_greedy" if greedy else "eval_sampled"] = {
+                k: ev[k] for k in ("episodes", "success_rate", "mean_return", "mean_length")
+            }
         row["grounding"] = grounding(run_dir, args.episodes)
         row["grounding"]["success_random_actions"] = random_success(str(row["env"]), args.episodes)
         row["wall_s"] = round(time.time() - t0, 1)

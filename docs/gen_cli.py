@@ -10,6 +10,7 @@ Two ways to use it:
 Each command's help is click's own formatting (what ``llm-explore COMMAND --help`` prints), obtained
 through ``typer.main.get_command(app)``.
 """
+
 from __future__ import annotations
 
 import argparse

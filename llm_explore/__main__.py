@@ -1,4 +1,5 @@
 """`python -m llm_explore` runs the CLI."""
+
 from llm_explore.cli.app import main
 
 main()

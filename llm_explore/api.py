@@ -27,11 +27,13 @@ SOFE inputs, warm-up), the fields of `RunContext` beyond `run_dir`, `config`, `m
 `uses_llm`, `learner_defaults`, `sections`, and the layout of run folders. Anything not exported
 here (every other module of `llm_explore`) is internal and may change in any release.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -47,9 +49,25 @@ from llm_explore.methods.registry import MethodSpec
 from llm_explore.templates import PromptLibrary
 
 __all__ = [
-    "AdapterEnv", "Completion", "ConfigError", "EnvSpec", "LLMBackend", "LLMError", "PromptLibrary", "Request",
-    "RewardShaper", "RunContext", "Runner", "ShapingResult", "Transitions", "ask", "prompts",
-    "register_backend", "register_env_family", "register_method", "register_task_specs",
+    "AdapterEnv",
+    "Completion",
+    "ConfigError",
+    "EnvSpec",
+    "LLMBackend",
+    "LLMError",
+    "PromptLibrary",
+    "Request",
+    "RewardShaper",
+    "RunContext",
+    "Runner",
+    "ShapingResult",
+    "Transitions",
+    "ask",
+    "prompts",
+    "register_backend",
+    "register_env_family",
+    "register_method",
+    "register_task_specs",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -107,10 +125,17 @@ def prompts(ctx: RunContext | None = None) -> PromptLibrary:
     return PromptLibrary(ctx.config.prompts_dir if ctx is not None else None)
 
 
-def register_method(name: str, factory: Callable[[RunContext], RewardShaper] | None = None, *,
-                    description: str = "", uses_llm: bool = False,
-                    learner_defaults: dict[str, Any] | None = None, sections: dict[str, type] | None = None,
-                    runner: Runner | None = None, **more: Any) -> MethodSpec:
+def register_method(
+    name: str,
+    factory: Callable[[RunContext], RewardShaper] | None = None,
+    *,
+    description: str = "",
+    uses_llm: bool = False,
+    learner_defaults: dict[str, Any] | None = None,
+    sections: dict[str, type] | None = None,
+    runner: Runner | None = None,
+    **more: Any,
+) -> MethodSpec:
     """Make `llm-explore run NAME` run a method: `factory(ctx)` returns the `RewardShaper` PPO trains
     with, or `runner` runs the method itself. Call it at import time of the module your
     `llm_explore.methods` entry point names.
@@ -125,13 +150,21 @@ def register_method(name: str, factory: Callable[[RunContext], RewardShaper] | N
     from llm_explore.methods import registry
 
     with plugins.loading(_caller_package()):
-        return registry.register_method(name, factory, description=description, uses_llm=uses_llm,
-                                        learner_defaults=learner_defaults, sections=sections, runner=runner,
-                                        **more)
+        return registry.register_method(
+            name,
+            factory,
+            description=description,
+            uses_llm=uses_llm,
+            learner_defaults=learner_defaults,
+            sections=sections,
+            runner=runner,
+            **more,
+        )
 
 
-def register_env_family(name: str, make: Callable[..., AdapterEnv], *, description: str = "",
-                        examples: list[str] | tuple[str, ...] = ()) -> EnvFamily:
+def register_env_family(
+    name: str, make: Callable[..., AdapterEnv], *, description: str = "", examples: list[str] | tuple[str, ...] = ()
+) -> EnvFamily:
     """Make `--env NAME` (and `--env NAME:variant?key=value`) build `make(spec, captions=True)`, an
     `AdapterEnv` whose `info["text"]` is the caption the LLM reads. Call it at import time of the
     module your `llm_explore.envs` entry point names.

@@ -5,6 +5,7 @@ instead of a silently ignored setting. `RunConfig` is the root; each concern own
 `llm`, `cache`, `budget` (LLM layer), `env` (environment adapters), `learner` (PPO; the schema is
 here, the learner reads it: this module imports no layer above the envs).
 """
+
 from __future__ import annotations
 
 import os
@@ -41,14 +42,22 @@ def backend_names() -> tuple[str, ...]:
 class LLMConfig(StrictModel):
     """Which language model to talk to and how patiently."""
 
-    backend: str = Field("embedded", description="embedded | openai | langchain | replay, or a plugin's "
-                         "backend (`llm-explore backends` lists them)")
+    backend: str = Field(
+        "embedded",
+        description="embedded | openai | langchain | replay, or a plugin's backend (`llm-explore backends` lists them)",
+    )
     model: str | None = Field(None, description="model name sent to the server (openai/langchain)")
-    model_path: str | None = Field(None, description="GGUF file for the embedded backend (default: the packaged Gemma 3 270M)")
+    model_path: str | None = Field(
+        None, description="GGUF file for the embedded backend (default: the packaged Gemma 3 270M)"
+    )
     base_url: str | None = Field(None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="name of the environment variable holding the API key")
-    langchain_class: str | None = Field(None, description="LangChain chat model as module:Class, e.g. langchain_openai:ChatOpenAI")
-    langchain_kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the LangChain class")
+    langchain_class: str | None = Field(
+        None, description="LangChain chat model as module:Class, e.g. langchain_openai:ChatOpenAI"
+    )
+    langchain_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments for the LangChain class"
+    )
     replay_file: str | None = Field(None, description="JSONL of recorded answers for the replay backend")
     record_file: str | None = Field(None, description="append every answered request here (replay format)")
     temperature: float = Field(0.0, ge=0.0, le=2.0)
@@ -59,21 +68,31 @@ class LLMConfig(StrictModel):
     backoff_base_s: float = Field(0.5, ge=0)
     backoff_max_s: float = Field(20.0, ge=0)
     json_schema_mode: Literal["auto", "llamacpp", "vllm", "openai", "none"] = Field(
-        "auto", description="how to ask an openai-backend server for schema-constrained JSON (auto: probe "
+        "auto",
+        description="how to ask an openai-backend server for schema-constrained JSON (auto: probe "
         "the server once: llama.cpp -> json_schema, vLLM -> guided_json, otherwise the OpenAI "
-        "response_format, which llama.cpp, vLLM, Ollama and OpenAI all accept; none: validate only)")
+        "response_format, which llama.cpp, vLLM, Ollama and OpenAI all accept; none: validate only)",
+    )
     on_error: Literal["stop", "continue"] = Field(
-        "stop", description="what a failed LLM call does to the run. stop: max_consecutive_errors failed "
-        "calls in a row (each after its retries) stop the run with status llm_error; continue: the method falls back (no goals, "
+        "stop",
+        description="what a failed LLM call does to the run. stop: max_consecutive_errors failed "
+        "calls in a row (each after its retries) stop the run with status llm_error; "
+        "continue: the method falls back (no goals, "
         "a random choice), every failure is counted in summary.json and the CLI prints a warning. A replay "
-        "miss always stops: an exact rerun that silently diverges is worse than none")
-    max_consecutive_errors: int = Field(3, ge=1, description="with on_error=stop: failed calls in a row "
-                                        "(each after its retries) that stop the run")
+        "miss always stops: an exact rerun that silently diverges is worse than none",
+    )
+    max_consecutive_errors: int = Field(
+        3, ge=1, description="with on_error=stop: failed calls in a row (each after its retries) that stop the run"
+    )
     structured_retries: int = Field(2, ge=0, description="re-asks after an answer fails validation")
     concurrency: int = Field(4, ge=1, description="parallel requests in batch calls")
-    n_ctx: int = Field(32768, ge=256, description="embedded: context window shared by the parallel slots: one "
-                       "request gets n_ctx / n_parallel tokens (default 8192; at 2048 IGE's BabyAI judge, which "
-                       "lists the whole archive, outgrew it)")
+    n_ctx: int = Field(
+        32768,
+        ge=256,
+        description="embedded: context window shared by the parallel slots: one "
+        "request gets n_ctx / n_parallel tokens (default 8192; at 2048 IGE's BabyAI judge, which "
+        "lists the whole archive, outgrew it)",
+    )
     n_parallel: int = Field(4, ge=1, description="embedded: server slots (concurrent requests)")
     threads: int | None = Field(None, ge=1, description="embedded: CPU threads (default: half the cores)")
     verbose: bool = Field(False, description="show the embedded server's own log")
@@ -108,8 +127,11 @@ class BudgetConfig(StrictModel):
 class PPOConfig(StrictModel):
     """PPO hyperparameters (CleanRL defaults unless noted)."""
 
-    preset: str | None = Field(None, description="a named preset in place of the family's (see "
-                               "llm_explore.learner.config.NAMED_PRESETS: torch-ac, minigrid-2026-11)")
+    preset: str | None = Field(
+        None,
+        description="a named preset in place of the family's (see "
+        "llm_explore.learner.config.NAMED_PRESETS: torch-ac, minigrid-2026-11)",
+    )
     # --- budget and schedule
     total_steps: int = Field(100_000, ge=1, description="environment steps (frames) over all envs")
     learning_rate: float = Field(2.5e-4, gt=0)
@@ -121,8 +143,11 @@ class PPOConfig(StrictModel):
     # --- optimisation
     num_minibatches: int = Field(4, ge=1)
     minibatch_size: int | None = Field(
-        None, ge=1, description="samples per minibatch; set, it wins over num_minibatches, so the minibatch "
-        "does not grow with --envs (torch-ac's batch_size 256)")
+        None,
+        ge=1,
+        description="samples per minibatch; set, it wins over num_minibatches, so the minibatch "
+        "does not grow with --envs (torch-ac's batch_size 256)",
+    )
     update_epochs: int = Field(4, ge=1)
     norm_adv: bool = True
     clip_coef: float = Field(0.2, gt=0)
@@ -140,26 +165,41 @@ class PPOConfig(StrictModel):
     # --- networks
     hidden_size: int = Field(256, ge=8)
     heads: Literal["shared", "separate"] = Field(
-        "shared", description="shared: a 2-layer tanh trunk feeds the policy and value heads (CleanRL); separate: "
-        "the policy and each value head have their own 1-layer tanh MLP over the encoder's features (torch-ac)")
+        "shared",
+        description="shared: a 2-layer tanh trunk feeds the policy and value heads (CleanRL); separate: "
+        "the policy and each value head have their own 1-layer tanh MLP over the encoder's features (torch-ac)",
+    )
     init: Literal["orthogonal", "torch_ac"] = Field(
-        "orthogonal", description="weight init: orthogonal (CleanRL; policy head std 0.01) or torch_ac (linear "
-        "rows drawn from N(0, 1) and scaled to unit norm, zero bias; convolutions keep PyTorch's default)")
+        "orthogonal",
+        description="weight init: orthogonal (CleanRL; policy head std 0.01) or torch_ac (linear "
+        "rows drawn from N(0, 1) and scaled to unit norm, zero bias; convolutions keep PyTorch's default)",
+    )
     grid_input: Literal["onehot", "ids"] = Field(
-        "onehot", description="MiniGrid cells into the grid CNN: onehot (object, colour and state one-hot, 28 "
-        "channels) or ids (the three ids as numbers, 3 channels: torch-ac's input)")
+        "onehot",
+        description="MiniGrid cells into the grid CNN: onehot (object, colour and state one-hot, 28 "
+        "channels) or ids (the three ids as numbers, 3 channels: torch-ac's input)",
+    )
     goal_conditioning: bool = Field(False, description="feed the shaper's goal text embedding to the policy")
     mission_embedding: Literal["auto", "on", "off"] = Field(
-        "auto", description="feed the mission's text embedding to the policy (auto: on for babyai ids)")
+        "auto", description="feed the mission's text embedding to the policy (auto: on for babyai ids)"
+    )
     # --- runtime
     device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="where the networks run (auto: CUDA when torch sees a GPU, else CPU)")
-    torch_threads: int = Field(1, ge=1, description="torch intra-op threads while collecting a rollout (1 is "
-                               "fastest for a batch of a few observations)")
+        "auto", description="where the networks run (auto: CUDA when torch sees a GPU, else CPU)"
+    )
+    torch_threads: int = Field(
+        1,
+        ge=1,
+        description="torch intra-op threads while collecting a rollout (1 is "
+        "fastest for a batch of a few observations)",
+    )
     update_threads: int = Field(
-        1, ge=1, description="torch intra-op threads in the PPO update, while the env workers are idle. 2 made "
+        1,
+        ge=1,
+        description="torch intra-op threads in the PPO update, while the env workers are idle. 2 made "
         "Crafter's update 1.7x faster on an idle 2-core machine but 2x slower with another process on the "
-        "second core (OpenMP threads wait on the busy one), hence 1. A run repeats exactly for a given value")
+        "second core (OpenMP threads wait on the busy one), hence 1. A run repeats exactly for a given value",
+    )
     checkpoint_every: int = Field(10, ge=1, description="write a checkpoint every N updates")
     keep_checkpoints: int = Field(2, ge=1, description="how many periodic checkpoints to keep")
     tensorboard: bool = True
@@ -178,14 +218,15 @@ class RunConfig(StrictModel):
 
     name: str | None = None
     out_dir: str = "runs"
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed (numpy and the envs take 0 to 2**32 - 1; "
-                      "evaluation adds 10000)")
+    seed: int = Field(
+        0, ge=0, le=2**31 - 1, description="random seed (numpy and the envs take 0 to 2**32 - 1; evaluation adds 10000)"
+    )
     prompts_dir: str | None = Field(None, description="folder whose templates override the shipped ones by name")
-    llm: LLMConfig = Field(default_factory=LLMConfig)
-    cache: CacheConfig = Field(default_factory=CacheConfig)
-    budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    env: EnvConfig = Field(default_factory=EnvConfig)
-    learner: PPOConfig = Field(default_factory=PPOConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)  # type: ignore[arg-type]
+    cache: CacheConfig = Field(default_factory=CacheConfig)  # type: ignore[arg-type]
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)  # type: ignore[arg-type]
+    env: EnvConfig = Field(default_factory=EnvConfig)  # type: ignore[arg-type]
+    learner: PPOConfig = Field(default_factory=PPOConfig)  # type: ignore[arg-type]
     # Method-specific settings (ellm, ige, ...), validated by the method that reads them.
     method: dict[str, Any] = Field(default_factory=dict)
 
@@ -323,8 +364,10 @@ def _secret_name(key: str, pattern, *, in_llm_section: bool) -> bool:
 
 # Config fields whose names look secret but hold none (numbers, names of variables, token counts).
 NOT_SECRET_NAMES = {"max_tokens", "api_key_env", "tokens_in", "tokens_out"}
-UNAMBIGUOUS_SECRET_NAME = re.compile(r"(?i)(api[_-]?key|access[_-]?key|private[_-]?key|token|secret|passw|^auth|"
-                                     r"authori[sz]ation|credential|cookie|signature)")
+UNAMBIGUOUS_SECRET_NAME = re.compile(
+    r"(?i)(api[_-]?key|access[_-]?key|private[_-]?key|token|secret|passw|^auth|"
+    r"authori[sz]ation|credential|cookie|signature)"
+)
 
 
 def dump_config(cfg: BaseModel) -> str:

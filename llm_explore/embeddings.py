@@ -5,13 +5,14 @@ similarity between goals and events). Environments repeat the same captions and 
 over, so every text is encoded once: an in-memory dict in front of an optional SQLite file shared
 across runs and processes. Vectors are float32 and L2-normalised, so a dot product is a cosine.
 """
+
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -36,8 +37,14 @@ class SentenceEmbedder:
     `$LLM_EXPLORE_EMBED_MEMORY` or 50,000), so a long run on a text env cannot grow it without bound.
     """
 
-    def __init__(self, model_path: str | Path | None = None, cache_path: str | Path | bool | None = None,
-                 batch_size: int = 64, device: str = "cpu", max_memory: int | None = None):
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        cache_path: str | Path | bool | None = None,
+        batch_size: int = 64,
+        device: str = "cpu",
+        max_memory: int | None = None,
+    ):
         self.model_path = str(model_path) if model_path else None
         self.batch_size = batch_size
         self.device = device
@@ -51,7 +58,7 @@ class SentenceEmbedder:
         if cache_path is False:
             self.cache_path = None
         else:
-            self.cache_path = Path(cache_path).expanduser() if cache_path else default_cache_path()
+            self.cache_path = Path(cache_path).expanduser() if cache_path else default_cache_path()  # type: ignore[arg-type]
         self._db: sqlite3.Connection | None = None
 
     # ------------------------------------------------------------------ model and disk cache
@@ -96,9 +103,11 @@ class SentenceEmbedder:
             except (OSError, sqlite3.Error) as exc:
                 from llm_explore.errors import RunFileError
 
-                raise RunFileError(f"cannot open the embedding cache {self.cache_path}: "
-                                   f"{getattr(exc, 'strerror', None) or exc}; set $LLM_EXPLORE_EMBED_CACHE "
-                                   "to a writable file") from None
+                raise RunFileError(
+                    f"cannot open the embedding cache {self.cache_path}: "
+                    f"{getattr(exc, 'strerror', None) or exc}; set $LLM_EXPLORE_EMBED_CACHE "
+                    "to a writable file"
+                ) from None
             self._db = db
         return self._db
 
@@ -108,7 +117,7 @@ class SentenceEmbedder:
             return {}
         found: dict[str, np.ndarray] = {}
         for start in range(0, len(texts), 500):  # SQLite's parameter limit
-            chunk = texts[start:start + 500]
+            chunk = texts[start : start + 500]
             rows = db.execute(f"SELECT text, vec FROM emb WHERE text IN ({','.join('?' * len(chunk))})", chunk)
             for text, blob in rows:
                 vec = np.frombuffer(blob, dtype=np.float32)
@@ -120,8 +129,10 @@ class SentenceEmbedder:
         db = self._connect()
         if db is None or not items:
             return
-        db.executemany("INSERT OR REPLACE INTO emb (text, vec) VALUES (?, ?)",
-                       [(t, v.astype(np.float32).tobytes()) for t, v in items.items()])
+        db.executemany(
+            "INSERT OR REPLACE INTO emb (text, vec) VALUES (?, ?)",
+            [(t, v.astype(np.float32).tobytes()) for t, v in items.items()],
+        )
         db.commit()
 
     # ------------------------------------------------------------------ public API
@@ -141,9 +152,14 @@ class SentenceEmbedder:
                 todo = [t for t in missing if t not in found]
                 if todo:
                     self.misses += len(todo)
-                    vecs = self._load_model().encode(todo, batch_size=self.batch_size, convert_to_numpy=True,
-                                                     normalize_embeddings=True, show_progress_bar=False)
-                    new = {t: np.asarray(v, dtype=np.float32) for t, v in zip(todo, vecs)}
+                    vecs = self._load_model().encode(
+                        todo,
+                        batch_size=self.batch_size,
+                        convert_to_numpy=True,
+                        normalize_embeddings=True,
+                        show_progress_bar=False,
+                    )
+                    new = {t: np.asarray(v, dtype=np.float32) for t, v in zip(todo, vecs, strict=False)}
                     found.update(new)
                     self._disk_put(new)
             for i, t in enumerate(texts):

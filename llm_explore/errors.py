@@ -3,6 +3,7 @@
 Messages never contain API keys: backends build them from status codes and URLs only, and
 `redact()` scrubs anything that looks like a key before a message leaves the process.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,9 @@ class UnknownNameError(ConfigError):
 
     def __init__(self, kind: str, name: str, valid: list[str] | tuple[str, ...]):
         self.kind, self.name, self.valid = kind, name, list(valid)
-        super().__init__(f"unknown {kind} {name!r}{did_you_mean(name, self.valid)}; "
-                         f"valid: {', '.join(self.valid) or '(none)'}")
+        super().__init__(
+            f"unknown {kind} {name!r}{did_you_mean(name, self.valid)}; valid: {', '.join(self.valid) or '(none)'}"
+        )
 
 
 def did_you_mean(name: str, valid: list[str] | tuple[str, ...]) -> str:
@@ -95,8 +97,10 @@ class ReplayMissError(LLMError):
 
 
 # Query parameters and header names whose values are credentials.
-SECRET_NAME = re.compile(r"(?i)(api[_-]?key|(^|[_-])key$|token|secret|passw|^auth|authori[sz]ation|credential|"
-                         r"cookie|signature)")
+SECRET_NAME = re.compile(
+    r"(?i)(api[_-]?key|(^|[_-])key$|token|secret|passw|^auth|authori[sz]ation|credential|"
+    r"cookie|signature)"
+)
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s:@]+)(?::([^/\s@]*))?@")
 _URL_SECRET_QUERY = re.compile(r"(?i)([?&][^=&#\s]*(?:key|token|secret|password|auth|signature|sig)[^=&#\s]*=)[^&#\s]+")
 

@@ -4,6 +4,7 @@ Every helper raises `RunFileError` naming the path (and what to do) instead of a
 a YAML ParserError or an OSError traceback. `check_writable` probes a folder before work starts, so
 a read-only `--out` fails before a run or an evaluation spends its time.
 """
+
 from __future__ import annotations
 
 import json

@@ -20,15 +20,17 @@ Two packages registering one name is a `PluginConflictError` naming both.
 This module is the bottom layer (it imports only the standard library and `errors`), so `config.py`
 can read the backend names without importing a backend.
 """
+
 from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from llm_explore.errors import ConfigError
 
@@ -41,8 +43,10 @@ class PluginConflictError(ConfigError):
 
     def __init__(self, kind: str, name: str, first: str, second: str):
         self.kind, self.name, self.packages = kind, name, (first, second)
-        super().__init__(f"{kind} {name!r} is registered by two packages: {first} and {second}; "
-                         f"uninstall one of them (pip uninstall {second if first == BUILTIN else first})")
+        super().__init__(
+            f"{kind} {name!r} is registered by two packages: {first} and {second}; "
+            f"uninstall one of them (pip uninstall {second if first == BUILTIN else first})"
+        )
 
 
 @dataclass(frozen=True)
@@ -109,8 +113,9 @@ def load(group: str) -> list[tuple[EntryPoint, Any]]:
 def _warn(ep: EntryPoint, exc: BaseException) -> None:
     error = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever the message holds
     FAILURES[(ep.group, ep.name)] = f"{ep.package}: {error}"
-    sys.stderr.write(f"warning: plugin {ep.package} ({ep.group} {ep.name} = {ep.value}) failed to load, "
-                     f"skipped: {error}\n")
+    sys.stderr.write(
+        f"warning: plugin {ep.package} ({ep.group} {ep.name} = {ep.value}) failed to load, skipped: {error}\n"
+    )
     sys.stderr.flush()
 
 

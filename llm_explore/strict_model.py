@@ -1,5 +1,6 @@
 """`StrictModel`, the base of every config section (its own module so that section modules in
 sub-packages can import it without importing the root config, which imports them)."""
+
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict

@@ -9,6 +9,7 @@ Plugins add folders of templates through `llm_explore.prompts` entry points (a p
 they sit between the shipped folder and the user's, so a user's folder overrides a plugin's template
 as it overrides a shipped one. A name two packages ship is a `PluginConflictError`.
 """
+
 from __future__ import annotations
 
 import re
@@ -59,16 +60,22 @@ class TemplateInfo:
     package: str = plugins.BUILTIN  # the plugin's package for source "plugin"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "source": self.source, "package": self.package,
-                "description": self.description, "variables": self.variables}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "source": self.source,
+            "package": self.package,
+            "description": self.description,
+            "variables": self.variables,
+        }
 
 
 class PromptLibrary:
     """Finds, describes and renders templates; user templates win over shipped and plugin ones by name.
 
-        library = PromptLibrary(ctx.config.prompts_dir)          # or llm_explore.api.prompts(ctx)
-        library.render("novelty/rate", caption="You see a globe.", seen=[])
-        template = library.template("novelty/rate")              # compiled once, rendered many times
+    library = PromptLibrary(ctx.config.prompts_dir)          # or llm_explore.api.prompts(ctx)
+    library.render("novelty/rate", caption="You see a globe.", seen=[])
+    template = library.template("novelty/rate")              # compiled once, rendered many times
     """
 
     def __init__(self, user_dir: str | Path | None = None):
@@ -80,8 +87,12 @@ class PromptLibrary:
         search += [str(folder) for folder, _package in self.plugin_dirs]
         search.append(str(shipped_dir()))
         # StrictUndefined: a missing variable is an error naming it, not a silently empty string.
-        self.env = jinja2.Environment(loader=jinja2.FileSystemLoader(search), undefined=jinja2.StrictUndefined,
-                                      keep_trailing_newline=False, autoescape=False)
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(search),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=False,
+            autoescape=False,
+        )
 
     def names(self) -> list[str]:
         return sorted(self._index())
@@ -91,7 +102,7 @@ class PromptLibrary:
         found: dict[str, tuple[Path, str, str, Path]] = {}
         roots = [(shipped_dir(), "shipped", plugins.BUILTIN)]
         roots += [(folder, "plugin", package) for folder, package in self.plugin_dirs]
-        roots.append((self.user_dir, "user", ""))
+        roots.append((self.user_dir, "user", ""))  # type: ignore[arg-type]
         for root, source, package in roots:
             if root is None:
                 continue
@@ -128,7 +139,7 @@ class PromptLibrary:
             info = self.info(name)
             if info.source != "user" or name not in base_names:
                 continue
-            under = base.info(name)
+            under = base.info(name)  # type: ignore[union-attr]
             allowed = set(under.variables) | documented_variables(under.path.read_text(encoding="utf-8"))
             unknown = [v for v in info.variables if v not in allowed]
             if unknown:
@@ -137,7 +148,8 @@ class PromptLibrary:
                 raise ConfigError(
                     f"template {name} ({info.path}) uses undefined variable{'s' if len(unknown) > 1 else ''} "
                     + ", ".join(f"{v!r}{did_you_mean(v, sorted(allowed))}" for v in unknown)
-                    + f"; the template may use: {', '.join(sorted(allowed))}")
+                    + f"; the template may use: {', '.join(sorted(allowed))}"
+                )
 
     def source(self, name: str) -> str:
         return self.info(name).path.read_text(encoding="utf-8")
@@ -160,7 +172,8 @@ class PromptLibrary:
             template = self.env.get_template(self._relative(info))
             return template.render(**variables)
         except jinja2.UndefinedError as exc:
-            raise ConfigError(f"template {name}: {exc.message}; the template may use: "
-                              f"{', '.join(sorted(variables)) or '(none)'}") from None
+            raise ConfigError(
+                f"template {name}: {exc.message}; the template may use: {', '.join(sorted(variables)) or '(none)'}"
+            ) from None
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"template {name} line {exc.lineno}: {exc.message}") from None

@@ -1,4 +1,5 @@
 """Shared fixtures. The embedded model server is real and started once per test session."""
+
 from __future__ import annotations
 
 import json
@@ -73,12 +74,20 @@ def embedded_client(embedded_backend, tmp_cache, tmp_path):
 
 
 def completion_body(text: str, prompt_tokens: int = 5, completion_tokens: int = 3) -> bytes:
-    return json.dumps({
-        "id": "cmpl-test", "object": "text_completion", "created": int(time.time()), "model": "scripted",
-        "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    }).encode()
+    return json.dumps(
+        {
+            "id": "cmpl-test",
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": "scripted",
+            "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    ).encode()
 
 
 class ScriptedServer:
@@ -102,8 +111,9 @@ class ScriptedServer:
                 length = int(self.headers.get("content-length", 0))
                 raw = self.rfile.read(length)
                 with owner._lock:
-                    owner.requests.append({"path": self.path, "headers": dict(self.headers),
-                                           "body": json.loads(raw or b"{}")})
+                    owner.requests.append(
+                        {"path": self.path, "headers": dict(self.headers), "body": json.loads(raw or b"{}")}
+                    )
                     idx = min(len(owner.requests) - 1, len(owner.script) - 1)
                     status, headers, body, delay = owner.script[idx]
                 if delay:

@@ -9,6 +9,7 @@ recorded file of good answers, which tests the search mechanism and not the mode
 
     .venv/bin/python tests/ige_oracle.py   # rewrites tests/data/ige_oracle_<game>.jsonl
 """
+
 from __future__ import annotations
 
 import json
@@ -68,14 +69,16 @@ class OracleBackend(LLMBackend):
         raise NotImplementedError
 
     def _act(self, prompt: str) -> dict[str, Any]:
-        query = prompt[prompt.rindex("\nObservation: "):]
-        actions = [a.removesuffix(" (new)") for a in query[query.rindex("\nActions: ") + 10:].split("\n")[0].split(", ")]
+        query = prompt[prompt.rindex("\nObservation: ") :]
+        actions = [
+            a.removesuffix(" (new)") for a in query[query.rindex("\nActions: ") + 10 :].split("\n")[0].split(", ")
+        ]
         rooms = _ROOM.findall(query.split("\nTask: ")[0])
         want = self.rooms.get(rooms[-1], (0, ""))[1] if rooms else ""
         return {"thought": "the walkthrough", "choice": want if want in actions else actions[0]}
 
     def _select(self, prompt: str) -> dict[str, Any]:
-        query = prompt[prompt.rindex("\nStates:"):].split("\nAnswer:")[0]
+        query = prompt[prompt.rindex("\nStates:") :].split("\nAnswer:")[0]
         best, best_rank = 0, None
         for line in query.splitlines():
             index, _, rest = line.partition(". ")
@@ -99,15 +102,20 @@ def record(out: Path = DATA, env_id: str = GAME, seed: int = SEED) -> dict:
     from llm_explore.methods.ige.runner import run_search
 
     out.unlink(missing_ok=True)
-    client = LLMClient(LLMConfig(record_file=str(out)), CacheConfig(enabled=False),
-                       backend=OracleBackend(walkthrough_map(env_id)))
-    cfg = RunConfig.model_validate({"name": "oracle", "out_dir": tempfile.mkdtemp(), "seed": seed,
-                                    "env": {"id": env_id}, "method": {"ige": {}}})
+    client = LLMClient(
+        LLMConfig(record_file=str(out)), CacheConfig(enabled=False), backend=OracleBackend(walkthrough_map(env_id))
+    )
+    cfg = RunConfig.model_validate(
+        {"name": "oracle", "out_dir": tempfile.mkdtemp(), "seed": seed, "env": {"id": env_id}, "method": {"ige": {}}}
+    )
     _run, summary = run_search("ige", cfg, client=client)
     return summary
 
 
 if __name__ == "__main__":
     s = record()
-    print(f"{DATA}: {len(DATA.read_text().splitlines())} answers; status {s['status']}, "
-          f"{s['env_steps']} env steps, {s['llm']['calls']} LLM calls", file=sys.stderr)
+    print(
+        f"{DATA}: {len(DATA.read_text().splitlines())} answers; status {s['status']}, "
+        f"{s['env_steps']} env steps, {s['llm']['calls']} LLM calls",
+        file=sys.stderr,
+    )

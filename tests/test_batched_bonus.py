@@ -1,4 +1,5 @@
 """RND's bonus taken a rollout at a time (`method.rnd.batch_bonus`, the default) equals the per-step one."""
+
 from __future__ import annotations
 
 import csv
@@ -32,9 +33,16 @@ def script(rollouts: int, seed: int = 0) -> list[list[tuple[Transitions, list[in
             obs, nxt = pool[rng.integers(10, size=ENVS)], pool[rng.integers(10, size=ENVS)]
             valid = rng.random(ENVS) > 0.15
             done = (rng.random(ENVS) < 0.1) & valid
-            batch = Transitions(obs={"obs": obs}, actions=rng.integers(3, size=ENVS), ext_rewards=np.zeros(ENVS),
-                                next_obs={"obs": nxt}, infos=[{} for _ in range(ENVS)], terminated=done,
-                                truncated=np.zeros(ENVS, bool), valid=valid)
+            batch = Transitions(
+                obs={"obs": obs},
+                actions=rng.integers(3, size=ENVS),
+                ext_rewards=np.zeros(ENVS),
+                next_obs={"obs": nxt},
+                infos=[{} for _ in range(ENVS)],
+                terminated=done,
+                truncated=np.zeros(ENVS, bool),
+                valid=valid,
+            )
             steps.append((batch, [int(i) for i in np.flatnonzero(done)]))
         out.append(steps)
     return out
@@ -64,7 +72,7 @@ def play_both(per_step, batched, rollouts) -> list[float]:
     """Both shapers through the same rollouts: the same nonzero bonuses and scales; returns the scales."""
     b1, s1 = play(per_step, rollouts, batched=False)
     b2, s2 = play(batched, rollouts, batched=True)
-    for a, b in zip(b1, b2):
+    for a, b in zip(b1, b2, strict=False):
         assert np.abs(a).max() > 0
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(s2, s1, rtol=1e-5)
@@ -85,7 +93,7 @@ def test_rnd_rollout_bonus_equals_the_per_step_bonus_and_trains_the_same_predict
     s1 = play_both(per_step, batched, rollouts)
     assert len(set(np.round(s1, 6))) == 3  # the scale moves between rollouts: the test sees each one
     # The predictor trains on the same states with the same draws: the same weights.
-    for p, q in zip(per_step.predictor.parameters(), batched.predictor.parameters()):
+    for p, q in zip(per_step.predictor.parameters(), batched.predictor.parameters(), strict=True):
         assert torch.equal(p, q)
     assert per_step.stats()["raw_error"] == pytest.approx(batched.stats()["raw_error"], rel=1e-5)
 
@@ -99,8 +107,12 @@ def test_a_shaper_nobody_offered_the_batch_to_stays_per_step():
 
 def e3b_rnd(seed: int = 3, **rnd_cfg) -> E3BShaper:
     torch.manual_seed(seed)
-    shaper = E3BShaper(None, E3BConfig(global_bonus="rnd", embedding_dim=16), n_actions=3,
-                       rnd_config=RNDConfig(obs_norm_init_iterations=0, **rnd_cfg))
+    shaper = E3BShaper(
+        None,
+        E3BConfig(global_bonus="rnd", embedding_dim=16),
+        n_actions=3,
+        rnd_config=RNDConfig(obs_norm_init_iterations=0, **rnd_cfg),
+    )
     shaper.bind(ENVS, SPECS)
     shaper.on_episode_start(list(range(ENVS)), [{}] * ENVS)
     return shaper
@@ -119,12 +131,20 @@ def run(tmp_path, name: str, method: str, batch: bool):
     from llm_explore.config import RunConfig, validate
     from llm_explore.orchestration.launch import start_run
 
-    cfg = validate(RunConfig, {"name": name, "out_dir": str(tmp_path), "seed": 0,
-                               "env": {"id": "empty-5x5", "num_envs": 2},
-                               "learner": {"total_steps": 256, "num_steps": 32, "tensorboard": False},
-                               "method": {"rnd": {"batch_bonus": batch, "obs_norm_init_iterations": 1},
-                                          **({"e3b": {"global_bonus": "rnd", "embedding_dim": 16}}
-                                             if method == "ppo-e3b" else {})}})
+    cfg = validate(
+        RunConfig,
+        {
+            "name": name,
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "env": {"id": "empty-5x5", "num_envs": 2},
+            "learner": {"total_steps": 256, "num_steps": 32, "tensorboard": False},
+            "method": {
+                "rnd": {"batch_bonus": batch, "obs_norm_init_iterations": 1},
+                **({"e3b": {"global_bonus": "rnd", "embedding_dim": 16}} if method == "ppo-e3b" else {}),
+            },
+        },
+    )
     run_dir, summary = start_run(method, cfg)
     with (run_dir / "metrics.csv").open() as fh:
         rows = list(csv.DictReader(fh))
@@ -139,10 +159,10 @@ def test_a_run_with_the_batched_bonus_logs_the_per_step_runs_rewards_and_episode
     rows1, eps1 = run(tmp_path, "step", method, batch=False)
     rows2, eps2 = run(tmp_path, "batch", method, batch=True)
     assert len(rows1) == len(rows2) == 4
-    for a, b in zip(rows1, rows2):
+    for a, b in zip(rows1, rows2, strict=True):
         assert float(a["int_reward"]) > 0
         assert float(b["int_reward"]) == pytest.approx(float(a["int_reward"]), rel=1e-4)
     assert len(eps1) == len(eps2) > 0
-    for a, b in zip(eps1, eps2):
+    for a, b in zip(eps1, eps2, strict=True):
         assert a[:4] == b[:4]  # step, task return, length, success
         assert b[4] == pytest.approx(a[4], rel=1e-4) and a[4] > 0  # the intrinsic return, after the fact

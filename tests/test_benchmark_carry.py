@@ -1,6 +1,7 @@
 """The long benchmark grids continue in a new checkout: run folders (benchmarks/runs/) are not
 committed, so a finished run is read back from the committed result file instead of being rerun,
 and a run on part of the grid keeps the other rows of the file."""
+
 from __future__ import annotations
 
 import json
@@ -19,10 +20,25 @@ import ige as ige_bench  # noqa: E402
 
 
 def _row(env: str, variant: str, seed: int, budget: int, **extra) -> dict:
-    return {"env": env, "variant": variant, "seed": seed, "budget": budget, "curve": [0.0, 0.5],
-            "frames_to_0.5": None, "frames_to_0.9": None, "env_steps": budget, "final_success": 0.25,
-            "final_return": 0.1, "episodes": 10, "wall_s": 5.0, "steps_per_s": 100.0,
-            "steps_per_s_median": 100.0, "status": "complete", "shaper": {}, **extra}
+    return {
+        "env": env,
+        "variant": variant,
+        "seed": seed,
+        "budget": budget,
+        "curve": [0.0, 0.5],
+        "frames_to_0.5": None,
+        "frames_to_0.9": None,
+        "env_steps": budget,
+        "final_success": 0.25,
+        "final_return": 0.1,
+        "episodes": 10,
+        "wall_s": 5.0,
+        "steps_per_s": 100.0,
+        "steps_per_s_median": 100.0,
+        "status": "complete",
+        "shaper": {},
+        **extra,
+    }
 
 
 def _variants(*names: str) -> dict:
@@ -35,11 +51,13 @@ def test_committed_rows_count_only_with_todays_settings_budget_and_env(tmp_path)
     budget = 100_000
     recorded = _variants("ppo", "ppo-count-both")
     recorded["ppo-e3b"] = {"method": "ppo-e3b", "overrides": ["method.e3b.clip_reward=false"]}  # not today's
-    rows = [_row("doorkey-8x8", "ppo", 0, budget),
-            _row("doorkey-8x8", "ppo-count-both", 1, budget, env_resolved=resolved_env("doorkey-8x8")),
-            _row("doorkey-8x8", "ppo", 1, 2 * budget),  # another budget
-            _row("doorkey-8x8", "ppo-e3b", 0, budget),  # settings changed since
-            _row("multiroom-n4-s5", "ppo", 0, budget, env_resolved="minigrid:MiniGrid-MultiRoom-N4-S5-v0")]
+    rows = [
+        _row("doorkey-8x8", "ppo", 0, budget),
+        _row("doorkey-8x8", "ppo-count-both", 1, budget, env_resolved=resolved_env("doorkey-8x8")),
+        _row("doorkey-8x8", "ppo", 1, 2 * budget),  # another budget
+        _row("doorkey-8x8", "ppo-e3b", 0, budget),  # settings changed since
+        _row("multiroom-n4-s5", "ppo", 0, budget, env_resolved="minigrid:MiniGrid-MultiRoom-N4-S5-v0"),
+    ]
     path = tmp_path / "grid.json"
     path.write_text(json.dumps({"variants": recorded, "runs": rows}))
 
@@ -62,8 +80,10 @@ def test_a_variant_with_env_parameters_runs_and_records_its_own_env(tmp_path):
     budget = 100_000
     full = resolved_env("doorkey-8x8?observation=full")
     assert full.endswith("?observation=full")
-    rows = [_row("doorkey-8x8", "ppo-e3b-full", 0, budget, env_resolved=full),
-            _row("doorkey-8x8", "ppo-e3b-full", 1, budget, env_resolved=resolved_env("doorkey-8x8"))]
+    rows = [
+        _row("doorkey-8x8", "ppo-e3b-full", 0, budget, env_resolved=full),
+        _row("doorkey-8x8", "ppo-e3b-full", 1, budget, env_resolved=resolved_env("doorkey-8x8")),
+    ]
     path = tmp_path / "diag.json"
     path.write_text(json.dumps({"variants": {"ppo-e3b-full": settings}, "runs": rows}))
     assert set(em.committed_results(path, budget)) == {("doorkey-8x8", "ppo-e3b-full", 0)}
@@ -77,10 +97,28 @@ def test_a_run_on_part_of_the_grid_keeps_the_rest_of_the_result_file(tmp_path):
     rows = [_row("doorkey-8x8", "ppo", 0, budget), _row("keycorridor-s3r3", "ppo", 0, budget)]
     out.write_text(json.dumps({"variants": _variants("ppo"), "runs": rows}))
 
-    done = subprocess.run([sys.executable, str(BENCH / "exploration_minigrid.py"), "--table-only", "--seeds", "1",
-                           "--frames", str(budget), "--envs", "doorkey-8x8", "--variants", "ppo",
-                           "--runs", str(tmp_path / "runs"), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "exploration_minigrid.py"),
+            "--table-only",
+            "--seeds",
+            "1",
+            "--frames",
+            str(budget),
+            "--envs",
+            "doorkey-8x8",
+            "--variants",
+            "ppo",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert done.returncode == 0, done.stderr
     data = json.loads(out.read_text())
@@ -94,11 +132,14 @@ def test_grid_table_summarises_the_seeds_with_a_bootstrap_interval(capsys):
     """Per env and variant: how many seeds reached each target, and the final success's mean over seeds
     with a percentile-bootstrap interval inside the seeds' range (not mean +- 1.96 SE, which leaves it)."""
     budget = 100_000
-    runs = [_row("doorkey-8x8", "ppo-rnd", 0, budget, final_success=0.9,
-                 **{"frames_to_0.5": 40_000, "frames_to_0.9": 50_000}),
-            _row("doorkey-8x8", "ppo-rnd", 1, budget, final_success=0.0),
-            _row("doorkey-8x8", "ppo-rnd", 2, budget, final_success=0.6, **{"frames_to_0.5": 90_000}),
-            _row("doorkey-8x8", "ppo", 0, budget, final_success=float("nan"))]
+    runs = [
+        _row(
+            "doorkey-8x8", "ppo-rnd", 0, budget, final_success=0.9, **{"frames_to_0.5": 40_000, "frames_to_0.9": 50_000}
+        ),
+        _row("doorkey-8x8", "ppo-rnd", 1, budget, final_success=0.0),
+        _row("doorkey-8x8", "ppo-rnd", 2, budget, final_success=0.6, **{"frames_to_0.5": 90_000}),
+        _row("doorkey-8x8", "ppo", 0, budget, final_success=float("nan")),
+    ]
 
     rows = {r["variant"]: r for r in em.table(runs, ["doorkey-8x8"], ["ppo-rnd", "ppo"])}
 
@@ -128,9 +169,25 @@ def test_a_grid_stopped_in_the_middle_of_a_run_leaves_every_finished_row_in_the_
         return None, True  # interrupted
 
     monkeypatch.setattr(em, "one_run", killed_run)
-    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "1", "--frames", str(budget),
-                                      "--envs", "doorkey-8x8", "--variants", "ppo,ppo-count-both,ppo-rnd",
-                                      "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "exploration_minigrid.py",
+            "--seeds",
+            "1",
+            "--frames",
+            str(budget),
+            "--envs",
+            "doorkey-8x8",
+            "--variants",
+            "ppo,ppo-count-both,ppo-rnd",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+        ],
+    )
     em.main()
 
     assert len(on_disk_during_run) == 1
@@ -155,9 +212,25 @@ def test_a_lane_keeps_the_rows_another_lane_added_to_the_file_while_it_ran(tmp_p
         return _row(env, variant, seed, budget), False
 
     monkeypatch.setattr(em, "one_run", run_while_the_other_lane_finishes)
-    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "1", "--frames", str(budget),
-                                      "--envs", "doorkey-8x8", "--variants", "ppo-rnd",
-                                      "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "exploration_minigrid.py",
+            "--seeds",
+            "1",
+            "--frames",
+            str(budget),
+            "--envs",
+            "doorkey-8x8",
+            "--variants",
+            "ppo-rnd",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+        ],
+    )
     em.main()
 
     data = json.loads(out.read_text())
@@ -191,9 +264,25 @@ def test_two_processes_share_a_grid_through_run_locks(tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(em, "result_from", fake_result_from)
     monkeypatch.setattr(em, "one_run", fake_one_run)
-    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "1", "--frames", str(budget),
-                                      "--envs", "doorkey-8x8", "--variants", "ppo,ppo-count-both,ppo-rnd",
-                                      "--runs", str(runs), "--out", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "exploration_minigrid.py",
+            "--seeds",
+            "1",
+            "--frames",
+            str(budget),
+            "--envs",
+            "doorkey-8x8",
+            "--variants",
+            "ppo,ppo-count-both,ppo-rnd",
+            "--runs",
+            str(runs),
+            "--out",
+            str(out),
+        ],
+    )
     try:
         em.main()
     finally:
@@ -211,8 +300,17 @@ def test_two_processes_share_a_grid_through_run_locks(tmp_path, monkeypatch, cap
 
 def test_ige_result_file_keeps_the_recorded_rows_of_jobs_still_ahead(tmp_path):
     env = "textworld:no_such_kind?seed=1"
-    done = {"group": "g", "env": env, "method": "ige", "seed": 0, "status": "complete", "solved": False,
-            "env_steps": 7, "llm_calls": 3, "wall_s": 1.0}
+    done = {
+        "group": "g",
+        "env": env,
+        "method": "ige",
+        "seed": 0,
+        "status": "complete",
+        "solved": False,
+        "env_steps": 7,
+        "llm_calls": 3,
+        "wall_s": 1.0,
+    }
     committed = {ige_bench.job_key(r): {**r, "reused": "results file"} for r in (done, {**done, "method": "reflexion"})}
 
     class Args:
@@ -220,25 +318,45 @@ def test_ige_result_file_keeps_the_recorded_rows_of_jobs_still_ahead(tmp_path):
 
     written = []
     jobs = [{"group": "g", "env": env, "method": m, "seed": 0} for m in ("ige", "reflexion")]
-    ige_bench.run_jobs(jobs, Args, {}, committed=committed,
-                       on_row=lambda rows: written.append(sorted(r["method"] for r in rows)))
+    ige_bench.run_jobs(
+        jobs, Args, {}, committed=committed, on_row=lambda rows: written.append(sorted(r["method"] for r in rows))
+    )
     assert written == [["ige", "reflexion"], ["ige", "reflexion"]]  # never a file without the reflexion row
 
 
 def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
     env = "textworld:no_such_kind?seed=1"  # running it for real would fail
-    done = {"group": "g", "env": env, "method": "ige", "seed": 0, "status": "complete", "solved": True,
-            "env_steps": 7, "llm_calls": 3, "wall_s": 1.0}
+    done = {
+        "group": "g",
+        "env": env,
+        "method": "ige",
+        "seed": 0,
+        "status": "complete",
+        "solved": True,
+        "env_steps": 7,
+        "llm_calls": 3,
+        "wall_s": 1.0,
+    }
     results = tmp_path / "ige.json"
     # Seed 2 ran before the failure policy: a backend error became a random choice, so it runs again.
     before_policy = {**done, "seed": 2, "fallbacks_by_reason": {"invalid_answer": 6, "backend_error": 1}}
     # A solved game (status "solved") and a run that used its LLM-call budget ended as planned too: a new
     # checkout must not play them again (a solved game was, in every fresh clone, before this).
-    results.write_text(json.dumps({"runs": [done, {**done, "seed": 1, "status": "interrupted"}, before_policy,
-                                            {**done, "seed": 3, "fallbacks_by_reason": {"invalid_answer": 6}},
-                                            {**done, "seed": 4, "status": "solved"},
-                                            {**done, "seed": 5, "status": "budget"},
-                                            {**done, "seed": 6, "status": "llm_error"}]}))
+    results.write_text(
+        json.dumps(
+            {
+                "runs": [
+                    done,
+                    {**done, "seed": 1, "status": "interrupted"},
+                    before_policy,
+                    {**done, "seed": 3, "fallbacks_by_reason": {"invalid_answer": 6}},
+                    {**done, "seed": 4, "status": "solved"},
+                    {**done, "seed": 5, "status": "budget"},
+                    {**done, "seed": 6, "status": "llm_error"},
+                ]
+            }
+        )
+    )
     committed = ige_bench.committed_runs(results)
     assert set(committed) == {("ige", env, s, None) for s in (0, 3, 4, 5)}  # an unfinished run is not carried
 
@@ -246,8 +364,13 @@ def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
         out, cache, workers, finished_only = tmp_path / "runs", tmp_path / "cache.sqlite", 1, False
 
     seen = []
-    rows = ige_bench.run_jobs([{"group": "g", "env": env, "method": "ige", "seed": 0}], Args, {},
-                              committed=committed, on_row=lambda so_far: seen.append(len(so_far)))
+    rows = ige_bench.run_jobs(
+        [{"group": "g", "env": env, "method": "ige", "seed": 0}],
+        Args,
+        {},
+        committed=committed,
+        on_row=lambda so_far: seen.append(len(so_far)),
+    )
     assert [r["env_steps"] for r in rows] == [7] and rows[0]["reused"] == "results file"
     assert seen == [1]  # the result file is rewritten after every finished run
     from llm_explore.errors import ConfigError
@@ -259,11 +382,27 @@ def test_ige_reads_a_committed_run_back_instead_of_running_it(tmp_path):
 def test_ige_leaves_its_result_file_alone_when_nothing_ran(tmp_path):
     """Read back without running anything, a grid's result file keeps its timestamps (no diff to revert);
     a row that changed is written."""
-    row = {"group": "coin_collector", "env": "textworld:coin_collector?seed=1", "method": "ige", "seed": 0,
-           "status": "complete", "solved": False, "env_steps": 125, "llm_calls": 249, "wall_s": 195.0,
-           "archive_size": 3, "best_score": 0, "repeated_actions": None, "fallbacks": 0,
-           "fallbacks_by_reason": {}, "steps_to_first_success": None, "llm_calls_to_first_success": None,
-           "run_dir": "r", "reused": False, "robustify": None}
+    row = {
+        "group": "coin_collector",
+        "env": "textworld:coin_collector?seed=1",
+        "method": "ige",
+        "seed": 0,
+        "status": "complete",
+        "solved": False,
+        "env_steps": 125,
+        "llm_calls": 249,
+        "wall_s": 195.0,
+        "archive_size": 3,
+        "best_score": 0,
+        "repeated_actions": None,
+        "fallbacks": 0,
+        "fallbacks_by_reason": {},
+        "steps_to_first_success": None,
+        "llm_calls_to_first_success": None,
+        "run_dir": "r",
+        "reused": False,
+        "robustify": None,
+    }
 
     class Args:
         results, games, games_for, kinds, babyai, babyai_seeds = tmp_path / "ige.json", 1, [], "coin_collector", "", 1
@@ -285,20 +424,71 @@ def test_ige_grid_read_back_whole_leaves_its_result_file_byte_identical(tmp_path
     not touched, not even by the writes after each row (they used to drop the robustify rows until the
     robustify step, so the file was rewritten twice and a lane stopped in between lost them)."""
     env = "babyai:BabyAI-GoToLocal-v0"
-    row = {"group": "GoToLocal", "env": env, "method": "ige", "seed": 1, "run_dir": "r", "reused": False,
-           "status": "solved", "solved": True, "env_steps": 9, "steps_to_first_success": 9, "llm_calls": 12,
-           "llm_calls_to_first_success": 12, "archive_size": 4, "best_score": 1.0, "repeated_actions": None,
-           "fallbacks": 0, "fallbacks_by_reason": {}, "wall_s": 30.0, "robustify": None}
-    rob = {**row, "group": "GoToLocal (robustify)", "robustify_steps": 8192, "run_dir": "rr",
-           "robustify": {"status": "complete", "eval_success_rate": 1.0, "random_policy_success_rate": 0.2,
-                         "ppo_env_steps": 8192, "trajectory_length": 9, "curriculum": {"reached_start": True},
-                         "wall_s": 60.0}}
+    row = {
+        "group": "GoToLocal",
+        "env": env,
+        "method": "ige",
+        "seed": 1,
+        "run_dir": "r",
+        "reused": False,
+        "status": "solved",
+        "solved": True,
+        "env_steps": 9,
+        "steps_to_first_success": 9,
+        "llm_calls": 12,
+        "llm_calls_to_first_success": 12,
+        "archive_size": 4,
+        "best_score": 1.0,
+        "repeated_actions": None,
+        "fallbacks": 0,
+        "fallbacks_by_reason": {},
+        "wall_s": 30.0,
+        "robustify": None,
+    }
+    rob = {
+        **row,
+        "group": "GoToLocal (robustify)",
+        "robustify_steps": 8192,
+        "run_dir": "rr",
+        "robustify": {
+            "status": "complete",
+            "eval_success_rate": 1.0,
+            "random_policy_success_rate": 0.2,
+            "ppo_env_steps": 8192,
+            "trajectory_length": 9,
+            "curriculum": {"reached_start": True},
+            "wall_s": 60.0,
+        },
+    }
     results = tmp_path / "ige.json"
-    argv = ["ige.py", "--kinds", "", "--babyai", "BabyAI-GoToLocal-v0", "--babyai-seeds", "1", "--methods", "ige",
-            "--results", str(results), "--out", str(tmp_path / "runs"), "--robustify-steps", "8192"]
+    argv = [
+        "ige.py",
+        "--kinds",
+        "",
+        "--babyai",
+        "BabyAI-GoToLocal-v0",
+        "--babyai-seeds",
+        "1",
+        "--methods",
+        "ige",
+        "--results",
+        str(results),
+        "--out",
+        str(tmp_path / "runs"),
+        "--robustify-steps",
+        "8192",
+    ]
 
     class Args:
-        games, games_for, kinds, babyai, babyai_seeds, seeds, finished_only = 10, [], "", "BabyAI-GoToLocal-v0", 1, 1, False
+        games, games_for, kinds, babyai, babyai_seeds, seeds, finished_only = (
+            10,
+            [],
+            "",
+            "BabyAI-GoToLocal-v0",
+            1,
+            1,
+            False,
+        )
         no_robustify, robustify_steps, workers, timed_out = False, 8192, 1, {}
 
     Args.results = results
@@ -323,16 +513,42 @@ def test_ige_narrower_command_keeps_the_recorded_runs_it_does_not_ask_for(tmp_pa
     Reading it back with one method runs nothing and leaves the file byte-identical; with one method on
     one seed, the file keeps every row and its table (it used to shrink to the rows the command asked for)."""
     env = "babyai:BabyAI-GoToLocal-v0"
-    base = {"group": "GoToLocal", "env": env, "run_dir": "r", "reused": False, "status": "complete",
-            "solved": False, "env_steps": 9, "steps_to_first_success": None, "llm_calls": 12,
-            "llm_calls_to_first_success": None, "archive_size": 4, "best_score": 0.0, "repeated_actions": None,
-            "fallbacks": 0, "fallbacks_by_reason": {}, "wall_s": 30.0, "robustify": None}
-    rows = [{**base, "seed": seed, "method": m, "archive_size": 10 * seed + i}
-            for seed in (1, 2) for i, m in enumerate(["ige", "ige-untried"])]
+    base = {
+        "group": "GoToLocal",
+        "env": env,
+        "run_dir": "r",
+        "reused": False,
+        "status": "complete",
+        "solved": False,
+        "env_steps": 9,
+        "steps_to_first_success": None,
+        "llm_calls": 12,
+        "llm_calls_to_first_success": None,
+        "archive_size": 4,
+        "best_score": 0.0,
+        "repeated_actions": None,
+        "fallbacks": 0,
+        "fallbacks_by_reason": {},
+        "wall_s": 30.0,
+        "robustify": None,
+    }
+    rows = [
+        {**base, "seed": seed, "method": m, "archive_size": 10 * seed + i}
+        for seed in (1, 2)
+        for i, m in enumerate(["ige", "ige-untried"])
+    ]
     results = tmp_path / "ige.json"
 
     class Args:
-        games, games_for, kinds, babyai, babyai_seeds, seeds, finished_only = 10, [], "", "BabyAI-GoToLocal-v0", 2, 1, False
+        games, games_for, kinds, babyai, babyai_seeds, seeds, finished_only = (
+            10,
+            [],
+            "",
+            "BabyAI-GoToLocal-v0",
+            2,
+            1,
+            False,
+        )
         no_robustify, robustify_steps, workers, timed_out = True, 8192, 1, {}
 
     Args.results = results
@@ -341,8 +557,23 @@ def test_ige_narrower_command_keeps_the_recorded_runs_it_does_not_ask_for(tmp_pa
     before = results.read_text()
 
     def read_back(*narrower: str) -> dict:
-        monkeypatch.setattr(sys, "argv", ["ige.py", "--kinds", "", "--babyai", "BabyAI-GoToLocal-v0", "--no-robustify",
-                                          "--results", str(results), "--out", str(tmp_path / "runs"), *narrower])
+        monkeypatch.setattr(
+            sys,
+            "argv",
+            [
+                "ige.py",
+                "--kinds",
+                "",
+                "--babyai",
+                "BabyAI-GoToLocal-v0",
+                "--no-robustify",
+                "--results",
+                str(results),
+                "--out",
+                str(tmp_path / "runs"),
+                *narrower,
+            ],
+        )
         ige_bench.main()
         return json.loads(results.read_text())
 
@@ -350,7 +581,12 @@ def test_ige_narrower_command_keeps_the_recorded_runs_it_does_not_ask_for(tmp_pa
     assert results.read_text() == before
     after = read_back("--methods", "ige", "--babyai-seeds", "1")
     data = json.loads(before)
-    assert [(r["seed"], r["method"]) for r in data["runs"]] == [(1, "ige"), (1, "ige-untried"), (2, "ige"), (2, "ige-untried")]
+    assert [(r["seed"], r["method"]) for r in data["runs"]] == [
+        (1, "ige"),
+        (1, "ige-untried"),
+        (2, "ige"),
+        (2, "ige-untried"),
+    ]
     drop_reused = lambda rs: [{k: v for k, v in r.items() if k != "reused"} for r in rs]  # noqa: E731
     assert drop_reused(after["runs"]) == drop_reused(data["runs"])
     assert after["table"] == data["table"] and [a["method"] for a in data["table"]] == ["ige", "ige-untried"]
@@ -377,8 +613,12 @@ def test_ige_variant_labels_run_their_method_with_their_settings(tmp_path):
     from llm_explore.methods.ige.config import resolve_protocol
 
     assert resolve_protocol(settings, "textworld")["prune"] is False  # over the TextWorld protocol's pruning
-    assert resolve_protocol(search_config("ige", ige_bench.job_config(job, str(tmp_path), "c", {})[1]),
-                            "textworld")["prune"] is True
+    assert (
+        resolve_protocol(search_config("ige", ige_bench.job_config(job, str(tmp_path), "c", {})[1]), "textworld")[
+            "prune"
+        ]
+        is True
+    )
     registered, cfg = ige_bench.job_config({**job, "method": "llm-agent-naive"}, str(tmp_path), "c", {})
     assert registered == "llm-agent" and cfg.method["llm_agent"]["act_thought"] is False
 
@@ -393,7 +633,7 @@ def test_stop_by_parses_its_forms_and_refuses_garbage():
     assert StopBy("05:30", now=now).left_s(now) == pytest.approx(90 * 60)
     assert StopBy(str(int(now) + 600)).left_s(now) == pytest.approx(600)
     assert StopBy("2026-11-29T04:10:00").left_s(now) == pytest.approx(600)
-    assert StopBy(None).fits(10 ** 9, 0) and StopBy(None).left_s() is None
+    assert StopBy(None).fits(10**9, 0) and StopBy(None).left_s() is None
     soon = StopBy(str(int(time.time()) + 600))
     assert soon.fits(300, 3600) and not soon.fits(900, 60) and not soon.fits(None, 3600) and soon.fits(None, 60)
     with pytest.raises(SystemExit, match="HH:MM"):
@@ -412,10 +652,27 @@ def test_exploration_grid_starts_no_run_that_would_end_after_stop_by(tmp_path, m
     assert em.estimate_run_s("ppo-rnd", [_row("doorkey-8x8", "ppo", 0, budget)], budget, 50_000) == pytest.approx(500)
     assert em.estimate_run_s("ppo", [], budget) is None
 
-    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "2", "--frames", str(budget),
-                                      "--envs", "doorkey-8x8", "--variants", "ppo",
-                                      "--stop-by", str(int(time.time()) + 600),
-                                      "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "exploration_minigrid.py",
+            "--seeds",
+            "2",
+            "--frames",
+            str(budget),
+            "--envs",
+            "doorkey-8x8",
+            "--variants",
+            "ppo",
+            "--stop-by",
+            str(int(time.time()) + 600),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+        ],
+    )
     em.main()  # in this process: a subprocess would spend its time importing
 
     assert "not started: ppo-doorkey-8x8-s1 needs ~17 min" in capsys.readouterr().out
@@ -442,9 +699,28 @@ def test_exploration_grid_pauses_a_run_at_stop_by_once_nothing_fits(tmp_path, mo
         return None, False  # paused: not finished, not interrupted
 
     monkeypatch.setattr(em, "one_run", fake_run)
-    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "3", "--frames", str(budget),
-                                      "--envs", "doorkey-8x8", "--variants", "ppo", "--stop-by", str(deadline),
-                                      "--pause-at-stop-by", "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "exploration_minigrid.py",
+            "--seeds",
+            "3",
+            "--frames",
+            str(budget),
+            "--envs",
+            "doorkey-8x8",
+            "--variants",
+            "ppo",
+            "--stop-by",
+            str(deadline),
+            "--pause-at-stop-by",
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+        ],
+    )
     em.main()
     printed = capsys.readouterr().out
     assert "not started: ppo-doorkey-8x8-s1 needs ~17 min" in printed and "paused at the deadline" in printed
@@ -480,10 +756,27 @@ def test_exploration_grid_fits_a_run_whose_other_seeds_stopped_early(tmp_path, m
         return None, False
 
     monkeypatch.setattr(em, "one_run", fake_run)
-    monkeypatch.setattr(sys, "argv", ["exploration_minigrid.py", "--seeds", "2", "--frames", str(budget),
-                                      "--envs", "doorkey-8x8", "--variants", "ppo,ppo-count-both",
-                                      "--stop-by", str(int(time.time()) + 600),
-                                      "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "exploration_minigrid.py",
+            "--seeds",
+            "2",
+            "--frames",
+            str(budget),
+            "--envs",
+            "doorkey-8x8",
+            "--variants",
+            "ppo,ppo-count-both",
+            "--stop-by",
+            str(int(time.time()) + 600),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+        ],
+    )
     em.main()
     assert "not started: ppo-doorkey-8x8-s1 needs ~17 min" in capsys.readouterr().out
     assert calls == ["ppo-count-both-doorkey-8x8-s1"]
@@ -495,7 +788,6 @@ def test_a_run_paused_at_the_deadline_checkpoints_and_resumes_to_its_budget(tmp_
     import time
 
     from llm_explore.learner import checkpoint as ckpt
-
     from llm_explore.learner.config import FAMILY_PRESETS
 
     per_update = FAMILY_PRESETS["minigrid"]["num_envs"] * FAMILY_PRESETS["minigrid"]["num_steps"]
@@ -517,8 +809,17 @@ def test_ige_grid_starts_no_run_that_would_end_after_stop_by(tmp_path):
     from bench_common import StopBy
 
     env = "textworld:no_such_kind?seed=1"  # running it for real would fail
-    timed = {"group": "g", "env": env, "method": "ige", "seed": 0, "status": "complete", "solved": False,
-             "env_steps": 7, "llm_calls": 3, "wall_s": 400.0}
+    timed = {
+        "group": "g",
+        "env": env,
+        "method": "ige",
+        "seed": 0,
+        "status": "complete",
+        "solved": False,
+        "env_steps": 7,
+        "llm_calls": 3,
+        "wall_s": 400.0,
+    }
     rows = [timed, {**timed, "group": "h", "wall_s": 900.0}]
     assert ige_bench.estimate_run_s({"method": "ige", "group": "g"}, rows) == 400.0
     assert ige_bench.estimate_run_s({"method": "ige", "group": "other"}, rows) == 900.0
@@ -531,9 +832,11 @@ def test_ige_grid_starts_no_run_that_would_end_after_stop_by(tmp_path):
 
     slow = {**timed, "group": "h", "seed": 5, "wall_s": 900.0}
     committed = {ige_bench.job_key(r): {**r, "reused": "results file"} for r in (timed, slow)}
-    jobs = [{"group": "g", "env": env, "method": "ige", "seed": 0},  # recorded: read back
-            {"group": "h", "env": env, "method": "ige", "seed": 1},  # 900 s > 600 s left: skipped
-            {"group": "other", "env": env, "method": "reflexion", "seed": 0}]  # nothing to go by (1800 s): skipped
+    jobs = [
+        {"group": "g", "env": env, "method": "ige", "seed": 0},  # recorded: read back
+        {"group": "h", "env": env, "method": "ige", "seed": 1},  # 900 s > 600 s left: skipped
+        {"group": "other", "env": env, "method": "reflexion", "seed": 0},
+    ]  # nothing to go by (1800 s): skipped
     got = ige_bench.run_jobs(jobs, Args, {}, committed=committed)
     assert [(r["method"], r["seed"]) for r in got] == [("ige", 0)]  # the one recorded run
     assert not any((tmp_path / "runs").iterdir())

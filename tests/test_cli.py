@@ -1,4 +1,5 @@
 """The CLI as a user runs it: real subprocesses, exit codes, one-line errors, no tracebacks."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "llm_explore", *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, cwd=ROOT, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "llm_explore", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_help_lists_commands():
@@ -47,7 +55,7 @@ def test_unknown_backend_is_one_line_error():
     out = run("llm", "ask", "hi", "--backend", "gpt9")
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
-    lines = [l for l in out.stderr.splitlines() if l.strip()]
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "llm.backend" in lines[0] and "gpt9" in lines[0]
 
 
@@ -59,9 +67,22 @@ def test_malformed_config_file_is_one_line_error(tmp_path):
 
 
 def test_server_down_is_one_line_error(tmp_path):
-    out = run("--set", "llm.max_retries=1", "--set", "llm.backoff_base_s=0.01", "llm", "ask", "hi",
-              "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
-              env={"LLM_EXPLORE_CACHE": str(tmp_path / "c.sqlite")})
+    out = run(
+        "--set",
+        "llm.max_retries=1",
+        "--set",
+        "llm.backoff_base_s=0.01",
+        "llm",
+        "ask",
+        "hi",
+        "--backend",
+        "openai",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
+        env={"LLM_EXPLORE_CACHE": str(tmp_path / "c.sqlite")},
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "connection error" in out.stderr and "gave up after 2 attempts" in out.stderr
 
@@ -81,15 +102,27 @@ def test_prompts_render_and_override(tmp_path):
 @pytest.mark.llm
 def test_ask_json_then_cache_stats_and_clear(tmp_path):
     env = {"LLM_EXPLORE_CACHE": str(tmp_path / "cli-cache.sqlite")}
-    out = run("llm", "ask", "Q: What is the capital of France?\nA:", "--max-tokens", "6", "--stop", "\\n",
-              "--json", env=env)
+    out = run(
+        "llm", "ask", "Q: What is the capital of France?\nA:", "--max-tokens", "6", "--stop", "\\n", "--json", env=env
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert set(data) == {"text", "usage", "latency_s", "cached", "backend", "model"}
     assert "Paris" in data["text"] and data["cached"] is False and data["backend"] == "embedded"
     assert data["usage"]["completion_tokens"] >= 1
-    again = json.loads(run("llm", "ask", "Q: What is the capital of France?\nA:", "--max-tokens", "6",
-                           "--stop", "\\n", "--json", env=env).stdout)
+    again = json.loads(
+        run(
+            "llm",
+            "ask",
+            "Q: What is the capital of France?\nA:",
+            "--max-tokens",
+            "6",
+            "--stop",
+            "\\n",
+            "--json",
+            env=env,
+        ).stdout
+    )
     assert again["cached"] is True and again["text"] == data["text"]
     stats = json.loads(run("cache", "stats", "--json", env=env).stdout)
     assert stats["entries"] == 1 and stats["hits"] == 1
@@ -102,5 +135,5 @@ def test_ask_json_then_cache_stats_and_clear(tmp_path):
 def test_demo_prints_parsed_goals(tmp_path):
     out = run("demo", env={"LLM_EXPLORE_CACHE": str(tmp_path / "c.sqlite")})
     assert out.returncode == 0, out.stderr
-    goals = [l.strip()[2:] for l in out.stdout.splitlines() if l.startswith("  - ")]
+    goals = [line.strip()[2:] for line in out.stdout.splitlines() if line.startswith("  - ")]
     assert goals and all(len(g.split()) >= 2 for g in goals)

@@ -3,6 +3,7 @@ half-written (no run folder left behind, no eval.json overwritten).
 
 The CLI runs in-process (`llm_explore.cli.app.main`, exactly what the console script calls), so the
 tiny runs below share one torch import."""
+
 from __future__ import annotations
 
 import json
@@ -55,8 +56,11 @@ def ppo_run(runs_dir):
     from llm_explore.config import load_config
     from llm_explore.orchestration.launch import start_run
 
-    cfg = load_config(None, ["env.id=doorkey-5x5", "env.num_envs=2", "learner.total_steps=256",
-                             "learner.tensorboard=false"], base={"out_dir": str(runs_dir), "name": "ppo-tiny"})
+    cfg = load_config(
+        None,
+        ["env.id=doorkey-5x5", "env.num_envs=2", "learner.total_steps=256", "learner.tensorboard=false"],
+        base={"out_dir": str(runs_dir), "name": "ppo-tiny"},
+    )
     run_dir, _summary = start_run("ppo", cfg)
     return run_dir
 
@@ -106,8 +110,20 @@ def test_template_with_undefined_variable_fails_before_the_run_folder(capsys, tm
     replay.write_text("")
     out = tmp_path / "runs"
     out.mkdir()
-    code, _out, err = _cli(capsys, "run", "ellm", *TINY, "--out", str(out), "--backend", "replay",
-                           "--set", f"llm.replay_file={replay}", "--prompts-dir", str(tmp_path / "prompts"))
+    code, _out, err = _cli(
+        capsys,
+        "run",
+        "ellm",
+        *TINY,
+        "--out",
+        str(out),
+        "--backend",
+        "replay",
+        "--set",
+        f"llm.replay_file={replay}",
+        "--prompts-dir",
+        str(tmp_path / "prompts"),
+    )
     line = _one_line_error(code, err)
     assert "ellm/suggest" in line and "captoin" in line
     assert "caption" in line.replace("captoin", "")  # the variables it may use
@@ -123,11 +139,14 @@ def search_runs(runs_dir):
     from llm_explore.orchestration.launch import resolve_method_config
 
     dirs = {}
-    for method, env, overrides in (("go-explore", "doorkey-5x5", ["method.go_explore.trials=2"]),
-                                   ("tango-template", "babyai-mixed-open", ["method.tango_template.episodes=2"])):
+    for method, env, overrides in (
+        ("go-explore", "doorkey-5x5", ["method.go_explore.trials=2"]),
+        ("tango-template", "babyai-mixed-open", ["method.tango_template.episodes=2"]),
+    ):
         spec = get_method(method)
-        cfg = load_config(None, [f"env.id={env}", *overrides],
-                          base={"out_dir": str(runs_dir), "name": method + "-tiny"})
+        cfg = load_config(
+            None, [f"env.id={env}", *overrides], base={"out_dir": str(runs_dir), "name": method + "-tiny"}
+        )
         run_dir, _summary = spec.runner(method, resolve_method_config(spec, cfg))
         dirs[method] = Path(run_dir)
     return dirs
@@ -158,8 +177,9 @@ def test_report_takes_tango_runs(capsys, search_runs, tmp_path):
 
 # ----------------------------------------------------------------- flags that do not apply
 def test_steps_on_tango_names_the_flag_and_the_method(capsys, tmp_path):
-    code, _out, err = _cli(capsys, "run", "tango-template", "--env", "babyai-mixed-open", "--steps", "100",
-                           "--out", str(tmp_path))
+    code, _out, err = _cli(
+        capsys, "run", "tango-template", "--env", "babyai-mixed-open", "--steps", "100", "--out", str(tmp_path)
+    )
     line = _one_line_error(code, err)
     assert "--steps" in line and "tango-template" in line
     assert list(tmp_path.iterdir()) == []
@@ -174,8 +194,9 @@ def test_search_flags_on_ppo_name_the_flag_and_the_method(capsys, tmp_path, flag
 
 
 # ------------------------------------------------------- errors name the flag; did you mean
-@pytest.mark.parametrize("flag,value,internal", [("--steps", "0", "learner.total_steps"),
-                                                 ("--envs", "0", "env.num_envs")])
+@pytest.mark.parametrize(
+    "flag,value,internal", [("--steps", "0", "learner.total_steps"), ("--envs", "0", "env.num_envs")]
+)
 def test_errors_name_the_flag_typed(capsys, tmp_path, flag, value, internal):
     args = ["run", "ppo", "--env", "doorkey-5x5", flag, value, "--out", str(tmp_path)]
     code, _out, err = _cli(capsys, *args)
@@ -190,8 +211,7 @@ def test_unknown_env_suggests_the_near_name(capsys, tmp_path):
 
 
 def test_unknown_set_key_suggests_the_near_key(capsys, tmp_path):
-    code, _out, err = _cli(capsys, "run", "ppo", *TINY, "--set", "learner.learning_rat=0.001", "--out",
-                           str(tmp_path))
+    code, _out, err = _cli(capsys, "run", "ppo", *TINY, "--set", "learner.learning_rat=0.001", "--out", str(tmp_path))
     line = _one_line_error(code, err)
     assert "did you mean" in line and "learner.learning_rate" in line
 
@@ -210,9 +230,12 @@ def _fake_run(parent: Path, name: str, meta: dict, summary: dict | None = None) 
 def test_runs_is_readable_at_80_columns(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     name = "ppo-babyai-mixed-pick-up-seq-go-to-s0-20261207-014615"
-    _fake_run(tmp_path, name, {"method": "ppo", "env": "babyai-mixed-pick-up-seq-go-to", "family": "minigrid",
-                               "seed": 0},
-              {"status": "complete", "env_steps": 100000, "success_rate": 0.25, "wall_s": 812.0})
+    _fake_run(
+        tmp_path,
+        name,
+        {"method": "ppo", "env": "babyai-mixed-pick-up-seq-go-to", "family": "minigrid", "seed": 0},
+        {"status": "complete", "env_steps": 100000, "success_rate": 0.25, "wall_s": 812.0},
+    )
     monkeypatch.chdir(tmp_path)  # the header names the folder: a relative one, whatever the tmp path's length
     code, out, err = _cli(capsys, "runs", ".")
     assert code == 0, err
@@ -225,10 +248,19 @@ def test_runs_is_readable_at_80_columns(capsys, tmp_path, monkeypatch):
 def test_runs_and_report_show_the_typed_env_name_beside_the_resolved_id(capsys, tmp_path, monkeypatch, ppo_run):
     assert json.loads((ppo_run / "run.json").read_text())["env_name"] == "doorkey-5x5"
     monkeypatch.setenv("COLUMNS", "200")
-    meta = {"method": "ellm", "env": "crafter?caption=ellm&length=400", "env_name": "crafter-short",
-            "family": "crafter", "seed": 0}
-    _fake_run(tmp_path, "ellm-crafter-short-s0", meta,
-              {"status": "complete", "env_steps": 100, "success_rate": 0.0, "wall_s": 1.0})
+    meta = {
+        "method": "ellm",
+        "env": "crafter?caption=ellm&length=400",
+        "env_name": "crafter-short",
+        "family": "crafter",
+        "seed": 0,
+    }
+    _fake_run(
+        tmp_path,
+        "ellm-crafter-short-s0",
+        meta,
+        {"status": "complete", "env_steps": 100, "success_rate": 0.0, "wall_s": 1.0},
+    )
     code, out, err = _cli(capsys, "runs", str(tmp_path))
     assert code == 0, err
     assert "crafter-short" in out and "crafter?caption=ellm&length=400" in out
@@ -236,10 +268,22 @@ def test_runs_and_report_show_the_typed_env_name_beside_the_resolved_id(capsys, 
     from llm_explore.learner.report import make_report
 
     run = tmp_path / "ellm-crafter-short-s0"
-    (run / "summary.json").write_text(json.dumps(
-        {"method": "ellm", "env": "crafter?caption=ellm&length=400", "family": "crafter", "status": "complete",
-         "env_steps": 100, "episodes": 1, "mean_return": 0.0, "success_rate": 0.0, "env_steps_per_s": 10.0,
-         "achievements": {}}))
+    (run / "summary.json").write_text(
+        json.dumps(
+            {
+                "method": "ellm",
+                "env": "crafter?caption=ellm&length=400",
+                "family": "crafter",
+                "status": "complete",
+                "env_steps": 100,
+                "episodes": 1,
+                "mean_return": 0.0,
+                "success_rate": 0.0,
+                "env_steps_per_s": 10.0,
+                "achievements": {},
+            }
+        )
+    )
     (run / "metrics.csv").write_text("update,global_step,episodes,return_avg,success_avg\n1,100,1,0.0,0.0\n")
     text = Path(make_report([run], tmp_path / "rep")["files"][-1]).read_text()
     assert "crafter-short (crafter?length=400)" in text
@@ -277,10 +321,16 @@ def test_deckard_dream_shows_its_progress(capsys, scripted_server):
     from llm_explore.templates import PromptLibrary
 
     server = scripted_server([(200, JSON, completion_body(json.dumps({"choice": "nothing"})), 0)])
-    client = LLMClient(LLMConfig(backend="openai", base_url=server.url, model="scripted", max_retries=0),
-                       CacheConfig(enabled=False))
-    shaper = DeckardShaper(None, DeckardConfig(hypothesis="llm", explore="none", dream_items=["table", "wood_pickaxe"]),
-                           family="crafter", client=client, library=PromptLibrary())
+    client = LLMClient(
+        LLMConfig(backend="openai", base_url=server.url, model="scripted", max_retries=0), CacheConfig(enabled=False)
+    )
+    shaper = DeckardShaper(
+        None,
+        DeckardConfig(hypothesis="llm", explore="none", dream_items=["table", "wood_pickaxe"]),
+        family="crafter",
+        client=client,
+        library=PromptLibrary(),
+    )
     capsys.readouterr()
     shaper.hypothesize()
     err = capsys.readouterr().err

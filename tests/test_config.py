@@ -1,4 +1,5 @@
 """Typed config: YAML, --set overrides, and errors that name the field path and the bad value."""
+
 from __future__ import annotations
 
 import pytest
@@ -21,12 +22,15 @@ def test_yaml_file_then_set_wins(tmp_path):
     assert cfg.seed == 5 and cfg.llm.backend == "openai" and cfg.llm.max_tokens == 20
 
 
-@pytest.mark.parametrize("override, fragment", [
-    (["llm.temperature=hot"], "llm.temperature"),
-    (["llm.backend=gpt9"], "llm.backend"),
-    (["llm.tempreature=0.1"], "llm.tempreature"),
-    (["budget.max_calls=-3"], "budget.max_calls"),
-])
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        (["llm.temperature=hot"], "llm.temperature"),
+        (["llm.backend=gpt9"], "llm.backend"),
+        (["llm.tempreature=0.1"], "llm.tempreature"),
+        (["budget.max_calls=-3"], "budget.max_calls"),
+    ],
+)
 def test_errors_name_the_field_path(override, fragment):
     with pytest.raises(ConfigError) as info:
         load_config(overrides=override)
@@ -79,10 +83,15 @@ def test_method_sections_are_strict_and_recorded(tmp_path):
         get_method("ellm").resolve_sections({"elm": {"threshold": 0.5}})
     with pytest.raises(ConfigError, match=r"method 'ppo' has no settings section method\.count \(valid: none\)"):
         get_method("ppo").resolve_sections({"count": {"mode": "both"}})
-    cfg = RunConfig.model_validate({
-        "name": "count", "out_dir": str(tmp_path), "method": {"count": {"mode": "both"}},
-        "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 2},
-        "learner": {"total_steps": 32, "num_steps": 16, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": "count",
+            "out_dir": str(tmp_path),
+            "method": {"count": {"mode": "both"}},
+            "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 2},
+            "learner": {"total_steps": 32, "num_steps": 16, "tensorboard": False},
+        }
+    )
     run_dir, _ = start_run("ppo-count", cfg)
     saved = yaml.safe_load((run_dir / "config.yaml").read_text())["method"]
     assert saved["count"]["mode"] == "both" and saved["count"]["beta"] == 1.0  # the default, written out
@@ -99,9 +108,16 @@ def test_dump_keeps_setting_names_ending_in_key_outside_llm(tmp_path):
 
     fake_key = "sk-" + "abcdefghijklmnop1234"
     plain = "k" + "9" * 10  # not key-shaped: only the name can give it away
-    cfg = load_config(overrides=["method.count.key=observation", "method.count.state_key=agent_pos",
-                                 f"method.count.api_key={plain}", f"method.count.note={fake_key}",
-                                 f"llm.langchain_kwargs.key={plain}", f"llm.langchain_kwargs.x-key={plain}"])
+    cfg = load_config(
+        overrides=[
+            "method.count.key=observation",
+            "method.count.state_key=agent_pos",
+            f"method.count.api_key={plain}",
+            f"method.count.note={fake_key}",
+            f"llm.langchain_kwargs.key={plain}",
+            f"llm.langchain_kwargs.x-key={plain}",
+        ]
+    )
     dumped = yaml.safe_load(dump_config(cfg))
     assert dumped["method"]["count"]["key"] == "observation"
     assert dumped["method"]["count"]["state_key"] == "agent_pos"

@@ -1,5 +1,6 @@
 """DECKARD: the graph (cycles, frontier, decomposition, verification on a real Crafter sequence), the
 subtask reward, the dream on the embedded model, a short run and its resume."""
+
 from __future__ import annotations
 
 import json
@@ -16,9 +17,17 @@ from llm_explore.methods.deckard.shaper import DeckardConfig, DeckardShaper
 
 
 def _batch(info, step, done=False):
-    return Transitions(obs={}, actions=np.zeros(1), ext_rewards=np.zeros(1), next_obs={}, infos=[info],
-                       terminated=np.array([done]), truncated=np.array([False]), valid=np.array([True]),
-                       global_step=step)
+    return Transitions(
+        obs={},
+        actions=np.zeros(1),
+        ext_rewards=np.zeros(1),
+        next_obs={},
+        infos=[info],
+        terminated=np.array([done]),
+        truncated=np.array([False]),
+        valid=np.array([True]),
+        global_step=step,
+    )
 
 
 def _face(env, material):
@@ -54,8 +63,11 @@ def test_oracle_graph_scores_perfectly_and_roundtrips(tmp_path):
     awm = oracle_graph(domain)
     assert awm.refused_cycles == 0
     assert precision_recall(awm.edges(), domain.true_edges) == {
-        "recall": 1.0, "precision": 1.0, "edges": float(len(domain.true_edges)),
-        "correct": float(len(domain.true_edges))}
+        "recall": 1.0,
+        "precision": 1.0,
+        "edges": float(len(domain.true_edges)),
+        "correct": float(len(domain.true_edges)),
+    }
     assert awm.nodes["table"].ingredients == {"wood": domain.true_counts[("wood", "table")]}
     awm.save(tmp_path / "g.json")
     back = AbstractWorldModel.load(tmp_path / "g.json")
@@ -136,10 +148,15 @@ def test_reference_layout_file_is_purged_and_cycle_checked(tmp_path):
     from llm_explore.methods.deckard.dream import file_graph
 
     path = tmp_path / "techtree.json"
-    path.write_text(json.dumps({
-        "wood": {"tool": "wood_pickaxe"},  # wrong, and makes the pickaxe's recipe below a cycle
-        "wood_pickaxe": {"recipe": {"wood": 1, "stick": 2}, "table": True, "furnace": False},
-        "stick": {"recipe": {"wood": 1}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "wood": {"tool": "wood_pickaxe"},  # wrong, and makes the pickaxe's recipe below a cycle
+                "wood_pickaxe": {"recipe": {"wood": 1, "stick": 2}, "table": True, "furnace": False},
+                "stick": {"recipe": {"wood": 1}},
+            }
+        )
+    )
     awm = file_graph(path, crafter_domain())
     assert set(awm.nodes) == {"wood", "wood_pickaxe", "table"}
     assert awm.nodes["wood"].tools == ["wood_pickaxe"] and awm.nodes["wood_pickaxe"].ingredients == {}
@@ -161,8 +178,9 @@ def test_unpredicted_acquisition_is_added_and_tools_intersect():
 def test_subtask_timeout_lowers_success(tmp_path):
     env = make_env("crafter")
     _, info = env.reset(seed=0)
-    shaper = DeckardShaper(None, DeckardConfig(hypothesis="oracle", collect_timeout=3, explore="none"),
-                           family="crafter")
+    shaper = DeckardShaper(
+        None, DeckardConfig(hypothesis="oracle", collect_timeout=3, explore="none"), family="crafter"
+    )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     assert shaper.goals() == ["collect wood"]
@@ -202,28 +220,40 @@ def test_dream_turns_scripted_answers_into_exactly_their_edges(scripted_server):
     from llm_explore.templates import PromptLibrary
 
     domain = crafter_domain()
-    script = [("table", "ingredient", "wood"), ("table", "ingredient", "nothing"),
-              ("table", "tool", "wood_pickaxe"),  # max_tools is 1: no second tool question
-              ("table", "station", "furnace"),  # max_stations is 1
-              ("wood_pickaxe", "ingredient", "wood"), ("wood_pickaxe", "ingredient", "stone"),  # max_ingredients 2
-              ("wood_pickaxe", "tool", "nothing"), ("wood_pickaxe", "station", "table")]
-    server = scripted_server([(200, JSON, completion_body(json.dumps({"choice": domain.label(a) if a != "nothing"
-                                                                                else a})), 0)
-                              for _item, _question, a in script])
-    client = LLMClient(LLMConfig(backend="openai", base_url=server.url, model="scripted", max_retries=0),
-                       CacheConfig(enabled=False))
+    script = [
+        ("table", "ingredient", "wood"),
+        ("table", "ingredient", "nothing"),
+        ("table", "tool", "wood_pickaxe"),  # max_tools is 1: no second tool question
+        ("table", "station", "furnace"),  # max_stations is 1
+        ("wood_pickaxe", "ingredient", "wood"),
+        ("wood_pickaxe", "ingredient", "stone"),  # max_ingredients 2
+        ("wood_pickaxe", "tool", "nothing"),
+        ("wood_pickaxe", "station", "table"),
+    ]
+    server = scripted_server(
+        [
+            (200, JSON, completion_body(json.dumps({"choice": domain.label(a) if a != "nothing" else a})), 0)
+            for _item, _question, a in script
+        ]
+    )
+    client = LLMClient(
+        LLMConfig(backend="openai", base_url=server.url, model="scripted", max_retries=0), CacheConfig(enabled=False)
+    )
     dreamer = Dreamer(client, domain, PromptLibrary(), max_ingredients=2, max_stations=1, workers=1)
     awm = dreamer.dream(items=["table", "wood_pickaxe"])
     assert [(a["item"], a["question"], a["answer"].replace(" ", "_")) for a in dreamer.answers] == script
     assert len(server.requests) == dreamer.calls == 8 and dreamer.fallbacks == 0
-    assert awm.edges() == {("ingredient", "wood", "table"), ("tool", "wood_pickaxe", "table"),
-                           ("station", "furnace", "table"), ("ingredient", "wood", "wood_pickaxe"),
-                           ("ingredient", "stone", "wood_pickaxe")}
+    assert awm.edges() == {
+        ("ingredient", "wood", "table"),
+        ("tool", "wood_pickaxe", "table"),
+        ("station", "furnace", "table"),
+        ("ingredient", "wood", "wood_pickaxe"),
+        ("ingredient", "stone", "wood_pickaxe"),
+    }
     assert awm.refused_cycles == 1  # wood_pickaxe needs a table that needs a wood_pickaxe
     assert awm.nodes["wood_pickaxe"].ingredients == {"wood": 1, "stone": 1}
     true = {e for e in domain.true_edges if e[2] in ("table", "wood_pickaxe")}
-    assert precision_recall(awm.edges(), true) == {"recall": 2 / 3, "edges": 5.0, "correct": 2.0,
-                                                   "precision": 2 / 5}
+    assert precision_recall(awm.edges(), true) == {"recall": 2 / 3, "edges": 5.0, "correct": 2.0, "precision": 2 / 5}
 
 
 @pytest.mark.llm
@@ -239,8 +269,9 @@ def test_dream_on_embedded_model_builds_a_scored_graph(embedded_client):
     for answer in dreamer.answers:  # every answer is one of its options (constrained decoding)
         assert answer["answer"] == "nothing" or answer["answer"].replace(" ", "_") in domain.items
     # Every option the model chose is an edge of the graph, but those a cycle refused.
-    implied = {(a["question"], a["answer"].replace(" ", "_"), a["item"]) for a in dreamer.answers
-               if a["answer"] != "nothing"}
+    implied = {
+        (a["question"], a["answer"].replace(" ", "_"), a["item"]) for a in dreamer.answers if a["answer"] != "nothing"
+    }
     assert awm.edges() <= implied and len(implied - awm.edges()) == awm.refused_cycles
     true = {e for e in domain.true_edges if e[2] in items}
     scores = precision_recall(awm.edges(), true)
@@ -256,12 +287,18 @@ def test_short_deckard_run_writes_graph_and_resumes(tmp_path, embedded_backend):
     from llm_explore.learner import checkpoint as ckpt
     from llm_explore.orchestration.launch import resume_run, start_run
 
-    cfg = RunConfig.model_validate({
-        "name": "deckard", "out_dir": str(tmp_path), "seed": 0,
-        "env": {"id": "crafter-short", "num_envs": 2},
-        "method": {"deckard": {"max_ingredients": 2, "max_stations": 1,
-                               "dream_items": ["wood", "table", "wood_pickaxe"]}},
-        "learner": {"total_steps": 256, "num_steps": 32, "checkpoint_every": 2, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": "deckard",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "env": {"id": "crafter-short", "num_envs": 2},
+            "method": {
+                "deckard": {"max_ingredients": 2, "max_stations": 1, "dream_items": ["wood", "table", "wood_pickaxe"]}
+            },
+            "learner": {"total_steps": 256, "num_steps": 32, "checkpoint_every": 2, "tensorboard": False},
+        }
+    )
     run_dir, summary = start_run("deckard", cfg, stop_after_updates=2)
     assert summary["status"] == "interrupted"
     assert summary["llm"]["calls"] > 0 and summary["llm"]["errors"] == 0  # the dream
@@ -272,7 +309,7 @@ def test_short_deckard_run_writes_graph_and_resumes(tmp_path, embedded_backend):
     summary = resume_run(run_dir)
     assert summary["status"] == "complete" and summary["env_steps"] == 256
     history = [json.loads(line) for line in (run_dir / "awm_history.jsonl").read_text().splitlines()]
-    assert history[:len(saved["history"])] == saved["history"]  # resumed from the saved graph
+    assert history[: len(saved["history"])] == saved["history"]  # resumed from the saved graph
     assert (run_dir / "dream.jsonl").is_file()
     s = summary["shaper"]
     # The hypothesis is the dream's answers as edges (those a cycle refused aside), scored against the
@@ -281,8 +318,9 @@ def test_short_deckard_run_writes_graph_and_resumes(tmp_path, embedded_backend):
     graph = json.loads((run_dir / "awm.json").read_text())
     hypothesis = {tuple(e) for e in graph["hypothesis_edges"]}
     true = {tuple(e) for e in graph["true_edges"]}
-    assert hypothesis <= {(a["question"], a["answer"].replace(" ", "_"), a["item"]) for a in dream
-                          if a["answer"] != "nothing"}
+    assert hypothesis <= {
+        (a["question"], a["answer"].replace(" ", "_"), a["item"]) for a in dream if a["answer"] != "nothing"
+    }
     assert s["dream_calls"] == len(dream) > 0 and s["hypothesis_recall"] == len(hypothesis & true) / len(true)
     assert s["nodes_verified"] + s["nodes_hypothesized"] == s["nodes"]
     calls = [json.loads(line) for line in (run_dir / "llm_calls.jsonl").read_text().splitlines()]
@@ -300,8 +338,14 @@ def test_awm_show_draws_the_graph_with_wrong_and_deleted_edges(tmp_path):
     awm.add_edge("ingredient", "coal", "wood_sword", 1)  # not in Crafter's rules
     awm.observe("wood", {}, [], [], step=7)
     hypothesis = sorted(awm.edges() | {("tool", "wood_sword", "wood")})  # a hypothesized edge since deleted
-    awm.save(tmp_path / "awm.json", family="crafter", hypothesis="oracle", step=7,
-             hypothesis_edges=hypothesis, true_edges=sorted(domain.true_edges))
+    awm.save(
+        tmp_path / "awm.json",
+        family="crafter",
+        hypothesis="oracle",
+        step=7,
+        hypothesis_edges=hypothesis,
+        true_edges=sorted(domain.true_edges),
+    )
     result = CliRunner().invoke(app, ["awm", "show", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "1 not in the true rules, 1 deleted by experience" in result.output
@@ -315,8 +359,9 @@ def test_first_step_records_achievements_and_events():
     from llm_explore.learner.runs import EpisodeTracker
 
     crafter = EpisodeTracker(2, "crafter")
-    crafter.observe([{"achievements": {"collect_wood": 0}}, {"achievements": {"collect_wood": 1}}],
-                    np.array([True, True]), 16)
+    crafter.observe(
+        [{"achievements": {"collect_wood": 0}}, {"achievements": {"collect_wood": 1}}], np.array([True, True]), 16
+    )
     crafter.observe([{"achievements": {"collect_wood": 1, "place_table": 1}}, {}], np.array([True, True]), 24)
     crafter.observe([{"achievements": {"make_wood_pickaxe": 1}}, {}], np.array([False, True]), 32)
     assert crafter.first_step == {"collect_wood": 16, "place_table": 24}
@@ -349,8 +394,12 @@ def _put_agent_facing(env, kind):
 def test_minigrid_event_graph_on_doorkey():
     env = make_env("minigrid:MiniGrid-DoorKey-5x5-v0")
     _, info = env.reset(seed=1)
-    shaper = DeckardShaper(None, DeckardConfig(hypothesis="none", explore="none"), family="minigrid",
-                           env_id="minigrid:MiniGrid-DoorKey-5x5-v0")
+    shaper = DeckardShaper(
+        None,
+        DeckardConfig(hypothesis="none", explore="none"),
+        family="minigrid",
+        env_id="minigrid:MiniGrid-DoorKey-5x5-v0",
+    )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     assert shaper.goals() == ["explore"]  # nothing hypothesized: the frontier is empty
@@ -363,11 +412,15 @@ def test_minigrid_event_graph_on_doorkey():
     awm = shaper.awm
     assert set(awm.verified()) == {"yellow key", "yellow door", "goal"}
     assert awm.nodes["yellow door"].tools == ["yellow key"]  # held while opening
-    assert awm.nodes["goal"].stations == ["yellow door"]     # open for the rest of the episode
+    assert awm.nodes["goal"].stations == ["yellow door"]  # open for the rest of the episode
     scores = shaper.scores()
     assert scores["graph_correct"] == 2 and scores["graph_recall"] == 2 / 7  # 6 key-door rules + DoorKey's door
-    oracle = DeckardShaper(None, DeckardConfig(hypothesis="oracle", explore="none"), family="minigrid",
-                           env_id="minigrid:MiniGrid-DoorKey-5x5-v0")
+    oracle = DeckardShaper(
+        None,
+        DeckardConfig(hypothesis="oracle", explore="none"),
+        family="minigrid",
+        env_id="minigrid:MiniGrid-DoorKey-5x5-v0",
+    )
     oracle.bind(1, {})
     _, info = env.reset(seed=1)
     oracle.on_episode_start([0], [info])
@@ -382,8 +435,12 @@ def test_a_dropped_and_retaken_key_pays_once_unless_repay_regained(repay):
     before: 118k paid "successes" in a 300k-frame DoorKey run). `repay_regained` pays every rise."""
     env = make_env("minigrid:MiniGrid-DoorKey-5x5-v0")
     _, info = env.reset(seed=1)
-    shaper = DeckardShaper(None, DeckardConfig(hypothesis="oracle", explore="none", repay_regained=repay),
-                           family="minigrid", env_id="minigrid:MiniGrid-DoorKey-5x5-v0")
+    shaper = DeckardShaper(
+        None,
+        DeckardConfig(hypothesis="oracle", explore="none", repay_regained=repay),
+        family="minigrid",
+        env_id="minigrid:MiniGrid-DoorKey-5x5-v0",
+    )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     shaper.tasks[0].goal = "goal"
@@ -416,18 +473,25 @@ def test_resumed_oracle_run_equals_uninterrupted(tmp_path):
     from llm_explore.orchestration.launch import resume_run, start_run
 
     def cfg(name):
-        return RunConfig.model_validate({
-            "name": name, "out_dir": str(tmp_path), "seed": 3,
-            "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
-            "method": {"deckard": {"hypothesis": "oracle"}},
-            "learner": {"total_steps": 768, "num_steps": 64, "checkpoint_every": 1, "tensorboard": False}})
+        return RunConfig.model_validate(
+            {
+                "name": name,
+                "out_dir": str(tmp_path),
+                "seed": 3,
+                "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
+                "method": {"deckard": {"hypothesis": "oracle"}},
+                "learner": {"total_steps": 768, "num_steps": 64, "checkpoint_every": 1, "tensorboard": False},
+            }
+        )
 
     run_a, summary_a = start_run("deckard", cfg("a"))
     run_b, partial = start_run("deckard", cfg("b"), stop_after_updates=1)
     assert partial["status"] == "interrupted"
     summary_b = resume_run(run_b)
     drop = ("wall_s", "env_steps_per_s")
-    assert {k: v for k, v in summary_a.items() if k not in drop} == {k: v for k, v in summary_b.items() if k not in drop}
+    assert {k: v for k, v in summary_a.items() if k not in drop} == {
+        k: v for k, v in summary_b.items() if k not in drop
+    }
     assert summary_a["label"] == "deckard-oracle" and summary_a["shaper"]["subtasks_tried"] > 0
     graph_a, graph_b = (json.loads((r / "awm.json").read_text()) for r in (run_a, run_b))
     assert graph_a == graph_b

@@ -1,5 +1,6 @@
 """DECKARD on TextWorld cooking: the domain read from the game's own recipe, verification from a real
 scripted game (the game's walkthrough), attempts cut by the episode end, and a short real run."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,17 @@ COOKING = "textworld:cooking?level=4&seed=1"
 
 
 def _batch(info, step, done=False):
-    return Transitions(obs={}, actions=np.zeros(1), ext_rewards=np.zeros(1), next_obs={}, infos=[info],
-                       terminated=np.array([done]), truncated=np.array([False]), valid=np.array([True]),
-                       global_step=step)
+    return Transitions(
+        obs={},
+        actions=np.zeros(1),
+        ext_rewards=np.zeros(1),
+        next_obs={},
+        infos=[info],
+        terminated=np.array([done]),
+        truncated=np.array([False]),
+        valid=np.array([True]),
+        global_step=step,
+    )
 
 
 def _state_nodes(domain):
@@ -52,18 +61,30 @@ def test_cooking_walkthrough_verifies_the_hypothesis_and_deletes_wrong_edges(tmp
     wrong_station = next(a for a in domain.stations if a != appliance)
     # The true rules from the game's recipe: the cut needs the ingredient and the knife held, the cook
     # the ingredient held and its appliance near; the meal consumes every node of the ingredient.
-    assert {("tool", base, cut), ("tool", "knife", cut), ("tool", base, cook), ("station", appliance, cook),
-            ("ingredient", cut, MEAL), ("ingredient", cook, MEAL), ("ingredient", base, MEAL),
-            ("ingredient", MEAL, EATEN)} == domain.true_edges
+    assert {
+        ("tool", base, cut),
+        ("tool", "knife", cut),
+        ("tool", base, cook),
+        ("station", appliance, cook),
+        ("ingredient", cut, MEAL),
+        ("ingredient", cook, MEAL),
+        ("ingredient", base, MEAL),
+        ("ingredient", MEAL, EATEN),
+    } == domain.true_edges
     # A hypothesis with the knife edge right and three wrong edges.
-    graph = {"nodes": [
-        {"name": cut, "ingredients": {base: 1}, "tools": ["knife"], "stations": [wrong_station]},
-        {"name": cook, "ingredients": {}, "tools": ["knife"], "stations": [appliance]},
-        {"name": MEAL, "ingredients": {cook: 1}}, {"name": EATEN, "ingredients": {MEAL: 1}}]}
+    graph = {
+        "nodes": [
+            {"name": cut, "ingredients": {base: 1}, "tools": ["knife"], "stations": [wrong_station]},
+            {"name": cook, "ingredients": {}, "tools": ["knife"], "stations": [appliance]},
+            {"name": MEAL, "ingredients": {cook: 1}},
+            {"name": EATEN, "ingredients": {MEAL: 1}},
+        ]
+    }
     path = tmp_path / "hyp.json"
     path.write_text(json.dumps(graph))
-    shaper = DeckardShaper(None, DeckardConfig(hypothesis=f"file:{path}", explore="none"), family="textworld",
-                           env_id=COOKING)
+    shaper = DeckardShaper(
+        None, DeckardConfig(hypothesis=f"file:{path}", explore="none"), family="textworld", env_id=COOKING
+    )
     shaper.bind(1, {})
     before = precision_recall(shaper.awm.edges(), domain.true_edges)
     assert before["precision"] < 1.0 and before["recall"] < 1.0
@@ -100,8 +121,9 @@ def test_cooking_walkthrough_verifies_the_hypothesis_and_deletes_wrong_edges(tmp
 def test_attempts_cut_by_the_episode_end_are_counted_not_failed():
     env = make_env(COOKING)
     _, info = env.reset(seed=0)
-    shaper = DeckardShaper(None, DeckardConfig(hypothesis="oracle", collect_timeout=3, explore="none"),
-                           family="textworld", env_id=COOKING)
+    shaper = DeckardShaper(
+        None, DeckardConfig(hypothesis="oracle", collect_timeout=3, explore="none"), family="textworld", env_id=COOKING
+    )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     first = shaper.tasks[0].subtask
@@ -136,11 +158,16 @@ def test_short_deckard_run_on_cooking_writes_the_run_folder(tmp_path, embedded_b
     from llm_explore.config import RunConfig
     from llm_explore.orchestration.launch import start_run
 
-    cfg = RunConfig.model_validate({
-        "name": "deckard", "out_dir": str(tmp_path), "seed": 0,
-        "env": {"id": "cooking-l1", "num_envs": 2},
-        "method": {"deckard": {"max_ingredients": 2, "max_stations": 1, "dream_items": [MEAL, "eat meal"]}},
-        "learner": {"total_steps": 128, "num_steps": 32, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": "deckard",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "env": {"id": "cooking-l1", "num_envs": 2},
+            "method": {"deckard": {"max_ingredients": 2, "max_stations": 1, "dream_items": [MEAL, "eat meal"]}},
+            "learner": {"total_steps": 128, "num_steps": 32, "tensorboard": False},
+        }
+    )
     run_dir, summary = start_run("deckard", cfg)
     assert summary["status"] == "complete" and summary["env_steps"] == 128
     assert summary["llm"]["calls"] > 0 and summary["llm"]["errors"] == 0  # the dream

@@ -1,10 +1,10 @@
 """ELLM's shaper on real envs: rewards on a scripted Crafter sequence, the novelty filter, the
 oracle, lagged answers, checkpoints, and a short end-to-end run on the embedded model."""
+
 from __future__ import annotations
 
 import json
 from concurrent.futures import Future
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -41,8 +41,16 @@ def embedder():
 
 
 def _batch(info, done=False):
-    return Transitions(obs={}, actions=np.zeros(1), ext_rewards=np.zeros(1), next_obs={}, infos=[info],
-                       terminated=np.array([done]), truncated=np.array([False]), valid=np.array([True]))
+    return Transitions(
+        obs={},
+        actions=np.zeros(1),
+        ext_rewards=np.zeros(1),
+        next_obs={},
+        infos=[info],
+        terminated=np.array([done]),
+        truncated=np.array([False]),
+        valid=np.array([True]),
+    )
 
 
 def _face(env, material):
@@ -102,14 +110,15 @@ def test_queries_only_when_caption_changes(embedder):
         shaper.goals()
     asked = proposer.asked
     assert asked[0].startswith("You see") and 1 <= len(asked) <= 4
-    assert all(a != b for a, b in zip(asked, asked[1:]))  # a repeated caption is not asked again
+    assert all(a != b for a, b in zip(asked, asked[1:], strict=False))  # a repeated caption is not asked again
 
 
 def test_lagged_answers_arrive_after_exactly_lag_steps(embedder):
     env = make_env("minigrid:MiniGrid-DoorKey-5x5-v0")
     _, info = env.reset(seed=0)
-    shaper = EllmShaper(None, EllmConfig(lag=2), proposer=ScriptedProposer(["pick up yellow key"]),
-                        embedder=embedder, family="minigrid")
+    shaper = EllmShaper(
+        None, EllmConfig(lag=2), proposer=ScriptedProposer(["pick up yellow key"]), embedder=embedder, family="minigrid"
+    )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     seen = [shaper.goals()[0]]
@@ -123,8 +132,16 @@ def test_lagged_answers_arrive_after_exactly_lag_steps(embedder):
 def test_checkpoint_keeps_pending_queries(embedder):
     env = make_env("minigrid:MiniGrid-DoorKey-5x5-v0")
     _, info = env.reset(seed=0)
-    make = lambda: EllmShaper(None, EllmConfig(lag=3), proposer=ScriptedProposer(["open yellow door"]),  # noqa: E731
-                              embedder=embedder, family="minigrid")
+
+    def make():
+        return EllmShaper(
+            None,
+            EllmConfig(lag=3),
+            proposer=ScriptedProposer(["open yellow door"]),
+            embedder=embedder,
+            family="minigrid",
+        )
+
     a = make()
     a.bind(1, {})
     a.on_episode_start([0], [info])
@@ -180,11 +197,16 @@ def test_short_ellm_run_on_embedded_model_writes_run_folder(tmp_path, embedded_b
     from llm_explore.config import RunConfig
     from llm_explore.orchestration.launch import resume_run, start_run
 
-    cfg = RunConfig.model_validate({
-        "name": "ellm", "out_dir": str(tmp_path), "seed": 0,
-        "cache": {"path": str(tmp_path / "cache.sqlite")},
-        "env": {"id": "crafter-short", "num_envs": 2},
-        "learner": {"total_steps": 256, "num_steps": 32, "checkpoint_every": 2, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": "ellm",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "cache": {"path": str(tmp_path / "cache.sqlite")},
+            "env": {"id": "crafter-short", "num_envs": 2},
+            "learner": {"total_steps": 256, "num_steps": 32, "checkpoint_every": 2, "tensorboard": False},
+        }
+    )
     run_dir, summary = start_run("ellm", cfg, stop_after_updates=2)
     assert summary["status"] == "interrupted"
     summary = resume_run(run_dir)
@@ -223,12 +245,18 @@ def test_exhausted_budget_stops_cleanly_and_resumes(tmp_path, embedded_backend):
     from llm_explore.errors import BudgetExhaustedError
     from llm_explore.orchestration.launch import resume_run, start_run
 
-    cfg = RunConfig.model_validate({
-        "name": "budget", "out_dir": str(tmp_path), "seed": 0, "budget": {"max_calls": 6},
-        "method": {"ellm": {"answers": "wait"}},  # every caption change is a call, however slow the model
-        "cache": {"path": str(tmp_path / "cache.sqlite")},
-        "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
-        "learner": {"total_steps": 128, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": "budget",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "budget": {"max_calls": 6},
+            "method": {"ellm": {"answers": "wait"}},  # every caption change is a call, however slow the model
+            "cache": {"path": str(tmp_path / "cache.sqlite")},
+            "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
+            "learner": {"total_steps": 128, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False},
+        }
+    )
     with pytest.raises(BudgetExhaustedError, match="budget.max_calls"):
         start_run("ellm", cfg)
     run_dir = tmp_path / "budget"
@@ -414,11 +442,16 @@ def test_protocol_presets_set_learner_and_env():
     paper, _ = prepare("ellm", RunConfig.model_validate({"env": {"id": "crafter"}}))
     assert paper.learner.ext_coef == 0.0 and paper.learner.goal_conditioning
     assert paper.env.id == "crafter?caption=ellm&length=400"
-    shaped, _ = prepare("ellm", RunConfig.model_validate(
-        {"env": {"id": "crafter"}, "method": {"ellm": {"protocol": "shaped", "caption": "full"}}}))
+    shaped, _ = prepare(
+        "ellm",
+        RunConfig.model_validate(
+            {"env": {"id": "crafter"}, "method": {"ellm": {"protocol": "shaped", "caption": "full"}}}
+        ),
+    )
     assert shaped.learner.ext_coef == 1.0 and shaped.env.id == "crafter?caption=full"
-    own, _ = prepare("ellm", RunConfig.model_validate({"env": {"id": "crafter?length=10000"},
-                                                        "learner": {"ext_coef": 0.5}}))
+    own, _ = prepare(
+        "ellm", RunConfig.model_validate({"env": {"id": "crafter?length=10000"}, "learner": {"ext_coef": 0.5}})
+    )
     assert own.env.id == "crafter?caption=ellm&length=10000" and own.learner.ext_coef == 0.5  # explicit wins
     grid, _ = prepare("ellm", RunConfig.model_validate({"env": {"id": "minigrid:MiniGrid-Empty-5x5-v0"}}))
     assert grid.env.id == "minigrid:MiniGrid-Empty-5x5-v0"
@@ -430,8 +463,11 @@ def test_reference_caption_names_items_without_counts():
     inv = env.env._player.inventory
     inv.update({"wood": 3, "wood_pickaxe": 1, "sapling": 2, "drink": 2})
     text = env.caption()
-    assert "You have in your inventory sapling, wood, and wood pickaxe." in text or \
-           "You have in your inventory" in text and "3" not in text
+    assert (
+        "You have in your inventory sapling, wood, and wood pickaxe." in text
+        or "You have in your inventory" in text
+        and "3" not in text
+    )
     assert "You are targeting" in text and "You feel thirsty." in text
     assert not any(ch.isdigit() for ch in text)
     full = make_env("crafter")
@@ -451,10 +487,16 @@ def test_evaluation_refreshes_and_closes_goals(tmp_path):
     from llm_explore.orchestration.evaluate import evaluate
     from llm_explore.orchestration.launch import start_run
 
-    cfg = RunConfig.model_validate({
-        "name": "ev", "out_dir": str(tmp_path), "seed": 0, "env": {"id": "crafter", "num_envs": 1},
-        "method": {"ellm": {"goal_source": "oracle"}},
-        "learner": {"total_steps": 32, "num_steps": 32, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": "ev",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "env": {"id": "crafter", "num_envs": 1},
+            "method": {"ellm": {"goal_source": "oracle"}},
+            "learner": {"total_steps": 32, "num_steps": 32, "tensorboard": False},
+        }
+    )
     run_dir, _ = start_run("ellm", cfg)
 
     script = [("tree", "noop"), ("tree", "do"), ("water", "noop"), ("water", "do"), (None, "noop")]
@@ -480,9 +522,15 @@ def test_evaluation_refreshes_and_closes_goals(tmp_path):
 
     envs = gym.vector.SyncVectorEnv([ScriptedCrafter], autoreset_mode=AUTORESET_MODE)
     seen = []
-    result = evaluate(run_dir, episodes=1, envs=envs, on_step=lambda s: seen.append(
-        (s["goals"][0] or "", float(s["intrinsic"][0]), s["infos"][0].get("final_info", s["infos"][0])["events"])))
-    goals, paid, events = zip(*seen)
+    result = evaluate(
+        run_dir,
+        episodes=1,
+        envs=envs,
+        on_step=lambda s: seen.append(
+            (s["goals"][0] or "", float(s["intrinsic"][0]), s["infos"][0].get("final_info", s["infos"][0])["events"])
+        ),
+    )
+    goals, paid, events = zip(*seen, strict=True)
     assert "chop tree" in goals[1]  # refreshed when the caption said "targeting tree"
     assert events[1] == ["collect wood"] and paid[1] == pytest.approx(1.0, abs=1e-4)
     assert all("chop tree" not in g for g in goals[2:])  # closed for the rest of the episode
@@ -506,14 +554,22 @@ def test_replay_miss_stops_the_run_with_a_checkpoint_that_resumes(tmp_path, scri
     full, part = tmp_path / "answers.jsonl", tmp_path / "half.jsonl"
 
     def cfg(name, llm):
-        return RunConfig.model_validate({
-            "name": name, "out_dir": str(tmp_path), "seed": 0, "cache": {"enabled": False}, "llm": llm,
-            "method": {"ellm": {"answers": "wait"}},  # the same questions in the same order every time
-            "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 2},
-            "learner": {"total_steps": 256, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False}})
+        return RunConfig.model_validate(
+            {
+                "name": name,
+                "out_dir": str(tmp_path),
+                "seed": 0,
+                "cache": {"enabled": False},
+                "llm": llm,
+                "method": {"ellm": {"answers": "wait"}},  # the same questions in the same order every time
+                "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 2},
+                "learner": {"total_steps": 256, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False},
+            }
+        )
 
-    _, recorded = start_run("ellm", cfg("rec", {"backend": "openai", "base_url": server.url, "model": "m",
-                                                "record_file": str(full)}))
+    _, recorded = start_run(
+        "ellm", cfg("rec", {"backend": "openai", "base_url": server.url, "model": "m", "record_file": str(full)})
+    )
     lines = full.read_text().splitlines()
     assert recorded["status"] == "complete" and len(lines) >= 8
     part.write_text("\n".join(lines[: len(lines) // 2]) + "\n")

@@ -1,4 +1,5 @@
 """ELLM's language side on real embedded-model answers: prompt, parse, filter, novelty."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,8 +9,26 @@ from llm_explore.methods.ellm.goals import GoalProposer, GoalVocabulary, normali
 
 CRAFTER = GoalVocabulary(
     verbs=("sleep", "eat", "attack", "chop", "drink", "place", "make", "mine"),
-    objects=("tree", "grass", "water", "stone", "coal", "iron", "diamond", "sapling", "plant", "table",
-             "furnace", "cow", "zombie", "skeleton", "sand", "wood pickaxe", "stone pickaxe", "wood sword"),
+    objects=(
+        "tree",
+        "grass",
+        "water",
+        "stone",
+        "coal",
+        "iron",
+        "diamond",
+        "sapling",
+        "plant",
+        "table",
+        "furnace",
+        "cow",
+        "zombie",
+        "skeleton",
+        "sand",
+        "wood pickaxe",
+        "stone pickaxe",
+        "wood sword",
+    ),
 )
 
 
@@ -18,10 +37,20 @@ def test_normalise_goal():
     assert normalise_goal("  Make a Wood Pickaxe!") == "make wood pickaxe"
 
 
-@pytest.mark.parametrize("goal, ok", [
-    ("chop tree", True), ("make wood pickaxe", True), ("drink water", True), ("sleep", True),
-    ("chop trees", True), ("fly plane", False), ("chop", False), ("mine unicorn", False), ("go north", False),
-])
+@pytest.mark.parametrize(
+    "goal, ok",
+    [
+        ("chop tree", True),
+        ("make wood pickaxe", True),
+        ("drink water", True),
+        ("sleep", True),
+        ("chop trees", True),
+        ("fly plane", False),
+        ("chop", False),
+        ("mine unicorn", False),
+        ("go north", False),
+    ],
+)
 def test_vocabulary_filter(goal, ok):
     assert CRAFTER.is_valid(goal) is ok
 
@@ -33,14 +62,17 @@ def test_parse_filters_dedupes_and_counts():
     assert s.parsed == 4 and s.invalid == 1 and s.bad_lines == 1
 
 
-@pytest.mark.parametrize("answer", [
-    " Chop tree\n- Drink water\n- Eat cow",          # a completion model continues the prompt's "-"
-    "- Chop tree\n- Drink water\n- Eat cow",         # a chat model opens with its own bullet
-    "* Chop tree\n* Drink water\n* Eat cow",
-    "1. Chop tree\n2. Drink water\n3. Eat cow",
-    "1) Chop tree\n2) Drink water\n3) Eat cow",
-    "Chop tree\n- Drink water\n3. Eat cow\n",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        " Chop tree\n- Drink water\n- Eat cow",  # a completion model continues the prompt's "-"
+        "- Chop tree\n- Drink water\n- Eat cow",  # a chat model opens with its own bullet
+        "* Chop tree\n* Drink water\n* Eat cow",
+        "1. Chop tree\n2. Drink water\n3. Eat cow",
+        "1) Chop tree\n2) Drink water\n3) Eat cow",
+        "Chop tree\n- Drink water\n3. Eat cow\n",
+    ],
+)
 def test_parse_keeps_the_first_goal_whatever_the_list_marker(answer):
     s = GoalProposer(client=None, vocab=CRAFTER).parse("c", answer)
     assert s.goals == ["chop tree", "drink water", "eat cow"]
@@ -84,8 +116,10 @@ def test_real_answers_parse_into_valid_goals(embedded_client):
     assert embedded_client.complete(proposer.prompt(captions[0]), max_tokens=32, stop=["\n\n"]).cached
 
 
-CAPTIONS = [f"You see {w}. You are targeting tree. You have in your inventory wood." for w in
-            ("tree and water", "cow, grass, and tree", "stone and tree", "sand, tree, and water")]
+CAPTIONS = [
+    f"You see {w}. You are targeting tree. You have in your inventory wood."
+    for w in ("tree and water", "cow, grass, and tree", "stone and tree", "sand, tree, and water")
+]
 
 
 def test_concurrent_answers_reach_their_own_captions(scripted_server):
@@ -99,9 +133,10 @@ def test_concurrent_answers_reach_their_own_captions(scripted_server):
 
     texts = [" Chop tree", " Drink water\n- Eat cow", " Place stone", " Collect sapling\n- Place plant"]
     delays = (0.6, 0.4, 0.2, 0.0)
-    server = scripted_server([(200, JSON, completion_body(t), delay) for t, delay in zip(texts, delays)])
-    client = LLMClient(LLMConfig(backend="openai", base_url=server.url, model="scripted", max_retries=0),
-                       CacheConfig(enabled=False))
+    server = scripted_server([(200, JSON, completion_body(t), delay) for t, delay in zip(texts, delays, strict=True)])
+    client = LLMClient(
+        LLMConfig(backend="openai", base_url=server.url, model="scripted", max_retries=0), CacheConfig(enabled=False)
+    )
     proposer = GoalProposer(client, CRAFTER)
     futures = [proposer.submit(c) for c in CAPTIONS]
     got = [f.result(timeout=60) for f in futures]
@@ -150,8 +185,14 @@ def test_unreachable_server_falls_back_to_counted_no_goals_only_when_the_policy_
     from llm_explore.llm import LLMClient
 
     def client(on_error):
-        cfg = LLMConfig(backend="openai", base_url="http://127.0.0.1:9/v1", model="m", max_retries=0,
-                        on_error=on_error, max_consecutive_errors=2)
+        cfg = LLMConfig(
+            backend="openai",
+            base_url="http://127.0.0.1:9/v1",
+            model="m",
+            max_retries=0,
+            on_error=on_error,
+            max_consecutive_errors=2,
+        )
         return LLMClient(cfg, CacheConfig(path=str(tmp_path / f"{on_error}.sqlite")))
 
     cont = client("continue")

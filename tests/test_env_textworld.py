@@ -1,6 +1,7 @@
 """The TextWorld adapter: game generation and cache, actions, captions, rewards, snapshots, vector
 envs, config errors and the `make-games` command. Real TextWorld games throughout (no mocks); each
 game is generated once per session into a temporary cache, never into the user's home."""
+
 from __future__ import annotations
 
 import os
@@ -85,7 +86,7 @@ def test_cooking_levels_name_files_by_settings(games_cache):
     assert game_name("cooking", 1, 2, explicit) == game_name("cooking", 6, 2) == "cooking-r2t2g6-open-cook-cut-s2.z8"
     # levels get harder: never fewer ingredients or rooms than the level before
     levels = [cooking_settings(level) for level in range(1, len(COOKING_LEVELS) + 1)]
-    assert all(a["recipe"] <= b["recipe"] and a["go"] <= b["go"] for a, b in zip(levels, levels[1:]))
+    assert all(a["recipe"] <= b["recipe"] and a["go"] <= b["go"] for a, b in zip(levels, levels[1:], strict=False))
 
 
 def test_existing_game_path(make, cc2_game):
@@ -102,8 +103,22 @@ def test_reset_info_contract(make, cc5_game):
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     assert set(obs) == {"progress"} and obs["progress"].tolist() == [0.0, 0.0]
-    for key in ("text", "mission", "events", "state_key", "actions_text", "admissible_commands", "won", "lost",
-                "score", "max_score", "feedback", "description", "inventory", "location"):
+    for key in (
+        "text",
+        "mission",
+        "events",
+        "state_key",
+        "actions_text",
+        "admissible_commands",
+        "won",
+        "lost",
+        "score",
+        "max_score",
+        "feedback",
+        "description",
+        "inventory",
+        "location",
+    ):
         assert key in info, key
     assert info["events"] == []
     assert info["actions_text"] == info["admissible_commands"] == sorted(info["admissible_commands"])
@@ -218,7 +233,7 @@ def test_snapshot_round_trip(make, cc5_game):
         assert info["text"] == saved_info["text"] and info["state_key"] == saved_info["state_key"]
         assert info["events"] == []
         again = [target.step(c) for c in rest]
-        for a, b in zip(first, again):
+        for a, b in zip(first, again, strict=False):
             assert a[0]["progress"].tolist() == b[0]["progress"].tolist()
             assert a[1:4] == b[1:4] and a[4]["text"] == b[4]["text"] and a[4]["state_key"] == b[4]["state_key"]
             assert a[4]["events"] == b[4]["events"]
@@ -274,22 +289,28 @@ def test_vector_env(cc2_game):
 
 
 # ------------------------------------------------------------------------------------ errors
-@pytest.mark.parametrize("env_id, expected", [
-    ("textworld:maze?level=1", "coin_collector (level 1-150, 201-233), treasure_hunter (level 1-30), cooking (level 1-10)"),
-    ("textworld:coin_collector?level=0", "valid: 1-150, 201-233"),
-    ("textworld:treasure_hunter?level=31", "valid: 1-30"),
-    ("textworld:coin_collector?level=180", "valid: 1-150, 201-233"),
-    ("textworld:cooking?level=11", "valid: 1-10"),
-    ("textworld:coin_collector?level=x", "not a valid int"),
-    ("textworld:coin_collector?level=2&bogus=1", "valid: level, seed, max_steps, max_actions"),
-    ("textworld:coin_collector?level=2&recipe=2", "valid: level, seed, max_steps, max_actions"),
-    ("textworld:cooking?recipe=9", "valid: 1-5"),
-    ("textworld:cooking?go=5", "valid: 1, 6, 9, 12"),
-    ("textworld:cooking?split=dev", "valid: train, valid, test"),
-    ("textworld:coin_collector?seed=-1", "valid: 0-"),
-    ("textworld:/nowhere/game.z8", "not found"),
-    ("textworld:/nowhere/game.ulx", "only .z8"),
-])
+@pytest.mark.parametrize(
+    "env_id, expected",
+    [
+        (
+            "textworld:maze?level=1",
+            "coin_collector (level 1-150, 201-233), treasure_hunter (level 1-30), cooking (level 1-10)",
+        ),
+        ("textworld:coin_collector?level=0", "valid: 1-150, 201-233"),
+        ("textworld:treasure_hunter?level=31", "valid: 1-30"),
+        ("textworld:coin_collector?level=180", "valid: 1-150, 201-233"),
+        ("textworld:cooking?level=11", "valid: 1-10"),
+        ("textworld:coin_collector?level=x", "not a valid int"),
+        ("textworld:coin_collector?level=2&bogus=1", "valid: level, seed, max_steps, max_actions"),
+        ("textworld:coin_collector?level=2&recipe=2", "valid: level, seed, max_steps, max_actions"),
+        ("textworld:cooking?recipe=9", "valid: 1-5"),
+        ("textworld:cooking?go=5", "valid: 1, 6, 9, 12"),
+        ("textworld:cooking?split=dev", "valid: train, valid, test"),
+        ("textworld:coin_collector?seed=-1", "valid: 0-"),
+        ("textworld:/nowhere/game.z8", "not found"),
+        ("textworld:/nowhere/game.ulx", "only .z8"),
+    ],
+)
 def test_config_errors(env_id, expected):
     from llm_explore.envs import make_env
 
@@ -303,14 +324,19 @@ def test_config_errors(env_id, expected):
 def test_text_helpers():
     from llm_explore.envs.textworld_env import clean_text, inventory_items, room_name
 
-    raw = ("\n\n   ________  __\n  |        \\|  \\\n   \\$$$$$$$$| $$\n\nWelcome!\n\n-= Shower =-\nA shower.\n\n\n\n"
-           "Exit north.\n\n>                              -= Shower =-0/1")
+    raw = (
+        "\n\n   ________  __\n  |        \\|  \\\n   \\$$$$$$$$| $$\n\nWelcome!\n\n-= Shower =-\nA shower.\n\n\n\n"
+        "Exit north.\n\n>                              -= Shower =-0/1"
+    )
     assert clean_text(raw) == "Welcome!\n-= Shower =-\nA shower.\nExit north."
     assert clean_text(None) == ""
     assert room_name("-= Kitchen =-\nA kitchen.") == "Kitchen" and room_name("") == ""
     assert inventory_items("You are carrying nothing.") == ()
     assert inventory_items("You are carrying: a knife, a red apple and a sliced carrot.") == (
-        "a knife", "a red apple", "a sliced carrot")
+        "a knife",
+        "a red apple",
+        "a sliced carrot",
+    )
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -332,14 +358,15 @@ def test_make_games_cli(cc2_game, tmp_path):
 
     runner = CliRunner()
     # into the cache: the session's game is already there and is reused
-    result = runner.invoke(app, ["make-games", "textworld", "--kind", "coin_collector", "--level", "2",
-                                 "--seeds", "1"])
+    result = runner.invoke(app, ["make-games", "textworld", "--kind", "coin_collector", "--level", "2", "--seeds", "1"])
     assert result.exit_code == 0, result.output
     assert result.output.split() == [str(cc2_game[0])]
     # into a folder: written there, one path a line
     out = tmp_path / "games"
-    result = runner.invoke(app, ["make-games", "textworld", "--kind", "coin_collector", "--level", "1",
-                                 "--seeds", "1,2", "--out", str(out)])
+    result = runner.invoke(
+        app,
+        ["make-games", "textworld", "--kind", "coin_collector", "--level", "1", "--seeds", "1,2", "--out", str(out)],
+    )
     assert result.exit_code == 0, result.output
     paths = [Path(p) for p in result.output.split()]
     assert paths == [out / "coin_collector-l1-s1.z8", out / "coin_collector-l1-s2.z8"]
@@ -386,7 +413,7 @@ def test_generation_limit_counts_cpu_time_not_the_machines_load(tmp_path, monkey
     while time.process_time() - t0 < 0.2:
         pass
     assert tw._cpu_seconds(busy) >= 0.2
-    assert tw._cpu_seconds(2 ** 22 + 12345) is None  # no such process
+    assert tw._cpu_seconds(2**22 + 12345) is None  # no such process
 
     def waiting(challenge, settings, seed, path):  # stands in for a starved generator: no CPU used
         time.sleep(0.8)

@@ -4,6 +4,7 @@ A run must give the same metrics whether its envs step in this process or in wor
 seeded s + i wherever it runs), must repeat exactly for a fixed seed with several update threads,
 and must resume from a checkpoint written with workers, with or without them.
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,10 +25,21 @@ ENV = "doorkey-5x5"
 
 
 def cfg(name: str, out: Path, workers: int, updates: int = 4, **learner) -> RunConfig:
-    return RunConfig.model_validate({
-        "name": name, "out_dir": str(out), "seed": 5, "env": {"id": ENV, "num_envs": 4, "workers": workers},
-        "learner": {"total_steps": 4 * 64 * updates, "num_steps": 64, "checkpoint_every": 2, "tensorboard": False,
-                    **learner}})
+    return RunConfig.model_validate(
+        {
+            "name": name,
+            "out_dir": str(out),
+            "seed": 5,
+            "env": {"id": ENV, "num_envs": 4, "workers": workers},
+            "learner": {
+                "total_steps": 4 * 64 * updates,
+                "num_steps": 64,
+                "checkpoint_every": 2,
+                "tensorboard": False,
+                **learner,
+            },
+        }
+    )
 
 
 def rows(run_dir: Path) -> list[dict]:
@@ -129,10 +141,35 @@ def test_ctrl_c_at_the_terminal_checkpoints_a_run_with_workers(tmp_path, workers
     import time
 
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "llm_explore", "run", "ppo", "--env", ENV, "--envs", "4",
-                             "--steps", "2000000", "--out", str(tmp_path), "--name", "int", "--set", f"env.workers={workers}",
-                             "--set", "learner.num_steps=32", "--set", "learner.tensorboard=false"],
-                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "llm_explore",
+            "run",
+            "ppo",
+            "--env",
+            ENV,
+            "--envs",
+            "4",
+            "--steps",
+            "2000000",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "int",
+            "--set",
+            f"env.workers={workers}",
+            "--set",
+            "learner.num_steps=32",
+            "--set",
+            "learner.tensorboard=false",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     run_dir = tmp_path / "int"
     deadline = time.time() + 90
     while time.time() < deadline and not ((run_dir / "metrics.csv").exists() and len(rows(run_dir)) >= 3):

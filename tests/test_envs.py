@@ -1,4 +1,5 @@
 """Environment adapters: captions on hand-built states, events, snapshots, ids, vector envs, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -35,7 +36,7 @@ def test_minigrid_caption_names_key_and_door_with_relative_positions():
     from minigrid.core.world_object import Door, Key
 
     env, u = _empty_room()
-    u.grid.set(2, 3, Key("yellow"))                  # 1 right, 2 forward of (1, 5) facing up
+    u.grid.set(2, 3, Key("yellow"))  # 1 right, 2 forward of (1, 5) facing up
     u.grid.set(1, 2, Door("yellow", is_locked=True))  # 3 straight ahead
     text = caption_from_view(u.gen_obs()["image"])
     assert "You see a yellow key 1 step right and 2 steps forward." in text
@@ -83,8 +84,9 @@ def test_babyai_caption_has_mission_and_state_key_changes():
     hash(info2["state_key"])
 
 
-@pytest.mark.parametrize("env_id", ["minigrid:MiniGrid-DoorKey-8x8-v0", "babyai:BabyAI-PickupLoc-v0",
-                                    "crafter", "crafter?obs=pixels"])
+@pytest.mark.parametrize(
+    "env_id", ["minigrid:MiniGrid-DoorKey-8x8-v0", "babyai:BabyAI-PickupLoc-v0", "crafter", "crafter?obs=pixels"]
+)
 def test_save_restore_round_trip(env_id):
     env = make_env(env_id)
     env.reset(seed=5)
@@ -101,7 +103,7 @@ def test_save_restore_round_trip(env_id):
     assert info["text"] == saved_info["text"] and info["state_key"] == saved_info["state_key"]
     assert info["events"] == []
     second = [env.step(a) for a in actions]  # the world goes on exactly as before
-    for (o1, r1, t1, u1, i1), (o2, r2, t2, u2, i2) in zip(first, second):
+    for (o1, r1, t1, u1, i1), (o2, r2, t2, u2, i2) in zip(first, second, strict=False):
         assert r1 == r2 and t1 == t2 and u1 == u2 and i1["text"] == i2["text"]
         assert i1["state_key"] == i2["state_key"] and i1["events"] == i2["events"]
         for key in o1:
@@ -197,7 +199,6 @@ def test_bad_ids_are_one_line_errors_listing_valid_values():
 
 def test_any_registered_minigrid_id_works():
     import gymnasium as gym
-
     import minigrid  # noqa: F401
 
     # minigrid 3.2.0's wheel ships the WFC envs without their pattern images: a clear error instead.
@@ -238,9 +239,15 @@ def test_vector_env_shapes_and_infos(asynchronous):
 
 # ------------------------------------------------------------------------------------------ CLI
 def _cli(*args, cwd=None, input_text=None):
-    return subprocess.run([sys.executable, "-m", "llm_explore", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd or ROOT, input=input_text,
-                          env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run(
+        [sys.executable, "-m", "llm_explore", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd or ROOT,
+        input=input_text,
+        env={**os.environ, "COLUMNS": "200"},
+    )
 
 
 def test_cli_envs_list_and_show(tmp_path):
@@ -281,7 +288,9 @@ def test_crafter_world_generator_builds_crafters_worlds():
             crafter_worldgen.reset(ours)
             theirs.reset()
             assert np.array_equal(ours._world._mat_map, theirs._world._mat_map)
-            objects = [sorted((type(o).__name__, *map(int, o.pos)) for o in env._world.objects if o is not None)
-                       for env in (ours, theirs)]
+            objects = [
+                sorted((type(o).__name__, *map(int, o.pos)) for o in env._world.objects if o is not None)
+                for env in (ours, theirs)
+            ]
             assert objects[0] == objects[1] and len(objects[0]) > 10
             assert np.array_equal(ours._world.random.get_state()[1], theirs._world.random.get_state()[1])

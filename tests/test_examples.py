@@ -1,4 +1,5 @@
 """Every example config validates, method sections included."""
+
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,14 @@ def test_example_config_validates(path):
     from llm_explore.methods.tango.config import TangoConfig
 
     cfg = load_config(path)
-    models = {"ellm": EllmConfig, "count": CountConfig, "rnd": RNDConfig, "deckard": DeckardConfig,
-              "tango": TangoConfig, "tango_template": TangoConfig}
+    models = {
+        "ellm": EllmConfig,
+        "count": CountConfig,
+        "rnd": RNDConfig,
+        "deckard": DeckardConfig,
+        "tango": TangoConfig,
+        "tango_template": TangoConfig,
+    }
     for section, data in cfg.method.items():
         if section in models:
             models[section].model_validate(data)

@@ -1,5 +1,6 @@
 """The exploration bonuses of the literature: E3B (and its products with a global bonus), CFN, RND's
 normaliser, SOFE's extra input, and JSRL's robustify curriculum."""
+
 from __future__ import annotations
 
 import math
@@ -39,10 +40,16 @@ def states(n: int, seed: int = 0) -> torch.Tensor:
 def step(obs: torch.Tensor, nxt: torch.Tensor, keys: list | None = None, valid=None) -> Transitions:
     n = len(obs)
     keys = keys or [None] * n
-    return Transitions(obs={"obs": obs}, actions=np.zeros(n, dtype=np.int64), ext_rewards=np.zeros(n),
-                       next_obs={"obs": nxt}, infos=[{"state_key": k} for k in keys],
-                       terminated=np.zeros(n, bool), truncated=np.zeros(n, bool),
-                       valid=np.ones(n, bool) if valid is None else np.asarray(valid))
+    return Transitions(
+        obs={"obs": obs},
+        actions=np.zeros(n, dtype=np.int64),
+        ext_rewards=np.zeros(n),
+        next_obs={"obs": nxt},
+        infos=[{"state_key": k} for k in keys],
+        terminated=np.zeros(n, bool),
+        truncated=np.zeros(n, bool),
+        valid=np.ones(n, bool) if valid is None else np.asarray(valid),
+    )
 
 
 def e3b(num_envs: int = 1, seed: int = 0, **cfg) -> E3BShaper:
@@ -102,7 +109,7 @@ def test_e3b_times_global_equals_the_two_factors_multiplied(global_bonus):
         factor.bind(1, SPECS)
         product.rnd.load_state_dict(factor.state_dict())  # the product's RND = this RND
     for i, j in script:
-        batch = step(s[i:i + 1], s[j:j + 1], keys=[f"state{j}"])
+        batch = step(s[i : i + 1], s[j : j + 1], keys=[f"state{j}"])
         got = product.compute(batch)[0]
         episodic = alone.compute(batch)[0]
         glob = factor.compute(batch)[0] if global_bonus == "count" else factor.raw_bonus(batch)[0]
@@ -114,8 +121,7 @@ def test_e3b_times_global_equals_the_two_factors_multiplied(global_bonus):
 # ------------------------------------------------------------------------------------------ CFN
 def test_cfn_estimate_falls_with_visits_and_stays_high_for_an_unseen_state():
     torch.manual_seed(0)
-    shaper = CFNShaper(None, CFNConfig(batch_size=64, updates_per_rollout=0, learning_rate=1e-3,
-                                       prior_norm_states=64))
+    shaper = CFNShaper(None, CFNConfig(batch_size=64, updates_per_rollout=0, learning_rate=1e-3, prior_norm_states=64))
     shaper.bind(8, SPECS)
     s = states(10, seed=5)
     seen, unseen = s[:8], s[8:]
@@ -161,6 +167,7 @@ def test_rnd_first_rollout_bonus_is_on_the_scale_of_later_ones():
 def test_rnd_predictor_step_on_the_kept_rows_equals_cleanrls_masked_minibatch():
     """RND feeds only the kept share of each minibatch to the networks; CleanRL masks the loss of the
     whole minibatch. Same random draws, same loss: the predictors must end up equal."""
+
     def shaper():
         torch.manual_seed(0)
         s = RNDShaper(None, RNDConfig(obs_norm_init_iterations=0, learning_rate=1e-3))
@@ -173,9 +180,14 @@ def test_rnd_predictor_step_on_the_kept_rows_equals_cleanrls_masked_minibatch():
         ours._pending, cleanrl._pending = [dict(data)], [dict(data)]
         ours.end_rollout(0)
         bonus_speed.masked_step(cleanrl)  # CleanRL's ppo_rnd_envpool.py update, written out
-    moved = max((p - q).abs().max().item() for p, q in zip(ours.predictor.parameters(), shaper().predictor.parameters()))
-    differ = max((p - q).abs().max().item()
-                 for p, q in zip(ours.predictor.parameters(), cleanrl.predictor.parameters()))
+    moved = max(
+        (p - q).abs().max().item()
+        for p, q in zip(ours.predictor.parameters(), shaper().predictor.parameters(), strict=True)
+    )
+    differ = max(
+        (p - q).abs().max().item()
+        for p, q in zip(ours.predictor.parameters(), cleanrl.predictor.parameters(), strict=True)
+    )
     assert moved > 1e-3  # the predictor trained
     assert differ < 1e-5
 
@@ -184,8 +196,14 @@ def test_grid_one_hot_equals_the_per_channel_one_hots_with_ids_clamped():
     from llm_explore.learner.encoders import grid_one_hot
 
     g = torch.Generator().manual_seed(0)
-    cells = torch.stack([torch.randint(-2, 20, (5, 7, 7), generator=g), torch.randint(0, 12, (5, 7, 7), generator=g),
-                         torch.randint(0, 6, (5, 7, 7), generator=g)], dim=-1)
+    cells = torch.stack(
+        [
+            torch.randint(-2, 20, (5, 7, 7), generator=g),
+            torch.randint(0, 12, (5, 7, 7), generator=g),
+            torch.randint(0, 6, (5, 7, 7), generator=g),
+        ],
+        dim=-1,
+    )
     expected = bonus_speed.concat_one_hot(cells)  # the three F.one_hots it replaced
     assert torch.equal(grid_one_hot(cells), expected)
     assert torch.equal(grid_one_hot(cells.clamp(min=0).to(torch.uint8)), expected)
@@ -231,9 +249,17 @@ def test_sofe_policy_input_is_checkpointed_and_resumes(tmp_path, monkeypatch):
     from llm_explore.learner import checkpoint as ckpt
     from llm_explore.orchestration.launch import resume_run, start_run
 
-    cfg = validate(RunConfig, {"name": "sofe", "out_dir": str(tmp_path), "seed": 0, "env": {"id": "empty-5x5", "num_envs": 2},
-                               "learner": {"total_steps": 128, "num_steps": 16, "tensorboard": False},
-                               "method": {"count": {"mode": "both", "sofe": True}}})
+    cfg = validate(
+        RunConfig,
+        {
+            "name": "sofe",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "env": {"id": "empty-5x5", "num_envs": 2},
+            "learner": {"total_steps": 128, "num_steps": 16, "tensorboard": False},
+            "method": {"count": {"mode": "both", "sofe": True}},
+        },
+    )
     run_dir, summary = start_run("ppo-count", cfg, stop_after_updates=2)
     assert summary["status"] == "interrupted"
     state = ckpt.load(ckpt.latest(run_dir))
@@ -293,16 +319,22 @@ def test_e3b_clips_task_reward_plus_bonus_as_the_reference(tmp_path, monkeypatch
         return real_gae(rewards, values, last_value, terminated, truncated, final_values, valid, *args, **kwargs)
 
     monkeypatch.setattr(ppo, "gae", recording_gae)
-    cfg = validate(RunConfig, {"name": "clip", "out_dir": str(tmp_path), "seed": 0,
-                               "env": {"id": "empty-5x5", "num_envs": 2},
-                               "learner": {"total_steps": 64, "num_steps": 16, "tensorboard": False,
-                                           "int_coef": 1.0},
-                               "method": {"e3b": {"clip_reward": clip, "reward_norm": "none", "embedding_dim": 16}}})
+    cfg = validate(
+        RunConfig,
+        {
+            "name": "clip",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "env": {"id": "empty-5x5", "num_envs": 2},
+            "learner": {"total_steps": 64, "num_steps": 16, "tensorboard": False, "int_coef": 1.0},
+            "method": {"e3b": {"clip_reward": clip, "reward_norm": "none", "embedding_dim": 16}},
+        },
+    )
     run_dir, summary = start_run("ppo-e3b", cfg)
     with (run_dir / "metrics.csv").open() as fh:
         per_step = [float(r["int_reward"]) for r in csv.DictReader(fh)]
     assert len(per_step) == 2 and len(seen) == 4  # two updates, each an extrinsic and an intrinsic stream
-    for (ext, valid), (intrinsic, _valid), logged in zip(seen[0::2], seen[1::2], per_step):
+    for (ext, valid), (intrinsic, _valid), logged in zip(seen[0::2], seen[1::2], per_step, strict=True):
         assert valid.any() and torch.all(intrinsic[~valid] == 0)
         if clip:  # r + 50 clipped to 1: the two streams add up to exactly 1.0 wherever the step is valid
             assert torch.equal((ext + intrinsic)[valid], torch.ones(int(valid.sum())))
@@ -320,8 +352,9 @@ def test_jsrl_full_guide_replays_the_trajectory_and_h_shrinks_on_success():
     path = [2, 2, 1, 2, 0, 2]  # forward, forward, right, forward, left, forward: does not end the episode
     curriculum = jump_start_curriculum(len(path), window=2, threshold=0.5, step=2)
     assert curriculum.index == len(path)
-    env = JumpStartEnv(make_env("empty-5x5"), path, curriculum, TaskView("minigrid"), seed=4,
-                       target_score=1.0, target_solved=True)
+    env = JumpStartEnv(
+        make_env("empty-5x5"), path, curriculum, TaskView("minigrid"), seed=4, target_score=1.0, target_solved=True
+    )
     _obs, info = env.reset()
     assert env.guide_steps == len(path)
     manual = make_env("empty-5x5")
@@ -350,10 +383,24 @@ def test_robustify_with_jsrl_trains_and_evaluates(tmp_path):
     from llm_explore.methods.ige.robustify import robustify
 
     path = [2, 2, 1, 2, 2]  # east twice, turn south, twice: the goal at (3, 3)
-    run_cfg = validate(RunConfig, {"name": "jsrl", "out_dir": str(tmp_path), "seed": 0, "env": {"id": "empty-5x5"},
-                                   "learner": {"num_steps": 32, "tensorboard": False}})
-    settings = SearchConfig(robustify_curriculum="jsrl", robustify_steps=2048, robustify_envs=4,
-                            robustify_eval_episodes=3, curriculum_window=4, curriculum_step=1)
+    run_cfg = validate(
+        RunConfig,
+        {
+            "name": "jsrl",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "env": {"id": "empty-5x5"},
+            "learner": {"num_steps": 32, "tensorboard": False},
+        },
+    )
+    settings = SearchConfig(
+        robustify_curriculum="jsrl",
+        robustify_steps=2048,
+        robustify_envs=4,
+        robustify_eval_episodes=3,
+        curriculum_window=4,
+        curriculum_step=1,
+    )
     result = robustify("empty-5x5", path, run_cfg=run_cfg, settings=settings, out_dir=tmp_path)
     assert result["target_solved"] and result["ppo_status"] == "complete"
     moves = json.loads((tmp_path / "robustify" / "curriculum.json").read_text())["moves"]
@@ -377,7 +424,7 @@ def test_count_on_observations_counts_what_the_policy_sees_not_the_state_key():
     got_state = [by_state.compute(step(s[0:1], view.unsqueeze(0), keys=[key]))[0] for view, key in seen]
     got_view = [by_view.compute(step(s[0:1], view.unsqueeze(0), keys=[key]))[0] for view, key in seen]
     assert got_state == pytest.approx([1.0, 1.0, 1.0, 1.0])  # four different states
-    assert got_view == pytest.approx([1.0, 2 ** -0.5, 3 ** -0.5, 1.0])  # one view three times, then a new one
+    assert got_view == pytest.approx([1.0, 2**-0.5, 3**-0.5, 1.0])  # one view three times, then a new one
     assert by_view.variant == "obskey"
 
 
@@ -393,7 +440,7 @@ def test_e3b_unit_embedding_bounds_the_bonus_by_one_over_ridge():
     raw, unit = e3b(seed=5), e3b(seed=5, unit_embedding=True)
     raw_b, unit_b = [], []
     for i, j in [(0, 1), (1, 2), (2, 3), (3, 2), (2, 4), (4, 5)]:
-        batch = step(s[i:i + 1], s[j:j + 1])
+        batch = step(s[i : i + 1], s[j : j + 1])
         raw_b.append(raw.compute(batch)[0])
         unit_b.append(unit.compute(batch)[0])
     ridge = unit.cfg.ridge

@@ -1,6 +1,7 @@
 """The run-wide failure policy (`llm.on_error`): a dead backend stops a run loudly, never turns it
 into its no-LLM baseline; with `continue` every failure is counted and printed. Real servers on
 loopback: a port nothing listens on, the scripted HTTP server, the embedded model."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import JSON, completion_body
+
 from llm_explore.config import CacheConfig, LLMConfig
 from llm_explore.errors import LLMRunStopped, LLMTransportError
 from llm_explore.llm import LLMClient
@@ -31,13 +32,13 @@ def dead_url() -> str:
 
 
 def cli(args: list[str], tmp_path: Path, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {"LLM_EXPLORE_CACHE": str(tmp_path / "cache.sqlite"), "PATH": "/usr/bin:/bin",
-           "HOME": str(tmp_path)}
+    env = {"LLM_EXPLORE_CACHE": str(tmp_path / "cache.sqlite"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     import os
 
     env = {**os.environ, **env}
-    return subprocess.run([sys.executable, "-m", "llm_explore", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "llm_explore", *args], capture_output=True, text=True, cwd=ROOT, timeout=timeout, env=env
+    )
 
 
 def test_policy_stops_after_n_failures_in_a_row_and_success_resets():
@@ -84,8 +85,15 @@ HUNG_BOUND_S = 10.0
 
 def test_hung_server_with_2s_budget_ends_within_2s(scripted_server, tmp_path):
     server = scripted_server([(200, JSON, completion_body("late"), 20.0)])
-    cfg = LLMConfig(backend="openai", base_url=server.url, model="m", timeout_s=60, retry_max_total_s=2.0,
-                    max_retries=5, backoff_base_s=0.05)
+    cfg = LLMConfig(
+        backend="openai",
+        base_url=server.url,
+        model="m",
+        timeout_s=60,
+        retry_max_total_s=2.0,
+        max_retries=5,
+        backoff_base_s=0.05,
+    )
     client = LLMClient(cfg, CacheConfig(enabled=False))
     start = time.monotonic()
     with pytest.raises(LLMTransportError) as info:
@@ -106,8 +114,17 @@ def test_structured_reasks_share_one_retry_budget(scripted_server, tmp_path):
         choice: int
 
     server = scripted_server([(200, JSON, completion_body("late"), 20.0)])
-    cfg = LLMConfig(backend="openai", base_url=server.url, model="m", timeout_s=60, retry_max_total_s=2.0,
-                    structured_retries=2, backoff_base_s=0.05, on_error="continue", json_schema_mode="none")
+    cfg = LLMConfig(
+        backend="openai",
+        base_url=server.url,
+        model="m",
+        timeout_s=60,
+        retry_max_total_s=2.0,
+        structured_retries=2,
+        backoff_base_s=0.05,
+        on_error="continue",
+        json_schema_mode="none",
+    )
     client = LLMClient(cfg, CacheConfig(enabled=False))
     start = time.monotonic()
     with pytest.raises(LLMTransportError) as info:
@@ -121,9 +138,30 @@ def test_structured_reasks_share_one_retry_budget(scripted_server, tmp_path):
 
 @pytest.mark.slow
 def test_ellm_against_dead_server_stops_with_llm_error(tmp_path):
-    out = cli(["run", "ellm", "--env", "minigrid:MiniGrid-Empty-5x5-v0", "--steps", "256", "--envs", "2",
-               "--backend", "openai", "--base-url", dead_url(), "--out", str(tmp_path), "--name", "dead",
-               "--set", "learner.num_steps=32", *FAST], tmp_path)
+    out = cli(
+        [
+            "run",
+            "ellm",
+            "--env",
+            "minigrid:MiniGrid-Empty-5x5-v0",
+            "--steps",
+            "256",
+            "--envs",
+            "2",
+            "--backend",
+            "openai",
+            "--base-url",
+            dead_url(),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "dead",
+            "--set",
+            "learner.num_steps=32",
+            *FAST,
+        ],
+        tmp_path,
+    )
     assert out.returncode != 0, out.stdout + out.stderr
     assert "3 calls in a row" in out.stderr and "Traceback" not in out.stderr
     assert "llm-explore resume" in out.stderr
@@ -139,9 +177,31 @@ def test_failures_of_questions_in_flight_at_the_end_still_stop_the_run(scripted_
     comes (here a 500 after 10 s); the failure it never read must go through the policy like any
     other (stop after 1 failure here), not end as "complete" with a warning naming the other policy."""
     server = scripted_server([(500, {}, b'{"error": "boom"}', 10.0)])
-    out = cli(["run", "ellm", "--env", "crafter-short", "--steps", "256", "--envs", "2", "--backend", "openai",
-               "--base-url", server.url, "--out", str(tmp_path), "--name", "late", "--set", "llm.max_retries=0",
-               "--set", "llm.max_consecutive_errors=1"], tmp_path)
+    out = cli(
+        [
+            "run",
+            "ellm",
+            "--env",
+            "crafter-short",
+            "--steps",
+            "256",
+            "--envs",
+            "2",
+            "--backend",
+            "openai",
+            "--base-url",
+            server.url,
+            "--out",
+            str(tmp_path),
+            "--name",
+            "late",
+            "--set",
+            "llm.max_retries=0",
+            "--set",
+            "llm.max_consecutive_errors=1",
+        ],
+        tmp_path,
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     assert "in a row" in out.stderr and "Traceback" not in out.stderr
     assert "llm.on_error=continue)" not in out.stderr  # no closing warning that names the other policy
@@ -152,8 +212,24 @@ def test_failures_of_questions_in_flight_at_the_end_still_stop_the_run(scripted_
 
 @pytest.mark.slow
 def test_ige_against_dead_server_stops_instead_of_searching_randomly(tmp_path):
-    out = cli(["run", "ige", "--env", "babyai:BabyAI-GoToLocal-v0", "--backend", "openai", "--base-url",
-               dead_url(), "--out", str(tmp_path), "--name", "dead", *FAST], tmp_path)
+    out = cli(
+        [
+            "run",
+            "ige",
+            "--env",
+            "babyai:BabyAI-GoToLocal-v0",
+            "--backend",
+            "openai",
+            "--base-url",
+            dead_url(),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "dead",
+            *FAST,
+        ],
+        tmp_path,
+    )
     assert out.returncode != 0, out.stdout + out.stderr
     assert "in a row" in out.stderr and "Traceback" not in out.stderr
     summary = json.loads((tmp_path / "dead" / "summary.json").read_text())
@@ -164,9 +240,32 @@ def test_ige_against_dead_server_stops_instead_of_searching_randomly(tmp_path):
 
 @pytest.mark.slow
 def test_continue_counts_failures_and_warns(tmp_path):
-    out = cli(["run", "ellm", "--env", "minigrid:MiniGrid-Empty-5x5-v0", "--steps", "128", "--envs", "2",
-               "--backend", "openai", "--base-url", dead_url(), "--out", str(tmp_path), "--name", "cont",
-               "--set", "learner.num_steps=32", "--set", "llm.on_error=continue", *FAST], tmp_path)
+    out = cli(
+        [
+            "run",
+            "ellm",
+            "--env",
+            "minigrid:MiniGrid-Empty-5x5-v0",
+            "--steps",
+            "128",
+            "--envs",
+            "2",
+            "--backend",
+            "openai",
+            "--base-url",
+            dead_url(),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "cont",
+            "--set",
+            "learner.num_steps=32",
+            "--set",
+            "llm.on_error=continue",
+            *FAST,
+        ],
+        tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "cont" / "summary.json").read_text())
     assert summary["status"] == "complete"
@@ -177,9 +276,31 @@ def test_continue_counts_failures_and_warns(tmp_path):
 def test_replay_miss_stops_even_with_continue(tmp_path):
     empty = tmp_path / "answers.jsonl"
     empty.write_text("")
-    out = cli(["run", "ellm", "--env", "minigrid:MiniGrid-Empty-5x5-v0", "--steps", "64", "--envs", "2",
-               "--backend", "replay", "--set", f"llm.replay_file={empty}", "--set", "llm.on_error=continue",
-               "--out", str(tmp_path), "--name", "miss", "--set", "learner.num_steps=16"], tmp_path)
+    out = cli(
+        [
+            "run",
+            "ellm",
+            "--env",
+            "minigrid:MiniGrid-Empty-5x5-v0",
+            "--steps",
+            "64",
+            "--envs",
+            "2",
+            "--backend",
+            "replay",
+            "--set",
+            f"llm.replay_file={empty}",
+            "--set",
+            "llm.on_error=continue",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "miss",
+            "--set",
+            "learner.num_steps=16",
+        ],
+        tmp_path,
+    )
     assert out.returncode != 0 and "replay" in out.stderr and "Traceback" not in out.stderr
     assert json.loads((tmp_path / "miss" / "summary.json").read_text())["status"] == "llm_error"
 
@@ -192,13 +313,18 @@ def test_resumed_ellm_run_counts_every_call(tmp_path, embedded_backend):
     from llm_explore.orchestration.launch import resume_run, start_run
 
     def cfg(name):
-        return RunConfig.model_validate({
-            "name": name, "out_dir": str(tmp_path), "seed": 0,
-            "cache": {"path": str(tmp_path / "cache.sqlite")},
-            "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
-            # answers=wait: the same questions at the same steps in both runs (when_ready depends on timing)
-            "method": {"ellm": {"answers": "wait"}},
-            "learner": {"total_steps": 128, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False}})
+        return RunConfig.model_validate(
+            {
+                "name": name,
+                "out_dir": str(tmp_path),
+                "seed": 0,
+                "cache": {"path": str(tmp_path / "cache.sqlite")},
+                "env": {"id": "minigrid:MiniGrid-DoorKey-5x5-v0", "num_envs": 2},
+                # answers=wait: the same questions at the same steps in both runs (when_ready depends on timing)
+                "method": {"ellm": {"answers": "wait"}},
+                "learner": {"total_steps": 128, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False},
+            }
+        )
 
     _, straight = start_run("ellm", cfg("straight"))
     run_dir, cut = start_run("ellm", cfg("cut"), stop_after_updates=2)
@@ -224,14 +350,25 @@ def test_secrets_are_masked_in_every_run_file(scripted_server, tmp_path, monkeyp
     env_key = "sk" + "-" + secrets.token_hex(12)
     monkeypatch.setenv("MY_KEY", env_key)
     base = server.url.replace("http://", f"http://{user_pass}@") + f"?api_key={query_key}"
-    cfg = RunConfig.model_validate({
-        "name": "secret", "out_dir": str(tmp_path), "seed": 0,
-        "cache": {"path": str(tmp_path / "cache.sqlite")},
-        "llm": {"backend": "openai", "base_url": base, "model": "scripted", "api_key_env": "MY_KEY",
-                "max_retries": 0, "on_error": "continue",
-                "langchain_kwargs": {"default_headers": {"Authorization": f"Bearer {bearer}"}}},
-        "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 2},
-        "learner": {"total_steps": 64, "num_steps": 16, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": "secret",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "cache": {"path": str(tmp_path / "cache.sqlite")},
+            "llm": {
+                "backend": "openai",
+                "base_url": base,
+                "model": "scripted",
+                "api_key_env": "MY_KEY",
+                "max_retries": 0,
+                "on_error": "continue",
+                "langchain_kwargs": {"default_headers": {"Authorization": f"Bearer {bearer}"}},
+            },
+            "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0", "num_envs": 2},
+            "learner": {"total_steps": 64, "num_steps": 16, "tensorboard": False},
+        }
+    )
     run_dir, summary = start_run("ellm", cfg)
     assert summary["llm"]["calls"] > 0
     for secret in (user_pass, password, query_key, bearer, env_key):
@@ -259,12 +396,18 @@ def test_ige_through_openai_backend_on_llamacpp_needs_no_fallback(embedded_backe
     from llm_explore.methods.ige.runner import run_search
 
     embedded_backend.prepare()
-    cfg = RunConfig.model_validate({
-        "name": "ige", "out_dir": str(tmp_path), "seed": 0, "cache": {"path": str(tmp_path / "c.sqlite")},
-        "llm": {"backend": "openai", "base_url": embedded_backend.base_url, "model": "gemma"},
-        "env": {"id": "babyai:BabyAI-GoToLocal-v0"},
-        # Room for the thought: a grammar still allows runs of whitespace, and a cut answer is no JSON.
-        "method": {"ige": {"trials": 2, "actions_per_trial": 2, "max_tokens": 256}}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": "ige",
+            "out_dir": str(tmp_path),
+            "seed": 0,
+            "cache": {"path": str(tmp_path / "c.sqlite")},
+            "llm": {"backend": "openai", "base_url": embedded_backend.base_url, "model": "gemma"},
+            "env": {"id": "babyai:BabyAI-GoToLocal-v0"},
+            # Room for the thought: a grammar still allows runs of whitespace, and a cut answer is no JSON.
+            "method": {"ige": {"trials": 2, "actions_per_trial": 2, "max_tokens": 256}},
+        }
+    )
     _, summary = run_search("ige", cfg)
     assert summary["answered"]["act"] >= 1
     decisions = (tmp_path / "ige" / "decisions.jsonl").read_text()

@@ -4,6 +4,7 @@ by reason and the failure policy, budgets, Reflexion, an end-to-end search on a 
 cannot solve with roles answering from a recorded replay file of good answers, the embedded-model
 smoke test, the CLI run folder, the report and robustify. TextWorld games are generated once per
 session into a temporary cache."""
+
 from __future__ import annotations
 
 import csv
@@ -27,8 +28,15 @@ GOTO = "babyai:BabyAI-GoToLocal-v0"
 
 def config(tmp_path: Path, name: str, env: str, seed: int = 0, **section) -> RunConfig:
     method = section.pop("method", "ige")
-    return RunConfig.model_validate({"name": name, "out_dir": str(tmp_path), "seed": seed, "env": {"id": env},
-                                     "method": {method.replace("-", "_"): section}})
+    return RunConfig.model_validate(
+        {
+            "name": name,
+            "out_dir": str(tmp_path),
+            "seed": seed,
+            "env": {"id": env},
+            "method": {method.replace("-", "_"): section},
+        }
+    )
 
 
 class ScriptedClient:
@@ -50,8 +58,14 @@ class ScriptedClient:
         raise self.error
 
     def stats(self) -> dict:
-        return {"calls": self.calls, "cache_hits": 0, "tokens_in": 0, "tokens_out": 0, "errors": self.calls,
-                "seconds": 0.0}
+        return {
+            "calls": self.calls,
+            "cache_hits": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "errors": self.calls,
+            "seconds": 0.0,
+        }
 
 
 class AnsweringClient(ScriptedClient):
@@ -67,8 +81,14 @@ class AnsweringClient(ScriptedClient):
         return model.model_validate(self.answer(params.get("tag", ""), prompt, model))
 
     def stats(self) -> dict:
-        return {"calls": self.calls, "cache_hits": 0, "tokens_in": 0, "tokens_out": 0, "errors": self.calls,
-                "seconds": 0.0}
+        return {
+            "calls": self.calls,
+            "cache_hits": 0,
+            "tokens_in": 0,
+            "tokens_out": 0,
+            "errors": self.calls,
+            "seconds": 0.0,
+        }
 
 
 # ---------------------------------------------------------------------------------- archive
@@ -77,8 +97,16 @@ def test_archive_insert_and_replace_by_shorter_path():
 
     archive = Archive()
     root = archive.add(("hall",), "You are in the hall.", "Hall", [], [])
-    far = archive.add(("attic",), "You are in the attic.", "Attic", ["go north", "go east", "go up"],
-                      ["go north", "go east", "go up"], score=0, trial=1, history=[{"action": "go up", "result": "x"}])
+    far = archive.add(
+        ("attic",),
+        "You are in the attic.",
+        "Attic",
+        ["go north", "go east", "go up"],
+        ["go north", "go east", "go up"],
+        score=0,
+        trial=1,
+        history=[{"action": "go up", "result": "x"}],
+    )
     assert len(archive) == 2 and ("attic",) in archive and root.steps == 0 and far.steps == 3
     with pytest.raises(ValueError, match="already archived"):
         archive.add(("attic",), "again", "Attic", [], [])
@@ -119,8 +147,16 @@ def test_return_to_state_reproduces_caption_and_key(env_id, mode):
 
     env = make_env(env_id)
     try:
-        search = Search(env, TaskView(env.family), GoExplorePolicy(np.random.default_rng(0)), trials=15,
-                        actions_per_trial=3, seed=5, return_mode=mode, stop_on_success=False)
+        search = Search(
+            env,
+            TaskView(env.family),
+            GoExplorePolicy(np.random.default_rng(0)),
+            trials=15,
+            actions_per_trial=3,
+            seed=5,
+            return_mode=mode,
+            stop_on_success=False,
+        )
         result = search.run()
         cells = [c for c in result.archive.cells if not c.terminal]
         assert len(cells) >= 3
@@ -152,12 +188,15 @@ def test_three_prompts_render_and_parse_real_answers(embedded_client):
     actions = info["actions_text"]
     act = roles.act(task, task_view.observation(info), actions, [True] * len(actions))
     assert roles.log.rows[-1]["name"] == actions[act] and roles.log.rows[-1]["fallback"] is False
-    states = ["[0 moves] Studio; carrying nothing; score 0; tried: go north",
-              "[1 moves] Spare Room; carrying nothing; score 0; tried: nothing"]
+    states = [
+        "[0 moves] Studio; carrying nothing; score 0; tried: go north",
+        "[1 moves] Spare Room; carrying nothing; score 0; tried: nothing",
+    ]
     choice, remove = roles.select(task, states, prune=True)
     assert roles.log.rows[-1]["fallback"] is False and choice not in remove and set(remove) <= {0, 1}
-    judged = roles.judge(task, "Spare Room; carrying nothing; score 0", "go south",
-                         kept=["Studio; carrying nothing; score 0"])
+    judged = roles.judge(
+        task, "Spare Room; carrying nothing; score 0", "go south", kept=["Studio; carrying nothing; score 0"]
+    )
     assert roles.log.rows[-1]["choice"] is judged and roles.log.rows[-1]["fallback"] is False
     # BabyAI's examples and captions go through the same roles.
     babyai = _roles(embedded_client, family="minigrid")
@@ -204,8 +243,12 @@ def test_naive_act_prompt_shows_actions_without_thoughts():
     from llm_explore.templates import PromptLibrary
 
     lib = PromptLibrary()
-    args = dict(task="go to the red ball", observation="You see a wall.", family="minigrid",
-                actions=[{"name": "turn left", "new": True}, {"name": "go forward", "new": True}])
+    args = dict(
+        task="go to the red ball",
+        observation="You see a wall.",
+        family="minigrid",
+        actions=[{"name": "turn left", "new": True}, {"name": "go forward", "new": True}],
+    )
     react, naive = lib.render("ige/act", **args), lib.render("ige/act", thought=False, **args)
     assert react.count('{"thought": "') == 2 and '"thought"' not in naive
     assert naive.count('Answer: {"choice": "') == 2 and naive.endswith("Answer: ")
@@ -222,8 +265,12 @@ def test_unparsable_answers_fall_back_to_random_valid_choices_and_are_counted():
     assert roles.stats.backend == {"act": 0, "select": 0, "judge": 0, "reflect": 0}
     assert roles.stats.answered == {"select": 0, "act": 0, "judge": 0, "reflect": 0}
     assert all(r["fallback"] == "invalid_answer" and "LLMParseError" in r["error"] for r in roles.log.rows)
-    assert roles.stats.as_dict()["act"] == {"choices": 20, "answered": 0, "skipped": 0,
-                                            "fallbacks": {"invalid_answer": 20, "backend_error": 0}}
+    assert roles.stats.as_dict()["act"] == {
+        "choices": 20,
+        "answered": 0,
+        "skipped": 0,
+        "fallbacks": {"invalid_answer": 20, "backend_error": 0},
+    }
     # Same seed, same fallbacks: runs stay reproducible.
     again = _roles(ScriptedClient(LLMParseError("no JSON")))
     assert [again.act("task", "obs", ["go north", "go south", "look"]) for _ in range(20)] == picks
@@ -307,8 +354,15 @@ def test_replayed_good_answers_solve_a_game_random_go_explore_cannot(tmp_path, g
     assert summary["steps_to_first_success"] == 20 and summary["best_trajectory_length"] == 20
     assert summary["llm"]["errors"] == 0 and sum(summary["fallbacks"].values()) == 0
     assert summary["roles"]["select"]["answered"] == 19 and summary["roles"]["act"]["answered"] == 20
-    assert summary["protocol"] == {"temperature": 0.3, "top_p": 0.2, "judge": False, "prune": True,
-                                   "losing_memory": True, "untried_only": False, "list_tried": True}
+    assert summary["protocol"] == {
+        "temperature": 0.3,
+        "top_p": 0.2,
+        "judge": False,
+        "prune": True,
+        "losing_memory": True,
+        "untried_only": False,
+        "list_tried": True,
+    }
     best = json.loads((run_dir / "best_trajectory.json").read_text())
     assert best["solved"] and best["actions"][-1] == "take coin"
 
@@ -323,8 +377,9 @@ def test_embedded_model_smoke_run_on_coin_collector(embedded_client, tmp_path):
     from llm_explore.methods.ige.runner import run_search
 
     env = "textworld:coin_collector?level=3&seed=1"
-    run_dir, summary = run_search("ige", config(tmp_path, "smoke", env, seed=1, max_env_steps=12),
-                                  client=embedded_client)
+    run_dir, summary = run_search(
+        "ige", config(tmp_path, "smoke", env, seed=1, max_env_steps=12), client=embedded_client
+    )
     assert summary["status"] in ("solved", "complete") and summary["llm"]["errors"] == 0
     roles = summary["roles"]
     assert roles["act"]["choices"] + roles["act"]["skipped"] == summary["env_steps"]
@@ -335,8 +390,9 @@ def test_embedded_model_smoke_run_on_coin_collector(embedded_client, tmp_path):
         best = json.loads((run_dir / "best_trajectory.json").read_text())
         assert best["actions"][-1] == "take coin"
     # Same seed + cached answers = same run.
-    run2, summary2 = run_search("ige", config(tmp_path, "smoke-again", env, seed=1, max_env_steps=12),
-                                client=embedded_client)
+    run2, summary2 = run_search(
+        "ige", config(tmp_path, "smoke-again", env, seed=1, max_env_steps=12), client=embedded_client
+    )
     assert summary2["llm"]["cache_hits"] == summary2["llm"]["calls"]
     assert (run2 / "archive.jsonl").read_text() == (run_dir / "archive.jsonl").read_text()
 
@@ -349,19 +405,63 @@ def _rows(path: Path) -> list[dict]:
 @pytest.mark.llm
 def test_cli_run_ige_writes_the_run_folder(tmp_path, games_cache):
     env = dict(os.environ, LLM_EXPLORE_GAMES=str(games_cache))
-    cmd = [sys.executable, "-m", "llm_explore", "run", "ige", "--env", CC2, "--trials", "3",
-           "--actions-per-trial", "2", "--out", str(tmp_path), "--name", "cli", "--seed", "2",
-           "--set", "method.ige.stop_on_success=false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llm_explore",
+        "run",
+        "ige",
+        "--env",
+        CC2,
+        "--trials",
+        "3",
+        "--actions-per-trial",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "cli",
+        "--seed",
+        "2",
+        "--set",
+        "method.ige.stop_on_success=false",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     run_dir = tmp_path / "cli"
-    for name in ("summary.json", "archive.jsonl", "best_trajectory.json", "metrics.csv", "llm_calls.jsonl",
-                 "config.yaml", "run.json", "decisions.jsonl"):
+    for name in (
+        "summary.json",
+        "archive.jsonl",
+        "best_trajectory.json",
+        "metrics.csv",
+        "llm_calls.jsonl",
+        "config.yaml",
+        "run.json",
+        "decisions.jsonl",
+    ):
         assert (run_dir / name).is_file(), name
     summary = json.loads((run_dir / "summary.json").read_text())
-    for key in ("method", "env", "family", "seed", "status", "env_steps", "wall_s", "env_steps_per_s", "episodes",
-                "mean_return", "success_rate", "solved", "steps_to_first_success", "llm_calls_to_first_success",
-                "archive_size", "trials", "best_trajectory_length", "fallbacks", "llm"):
+    for key in (
+        "method",
+        "env",
+        "family",
+        "seed",
+        "status",
+        "env_steps",
+        "wall_s",
+        "env_steps_per_s",
+        "episodes",
+        "mean_return",
+        "success_rate",
+        "solved",
+        "steps_to_first_success",
+        "llm_calls_to_first_success",
+        "archive_size",
+        "trials",
+        "best_trajectory_length",
+        "fallbacks",
+        "llm",
+    ):
         assert key in summary, key
     assert summary["method"] == "ige" and summary["trials"] == 3 and summary["budget"]["actions_per_trial"] == 2
     rows = _rows(run_dir / "metrics.csv")
@@ -379,8 +479,12 @@ def test_go_explore_runs_without_an_llm(tmp_path):
 
     run_dir, summary = run_search("go-explore", config(tmp_path, "ge", GOTO, seed=1, method="go-explore"))
     assert summary["solved"] and summary["llm"]["calls"] == 0 and summary["fallbacks"] == {}
-    assert summary["budget"] == {"trials": 26, "actions_per_trial": 10, "max_env_steps": None,
-                                 "return_mode": "restore"}  # the reference's BabyAI budget
+    assert summary["budget"] == {
+        "trials": 26,
+        "actions_per_trial": 10,
+        "max_env_steps": None,
+        "return_mode": "restore",
+    }  # the reference's BabyAI budget
     assert not (run_dir / "llm_calls.jsonl").exists()
     archive = [json.loads(x) for x in (run_dir / "archive.jsonl").read_text().splitlines()]
     assert len(archive) == summary["archive_size"] > 1
@@ -393,8 +497,9 @@ def test_go_explore_runs_without_an_llm(tmp_path):
 def test_agent_baselines_play_episodes_from_the_start(tmp_path):
     from llm_explore.methods.ige.runner import run_search
 
-    _run, summary = run_search("random-agent", config(tmp_path, "rnd", CC2, method="random-agent",
-                                                      max_env_steps=150, stop_on_success=False))
+    _run, summary = run_search(
+        "random-agent", config(tmp_path, "rnd", CC2, method="random-agent", max_env_steps=150, stop_on_success=False)
+    )
     # coin collector: episodes of at most 25 steps (the reference's), a won one ends sooner
     assert summary["env_steps"] == 150 and summary["episodes"] >= 6
     assert summary["archive_size"] <= 2  # the start, and the best state an episode reached
@@ -414,8 +519,11 @@ def test_report_plots_archive_growth_and_success(tmp_path):
     from llm_explore.learner.report import make_report
     from llm_explore.methods.ige.runner import run_search
 
-    dirs = [run_search(m, config(tmp_path, f"{m}-{s}", GOTO, seed=s, method=m))[0]
-            for m in ("go-explore", "random-agent") for s in (1, 2)]
+    dirs = [
+        run_search(m, config(tmp_path, f"{m}-{s}", GOTO, seed=s, method=m))[0]
+        for m in ("go-explore", "random-agent")
+        for s in (1, 2)
+    ]
     result = make_report(dirs, tmp_path / "report")
     names = [Path(f).name for f in result["files"]]
     assert "search_babyai-gotolocal-v0.png" in names and "report.md" in names
@@ -430,8 +538,9 @@ def test_robustify_trains_a_policy_that_needs_no_llm(tmp_path):
     a PPO policy trained with the backward curriculum, then evaluated from the true start."""
     from llm_explore.methods.ige.runner import run_search
 
-    cfg = config(tmp_path, "rob", CC2, method="go-explore", robustify=True, robustify_steps=1024,
-                 robustify_eval_episodes=5)
+    cfg = config(
+        tmp_path, "rob", CC2, method="go-explore", robustify=True, robustify_steps=1024, robustify_eval_episodes=5
+    )
     run_dir, summary = run_search("go-explore", cfg)
     rob = summary["robustify"]
     assert rob["status"] == "complete", rob
@@ -457,7 +566,7 @@ def test_robustify_trains_a_policy_that_needs_no_llm(tmp_path):
         assert (folder / name).is_file(), name
     curriculum = json.loads((folder / "curriculum.json").read_text())
     assert curriculum["moves"][0]["index"] == rob["trajectory_length"] - 1  # starts one action before the end
-    assert all(b["index"] < a["index"] for a, b in zip(curriculum["moves"], curriculum["moves"][1:]))
+    assert all(b["index"] < a["index"] for a, b in zip(curriculum["moves"], curriculum["moves"][1:], strict=False))
 
 
 def test_curriculum_moves_back_on_success():
@@ -483,23 +592,27 @@ def test_an_interrupted_search_resumes_to_the_same_result(tmp_path):
     counts equal those of an uninterrupted run with the same seed."""
     from llm_explore.methods.ige.runner import run_search
 
-    whole_dir, whole = run_search("go-explore", config(tmp_path, "whole", GOTO, seed=3, method="go-explore",
-                                                       trials=12))
+    whole_dir, whole = run_search("go-explore", config(tmp_path, "whole", GOTO, seed=3, method="go-explore", trials=12))
 
     def interrupt(row: dict) -> None:
         if row["trial"] == 5:
             raise KeyboardInterrupt
 
-    cut_dir, cut = run_search("go-explore", config(tmp_path, "cut", GOTO, seed=3, method="go-explore", trials=12),
-                              on_trial=interrupt)
+    cut_dir, cut = run_search(
+        "go-explore", config(tmp_path, "cut", GOTO, seed=3, method="go-explore", trials=12), on_trial=interrupt
+    )
     assert cut["status"] == "interrupted" and cut["env_steps"] < whole["env_steps"]
-    out = subprocess.run([sys.executable, str(ROOT / "cli.py"), "resume", str(cut_dir)], capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "cli.py"), "resume", str(cut_dir)], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     resumed = json.loads((cut_dir / "summary.json").read_text())
     assert resumed["status"] == whole["status"]
     assert (resumed["env_steps"], resumed["trials"], resumed["archive_size"]) == (
-        whole["env_steps"], whole["trials"], whole["archive_size"])
+        whole["env_steps"],
+        whole["trials"],
+        whole["archive_size"],
+    )
     assert (cut_dir / "archive.jsonl").read_text() == (whole_dir / "archive.jsonl").read_text()
 
 
@@ -515,8 +628,9 @@ def test_top_p_reaches_the_server_and_the_cache_key(scripted_server, tmp_path):
     assert "top_p" not in plain.content()  # keys of requests without top_p are unchanged
     assert Request(kind="complete", prompt="p", top_p=0.2).content_hash() != plain.content_hash()
     server = scripted_server([(200, JSON, completion_body("ok"), 0.0)])
-    client = LLMClient(LLMConfig(backend="openai", base_url=server.url, model="m"),
-                       CacheConfig(path=str(tmp_path / "c.sqlite")))
+    client = LLMClient(
+        LLMConfig(backend="openai", base_url=server.url, model="m"), CacheConfig(path=str(tmp_path / "c.sqlite"))
+    )
     client.complete("hello", max_tokens=4, top_p=0.2, temperature=0.3, seed=1, use_cache=True)
     client.complete("hello", max_tokens=4, top_p=0.2, temperature=0.3, seed=1, use_cache=True)  # cached
     client.complete("hello", max_tokens=4, top_p=0.9, temperature=0.3, seed=1, use_cache=True)  # not the same
@@ -529,8 +643,14 @@ def _search(env, roles, family, trials, actions, **policy):
     from llm_explore.methods.ige.explore import IGEPolicy, Search
     from llm_explore.methods.ige.task import TaskView
 
-    return Search(env, TaskView(family), IGEPolicy(roles, family=family, **policy), trials=trials,
-                  actions_per_trial=actions, context=roles.context)
+    return Search(
+        env,
+        TaskView(family),
+        IGEPolicy(roles, family=family, **policy),
+        trials=trials,
+        actions_per_trial=actions,
+        context=roles.context,
+    )
 
 
 def test_textworld_protocol_prunes_and_lists_tried_actions(games_cache):
@@ -574,17 +694,29 @@ class ToyRooms:
 
     def _info(self):
         actions = {"hall": ["go east", "take apple"], "study": ["go west", "take coin"]}.get(self.state, [])
-        return {"state_key": (self.state,), "text": f"-= {self.state.title()} =-", "actions_text": actions,
-                "location": self.state.title(), "won": self.state == "won", "lost": self.state == "lost",
-                "score": 1 if self.state == "won" else 0, "feedback": "", "mission": "take the coin"}
+        return {
+            "state_key": (self.state,),
+            "text": f"-= {self.state.title()} =-",
+            "actions_text": actions,
+            "location": self.state.title(),
+            "won": self.state == "won",
+            "lost": self.state == "lost",
+            "score": 1 if self.state == "won" else 0,
+            "feedback": "",
+            "mission": "take the coin",
+        }
 
     def reset(self, seed=None):
         self.state = "hall"
         return {}, self._info()
 
     def step(self, action):
-        moves = {("hall", "go east"): "study", ("hall", "take apple"): "lost", ("study", "go west"): "hall",
-                 ("study", "take coin"): "won"}
+        moves = {
+            ("hall", "go east"): "study",
+            ("hall", "take apple"): "lost",
+            ("study", "go west"): "hall",
+            ("study", "take coin"): "won",
+        }
         self.state = moves[(self.state, action)]
         done = self.state in ("won", "lost")
         return {}, float(self.state == "won"), done, False, self._info()
@@ -607,8 +739,9 @@ def test_losing_states_are_archived_and_shown_to_the_act_step():
 
     client = AnsweringClient(answer)
     roles = _roles(client)
-    search = _search(ToyRooms(), roles, "textworld", trials=3, actions=2, prune=True, losing_memory=True,
-                     list_tried=True)
+    search = _search(
+        ToyRooms(), roles, "textworld", trials=3, actions=2, prune=True, losing_memory=True, list_tried=True
+    )
     result = search.run()
     assert result.status == "solved"
     lost = [c for c in result.archive.cells if c.key == ("lost",)]
@@ -658,15 +791,20 @@ def test_reflexion_writes_a_reflection_after_a_failed_episode_and_shows_it_next(
     def answer(tag, prompt, model):
         if tag == "ige/reflect":
             return {"reflection": "I looped; go south next time."}
-        return {"thought": "t", "choice": "look" if "look" in prompt.split("\nActions: ")[-1] else
-                model.model_fields["choice"].annotation.__args__[0]}
+        return {
+            "thought": "t",
+            "choice": "look"
+            if "look" in prompt.split("\nActions: ")[-1]
+            else model.model_fields["choice"].annotation.__args__[0],
+        }
 
     client = AnsweringClient(answer)
     roles = _roles(client)
     env = make_env(CC2)
     policy = ReflexionPolicy(np.random.default_rng(0), roles, keep=2)
-    search = Search(env, TaskView("textworld"), policy, trials=10, actions_per_trial=5, max_env_steps=15,
-                    context=roles.context)
+    search = Search(
+        env, TaskView("textworld"), policy, trials=10, actions_per_trial=5, max_env_steps=15, context=roles.context
+    )
     result = search.run()
     env.close()
     assert result.env_steps == 15 and result.episodes == 3 and not result.first_success
@@ -685,21 +823,35 @@ def test_paper_presets_name_the_papers_games():
     assert paper_env_id("tw-treasure_hunter", 2) == "textworld:treasure_hunter?level=30&max_steps=40&seed=2"
     cooking = parse_env_id(paper_env_id("cooking", 1)).params
     assert {k: cooking[k] for k in ("recipe", "take", "go", "open", "cook", "cut", "split")} == {
-        "recipe": 5, "take": 5, "go": 12, "open": 1, "cook": 1, "cut": 1, "split": "test"}
+        "recipe": 5,
+        "take": 5,
+        "go": 12,
+        "open": 1,
+        "cook": 1,
+        "cut": 1,
+        "split": "test",
+    }
     assert PAPER_PRESETS["treasure_hunter"]["walkthrough"] == 20
-    out = subprocess.run([sys.executable, "-m", "llm_explore", "make-games", "textworld", "--kind", "cooking",
-                          "--preset", "hard"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "llm_explore", "make-games", "textworld", "--kind", "cooking", "--preset", "hard"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 2 and "--preset 'hard': valid: paper" in (out.stdout + out.stderr)
 
 
 def test_loop_replay_walks_a_run_again_and_says_why_it_repeated(tmp_path):
     """benchmarks/ige_loops.py replays a run folder's logged answers through the search without a model.
     A select that always returns to listed state 0 and removes state 1 (with the untried-actions filter on;
-    the 270M model copied the example's "remove": [1]) and an act that takes the first offered action: the replay must walk the same path (archive size and repeat count equal to
-    the run's summary), and say every repeated move was forced after the select had removed a state with
-    untried actions; without pruning there is no such removal."""
+    the 270M model copied the example's "remove": [1]) and an act that takes the first offered action:
+    the replay must walk the same path (archive size and repeat count equal to the run's summary), and
+    say every repeated move was forced after the select had removed a state with untried actions;
+    without pruning there is no such removal."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import ige_loops
+
     from llm_explore.methods.ige.runner import run_search
 
     def answer(tag, prompt, model):
@@ -709,12 +861,17 @@ def test_loop_replay_walks_a_run_again_and_says_why_it_repeated(tmp_path):
 
     found = {}
     for prune in (True, False):
-        run_dir, summary = run_search("ige", config(tmp_path, f"p{prune}", CC5, trials=30, untried_only=True,
-                                                    prune=prune), client=AnsweringClient(answer))
+        run_dir, summary = run_search(
+            "ige",
+            config(tmp_path, f"p{prune}", CC5, trials=30, untried_only=True, prune=prune),
+            client=AnsweringClient(answer),
+        )
         row = ige_loops.replay(run_dir)
         assert row["matched"] and row["error"] is None, row
-        assert (row["archive_size"], row["repeats"]) == (summary["archive_size"],
-                                                         summary["repeated_actions"]["repeated"])
+        assert (row["archive_size"], row["repeats"]) == (
+            summary["archive_size"],
+            summary["repeated_actions"]["repeated"],
+        )
         counts = row["counts"]
         assert counts.get("forced", 0) + counts.get("chosen", 0) == row["repeats"]  # each repeat explained
         assert counts.get("chosen", 0) == 0  # the filter never offers a tried action beside untried ones

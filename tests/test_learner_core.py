@@ -1,4 +1,5 @@
 """The PPO learner's parts on tiny inputs: GAE, networks, losses, shapers, autoreset modes."""
+
 from __future__ import annotations
 
 import math
@@ -9,15 +10,14 @@ import pytest
 import torch
 
 from llm_explore.config import RunConfig
+from llm_explore.envs import make_vector_env
 from llm_explore.learner.buffer import gae
 from llm_explore.learner.config import resolve_learner
 from llm_explore.learner.encoders import KeySpec, ObsProcessor
 from llm_explore.learner.networks import Agent
 from llm_explore.learner.ppo import _value_loss, split_infos
 from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, crafter_score
-from llm_explore.envs import make_vector_env
-from llm_explore.learner.shaping import (CountConfig, CountShaper, RewardShaper, RNDConfig, RNDShaper,
-                                          Transitions)
+from llm_explore.learner.shaping import CountConfig, CountShaper, RewardShaper, RNDConfig, RNDShaper, Transitions
 
 torch.set_num_threads(1)
 
@@ -53,8 +53,7 @@ def test_gae_skips_invalid_reset_slot():
     # step 0 directly to step 2.
     rewards, values = _t([1.0, 5.0, 0.0]), _t([0.0, 7.0, 2.0])
     zeros = _t([0, 0, 0])
-    adv, ret = gae(rewards, values, torch.tensor([0.0]), zeros, zeros, zeros, _t([1, 0, 1]), 0.5, 0.0,
-                   episodic=False)
+    adv, ret = gae(rewards, values, torch.tensor([0.0]), zeros, zeros, zeros, _t([1, 0, 1]), 0.5, 0.0, episodic=False)
     assert adv[1, 0].item() == 0.0
     assert ret[0, 0].item() == pytest.approx(1.0 + 0.5 * 2.0)  # V of slot 2, not slot 1's 7
 
@@ -77,13 +76,27 @@ def _random_obs(specs: dict[str, KeySpec], n: int) -> dict[str, torch.Tensor]:
     return out
 
 
-@pytest.mark.parametrize("family,space", [
-    ("minigrid", gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (7, 7, 3), np.uint8),
-                                  "direction": gym.spaces.Discrete(4)})),
-    ("crafter", gym.spaces.Dict({"map": gym.spaces.Box(0, 1, (9, 9, 20), np.float32),
-                                 "inventory": gym.spaces.Box(0, 9, (16,), np.float32)})),
-    ("crafter", gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)),
-])
+@pytest.mark.parametrize(
+    "family,space",
+    [
+        (
+            "minigrid",
+            gym.spaces.Dict(
+                {"image": gym.spaces.Box(0, 255, (7, 7, 3), np.uint8), "direction": gym.spaces.Discrete(4)}
+            ),
+        ),
+        (
+            "crafter",
+            gym.spaces.Dict(
+                {
+                    "map": gym.spaces.Box(0, 1, (9, 9, 20), np.float32),
+                    "inventory": gym.spaces.Box(0, 9, (16,), np.float32),
+                }
+            ),
+        ),
+        ("crafter", gym.spaces.Box(0, 255, (64, 64, 3), np.uint8)),
+    ],
+)
 def test_agent_shapes_and_ppo_step(family, space):
     torch.manual_seed(0)
     proc = ObsProcessor(family, space, gym.spaces.Discrete(7))
@@ -107,9 +120,11 @@ def test_agent_shapes_and_ppo_step(family, space):
 
 
 def test_drrn_scores_only_admissible_commands():
-    specs = {"text_emb": KeySpec((384,), torch.float32, "embedding"),
-             "cmd_emb": KeySpec((6, 384), torch.float32, "commands"),
-             "cmd_mask": KeySpec((6,), torch.bool, "mask")}
+    specs = {
+        "text_emb": KeySpec((384,), torch.float32, "embedding"),
+        "cmd_emb": KeySpec((6, 384), torch.float32, "commands"),
+        "cmd_mask": KeySpec((6,), torch.bool, "mask"),
+    }
     agent = Agent(specs, 6, hidden=32)
     obs = _random_obs(specs, 4)
     for _ in range(20):
@@ -125,18 +140,26 @@ def test_drrn_scores_only_admissible_commands():
 def test_value_loss_is_clipped():
     class A:
         clip_vloss, clip_coef = True, 0.2
+
     new, ret, old = torch.tensor([2.0]), torch.tensor([2.0]), torch.tensor([0.0])
     # Unclipped error is 0 but the clipped prediction (0.2) is far off: the max keeps it.
-    assert _value_loss(new, ret, old, A).item() == pytest.approx(0.5 * 1.8 ** 2)
+    assert _value_loss(new, ret, old, A).item() == pytest.approx(0.5 * 1.8**2)
 
 
 # --------------------------------------------------------------------------------------- shapers
 def _batch(keys, valid=None, obs=None) -> Transitions:
     n = len(keys)
     obs = obs if obs is not None else {"x": torch.zeros(n, 3)}
-    return Transitions(obs=obs, actions=np.zeros(n, int), ext_rewards=np.zeros(n), next_obs=obs,
-                       infos=[{"state_key": k} for k in keys], terminated=np.zeros(n, bool),
-                       truncated=np.zeros(n, bool), valid=np.ones(n, bool) if valid is None else valid)
+    return Transitions(
+        obs=obs,
+        actions=np.zeros(n, int),
+        ext_rewards=np.zeros(n),
+        next_obs=obs,
+        infos=[{"state_key": k} for k in keys],
+        terminated=np.zeros(n, bool),
+        truncated=np.zeros(n, bool),
+        valid=np.ones(n, bool) if valid is None else valid,
+    )
 
 
 def test_count_bonus_shrinks_and_episodic_counts_reset():
@@ -164,8 +187,14 @@ def test_rnd_bonus_shrinks_on_repeated_state():
     specs = {"image": KeySpec((7, 7, 3), torch.uint8, "grid"), "direction": KeySpec((), torch.long, "discrete", 4)}
     shaper = RNDShaper(config=RNDConfig(update_proportion=1.0, learning_rate=1e-3))
     shaper.bind(4, specs)
-    seen = {"image": torch.randint(0, 6, (4, 7, 7, 3), dtype=torch.uint8), "direction": torch.zeros(4, dtype=torch.long)}
-    novel = {"image": torch.randint(0, 6, (4, 7, 7, 3), dtype=torch.uint8), "direction": torch.ones(4, dtype=torch.long)}
+    seen = {
+        "image": torch.randint(0, 6, (4, 7, 7, 3), dtype=torch.uint8),
+        "direction": torch.zeros(4, dtype=torch.long),
+    }
+    novel = {
+        "image": torch.randint(0, 6, (4, 7, 7, 3), dtype=torch.uint8),
+        "direction": torch.ones(4, dtype=torch.long),
+    }
     shaper.observe_warmup(seen)  # input statistics (from the random-step warm-up in a run)
     shaper.observe_warmup(novel)
     with torch.no_grad():
@@ -200,8 +229,13 @@ class _Recorder(RewardShaper):
         self.steps = []
 
     def compute(self, batch):
-        self.steps.append({"next_obs": {k: v.clone() for k, v in batch.next_obs.items()},
-                           "truncated": batch.truncated.copy(), "valid": np.asarray(batch.valid).copy()})
+        self.steps.append(
+            {
+                "next_obs": {k: v.clone() for k, v in batch.next_obs.items()},
+                "truncated": batch.truncated.copy(),
+                "valid": np.asarray(batch.valid).copy(),
+            }
+        )
         return np.zeros(len(batch), dtype=np.float32)
 
 
@@ -223,8 +257,11 @@ def test_train_either_autoreset_mode_bootstraps_from_the_final_observation(tmp_p
         obs, _r, term, trunc, infos = out
         for i in np.flatnonzero(np.logical_or(term, trunc)):
             # SAME_STEP puts the final obs in info; NEXT_STEP returns it and resets on the next step.
-            final = infos["final_obs"][i] if mode == gym.vector.AutoresetMode.SAME_STEP else \
-                {k: v[i] for k, v in obs.items()}
+            final = (
+                infos["final_obs"][i]
+                if mode == gym.vector.AutoresetMode.SAME_STEP
+                else {k: v[i] for k, v in obs.items()}
+            )
             finals[(count[0], int(i))] = final
         count[0] += 1
         return out
@@ -246,8 +283,12 @@ def test_train_either_autoreset_mode_bootstraps_from_the_final_observation(tmp_p
 
     monkeypatch.setattr(ppo, "make_policy", make_policy)
     monkeypatch.setattr(ppo, "gae", gae)
-    cfg = RunConfig.model_validate({"env": {"id": env_id, "num_envs": n}, "learner": {
-        "total_steps": n * num_steps, "num_steps": num_steps, "tensorboard": False, "update_epochs": 1}})
+    cfg = RunConfig.model_validate(
+        {
+            "env": {"id": env_id, "num_envs": n},
+            "learner": {"total_steps": n * num_steps, "num_steps": num_steps, "tensorboard": False, "update_epochs": 1},
+        }
+    )
     cfg = resolve_learner(cfg, "minigrid")
     ctx = RunContext(run_dir=tmp_path, config=cfg, method="ppo", seed=0, env_id=env_id, family="minigrid", num_envs=n)
     shaper = _Recorder()
@@ -274,7 +315,9 @@ def test_train_either_autoreset_mode_bootstraps_from_the_final_observation(tmp_p
 
 
 def test_presets_fill_only_unset_fields():
-    cfg = RunConfig.model_validate({"env": {"id": "minigrid:MiniGrid-Empty-5x5-v0"}, "learner": {"learning_rate": 5e-4}})
+    cfg = RunConfig.model_validate(
+        {"env": {"id": "minigrid:MiniGrid-Empty-5x5-v0"}, "learner": {"learning_rate": 5e-4}}
+    )
     resolved = resolve_learner(cfg, "minigrid", {"int_coef": 0.3})
     assert resolved.learner.learning_rate == 5e-4  # explicit wins over the preset's 1e-3
     assert resolved.learner.hidden_size == 64 and resolved.env.num_envs == 16  # preset (torch-ac's)
@@ -288,8 +331,20 @@ def test_minigrid_preset_is_torch_acs_and_the_old_one_stays_by_name():
     new = resolve_learner(cfg, "minigrid").learner
     # rl-starter-files' train.py as torch-ac 1.4 runs it, written out by hand.
     assert (new.learning_rate, new.adam_eps, new.minibatch_size, new.update_epochs, new.anneal_lr, new.norm_adv) == (
-        1e-3, 1e-8, 256, 4, False, False)
-    assert (new.heads, new.init, new.grid_input, new.hidden_size, new.vf_coef) == ("separate", "torch_ac", "ids", 64, 1.0)
+        1e-3,
+        1e-8,
+        256,
+        4,
+        False,
+        False,
+    )
+    assert (new.heads, new.init, new.grid_input, new.hidden_size, new.vf_coef) == (
+        "separate",
+        "torch_ac",
+        "ids",
+        64,
+        1.0,
+    )
     old_cfg = RunConfig.model_validate({"env": {"id": "doorkey-5x5"}, "learner": {"preset": "minigrid-2026-11"}})
     old = resolve_learner(old_cfg, "minigrid")
     assert old.env.num_envs == 8 and old.learner.heads == "shared" and old.learner.grid_input == "onehot"
@@ -362,12 +417,20 @@ def test_textworld_observation_parts_are_embedded_separately():
             return np.stack([np.full(384, float(len(t)), np.float32) for t in texts])
 
     emb = Recorder()
-    proc = ObsProcessor("textworld", gym.spaces.Dict({"progress": gym.spaces.Box(0, 1, (2,))}),
-                        gym.spaces.Discrete(4), embedder=emb)
+    proc = ObsProcessor(
+        "textworld", gym.spaces.Dict({"progress": gym.spaces.Box(0, 1, (2,))}), gym.spaces.Discrete(4), embedder=emb
+    )
     assert {f"{p}_emb" for p in TEXT_PARTS} <= set(proc.specs)
-    infos = [{"text": "whole", "feedback": "You open the fridge.", "description": "-= Kitchen =-", "inventory":
-              "You are carrying nothing.", "admissible_commands": ["go east", "look"]},
-             {"text": "only a text", "admissible_commands": ["look"]}]
+    infos = [
+        {
+            "text": "whole",
+            "feedback": "You open the fridge.",
+            "description": "-= Kitchen =-",
+            "inventory": "You are carrying nothing.",
+            "admissible_commands": ["go east", "look"],
+        },
+        {"text": "only a text", "admissible_commands": ["look"]},
+    ]
     out = proc({"progress": np.zeros((2, 2), np.float32)}, infos)
     assert out["feedback_emb"][0, 0] == len("You open the fridge.")
     assert out["description_emb"][0, 0] == len("-= Kitchen =-")

@@ -1,4 +1,5 @@
 """The response cache: hits are counted, keys separate what differs, processes do not lose writes."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -46,8 +47,15 @@ def test_key_depends_on_identity_and_params():
     assert k == key(replace(req, tag="ellm.suggest", timeout_s=3.0))
     assert k != key(req, {**ident, "model": "other"})
     assert k != key(req, {**ident, "base_url": "http://127.0.0.1:2/v1"})
-    for change in ({"prompt": "q"}, {"max_tokens": 5}, {"temperature": 0.7}, {"stop": []}, {"seed": 1},
-                   {"json_schema": {"type": "object"}}, {"cache_salt": "s"}):
+    for change in (
+        {"prompt": "q"},
+        {"max_tokens": 5},
+        {"temperature": 0.7},
+        {"stop": []},
+        {"seed": 1},
+        {"json_schema": {"type": "object"}},
+        {"cache_salt": "s"},
+    ):
         assert k != key(replace(req, **change)), change
     chat = Request(kind="chat", messages=[Message("user", "p")], max_tokens=4)
     assert key(chat) != key(replace(chat, messages=[Message("system", "p")]))

@@ -1,4 +1,5 @@
 """The embedded backend, and the openai and langchain backends, against the real embedded server."""
+
 from __future__ import annotations
 
 import json
@@ -28,14 +29,17 @@ def test_ellm_prompt_gets_bullet_goals(embedded_client):
     answer = embedded_client.complete(prompt, max_tokens=32, stop=["\n\n"])
     goals, _bad = parse_bullets("-" + answer.text)
     assert len(goals) >= 2
-    assert any(g.split()[0].lower() in {"chop", "drink", "eat", "attack", "place", "make", "mine", "sleep"}
-               for g in goals)
+    assert any(
+        g.split()[0].lower() in {"chop", "drink", "eat", "attack", "place", "make", "mine", "sleep"} for g in goals
+    )
 
 
 def test_chat_is_rendered_as_transcript(embedded_client):
     answer = embedded_client.chat(
-        [{"role": "system", "content": "Answer with one word."},
-         {"role": "user", "content": "What colour is the sky on a clear day?"}],
+        [
+            {"role": "system", "content": "Answer with one word."},
+            {"role": "user", "content": "What colour is the sky on a clear day?"},
+        ],
         max_tokens=6,
     )
     assert answer.text.strip()
@@ -61,8 +65,12 @@ def test_openai_backend_through_local_server(embedded_backend, tmp_cache):
 
 def test_langchain_backend_through_local_server(embedded_backend, tmp_cache):
     pytest.importorskip("langchain_openai")
-    cfg = LLMConfig(backend="langchain", langchain_class="langchain_openai:ChatOpenAI",
-                    base_url=embedded_backend.base_url, model=embedded_backend.model)
+    cfg = LLMConfig(
+        backend="langchain",
+        langchain_class="langchain_openai:ChatOpenAI",
+        base_url=embedded_backend.base_url,
+        model=embedded_backend.model,
+    )
     with LLMClient(cfg, tmp_cache) as client:
         answer = client.complete("Q: What is the capital of France?\nA:", max_tokens=8)
         assert answer.backend == "langchain"
@@ -93,8 +101,10 @@ def test_structured_json_is_valid_by_construction(embedded_backend, tmp_cache, t
     embedded_backend._client.completions.create = spy
     try:
         result = client.structured(
-            Choice, "Which action gets wood: sleep, chop tree or drink?\n"
-            "Answer as JSON with keys thought and choice.\n", max_tokens=80)
+            Choice,
+            "Which action gets wood: sleep, chop tree or drink?\nAnswer as JSON with keys thought and choice.\n",
+            max_tokens=80,
+        )
     finally:
         del embedded_backend._client.completions.create  # back to the class attribute
     assert result.choice in ("sleep", "chop tree", "drink")

@@ -1,15 +1,16 @@
 """Failure paths against a real HTTP server on loopback: 500, 429, non-JSON bodies, hangs, keys."""
+
 from __future__ import annotations
 
 import json
 import time
 
 import pytest
+from conftest import JSON, completion_body
 from pydantic import BaseModel, field_validator
 
-from conftest import JSON, completion_body
 from llm_explore.config import BudgetConfig, CacheConfig, LLMConfig
-from llm_explore.errors import (BudgetExhaustedError, LLMParseError, LLMRequestError, LLMTransportError)
+from llm_explore.errors import BudgetExhaustedError, LLMParseError, LLMRequestError, LLMTransportError
 from llm_explore.llm import LLMClient
 
 FAST = dict(backoff_base_s=0.05, backoff_max_s=0.2)
@@ -21,11 +22,13 @@ def client_for(server, tmp_path, **llm):
 
 
 def test_500_then_429_then_success_is_retried(scripted_server, tmp_path):
-    server = scripted_server([
-        (500, JSON, b'{"error": {"message": "boom"}}', 0),
-        (429, {**JSON, "Retry-After": "1"}, b'{"error": {"message": "slow down"}}', 0),
-        (200, JSON, completion_body(" fine"), 0),
-    ])
+    server = scripted_server(
+        [
+            (500, JSON, b'{"error": {"message": "boom"}}', 0),
+            (429, {**JSON, "Retry-After": "1"}, b'{"error": {"message": "slow down"}}', 0),
+            (200, JSON, completion_body(" fine"), 0),
+        ]
+    )
     client = client_for(server, tmp_path)
     start = time.monotonic()
     answer = client.complete("hello", max_tokens=4)
@@ -44,7 +47,7 @@ def test_persistent_500_gives_one_bounded_error(scripted_server, tmp_path):
     assert len(server.requests) == 4  # first try + 3 retries: bounded by max_retries, not by time
     assert info.value.attempts == 4 and "HTTP 503" in str(info.value)
     assert client.stats()["errors"] == 1
-    log = [json.loads(l) for l in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
     assert log[-1]["error"] == "LLMTransportError"
 
 
@@ -88,10 +91,12 @@ def test_400_is_not_retried(scripted_server, tmp_path):
 def test_api_key_never_leaks(scripted_server, tmp_path, monkeypatch):
     secret = "sk-test-SECRETSECRETSECRET1234567890"
     monkeypatch.setenv("MY_TEST_KEY", secret)
-    server = scripted_server([
-        (200, JSON, completion_body(" ok"), 0),
-        (401, JSON, json.dumps({"error": {"message": f"Incorrect API key provided: {secret}"}}).encode(), 0),
-    ])
+    server = scripted_server(
+        [
+            (200, JSON, completion_body(" ok"), 0),
+            (401, JSON, json.dumps({"error": {"message": f"Incorrect API key provided: {secret}"}}).encode(), 0),
+        ]
+    )
     cfg = LLMConfig(backend="openai", base_url=server.url, model="scripted", api_key_env="MY_TEST_KEY", **FAST)
     client = LLMClient(cfg, CacheConfig(path=str(tmp_path / "c.sqlite")), call_log=tmp_path / "calls.jsonl")
     client.complete("hello", max_tokens=4)
@@ -124,10 +129,12 @@ def test_malformed_structured_answer_is_retried_with_feedback(scripted_server, t
 
 
 def test_structured_answer_recovers_after_feedback(scripted_server, tmp_path):
-    server = scripted_server([
-        (200, JSON, completion_body('{"thought": "x", "choice": 7}'), 0),
-        (200, JSON, completion_body('{"thought": "y", "choice": 2}'), 0),
-    ])
+    server = scripted_server(
+        [
+            (200, JSON, completion_body('{"thought": "x", "choice": 7}'), 0),
+            (200, JSON, completion_body('{"thought": "y", "choice": 2}'), 0),
+        ]
+    )
     client = client_for(server, tmp_path)
 
     class Small(BaseModel):
@@ -160,10 +167,12 @@ def test_budget_stops_backend_calls_but_not_cache_hits(scripted_server, tmp_path
 def test_bullet_format_structured_call(scripted_server, tmp_path):
     from llm_explore.llm import bullet_parser
 
-    server = scripted_server([
-        (200, JSON, completion_body("I would chop."), 0),
-        (200, JSON, completion_body("- Chop tree\n- Drink water"), 0),
-    ])
+    server = scripted_server(
+        [
+            (200, JSON, completion_body("I would chop."), 0),
+            (200, JSON, completion_body("- Chop tree\n- Drink water"), 0),
+        ]
+    )
     client = client_for(server, tmp_path)
 
     class Goals(BaseModel):

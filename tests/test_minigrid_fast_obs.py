@@ -1,4 +1,5 @@
 """The fast MiniGrid observation (envs/minigrid_fast_obs.py) equals MiniGrid's own, cell for cell."""
+
 from __future__ import annotations
 
 import copy

@@ -5,6 +5,7 @@ warning line; two packages with one name is an error naming both; plugins import
 Plugins are installed into a temporary folder (`pip install --no-deps --target`, or a hand-written
 dist-info) and the CLI runs in a subprocess with PYTHONPATH set to it, so the test venv is untouched.
 """
+
 from __future__ import annotations
 
 import ast
@@ -22,10 +23,16 @@ PLUGIN = ROOT / "examples" / "plugin"
 
 
 def cli(*args: str, site: Path, tmp: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "80",
-           "LLM_EXPLORE_CACHE": str(tmp / "llm-cache.sqlite")}
-    return subprocess.run([sys.executable, "-m", "llm_explore", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=tmp, stdin=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": str(site), "COLUMNS": "80", "LLM_EXPLORE_CACHE": str(tmp / "llm-cache.sqlite")}
+    return subprocess.run(
+        [sys.executable, "-m", "llm_explore", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=tmp,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +43,23 @@ def example_site(tmp_path_factory) -> Path:
     source = tmp / "src"
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     site = tmp / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(source)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert (site / "llm_explore_novelty" / "prompts" / "novelty" / "rate.j2").is_file()
     return site
 
@@ -47,8 +69,9 @@ def fake_plugin(site: Path, package: str, entry_points: dict[str, dict[str, str]
     dist = site / f"{package.replace('-', '_')}-0.1.dist-info"
     dist.mkdir(parents=True)
     (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {package}\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("".join(
-        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) for group, eps in entry_points.items()))
+    (dist / "entry_points.txt").write_text(
+        "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) for group, eps in entry_points.items())
+    )
     for name, text in modules.items():
         (site / f"{name}.py").write_text(text)
 
@@ -71,16 +94,34 @@ def test_example_plugin_listed_with_its_package(example_site, tmp_path):
     assert rows["rooms"] == rows["rooms-5"] == "llm-explore-novelty" and rows["doorkey-8x8"] == "llm-explore"
     assert max(len(line) for line in listed.stdout.splitlines()) <= 80
     backends = cli("backends", "--json", site=example_site, tmp=tmp_path)
-    assert {"name": "dice", "usable": True, "package": "llm-explore-novelty"}.items() <= \
-        next(b for b in json.loads(backends.stdout) if b["name"] == "dice").items()
+    assert {"name": "dice", "usable": True, "package": "llm-explore-novelty"}.items() <= next(
+        b for b in json.loads(backends.stdout) if b["name"] == "dice"
+    ).items()
     assert out.stderr == listed.stderr == backends.stderr == ""  # nothing failed to load
 
 
 def test_example_plugin_runs_with_its_backend(example_site, tmp_path):
     """Method, env (a task spec of the plugin), prompt and backend all from the plugin; no model."""
-    out = cli("run", "novelty", "--env", "rooms-5", "--steps", "32", "--envs", "2", "--backend", "dice",
-              "--set", "learner.num_steps=16", "--out", str(tmp_path / "runs"), "--name", "dice",
-              site=example_site, tmp=tmp_path)
+    out = cli(
+        "run",
+        "novelty",
+        "--env",
+        "rooms-5",
+        "--steps",
+        "32",
+        "--envs",
+        "2",
+        "--backend",
+        "dice",
+        "--set",
+        "learner.num_steps=16",
+        "--out",
+        str(tmp_path / "runs"),
+        "--name",
+        "dice",
+        site=example_site,
+        tmp=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     summary = summary_of(tmp_path / "runs" / "dice")
     assert summary["status"] == "complete" and summary["llm"]["backend_calls"] > 0
@@ -91,9 +132,24 @@ def test_example_plugin_runs_with_its_backend(example_site, tmp_path):
 @pytest.mark.slow
 @pytest.mark.llm
 def test_example_plugin_runs_end_to_end_with_the_embedded_model(example_site, tmp_path):
-    out = cli("run", "novelty", "--env", "rooms-5", "--steps", "32", "--envs", "2",
-              "--set", "learner.num_steps=16", "--out", str(tmp_path / "runs"), "--name", "embedded",
-              site=example_site, tmp=tmp_path)
+    out = cli(
+        "run",
+        "novelty",
+        "--env",
+        "rooms-5",
+        "--steps",
+        "32",
+        "--envs",
+        "2",
+        "--set",
+        "learner.num_steps=16",
+        "--out",
+        str(tmp_path / "runs"),
+        "--name",
+        "embedded",
+        site=example_site,
+        tmp=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     summary = summary_of(tmp_path / "runs" / "embedded")
     assert summary["status"] == "complete" and summary["env_steps"] == 32
@@ -117,8 +173,9 @@ def test_example_plugin_imports_only_the_public_api():
                 if module == "llm_explore" or module.startswith("llm_explore."):
                     seen += 1
                     if not (module == "llm_explore.api" or (module == "llm_explore" and name == "api")):
-                        bad.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {module}"
-                                   + (f".{name}" if name else ""))
+                        bad.append(
+                            f"{path.relative_to(ROOT)}:{node.lineno} imports {module}" + (f".{name}" if name else "")
+                        )
     assert seen >= 4, "the scan found no llm_explore imports at all"
     assert not bad, "\n".join(bad)
 
@@ -126,8 +183,12 @@ def test_example_plugin_imports_only_the_public_api():
 # ---------------------------------------------------------------------------------- failures
 def test_broken_plugin_costs_one_warning_line(tmp_path):
     site = tmp_path / "site"
-    fake_plugin(site, "broken-plugin", {"llm_explore.methods": {"broken": "broken_method"}},
-                {"broken_method": "raise ImportError('No module named quux_simulator')\n"})
+    fake_plugin(
+        site,
+        "broken-plugin",
+        {"llm_explore.methods": {"broken": "broken_method"}},
+        {"broken_method": "raise ImportError('No module named quux_simulator')\n"},
+    )
     out = cli("methods", site=site, tmp=tmp_path)
     assert out.returncode == 0, out.stderr
     assert any(line.startswith("ppo ") for line in out.stdout.splitlines())
@@ -138,8 +199,9 @@ def test_broken_plugin_costs_one_warning_line(tmp_path):
     # asking for the broken method names the plugin and the error, in one line
     run = cli("run", "broken", "--steps", "8", site=site, tmp=tmp_path)
     assert run.returncode == 2 and "Traceback" not in run.stderr
-    assert run.stderr.splitlines()[-1] == ("error: method 'broken': plugin broken-plugin failed to load: "
-                                           "ImportError: No module named quux_simulator")
+    assert run.stderr.splitlines()[-1] == (
+        "error: method 'broken': plugin broken-plugin failed to load: ImportError: No module named quux_simulator"
+    )
 
 
 REGISTER_TWIN = """from llm_explore.api import RewardShaper, register_method
@@ -151,8 +213,12 @@ def test_two_plugins_one_method_name_is_an_error_naming_both(tmp_path):
     site = tmp_path / "site"
     for package in ("plugin-alpha", "plugin-beta"):
         module = package.replace("-", "_")
-        fake_plugin(site, package, {"llm_explore.methods": {"twin": module}},
-                    {module: REGISTER_TWIN.format(name="twin", package=package)})
+        fake_plugin(
+            site,
+            package,
+            {"llm_explore.methods": {"twin": module}},
+            {module: REGISTER_TWIN.format(name="twin", package=package)},
+        )
     out = cli("methods", site=site, tmp=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     [line] = out.stderr.splitlines()
@@ -161,8 +227,12 @@ def test_two_plugins_one_method_name_is_an_error_naming_both(tmp_path):
 
 def test_plugin_taking_a_builtin_name_is_an_error_naming_both(tmp_path):
     site = tmp_path / "site"
-    fake_plugin(site, "plugin-gamma", {"llm_explore.methods": {"ppo": "plugin_gamma"}},
-                {"plugin_gamma": REGISTER_TWIN.format(name="ppo", package="plugin-gamma")})
+    fake_plugin(
+        site,
+        "plugin-gamma",
+        {"llm_explore.methods": {"ppo": "plugin_gamma"}},
+        {"plugin_gamma": REGISTER_TWIN.format(name="ppo", package="plugin-gamma")},
+    )
     out = cli("run", "ppo", "--steps", "8", site=site, tmp=tmp_path)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     [line] = out.stderr.splitlines()
@@ -190,8 +260,9 @@ class Fixed(LLMBackend):
 
 def test_plugin_backend_is_selectable_by_name(tmp_path):
     site = tmp_path / "site"
-    fake_plugin(site, "plugin-fixed", {"llm_explore.backends": {"fixed": "plugin_fixed:Fixed"}},
-                {"plugin_fixed": FIXED_BACKEND})
+    fake_plugin(
+        site, "plugin-fixed", {"llm_explore.backends": {"fixed": "plugin_fixed:Fixed"}}, {"plugin_fixed": FIXED_BACKEND}
+    )
     out = cli("llm", "ask", "hello", "--backend", "fixed", "--no-cache", site=site, tmp=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "the fixed plugin answers: hello"

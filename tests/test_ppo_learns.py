@@ -1,4 +1,5 @@
 """End to end: PPO on the project's own MiniGrid adapter solves an easy task (slow)."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,9 +10,15 @@ from llm_explore.orchestration.launch import start_run
 
 @pytest.mark.slow
 def test_ppo_solves_empty_5x5_within_100k_frames(tmp_path):
-    cfg = RunConfig.model_validate({"name": "empty", "out_dir": str(tmp_path), "seed": 1,
-                                    "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0"},
-                                    "learner": {"total_steps": 100_000, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": "empty",
+            "out_dir": str(tmp_path),
+            "seed": 1,
+            "env": {"id": "minigrid:MiniGrid-Empty-5x5-v0"},
+            "learner": {"total_steps": 100_000, "tensorboard": False},
+        }
+    )
     reached = {}
 
     def on_update(row):

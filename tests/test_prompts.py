@@ -1,4 +1,5 @@
 """Prompt templates: shipped ones render, a user folder overrides by name, errors are clear."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """`report` with rliable statistics: IQM cells with intervals and run counts, curves that start after
 `min_episodes`, one-point curves, interrupted runs, sweep folders. Run folders are written by hand
 (metrics.csv rows as the learner writes them) so every number below is known."""
+
 from __future__ import annotations
 
 import csv
@@ -25,10 +26,24 @@ def fake_run(folder: Path, method: str, seed: int, rows: list[dict], status: str
         for i, row in enumerate(rows, 1):
             writer.writerow({"update": i, "wall_s": i, "sps": 100, **row})
     last = rows[-1]
-    (folder / "summary.json").write_text(json.dumps({
-        "method": method, "label": method, "env": env, "family": "minigrid", "seed": seed, "status": status,
-        "env_steps": last["global_step"], "env_steps_per_s": 100.0, "mean_return": last["return_avg"],
-        "success_rate": last["success_avg"], "summary_window": 100, "llm": {"calls": 0}}))
+    (folder / "summary.json").write_text(
+        json.dumps(
+            {
+                "method": method,
+                "label": method,
+                "env": env,
+                "family": "minigrid",
+                "seed": seed,
+                "status": status,
+                "env_steps": last["global_step"],
+                "env_steps_per_s": 100.0,
+                "mean_return": last["return_avg"],
+                "success_rate": last["success_avg"],
+                "summary_window": 100,
+                "llm": {"calls": 0},
+            }
+        )
+    )
     return folder
 
 
@@ -47,8 +62,13 @@ def test_report_iqm_cells_curves_and_sweep_folder(tmp_path):
     for seed, level in enumerate((0.2, 0.4, 0.6)):
         fake_run(sweep / f"ppo-s{seed}", "ppo", seed, rows_with_false_peak(level))
     for seed, level in enumerate((0.1, 0.3)):
-        fake_run(sweep / f"ppo-count-s{seed}", "ppo-count", seed, rows_with_false_peak(level),
-                 status="interrupted" if seed else "complete")
+        fake_run(
+            sweep / f"ppo-count-s{seed}",
+            "ppo-count",
+            seed,
+            rows_with_false_peak(level),
+            status="interrupted" if seed else "complete",
+        )
     (sweep / "killed").mkdir()  # a run folder without summary: left out, and said so
     (sweep / "killed" / "run.json").write_text(json.dumps({"method": "ppo", "env": ENV, "seed": 9}))
     (sweep / "killed" / "config.yaml").write_text("{}\n")
@@ -78,8 +98,15 @@ def test_report_iqm_cells_curves_and_sweep_folder(tmp_path):
 
 
 def test_one_point_curves_plot_a_marker(tmp_path):
-    dirs = [fake_run(tmp_path / f"r{s}", "ppo", s, [{"global_step": 1024, "episodes": 30, "return_avg": 0.5,
-                                                       "success_avg": 0.5 + 0.1 * s}]) for s in range(3)]
+    dirs = [
+        fake_run(
+            tmp_path / f"r{s}",
+            "ppo",
+            s,
+            [{"global_step": 1024, "episodes": 30, "return_avg": 0.5, "success_avg": 0.5 + 0.1 * s}],
+        )
+        for s in range(3)
+    ]
     runs = [report._load(d) for d in dirs]
     grid, mid, _, _ = report._curve(runs, "success_avg")
     assert list(grid) == [1024] and mid[0] == 0.6
@@ -103,12 +130,20 @@ def test_caption_only_parameters_do_not_split_a_task(tmp_path):
     assert task_id("crafter?obs=pixels") == "crafter?obs=pixels"
     assert task_id("textworld:coin_collector?level=5&seed=3") == "textworld:coin_collector?level=5&seed=3"
     for seed, level in enumerate((0.6, 0.7, 0.8)):
-        fake_run(tmp_path / "runs" / f"ellm-s{seed}", "ellm", seed, rows_with_false_peak(level),
-                 env="crafter?caption=ellm&length=400")
-        fake_run(tmp_path / "runs" / f"ppo-s{seed}", "ppo", seed, rows_with_false_peak(level / 2),
-                 env="crafter?length=400")
+        fake_run(
+            tmp_path / "runs" / f"ellm-s{seed}",
+            "ellm",
+            seed,
+            rows_with_false_peak(level),
+            env="crafter?caption=ellm&length=400",
+        )
+        fake_run(
+            tmp_path / "runs" / f"ppo-s{seed}", "ppo", seed, rows_with_false_peak(level / 2), env="crafter?length=400"
+        )
     result = report.make_report([tmp_path / "runs"], tmp_path / "out")
-    assert {(r["method"], r["env"]) for r in result["rows"]} == {("ellm", "crafter?length=400"),
-                                                                 ("ppo", "crafter?length=400")}
+    assert {(r["method"], r["env"]) for r in result["rows"]} == {
+        ("ellm", "crafter?length=400"),
+        ("ppo", "crafter?length=400"),
+    }
     poi = {(p["x"], p["y"]): p["p"] for p in result["poi"]}
     assert poi[("ellm", "ppo")] == 1.0

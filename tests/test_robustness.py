@@ -4,6 +4,7 @@ safe model assembly, bounded caches, progress when piped. (Issue 15.)
 Most CLI checks call `llm_explore.cli.app.main` in this process (the same code path as the console
 script: errors become `error: ...` and exit code 2); the progress/Ctrl-C test runs a real subprocess.
 """
+
 from __future__ import annotations
 
 import csv
@@ -53,10 +54,21 @@ def one_line_error(code: int, err: str, *needles: str) -> str:
 
 
 def small_run(tmp_path: Path, name: str = "run", updates: int = 3) -> Path:
-    cfg = RunConfig.model_validate({
-        "name": name, "out_dir": str(tmp_path), "seed": 1, "env": {"id": ENV, "num_envs": 2},
-        "learner": {"total_steps": 2 * 16 * updates, "num_steps": 16, "checkpoint_every": 1,
-                    "keep_checkpoints": 2, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": name,
+            "out_dir": str(tmp_path),
+            "seed": 1,
+            "env": {"id": ENV, "num_envs": 2},
+            "learner": {
+                "total_steps": 2 * 16 * updates,
+                "num_steps": 16,
+                "checkpoint_every": 1,
+                "keep_checkpoints": 2,
+                "tensorboard": False,
+            },
+        }
+    )
     return start_run("ppo", cfg)[0]
 
 
@@ -111,8 +123,19 @@ def test_unwritable_outputs_are_one_line(tmp_path, capsys, monkeypatch):
         (["make-games", "textworld", "--out", str(blocker / "games")], "TextWorld games"),
         (["video", str(run), "--out", str(blocker / "ep.gif")], "GIF"),
         (["envs", "show", ENV, "--png", str(blocker / "frame.png")], "PNG"),
-        (["run", "ellm", "--env", "crafter", "--out", str(tmp_path / "runs"),
-          "--set", f"cache.path={blocker / 'cache.sqlite'}"], "LLM cache"),
+        (
+            [
+                "run",
+                "ellm",
+                "--env",
+                "crafter",
+                "--out",
+                str(tmp_path / "runs"),
+                "--set",
+                f"cache.path={blocker / 'cache.sqlite'}",
+            ],
+            "LLM cache",
+        ),
     ]
     for command, needle in cases:
         code, out, err = cli(command, capsys, monkeypatch)
@@ -152,8 +175,19 @@ def test_failed_validation_leaves_no_run_folder_and_no_bar(tmp_path, capsys, mon
         (["run", "ppo", "--env", "crafter?obs=rgb"], "obs='rgb'"),
         (["run", "ppo-count", "--env", ENV, "--set", "method.count.mode=sometimes"], "method.count"),
         (["run", "ppo-count", "--env", ENV, "--set", "method.cnt.beta=2"], "method.cnt"),
-        (["run", "ellm", "--env", "crafter", "--backend", "replay",
-          "--set", f"llm.replay_file={tmp_path / 'missing.jsonl'}"], "missing.jsonl"),
+        (
+            [
+                "run",
+                "ellm",
+                "--env",
+                "crafter",
+                "--backend",
+                "replay",
+                "--set",
+                f"llm.replay_file={tmp_path / 'missing.jsonl'}",
+            ],
+            "missing.jsonl",
+        ),
         (["run", "ellm", "--env", "crafter", "--prompts-dir", str(tmp_path / "prompts")], "ellm/suggest"),
         (["run", "ige", "--env", "crafter", "--prompts-dir", str(tmp_path / "prompts")], "ellm/suggest"),
     ]
@@ -169,10 +203,15 @@ def test_failed_validation_leaves_no_run_folder_and_no_bar(tmp_path, capsys, mon
 def test_resume_set_rejects_fixed_settings_without_touching_the_config(tmp_path, capsys, monkeypatch):
     run = small_run(tmp_path, updates=1)
     before = (run / "config.yaml").read_bytes()
-    for change, name in (("env.num_envs=4", "env.num_envs"), (f"env.id={ENV}?max_steps=9", "env.id"),
-                         ("learner.hidden_size=32", "learner.hidden_size"), ("seed=5", "seed"),
-                         ("learner.heads=shared", "learner.heads"), ("learner.grid_input=onehot", "learner.grid_input"),
-                         ("method.ppo.x=1", "method.ppo")):
+    for change, name in (
+        ("env.num_envs=4", "env.num_envs"),
+        (f"env.id={ENV}?max_steps=9", "env.id"),
+        ("learner.hidden_size=32", "learner.hidden_size"),
+        ("seed=5", "seed"),
+        ("learner.heads=shared", "learner.heads"),
+        ("learner.grid_input=onehot", "learner.grid_input"),
+        ("method.ppo.x=1", "method.ppo"),
+    ):
         code, _out, err = cli(["resume", str(run), "--set", change], capsys, monkeypatch)
         one_line_error(code, err, name)
         assert (run / "config.yaml").read_bytes() == before
@@ -188,9 +227,30 @@ def test_resume_set_rejects_fixed_settings_without_touching_the_config(tmp_path,
 def test_relative_prompts_dir_is_stored_absolute(tmp_path, capsys, monkeypatch):
     (tmp_path / "my_prompts").mkdir()
     monkeypatch.chdir(tmp_path)
-    code, _out, err = cli(["run", "ppo", "--env", ENV, "--steps", "32", "--envs", "2", "--out", "runs",
-                           "--name", "p", "--prompts-dir", "my_prompts", "--set", "learner.num_steps=16",
-                           "--set", "learner.tensorboard=false"], capsys, monkeypatch)
+    code, _out, err = cli(
+        [
+            "run",
+            "ppo",
+            "--env",
+            ENV,
+            "--steps",
+            "32",
+            "--envs",
+            "2",
+            "--out",
+            "runs",
+            "--name",
+            "p",
+            "--prompts-dir",
+            "my_prompts",
+            "--set",
+            "learner.num_steps=16",
+            "--set",
+            "learner.tensorboard=false",
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err
     saved = (tmp_path / "runs" / "p" / "config.yaml").read_text()
     assert f"prompts_dir: {tmp_path / 'my_prompts'}" in saved
@@ -200,8 +260,11 @@ def test_config_options_after_the_command(tmp_path, capsys, monkeypatch):
     user = tmp_path / "prompts" / "mine"
     user.mkdir(parents=True)
     (user / "hello.j2").write_text("{#- A greeting. -#}\nhello {{ name }}")
-    code, out, err = cli(["prompts", "render", "mine/hello", "--var", "name=you", "--prompts-dir",
-                          str(tmp_path / "prompts")], capsys, monkeypatch)
+    code, out, err = cli(
+        ["prompts", "render", "mine/hello", "--var", "name=you", "--prompts-dir", str(tmp_path / "prompts")],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0 and out.strip() == "hello you", err
     code, out, err = cli(["backends", "--json", "--set", "llm.replay_file=/no/such.jsonl"], capsys, monkeypatch)
     replay = {row["name"]: row for row in json.loads(out)}["replay"]
@@ -224,14 +287,26 @@ def test_crafter_resume_reproduces_the_uninterrupted_run(tmp_path):
     from llm_explore.orchestration.launch import make_envs
 
     def cfg(name):
-        return RunConfig.model_validate({
-            "name": name, "out_dir": str(tmp_path), "seed": 2, "env": {"id": "crafter?area=32", "num_envs": 2},
-            "learner": {"total_steps": 2 * 32 * 4, "num_steps": 32, "hidden_size": 32, "checkpoint_every": 10,
-                        "tensorboard": False}})
+        return RunConfig.model_validate(
+            {
+                "name": name,
+                "out_dir": str(tmp_path),
+                "seed": 2,
+                "env": {"id": "crafter?area=32", "num_envs": 2},
+                "learner": {
+                    "total_steps": 2 * 32 * 4,
+                    "num_steps": 32,
+                    "hidden_size": 32,
+                    "checkpoint_every": 10,
+                    "tensorboard": False,
+                },
+            }
+        )
 
     run_a, summary_a = start_run("ppo-count", cfg("a"), envs=make_envs("crafter?area=32", 2, captions=False))
-    run_b, partial = start_run("ppo-count", cfg("b"), envs=make_envs("crafter?area=32", 2, captions=False),
-                               stop_after_updates=2)
+    run_b, partial = start_run(
+        "ppo-count", cfg("b"), envs=make_envs("crafter?area=32", 2, captions=False), stop_after_updates=2
+    )
     assert partial["status"] == "interrupted"
     state = ckpt.load(ckpt.latest(run_b))
     assert state["env_state_kind"] == "pickled"  # the exact envs, not a reseeded restart
@@ -239,7 +314,9 @@ def test_crafter_resume_reproduces_the_uninterrupted_run(tmp_path):
     assert len(rows(run_a)) == 4
     assert rows(run_a) == rows(run_b)
     drop = ("wall_s", "env_steps_per_s")
-    assert {k: v for k, v in summary_a.items() if k not in drop} == {k: v for k, v in summary_b.items() if k not in drop}
+    assert {k: v for k, v in summary_a.items() if k not in drop} == {
+        k: v for k, v in summary_b.items() if k not in drop
+    }
 
 
 def test_crafter_pickle_continues_the_same_episode():
@@ -259,8 +336,17 @@ def test_crafter_pickle_continues_the_same_episode():
         steps = []
         for a in actions:
             obs, reward, term, trunc, info = e.step(int(a))
-            steps.append((obs["map"].tobytes(), obs["inventory"].tobytes(), reward, term, trunc, info["text"],
-                          len(e.env._world.objects)))
+            steps.append(
+                (
+                    obs["map"].tobytes(),
+                    obs["inventory"].tobytes(),
+                    reward,
+                    term,
+                    trunc,
+                    info["text"],
+                    len(e.env._world.objects),
+                )
+            )
             if term or trunc:
                 break
         trace.append(steps)
@@ -302,9 +388,17 @@ def test_count_table_is_bounded_and_exact_within_the_bound():
     shaper.bind(1, {})
 
     def visit(key):
-        batch = Transitions(obs={}, actions=np.zeros(1), ext_rewards=np.zeros(1), next_obs={},
-                            infos=[{"state_key": key}], terminated=np.zeros(1, bool), truncated=np.zeros(1, bool),
-                            valid=np.ones(1, bool), global_step=0)
+        batch = Transitions(
+            obs={},
+            actions=np.zeros(1),
+            ext_rewards=np.zeros(1),
+            next_obs={},
+            infos=[{"state_key": key}],
+            terminated=np.zeros(1, bool),
+            truncated=np.zeros(1, bool),
+            valid=np.ones(1, bool),
+            global_step=0,
+        )
         return float(shaper.compute(batch)[0])
 
     assert visit("a" * 10_000) == 1.0 and visit("a" * 10_000) == pytest.approx(1 / np.sqrt(2))
@@ -333,10 +427,37 @@ def test_embedding_memory_is_bounded(tmp_path):
 @pytest.mark.slow
 def test_piped_run_prints_progress_and_ctrl_c_exits_130(tmp_path):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llm_explore", "run", "ppo", "--env", ENV, "--steps", "5000", "--envs", "2",
-         "--out", str(tmp_path), "--name", "piped", "--progress-every", "0", "--set", "learner.num_steps=16",
-         "--set", "learner.tensorboard=false", "--set", "learner.checkpoint_every=1000"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "llm_explore",
+            "run",
+            "ppo",
+            "--env",
+            ENV,
+            "--steps",
+            "5000",
+            "--envs",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "piped",
+            "--progress-every",
+            "0",
+            "--set",
+            "learner.num_steps=16",
+            "--set",
+            "learner.tensorboard=false",
+            "--set",
+            "learner.checkpoint_every=1000",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         lines = [proc.stdout.readline() for _ in range(3)]
         assert proc.poll() is None  # the lines came while the run was going on
@@ -388,10 +509,21 @@ def test_textworld_resume_reproduces_the_uninterrupted_run(tmp_path, games_cache
     env_id = "textworld:coin_collector?level=5&seed=3"
 
     def cfg(name):
-        return RunConfig.model_validate({
-            "name": name, "out_dir": str(tmp_path), "seed": 4, "env": {"id": env_id, "num_envs": 2},
-            "learner": {"total_steps": 2 * 16 * 4, "num_steps": 16, "hidden_size": 16, "checkpoint_every": 10,
-                        "tensorboard": False}})
+        return RunConfig.model_validate(
+            {
+                "name": name,
+                "out_dir": str(tmp_path),
+                "seed": 4,
+                "env": {"id": env_id, "num_envs": 2},
+                "learner": {
+                    "total_steps": 2 * 16 * 4,
+                    "num_steps": 16,
+                    "hidden_size": 16,
+                    "checkpoint_every": 10,
+                    "tensorboard": False,
+                },
+            }
+        )
 
     run_a, summary_a = start_run("ppo-count", cfg("a"))
     run_b, partial = start_run("ppo-count", cfg("b"), stop_after_updates=2)
@@ -400,4 +532,6 @@ def test_textworld_resume_reproduces_the_uninterrupted_run(tmp_path, games_cache
     summary_b = resume_run(run_b)
     assert len(rows(run_a)) == 4 and rows(run_a) == rows(run_b)
     drop = ("wall_s", "env_steps_per_s")
-    assert {k: v for k, v in summary_a.items() if k not in drop} == {k: v for k, v in summary_b.items() if k not in drop}
+    assert {k: v for k, v in summary_a.items() if k not in drop} == {
+        k: v for k, v in summary_b.items() if k not in drop
+    }

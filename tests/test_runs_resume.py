@@ -1,4 +1,5 @@
 """Run folders: resume equality, Ctrl-C, summary, eval, report, video and the CLI."""
+
 from __future__ import annotations
 
 import csv
@@ -13,13 +14,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_learner_core import minigrid_vec  # noqa: E402  (tests/ is on sys.path under pytest)
 
 from llm_explore.config import RunConfig
 from llm_explore.learner import checkpoint as ckpt
-from llm_explore.orchestration.launch import resume_run, start_run
 from llm_explore.learner.runs import TIMING_COLUMNS
-
-from test_learner_core import minigrid_vec  # noqa: E402  (tests/ is on sys.path under pytest)
+from llm_explore.orchestration.launch import resume_run, start_run
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,11 +27,22 @@ ENV = "MiniGrid-Empty-5x5-v0"
 
 
 def small_cfg(name: str, out: Path, updates: int = 6, method: dict | None = None, **learner) -> RunConfig:
-    return RunConfig.model_validate({
-        "name": name, "out_dir": str(out), "seed": 3,
-        "env": {"id": f"minigrid:{ENV}", "num_envs": 4}, "method": method or {},
-        "learner": {"total_steps": 4 * 32 * updates, "num_steps": 32, "checkpoint_every": 2,
-                    "tensorboard": False, **learner}})
+    return RunConfig.model_validate(
+        {
+            "name": name,
+            "out_dir": str(out),
+            "seed": 3,
+            "env": {"id": f"minigrid:{ENV}", "num_envs": 4},
+            "method": method or {},
+            "learner": {
+                "total_steps": 4 * 32 * updates,
+                "num_steps": 32,
+                "checkpoint_every": 2,
+                "tensorboard": False,
+                **learner,
+            },
+        }
+    )
 
 
 def rows(run_dir: Path) -> list[dict]:
@@ -49,8 +60,9 @@ def test_resume_matches_uninterrupted(tmp_path, method):
     settings = {"rnd": {"obs_norm_init_iterations": 4}} if method == "ppo-rnd" else None
     run_a, summary_a = start_run(method, small_cfg("a", tmp_path, method=settings), envs=minigrid_vec(ENV, 4))
     # Stop after update 3 (between periodic checkpoints: it writes its own), then resume.
-    run_b, partial = start_run(method, small_cfg("b", tmp_path, method=settings), envs=minigrid_vec(ENV, 4),
-                               stop_after_updates=3)
+    run_b, partial = start_run(
+        method, small_cfg("b", tmp_path, method=settings), envs=minigrid_vec(ENV, 4), stop_after_updates=3
+    )
     assert partial["status"] == "interrupted" and partial["env_steps"] == 3 * 128
     assert ckpt.latest(run_b).name == "update_000003.pt"
     summary_b = resume_run(run_b, envs=minigrid_vec(ENV, 4))
@@ -61,15 +73,39 @@ def test_resume_matches_uninterrupted(tmp_path, method):
 
 
 def test_summary_and_run_folder(tmp_path):
-    run_dir, summary = start_run("ppo", small_cfg("s", tmp_path, updates=3, tensorboard=True), envs=minigrid_vec(ENV, 4))
+    run_dir, summary = start_run(
+        "ppo", small_cfg("s", tmp_path, updates=3, tensorboard=True), envs=minigrid_vec(ENV, 4)
+    )
     on_disk = json.loads((run_dir / "summary.json").read_text())
     assert on_disk == summary
-    for key in ("method", "env", "seed", "env_steps", "wall_s", "env_steps_per_s", "episodes", "mean_return",
-                "success_rate", "achievements", "llm"):
+    for key in (
+        "method",
+        "env",
+        "seed",
+        "env_steps",
+        "wall_s",
+        "env_steps_per_s",
+        "episodes",
+        "mean_return",
+        "success_rate",
+        "achievements",
+        "llm",
+    ):
         assert key in summary
     assert summary["method"] == "ppo" and summary["env_steps"] == 384 and summary["seed"] == 3
-    assert summary["llm"] == {k: 0 for k in ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out",
-                                             "errors", "parse_failures", "seconds")}
+    assert summary["llm"] == {
+        k: 0
+        for k in (
+            "calls",
+            "cache_hits",
+            "backend_calls",
+            "tokens_in",
+            "tokens_out",
+            "errors",
+            "parse_failures",
+            "seconds",
+        )
+    }
     assert (run_dir / "config.yaml").is_file() and list((run_dir / "tb").iterdir())
     # The written config is fully resolved: resuming reads the same values back.
     assert "learning_rate: 0.001" in (run_dir / "config.yaml").read_text()
@@ -92,12 +128,16 @@ SCRIPT = textwrap.dedent("""
 
 def test_ctrl_c_writes_checkpoint_and_resumes(tmp_path):
     script = SCRIPT.format(tests=str(ROOT / "tests"), out=str(tmp_path), env=ENV, updates=INTERRUPTED_UPDATES)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     run_dir = tmp_path / "int"
     deadline = time.time() + 90
-    while time.time() < deadline and not ((run_dir / "metrics.csv").exists()
-                                          and len(rows(run_dir)) >= 3):
+    while time.time() < deadline and not ((run_dir / "metrics.csv").exists() and len(rows(run_dir)) >= 3):
         time.sleep(0.2)
     assert proc.poll() is None, proc.stderr.read().decode()
     proc.send_signal(signal.SIGINT)
@@ -113,18 +153,25 @@ def test_ctrl_c_writes_checkpoint_and_resumes(tmp_path):
     assert final["status"] == "complete" and final["env_steps"] == INTERRUPTED_UPDATES * 128
     assert [int(r["update"]) for r in rows(run_dir)] == list(range(1, INTERRUPTED_UPDATES + 1))
     # Same as a run that was never interrupted.
-    ref_dir, ref = start_run("ppo-count", small_cfg("ref", tmp_path, updates=INTERRUPTED_UPDATES, checkpoint_every=100),
-                             envs=minigrid_vec(ENV, 4))
+    ref_dir, ref = start_run(
+        "ppo-count",
+        small_cfg("ref", tmp_path, updates=INTERRUPTED_UPDATES, checkpoint_every=100),
+        envs=minigrid_vec(ENV, 4),
+    )
     assert rows(ref_dir) == rows(run_dir)
     assert comparable(ref)["mean_return"] == comparable(final)["mean_return"]
 
 
 def test_eval_report_video(tmp_path):
-    from llm_explore.orchestration.evaluate import evaluate, record_video
     from llm_explore.learner.report import make_report
+    from llm_explore.orchestration.evaluate import evaluate, record_video
 
-    dirs = [start_run("ppo", small_cfg(f"r{s}", tmp_path, updates=4).model_copy(update={"seed": s}),
-                      envs=minigrid_vec(ENV, 4))[0] for s in (0, 1)]
+    dirs = [
+        start_run(
+            "ppo", small_cfg(f"r{s}", tmp_path, updates=4).model_copy(update={"seed": s}), envs=minigrid_vec(ENV, 4)
+        )[0]
+        for s in (0, 1)
+    ]
     result = evaluate(dirs[0], episodes=5, envs=minigrid_vec(ENV, 1))
     assert result["episodes"] == 5 and len(result["returns"]) == 5
     # MiniGrid pays reward only on success: the rate is the share of episodes with a positive return.
@@ -148,8 +195,13 @@ def test_eval_report_video(tmp_path):
 
 
 def test_cli_unknown_method_is_one_line_error():
-    out = subprocess.run([sys.executable, "-m", "llm_explore", "run", "ppo-typo", "--env", f"minigrid:{ENV}"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "llm_explore", "run", "ppo-typo", "--env", f"minigrid:{ENV}"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert "unknown method 'ppo-typo'" in out.stderr and "ppo-count" in out.stderr
     assert "Traceback" not in out.stderr
@@ -157,14 +209,35 @@ def test_cli_unknown_method_is_one_line_error():
 
 def test_cli_run_then_resume(tmp_path):
     base = [sys.executable, "-m", "llm_explore", "--set", "learner.tensorboard=false"]
-    out = subprocess.run(base + ["run", "ppo", "--env", f"minigrid:{ENV}", "--steps", "1024", "--envs", "4",
-                                 "--seed", "1", "--out", str(tmp_path), "--name", "cli"],
-                         capture_output=True, text=True, cwd=ROOT, timeout=180)
+    out = subprocess.run(
+        base
+        + [
+            "run",
+            "ppo",
+            "--env",
+            f"minigrid:{ENV}",
+            "--steps",
+            "1024",
+            "--envs",
+            "4",
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "cli",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=180,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "cli" / "summary.json").read_text())
     assert summary["env_steps"] >= 1024 and summary["status"] == "complete"
-    again = subprocess.run(base + ["resume", str(tmp_path / "cli")], capture_output=True, text=True, cwd=ROOT,
-                           timeout=180)
+    again = subprocess.run(
+        base + ["resume", str(tmp_path / "cli")], capture_output=True, text=True, cwd=ROOT, timeout=180
+    )
     assert again.returncode == 0, again.stderr  # a finished run resumes as a no-op
 
 
@@ -210,5 +283,7 @@ def test_env_slugs_of_long_ids_that_differ_past_the_cut_stay_apart():
     assert slugs == [env_slug(g) for g in games]  # stable: a rerun finds its folder
     # Short ids keep their plain slug (run folders made before stay valid).
     assert env_slug("minigrid:MiniGrid-Empty-5x5-v0") == "minigrid-empty-5x5-v0"
-    assert env_slug("textworld:treasure_hunter?level=30&max_steps=40&seed=16") == \
-        "textworld-treasure-hunter-level-30-max-steps-40-seed-16"
+    assert (
+        env_slug("textworld:treasure_hunter?level=30&max_steps=40&seed=16")
+        == "textworld-treasure-hunter-level-30-max-steps-40-seed-16"
+    )

@@ -1,5 +1,6 @@
 """`llm-explore serve`: the embedded model as an OpenAI-compatible server; runs attached to it (as a
 sweep attaches them) share its answers through the cache."""
+
 from __future__ import annotations
 
 import re
@@ -15,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def served():
     """`llm-explore serve --port 0` in a subprocess; yields its base URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "llm_explore", "serve", "--port", "0", "--parallel", "2"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_explore", "serve", "--port", "0", "--parallel", "2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     line = proc.stdout.readline()  # blocks until the model is loaded
     match = re.search(r"at (http://127\.0\.0\.1:\d+/v1)", line)
     if not match:
@@ -40,8 +46,9 @@ def test_serve_answers_an_openai_client(served):
     client = openai.OpenAI(base_url=served, api_key="not-needed", timeout=60, max_retries=0)
     models = client.models.list()
     assert models.data, "the server lists no model"
-    resp = client.completions.create(model=models.data[0].id, prompt="Q: What color is the sky?\nA: The sky is",
-                                     max_tokens=8, temperature=0)
+    resp = client.completions.create(
+        model=models.data[0].id, prompt="Q: What color is the sky?\nA: The sky is", max_tokens=8, temperature=0
+    )
     assert resp.choices[0].text.strip()
     assert resp.usage.completion_tokens >= 1
 

@@ -1,5 +1,6 @@
 """rliable's statistics (IQM, stratified bootstrap intervals, probability of improvement, performance
 profiles) in llm_explore.learner.stats: same numbers as rliable, and intervals that cover."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,8 +27,9 @@ def test_matches_rliable():
     rng = np.random.default_rng(2)
     x, y = rng.normal(0.5, 0.2, size=(6, 3)), rng.normal(0.4, 0.2, size=(6, 3))
     point, low, high = stats.iqm_ci(x, reps=20000)
-    r_point, r_ci = rliable.get_interval_estimates({"x": x}, lambda s: np.array([metrics.aggregate_iqm(s)]),
-                                                   reps=5000, random_state=np.random.RandomState(0))
+    r_point, r_ci = rliable.get_interval_estimates(
+        {"x": x}, lambda s: np.array([metrics.aggregate_iqm(s)]), reps=5000, random_state=np.random.RandomState(0)
+    )
     assert point == pytest.approx(float(r_point["x"][0]))
     assert low == pytest.approx(float(r_ci["x"][0][0]), abs=0.01)
     assert high == pytest.approx(float(r_ci["x"][1][0]), abs=0.01)
@@ -69,10 +71,12 @@ def test_curve_bands_and_poi_interval_match_rliable():
     np.random.seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # arch: random_state is deprecated
-        r_mid, r_band = library.get_interval_estimates({"c": curves[:, None, :]}, iqm_per_point, reps=3000,
-                                                       random_state=np.random.RandomState(0))
-        r_poi, r_poi_ci = library.get_interval_estimates({"x,y": (x, y)}, metrics.probability_of_improvement,
-                                                         reps=3000, random_state=np.random.RandomState(0))
+        r_mid, r_band = library.get_interval_estimates(
+            {"c": curves[:, None, :]}, iqm_per_point, reps=3000, random_state=np.random.RandomState(0)
+        )
+        r_poi, r_poi_ci = library.get_interval_estimates(
+            {"x,y": (x, y)}, metrics.probability_of_improvement, reps=3000, random_state=np.random.RandomState(0)
+        )
     np.random.set_state(saved)
     mid, low, high = stats.curve_iqm_ci(curves, reps=20000)
     assert np.allclose(mid, r_mid["c"])

@@ -1,5 +1,6 @@
 """`llm-explore sweep` on a real local Ray instance: runs the grid, skips finished runs, resumes killed
 ones; `runs` lists the folders; `report` on the sweep folder groups by method and env."""
+
 from __future__ import annotations
 
 import contextlib
@@ -29,13 +30,25 @@ def test_seeds_and_validation_before_anything_runs(tmp_path):
     assert parse_seeds("0-1,5") == [0, 1, 5]
     with pytest.raises(ConfigError, match="--seeds"):
         parse_seeds("a-b")
-    bad = Sweep(methods=["ppo", "ppo-count"], envs=[ENV], seeds=[0], out=str(tmp_path / "s"),
-                overrides=["method.cuont.mode=global"])
+    bad = Sweep(
+        methods=["ppo", "ppo-count"],
+        envs=[ENV],
+        seeds=[0],
+        out=str(tmp_path / "s"),
+        overrides=["method.cuont.mode=global"],
+    )
     with pytest.raises(ConfigError, match="method.cuont"):
         plan(bad)
     assert not (tmp_path / "s").exists()
-    jobs = plan(Sweep(methods=["ppo"], envs=[ENV, "minigrid:MiniGrid-Empty-6x6-v0"], seeds=[0, 1, 2],
-                      out=str(tmp_path / "s2"), steps=512))
+    jobs = plan(
+        Sweep(
+            methods=["ppo"],
+            envs=[ENV, "minigrid:MiniGrid-Empty-6x6-v0"],
+            seeds=[0, 1, 2],
+            out=str(tmp_path / "s2"),
+            steps=512,
+        )
+    )
     assert len(jobs) == 6 and {j.action for j in jobs} == {"start"}
     assert jobs[0].config["learner"]["total_steps"] == 512 and jobs[0].config["seed"] == 0
 
@@ -67,15 +80,20 @@ def test_sweep_runs_skips_and_resumes_killed_runs(tmp_path):
 
     # 1. 2 methods x 2 seeds as Ray tasks on the local instance the sweep starts (and stops).
     out = tmp_path / "sweep"
-    grid = Sweep(methods=["ppo", "ppo-count"], envs=[ENV], seeds=[0, 1], steps=1024, out=str(out), overrides=SMALL,
-                 num_cpus=2)
+    grid = Sweep(
+        methods=["ppo", "ppo-count"], envs=[ENV], seeds=[0, 1], steps=1024, out=str(out), overrides=SMALL, num_cpus=2
+    )
     temp_before = set(Path("/tmp").glob("llmx-ray-*"))
     jobs = run_sweep(grid)
     assert not ray.is_initialized() and set(Path("/tmp").glob("llmx-ray-*")) <= temp_before
     assert [j.status for j in jobs] == ["complete"] * 4
     folders = sorted(p.name for p in out.iterdir() if p.is_dir())
-    assert folders == ["ppo-count-minigrid-empty-5x5-v0-s0", "ppo-count-minigrid-empty-5x5-v0-s1",
-                       "ppo-minigrid-empty-5x5-v0-s0", "ppo-minigrid-empty-5x5-v0-s1"]
+    assert folders == [
+        "ppo-count-minigrid-empty-5x5-v0-s0",
+        "ppo-count-minigrid-empty-5x5-v0-s1",
+        "ppo-minigrid-empty-5x5-v0-s0",
+        "ppo-minigrid-empty-5x5-v0-s1",
+    ]
     for name in folders:
         summary = json.loads((out / name / "summary.json").read_text())
         assert summary["status"] == "complete" and summary["env_steps"] == 1024
@@ -91,8 +109,13 @@ def test_sweep_runs_skips_and_resumes_killed_runs(tmp_path):
         _kill_and_resume(tmp_path / "killed", address)
 
     # 4. `runs` lists the sweep; `report` on the folder groups by method and env.
-    listing = subprocess.run([sys.executable, "-m", "llm_explore", "runs", str(out), "--json"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=120)
+    listing = subprocess.run(
+        [sys.executable, "-m", "llm_explore", "runs", str(out), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert listing.returncode == 0, listing.stderr
     rows = json.loads(listing.stdout)
     assert len(rows) == 4 and {r["status"] for r in rows} == {"complete"}
@@ -143,8 +166,15 @@ def _metrics(run_dir: str) -> list[dict[str, float]]:
 def test_stop_at_success_ends_runs_early_and_counts_as_finished(tmp_path):
     """Without Ray: `run_job` is what each Ray task calls. A target of 0.8 over the last 5 episodes:
     the run stops at the first update that reaches it (with 5 episodes done), and not before."""
-    grid = Sweep(methods=["ppo"], envs=[ENV], seeds=[0], out=str(tmp_path / "s"), steps=8192,
-                 overrides=SMALL + ["learner.summary_window=5"], stop_at_success=0.8)
+    grid = Sweep(
+        methods=["ppo"],
+        envs=[ENV],
+        seeds=[0],
+        out=str(tmp_path / "s"),
+        steps=8192,
+        overrides=SMALL + ["learner.summary_window=5"],
+        stop_at_success=0.8,
+    )
     job = plan(grid)[0]
     result = run_job({**job.__dict__})
     assert result["status"] == "stopped" and result["summary"]["env_steps"] < 8192
@@ -159,8 +189,15 @@ def test_stop_at_success_lets_a_run_that_cannot_succeed_finish(tmp_path):
     """The goal is 5 actions from the start and episodes end after 3: no success, by chance or
     otherwise. With a target of 0.5 the run takes its whole budget, though hundreds of episodes
     (far more than the window of 5) end."""
-    grid = Sweep(methods=["ppo"], envs=[ENV + "?max_steps=3"], seeds=[0], out=str(tmp_path / "s"), steps=1024,
-                 overrides=SMALL + ["learner.summary_window=5"], stop_at_success=0.5)
+    grid = Sweep(
+        methods=["ppo"],
+        envs=[ENV + "?max_steps=3"],
+        seeds=[0],
+        out=str(tmp_path / "s"),
+        steps=1024,
+        overrides=SMALL + ["learner.summary_window=5"],
+        stop_at_success=0.5,
+    )
     job = plan(grid)[0]
     result = run_job({**job.__dict__})
     assert result["status"] == "complete" and result["summary"]["env_steps"] == 1024
@@ -172,8 +209,23 @@ def test_stop_at_success_lets_a_run_that_cannot_succeed_finish(tmp_path):
 def _kill_and_resume(out2: Path, address: str) -> None:
     """Start a sweep in a subprocess joined to `address`, SIGKILL it after a few checkpoints, run the
     sweep again in this process and check that the cut runs resumed where they stopped."""
-    cmd = [sys.executable, "-m", "llm_explore", "sweep", "ppo", "--env", ENV, "--seeds", "0-1", "--steps", "40960",
-           "--out", str(out2), "--address", address] + [a for s in SMALL for a in ("--set", s)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llm_explore",
+        "sweep",
+        "ppo",
+        "--env",
+        ENV,
+        "--seeds",
+        "0-1",
+        "--steps",
+        "40960",
+        "--out",
+        str(out2),
+        "--address",
+        address,
+    ] + [a for s in SMALL for a in ("--set", s)]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 90
     while time.time() < deadline and not any(out2.glob("*/checkpoints/update_000003.pt")):
@@ -190,8 +242,7 @@ def _kill_and_resume(out2: Path, address: str) -> None:
         time.sleep(0.5)
     cut = {p.parent.parent.name: int(p.stem.split("_")[1]) for p in out2.glob("*/checkpoints/*.pt")}
     assert not any((out2 / n / "summary.json").exists() for n in cut)
-    resumed = run_sweep(Sweep(methods=["ppo"], envs=[ENV], seeds=[0, 1], steps=3072, out=str(out2),
-                              overrides=SMALL))
+    resumed = run_sweep(Sweep(methods=["ppo"], envs=[ENV], seeds=[0, 1], steps=3072, out=str(out2), overrides=SMALL))
     # The rerun asks for fewer steps than the killed one: those runs finish at the smaller budget.
     assert {j.name: j.action for j in resumed if j.name in cut} == {n: "resume" for n in cut}
     assert all(j.status == "complete" for j in resumed)
@@ -201,4 +252,3 @@ def _kill_and_resume(out2: Path, address: str) -> None:
         assert updates == list(range(1, 13)), updates  # contiguous: resumed, not restarted or duplicated
     statuses = _statuses(out2)
     assert all(statuses[n] == ("resume", "complete") for n in cut)
-

@@ -2,6 +2,7 @@
 answers), the interpreter and each of its caps, the BabyAI primitives on hand-built grids, the
 MixedTrainLocal tasks, the template baseline, scripted valid and invalid plans, and one real
 embedded-model plan."""
+
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import JSON, completion_body  # tests/ is on sys.path under pytest
 from minigrid.core.world_object import Ball, Box, Key
 from minigrid.envs.babyai.core.roomgrid_level import RoomGridLevel
 from minigrid.envs.babyai.core.verifier import GoToInstr, ObjDesc, OpenInstr, PickupInstr, PutNextInstr
@@ -23,49 +25,51 @@ from llm_explore.methods.tango.plans import BABYAI_KINDS, expand, mission_object
 from llm_explore.methods.tango.program import OBJ, STR, Checker, ProgramError, Signature, render
 from llm_explore.methods.tango.runner import run_tango
 from llm_explore.templates import shipped_dir
-from conftest import JSON, completion_body  # tests/ is on sys.path under pytest
 
 CHECKER = Checker(SIGNATURES, max_loop=20)
 FIND_BALL = 'x = detect("red ball")\nwhile not is_found(x):\n    explore()\n    x = detect("red ball")\n'
 
 
 # ----------------------------------------------------------------------------------------- checker
-@pytest.mark.parametrize("source, why", [
-    ("import os", "import"),
-    ("from os import system", "import"),
-    ("x = detect('red ball')\nx.pos", "attribute"),
-    ("os.system('ls')", "attribute"),
-    ("fly_to('moon')", "unknown primitive"),
-    ("exec('print(1)')", "builtin"),
-    ("eval('1+1')", "builtin"),
-    ("open('/etc/passwd')", "builtin"),
-    ("__import__('os')", "builtin"),
-    ("x = __builtins__", "builtin"),
-    ("\uff45\uff58\uff45\uff43('1')", "builtin"),  # full-width "exec": Python folds it to exec
-    ("getattr(explore, '__globals__')", "builtin"),
-    ("globals()['exec']('1')", "subscript"),
-    ("x = lambda: explore()", "lambda"),
-    ("x = [detect(c) for c in 'ab']", "comprehension"),
-    ("for _ in range(1000):\n    explore()", "cap"),
-    ("for c in 'abc':\n    explore()", "range"),
-    ("go_to(3)", "expected obj"),
-    ("detect(1.5)", "not a string"),
-    ("go_to(y)", "unknown name"),
-    ("go_to('red ball', 'blue key')", "takes 1 argument"),
-    ("go_to(x='red ball')", "keyword"),
-    ("go_to(detect('red ball'))", "nested"),
-    ("is_found('red ball')", "predicate"),
-    ("if explore():\n    pass", "not a predicate"),
-    ("x = detect('a')\nif x:\n    pass", "condition"),
-    ("x = explore()", "returns nothing"),
-    ("go_to = detect('red ball')", "primitive"),
-    ("def f():\n    explore()", "function"),
-    ("while True:\n    explore()\nelse:\n    drop()", "else"),
-    ("break", "outside a loop"),
-    ("x = detect('red ball') + 1", "expected a primitive call"),
-    ("go_to('red ball'", "syntax error"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    "source, why",
+    [
+        ("import os", "import"),
+        ("from os import system", "import"),
+        ("x = detect('red ball')\nx.pos", "attribute"),
+        ("os.system('ls')", "attribute"),
+        ("fly_to('moon')", "unknown primitive"),
+        ("exec('print(1)')", "builtin"),
+        ("eval('1+1')", "builtin"),
+        ("open('/etc/passwd')", "builtin"),
+        ("__import__('os')", "builtin"),
+        ("x = __builtins__", "builtin"),
+        ("\uff45\uff58\uff45\uff43('1')", "builtin"),  # full-width "exec": Python folds it to exec
+        ("getattr(explore, '__globals__')", "builtin"),
+        ("globals()['exec']('1')", "subscript"),
+        ("x = lambda: explore()", "lambda"),
+        ("x = [detect(c) for c in 'ab']", "comprehension"),
+        ("for _ in range(1000):\n    explore()", "cap"),
+        ("for c in 'abc':\n    explore()", "range"),
+        ("go_to(3)", "expected obj"),
+        ("detect(1.5)", "not a string"),
+        ("go_to(y)", "unknown name"),
+        ("go_to('red ball', 'blue key')", "takes 1 argument"),
+        ("go_to(x='red ball')", "keyword"),
+        ("go_to(detect('red ball'))", "nested"),
+        ("is_found('red ball')", "predicate"),
+        ("if explore():\n    pass", "not a predicate"),
+        ("x = detect('a')\nif x:\n    pass", "condition"),
+        ("x = explore()", "returns nothing"),
+        ("go_to = detect('red ball')", "primitive"),
+        ("def f():\n    explore()", "function"),
+        ("while True:\n    explore()\nelse:\n    drop()", "else"),
+        ("break", "outside a loop"),
+        ("x = detect('red ball') + 1", "expected a primitive call"),
+        ("go_to('red ball'", "syntax error"),
+        ("", "empty"),
+    ],
+)
 def test_checker_rejects_with_a_reason(source, why):
     with pytest.raises(ProgramError) as err:
         CHECKER.check(source)
@@ -96,15 +100,23 @@ def test_checker_accepts_tango_example_programs():
     assert [type(n).__name__ for n in program.body] == ["Do", "Do", "If", "Return"]
     assert program.calls == 5
     # The EQA program needs TANGO's answer(): a table with the reference's six primitives accepts it.
-    reference = {s.name: s for s in [Signature("explore_scene"), Signature("detect", (STR,), "obj"),
-                                     Signature("is_found", (OBJ,), "bool"), Signature("navigate_to", (OBJ,)),
-                                     Signature("stop_navigation"), Signature("answer", (STR,), "obj")]}
+    reference = {
+        s.name: s
+        for s in [
+            Signature("explore_scene"),
+            Signature("detect", (STR,), "obj"),
+            Signature("is_found", (OBJ,), "bool"),
+            Signature("navigate_to", (OBJ,)),
+            Signature("stop_navigation"),
+            Signature("answer", (STR,), "obj"),
+        ]
+    }
     eqa = Checker(reference).check(TANGO_EQA)
     assert eqa.variables == ("obj", "ans")
     with pytest.raises(ProgramError, match="unknown primitive 'answer'"):
         CHECKER.check(TANGO_EQA)
     # Every template kind expands to a program the checker accepts, and rendering round-trips.
-    for kind, slots in BABYAI_KINDS.items():
+    for kind in BABYAI_KINDS:
         source = expand(parse_mission("go to the red ball").__class__(kind, "red ball", "blue key"))
         checked = CHECKER.check(source)
         assert CHECKER.check(render(checked)).body == checked.body
@@ -123,14 +135,14 @@ class NoCodeFromText:
     compile allowed is `ast.parse` called by the checker (`program.py`): it builds a syntax tree and
     runs nothing. A hook cannot be removed, so one is added per process and switched on and off."""
 
-    installed: "NoCodeFromText | None" = None
+    installed: NoCodeFromText | None = None
 
     def __init__(self):
         self.active = False
         self.events: list[str] = []
 
     @classmethod
-    def get(cls) -> "NoCodeFromText":
+    def get(cls) -> NoCodeFromText:
         import sys
 
         if cls.installed is None:
@@ -145,9 +157,14 @@ class NoCodeFromText:
         import sys
 
         caller = sys._getframe(1)
-        if (event == "compile" and caller.f_code.co_filename == ast.__file__ and caller.f_code.co_name == "parse"
-                and caller.f_back is not None and caller.f_back.f_code.co_filename == PROGRAM_PY
-                and isinstance(args[0], (str, bytes))):
+        if (
+            event == "compile"
+            and caller.f_code.co_filename == ast.__file__
+            and caller.f_code.co_name == "parse"
+            and caller.f_back is not None
+            and caller.f_back.f_code.co_filename == PROGRAM_PY
+            and isinstance(args[0], (str, bytes))
+        ):
             return  # the checker's ast.parse: a tree, nothing compiled to code
         # Jinja2 compiles the project's own prompt files (prompts/*.j2), never an answer: their code
         # is named after the file on disk.
@@ -170,7 +187,8 @@ class NoCodeFromText:
 HOSTILE_PROGRAMS = [
     "import os\nos.system('touch {marker}')\nexplore()",
     "x = detect(\"grey ball\")\n\uff45\uff58\uff45\uff43(\"open('{marker}', 'w').write('pwned')\")\ngo_to(x)",
-    "junk = detect(\"__import__('os').system('touch {marker}')\")\n" + FIND_BALL.replace("red", "grey")
+    "junk = detect(\"__import__('os').system('touch {marker}')\")\n"
+    + FIND_BALL.replace("red", "grey")
     + "go_to(x)\nreturn",
 ]
 HOSTILE_PLANS = [  # plan mode: a slot with code in it (fails the enumeration), then a valid plan
@@ -182,18 +200,25 @@ HOSTILE_PLANS = [  # plan mode: a slot with code in it (fails the enumeration), 
 
 def scripted_cfg(server_url: str, env_id: str, tmp_path, seed: int = 0, **tango) -> RunConfig:
     """A TANGO run whose model is a scripted OpenAI-compatible server (tests/conftest.py)."""
-    return RunConfig.model_validate({
-        "seed": seed, "env": {"id": env_id}, "cache": {"enabled": False},
-        "llm": {"backend": "openai", "base_url": server_url, "model": "scripted", "max_retries": 0},
-        "method": {"tango": {"episodes": 1, **tango}}})
+    return RunConfig.model_validate(
+        {
+            "seed": seed,
+            "env": {"id": env_id},
+            "cache": {"enabled": False},
+            "llm": {"backend": "openai", "base_url": server_url, "model": "scripted", "max_retries": 0},
+            "method": {"tango": {"episodes": 1, **tango}},
+        }
+    )
 
 
 def test_no_model_text_reaches_exec_or_eval(scripted_server, tmp_path):
     """Hostile answers go through the whole path (planner -> checker -> interpreter, program and plan
     mode) under an audit hook: no exec event, no compile event but the checker's ast.parse."""
+
     def run(tag, answers, mode):
-        server = scripted_server([(200, JSON, completion_body(a.format(marker=tmp_path / "pwned")), 0)
-                                  for a in answers])
+        server = scripted_server(
+            [(200, JSON, completion_body(a.format(marker=tmp_path / "pwned")), 0) for a in answers]
+        )
         cfg = scripted_cfg(server.url, "babyai:MixedTrainLocal?task=goto", tmp_path, mode=mode, program_retries=2)
         run_dir, summary = run_tango("tango", cfg, run_dir=tmp_path / tag)
         return server, json.loads((run_dir / "programs.jsonl").read_text().splitlines()[0]), summary
@@ -207,8 +232,11 @@ def test_no_model_text_reaches_exec_or_eval(scripted_server, tmp_path):
     assert hook.events == []
     assert not (tmp_path / "pwned").exists()
     assert row["mission"] == "go to a grey ball" and len(server.requests) == 3
-    assert [a["error"][:40] for a in row["attempts"]] == ["line 1: an import is not allowed",
-                                                          row["attempts"][1]["error"][:40], ""]
+    assert [a["error"][:40] for a in row["attempts"]] == [
+        "line 1: an import is not allowed",
+        row["attempts"][1]["error"][:40],
+        "",
+    ]
     assert "builtin" in row["attempts"][1]["error"]
     assert row["program"] == HOSTILE_PROGRAMS[2].format(marker=tmp_path / "pwned")
     assert row["check"] == "ok" and summary["success_rate"] == 1.0 and row["status"] == "success"
@@ -345,6 +373,7 @@ def test_caps_stop_a_program():
 def _no_red_ball_level():
     """One room, a blue box, a green key and a purple ball; no red ball. The mission (pick up the purple
     ball) is one the programs below never finish."""
+
     def build(level):
         level.put_obj(Box("blue"), 1, 1)
         level.put_obj(Key("green"), 5, 5)
@@ -366,8 +395,9 @@ def _run_capped(source: str, **caps):
 @pytest.mark.parametrize("max_loop", [20, 5])
 def test_loop_cap_ends_a_while_loop(max_loop):
     """A loop that never ends and takes no env step: the loop cap, not the call cap, stops it."""
-    result = _run_capped('x = detect("red ball")\nwhile not is_found(x):\n    x = detect("red ball")\n',
-                         max_loop=max_loop)
+    result = _run_capped(
+        'x = detect("red ball")\nwhile not is_found(x):\n    x = detect("red ball")\n', max_loop=max_loop
+    )
     assert result.status == "failed" and result.failed_primitive == "loop", result.reason
     assert result.reason == f"loop at line 2 reached the cap of {max_loop} repetitions"
     assert len(result.calls) == 1 + 2 * max_loop and result.env_steps == 0  # detect, then is_found + detect
@@ -376,8 +406,10 @@ def test_loop_cap_ends_a_while_loop(max_loop):
 @pytest.mark.parametrize("max_calls", [200, 50])
 def test_call_cap_ends_a_program(max_calls):
     """20 x 20 lookups (400 calls, no env step, each loop within the loop cap): the call cap stops it."""
-    result = _run_capped('for _ in range(20):\n    for _ in range(20):\n        x = detect("red ball")\n',
-                         **({} if max_calls == 200 else {"max_calls": max_calls}))
+    result = _run_capped(
+        'for _ in range(20):\n    for _ in range(20):\n        x = detect("red ball")\n',
+        **({} if max_calls == 200 else {"max_calls": max_calls}),
+    )
     assert result.status == "failed" and result.failed_primitive == "calls", result.reason
     assert result.reason == f"more than {max_calls} primitive calls"
     assert len(result.calls) == max_calls and result.env_steps == 0
@@ -387,9 +419,11 @@ def test_call_cap_ends_a_program(max_calls):
 def test_program_step_cap_ends_a_program(max_program_steps):
     """Walking between two objects 400 times (a few steps each, fewer than 200 calls before the cap, in
     an env that truncates at 200 steps): the program's step cap stops it at exactly the cap."""
-    source = ('x = detect("blue box")\nwhile not is_found(x):\n    explore()\n    x = detect("blue box")\n'
-              'y = detect("green key")\nwhile not is_found(y):\n    explore()\n    y = detect("green key")\n'
-              "for _ in range(20):\n    for _ in range(20):\n        go_to(x)\n        go_to(y)\n")
+    source = (
+        'x = detect("blue box")\nwhile not is_found(x):\n    explore()\n    x = detect("blue box")\n'
+        'y = detect("green key")\nwhile not is_found(y):\n    explore()\n    y = detect("green key")\n'
+        "for _ in range(20):\n    for _ in range(20):\n        go_to(x)\n        go_to(y)\n"
+    )
     result = _run_capped(source, **({} if max_program_steps == 128 else {"max_program_steps": max_program_steps}))
     assert result.status == "step_cap", (result.status, result.reason)
     assert result.reason == f"the program's cap of {max_program_steps} env steps was reached"
@@ -401,16 +435,19 @@ def test_program_step_cap_ends_a_program(max_program_steps):
 def test_mixed_train_local_tasks():
     from llm_explore.envs import make_env
 
-    words = {"goto": "go to ", "pickup": "pick up ", "open": "open ", "putnext": "put ",
-             "pick_up_seq_go_to": "pick up"}
+    words = {"goto": "go to ", "pickup": "pick up ", "open": "open ", "putnext": "put ", "pick_up_seq_go_to": "pick up"}
     for task, start in words.items():
         env = make_env(f"babyai-mixed-{task.replace('_', '-')}")
         for seed in range(3):
             _obs, info = env.reset(seed=seed)
             assert start in info["mission"] and env.env.max_steps == 128
             assert info["text"].startswith("Your mission:")
-            assert parse_mission(info["mission"]).kind == {"goto": "go_to", "pickup": "pick_up", "open": "open_door",
-                                                           "putnext": "put_next_to"}.get(task, "pick_up_then_go_to")
+            assert parse_mission(info["mission"]).kind == {
+                "goto": "go_to",
+                "pickup": "pick_up",
+                "open": "open_door",
+                "putnext": "put_next_to",
+            }.get(task, "pick_up_then_go_to")
             if task == "open":
                 doors = [o for o in env.env.grid.grid if o is not None and o.type == "door"]
                 keys = [o for o in env.env.grid.grid if o is not None and o.type == "key" and o.color == doors[0].color]
@@ -421,8 +458,9 @@ def test_mixed_train_local_tasks():
 
 def test_template_baseline_solves_each_task_kind(tmp_path):
     for task in ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to"):
-        cfg = RunConfig(env={"id": f"babyai:MixedTrainLocal?task={task}"}, seed=100,
-                        method={"tango_template": {"episodes": 4}})
+        cfg = RunConfig(
+            env={"id": f"babyai:MixedTrainLocal?task={task}"}, seed=100, method={"tango_template": {"episodes": 4}}
+        )
         run_dir, summary = run_tango("tango-template", cfg, run_dir=tmp_path / task)
         assert summary["success_rate"] == 1.0, (task, summary["outcomes"])
         assert summary["llm_calls_per_episode"] == 0 and summary["valid_rate"] == 1.0
@@ -456,8 +494,7 @@ def test_program_mode_reasks_with_the_error_then_counts_a_failure():
 
 @pytest.mark.slow
 def test_embedded_plan_is_parsed_checked_and_run(embedded_client, tmp_path):
-    cfg = RunConfig(env={"id": "babyai:MixedTrainLocal?task=pickup"}, seed=7,
-                    method={"tango": {"episodes": 2}})
+    cfg = RunConfig(env={"id": "babyai:MixedTrainLocal?task=pickup"}, seed=7, method={"tango": {"episodes": 2}})
     run_dir, summary = run_tango("tango", cfg, client=embedded_client, run_dir=tmp_path / "run")
     assert summary["mode"] == "plan" and summary["llm_calls_per_episode"] == 1.0
     rows = [json.loads(line) for line in (run_dir / "programs.jsonl").read_text().splitlines()]
@@ -465,8 +502,14 @@ def test_embedded_plan_is_parsed_checked_and_run(embedded_client, tmp_path):
         assert row["plan"]["kind"] in BABYAI_KINDS
         assert row["plan"]["object"] in mission_objects(row["mission"])
         if row["check"] == "ok":
-            assert row["calls"] and row["status"] in ("success", "failed", "finished", "returned", "episode_end",
-                                                      "step_cap")
+            assert row["calls"] and row["status"] in (
+                "success",
+                "failed",
+                "finished",
+                "returned",
+                "episode_end",
+                "step_cap",
+            )
             assert row["success"] == (row["status"] == "success")
         else:
             assert row["check"].startswith("plan_invalid") and row["env_steps"] == 0
@@ -485,8 +528,13 @@ def run_scripted_plan(scripted_server, tmp_path, env_id: str, answer: str, seed:
 
 
 def test_a_valid_plan_is_checked_and_run(scripted_server, tmp_path):
-    row, summary = run_scripted_plan(scripted_server, tmp_path, "babyai:MixedTrainLocal?task=pickup",
-                                     '{"kind": "pick_up", "object": "green box", "target": "none"}', seed=1)
+    row, summary = run_scripted_plan(
+        scripted_server,
+        tmp_path,
+        "babyai:MixedTrainLocal?task=pickup",
+        '{"kind": "pick_up", "object": "green box", "target": "none"}',
+        seed=1,
+    )
     assert row["mission"] == "pick up a green box"
     assert row["plan"] == {"kind": "pick_up", "object": "green box", "target": "none"}
     assert row["check"] == "ok" and row["program"] == expand(parse_mission("pick up a green box"))
@@ -499,8 +547,13 @@ def test_a_valid_plan_is_checked_and_run(scripted_server, tmp_path):
 def test_an_invalid_plan_is_counted_and_not_run(scripted_server, tmp_path):
     """put_next_to needs a target: the plan validates as JSON but does not expand, so it is counted
     invalid and the env never steps."""
-    row, summary = run_scripted_plan(scripted_server, tmp_path, "babyai:MixedTrainLocal?task=pickup",
-                                     '{"kind": "put_next_to", "object": "green box", "target": "none"}', seed=1)
+    row, summary = run_scripted_plan(
+        scripted_server,
+        tmp_path,
+        "babyai:MixedTrainLocal?task=pickup",
+        '{"kind": "put_next_to", "object": "green box", "target": "none"}',
+        seed=1,
+    )
     assert row["check"] == "plan_invalid: plan put_next_to: slot target must name an object, got 'none'"
     assert row["status"] == "plan_invalid" and not row["success"] and row["calls"] == [] and row["env_steps"] == 0
     assert summary["valid_rate"] == 0.0 and summary["outcomes"] == {"plan_invalid": 1} and summary["env_steps"] == 0
@@ -512,10 +565,15 @@ def test_openai_backend_defaults_to_program_mode_on_a_real_server(embedded_backe
     """The path a larger hosted model takes (`--backend openai`): program mode by default, against the
     real llama.cpp server; the 270M model's program is checked and either run or counted invalid."""
     embedded_backend.prepare()
-    cfg = RunConfig.model_validate({
-        "seed": 3, "env": {"id": "babyai:MixedTrainLocal?task=goto"}, "cache": {"path": str(tmp_path / "c.sqlite")},
-        "llm": {"backend": "openai", "base_url": embedded_backend.base_url, "model": "gemma"},
-        "method": {"tango": {"episodes": 1, "program_retries": 1, "max_tokens": 160}}})
+    cfg = RunConfig.model_validate(
+        {
+            "seed": 3,
+            "env": {"id": "babyai:MixedTrainLocal?task=goto"},
+            "cache": {"path": str(tmp_path / "c.sqlite")},
+            "llm": {"backend": "openai", "base_url": embedded_backend.base_url, "model": "gemma"},
+            "method": {"tango": {"episodes": 1, "program_retries": 1, "max_tokens": 160}},
+        }
+    )
     run_dir, summary = run_tango("tango", cfg, run_dir=tmp_path / "run")
     assert summary["mode"] == "program" and summary["episodes"] == 1
     row = json.loads((run_dir / "programs.jsonl").read_text().splitlines()[0])
@@ -538,7 +596,7 @@ def test_map_from_partial_views_matches_the_true_grid():
         start = np.array(env.env.agent_pos)
         observe = prims.observe
 
-        def compare(action, obs, info):
+        def compare(action, obs, info, observe=observe, start=start, prims=prims):
             nonlocal checked
             observe(action, obs, info)
             u = env.env
@@ -575,14 +633,46 @@ def test_cli_run_with_episodes(tmp_path):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "llm_explore", "run", "tango-template", "--env",
-                          "babyai:MixedTrainLocal?task=open", "--episodes", "2", "--out", str(tmp_path), "--name", "r"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llm_explore",
+            "run",
+            "tango-template",
+            "--env",
+            "babyai:MixedTrainLocal?task=open",
+            "--episodes",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "r",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["episodes"] == 2 and summary["success_rate"] == 1.0
     assert "success 1.000" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "llm_explore", "run", "tango-template", "--env", "crafter", "--set",
-                          "method.tango_template.target=defeat_zombie", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llm_explore",
+            "run",
+            "tango-template",
+            "--env",
+            "crafter",
+            "--set",
+            "method.tango_template.target=defeat_zombie",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "not a Crafter target" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,10 +1,12 @@
 """TANGO on Crafter and TextWorld: the primitives on real envs (fixed seeds), the template baseline
 reaching its target / winning, and one real embedded-model plan per family run to an outcome."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
+from test_tango import ScriptedClient, run_scripted_plan  # tests/ is on sys.path under pytest
 
 from llm_explore.config import RunConfig
 from llm_explore.envs import make_env
@@ -14,7 +16,6 @@ from llm_explore.methods.tango.family import family_parts
 from llm_explore.methods.tango.program import Checker
 from llm_explore.methods.tango.runner import run_tango
 from llm_explore.methods.tango.textworld import TextWorldPrimitives, parse_recipe, rule_steps
-from test_tango import ScriptedClient, run_scripted_plan  # tests/ is on sys.path under pytest
 
 
 def _drive(prims, env, gen):
@@ -79,8 +80,12 @@ def test_crafter_tech_plan_resolves_the_recipes():
     parts = family_parts("crafter")
     plan = {"steps": tech_plan("make_iron_pickaxe")}
     kinds = [(s["kind"], s["object"]) for s in plan["steps"]]
-    assert kinds.index(("place", "table")) < kinds.index(("make", "wood_pickaxe")) \
-        < kinds.index(("make", "stone_pickaxe")) < kinds.index(("make", "iron_pickaxe"))
+    assert (
+        kinds.index(("place", "table"))
+        < kinds.index(("make", "wood_pickaxe"))
+        < kinds.index(("make", "stone_pickaxe"))
+        < kinds.index(("make", "iron_pickaxe"))
+    )
     assert ("place", "furnace") in kinds and kinds[-1] == ("make", "iron_pickaxe")
     program = Checker(parts.signatures).check(parts.expand(plan))
     assert program.calls == len(plan["steps"])
@@ -103,8 +108,10 @@ def test_crafter_target_is_checked(tmp_path):
         cfg = RunConfig(env={"id": "crafter"}, method={"tango_template": {"episodes": 1, "target": target}})
         with pytest.raises(ConfigError, match=why):
             run_tango("tango-template", cfg, run_dir=tmp_path / target)
-    cfg = RunConfig(env={"id": "babyai:MixedTrainLocal?task=goto"},
-                    method={"tango_template": {"episodes": 1, "target": "place_table"}})
+    cfg = RunConfig(
+        env={"id": "babyai:MixedTrainLocal?task=goto"},
+        method={"tango_template": {"episodes": 1, "target": "place_table"}},
+    )
     with pytest.raises(ConfigError, match="Crafter only"):
         run_tango("tango-template", cfg, run_dir=tmp_path / "babyai")
 
@@ -157,15 +164,26 @@ def test_textworld_take_and_open_are_admissible_commands_that_change_the_game():
 
 
 def test_textworld_recipe_rules():
-    text = ("Recipe #1\nIngredients:\nred potato\nyellow bell pepper\nDirections:\nchop the red potato\n"
-            "fry the red potato\nprepare meal\n")
-    assert parse_recipe(text) == (["red potato", "yellow bell pepper"], ["chop the red potato", "fry the red potato",
-                                                                         "prepare meal"])
-    task = ("Cook the recipe and eat the meal. Ingredients: red potato, yellow bell pepper. "
-            "Directions: chop the red potato; fry the red potato; prepare meal.")
+    text = (
+        "Recipe #1\nIngredients:\nred potato\nyellow bell pepper\nDirections:\nchop the red potato\n"
+        "fry the red potato\nprepare meal\n"
+    )
+    assert parse_recipe(text) == (
+        ["red potato", "yellow bell pepper"],
+        ["chop the red potato", "fry the red potato", "prepare meal"],
+    )
+    task = (
+        "Cook the recipe and eat the meal. Ingredients: red potato, yellow bell pepper. "
+        "Directions: chop the red potato; fry the red potato; prepare meal."
+    )
     assert [(s["kind"], s["object"]) for s in rule_steps(task)] == [
-        ("take", "red potato"), ("take", "yellow bell pepper"), ("chop", "red potato"), ("fry", "red potato"),
-        ("prepare_meal", "none"), ("eat", "meal")]
+        ("take", "red potato"),
+        ("take", "yellow bell pepper"),
+        ("chop", "red potato"),
+        ("fry", "red potato"),
+        ("prepare_meal", "none"),
+        ("eat", "meal"),
+    ]
     assert rule_steps("Cook the recipe. Ingredients: x. Directions: juggle the x.") is None
 
 
@@ -199,16 +217,22 @@ def test_embedded_plan_is_parsed_checked_and_run(embedded_client, tmp_path, env_
 
 
 # A plan each family's model could write (the recipe for the mission), and one the expansion refuses.
-CRAFTER_PLAN = ('{"steps": [{"kind": "collect", "object": "wood", "count": 3}, {"kind": "place", "object": "table", '
-                '"count": 1}, {"kind": "make", "object": "wood_pickaxe", "count": 1}, {"kind": "collect", '
-                '"object": "wood", "count": 1}, {"kind": "collect", "object": "stone", "count": 1}, '
-                '{"kind": "make", "object": "stone_pickaxe", "count": 1}]}')
-COOKING_PLAN = ('{"steps": [{"kind": "take", "object": "milk"}, {"kind": "prepare_meal", "object": "none"}, '
-                '{"kind": "eat", "object": "meal"}]}')
+CRAFTER_PLAN = (
+    '{"steps": [{"kind": "collect", "object": "wood", "count": 3}, {"kind": "place", "object": "table", '
+    '"count": 1}, {"kind": "make", "object": "wood_pickaxe", "count": 1}, {"kind": "collect", '
+    '"object": "wood", "count": 1}, {"kind": "collect", "object": "stone", "count": 1}, '
+    '{"kind": "make", "object": "stone_pickaxe", "count": 1}]}'
+)
+COOKING_PLAN = (
+    '{"steps": [{"kind": "take", "object": "milk"}, {"kind": "prepare_meal", "object": "none"}, '
+    '{"kind": "eat", "object": "meal"}]}'
+)
 
 
-@pytest.mark.parametrize("env_id, answer, last, ended", [("crafter", CRAFTER_PLAN, "make", "task done"),
-                                                         ("cooking-l1", COOKING_PLAN, "eat", "episode ended")])
+@pytest.mark.parametrize(
+    "env_id, answer, last, ended",
+    [("crafter", CRAFTER_PLAN, "make", "task done"), ("cooking-l1", COOKING_PLAN, "eat", "episode ended")],
+)
 def test_a_valid_plan_is_checked_and_run(scripted_server, tmp_path, env_id, answer, last, ended):
     row, summary = run_scripted_plan(scripted_server, tmp_path, env_id, answer, seed=5)
     assert row["plan"] == json.loads(answer) and row["check"] == "ok"
@@ -218,11 +242,17 @@ def test_a_valid_plan_is_checked_and_run(scripted_server, tmp_path, env_id, answ
     assert summary["valid_rate"] == 1.0
 
 
-@pytest.mark.parametrize("env_id, answer, why", [
-    ("crafter", '{"steps": [{"kind": "make", "object": "cow", "count": 1}]}', "step 1: make takes one of"),
-    ("cooking-l1", '{"steps": [{"kind": "take", "object": "none"}, {"kind": "eat", "object": "meal"}]}',
-     "step 1: take needs an object, got 'none'"),
-])
+@pytest.mark.parametrize(
+    "env_id, answer, why",
+    [
+        ("crafter", '{"steps": [{"kind": "make", "object": "cow", "count": 1}]}', "step 1: make takes one of"),
+        (
+            "cooking-l1",
+            '{"steps": [{"kind": "take", "object": "none"}, {"kind": "eat", "object": "meal"}]}',
+            "step 1: take needs an object, got 'none'",
+        ),
+    ],
+)
 def test_an_invalid_plan_is_counted_and_not_run(scripted_server, tmp_path, env_id, answer, why):
     row, summary = run_scripted_plan(scripted_server, tmp_path, env_id, answer, seed=5)
     assert row["check"].startswith(f"plan_invalid: {why}"), row["check"]
@@ -235,10 +265,13 @@ def test_an_invalid_plan_is_counted_and_not_run(scripted_server, tmp_path, env_i
 
 
 # ------------------------------------------------------------------------- prompts and program mode
-@pytest.mark.parametrize("family, mission", [
-    ("crafter", "Unlock the achievement: place table."),
-    ("textworld", "Cook the recipe and eat the meal. Ingredients: carrot. Directions: prepare meal."),
-])
+@pytest.mark.parametrize(
+    "family, mission",
+    [
+        ("crafter", "Unlock the achievement: place table."),
+        ("textworld", "Cook the recipe and eat the meal. Ingredients: carrot. Directions: prepare meal."),
+    ],
+)
 def test_prompts_show_examples_that_are_not_the_answer_and_program_mode_checks(family, mission):
     from llm_explore.methods.tango.planner import LLMPlanner
     from llm_explore.templates import PromptLibrary

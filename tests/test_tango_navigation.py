@@ -1,5 +1,6 @@
 """TANGO's learned navigation: a PPO GoTo policy trained here (a few hundred frames) drives `go_to`;
 bad run folders and bad settings are one-line ConfigErrors."""
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,15 @@ def _train(out: Path, name: str, env_id: str, method: str = "ppo") -> Path:
     """A real PPO run of 2 updates x 2 envs x 32 steps (weights barely trained, but a real checkpoint)."""
     from llm_explore.orchestration.launch import start_run
 
-    cfg = RunConfig.model_validate({
-        "name": name, "out_dir": str(out), "seed": 0, "env": {"id": env_id, "num_envs": 2},
-        "learner": {"total_steps": 128, "num_steps": 32, "checkpoint_every": 1, "tensorboard": False}})
+    cfg = RunConfig.model_validate(
+        {
+            "name": name,
+            "out_dir": str(out),
+            "seed": 0,
+            "env": {"id": env_id, "num_envs": 2},
+            "learner": {"total_steps": 128, "num_steps": 32, "checkpoint_every": 1, "tensorboard": False},
+        }
+    )
     run_dir, _summary = start_run(method, cfg)
     return run_dir
 
@@ -36,10 +43,12 @@ def nav_run(tmp_path_factory) -> Path:
     return _train(tmp_path_factory.mktemp("nav"), "goto", GOTO)
 
 
-def _cfg(navigation: str, env_id: str = "babyai-mixed-goto", episodes: int = 2, seed: int = 1000,
-         **more) -> RunConfig:
-    return RunConfig(env={"id": env_id}, seed=seed,
-                     method={"tango_template": {"episodes": episodes, "navigation": navigation, **more}})
+def _cfg(navigation: str, env_id: str = "babyai-mixed-goto", episodes: int = 2, seed: int = 1000, **more) -> RunConfig:
+    return RunConfig(
+        env={"id": env_id},
+        seed=seed,
+        method={"tango_template": {"episodes": episodes, "navigation": navigation, **more}},
+    )
 
 
 class Recording:
@@ -76,8 +85,12 @@ def _actions(env: Recording) -> list[list]:
 @pytest.mark.parametrize("sampling", ["greedy", "sample"])
 def test_learned_navigator_drives_go_to_with_the_policys_actions(nav_run, tmp_path, sampling):
     env = Recording(make_env("babyai-mixed-goto"))
-    run_dir, summary = run_tango("tango-template", _cfg(f"learned:{nav_run}", navigation_sampling=sampling),
-                                 run_dir=tmp_path / "learned", env=env)
+    run_dir, summary = run_tango(
+        "tango-template",
+        _cfg(f"learned:{nav_run}", navigation_sampling=sampling),
+        run_dir=tmp_path / "learned",
+        env=env,
+    )
     nav = summary["navigation"]
     assert nav["kind"] == "learned" and nav["trained_on"] == GOTO and nav["policy_steps"] > 0
     assert nav["sampling"] == sampling
@@ -88,14 +101,14 @@ def test_learned_navigator_drives_go_to_with_the_policys_actions(nav_run, tmp_pa
     # the training wording of the target.
     replay = LearnedNavigator(nav_run, make_env("babyai-mixed-goto"), sampling=sampling, seed=1000)
     checked = 0
-    for record, steps in zip(records, episodes):
+    for record, steps in zip(records, episodes, strict=False):
         offset = 0
         for call in record["calls"]:
             if call["primitive"] == "go_to":
                 kind, colour = parse_desc(call["args"][0]["desc"])
                 mission = replay.mission(Handle("", kind, colour, None))
                 assert mission == f"go to the {colour} {kind}"
-                for obs, action in steps[offset:offset + call["steps"]]:
+                for obs, action in steps[offset : offset + call["steps"]]:
                     assert action in (0, 1, 2)  # navigation_actions=move
                     assert action == replay.act(obs, mission)[0]
                     checked += 1
@@ -116,8 +129,10 @@ def test_targets_outside_the_training_missions_fail_with_the_reason(nav_run):
     prims = BabyAIPrimitives(navigator=nav)
     obs, info = env.reset(seed=3)
     prims.reset(obs, info)
-    for handle, word in ((Handle("grey door", "door", "grey", (0, 3)), "grey door"),
-                         (Handle("ball", "ball", None, (0, 3)), "ball")):
+    for handle, word in (
+        (Handle("grey door", "door", "grey", (0, 3)), "grey door"),
+        (Handle("ball", "ball", None, (0, 3)), "ball"),
+    ):
         gen = nav.go_to(prims, handle)
         with pytest.raises(StopIteration) as stop:
             next(gen)  # no env step is taken
@@ -135,7 +150,7 @@ def test_bad_run_folders_are_one_line_config_errors(nav_run, tmp_path):
         (tango_dir, "a tango-template run, not a PPO run"),
         (_train(tmp_path, "empty5", "minigrid:MiniGrid-Empty-5x5-v0"), "does not read the mission"),
         (_train(tmp_path, "view9", f"{GOTO}?view_size=9"), "9x9 views, this env gives 7x7"),
-        (_train(tmp_path, "pickup", "babyai:BabyAI-PickupLoc-v0"), "missions are not \"go to <object>\""),
+        (_train(tmp_path, "pickup", "babyai:BabyAI-PickupLoc-v0"), 'missions are not "go to <object>"'),
     ]
     for run_dir, message in cases:
         with pytest.raises(ConfigError) as err:
@@ -159,12 +174,15 @@ def test_bad_run_folders_are_one_line_config_errors(nav_run, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
-@pytest.mark.parametrize("value, message", [
-    ("learned:", "needs a run folder"),
-    ("learned:  ", "needs a run folder"),
-    ("bfs", "unknown navigation 'bfs'"),
-    ("Learned:x", "unknown navigation"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("learned:", "needs a run folder"),
+        ("learned:  ", "needs a run folder"),
+        ("bfs", "unknown navigation 'bfs'"),
+        ("Learned:x", "unknown navigation"),
+    ],
+)
 def test_navigation_setting_is_validated(value, message, tmp_path):
     with pytest.raises(ConfigError, match=message):
         run_tango("tango-template", _cfg(value), run_dir=tmp_path / "run")

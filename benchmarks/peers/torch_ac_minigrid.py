@@ -19,6 +19,7 @@ as our learner checks it, and prints one JSON line: frames to the target (null i
 `--frames`), frames/s over the whole run (from building the envs, as our summary's steps/s counts
 from the start of training), and the torch thread count.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,14 @@ class ACModel(nn.Module, torch_ac.ACModel):
     def __init__(self, image_shape: tuple[int, int, int], n_actions: int):
         super().__init__()
         self.image_conv = nn.Sequential(
-            nn.Conv2d(3, 16, (2, 2)), nn.ReLU(), nn.MaxPool2d((2, 2)),
-            nn.Conv2d(16, 32, (2, 2)), nn.ReLU(), nn.Conv2d(32, 64, (2, 2)), nn.ReLU())
+            nn.Conv2d(3, 16, (2, 2)),
+            nn.ReLU(),
+            nn.MaxPool2d((2, 2)),
+            nn.Conv2d(16, 32, (2, 2)),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, (2, 2)),
+            nn.ReLU(),
+        )
         n, m = image_shape[0], image_shape[1]
         size = ((n - 1) // 2 - 2) * ((m - 1) // 2 - 2) * 64
         self.actor = nn.Sequential(nn.Linear(size, 64), nn.Tanh(), nn.Linear(64, n_actions))
@@ -91,8 +98,7 @@ def main() -> None:
         env.reset(seed=args.seed + 10000 * i)
         envs.append(env)
     model = ACModel(envs[0].observation_space["image"].shape, envs[0].action_space.n)
-    algo = torch_ac.PPOAlgo(envs, model, None, 128, 0.99, 1e-3, 0.95, 0.01, 0.5, 0.5, 1, 1e-8, 0.2, 4, 256,
-                            preprocess)
+    algo = torch_ac.PPOAlgo(envs, model, None, 128, 0.99, 1e-3, 0.95, 0.01, 0.5, 0.5, 1, 1e-8, 0.2, 4, 256, preprocess)
     window: collections.deque[float] = collections.deque(maxlen=100)
     episodes, frames, reached = 0, 0, None
     while frames < args.frames:
@@ -110,9 +116,22 @@ def main() -> None:
             reached = frames
             break
     wall = time.time() - start
-    print(json.dumps({"peer": "torch-ac", "version": getattr(torch_ac, "__version__", "1.4.0"), "env": args.env,
-                      "procs": args.procs, "seed": args.seed, "frames_to_target": reached, "frames": frames,
-                      "fps": round(frames / wall, 1), "wall_s": round(wall, 1), "threads": args.threads}))
+    print(
+        json.dumps(
+            {
+                "peer": "torch-ac",
+                "version": getattr(torch_ac, "__version__", "1.4.0"),
+                "env": args.env,
+                "procs": args.procs,
+                "seed": args.seed,
+                "frames_to_target": reached,
+                "frames": frames,
+                "fps": round(frames / wall, 1),
+                "wall_s": round(wall, 1),
+                "threads": args.threads,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

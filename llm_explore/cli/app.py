@@ -1,8 +1,8 @@
 """`llm-explore`: the Typer app. Each command group lives in its own module and registers here."""
+
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
 
 import typer
 
@@ -23,11 +23,11 @@ app = typer.Typer(
 
 @app.callback()
 def _global(
-    prompts_dir: Optional[str] = typer.Option(
+    prompts_dir: str | None = typer.Option(
         None, "--prompts-dir", help="Folder of .j2 templates that override the shipped ones by name."
     ),
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config file (see examples/)."),
-    set_: List[str] = typer.Option([], "--set", help="Override a config value: dotted.key=value (repeatable)."),
+    config: str | None = typer.Option(None, "--config", "-c", help="YAML config file (see examples/)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value: dotted.key=value (repeatable)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the embedded server's log and debug output."),
 ) -> None:
     """Foundation models guide exploration for reinforcement-learning agents."""
@@ -44,8 +44,17 @@ def _global(
 
 def _register() -> None:
     # Command modules import their heavy dependencies inside the commands, so `--help` stays fast.
-    from llm_explore.cli import (awm_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, llm_cmd, prompts_cmd,
-                                  run_cmd, sweep_cmd)
+    from llm_explore.cli import (
+        awm_cmd,
+        cache_cmd,
+        demo_cmd,
+        envs_cmd,
+        games_cmd,
+        llm_cmd,
+        prompts_cmd,
+        run_cmd,
+        sweep_cmd,
+    )
 
     for module in (llm_cmd, prompts_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, run_cmd, sweep_cmd, awm_cmd):
         module.register(app)

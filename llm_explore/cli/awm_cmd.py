@@ -1,8 +1,8 @@
 """`llm-explore awm show RUN_DIR`: draw a DECKARD run's Abstract World Model as a PNG."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -12,7 +12,7 @@ awm_app = typer.Typer(help="Inspect a DECKARD run's Abstract World Model (awm.js
 @awm_app.command("show")
 def show(
     run_dir: Path = typer.Argument(..., help="A DECKARD run folder (or an awm.json file)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG path (default RUN_DIR/report/awm.png)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="PNG path (default RUN_DIR/report/awm.png)."),
 ) -> None:
     """Draw the graph: verified nodes solid (with the step they were verified), hypothesized dashed,
     edges the env's true rules lack in red, hypothesized edges experience deleted dotted."""
@@ -25,8 +25,10 @@ def show(
     out = out or path.parent / "report" / "awm.png"
     out.parent.mkdir(parents=True, exist_ok=True)
     counts = draw_awm(path, out)
-    typer.echo(f"{counts['nodes']} nodes ({counts['verified']} verified), {counts['edges']} edges "
-               f"({counts['wrong_edges']} not in the true rules, {counts['deleted_edges']} deleted by experience)")
+    typer.echo(
+        f"{counts['nodes']} nodes ({counts['verified']} verified), {counts['edges']} edges "
+        f"({counts['wrong_edges']} not in the true rules, {counts['deleted_edges']} deleted by experience)"
+    )
     typer.echo(f"wrote {out}")
 
 

@@ -1,7 +1,6 @@
 """`llm-explore cache stats|clear`."""
-from __future__ import annotations
 
-from typing import List, Optional
+from __future__ import annotations
 
 import typer
 
@@ -20,8 +19,8 @@ def _cache():
 @cache_app.command("stats")
 def stats(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
 ) -> None:
     """Entries, size and hit/miss counts of the response cache."""
     use_command_options(config, set_)
@@ -36,8 +35,8 @@ def stats(
 def clear(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
 ) -> None:
     """Delete every cached answer (runs then ask the model again)."""
     use_command_options(config, set_)

@@ -1,4 +1,5 @@
 """Helpers shared by command modules: config from options, printing JSON and tables."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,15 @@ import typer
 from llm_explore.cli.state import base_config
 
 
-def llm_run_config(backend: str | None = None, model: str | None = None, base_url: str | None = None,
-                   **llm_values: Any):
+def llm_run_config(
+    backend: str | None = None, model: str | None = None, base_url: str | None = None, **llm_values: Any
+):
     """RunConfig with the LLM section's CLI options applied on top of --config/--set."""
-    llm = {k: v for k, v in {"backend": backend, "model": model, "base_url": base_url, **llm_values}.items()
-           if v is not None}
+    llm = {
+        k: v
+        for k, v in {"backend": backend, "model": model, "base_url": base_url, **llm_values}.items()
+        if v is not None
+    }
     return base_config(llm=llm or None)
 
 

@@ -1,24 +1,24 @@
 """`llm-explore demo`: what `make run` shows until the method runs land."""
-from __future__ import annotations
 
-from typing import List, Optional
+from __future__ import annotations
 
 import typer
 
 from llm_explore.cli.common import config_option, llm_run_config, prompts_dir_option, set_option
 from llm_explore.cli.state import use_command_options
 
-SAMPLE_CAPTION = ("You see grass, tree and water. You are facing tree. "
-                  "You have nothing in your inventory. You feel thirsty.")
+SAMPLE_CAPTION = (
+    "You see grass, tree and water. You are facing tree. You have nothing in your inventory. You feel thirsty."
+)
 
 
 def demo(
     caption: str = typer.Option(SAMPLE_CAPTION, "--caption", help="State caption to ask about."),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", help="embedded | openai | langchain | replay."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name sent to the server."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
-    prompts_dir: Optional[str] = prompts_dir_option(),
+    backend: str | None = typer.Option(None, "--backend", "-b", help="embedded | openai | langchain | replay."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model name sent to the server."),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
+    prompts_dir: str | None = prompts_dir_option(),
 ) -> None:
     """Ask the model for ELLM-style goals for a sample Crafter caption and print them."""
     from llm_explore.llm import LLMClient
@@ -32,8 +32,9 @@ def demo(
         answer = client.complete(prompt, max_tokens=32, stop=["\n\n"], tag="demo.ellm")
     goals, bad = parse_goal_lines(answer.text)
     typer.echo(f"caption : {caption}")
-    typer.echo(f"backend : {answer.backend} ({answer.model}), {answer.latency_s:.2f}s"
-               f"{' (cached)' if answer.cached else ''}")
+    typer.echo(
+        f"backend : {answer.backend} ({answer.model}), {answer.latency_s:.2f}s{' (cached)' if answer.cached else ''}"
+    )
     typer.echo("goals   :")
     for goal in dict.fromkeys(g.lower() for g in goals):
         typer.echo(f"  - {goal}")

@@ -1,8 +1,8 @@
 """`llm-explore envs list|show` and `llm-explore play`: look at environments as the agent and the LLM do."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,23 +18,42 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     from llm_explore.envs import EXAMPLE_IDS, list_task_specs, plugin_families
 
     specs = list_task_specs()
-    families = {name: {"package": "llm-explore", "examples": ids, "description": ""}
-                for name, ids in EXAMPLE_IDS.items()}
-    families.update({name: {"package": f.package, "examples": list(f.examples), "description": f.description}
-                     for name, f in sorted(plugin_families().items())})
+    families = {
+        name: {"package": "llm-explore", "examples": ids, "description": ""} for name, ids in EXAMPLE_IDS.items()
+    }
+    families.update(
+        {
+            name: {"package": f.package, "examples": list(f.examples), "description": f.description}
+            for name, f in sorted(plugin_families().items())
+        }
+    )
     if as_json:
-        print_json({"families": {name: f["examples"] for name, f in families.items()},
-                    "family_packages": {name: f["package"] for name, f in families.items()},
-                    "task_specs": specs})
+        print_json(
+            {
+                "families": {name: f["examples"] for name, f in families.items()},
+                "family_packages": {name: f["package"] for name, f in families.items()},
+                "task_specs": specs,
+            }
+        )
         return
-    print_listing("Environment families (--env FAMILY:NAME?key=value)", ["family", "package"],
-                  [[name, f["package"]] for name, f in families.items()],
-                  text=[" ".join(filter(None, [f["description"], "e.g. " + ", ".join(f["examples"])]))
-                        for f in families.values()])
+    print_listing(
+        "Environment families (--env FAMILY:NAME?key=value)",
+        ["family", "package"],
+        [[name, f["package"]] for name, f in families.items()],  # type: ignore[list-item]
+        text=[
+            " ".join(filter(None, [f["description"], "e.g. " + ", ".join(f["examples"])]))  # type: ignore[list-item]
+            for f in families.values()
+        ],
+    )
     typer.echo("")
-    print_listing("Task specs (--env NAME)", ["name", "package"], [[s["name"], s["package"]] for s in specs],
-                  text=[f"{s['id']}\n{s['description']}".strip() for s in specs], text_header="id, description",
-                  min_text=50)
+    print_listing(
+        "Task specs (--env NAME)",
+        ["name", "package"],
+        [[s["name"], s["package"]] for s in specs],
+        text=[f"{s['id']}\n{s['description']}".strip() for s in specs],
+        text_header="id, description",
+        min_text=50,
+    )
     typer.echo("\nAny MiniGrid/BabyAI id Gymnasium has registered works:\nminigrid:<id> or babyai:<id>.")
 
 
@@ -43,8 +62,9 @@ def show(
     env_id: str = typer.Argument(..., help="Env id or task-spec name, e.g. minigrid:MiniGrid-DoorKey-8x8-v0."),
     seed: int = typer.Option(0, "--seed", "-s", help="Reset seed."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    png: Optional[Path] = typer.Option(None, "--png", help="Also write the first frame to this PNG "
-                                       "(MiniGrid, BabyAI, Crafter)."),
+    png: Path | None = typer.Option(
+        None, "--png", help="Also write the first frame to this PNG (MiniGrid, BabyAI, Crafter)."
+    ),
 ) -> None:
     """The first caption, the action texts and the observation space (and the first frame with --png)."""
     import numpy as np
@@ -61,9 +81,15 @@ def show(
     env = make_env(spec)
     try:
         obs, info = env.reset(seed=seed)
-        data = {"id": spec.id, **env.describe(), "mission": info["mission"], "caption": info["text"],
-                "actions_text": info["actions_text"], "state_key": repr(info["state_key"]),
-                "obs_shapes": {k: list(np.shape(v)) for k, v in obs.items()} if isinstance(obs, dict) else None}
+        data = {
+            "id": spec.id,
+            **env.describe(),
+            "mission": info["mission"],
+            "caption": info["text"],
+            "actions_text": info["actions_text"],
+            "state_key": repr(info["state_key"]),
+            "obs_shapes": {k: list(np.shape(v)) for k, v in obs.items()} if isinstance(obs, dict) else None,
+        }
         if png is not None:
             import imageio.v3 as iio
 
@@ -88,10 +114,16 @@ def show(
 # Single letter keys for grid worlds (a line per key, so it works in any terminal and from a pipe).
 # Digits are never keys: a number is always the action number the prompt lists.
 GRID_KEYS = {
-    "minigrid": {"a": "turn left", "d": "turn right", "w": "go forward", "p": "pick up", "o": "drop",
-                 "t": "toggle"},
-    "crafter": {"a": "move left", "d": "move right", "w": "move up", "s": "move down", "e": "do",
-                "n": "noop", "z": "sleep"},
+    "minigrid": {"a": "turn left", "d": "turn right", "w": "go forward", "p": "pick up", "o": "drop", "t": "toggle"},
+    "crafter": {
+        "a": "move left",
+        "d": "move right",
+        "w": "move up",
+        "s": "move down",
+        "e": "do",
+        "n": "noop",
+        "z": "sleep",
+    },
 }
 
 
@@ -134,8 +166,11 @@ def play(
                     typer.echo("commands: " + " | ".join(names))
                 else:
                     typer.echo("actions: " + "  ".join(f"{i}={n}" for i, n in enumerate(names)))
-                    typer.echo("keys: " + "  ".join(f"{k}={v}" for k, v in keys.items() if v in names)
-                               + "  (or an action number/name; q quits)")
+                    typer.echo(
+                        "keys: "
+                        + "  ".join(f"{k}={v}" for k, v in keys.items() if v in names)
+                        + "  (or an action number/name; q quits)"
+                    )
                 shown = step
             line = typer.prompt(">", default="", show_default=False)
             if line.strip().lower() in ("q", "quit", "exit"):
@@ -152,8 +187,10 @@ def play(
             if reward:
                 typer.echo(f"reward {reward:+.2f} (total {total:.2f})")
             if terminated or truncated:
-                typer.echo(f"episode over after {step} steps: return {total:.2f}"
-                           + (" (won)" if info.get("won") or (family == "minigrid" and reward > 0) else ""))
+                typer.echo(
+                    f"episode over after {step} steps: return {total:.2f}"
+                    + (" (won)" if info.get("won") or (family == "minigrid" and reward > 0) else "")
+                )
                 break
     except (EOFError, typer.Abort):
         pass

@@ -1,15 +1,14 @@
 """`llm-explore make-games textworld`: generate TextWorld games ahead of a run (into the cache or a folder)."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
 from llm_explore.errors import ConfigError
 
-games_app = typer.Typer(help="Generate games offline (TextWorld), so runs start without waiting.",
-                        no_args_is_help=True)
+games_app = typer.Typer(help="Generate games offline (TextWorld), so runs start without waiting.", no_args_is_help=True)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -45,21 +44,34 @@ def _settings(items: list[str]) -> dict:
 
 @games_app.command("textworld")
 def textworld(
-    kind: str = typer.Option("coin_collector", "--kind", "-k",
-                             help="coin_collector (level 1-150, 201-233), treasure_hunter (1-30) or cooking (1-10)."),
+    kind: str = typer.Option(
+        "coin_collector",
+        "--kind",
+        "-k",
+        help="coin_collector (level 1-150, 201-233), treasure_hunter (1-30) or cooking (1-10).",
+    ),
     level: int = typer.Option(1, "--level", "-l", help="Difficulty level."),
     seeds: str = typer.Option("0", "--seeds", "-s", help="Game seeds: 1-10, 1,3,5 or a mix."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                       help="Write the games into this folder instead of the game cache."),
-    setting: List[str] = typer.Option([], "--setting", help="A tw-cooking setting over the level's preset, "
-                                      "e.g. recipe=2, go=6, cut=true (cooking only; repeatable)."),
-    preset: Optional[str] = typer.Option(None, "--preset", help="paper: the Intelligent Go-Explore paper's "
-                                         "settings (coin collector level 220; treasure hunter level 30 with "
-                                         "20-step walkthroughs; cooking recipe 5, take 5, go 12, open, cook, "
-                                         "cut); with --count N, the first N such games from the first seed; "
-                                         "prints one env id a line."),
-    count: Optional[int] = typer.Option(None, "--count", help="with --preset: how many games (default: as many "
-                                        "as --seeds lists)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the games into this folder instead of the game cache."
+    ),
+    setting: list[str] = typer.Option(
+        [],
+        "--setting",
+        help="A tw-cooking setting over the level's preset, e.g. recipe=2, go=6, cut=true (cooking only; repeatable).",
+    ),
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        help="paper: the Intelligent Go-Explore paper's "
+        "settings (coin collector level 220; treasure hunter level 30 with "
+        "20-step walkthroughs; cooking recipe 5, take 5, go 12, open, cook, "
+        "cut); with --count N, the first N such games from the first seed; "
+        "prints one env id a line.",
+    ),
+    count: int | None = typer.Option(
+        None, "--count", help="with --preset: how many games (default: as many as --seeds lists)."
+    ),
 ) -> None:
     """Generate TextWorld games (skipping those already there); prints one game path (or env id) a line."""
     from llm_explore.envs.textworld_env import game_path, paper_env_id, paper_games

@@ -8,11 +8,12 @@ least `min_text` (30) columns are left, and otherwise wraps on the lines below, 
 is truncated: words wrap whole (hyphenated ids too); only a word longer than the whole text
 column is split.
 """
+
 from __future__ import annotations
 
 import shutil
 import textwrap
-from typing import Sequence
+from collections.abc import Sequence
 
 import typer
 
@@ -24,9 +25,15 @@ def terminal_width() -> int:
     return max(40, shutil.get_terminal_size((80, 24)).columns)
 
 
-def format_listing(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
-                   text: Sequence[str] | None = None, text_header: str = "description",
-                   width: int | None = None, min_text: int = MIN_TEXT) -> list[str]:
+def format_listing(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    text: Sequence[str] | None = None,
+    text_header: str = "description",
+    width: int | None = None,
+    min_text: int = MIN_TEXT,
+) -> list[str]:
     """The lines of a listing (see the module docstring)."""
     width = width or terminal_width()
     cells = [[str(c) for c in row] for row in rows]
@@ -34,10 +41,10 @@ def format_listing(title: str, columns: Sequence[str], rows: Sequence[Sequence[s
     left = sum(widths) + 2 * len(widths)
     inline = text is not None and width - left >= min_text
     lines = [title, ""]
-    header = "  ".join(h.ljust(w) for h, w in zip(columns, widths))
+    header = "  ".join(h.ljust(w) for h, w in zip(columns, widths, strict=True))
     lines.append((header + "  " + text_header) if inline else header.rstrip())
     for k, row in enumerate(cells):
-        head = "  ".join(c.ljust(w) for c, w in zip(row, widths))
+        head = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False))
         body = (text[k] if text is not None else "") or ""
         if inline:
             wrapped = _wrap(body, width - left) or [""]
@@ -57,7 +64,12 @@ def _wrap(text: str, width: int) -> list[str]:
     return out
 
 
-def print_listing(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
-                  text: Sequence[str] | None = None, text_header: str = "description",
-                  min_text: int = MIN_TEXT) -> None:
+def print_listing(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    text: Sequence[str] | None = None,
+    text_header: str = "description",
+    min_text: int = MIN_TEXT,
+) -> None:
     typer.echo("\n".join(format_listing(title, columns, rows, text, text_header, min_text=min_text)))

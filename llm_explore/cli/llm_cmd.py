@@ -1,7 +1,6 @@
 """`llm-explore llm ask` and `llm-explore backends`."""
-from __future__ import annotations
 
-from typing import List, Optional
+from __future__ import annotations
 
 import typer
 
@@ -16,17 +15,23 @@ BACKEND_HELP = "embedded | openai | langchain | replay, or a plugin's (default: 
 @llm_app.command("ask")
 def ask(
     prompt: str = typer.Argument(..., help="The prompt (a completion prompt, or the user message with --chat)."),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", help=BACKEND_HELP),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name sent to the server."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."),
-    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", "-n", help="Longest answer in tokens."),
-    temperature: Optional[float] = typer.Option(None, "--temperature", "-t", help="Sampling temperature (0 = greedy, cached)."),
-    stop: List[str] = typer.Option([], "--stop", "-s", help="Stop sequence (repeatable); \\n is a newline."),
+    backend: str | None = typer.Option(None, "--backend", "-b", help=BACKEND_HELP),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model name sent to the server."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1."
+    ),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", "-n", help="Longest answer in tokens."),
+    temperature: float | None = typer.Option(
+        None, "--temperature", "-t", help="Sampling temperature (0 = greedy, cached)."
+    ),
+    stop: list[str] = typer.Option([], "--stop", "-s", help="Stop sequence (repeatable); \\n is a newline."),
     chat: bool = typer.Option(False, "--chat", help="Send as a chat message instead of a completion prompt."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Skip the response cache for this call."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: text, usage, latency_s, cached, backend, model."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object: text, usage, latency_s, cached, backend, model."
+    ),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
 ) -> None:
     """Ask the model one prompt and print its answer."""
     from llm_explore.llm import LLMClient
@@ -51,8 +56,8 @@ def ask(
 
 def backends(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
 ) -> None:
     """Say which LLM backends are usable here (plugins' included, with their package), and why not otherwise."""
     from llm_explore.cli.listing import print_listing
@@ -64,9 +69,13 @@ def backends(
     if as_json:
         print_json([s.as_dict() for s in statuses])
         return
-    print_listing("LLM backends (--backend NAME)", ["backend", "package", "usable"],
-                  [[s.name, s.package, "yes" if s.usable else "no"] for s in statuses],
-                  text=[s.detail for s in statuses], text_header="detail")
+    print_listing(
+        "LLM backends (--backend NAME)",
+        ["backend", "package", "usable"],
+        [[s.name, s.package, "yes" if s.usable else "no"] for s in statuses],
+        text=[s.detail for s in statuses],
+        text_header="detail",
+    )
 
 
 def register(app: typer.Typer) -> None:

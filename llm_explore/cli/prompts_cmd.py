@@ -1,7 +1,6 @@
 """`llm-explore prompts list|show|render`."""
-from __future__ import annotations
 
-from typing import List, Optional
+from __future__ import annotations
 
 import typer
 
@@ -22,9 +21,9 @@ def _library():
 @prompts_app.command("list")
 def list_(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
-    prompts_dir: Optional[str] = prompts_dir_option(),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
+    prompts_dir: str | None = prompts_dir_option(),
 ) -> None:
     """List templates (user overrides marked) with their variables."""
     use_command_options(config, set_, prompts_dir)
@@ -33,16 +32,19 @@ def list_(
     if as_json:
         print_json([i.as_dict() for i in infos])
         return
-    print_table("Prompt templates", ["name", "source", "variables", "description"],
-                [[i.name, i.source, ", ".join(i.variables), i.description] for i in infos])
+    print_table(
+        "Prompt templates",
+        ["name", "source", "variables", "description"],
+        [[i.name, i.source, ", ".join(i.variables), i.description] for i in infos],
+    )
 
 
 @prompts_app.command("show")
 def show(
     name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
-    prompts_dir: Optional[str] = prompts_dir_option(),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
+    prompts_dir: str | None = prompts_dir_option(),
 ) -> None:
     """Print a template's source."""
     use_command_options(config, set_, prompts_dir)
@@ -52,10 +54,10 @@ def show(
 @prompts_app.command("render")
 def render(
     name: str = typer.Argument(..., help="Template name, e.g. ellm/suggest."),
-    var: List[str] = typer.Option([], "--var", help="Variable as k=v; v is parsed as YAML (lists, numbers)."),
-    config: Optional[str] = config_option(),
-    set_: List[str] = set_option(),
-    prompts_dir: Optional[str] = prompts_dir_option(),
+    var: list[str] = typer.Option([], "--var", help="Variable as k=v; v is parsed as YAML (lists, numbers)."),
+    config: str | None = config_option(),
+    set_: list[str] = set_option(),
+    prompts_dir: str | None = prompts_dir_option(),
 ) -> None:
     """Render a template with variables and print the prompt."""
     use_command_options(config, set_, prompts_dir)

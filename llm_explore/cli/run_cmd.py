@@ -1,10 +1,10 @@
 """`llm-explore run | resume | eval | report | video`: train, continue, evaluate and compare runs."""
+
 from __future__ import annotations
 
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -20,8 +20,9 @@ class Progress:
     (20, as the report's curves; fewer when `learner.summary_window` is smaller): an average of the
     first few finished episodes, which in MiniGrid are the lucky short ones, would read success 1.00."""
 
-    def __init__(self, total: int, done: int = 0, every_s: float = 30.0, terminal: bool | None = None,
-                 min_episodes: int = 20):
+    def __init__(
+        self, total: int, done: int = 0, every_s: float = 30.0, terminal: bool | None = None, min_episodes: int = 20
+    ):
         self.total, self.done, self.every_s, self.min_episodes = total, done, every_s, min_episodes
         self.terminal = sys.stdout.isatty() if terminal is None else terminal
         self.bar = None
@@ -30,26 +31,40 @@ class Progress:
         self.row: dict | None = None
 
     def start(self, *_args) -> None:
-        self.t0, self.done0 = time.time(), self.done
+        self.t0, self.done0 = time.time(), self.done  # type: ignore[assignment]
         if not self.terminal:
             return
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import Progress as RichProgress
 
-        self.bar = RichProgress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[sps]} steps/s"), TextColumn("return {task.fields[ret]}"),
-            TextColumn("success {task.fields[succ]}"), TextColumn("LLM {task.fields[llm]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-        self.task = self.bar.add_task("train", total=self.total, completed=self.done, sps="-", ret="n/a",
-                                      succ="n/a", llm=0)
-        self.bar.start()
+        self.bar = RichProgress(  # type: ignore[assignment]
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[sps]} steps/s"),
+            TextColumn("return {task.fields[ret]}"),
+            TextColumn("success {task.fields[succ]}"),
+            TextColumn("LLM {task.fields[llm]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.bar.add_task(  # type: ignore[attr-defined]
+            "train", total=self.total, completed=self.done, sps="-", ret="n/a", succ="n/a", llm=0
+        )
+        self.bar.start()  # type: ignore[attr-defined]
 
     def update(self, row: dict) -> None:
         self.row, self.done = row, min(self.total, int(row["global_step"]))
         if self.bar is not None:
-            self.bar.update(self.task, completed=self.done, sps=f"{row['sps']:.0f}", ret=self._avg("return_avg"),
-                            succ=self._avg("success_avg"), llm=int(row["llm_calls"]))
+            self.bar.update(
+                self.task,
+                completed=self.done,
+                sps=f"{row['sps']:.0f}",
+                ret=self._avg("return_avg"),
+                succ=self._avg("success_avg"),
+                llm=int(row["llm_calls"]),
+            )
         elif time.time() - self.last_line >= self.every_s or self.done >= self.total:
             self._line()
 
@@ -59,10 +74,12 @@ class Progress:
         elapsed = self.last_line - (self.t0 or self.last_line)
         rate = (self.done - (self.done0 or 0)) / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate > 0 else float("nan")
-        typer.echo(f"train {self.done:,}/{self.total:,} steps  {rate:.0f} steps/s  "
-                   f"return {self._avg('return_avg')}  "
-                   f"success {self._avg('success_avg')}  LLM calls {int(row.get('llm_calls', 0))}  "
-                   f"ETA {_duration(eta)}")
+        typer.echo(
+            f"train {self.done:,}/{self.total:,} steps  {rate:.0f} steps/s  "
+            f"return {self._avg('return_avg')}  "
+            f"success {self._avg('success_avg')}  LLM calls {int(row.get('llm_calls', 0))}  "
+            f"ETA {_duration(eta)}"
+        )
 
     def _avg(self, key: str) -> str:
         """A rolling average of the row, or "n/a" before a window's worth of finished episodes."""
@@ -98,9 +115,11 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
         return "-" if x is None else f"{x:.3f}"
 
     sps = float(summary.get("env_steps_per_s") or 0.0)  # an LLM search takes well under 1 step/s
-    line = (f"{summary.get('status', 'complete')}: {summary.get('env_steps', 0)} steps, "
-            f"{summary.get('episodes', 0)} episodes, return {f(summary.get('mean_return'))}, "
-            f"success {f(summary.get('success_rate'))}, {sps:.{0 if sps >= 10 else 2}f} steps/s")
+    line = (
+        f"{summary.get('status', 'complete')}: {summary.get('env_steps', 0)} steps, "
+        f"{summary.get('episodes', 0)} episodes, return {f(summary.get('mean_return'))}, "
+        f"success {f(summary.get('success_rate'))}, {sps:.{0 if sps >= 10 else 2}f} steps/s"
+    )
     if summary.get("crafter_score") is not None:
         line += f", Crafter score {summary['crafter_score']:.2f}"
     llm = summary.get("llm") or {}
@@ -114,20 +133,29 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
         reasons = {k: n for k, n in (row.get("fallbacks") or {}).items() if n}
         if reasons:
             why = ", ".join(f"{n} {k.replace('_', ' ')}{'s' if n != 1 else ''}" for k, n in reasons.items())
-            typer.echo(f"fallbacks: {role}: {sum(reasons.values())} of {row.get('choices', 0)} choices ({why})",
-                       err=True)
+            typer.echo(
+                f"fallbacks: {role}: {sum(reasons.values())} of {row.get('choices', 0)} choices ({why})", err=True
+            )
     repeated = summary.get("repeated_actions") or {}
     if repeated.get("of") and summary.get("method") in ("ige", "go-explore"):
-        typer.echo(f"repeated actions: {repeated['repeated']} of {repeated['of']} actions were taken again from a "
-                   f"state they had been taken from ({repeated['distinct_tried']} distinct state-action pairs tried)")
+        typer.echo(
+            f"repeated actions: {repeated['repeated']} of {repeated['of']} actions were taken again from a "
+            f"state they had been taken from ({repeated['distinct_tried']} distinct state-action pairs tried)"
+        )
     errors = int(llm.get("errors") or 0)
     if errors:  # with on_error=stop: fewer failures in a row than stop the run
         kinds = ", ".join(f"{k} {v}" for k, v in sorted((llm.get("errors_by_kind") or {}).items()))
         policy = llm.get("on_error") or "stop"
-        why = ("llm.on_error=continue" if policy == "continue" else
-               "llm.on_error=stop stops a run only after llm.max_consecutive_errors failures in a row")
-        typer.echo(f"warning: {errors} of {llm.get('calls', 0)} LLM calls failed ({kinds}); the method fell "
-                   f"back for them ({why})", err=True)
+        why = (
+            "llm.on_error=continue"
+            if policy == "continue"
+            else "llm.on_error=stop stops a run only after llm.max_consecutive_errors failures in a row"
+        )
+        typer.echo(
+            f"warning: {errors} of {llm.get('calls', 0)} LLM calls failed ({kinds}); the method fell "
+            f"back for them ({why})",
+            err=True,
+        )
     typer.echo(f"run folder: {run_dir}")
     if summary.get("status") == "interrupted":
         typer.echo(f"continue with: llm-explore resume {run_dir}")
@@ -135,32 +163,34 @@ def _print_summary(run_dir: Path, summary: dict) -> None:
 
 def run(
     method: str = typer.Argument(..., help="ppo, ppo-count, ppo-rnd, ellm, ige ... (see `llm-explore methods`)."),
-    env: Optional[str] = typer.Option(None, "--env", "-e", help="Env id or task spec.",
-                                      show_default="minigrid:MiniGrid-Empty-5x5-v0"),
-    steps: Optional[int] = typer.Option(None, "--steps", "-n", show_default="100000",
-                                        help="Env steps in all (PPO; rounded up to whole rollouts)."),
-    seed: Optional[int] = typer.Option(None, "--seed", "-s", help="Random seed.", show_default="0"),
-    envs: Optional[int] = typer.Option(None, "--envs", "-k", help="Parallel envs.",
-                                       show_default="8; TextWorld 4"),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", show_default="embedded",
-                                          help="LLM: embedded|openai|langchain|replay."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (openai/langchain)."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
-    goal_source: Optional[str] = typer.Option(None, "--goal-source", show_default="llm",
-                                              help="ELLM goals: llm or oracle."),
-    trials: Optional[int] = typer.Option(None, "--trials", help="IGE: return-and-explore trials."),
-    actions_per_trial: Optional[int] = typer.Option(None, "--actions-per-trial", help="IGE: actions per trial."),
-    robustify: Optional[bool] = typer.Option(None, "--robustify/--no-robustify", show_default="no",
-                                             help="IGE: train PPO on the best path."),
-    episodes: Optional[int] = typer.Option(None, "--episodes", help="Episode methods (tango): episodes."),
-    out: Optional[str] = typer.Option(None, "--out", "-o", help="Parent of the run folder.", show_default="runs"),
-    name: Optional[str] = typer.Option(None, "--name", help="Run folder name.",
-                                       show_default="METHOD-ENV-sSEED-TIME"),
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config file."),
-    set_: List[str] = typer.Option([], "--set", help="dotted.key=value (repeatable)."),
-    prompts_dir: Optional[str] = typer.Option(None, "--prompts-dir", help="Folder of .j2 template overrides."),
-    progress_every: float = typer.Option(30.0, "--progress-every",
-                                         help="Seconds between progress lines when piped."),
+    env: str | None = typer.Option(
+        None, "--env", "-e", help="Env id or task spec.", show_default="minigrid:MiniGrid-Empty-5x5-v0"
+    ),
+    steps: int | None = typer.Option(
+        None, "--steps", "-n", show_default="100000", help="Env steps in all (PPO; rounded up to whole rollouts)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", "-s", help="Random seed.", show_default="0"),
+    envs: int | None = typer.Option(None, "--envs", "-k", help="Parallel envs.", show_default="8; TextWorld 4"),
+    backend: str | None = typer.Option(
+        None, "--backend", "-b", show_default="embedded", help="LLM: embedded|openai|langchain|replay."
+    ),
+    model: str | None = typer.Option(None, "--model", "-m", help="Model name (openai/langchain)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    goal_source: str | None = typer.Option(
+        None, "--goal-source", show_default="llm", help="ELLM goals: llm or oracle."
+    ),
+    trials: int | None = typer.Option(None, "--trials", help="IGE: return-and-explore trials."),
+    actions_per_trial: int | None = typer.Option(None, "--actions-per-trial", help="IGE: actions per trial."),
+    robustify: bool | None = typer.Option(
+        None, "--robustify/--no-robustify", show_default="no", help="IGE: train PPO on the best path."
+    ),
+    episodes: int | None = typer.Option(None, "--episodes", help="Episode methods (tango): episodes."),
+    out: str | None = typer.Option(None, "--out", "-o", help="Parent of the run folder.", show_default="runs"),
+    name: str | None = typer.Option(None, "--name", help="Run folder name.", show_default="METHOD-ENV-sSEED-TIME"),
+    config: str | None = typer.Option(None, "--config", "-c", help="YAML config file."),
+    set_: list[str] = typer.Option([], "--set", help="dotted.key=value (repeatable)."),
+    prompts_dir: str | None = typer.Option(None, "--prompts-dir", help="Folder of .j2 template overrides."),
+    progress_every: float = typer.Option(30.0, "--progress-every", help="Seconds between progress lines when piped."),
     report_: bool = typer.Option(False, "--report", help="Also write plots into RUN_DIR/report/."),
 ) -> None:
     """Run a method on an env and write runs/<name>/ (config, metrics, checkpoints, summary.json)."""
@@ -168,31 +198,52 @@ def run(
 
     spec = get_method(method)  # fail fast on a typo, before loading anything heavy
     use_command_options(config, set_, prompts_dir)
-    method_options = {"goal_source": goal_source, "trials": trials, "actions_per_trial": actions_per_trial,
-                      "robustify": robustify, "episodes": episodes}
+    method_options = {
+        "goal_source": goal_source,
+        "trials": trials,
+        "actions_per_trial": actions_per_trial,
+        "robustify": robustify,
+        "episodes": episodes,
+    }
     section = method.replace("-", "_")
-    _reject_flags_that_do_not_apply(method, spec, section, method_options,
-                                    {"--steps": steps, "--envs": envs})
-    OPTIONS.overrides = (list(OPTIONS.overrides)
-                         + [f"method.{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"
-                            for k, v in method_options.items() if v is not None])
+    _reject_flags_that_do_not_apply(method, spec, section, method_options, {"--steps": steps, "--envs": envs})
+    OPTIONS.overrides = list(OPTIONS.overrides) + [
+        f"method.{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"
+        for k, v in method_options.items()
+        if v is not None
+    ]
     # An error about a value given as a flag names the flag (`--steps`), not its config key.
-    given = {key: flag for key, flag, value in (
-        ("seed", "--seed", seed), ("learner.total_steps", "--steps", steps), ("env.num_envs", "--envs", envs),
-        ("env.id", "--env", env), ("llm.backend", "--backend", backend), ("llm.model", "--model", model),
-        ("llm.base_url", "--base-url", base_url), ("name", "--name", name), ("out_dir", "--out", out),
-        *((f"method.{section}.{k}", METHOD_FLAGS[k], v) for k, v in method_options.items())) if value is not None}
+    given = {
+        key: flag
+        for key, flag, value in (
+            ("seed", "--seed", seed),
+            ("learner.total_steps", "--steps", steps),
+            ("env.num_envs", "--envs", envs),
+            ("env.id", "--env", env),
+            ("llm.backend", "--backend", backend),
+            ("llm.model", "--model", model),
+            ("llm.base_url", "--base-url", base_url),
+            ("name", "--name", name),
+            ("out_dir", "--out", out),
+            *((f"method.{section}.{k}", METHOD_FLAGS[k], v) for k, v in method_options.items()),
+        )
+        if value is not None
+    }
     with _flag_names(given, section):
         _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_url, progress_every, report_)
 
 
 # `run`'s flags that set a method's settings (`method.<section>.<key>`).
-METHOD_FLAGS = {"goal_source": "--goal-source", "trials": "--trials", "actions_per_trial": "--actions-per-trial",
-                "robustify": "--robustify", "episodes": "--episodes"}
+METHOD_FLAGS = {
+    "goal_source": "--goal-source",
+    "trials": "--trials",
+    "actions_per_trial": "--actions-per-trial",
+    "robustify": "--robustify",
+    "episodes": "--episodes",
+}
 
 
-def _reject_flags_that_do_not_apply(method: str, spec, section: str, method_options: dict,
-                                    ppo_flags: dict) -> None:
+def _reject_flags_that_do_not_apply(method: str, spec, section: str, method_options: dict, ppo_flags: dict) -> None:
     """A flag the method does not read is an error naming the flag and the method (not silently
     ignored, and not the missing `method.<section>` it would have written)."""
     from llm_explore.errors import ConfigError
@@ -203,16 +254,23 @@ def _reject_flags_that_do_not_apply(method: str, spec, section: str, method_opti
     for key, value in method_options.items():
         if value is None or key in fields:
             continue
-        readers = sorted(name for name, other in load_methods().items()
-                         if key in (getattr(other.sections.get(name.replace("-", "_")), "model_fields", None) or {}))
-        raise ConfigError(f"{METHOD_FLAGS[key]} does not apply to method {method!r}"
-                          + (f" (only to: {', '.join(readers)})" if readers else ""))
+        readers = sorted(
+            name
+            for name, other in load_methods().items()
+            if key in (getattr(other.sections.get(name.replace("-", "_")), "model_fields", None) or {})
+        )
+        raise ConfigError(
+            f"{METHOD_FLAGS[key]} does not apply to method {method!r}"
+            + (f" (only to: {', '.join(readers)})" if readers else "")
+        )
     if spec.runner is not None:  # a search or episode method: no PPO learner, one env
         for flag, value in ppo_flags.items():
             if value is not None:
                 budget = [METHOD_FLAGS[k] for k in ("trials", "episodes") if k in fields]
-                raise ConfigError(f"{flag} does not apply to method {method!r}: it is not trained by PPO"
-                                  + (f" (its budget: {', '.join(budget)})" if budget else ""))
+                raise ConfigError(
+                    f"{flag} does not apply to method {method!r}: it is not trained by PPO"
+                    + (f" (its budget: {', '.join(budget)})" if budget else "")
+                )
 
 
 class _flag_names:
@@ -235,9 +293,12 @@ class _flag_names:
         for key, flag in self.given.items():
             prefix = f"method.{self.section}."
             if key.startswith(prefix):  # a method section's own validation: "invalid method.ige: trials: ..."
-                text = text.replace(f"invalid {prefix[:-1]}: {key[len(prefix):]}:", f"invalid {flag}:")
-            text = re.sub(rf"(?<![\w.-]){re.escape(key)}:", f"{flag}:", text.replace(f"invalid config: {key}:",
-                                                                                       f"invalid {flag}:"))
+                text = text.replace(f"invalid {prefix[:-1]}: {key[len(prefix) :]}:", f"invalid {flag}:")
+            text = re.sub(
+                rf"(?<![\w.-]){re.escape(key)}:",
+                f"{flag}:",
+                text.replace(f"invalid config: {key}:", f"invalid {flag}:"),
+            )
         if text == message:
             return False
         new = ConfigError(text)
@@ -245,15 +306,17 @@ class _flag_names:
         raise new from None
 
 
-def _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_url, progress_every,
-         report_) -> None:
+def _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_url, progress_every, report_) -> None:
     from llm_explore.orchestration.launch import preflight, prepare, resolve_method_config, start_run
 
     cfg = base_config(
-        name=name, out_dir=out, seed=seed,
+        name=name,
+        out_dir=out,
+        seed=seed,
         env={k: v for k, v in {"id": env, "num_envs": envs}.items() if v is not None} or None,
         learner={"total_steps": steps} if steps is not None else None,
-        llm={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v} or None)
+        llm={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v} or None,
+    )
     # Everything is checked before a folder or a progress bar appears: method settings, env id.
     resolved, _spec = prepare(method, cfg)
     if spec.runner is not None:
@@ -267,8 +330,11 @@ def _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_u
 
         def on_start(ctx) -> None:  # every check passed: the run folder exists, training begins
             if total != cfg.learner.total_steps:
-                typer.echo(f"note: running {total:,} steps, not {cfg.learner.total_steps:,}: whole rollouts "
-                           f"of {cfg.env.num_envs} envs x {cfg.learner.num_steps} steps", err=True)
+                typer.echo(
+                    f"note: running {total:,} steps, not {cfg.learner.total_steps:,}: whole rollouts "
+                    f"of {cfg.env.num_envs} envs x {cfg.learner.num_steps} steps",
+                    err=True,
+                )
             progress.start()
 
         try:
@@ -286,15 +352,18 @@ def _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_u
 
 def resume(
     run_dir: Path = typer.Argument(..., help="Run folder: a PPO run with checkpoints, or an interrupted search."),
-    set_: List[str] = typer.Option([], "--set", help="Change a saved setting, e.g. budget.max_calls=5000 or "
-                                   "learner.total_steps=1000000 to extend the run (repeatable)."),
-    progress_every: float = typer.Option(30.0, "--progress-every",
-                                         help="Seconds between progress lines when piped."),
+    set_: list[str] = typer.Option(
+        [],
+        "--set",
+        help="Change a saved setting, e.g. budget.max_calls=5000 or "
+        "learner.total_steps=1000000 to extend the run (repeatable).",
+    ),
+    progress_every: float = typer.Option(30.0, "--progress-every", help="Seconds between progress lines when piped."),
 ) -> None:
     """Continue an interrupted run from its last checkpoint (a search replays its cached answers)."""
     from llm_explore.learner import checkpoint as ckpt
-    from llm_explore.orchestration.launch import load_run_config, resume_run
     from llm_explore.methods.registry import get_method
+    from llm_explore.orchestration.launch import load_run_config, resume_run
 
     overrides = list(OPTIONS.overrides) + list(set_)
     cfg, meta = load_run_config(run_dir, overrides)
@@ -320,26 +389,32 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="Run folder."),
     episodes: int = typer.Option(10, "--episodes", "-n", help="Episodes to run."),
     greedy: bool = typer.Option(False, "--greedy", help="Take the most likely action instead of sampling."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Eval seed (default: run seed + 10000)."),
+    seed: int | None = typer.Option(None, "--seed", help="Eval seed (default: run seed + 10000)."),
 ) -> None:
     """Evaluate a run's last checkpoint; writes eval.json."""
     from llm_explore.orchestration.evaluate import evaluate as run_eval
 
     result = run_eval(run_dir, episodes=episodes, greedy=greedy, seed=seed)
-    line = (f"{result['episodes']} episodes: return {result['mean_return']:.3f} ± {result['std_return']:.3f}, "
-            f"success {result['success_rate']:.3f}, length {result['mean_length']:.1f}")
+    line = (
+        f"{result['episodes']} episodes: return {result['mean_return']:.3f} ± {result['std_return']:.3f}, "
+        f"success {result['success_rate']:.3f}, length {result['mean_length']:.1f}"
+    )
     if "crafter_score" in result:
         line += f", Crafter score {result['crafter_score']:.2f}"
     typer.echo(line)
 
 
 def report(
-    run_dirs: List[Path] = typer.Argument(..., help="Run folders, or sweep folders (grouped by method and env)."),
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders, or sweep folders (grouped by method and env)."),
     out: Path = typer.Option(Path("reports/latest"), "--out", "-o", help="Output folder."),
-    metric: str = typer.Option("success_rate", "--metric", help="Score of the probability of improvement and "
-                               "the performance profiles: success_rate or mean_return."),
-    min_episodes: int = typer.Option(20, "--min-episodes", help="A curve starts once each of its runs "
-                                     "has finished this many episodes."),
+    metric: str = typer.Option(
+        "success_rate",
+        "--metric",
+        help="Score of the probability of improvement and the performance profiles: success_rate or mean_return.",
+    ),
+    min_episodes: int = typer.Option(
+        20, "--min-episodes", help="A curve starts once each of its runs has finished this many episodes."
+    ),
 ) -> None:
     """Curves (IQM, 95% bootstrap bands), Crafter achievements, profiles and tables with rliable statistics."""
     from llm_explore.errors import ConfigError
@@ -362,7 +437,7 @@ def report(
 
 def video(
     run_dir: Path = typer.Argument(..., help="Run folder."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="GIF path (default RUN_DIR/episode.gif)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="GIF path (default RUN_DIR/episode.gif)."),
     max_steps: int = typer.Option(500, "--max-steps", help="Stop the episode after this many steps."),
     greedy: bool = typer.Option(False, "--greedy", help="Take the most likely action instead of sampling."),
 ) -> None:
@@ -381,12 +456,19 @@ def methods(as_json: bool = typer.Option(False, "--json", help="Print JSON inste
     if as_json:
         from llm_explore.cli.common import print_json
 
-        print_json([{"name": name, "package": spec.package, "uses_llm": spec.uses_llm,
-                     "description": spec.description} for name, spec in specs])
+        print_json(
+            [
+                {"name": name, "package": spec.package, "uses_llm": spec.uses_llm, "description": spec.description}
+                for name, spec in specs
+            ]
+        )
         return
-    print_listing("Methods (llm-explore run METHOD)", ["method", "package", "LLM"],
-                  [[name, spec.package, "yes" if spec.uses_llm else "-"] for name, spec in specs],
-                  text=[spec.description for _name, spec in specs])
+    print_listing(
+        "Methods (llm-explore run METHOD)",
+        ["method", "package", "LLM"],
+        [[name, spec.package, "yes" if spec.uses_llm else "-"] for name, spec in specs],
+        text=[spec.description for _name, spec in specs],
+    )
 
 
 def register(app: typer.Typer) -> None:

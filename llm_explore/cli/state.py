@@ -1,4 +1,5 @@
 """Global CLI options shared by every subcommand (set by the app callback)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -32,8 +33,9 @@ def base_config(**cli_values):
     return load_config(OPTIONS.config, overrides, base=base)
 
 
-def use_command_options(config: str | None = None, overrides: list[str] | None = None,
-                        prompts_dir: str | None = None) -> None:
+def use_command_options(
+    config: str | None = None, overrides: list[str] | None = None, prompts_dir: str | None = None
+) -> None:
     """Options given after the command (`llm-explore run ... --set k=v --prompts-dir D`) join the
     global ones given before it; the later wins."""
     if config:

@@ -1,10 +1,10 @@
 """`llm-explore sweep | serve | runs`: a grid of runs on Ray, the embedded model as a server, and a
 listing of run folders."""
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -29,29 +29,44 @@ def _fmt_result(job) -> str:
 
 
 def sweep(
-    methods: List[str] = typer.Argument(..., help="Methods to run (`llm-explore methods` lists them)."),
-    env: List[str] = typer.Option(..., "--env", "-e", help="Env id or task spec (repeatable)."),
+    methods: list[str] = typer.Argument(..., help="Methods to run (`llm-explore methods` lists them)."),
+    env: list[str] = typer.Option(..., "--env", "-e", help="Env id or task spec (repeatable)."),
     seeds: str = typer.Option("0-2", "--seeds", help="Seeds: 0-4, or 0,3,7."),
-    steps: Optional[int] = typer.Option(None, "--steps", "-n", help="Total environment steps per PPO run."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep folder (default runs/sweep-<time>)."),
-    address: Optional[str] = typer.Option(None, "--address", help="Ray cluster: auto or ray://HOST:10001 "
-                                          "(default: a local Ray instance started for the sweep)."),
+    steps: int | None = typer.Option(None, "--steps", "-n", help="Total environment steps per PPO run."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Sweep folder (default runs/sweep-<time>)."),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="Ray cluster: auto or ray://HOST:10001 (default: a local Ray instance started for the sweep).",
+    ),
     cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="CPUs Ray reserves for each run."),
-    num_cpus: Optional[int] = typer.Option(None, "--num-cpus", help="CPUs of the local Ray instance "
-                                           "(default: all cores)."),
-    llm_server: str = typer.Option("shared", "--llm-server", help="Embedded-backend LLM runs: shared "
-                                   "(one model server per node) or per-run (each run loads the model)."),
+    num_cpus: int | None = typer.Option(
+        None, "--num-cpus", help="CPUs of the local Ray instance (default: all cores)."
+    ),
+    llm_server: str = typer.Option(
+        "shared",
+        "--llm-server",
+        help="Embedded-backend LLM runs: shared (one model server per node) or per-run (each run loads the model).",
+    ),
     llm_parallel: int = typer.Option(4, "--llm-parallel", help="Slots of the shared model server."),
-    stop_at_success: Optional[float] = typer.Option(None, "--stop-at-success", help="End a PPO run once its "
-                                                    "rolling success (last 100 episodes) reaches this."),
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config for every run."),
-    set_: List[str] = typer.Option([], "--set", help="Override a config value for every run (repeatable)."),
+    stop_at_success: float | None = typer.Option(
+        None, "--stop-at-success", help="End a PPO run once its rolling success (last 100 episodes) reaches this."
+    ),
+    config: str | None = typer.Option(None, "--config", "-c", help="YAML config for every run."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value for every run (repeatable)."),
 ) -> None:
     """Run every METHOD on every --env with every seed as Ray tasks; resumable; writes sweep.json."""
     import time
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from llm_explore.errors import ConfigError
     from llm_explore.orchestration.inventory import FINISHED
@@ -60,14 +75,33 @@ def sweep(
     if llm_server not in ("shared", "per-run"):
         raise ConfigError(f"--llm-server must be shared or per-run, got {llm_server!r}")
     folder = out or Path("runs") / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-    spec = Sweep(methods=list(methods), envs=list(env), seeds=parse_seeds(seeds), steps=steps, out=str(folder),
-                 overrides=list(OPTIONS.overrides) + list(set_), config_file=config or OPTIONS.config,
-                 address=address, cpus_per_run=cpus_per_run, num_cpus=num_cpus, llm_server=llm_server,
-                 llm_parallel=llm_parallel, stop_at_success=stop_at_success)
+    spec = Sweep(
+        methods=list(methods),
+        envs=list(env),
+        seeds=parse_seeds(seeds),
+        steps=steps,
+        out=str(folder),
+        overrides=list(OPTIONS.overrides) + list(set_),
+        config_file=config or OPTIONS.config,
+        address=address,
+        cpus_per_run=cpus_per_run,
+        num_cpus=num_cpus,
+        llm_server=llm_server,
+        llm_parallel=llm_parallel,
+        stop_at_success=stop_at_success,
+    )
     planned = plan(spec)  # every run's config is checked before anything starts or prints
     console = Console()
-    progress = Progress(TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
-                        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console)
+    progress = Progress(
+        TextColumn("[bold]sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
     bar = progress.add_task("sweep", total=None)
 
     def on_event(kind: str, job, done: int, total: int) -> None:
@@ -84,8 +118,11 @@ def sweep(
         with progress:
             jobs = run_sweep(spec, jobs=planned, on_event=on_event)
     except KeyboardInterrupt:
-        typer.echo(f"interrupted: the runs checkpointed; `llm-explore sweep` with the same arguments and "
-                   f"--out {folder} resumes them", err=True)
+        typer.echo(
+            f"interrupted: the runs checkpointed; `llm-explore sweep` with the same arguments and "
+            f"--out {folder} resumes them",
+            err=True,
+        )
         sys.exit(130)
     counts: dict[str, int] = {}
     for job in jobs:
@@ -100,8 +137,8 @@ def sweep(
 
 def serve(
     port: int = typer.Option(8080, "--port", "-p", help="Port on 127.0.0.1 (0: any free port)."),
-    model_path: Optional[str] = typer.Option(None, "--model-path", help="GGUF file (default: the packaged Gemma 3 270M)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads (default: half the cores)."),
+    model_path: str | None = typer.Option(None, "--model-path", help="GGUF file (default: the packaged Gemma 3 270M)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: half the cores)."),
     parallel: int = typer.Option(4, "--parallel", help="Slots: requests answered at once."),
     ctx: int = typer.Option(32768, "--ctx", help="Context window shared by the slots (each gets ctx / parallel)."),
 ) -> None:
@@ -114,15 +151,18 @@ def serve(
     from llm_explore.errors import LLMUnavailableError
 
     try:
-        server = EmbeddedServer(path, n_ctx=ctx, n_parallel=parallel, threads=threads, verbose=OPTIONS.verbose,
-                                port=port)
+        server = EmbeddedServer(
+            path, n_ctx=ctx, n_parallel=parallel, threads=threads, verbose=OPTIONS.verbose, port=port
+        )
     except LLMUnavailableError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. the port is taken: one line, not a traceback
         raise LLMUnavailableError(f"could not start the model server on 127.0.0.1:{port}: {exc}") from None
     typer.echo(f"serving {path.name} at {server.base_url} ({parallel} slots, started in {server.startup_s:.1f} s)")
-    typer.echo(f"use it: --backend openai --base-url {server.base_url} --set llm.json_schema_mode=llamacpp; "
-               "Ctrl-C stops", err=False)
+    typer.echo(
+        f"use it: --backend openai --base-url {server.base_url} --set llm.json_schema_mode=llamacpp; Ctrl-C stops",
+        err=False,
+    )
     sys.stdout.flush()
     try:
         while True:
@@ -151,10 +191,19 @@ def runs(
     def num(x, fmt):
         return "-" if x is None else format(x, fmt)
 
-    rows = [[Path(i.path).name if Path(i.path) != path else i.path, i.method, i.env_label(),
-             num(i.seed, "d"), i.status, f"{i.steps}" + (f"/{i.total_steps}" if i.total_steps else ""),
-             num(i.last, ".3f") + ("" if i.metric == "success_avg" else f" ({i.metric})"), num(i.wall_s, ".0f")]
-            for i in infos]
+    rows = [
+        [
+            Path(i.path).name if Path(i.path) != path else i.path,
+            i.method,
+            i.env_label(),
+            num(i.seed, "d"),
+            i.status,
+            f"{i.steps}" + (f"/{i.total_steps}" if i.total_steps else ""),
+            num(i.last, ".3f") + ("" if i.metric == "success_avg" else f" ({i.metric})"),
+            num(i.wall_s, ".0f"),
+        ]
+        for i in infos
+    ]
     columns = ["run", "method", "env", "seed", "status", "steps", "success", "wall s"]
     title = f"{len(infos)} runs under {path}"
     if not _print_runs_narrow(title, columns, rows):

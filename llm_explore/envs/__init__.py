@@ -7,6 +7,7 @@ the language model and numbers to the policy (the contract is in `base.py`).
     info["text"], info["state_key"], info["actions_text"]
     envs = make_vector_env("crafter", 4, seed=0)          # Gymnasium SyncVectorEnv
 """
+
 from __future__ import annotations
 
 import importlib
@@ -15,20 +16,53 @@ from typing import Any
 import gymnasium as gym
 
 from llm_explore.envs.base import AdapterEnv, EnvSnapshot
-from llm_explore.envs.spec import (EXAMPLE_IDS, FAMILIES, PLUGIN_FAMILIES, EnvFamily, EnvSpec, all_families,
-                                   family_package, list_task_specs, parse_env_id, plugin_families,
-                                   register_env_family, register_task_specs, task_spec_names)
+from llm_explore.envs.spec import (
+    EXAMPLE_IDS,
+    FAMILIES,
+    PLUGIN_FAMILIES,
+    EnvFamily,
+    EnvSpec,
+    all_families,
+    family_package,
+    list_task_specs,
+    parse_env_id,
+    plugin_families,
+    register_env_family,
+    register_task_specs,
+    task_spec_names,
+)
 
 # Vector envs reset a finished sub-env on the step that ends it and put the final observation in
 # info["final_obs"]: no wasted reset step per episode (the learner supports both modes).
 AUTORESET_MODE = gym.vector.AutoresetMode.SAME_STEP
 
-_MODULES = {"minigrid": "minigrid_env", "babyai": "minigrid_env", "crafter": "crafter_env",
-            "textworld": "textworld_env"}
+_MODULES = {
+    "minigrid": "minigrid_env",
+    "babyai": "minigrid_env",
+    "crafter": "crafter_env",
+    "textworld": "textworld_env",
+}
 
-__all__ = ["AdapterEnv", "EnvFamily", "EnvSnapshot", "EnvSpec", "EXAMPLE_IDS", "FAMILIES", "AUTORESET_MODE",
-           "all_families", "family_module", "family_package", "list_task_specs", "make_env", "make_vector_env",
-           "parse_env_id", "plugin_families", "register_env_family", "register_task_specs", "task_spec_names"]
+__all__ = [
+    "AdapterEnv",
+    "EnvFamily",
+    "EnvSnapshot",
+    "EnvSpec",
+    "EXAMPLE_IDS",
+    "FAMILIES",
+    "AUTORESET_MODE",
+    "all_families",
+    "family_module",
+    "family_package",
+    "list_task_specs",
+    "make_env",
+    "make_vector_env",
+    "parse_env_id",
+    "plugin_families",
+    "register_env_family",
+    "register_task_specs",
+    "task_spec_names",
+]
 
 
 def family_module(family: str):
@@ -58,9 +92,16 @@ def _factory(spec: EnvSpec, captions: bool):
     return build
 
 
-def make_vector_env(env_id: str | EnvSpec, num_envs: int, *, asynchronous: bool = False, captions: bool = True,
-                    autoreset_mode: gym.vector.AutoresetMode = AUTORESET_MODE, workers: int = 0,
-                    **params: Any) -> gym.vector.VectorEnv:
+def make_vector_env(
+    env_id: str | EnvSpec,
+    num_envs: int,
+    *,
+    asynchronous: bool = False,
+    captions: bool = True,
+    autoreset_mode: gym.vector.AutoresetMode = AUTORESET_MODE,
+    workers: int = 0,
+    **params: Any,
+) -> gym.vector.VectorEnv:
     """`num_envs` copies in a Gymnasium vector env: sync in this process (`workers=0`), stepped by
     `workers` processes a slice each (`WorkerVectorEnv`, SAME_STEP autoreset, per-env info dicts),
     or Gymnasium's async env with one process each (`asynchronous=True`).
@@ -82,7 +123,7 @@ def make_vector_env(env_id: str | EnvSpec, num_envs: int, *, asynchronous: bool 
         return WorkerVectorEnv(fns, workers, probe=probe)
     if asynchronous:
         probe.close()
-        envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=autoreset_mode, context="spawn")
+        envs: gym.vector.VectorEnv = gym.vector.AsyncVectorEnv(fns, autoreset_mode=autoreset_mode, context="spawn")
     else:
         first = probe
         fns[0] = lambda: first

@@ -17,12 +17,20 @@ Episodes are capped at 128 steps (BALROG's limit) unless `max_steps` says otherw
 
     babyai:MixedTrainLocal?task=goto | pickup | open | putnext | pick_up_seq_go_to
 """
+
 from __future__ import annotations
 
 from minigrid.envs.babyai.core.levelgen import LevelGen
 from minigrid.envs.babyai.core.roomgrid_level import RejectSampling
-from minigrid.envs.babyai.core.verifier import (AfterInstr, BeforeInstr, GoToInstr, ObjDesc, OpenInstr,
-                                                PickupInstr, PutNextInstr)
+from minigrid.envs.babyai.core.verifier import (
+    AfterInstr,
+    BeforeInstr,
+    GoToInstr,
+    ObjDesc,
+    OpenInstr,
+    PickupInstr,
+    PutNextInstr,
+)
 
 TASKS = ("goto", "pickup", "open", "putnext", "pick_up_seq_go_to")
 GYM_ID = "BabyAI-MixedTrainLocal-v0"
@@ -35,14 +43,30 @@ OPEN_DOOR_COLOURS = ("yellow", "green", "blue", "purple")
 class MixedTrainLocal(LevelGen):
     """One instruction kind of BabyAI-Text's MixedTrainLocal (see the module docstring)."""
 
-    def __init__(self, task: str = "goto", room_size: int = 8, num_dists: int = 8,
-                 max_steps: int | None = BALROG_MAX_STEPS, **kwargs):
+    def __init__(
+        self,
+        task: str = "goto",
+        room_size: int = 8,
+        num_dists: int = 8,
+        max_steps: int | None = BALROG_MAX_STEPS,
+        **kwargs,
+    ):
         if task not in TASKS:
             raise ValueError(f"unknown MixedTrainLocal task {task!r}; valid: {', '.join(TASKS)}")
         self.task = task
-        super().__init__(room_size=room_size, num_rows=1, num_cols=2 if task == "open" else 1,
-                         num_dists=num_dists, locations=False, unblocking=False, implicit_unlock=False,
-                         action_kinds=(task,), instr_kinds=("action",), max_steps=max_steps, **kwargs)
+        super().__init__(
+            room_size=room_size,
+            num_rows=1,
+            num_cols=2 if task == "open" else 1,
+            num_dists=num_dists,
+            locations=False,
+            unblocking=False,
+            implicit_unlock=False,
+            action_kinds=(task,),
+            instr_kinds=("action",),
+            max_steps=max_steps,
+            **kwargs,
+        )
 
     def _objects(self, extra: int):
         self.place_agent()

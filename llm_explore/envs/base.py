@@ -15,6 +15,7 @@ Adapters also return to a visited state: `save_state()` gives an opaque snapshot
 snapshot was taken. Where the simulator cannot be copied, `ReplayRestore` replays the action list
 from the seeded reset instead.
 """
+
 from __future__ import annotations
 
 import copy
@@ -103,8 +104,9 @@ class AdapterEnv(gym.Env):
         """Snapshot of the current state; `restore_state` brings it back."""
         if self._last_info == {} and self._last_obs is None:
             raise RuntimeError("reset the env before saving its state")
-        return EnvSnapshot(self.family, "copy", self._copy_state(), copy.deepcopy(self._last_obs),
-                           copy.deepcopy(self._last_info))
+        return EnvSnapshot(
+            self.family, "copy", self._copy_state(), copy.deepcopy(self._last_obs), copy.deepcopy(self._last_info)
+        )
 
     def restore_state(self, snapshot: EnvSnapshot):
         """Return to `snapshot`; gives `(obs, info)` as they were when it was taken."""
@@ -130,8 +132,12 @@ class AdapterEnv(gym.Env):
 
     def describe(self) -> dict[str, Any]:
         """Facts for `llm-explore envs show`: family, spaces, action names."""
-        return {"family": self.family, "observation_space": str(self.observation_space),
-                "action_space": str(self.action_space), "actions": list(self.action_names)}
+        return {
+            "family": self.family,
+            "observation_space": str(self.observation_space),
+            "action_space": str(self.action_space),
+            "actions": list(self.action_names),
+        }
 
 
 class ReplayRestore:
@@ -152,10 +158,14 @@ class ReplayRestore:
     def save_state(self) -> EnvSnapshot:  # type: ignore[override]
         if self._replay_seed is None and not hasattr(self, "_replay_actions"):
             raise RuntimeError("reset the env before saving its state")
-        payload = {"seed": self._replay_seed, "options": self._replay_options,
-                   "actions": list(self._replay_actions)}
-        return EnvSnapshot(self.family, "replay", payload, copy.deepcopy(self._last_obs),  # type: ignore[attr-defined]
-                           copy.deepcopy(self._last_info))  # type: ignore[attr-defined]
+        payload = {"seed": self._replay_seed, "options": self._replay_options, "actions": list(self._replay_actions)}
+        return EnvSnapshot(
+            self.family,  # type: ignore[attr-defined]
+            "replay",
+            payload,
+            copy.deepcopy(self._last_obs),  # type: ignore[attr-defined]
+            copy.deepcopy(self._last_info),
+        )  # type: ignore[attr-defined]
 
     def restore_state(self, snapshot: EnvSnapshot):  # type: ignore[override]
         if snapshot.kind != "replay":

@@ -1,4 +1,5 @@
 """Config section `env` of a run."""
+
 from __future__ import annotations
 
 import os
@@ -12,13 +13,17 @@ from llm_explore.strict_model import StrictModel
 class EnvConfig(StrictModel):
     """Which environment a run uses and how many copies."""
 
-    id: str = Field("minigrid:MiniGrid-Empty-5x5-v0", description="env id or task-spec name (see `llm-explore envs list`)")
+    id: str = Field(
+        "minigrid:MiniGrid-Empty-5x5-v0", description="env id or task-spec name (see `llm-explore envs list`)"
+    )
     num_envs: int = Field(4, ge=1, description="vectorized copies")
     workers: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
-        "auto", description="processes that step a slice of the envs each while the learner's process steps "
+        "auto",
+        description="processes that step a slice of the envs each while the learner's process steps "
         "the first slice (0: all in the learner's process). auto: one per usable core beyond the first, when "
         "there are at least 2 cores and 2 envs. Results do not depend on it: sub-env i is seeded s + i "
-        "wherever it runs")
+        "wherever it runs",
+    )
 
     def resolved_workers(self) -> int:
         """`workers` as a number: auto -> usable cores - 1 (at most num_envs - 1), else 0."""

@@ -22,6 +22,7 @@ thirsty/sleepy" in both. Events are achievement increments named as verb-object 
 vitals) and the set of achievements unlocked this episode. Crafter uses the old Gym API; the adapter
 maps `done` to `terminated` (death) and `truncated` (the episode length).
 """
+
 from __future__ import annotations
 
 import collections
@@ -80,8 +81,16 @@ class CrafterAdapter(AdapterEnv):
 
     family = "crafter"
 
-    def __init__(self, *, obs_mode: str = "symbolic", length: int = 10000, size: int = 64,
-                 area: int = 64, captions: bool = True, caption_style: str = "full"):
+    def __init__(
+        self,
+        *,
+        obs_mode: str = "symbolic",
+        length: int = 10000,
+        size: int = 64,
+        area: int = 64,
+        captions: bool = True,
+        caption_style: str = "full",
+    ):
         super().__init__(captions=captions)
         self._init_args = {"obs_mode": obs_mode, "length": length, "size": size, "area": area, "captions": captions}
         crafter = _import_crafter()
@@ -102,25 +111,28 @@ class CrafterAdapter(AdapterEnv):
         self.n_materials = len(world._mat_ids)  # None + 12 materials
         from crafter import objects
 
-        self._creatures = [objects.Player, objects.Cow, objects.Zombie, objects.Skeleton, objects.Arrow,
-                           objects.Plant]
+        self._creatures = [objects.Player, objects.Cow, objects.Zombie, objects.Skeleton, objects.Arrow, objects.Plant]
         self._creature_index = {cls: self.n_materials + i for i, cls in enumerate(self._creatures)}
         self.n_classes = self.n_materials + len(self._creatures)
         self._mat_names = dict(world._mat_names)
         gx, gy = np.meshgrid(np.arange(VIEW[0]), np.arange(VIEW[1]), indexing="ij")
         self._view_distance = np.abs(gx - VIEW[0] // 2) + np.abs(gy - VIEW[1] // 2)  # to the player, per view cell
-        self._class_names = {**{i: (n or "darkness") for i, n in self._mat_names.items()},
-                             **{self._creature_index[c]: c.__name__.lower() for c in self._creatures}}
+        self._class_names = {
+            **{i: (n or "darkness") for i, n in self._mat_names.items()},
+            **{self._creature_index[c]: c.__name__.lower() for c in self._creatures},
+        }
         # Channel i of the symbolic map is the class named class_names[i] (agents that keep a map read it).
         self.class_names = [self._class_names[i] for i in range(self.n_classes)]
         if obs_mode == "pixels":
             self.observation_space = gym.spaces.Dict({"image": gym.spaces.Box(0, 255, (size, size, 3), np.uint8)})
         else:
-            self.observation_space = gym.spaces.Dict({
-                "map": gym.spaces.Box(0, 1, (*VIEW, self.n_classes), np.uint8),
-                "inventory": gym.spaces.Box(0, 1, (len(self.items) + 2,), np.float32),
-                "facing": gym.spaces.Discrete(4),
-            })
+            self.observation_space = gym.spaces.Dict(
+                {
+                    "map": gym.spaces.Box(0, 1, (*VIEW, self.n_classes), np.uint8),
+                    "inventory": gym.spaces.Box(0, 1, (len(self.items) + 2,), np.float32),
+                    "facing": gym.spaces.Discrete(4),
+                }
+            )
         self._prev_achievements: dict[str, int] = {}
         self._was_sleeping = False
 
@@ -135,9 +147,9 @@ class CrafterAdapter(AdapterEnv):
         ax1, ay1 = min(world.area[0], x0 + w), min(world.area[1], y0 + h)
         if ax1 <= ax0 or ay1 <= ay0:
             return ids
-        ids[ax0 - x0:ax1 - x0, ay0 - y0:ay1 - y0] = world._mat_map[ax0:ax1, ay0:ay1]
+        ids[ax0 - x0 : ax1 - x0, ay0 - y0 : ay1 - y0] = world._mat_map[ax0:ax1, ay0:ay1]
         objs = world._obj_map[ax0:ax1, ay0:ay1]
-        for i, j in zip(*np.nonzero(objs)):
+        for i, j in zip(*np.nonzero(objs), strict=True):
             obj = world._objects[objs[i, j]]
             if obj is not None:
                 ids[ax0 - x0 + i, ay0 - y0 + j] = self._creature_index.get(type(obj), 0)
@@ -153,7 +165,7 @@ class CrafterAdapter(AdapterEnv):
         inv = np.array([player.inventory[k] for k in self.items] + [0, 0], dtype=np.float32) / 9.0
         inv[-2] = float(self.env._world.daylight)
         inv[-1] = float(player.sleeping)
-        return {"map": onehot, "inventory": inv, "facing": self._FACING.get(tuple(int(v) for v in player.facing), 3)}
+        return {"map": onehot, "inventory": inv, "facing": self._FACING.get(tuple(int(v) for v in player.facing), 3)}  # type: ignore[arg-type]
 
     def visible(self, ids: np.ndarray | None = None) -> dict[str, int]:
         """Names of the materials and creatures in view, with their distance to the player."""
@@ -207,10 +219,10 @@ class CrafterAdapter(AdapterEnv):
         player = self.env._player
         ids = self._local_ids() if (self.captions or self.obs_mode == "symbolic") else None
         seen = self.visible(ids) if self.captions else None
-        obs = {"image": frame} if self.obs_mode == "pixels" else self._symbolic(ids)
+        obs = {"image": frame} if self.obs_mode == "pixels" else self._symbolic(ids)  # type: ignore[arg-type]
         info = {
             "text": self.caption(ids, seen) if self.captions else "",
-            "nearby": sorted(seen) if self.captions else [],  # what the caption names
+            "nearby": sorted(seen) if self.captions else [],  # type: ignore[arg-type]  # what the caption names
             "mission": "",
             "events": events,
             "state_key": self._state_key(),
@@ -268,7 +280,7 @@ class CrafterAdapter(AdapterEnv):
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         sim = state.pop("_sim")
-        self.__init__(**state["_init_args"])
+        self.__init__(**state["_init_args"])  # type: ignore[misc]
         world = sim.pop("world")
         self.env._world = world
         for view in ("_local_view", "_sem_view"):  # the renderers read the world they were built with
@@ -282,9 +294,17 @@ class CrafterAdapter(AdapterEnv):
     def _copy_state(self) -> Any:
         env = self.env
         world = env._world
-        state = {"world": dict(vars(world)), "player": env._player, "step": env._step, "episode": env._episode,
-                 "seed": env._seed, "last_health": env._last_health, "unlocked": set(env._unlocked or ()),
-                 "prev": dict(self._prev_achievements), "sleeping": self._was_sleeping}
+        state = {
+            "world": dict(vars(world)),
+            "player": env._player,
+            "step": env._step,
+            "episode": env._episode,
+            "seed": env._seed,
+            "last_health": env._last_health,
+            "unlocked": set(env._unlocked or ()),
+            "prev": dict(self._prev_achievements),
+            "sleeping": self._was_sleeping,
+        }
         # Objects point back at the world; keep that one object (the views hold it too) and copy
         # everything else, so restoring fills the same world in place.
         return copy.deepcopy(state, memo={id(world): world})
@@ -327,5 +347,6 @@ def make(spec: EnvSpec, captions: bool = True) -> CrafterAdapter:
         from llm_explore.errors import ConfigError
 
         raise ConfigError(f"crafter takes no name after ':' (got {spec.name!r}); use crafter?obs=pixels&length=N")
-    return CrafterAdapter(obs_mode=obs_mode, length=length, size=size, area=area, captions=captions,
-                          caption_style=caption)
+    return CrafterAdapter(
+        obs_mode=obs_mode, length=length, size=size, area=area, captions=captions, caption_style=caption
+    )

@@ -9,9 +9,11 @@ order and the world's random draws are Crafter's own, line by line, so a seed gi
 world (tests/test_envs.py compares materials, objects and the random state with Crafter's generator
 over many seeds). Without numba the fields come from `OpenSimplex.noise3`, point by point.
 """
+
 from __future__ import annotations
 
 import numpy as np
+
 
 def _crafter_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -28,7 +30,7 @@ SUPPORTED = _crafter_version().startswith("1.8.")
 try:  # numba is a dependency; the fallback keeps the generator correct without it
     from numba import njit
 except ImportError:  # pragma: no cover
-    njit = None
+    njit = None  # type: ignore[assignment]
 
 # (name, depth z, {size: weight}, normalize) of every `_simplex` call in crafter.worldgen._set_material,
 # plus the coordinate transform of the two tunnel calls (which pass 2x, y/5 and x/5, 2y).
@@ -73,12 +75,12 @@ def _fields(simplex, area: tuple[int, int]) -> dict[str, np.ndarray]:
     for name, (z, sizes, normalize, transform) in _FIELDS.items():
         cx, cy = coords[transform]
         value = 0  # the same operations in the same order as crafter.worldgen._simplex
-        for size, weight in sizes.items():
+        for size, weight in sizes.items():  # type: ignore[attr-defined]
             value = value + weight * _noise(simplex, cx / size, cy / size, z)
         if normalize:
-            value = value / sum(sizes.values())
+            value = value / sum(sizes.values())  # type: ignore[assignment, attr-defined]
         fields[name] = value
-    return fields
+    return fields  # type: ignore[return-value]
 
 
 def generate_world(world, player) -> None:
@@ -86,7 +88,7 @@ def generate_world(world, player) -> None:
     import opensimplex
     from crafter import constants, objects
 
-    simplex = opensimplex.OpenSimplex(seed=world.random.randint(0, 2 ** 31 - 1))
+    simplex = opensimplex.OpenSimplex(seed=world.random.randint(0, 2**31 - 1))
     w, h = world.area
     f = _fields(simplex, world.area)
     # crafter.worldgen._set_material's arithmetic, element-wise (the same IEEE operations per cell)
@@ -100,7 +102,8 @@ def generate_world(world, player) -> None:
     mountain = f["mountain"] - (4 * start + 0.3 * water)
     start, water, mountain, dist = start.tolist(), water.tolist(), mountain.tolist(), dist.tolist()
     cave, tunnel_h, tunnel_v, coal, iron, lava, sand, tree = (
-        f[k].tolist() for k in ("cave", "tunnel_h", "tunnel_v", "coal", "iron", "lava", "sand", "tree"))
+        f[k].tolist() for k in ("cave", "tunnel_h", "tunnel_v", "coal", "iron", "lava", "sand", "tree")
+    )
     uniform = world.random.uniform
     mat = [[""] * h for _ in range(w)]
     tunnels = [[False] * h for _ in range(w)]
@@ -161,7 +164,7 @@ def reset(env):
     center = (env._world.area[0] // 2, env._world.area[1] // 2)
     env._episode += 1
     env._step = 0
-    env._world.reset(seed=hash((env._seed, env._episode)) % (2 ** 31 - 1))
+    env._world.reset(seed=hash((env._seed, env._episode)) % (2**31 - 1))
     env._update_time()
     env._player = objects.Player(env._world, center)
     env._last_health = env._player.health

@@ -16,6 +16,7 @@ than "get to the green goal square"). Events: "pick up red key", "drop red key",
 "fall in lava". The state key is the full grid plus the agent's position, direction and what it
 carries (what Intelligent Go-Explore's reference code keys its archive by).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,8 +42,19 @@ LOCAL_LEVELS = {"MixedTrainLocal": ("BabyAI-MixedTrainLocal-v0", ["task"])}
 # MiniGrid's action set (minigrid.core.actions.Actions), named as BabyAI-Text names them.
 ACTION_NAMES = ["turn left", "turn right", "go forward", "pick up", "drop", "toggle", "done"]
 
-_OBJECTS = {0: "unseen", 1: "empty", 2: "wall", 3: "floor", 4: "door", 5: "key", 6: "ball", 7: "box",
-            8: "goal", 9: "lava", 10: "agent"}
+_OBJECTS = {
+    0: "unseen",
+    1: "empty",
+    2: "wall",
+    3: "floor",
+    4: "door",
+    5: "key",
+    6: "ball",
+    7: "box",
+    8: "goal",
+    9: "lava",
+    10: "agent",
+}
 _COLOURS = {0: "red", 1: "green", 2: "blue", 3: "purple", 4: "yellow", 5: "grey"}
 _DOOR_STATES = {0: "open", 1: "closed", 2: "locked"}
 # Drawn without a colour: their colour carries no meaning in MiniGrid's standard tasks.
@@ -102,7 +114,7 @@ def caption_from_view(image: np.ndarray, carrying: str | None = None, mission: s
 
 
 def _obj_words(obj) -> str | None:
-    """"red key" for a WorldObj (None for empty cells)."""
+    """ "red key" for a WorldObj (None for empty cells)."""
     if obj is None:
         return None
     if obj.type in _PLAIN:
@@ -115,9 +127,17 @@ class MiniGridAdapter(AdapterEnv):
 
     family = "minigrid"
 
-    def __init__(self, env_id: str, *, captions: bool = True, babyai: bool = False,
-                 max_steps: int | None = None, view_size: int | None = None,
-                 env_kwargs: dict[str, Any] | None = None, observation: str = "view"):
+    def __init__(
+        self,
+        env_id: str,
+        *,
+        captions: bool = True,
+        babyai: bool = False,
+        max_steps: int | None = None,
+        view_size: int | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        observation: str = "view",
+    ):
         super().__init__(captions=captions)
         if observation not in OBSERVATIONS:
             raise ConfigError(f"observation={observation!r}; valid: {', '.join(OBSERVATIONS)}")
@@ -139,10 +159,12 @@ class MiniGridAdapter(AdapterEnv):
         image_space = self.env.observation_space["image"]
         if self.full_observation:
             image_space = gym.spaces.Box(0, 255, (self.env.width, self.env.height, 3), np.uint8)
-        self.observation_space = gym.spaces.Dict({
-            "image": image_space,
-            "direction": gym.spaces.Discrete(4),
-        })
+        self.observation_space = gym.spaces.Dict(
+            {
+                "image": image_space,
+                "direction": gym.spaces.Discrete(4),
+            }
+        )
         self.action_space = gym.spaces.Discrete(self.env.action_space.n)
         self.action_names = ACTION_NAMES[: self.env.action_space.n]
         self._mission_in_caption = babyai
@@ -178,10 +200,19 @@ class MiniGridAdapter(AdapterEnv):
         obs = {"image": image, "direction": int(raw["direction"])}
         mission = self.mission
         # MiniGrid's own missions ("get to the green goal square") add nothing; BabyAI's are the task.
-        text = caption_from_view(raw["image"], self._carrying(),
-                                 mission if self._mission_in_caption else None) if self.captions else ""
-        info = {"text": text, "mission": mission, "events": events, "state_key": self._state_key(grid),
-                "actions_text": list(self.action_names), "carrying": self._carrying() or ""}
+        text = (
+            caption_from_view(raw["image"], self._carrying(), mission if self._mission_in_caption else None)
+            if self.captions
+            else ""
+        )
+        info = {
+            "text": text,
+            "mission": mission,
+            "events": events,
+            "state_key": self._state_key(grid),
+            "actions_text": list(self.action_names),
+            "carrying": self._carrying() or "",
+        }
         return obs, info
 
     # -------------------------------------------------------------------- gymnasium API
@@ -278,9 +309,20 @@ def make(spec: EnvSpec, captions: bool = True) -> MiniGridAdapter:
         prefix = "BabyAI-" if spec.family == "babyai" else "MiniGrid-"
         known = sorted(k for k in registry if k.startswith(prefix))
         close = [k for k in known if name.lower().split("-v")[0] in k.lower()][:8]
-        raise ConfigError(f"unknown {spec.family} id {name!r}; "
-                          + (f"did you mean: {', '.join(close)}" if close else f"e.g. {', '.join(known[:8])} "
-                             f"({len(known)} {spec.family} ids registered)"))
-    return MiniGridAdapter(name, captions=captions, babyai=spec.family == "babyai" or name.startswith("BabyAI-"),
-                           max_steps=max_steps, view_size=view_size, env_kwargs=env_kwargs,
-                           observation=observation)
+        raise ConfigError(
+            f"unknown {spec.family} id {name!r}; "
+            + (
+                f"did you mean: {', '.join(close)}"
+                if close
+                else f"e.g. {', '.join(known[:8])} ({len(known)} {spec.family} ids registered)"
+            )
+        )
+    return MiniGridAdapter(
+        name,
+        captions=captions,
+        babyai=spec.family == "babyai" or name.startswith("BabyAI-"),
+        max_steps=max_steps,
+        view_size=view_size,
+        env_kwargs=env_kwargs,
+        observation=observation,
+    )

@@ -13,9 +13,10 @@ comprehension.
 `tests/test_minigrid_fast_obs.py` checks both against MiniGrid's own code on random walks through
 the registered MiniGrid and BabyAI levels.
 """
+
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from minigrid.core.constants import OBJECT_TO_IDX
@@ -29,7 +30,7 @@ _UNSEEN = bytes((0, 0, 0))
 _OUTSIDE = Wall()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _view_offsets(size: int, agent_dir: int) -> tuple[tuple[int, int], ...]:
     """For each cell of the rotated view, x-major (the encoded image's order), the offset (dx, dy) of the
     grid cell it shows from the view's top-left corner: `gen_obs_grid`'s `agent_dir + 1` left rotations."""
@@ -82,7 +83,12 @@ def observe(env: MiniGridEnv) -> dict:
                         visible[k - 1] = True
     # The agent sees what it carries at its own cell (MiniGrid puts it there after the sweep).
     view[(size // 2) * size + size - 1] = env.carrying
-    cells = b"".join([(_EMPTY if v is None else bytes(v.encode())) if seen else _UNSEEN for v, seen in zip(view, visible)])
+    cells = b"".join(
+        [
+            (_EMPTY if v is None else bytes(v.encode())) if seen else _UNSEEN
+            for v, seen in zip(view, visible, strict=False)
+        ]
+    )
     image = np.frombuffer(cells, np.uint8).reshape(size, size, 3).copy()  # writable, as MiniGrid's
     return {"image": image, "direction": env.agent_dir, "mission": env.mission}
 
@@ -104,8 +110,11 @@ def install(env: MiniGridEnv) -> bool:
     """Route `env.gen_obs` through `observe`; only for envs that use MiniGrid's own observation code
     (a level that overrides `gen_obs`, `gen_obs_grid` or `get_view_exts` keeps its own). True if installed."""
     cls = type(env)
-    own = (cls.gen_obs is MiniGridEnv.gen_obs and cls.gen_obs_grid is MiniGridEnv.gen_obs_grid
-           and cls.get_view_exts is MiniGridEnv.get_view_exts)
+    own = (
+        cls.gen_obs is MiniGridEnv.gen_obs
+        and cls.gen_obs_grid is MiniGridEnv.gen_obs_grid
+        and cls.get_view_exts is MiniGridEnv.get_view_exts
+    )
     if own and not isinstance(env.__dict__.get("gen_obs"), FastObservation):
-        env.gen_obs = FastObservation(env)
+        env.gen_obs = FastObservation(env)  # type: ignore[method-assign]
     return own

@@ -15,13 +15,15 @@ parameters and a description, so a run can say `--env doorkey-8x8`.
 Plugins add families (`register_env_family`) and folders of task specs (`register_task_specs`) from
 a module named by an `llm_explore.envs` entry point, loaded the first time a name is not a built-in one.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import yaml
@@ -32,12 +34,18 @@ from llm_explore.errors import ConfigError, UnknownNameError
 FAMILIES = ("minigrid", "babyai", "crafter", "textworld")
 
 EXAMPLE_IDS = {
-    "minigrid": ["minigrid:MiniGrid-Empty-5x5-v0", "minigrid:MiniGrid-DoorKey-8x8-v0",
-                 "minigrid:MiniGrid-KeyCorridorS3R2-v0"],
+    "minigrid": [
+        "minigrid:MiniGrid-Empty-5x5-v0",
+        "minigrid:MiniGrid-DoorKey-8x8-v0",
+        "minigrid:MiniGrid-KeyCorridorS3R2-v0",
+    ],
     "babyai": ["babyai:BabyAI-GoToLocal-v0", "babyai:BabyAI-PickupLoc-v0"],
     "crafter": ["crafter", "crafter?obs=pixels", "crafter?length=400"],
-    "textworld": ["textworld:coin_collector?level=5&seed=3", "textworld:treasure_hunter?level=5&seed=1",
-                  "textworld:cooking?level=1&seed=1"],
+    "textworld": [
+        "textworld:coin_collector?level=5&seed=3",
+        "textworld:treasure_hunter?level=5&seed=1",
+        "textworld:cooking?level=1&seed=1",
+    ],
 }
 
 
@@ -45,8 +53,8 @@ EXAMPLE_IDS = {
 class EnvSpec:
     """A parsed env id: the family, the name inside the family, and string parameters.
 
-        spec = parse_env_id("rooms:east?n=8")    # EnvSpec(family="rooms", name="east", params={"n": 8})
-        n = int(spec.params.get("n", 5))         # what a family's factory reads
+    spec = parse_env_id("rooms:east?n=8")    # EnvSpec(family="rooms", name="east", params={"n": 8})
+    n = int(spec.params.get("n", 5))         # what a family's factory reads
     """
 
     family: str
@@ -79,14 +87,16 @@ PLUGIN_FAMILIES: dict[str, EnvFamily] = {}
 PLUGIN_SPEC_DIRS: list[tuple[Path, str]] = []  # (folder of task-spec YAMLs, package)
 
 
-def register_env_family(name: str, make: Callable[..., Any], *, description: str = "",
-                        examples: list[str] | tuple[str, ...] = ()) -> EnvFamily:
+def register_env_family(
+    name: str, make: Callable[..., Any], *, description: str = "", examples: list[str] | tuple[str, ...] = ()
+) -> EnvFamily:
     """Add an env family: `--env NAME` or `--env NAME:variant?k=v` builds `make(spec, captions=...)`.
     A name llm-explore or another package uses is a `PluginConflictError` naming both packages."""
     name = name.lower()
     package = plugins.current_package(sys._getframe(1).f_globals.get("__name__"))
-    existing = plugins.BUILTIN if name in FAMILIES else (PLUGIN_FAMILIES[name].package
-                                                         if name in PLUGIN_FAMILIES else None)
+    existing = (
+        plugins.BUILTIN if name in FAMILIES else (PLUGIN_FAMILIES[name].package if name in PLUGIN_FAMILIES else None)
+    )
     plugins.check_unique("env family", name, existing, package)
     family = EnvFamily(name, make, description, tuple(examples) or (name,), package)
     PLUGIN_FAMILIES[name] = family
@@ -162,8 +172,11 @@ def parse_env_id(env_id: str, *, task_specs: bool = True) -> EnvSpec:
     spec = _task_spec(head) if task_specs else None
     if spec is not None:
         # `doorkey-8x8?observation=full`: the query's parameters override the spec's own.
-        return EnvSpec(spec.family, spec.name, {**spec.params, **params}, source=env_id,
-                       description=spec.description) if params else spec
+        return (
+            EnvSpec(spec.family, spec.name, {**spec.params, **params}, source=env_id, description=spec.description)
+            if params
+            else spec
+        )
     if ":" in head and not head.startswith(("/", ".")):
         family, _, name = head.partition(":")
         family = family.lower()
@@ -225,7 +238,9 @@ def load_task_spec(path: Path) -> EnvSpec:
         raise ConfigError(f"task spec {path} needs an 'id' field (e.g. id: minigrid:MiniGrid-DoorKey-8x8-v0)")
     unknown = set(data) - {"id", "params", "description", "max_steps"}
     if unknown:
-        raise ConfigError(f"task spec {path}: unknown fields {sorted(unknown)}; valid: id, params, description, max_steps")
+        raise ConfigError(
+            f"task spec {path}: unknown fields {sorted(unknown)}; valid: id, params, description, max_steps"
+        )
     base = parse_env_id(str(data["id"]), task_specs=False)
     params = dict(base.params)
     params.update(data.get("params") or {})
@@ -241,9 +256,13 @@ def _task_spec(env_id: str) -> EnvSpec | None:
             raise ConfigError(f"task spec file not found: {path}")
         return load_task_spec(path)
     # The shipped specs first: a plugin's module is imported only for a name that is not one of them.
-    path = _spec_files(False).get(env_id)
-    if path is None and ":" not in env_id and env_id.lower() not in FAMILIES \
-            and not env_id.startswith(("MiniGrid-", "BabyAI-")):
+    path = _spec_files(False).get(env_id)  # type: ignore[assignment]
+    if (
+        path is None
+        and ":" not in env_id
+        and env_id.lower() not in FAMILIES
+        and not env_id.startswith(("MiniGrid-", "BabyAI-"))
+    ):
         path = _spec_files().get(env_id)
     return load_task_spec(path) if path else None
 
@@ -257,8 +276,9 @@ def list_task_specs() -> list[dict[str, str]]:
     return out
 
 
-def pop_param(params: dict[str, Any], name: str, default: Any, kind: type, valid: tuple | None = None,
-              env_id: str = "") -> Any:
+def pop_param(
+    params: dict[str, Any], name: str, default: Any, kind: type, valid: tuple | None = None, env_id: str = ""
+) -> Any:
     """Take one parameter out of `params`, converted to `kind`; a bad value names what is valid."""
     if name not in params:
         return default
@@ -286,5 +306,6 @@ def _to_bool(raw: Any) -> bool:
 def reject_unknown(params: dict[str, Any], env_id: str, valid: list[str]) -> None:
     """Parameters left over after the adapter popped its own are a one-line error."""
     if params:
-        raise ConfigError(f"env {env_id}: unknown parameter(s) {', '.join(sorted(params))}; "
-                          f"valid: {', '.join(valid) or '(none)'}")
+        raise ConfigError(
+            f"env {env_id}: unknown parameter(s) {', '.join(sorted(params))}; valid: {', '.join(valid) or '(none)'}"
+        )

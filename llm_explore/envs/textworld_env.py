@@ -55,6 +55,7 @@ few hundred bytes) plus TextWorld's Python-side state tracking (the logical worl
 yields the admissible commands). Restoring takes well under a millisecond, so resets restore the
 post-reset snapshot instead of restarting the interpreter.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -65,8 +66,9 @@ import tempfile
 import time
 import warnings
 import zlib
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any, Collection, Iterator
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -87,6 +89,7 @@ GENERATE_WALL_FACTOR = 10.0
 
 class GameGenerationTimeout(ConfigError):
     """TextWorld did not finish generating a game within the time limit (remembered per game file)."""
+
 
 # ------------------------------------------------------------------------------------ game kinds
 COOKING_LEVELS: list[dict[str, Any]] = [
@@ -152,10 +155,18 @@ def walkthrough_length(path: str | Path) -> int | None:
     return len(walk) if walk else None
 
 
-def paper_games(kind: str, count: int, *, first_seed: int = 1, max_tries: int = 200,
-                folder: str | Path | None = None, timeout_s: float | None = None,
-                timed_out: list[int] | None = None, rejected: list[int] | None = None,
-                skip: Collection[int] = ()) -> list[int]:
+def paper_games(
+    kind: str,
+    count: int,
+    *,
+    first_seed: int = 1,
+    max_tries: int = 200,
+    folder: str | Path | None = None,
+    timeout_s: float | None = None,
+    timed_out: list[int] | None = None,
+    rejected: list[int] | None = None,
+    skip: Collection[int] = (),
+) -> list[int]:
     """Seeds of the first `count` games of `kind` at the paper's settings, generating them; for treasure
     hunter only seeds whose walkthrough has the paper's length (others are generated, then skipped and
     appended to `rejected`). A seed whose generation times out is skipped too, with a warning, and
@@ -183,8 +194,10 @@ def paper_games(kind: str, count: int, *, first_seed: int = 1, max_tries: int = 
                 return seeds
         elif rejected is not None:
             rejected.append(seed)
-    raise ConfigError(f"TextWorld {kind}: only {len(seeds)} of {count} games at the paper's settings among "
-                      f"seeds {first_seed}-{first_seed + max_tries - 1}")
+    raise ConfigError(
+        f"TextWorld {kind}: only {len(seeds)} of {count} games at the paper's settings among "
+        f"seeds {first_seed}-{first_seed + max_tries - 1}"
+    )
 
 
 def level_range(kind: str) -> str:
@@ -200,8 +213,7 @@ def valid_kinds() -> str:
 def _kind(name: str) -> str:
     kind = name.strip().lower().removeprefix("tw-").replace("-", "_")
     if kind not in KINDS:
-        raise ConfigError(f"unknown TextWorld game kind {name!r}; valid: {valid_kinds()}, "
-                          "or a path to a .z8 game")
+        raise ConfigError(f"unknown TextWorld game kind {name!r}; valid: {valid_kinds()}, or a path to a .z8 game")
     return kind
 
 
@@ -209,8 +221,10 @@ def _check_level(kind: str, level: int) -> None:
     if not 1 <= level <= KINDS[kind][1]:
         raise ConfigError(f"TextWorld {kind}: level {level} is out of range; valid: {level_range(kind)}")
     if kind == "coin_collector" and _coin_collector_rooms(level) > MAX_ROOMS:
-        raise ConfigError(f"TextWorld coin_collector: level {level} needs {_coin_collector_rooms(level)} rooms "
-                          f"and TextWorld 1.7 games hold at most {MAX_ROOMS}; valid: {level_range(kind)}")
+        raise ConfigError(
+            f"TextWorld coin_collector: level {level} needs {_coin_collector_rooms(level)} rooms "
+            f"and TextWorld 1.7 games hold at most {MAX_ROOMS}; valid: {level_range(kind)}"
+        )
 
 
 def _coin_collector_rooms(level: int) -> int:
@@ -223,10 +237,10 @@ def cooking_settings(level: int = 1, **overrides: Any) -> dict[str, Any]:
     _check_level("cooking", level)
     unknown = set(overrides) - set(COOKING_SETTINGS)
     if unknown:
-        raise ConfigError(f"TextWorld cooking: unknown setting(s) {', '.join(sorted(unknown))}; "
-                          f"valid: {', '.join(COOKING_SETTINGS)}")
-    settings: dict[str, Any] = {"recipe": 1, "take": 0, "go": 1, **{f: False for f in COOKING_FLAGS},
-                                "split": None}
+        raise ConfigError(
+            f"TextWorld cooking: unknown setting(s) {', '.join(sorted(unknown))}; valid: {', '.join(COOKING_SETTINGS)}"
+        )
+    settings: dict[str, Any] = {"recipe": 1, "take": 0, "go": 1, **{f: False for f in COOKING_FLAGS}, "split": None}
     settings.update(COOKING_LEVELS[level - 1])
     settings.update({k: v for k, v in overrides.items() if v is not None})
     if not 1 <= settings["recipe"] <= MAX_RECIPE:
@@ -261,8 +275,15 @@ def game_name(kind: str, level: int, seed: int, settings: dict[str, Any] | None 
     return "-".join(parts) + f"-s{seed}.z8"
 
 
-def game_path(kind: str, level: int = 1, seed: int = 0, *, folder: str | Path | None = None,
-              timeout_s: float | None = None, **settings: Any) -> Path:
+def game_path(
+    kind: str,
+    level: int = 1,
+    seed: int = 0,
+    *,
+    folder: str | Path | None = None,
+    timeout_s: float | None = None,
+    **settings: Any,
+) -> Path:
     """Path of the `.z8` game of these parameters, generating it on first use.
 
     `folder` overrides the cache directory. `settings` are tw-cooking settings (cooking only).
@@ -271,8 +292,9 @@ def game_path(kind: str, level: int = 1, seed: int = 0, *, folder: str | Path | 
     `$LLM_EXPLORE_GAME_TIMEOUT` or GENERATE_TIMEOUT_S) with `GameGenerationTimeout`; a `.timeout`
     file beside the game remembers it, so asking again with no longer a limit fails at once.
     """
-    timeout_s = float(timeout_s if timeout_s is not None else os.environ.get("LLM_EXPLORE_GAME_TIMEOUT",
-                                                                             GENERATE_TIMEOUT_S))
+    timeout_s = float(
+        timeout_s if timeout_s is not None else os.environ.get("LLM_EXPLORE_GAME_TIMEOUT", GENERATE_TIMEOUT_S)
+    )
     kind = _kind(kind)
     level, seed = int(level), int(seed)
     _check_level(kind, level)
@@ -281,8 +303,10 @@ def game_path(kind: str, level: int = 1, seed: int = 0, *, folder: str | Path | 
     if kind == "cooking":
         full = cooking_settings(level, **settings)
     elif settings:
-        raise ConfigError(f"TextWorld {kind}: unknown setting(s) {', '.join(sorted(settings))}; "
-                          "valid: level, seed (settings are for cooking games)")
+        raise ConfigError(
+            f"TextWorld {kind}: unknown setting(s) {', '.join(sorted(settings))}; "
+            "valid: level, seed (settings are for cooking games)"
+        )
     else:
         full = {"level": level}
     path = Path(folder).expanduser() if folder is not None else games_dir()
@@ -297,21 +321,25 @@ def game_path(kind: str, level: int = 1, seed: int = 0, *, folder: str | Path | 
         from llm_explore.errors import RunFileError
 
         where = "--out folder" if folder is not None else "game cache ($LLM_EXPLORE_GAMES)"
-        raise RunFileError(f"cannot write TextWorld games to the {where} {path.parent}: "
-                           f"{exc.strerror or exc}") from None
+        raise RunFileError(
+            f"cannot write TextWorld games to the {where} {path.parent}: {exc.strerror or exc}"
+        ) from None
     marker = path.with_suffix(".timeout")
     with _locked(path.parent / f".{path.stem}.lock"):
         if not _complete(path):  # another process may have made it while we waited
             if marker.is_file() and float(marker.read_text() or 0) >= timeout_s:
-                raise GameGenerationTimeout(f"TextWorld {kind} level {level} seed {seed}: generation did not finish "
-                                            f"within {float(marker.read_text()):g} s before ({marker}); try another "
-                                            "seed, or delete that file and raise $LLM_EXPLORE_GAME_TIMEOUT")
+                raise GameGenerationTimeout(
+                    f"TextWorld {kind} level {level} seed {seed}: generation did not finish "
+                    f"within {float(marker.read_text()):g} s before ({marker}); try another "
+                    "seed, or delete that file and raise $LLM_EXPLORE_GAME_TIMEOUT"
+                )
             _generate_bounded(KINDS[kind][0], full, seed, path, timeout_s, f"{kind} level {level} seed {seed}")
     return path
 
 
-def _generate_bounded(challenge: str, settings: dict[str, Any], seed: int, path: Path, timeout_s: float,
-                      what: str) -> None:
+def _generate_bounded(
+    challenge: str, settings: dict[str, Any], seed: int, path: Path, timeout_s: float, what: str
+) -> None:
     """`_generate` in a forked child, stopped after `timeout_s`; its error, if any, is raised here."""
     import multiprocessing
 
@@ -339,18 +367,23 @@ def _generate_bounded(challenge: str, settings: dict[str, Any], seed: int, path:
         proc.join(min(0.5, max(0.01, timeout_s / 10)))
         if not proc.is_alive():
             break
-        cpu = _cpu_seconds(proc.pid)
+        cpu = _cpu_seconds(proc.pid)  # type: ignore[arg-type]
         wall = time.monotonic() - started
         if (cpu if cpu is not None else wall) >= timeout_s or wall >= wall_cap:
             proc.kill()
             proc.join()
             path.with_suffix(".timeout").write_text(f"{timeout_s:g}\n")
             # The message always names the limit the user can raise; which bound ended it comes after.
-            spent = (f"{timeout_s:g} s of CPU time ({wall:.0f} s wall)" if cpu is not None and cpu >= timeout_s
-                     else f"{timeout_s:g} s (stopped by the wall-clock cap after {wall:.1f} s wall time)")
-            raise GameGenerationTimeout(f"TextWorld {what}: generation did not finish within {spent} "
-                                        "(TextWorld's quest sampler); try another seed or raise "
-                                        "$LLM_EXPLORE_GAME_TIMEOUT")
+            spent = (
+                f"{timeout_s:g} s of CPU time ({wall:.0f} s wall)"
+                if cpu is not None and cpu >= timeout_s
+                else f"{timeout_s:g} s (stopped by the wall-clock cap after {wall:.1f} s wall time)"
+            )
+            raise GameGenerationTimeout(
+                f"TextWorld {what}: generation did not finish within {spent} "
+                "(TextWorld's quest sampler); try another seed or raise "
+                "$LLM_EXPLORE_GAME_TIMEOUT"
+            )
     if proc.exitcode != 0:
         message = receive.recv() if receive.poll() else f"TextWorld {what}: generation exited with {proc.exitcode}"
         raise ConfigError(message)
@@ -360,7 +393,7 @@ def _cpu_seconds(pid: int) -> float | None:
     """CPU time of process `pid` and its finished children (Linux /proc); None where it cannot be read."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         # Fields 14-17 of proc(5): utime, stime, cutime, cstime (after the name: indices 11-14).
         return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
@@ -468,8 +501,17 @@ def _request_infos():
     import textworld
 
     # No policy_commands or intermediate_reward: they re-plan the quest every step (slow).
-    return textworld.EnvInfos(admissible_commands=True, description=True, inventory=True, won=True,
-                              lost=True, score=True, max_score=True, objective=True, feedback=True)
+    return textworld.EnvInfos(
+        admissible_commands=True,
+        description=True,
+        inventory=True,
+        won=True,
+        lost=True,
+        score=True,
+        max_score=True,
+        objective=True,
+        feedback=True,
+    )
 
 
 def _pack(array: np.ndarray, base: np.ndarray) -> bytes:
@@ -489,8 +531,14 @@ class TextWorldAdapter(AdapterEnv):
     family = "textworld"
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
-    def __init__(self, path: str | Path, *, max_steps: int = DEFAULT_MAX_STEPS,
-                 max_actions: int = DEFAULT_MAX_ACTIONS, captions: bool = True):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        max_actions: int = DEFAULT_MAX_ACTIONS,
+        captions: bool = True,
+    ):
         super().__init__(captions=captions)
         import textworld
 
@@ -582,13 +630,26 @@ class TextWorldAdapter(AdapterEnv):
         self.action_names = commands
         text = self._caption(feedback, description, inventory) if self.captions else ""
         key = (location, inventory_items(inventory), score, zlib.crc32(description.encode()))
-        progress = np.array([score / max(1, max_score), min(1.0, self._steps / max(1, self.max_steps))],
-                            dtype=np.float32)
-        info = {"text": text, "mission": state["objective"] or "", "events": events, "state_key": key,
-                "actions_text": commands, "admissible_commands": list(commands),
-                "won": bool(state["won"]), "lost": bool(state["lost"]), "score": score, "max_score": max_score,
-                "feedback": feedback, "description": description, "inventory": inventory,
-                "location": location, "invalid_action": False}
+        progress = np.array(
+            [score / max(1, max_score), min(1.0, self._steps / max(1, self.max_steps))], dtype=np.float32
+        )
+        info = {
+            "text": text,
+            "mission": state["objective"] or "",
+            "events": events,
+            "state_key": key,
+            "actions_text": commands,
+            "admissible_commands": list(commands),
+            "won": bool(state["won"]),
+            "lost": bool(state["lost"]),
+            "score": score,
+            "max_score": max_score,
+            "feedback": feedback,
+            "description": description,
+            "inventory": inventory,
+            "location": location,
+            "invalid_action": False,
+        }
         return {"progress": progress}, info
 
     @staticmethod
@@ -633,12 +694,19 @@ class TextWorldAdapter(AdapterEnv):
         (checkpoints then hold the exact envs, `env_state_kind: pickled`, as for MiniGrid and Crafter)."""
         snapshot = self.save_state() if self._base is not None and self._last_info else None
         rng = self._np_random.bit_generator.state if self._np_random is not None else None
-        return {"path": str(self.path), "max_steps": self.max_steps, "max_actions": self.max_actions,
-                "captions": self.captions, "snapshot": snapshot, "np_random": rng}
+        return {
+            "path": str(self.path),
+            "max_steps": self.max_steps,
+            "max_actions": self.max_actions,
+            "captions": self.captions,
+            "snapshot": snapshot,
+            "np_random": rng,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], max_steps=state["max_steps"], max_actions=state["max_actions"],
-                      captions=state["captions"])
+        self.__init__(  # type: ignore[misc]
+            state["path"], max_steps=state["max_steps"], max_actions=state["max_actions"], captions=state["captions"]
+        )
         if state["np_random"] is not None:
             self._np_random = np.random.Generator(np.random.PCG64())
             self._np_random.bit_generator.state = state["np_random"]
@@ -662,11 +730,19 @@ class TextWorldAdapter(AdapterEnv):
         # Inform7Data carries the description/inventory over from its last state when a command
         # prints none (e.g. an unknown verb): that state is part of what the next step reads.
         carried = {k: self._inform7.state.get(k) for k in ("description", "inventory", "score", "moves")}
-        return {"game": str(self.path), "ram": _pack(ram, self._base[0]), "stack": _pack(stack, self._base[1]),
-                "registers": tuple(registers), "progression": tracking._game_progression.copy(),
-                "last_action": tracking._last_action, "policy": tracking._current_winning_policy,
-                "previous_policy": tracking._previous_winning_policy, "moves": tracking._moves,
-                "carried": carried, "steps": self._steps}
+        return {
+            "game": str(self.path),
+            "ram": _pack(ram, self._base[0]),  # type: ignore[index]
+            "stack": _pack(stack, self._base[1]),  # type: ignore[index]
+            "registers": tuple(registers),
+            "progression": tracking._game_progression.copy(),
+            "last_action": tracking._last_action,
+            "policy": tracking._current_winning_policy,
+            "previous_policy": tracking._previous_winning_policy,
+            "moves": tracking._moves,
+            "carried": carried,
+            "steps": self._steps,
+        }
 
     def _set_state(self, payload: dict[str, Any]) -> None:
         from textworld.core import GameState
@@ -675,7 +751,7 @@ class TextWorldAdapter(AdapterEnv):
             raise ValueError(f"snapshot of game {payload['game']} given to an env playing {self.path}")
         if self._base is None:  # never reset: start the interpreter and the tracking first
             self._reset(None, None)
-        ram, stack = _unpack(payload["ram"], self._base[0]), _unpack(payload["stack"], self._base[1])
+        ram, stack = _unpack(payload["ram"], self._base[0]), _unpack(payload["stack"], self._base[1])  # type: ignore[index]
         self._jericho.set_state((ram, stack, *payload["registers"]))
         tracking = self._tracking
         tracking._game_progression = payload["progression"].copy()  # the payload stays reusable
@@ -738,8 +814,10 @@ def _existing_game(name: str) -> Path:
     if not path.is_file():
         raise ConfigError(f"TextWorld game file not found: {path}")
     if not path.with_suffix(".json").is_file():
-        raise ConfigError(f"TextWorld game {path}: the .json TextWorld writes next to the .z8 is missing "
-                          "(it holds the admissible commands and the objective)")
+        raise ConfigError(
+            f"TextWorld game {path}: the .json TextWorld writes next to the .z8 is missing "
+            "(it holds the admissible commands and the objective)"
+        )
     _check_story_file(path)
     return path
 
@@ -750,8 +828,10 @@ def _check_story_file(path: Path) -> None:
     bytes 26-27 the file length in units of 2/4/8 bytes by version (0 in some very old files)."""
     data = path.read_bytes()
     if len(data) < 64 or not 1 <= data[0] <= 8:
-        raise ConfigError(f"TextWorld game {path} is not a Z-machine story file "
-                          f"({len(data)} bytes{', empty' if not data else ''}); regenerate it")
+        raise ConfigError(
+            f"TextWorld game {path} is not a Z-machine story file "
+            f"({len(data)} bytes{', empty' if not data else ''}); regenerate it"
+        )
     version = data[0]
     unit = 2 if version <= 3 else 4 if version <= 5 else 8
     declared = int.from_bytes(data[26:28], "big") * unit

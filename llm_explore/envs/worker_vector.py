@@ -20,6 +20,7 @@ it, so a run gives the same numbers with 0, 1 or more workers. Checkpoints: `get
 `set_env_state()` move the pickled sub-envs in the same format the learner writes for a sync vector
 env, so a run checkpointed with workers resumes without them and the other way round.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -27,7 +28,8 @@ import pickle
 import signal
 import sys
 import traceback
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -139,8 +141,10 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
         self.single_action_space = probe.action_space
         self.observation_space = gym.vector.utils.batch_space(probe.observation_space, self.num_envs)
         self.action_space = gym.vector.utils.batch_space(probe.action_space, self.num_envs)
-        self.metadata = {**dict(getattr(probe, "metadata", {}) or {}),
-                         "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+        self.metadata = {
+            **dict(getattr(probe, "metadata", {}) or {}),
+            "autoreset_mode": gym.vector.AutoresetMode.SAME_STEP,
+        }
         self.render_mode = None
         self.closed = False
         self._conns: list[Any] = []
@@ -155,8 +159,12 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
         ctx = mp.get_context(method)
         for sl in self.slices:
             parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, [factories[i] for i in sl]), daemon=True,
-                               name=f"llm-explore-env-{sl.start}-{sl.stop - 1}")
+            proc = ctx.Process(  # type: ignore[attr-defined]
+                target=_worker,
+                args=(child, [factories[i] for i in sl]),
+                daemon=True,
+                name=f"llm-explore-env-{sl.start}-{sl.stop - 1}",
+            )
             proc.start()
             child.close()
             self._conns.append(parent)
@@ -173,8 +181,9 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
             try:
                 conn.send((cmd, None if payloads is None else payloads[i]))
             except (BrokenPipeError, ConnectionResetError, EOFError) as exc:
-                raise WorkerError(f"the worker for envs {sl.start}-{sl.stop - 1} died "
-                                  f"(exit code {self._procs[i].exitcode})") from exc
+                raise WorkerError(
+                    f"the worker for envs {sl.start}-{sl.stop - 1} died (exit code {self._procs[i].exitcode})"
+                ) from exc
 
     def _gather(self) -> list[Any]:
         results, errors = [], []
@@ -216,10 +225,11 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
 
     def step(self, actions: Any):
         actions = np.asarray(actions)
-        self._send("step", [actions[sl.start:sl.stop] for sl in self.slices])
+        self._send("step", [actions[sl.start : sl.stop] for sl in self.slices])
         local = self.local_slice
         obs, rewards, terms, truncs, infos = self._local(
-            lambda: _step_slice(self.local_envs, actions[local.start:local.stop]))
+            lambda: _step_slice(self.local_envs, actions[local.start : local.stop])
+        )
         infos = EnvInfos(infos)
         for o, r, te, tr, inf in self._gather():
             obs.extend(o)
@@ -227,8 +237,13 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
             terms.extend(te)
             truncs.extend(tr)
             infos.extend(inf)
-        return (_stack(self.single_observation_space, obs), np.asarray(rewards, dtype=np.float64),
-                np.asarray(terms, dtype=bool), np.asarray(truncs, dtype=bool), infos)
+        return (
+            _stack(self.single_observation_space, obs),
+            np.asarray(rewards, dtype=np.float64),
+            np.asarray(terms, dtype=bool),
+            np.asarray(truncs, dtype=bool),
+            infos,
+        )
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         self._send("get_attr", [name] * len(self.slices))
@@ -252,10 +267,10 @@ class WorkerVectorEnv(gym.vector.VectorEnv):
         envs = pickle.loads(blob)["envs"]
         if len(envs) != self.num_envs:
             raise ValueError(f"checkpoint holds {len(envs)} envs, this run has {self.num_envs}")
-        self._send("set_state", [pickle.dumps(envs[sl.start:sl.stop]) for sl in self.slices])
+        self._send("set_state", [pickle.dumps(envs[sl.start : sl.stop]) for sl in self.slices])
         for env in self.local_envs:
             env.close()
-        self.local_envs = envs[self.local_slice.start:self.local_slice.stop]
+        self.local_envs = envs[self.local_slice.start : self.local_slice.stop]
         self._gather()
 
     def close(self, **kwargs: Any) -> None:

@@ -9,19 +9,24 @@ needs) while the episodic extrinsic stream is cut there anyway.
 Truncation (a time limit) bootstraps, termination does not: `final_values` holds V(final obs) for
 truncated steps, and the extrinsic target is r + gamma * V(final obs) there.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 
 class RolloutBuffer:
     """Fixed-size (num_steps, num_envs) storage; observations are dicts of arrays."""
 
-    def __init__(self, num_steps: int, num_envs: int, obs_shapes: dict[str, tuple[tuple[int, ...], torch.dtype]],
-                 action_shape: tuple[int, ...] = ()):
+    def __init__(
+        self,
+        num_steps: int,
+        num_envs: int,
+        obs_shapes: dict[str, tuple[tuple[int, ...], torch.dtype]],
+        action_shape: tuple[int, ...] = (),
+    ):
         self.num_steps, self.num_envs = num_steps, num_envs
         T, N = num_steps, num_envs
         self.obs = {k: torch.zeros((T, N, *shape), dtype=dtype) for k, (shape, dtype) in obs_shapes.items()}
@@ -42,9 +47,18 @@ class RolloutBuffer:
             self.obs[k][t] = v
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, last_value: torch.Tensor, terminated: torch.Tensor,
-        truncated: torch.Tensor, final_values: torch.Tensor, valid: torch.Tensor, gamma: float, lam: float,
-        episodic: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    last_value: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    final_values: torch.Tensor,
+    valid: torch.Tensor,
+    gamma: float,
+    lam: float,
+    episodic: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Generalised advantage estimation over (T, N) tensors; returns (advantages, returns).
 
     episodic=False (the RND paper's intrinsic stream) ignores episode ends entirely.
@@ -90,10 +104,20 @@ class Batch:
         return self.actions.shape[0]
 
 
-def flatten(buf: RolloutBuffer, advantages: torch.Tensor, ext_returns: torch.Tensor,
-            int_returns: torch.Tensor) -> Batch:
+def flatten(
+    buf: RolloutBuffer, advantages: torch.Tensor, ext_returns: torch.Tensor, int_returns: torch.Tensor
+) -> Batch:
     def f(x: torch.Tensor) -> torch.Tensor:
         return x.reshape(-1, *x.shape[2:])
 
-    return Batch({k: f(v) for k, v in buf.obs.items()}, f(buf.actions), f(buf.logprobs), f(advantages),
-                 f(ext_returns), f(int_returns), f(buf.ext_values), f(buf.int_values), f(buf.valid))
+    return Batch(
+        {k: f(v) for k, v in buf.obs.items()},
+        f(buf.actions),
+        f(buf.logprobs),
+        f(advantages),
+        f(ext_returns),
+        f(int_returns),
+        f(buf.ext_values),
+        f(buf.int_values),
+        f(buf.valid),
+    )

@@ -14,9 +14,9 @@ standardised by running moments of that output, so an unseen state starts with |
 count of about one) instead of whatever an untrained network outputs. Deviations (see the README):
 uniform rather than prioritised replay, a smaller buffer, and minibatch updates once per rollout.
 """
+
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,7 +42,8 @@ class CFNConfig(StrictModel):
     replay_size: int = Field(50_000, ge=1, description="states kept for training (reference 1e6)")
     random_prior: bool = Field(True, description="add a fixed random network's standardised output (reference)")
     prior_norm_states: int = Field(
-        1024, ge=1, description="first states whose prior outputs set the prior's mean/var (then frozen)")
+        1024, ge=1, description="first states whose prior outputs set the prior's mean/var (then frozen)"
+    )
 
 
 class CoinFlipNet(nn.Module):
@@ -75,7 +76,7 @@ class CFNShaper(RewardShaper):
 
     name = "cfn"
 
-    def __init__(self, ctx: "RunContext | None" = None, config: CFNConfig | None = None):
+    def __init__(self, ctx: RunContext | None = None, config: CFNConfig | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "cfn", CFNConfig)
         seed = ctx.seed if ctx is not None else 0
@@ -88,8 +89,9 @@ class CFNShaper(RewardShaper):
         super().bind(num_envs, specs)
         self.in_specs = novelty_specs(specs)
         self.net = CoinFlipNet(self.in_specs, self.cfg.num_coins, self.cfg.random_prior)
-        self.optimizer = torch.optim.RMSprop(self.net.trained.parameters(), lr=self.cfg.learning_rate,
-                                             momentum=0.9, eps=1e-4)
+        self.optimizer = torch.optim.RMSprop(
+            self.net.trained.parameters(), lr=self.cfg.learning_rate, momentum=0.9, eps=1e-4
+        )
         size = self.cfg.replay_size
         self.replay = {k: torch.zeros((size, *s.shape), dtype=s.dtype) for k, s in self.in_specs.items()}
         self.flips = torch.zeros((size, self.cfg.num_coins), dtype=torch.int8)
@@ -160,10 +162,17 @@ class CFNShaper(RewardShaper):
 
     def state_dict(self) -> dict[str, Any]:
         n = self.stored
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": self.rng.bit_generator.state, "prior_rms": vars(self.prior_rms).copy(),
-                "prior_seen": self.prior_seen, "replay": {k: v[:n].clone() for k, v in self.replay.items()},
-                "flips": self.flips[:n].clone(), "stored": n, "ptr": self.ptr}
+        return {
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "prior_rms": vars(self.prior_rms).copy(),
+            "prior_seen": self.prior_seen,
+            "replay": {k: v[:n].clone() for k, v in self.replay.items()},
+            "flips": self.flips[:n].clone(),
+            "stored": n,
+            "ptr": self.ptr,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])

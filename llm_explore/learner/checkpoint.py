@@ -5,17 +5,20 @@ uninterrupted one would: network and optimizer, the shaper's state, the episode 
 (torch, numpy, python, the minibatch generator) and the environments themselves. Environments are
 saved by pickling the vector env's sub-environments (MiniGrid and Crafter pickle in well under a
 millisecond; TextWorld's adapter pickles as an exact snapshot restored into a new interpreter); an
-environment that cannot be pickled is instead re-created and reset with a seed derived from the run seed and the step count, which keeps
-the run reproducible but not identical to an uninterrupted one (recorded as `env_state: "reseeded"`).
+environment that cannot be pickled is instead re-created and reset with a seed derived from the run seed
+and the step count, which keeps the run reproducible
+but not identical to an uninterrupted one (recorded as `env_state: "reseeded"`).
 """
+
 from __future__ import annotations
 
 import os
 import pickle
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -116,8 +119,9 @@ def load(path: str | Path) -> dict[str, Any]:
     return state
 
 
-def load_latest(run_dir: str | Path, warn: Callable[[str], None] = files.warn
-                ) -> tuple[Path | None, dict[str, Any] | None]:
+def load_latest(
+    run_dir: str | Path, warn: Callable[[str], None] = files.warn
+) -> tuple[Path | None, dict[str, Any] | None]:
     """The newest checkpoint that loads, as (path, state); (None, None) when there is none.
 
     A corrupt newest file (a full disk, a kill during a copy) falls back to the one before it,
@@ -135,6 +139,9 @@ def load_latest(run_dir: str | Path, warn: Callable[[str], None] = files.warn
             warn(f"{problem}; using {path.name} instead")
         return path, state
     if found:
-        raise RunFileError(f"no readable checkpoint in {Path(run_dir) / CKPT_DIR}: "
-                           f"{', '.join(p.name for p in reversed(found))} {'is' if len(found) == 1 else 'are all'} truncated or corrupt")
+        raise RunFileError(
+            f"no readable checkpoint in {Path(run_dir) / CKPT_DIR}: "
+            f"{', '.join(p.name for p in reversed(found))} {'is' if len(found) == 1 else 'are all'} "
+            "truncated or corrupt"
+        )
     return None, None

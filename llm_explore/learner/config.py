@@ -7,12 +7,12 @@ explicitly (in YAML, `--set` or a CLI option). A method may also ask for its own
 goal conditioning); the order is: explicit value > method default > family preset (or the named
 `learner.preset`) > field default.
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from llm_explore.config import PPOConfig  # the schema lives with the root config (config never imports the learner)
-
 
 # Per-family presets, applied to fields the user did not set.
 #
@@ -28,16 +28,29 @@ from llm_explore.config import PPOConfig  # the schema lives with the root confi
 # their near-zero advantages to unit variance turns value noise into policy updates (seen on
 # DoorKey-8x8: the random policy's 6% success fell to 0 and stayed there for 1.2M frames).
 TORCH_AC_MINIGRID: dict[str, Any] = {
-    "num_envs": 16, "num_steps": 128, "learning_rate": 1e-3, "anneal_lr": False, "adam_eps": 1e-8,
-    "update_epochs": 4, "minibatch_size": 256, "norm_adv": False, "clip_coef": 0.2, "ent_coef": 0.01,
-    "vf_coef": 1.0, "max_grad_norm": 0.5, "gamma": 0.99, "gae_lambda": 0.95,
-    "hidden_size": 64, "heads": "separate", "init": "torch_ac", "grid_input": "ids",
+    "num_envs": 16,
+    "num_steps": 128,
+    "learning_rate": 1e-3,
+    "anneal_lr": False,
+    "adam_eps": 1e-8,
+    "update_epochs": 4,
+    "minibatch_size": 256,
+    "norm_adv": False,
+    "clip_coef": 0.2,
+    "ent_coef": 0.01,
+    "vf_coef": 1.0,
+    "max_grad_norm": 0.5,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "hidden_size": 64,
+    "heads": "separate",
+    "init": "torch_ac",
+    "grid_input": "ids",
 }
 FAMILY_PRESETS: dict[str, dict[str, Any]] = {
     "minigrid": TORCH_AC_MINIGRID,
     "crafter": {"num_envs": 8, "num_steps": 128, "learning_rate": 3e-4, "hidden_size": 256},
-    "textworld": {"num_envs": 4, "num_steps": 32, "learning_rate": 3e-4, "hidden_size": 128,
-                  "num_minibatches": 2},
+    "textworld": {"num_envs": 4, "num_steps": 32, "learning_rate": 3e-4, "hidden_size": 128, "num_minibatches": 2},
 }
 # Named presets a run can ask for with `--set learner.preset=NAME`, in place of its family's.
 # minigrid-2026-11: the MiniGrid preset before torch-ac was matched setting by setting (2026-12-07);
@@ -45,11 +58,24 @@ FAMILY_PRESETS: dict[str, dict[str, Any]] = {
 # init, 4 minibatches, Adam eps 1e-5, CleanRL's value-loss weight).
 NAMED_PRESETS: dict[str, dict[str, Any]] = {
     "torch-ac": TORCH_AC_MINIGRID,
-    "minigrid-2026-11": {"num_envs": 8, "num_steps": 128, "learning_rate": 1e-3, "hidden_size": 64,
-                         "norm_adv": False, "anneal_lr": False, "heads": "shared", "init": "orthogonal",
-                         "grid_input": "onehot", "minibatch_size": None, "num_minibatches": 4,
-                         "adam_eps": 1e-5, "vf_coef": 0.5},
+    "minigrid-2026-11": {
+        "num_envs": 8,
+        "num_steps": 128,
+        "learning_rate": 1e-3,
+        "hidden_size": 64,
+        "norm_adv": False,
+        "anneal_lr": False,
+        "heads": "shared",
+        "init": "orthogonal",
+        "grid_input": "onehot",
+        "minibatch_size": None,
+        "num_minibatches": 4,
+        "adam_eps": 1e-5,
+        "vf_coef": 0.5,
+    },
 }
+
+
 def resolve_learner(cfg, family: str, method_defaults: dict[str, Any] | None = None):
     """Return a copy of the RunConfig with family presets and method defaults filled in.
 

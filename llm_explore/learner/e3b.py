@@ -22,10 +22,12 @@ Global and Episodic Bonuses for Exploration in Contextual MDPs" (Henaff et al. 2
 `count` (1 / sqrt(N(state_key)) over the whole run) or `rnd` (RND's prediction error of the state,
 with RND's input normalisation; the product is normalised as a whole).
 """
+
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -34,8 +36,16 @@ import torch.nn.functional as F
 from pydantic import Field
 
 from llm_explore.learner.encoders import KeySpec, StateEncoder, _layer_init
-from llm_explore.learner.shaping import (RewardShaper, RNDConfig, RNDShaper, RunningMeanStd, Transitions,
-                                         _key_of, method_section, novelty_specs)
+from llm_explore.learner.shaping import (
+    RewardShaper,
+    RNDConfig,
+    RNDShaper,
+    RunningMeanStd,
+    Transitions,
+    _key_of,
+    method_section,
+    novelty_specs,
+)
 from llm_explore.strict_model import StrictModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,14 +62,20 @@ class E3BConfig(StrictModel):
     num_minibatches: int = Field(4, ge=1)
     max_grad_norm: float = Field(40.0, gt=0, description="gradient clip (the reference's max_grad_norm)")
     reward_norm: Literal["int", "none"] = Field(
-        "int", description="divide the bonus by a running std of the bonuses (reference: --reward_norm int)")
+        "int", description="divide the bonus by a running std of the bonuses (reference: --reward_norm int)"
+    )
     clip_reward: bool = Field(
-        True, description="clip task reward + weighted normalised bonus to [-1, 1] per step (reference --clip_rewards 1)")
+        True,
+        description="clip task reward + weighted normalised bonus to [-1, 1] per step (reference --clip_rewards 1)",
+    )
     unit_embedding: bool = Field(
-        False, description="scale each phi to unit length before the bonus (not the reference's: bounds "
-        "b by 1/ridge; see the README for the heavy tail it cuts)")
+        False,
+        description="scale each phi to unit length before the bonus (not the reference's: bounds "
+        "b by 1/ridge; see the README for the heavy tail it cuts)",
+    )
     global_bonus: Literal["none", "count", "rnd"] = Field(
-        "none", description="multiply by a global factor (Henaff et al. 2023): none, count or rnd")
+        "none", description="multiply by a global factor (Henaff et al. 2023): none, count or rnd"
+    )
     sofe: bool = Field(False, description="give the policy the bonus's statistics (SOFE, Castanyer et al. 2023)")
 
 
@@ -83,8 +99,9 @@ class InverseDynamics(nn.Module):
         super().__init__()
         self.encoder = StateEncoder(specs, hidden)
         self.embed = _layer_init(nn.Linear(self.encoder.out_dim, dim))
-        self.head = nn.Sequential(_layer_init(nn.Linear(2 * dim, 256)), nn.ReLU(),
-                                  _layer_init(nn.Linear(256, n_actions), std=1.0))
+        self.head = nn.Sequential(
+            _layer_init(nn.Linear(2 * dim, 256)), nn.ReLU(), _layer_init(nn.Linear(256, n_actions), std=1.0)
+        )
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.embed(self.encoder(obs))
@@ -98,8 +115,13 @@ class E3BShaper(RewardShaper):
 
     name = "e3b"
 
-    def __init__(self, ctx: "RunContext | None" = None, config: E3BConfig | None = None,
-                 n_actions: int | None = None, rnd_config: RNDConfig | None = None):
+    def __init__(
+        self,
+        ctx: RunContext | None = None,
+        config: E3BConfig | None = None,
+        n_actions: int | None = None,
+        rnd_config: RNDConfig | None = None,
+    ):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "e3b", E3BConfig)
         self.variant = "" if self.cfg.global_bonus == "none" else f"x{self.cfg.global_bonus}"
@@ -171,7 +193,7 @@ class E3BShaper(RewardShaper):
             emb = self.model(inputs)
             if self.cfg.unit_embedding:
                 emb = F.normalize(emb, dim=-1)
-            h, h0 = emb[:len(rows)], emb[len(rows):]
+            h, h0 = emb[: len(rows)], emb[len(rows) :]
             if len(first):
                 self._update(first, h0)
                 self.fresh[first] = False
@@ -220,9 +242,13 @@ class E3BShaper(RewardShaper):
         self.last_bonus[valid] = episodic[valid]
         # Training data for the inverse-dynamics model: (s, s', a) of the valid rows.
         v = torch.as_tensor(valid)
-        self._pending.append(({k: t[v] for k, t in self._inputs(batch.obs).items()},
-                              {k: t[v] for k, t in self._inputs(batch.next_obs).items()},
-                              torch.as_tensor(np.asarray(batch.actions))[v].long()))
+        self._pending.append(
+            (
+                {k: t[v] for k, t in self._inputs(batch.obs).items()},
+                {k: t[v] for k, t in self._inputs(batch.next_obs).items()},
+                torch.as_tensor(np.asarray(batch.actions))[v].long(),
+            )
+        )
         if self._batched:
             self.rnd.record(batch)
             self._episodic_rollout.append(np.where(valid, episodic, 0.0))
@@ -231,8 +257,11 @@ class E3BShaper(RewardShaper):
         bonus = np.where(valid, episodic * factor, 0.0)
         self._rollout_bonus.append(bonus[valid])
         if valid.any():
-            self._last.update(episodic=float(episodic[valid].mean()), glob=float(factor[valid].mean()),
-                              bonus=float(bonus[valid].mean()))
+            self._last.update(
+                episodic=float(episodic[valid].mean()),
+                glob=float(factor[valid].mean()),
+                bonus=float(bonus[valid].mean()),
+            )
         return bonus.astype(np.float32)
 
     def rollout_bonus(self) -> np.ndarray:
@@ -240,12 +269,13 @@ class E3BShaper(RewardShaper):
         episodic = np.stack(self._episodic_rollout) if self._episodic_rollout else np.zeros_like(factor)
         self._episodic_rollout = []
         bonus = np.where(valid, episodic * factor, 0.0)
-        self._rollout_bonus = [b[v] for b, v in zip(bonus, valid)]
+        self._rollout_bonus = [b[v] for b, v in zip(bonus, valid, strict=True)]
         active = np.flatnonzero(valid.any(axis=1))
         if len(active):  # the stats of the rollout's last step with a transition, as compute's
             t, v = active[-1], valid[active[-1]]
-            self._last.update(episodic=float(episodic[t][v].mean()), glob=float(factor[t][v].mean()),
-                              bonus=float(bonus[t][v].mean()))
+            self._last.update(
+                episodic=float(episodic[t][v].mean()), glob=float(factor[t][v].mean()), bonus=float(bonus[t][v].mean())
+            )
         return bonus.astype(np.float32)
 
     def rollout_reward_scale(self) -> float:
@@ -278,7 +308,7 @@ class E3BShaper(RewardShaper):
         for _ in range(self.cfg.update_epochs):
             order = self.rng.permutation(n)
             for start in range(0, n, mb):
-                idx = torch.as_tensor(order[start:start + mb])
+                idx = torch.as_tensor(order[start : start + mb])
                 logits = self.model.logits({k: v[idx] for k, v in obs.items()}, {k: v[idx] for k, v in nxt.items()})
                 loss = F.cross_entropy(logits, actions[idx])
                 self.optimizer.zero_grad()
@@ -302,12 +332,21 @@ class E3BShaper(RewardShaper):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "c_inv": self.c_inv.clone(), "fresh": self.fresh.copy(), "steps": self.steps.copy(),
-                "last_bonus": self.last_bonus.copy(), "rng": self.rng.bit_generator.state,
-                "rms": vars(self.rms).copy(), "global": dict(self.global_counts), "pending": self._pending,
-                "rollout_bonus": list(self._rollout_bonus), "episodic_rollout": list(self._episodic_rollout),
-                "rnd": self.rnd.state_dict() if self.rnd is not None else None}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "c_inv": self.c_inv.clone(),
+            "fresh": self.fresh.copy(),
+            "steps": self.steps.copy(),
+            "last_bonus": self.last_bonus.copy(),
+            "rng": self.rng.bit_generator.state,
+            "rms": vars(self.rms).copy(),
+            "global": dict(self.global_counts),
+            "pending": self._pending,
+            "rollout_bonus": list(self._rollout_bonus),
+            "episodic_rollout": list(self._episodic_rollout),
+            "rnd": self.rnd.state_dict() if self.rnd is not None else None,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
@@ -325,9 +364,13 @@ class E3BShaper(RewardShaper):
             self.rnd.load_state_dict(state["rnd"])
 
     def stats(self) -> dict[str, float]:
-        out = {"episodic_bonus": self._last["episodic"], "bonus": self._last["bonus"],
-               "inverse_loss": self._last["loss"], "inverse_acc": self._last["acc"],
-               "bonus_std": math.sqrt(self.rms.var)}
+        out = {
+            "episodic_bonus": self._last["episodic"],
+            "bonus": self._last["bonus"],
+            "inverse_loss": self._last["loss"],
+            "inverse_acc": self._last["acc"],
+            "bonus_std": math.sqrt(self.rms.var),
+        }
         if self.cfg.global_bonus != "none":
             out["global_factor"] = self._last.get("glob", 0.0)
         if self.rnd is not None:

@@ -18,10 +18,12 @@ embeddings computed here (and cached by the embedder):
 one-hot MiniGrid grid (the torch-ac architecture), a CNN for pixels, a small CNN for Crafter's local
 semantic map, linear layers for flat vectors, one-hot for discrete scalars.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -75,9 +77,18 @@ def _texts(infos: Sequence[dict], key: str) -> list[str]:
 class ObsProcessor:
     """Env observations + infos (+ goal texts) -> dict of batched tensors for the policy."""
 
-    def __init__(self, family: str, observation_space: gym.Space, action_space: gym.Space, *,
-                 embedder=None, use_goal: bool = False, use_mission: bool = False,
-                 extra_specs: dict[str, KeySpec] | None = None, extra_inputs=None):
+    def __init__(
+        self,
+        family: str,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        *,
+        embedder=None,
+        use_goal: bool = False,
+        use_mission: bool = False,
+        extra_specs: dict[str, KeySpec] | None = None,
+        extra_inputs=None,
+    ):
         self.family = family
         # Shaper-provided inputs (SOFE): `extra_inputs(infos, env_ids) -> {key: array}`.
         self.extra_specs = dict(extra_specs or {})
@@ -125,8 +136,15 @@ class ObsProcessor:
             return KeySpec(shape, dtype, "map")
         return KeySpec(shape, dtype, "vector")
 
-    def __call__(self, obs: Any, infos: Sequence[dict], goals: Sequence[str | None] | None = None, *,
-                 env_ids: Sequence[int] | None = None, extra: bool = True) -> dict[str, torch.Tensor]:
+    def __call__(
+        self,
+        obs: Any,
+        infos: Sequence[dict],
+        goals: Sequence[str | None] | None = None,
+        *,
+        env_ids: Sequence[int] | None = None,
+        extra: bool = True,
+    ) -> dict[str, torch.Tensor]:
         """`env_ids`: which env each row is (default: row i is env i), for shaper-provided inputs;
         `extra=False` leaves those out (observations that no policy reads)."""
         out: dict[str, torch.Tensor] = {}
@@ -162,8 +180,8 @@ class ObsProcessor:
         mask = np.zeros((len(infos), n_actions), bool)
         start = 0
         for i, row in enumerate(cmds):
-            cmd_emb[i, :len(row)] = flat_emb[start:start + len(row)]
-            mask[i, :len(row)] = True
+            cmd_emb[i, : len(row)] = flat_emb[start : start + len(row)]
+            mask[i, : len(row)] = True
             start += len(row)
         mask[~mask.any(axis=1), 0] = True  # never leave a row without a legal action
         out = {"cmd_emb": torch.from_numpy(cmd_emb), "cmd_mask": torch.from_numpy(mask)}
@@ -190,8 +208,15 @@ class GridEncoder(nn.Module):
         self.one_hot = grid_input == "onehot"
         channels = sum(GRID_CHANNEL_SIZES) if self.one_hot else shape[-1]
         self.net = nn.Sequential(
-            nn.Conv2d(channels, 16, 2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 2), nn.ReLU(), nn.Conv2d(32, 64, 2), nn.ReLU(), nn.Flatten())
+            nn.Conv2d(channels, 16, 2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 2),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 2),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
         with torch.no_grad():
             self.out_dim = self.net(torch.zeros(1, channels, shape[0], shape[1])).shape[1]
 
@@ -207,9 +232,14 @@ class PixelEncoder(nn.Module):
         self.channels_last = shape[-1] in (1, 3, 4)
         c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
         self.net = nn.Sequential(
-            _layer_init(nn.Conv2d(c, 32, 8, stride=4)), nn.ReLU(),
-            _layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
-            _layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(), nn.Flatten())
+            _layer_init(nn.Conv2d(c, 32, 8, stride=4)),
+            nn.ReLU(),
+            _layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+            nn.ReLU(),
+            _layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
         with torch.no_grad():
             flat = self.net(torch.zeros(1, c, h, w)).shape[1]
         self.head = nn.Sequential(_layer_init(nn.Linear(flat, out_dim)), nn.ReLU())
@@ -231,9 +261,14 @@ class MapEncoder(nn.Module):
         self.channels_last = not (shape[1] == shape[2] and shape[0] != shape[1])
         c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
         self.net = nn.Sequential(
-            _layer_init(nn.Conv2d(c, 32, 3, padding=1)), nn.ReLU(),
-            _layer_init(nn.Conv2d(32, 64, 3, padding=1)), nn.ReLU(), nn.Flatten(),
-            _layer_init(nn.Linear(64 * h * w, out_dim)), nn.ReLU())
+            _layer_init(nn.Conv2d(c, 32, 3, padding=1)),
+            nn.ReLU(),
+            _layer_init(nn.Conv2d(32, 64, 3, padding=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+            _layer_init(nn.Linear(64 * h * w, out_dim)),
+            nn.ReLU(),
+        )
         self.out_dim = out_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

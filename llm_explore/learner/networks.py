@@ -5,6 +5,7 @@ own discount and weight without corrupting the estimate of the task's value. For
 head is DRRN-style: it scores each admissible command's embedding against the state, so the same
 weights serve any command list; padded slots are masked out.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,8 +26,15 @@ class Agent(nn.Module):
     `init="torch_ac"` draws every linear layer's rows from N(0, 1) scaled to unit norm with zero bias
     (torch-ac's `init_params`); the default is CleanRL's orthogonal init."""
 
-    def __init__(self, specs: dict[str, KeySpec], n_actions: int, hidden: int = 256, heads: str = "shared",
-                 init: str = "orthogonal", grid_input: str = "onehot"):
+    def __init__(
+        self,
+        specs: dict[str, KeySpec],
+        n_actions: int,
+        hidden: int = 256,
+        heads: str = "shared",
+        init: str = "orthogonal",
+        grid_input: str = "onehot",
+    ):
         super().__init__()
         if heads not in ("shared", "separate") or init not in ("orthogonal", "torch_ac"):
             raise ValueError(f"unknown heads={heads!r} or init={init!r}")
@@ -42,13 +50,15 @@ class Agent(nn.Module):
             self.critic_int_body = nn.Sequential(_layer_init(nn.Linear(enc, hidden)), nn.Tanh())
         else:
             self.trunk = nn.Sequential(
-                _layer_init(nn.Linear(enc, hidden)), nn.Tanh(),
-                _layer_init(nn.Linear(hidden, hidden)), nn.Tanh())
+                _layer_init(nn.Linear(enc, hidden)), nn.Tanh(), _layer_init(nn.Linear(hidden, hidden)), nn.Tanh()
+            )
         if self.text_actions:
             # Score(state, command) = MLP([state features, command embedding]) -> scalar.
             self.scorer = nn.Sequential(
-                _layer_init(nn.Linear(hidden + MODEL_DIM, hidden)), nn.Tanh(),
-                _layer_init(nn.Linear(hidden, 1), std=0.01))
+                _layer_init(nn.Linear(hidden + MODEL_DIM, hidden)),
+                nn.Tanh(),
+                _layer_init(nn.Linear(hidden, 1), std=0.01),
+            )
         else:
             self.actor = _layer_init(nn.Linear(hidden, n_actions), std=0.01)
         self.critic_ext = _layer_init(nn.Linear(hidden, 1), std=1.0)
@@ -86,18 +96,28 @@ class Agent(nn.Module):
         ha, he, hi = self._heads_in(obs)
         log_probs = torch.log_softmax(self._logits(ha, obs), dim=-1)
         action = torch.multinomial(log_probs.exp(), 1).squeeze(-1)
-        return (action, log_probs.gather(-1, action.unsqueeze(-1)).squeeze(-1),
-                self.critic_ext(he).squeeze(-1), self.critic_int(hi).squeeze(-1))
+        return (
+            action,
+            log_probs.gather(-1, action.unsqueeze(-1)).squeeze(-1),
+            self.critic_ext(he).squeeze(-1),
+            self.critic_int(hi).squeeze(-1),
+        )
 
-    def get_action_and_value(self, obs: dict[str, torch.Tensor], action: torch.Tensor | None = None,
-                             greedy: bool = False):
+    def get_action_and_value(
+        self, obs: dict[str, torch.Tensor], action: torch.Tensor | None = None, greedy: bool = False
+    ):
         """(action, log-prob, entropy, V_ext, V_int); samples unless `action` is given."""
         ha, he, hi = self._heads_in(obs)
         dist = Categorical(logits=self._logits(ha, obs), validate_args=False)
         if action is None:
             action = dist.probs.argmax(-1) if greedy else dist.sample()
-        return (action, dist.log_prob(action), dist.entropy(), self.critic_ext(he).squeeze(-1),
-                self.critic_int(hi).squeeze(-1))
+        return (
+            action,
+            dist.log_prob(action),
+            dist.entropy(),
+            self.critic_ext(he).squeeze(-1),
+            self.critic_int(hi).squeeze(-1),
+        )
 
 
 def _torch_ac_init(module: nn.Module) -> None:

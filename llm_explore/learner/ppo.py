@@ -14,6 +14,7 @@ Interruption: the first Ctrl-C (or SIGTERM) finishes the current update, writes 
 summary with status "interrupted", and returns; a second Ctrl-C stops at once (the last periodic
 checkpoint stays valid) after writing the partial summary.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -134,15 +136,28 @@ def make_policy(ctx: RunContext, shaper: RewardShaper, envs: Any) -> tuple[ObsPr
     args = ctx.config.learner
     use_goal = bool(args.goal_conditioning or shaper.uses_goals)
     use_mission = args.mission_embedding == "on" or (
-        args.mission_embedding == "auto" and ctx.env_id.lower().startswith("babyai"))
+        args.mission_embedding == "auto" and ctx.env_id.lower().startswith("babyai")
+    )
     needs_text = use_goal or use_mission or ctx.family == "textworld"
     shaper.n_actions = int(envs.single_action_space.n)  # before bind: inverse-dynamics shapers need it
-    processor = ObsProcessor(ctx.family, envs.single_observation_space, envs.single_action_space,
-                             embedder=ctx.embedder() if needs_text else None, use_goal=use_goal,
-                             use_mission=use_mission, extra_specs=shaper.sofe_specs(),
-                             extra_inputs=shaper.sofe_inputs)
-    return processor, Agent(processor.specs, int(envs.single_action_space.n), args.hidden_size, heads=args.heads,
-                            init=args.init, grid_input=args.grid_input)
+    processor = ObsProcessor(
+        ctx.family,
+        envs.single_observation_space,
+        envs.single_action_space,
+        embedder=ctx.embedder() if needs_text else None,
+        use_goal=use_goal,
+        use_mission=use_mission,
+        extra_specs=shaper.sofe_specs(),
+        extra_inputs=shaper.sofe_inputs,
+    )
+    return processor, Agent(
+        processor.specs,
+        int(envs.single_action_space.n),
+        args.hidden_size,
+        heads=args.heads,
+        init=args.init,
+        grid_input=args.grid_input,
+    )
 
 
 def minibatch_size(args, n_samples: int) -> int:
@@ -153,8 +168,15 @@ def minibatch_size(args, n_samples: int) -> int:
     return max(1, n_samples // args.num_minibatches)
 
 
-def _track(tracker: EpisodeTracker, reward: np.ndarray, intrinsic: np.ndarray, valid: np.ndarray,
-           infos: list[dict[str, Any]], done: np.ndarray, global_step: int) -> None:
+def _track(
+    tracker: EpisodeTracker,
+    reward: np.ndarray,
+    intrinsic: np.ndarray,
+    valid: np.ndarray,
+    infos: list[dict[str, Any]],
+    done: np.ndarray,
+    global_step: int,
+) -> None:
     """One vector step's episode bookkeeping: returns, events, and the episodes that ended."""
     tracker.step(reward, intrinsic.astype(np.float64), valid)
     tracker.observe(infos, valid, global_step)
@@ -162,9 +184,15 @@ def _track(tracker: EpisodeTracker, reward: np.ndarray, intrinsic: np.ndarray, v
         tracker.end(int(i), infos[i], global_step)
 
 
-def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict[str, Any] | None = None,
-          stop_after_updates: int | None = None, on_update: Callable[[dict[str, Any]], bool | None] | None = None,
-          ) -> dict[str, Any]:
+def train(
+    ctx: RunContext,
+    shaper: RewardShaper,
+    envs: Any,
+    *,
+    resume_from: dict[str, Any] | None = None,
+    stop_after_updates: int | None = None,
+    on_update: Callable[[dict[str, Any]], bool | None] | None = None,
+) -> dict[str, Any]:
     """Train PPO on `envs` (a Gymnasium vector env) with `shaper`; returns the summary dict.
 
     `resume_from` is a loaded checkpoint. `stop_after_updates` stops (with a checkpoint) after that
@@ -205,24 +233,45 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
     # here (ELLM asks at reset): a failure then still ends in a summary that says why.
     try:
         next_obs, prev_done, start_update, global_step, wall_before = _start(
-            ctx, shaper, envs, processor, agent, optimizer, tracker, mb_rng, resume_from, seed, num_envs)
+            ctx, shaper, envs, processor, agent, optimizer, tracker, mb_rng, resume_from, seed, num_envs
+        )
     except (LLMError, LLMRunStopped) as exc:
-        write_json(ctx.run_dir / "summary.json", build_summary(
-            ctx, tracker, env_steps=0, updates=0, wall_s=time.time() - t_start,
-            status="budget" if isinstance(exc, BudgetExhaustedError) else "llm_error",
-            shaper_stats=shaper.stats(), variant=shaper.variant))
-        exc.run_dir = ctx.run_dir
+        write_json(
+            ctx.run_dir / "summary.json",
+            build_summary(
+                ctx,
+                tracker,
+                env_steps=0,
+                updates=0,
+                wall_s=time.time() - t_start,
+                status="budget" if isinstance(exc, BudgetExhaustedError) else "llm_error",
+                shaper_stats=shaper.stats(),
+                variant=shaper.variant,
+            ),
+        )
+        exc.run_dir = ctx.run_dir  # type: ignore[union-attr]
         raise
     metrics = MetricsLog(ctx.run_dir, args.tensorboard, resume_update=start_update - 1 if resume_from else None)
 
     def checkpoint_state(update: int) -> dict[str, Any]:
         blob = ckpt.env_state(envs)
-        return {"update": update, "global_step": global_step, "wall_s": wall_before + time.time() - t_start,
-                "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "shaper": shaper.state_dict(),
-                "tracker": tracker.state_dict(), "mb_rng": mb_rng.bit_generator.state, "rng": ckpt.rng_state(),
-                "env_state": blob, "env_state_kind": "pickled" if blob is not None else "reseeded",
-                "next_obs": next_obs, "prev_done": prev_done.copy(), "method": ctx.method,
-                "llm": ctx.llm_state()}
+        return {
+            "update": update,
+            "global_step": global_step,
+            "wall_s": wall_before + time.time() - t_start,
+            "agent": agent.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "shaper": shaper.state_dict(),
+            "tracker": tracker.state_dict(),
+            "mb_rng": mb_rng.bit_generator.state,
+            "rng": ckpt.rng_state(),
+            "env_state": blob,
+            "env_state_kind": "pickled" if blob is not None else "reseeded",
+            "next_obs": next_obs,
+            "prev_done": prev_done.copy(),
+            "method": ctx.method,
+            "llm": ctx.llm_state(),
+        }
 
     def finish(status: str, update: int, raise_failure: bool = False) -> dict[str, Any]:
         # Background work (LLM questions in flight) ends first, so the summary counts it. A failure in
@@ -230,12 +279,19 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
         failure = shaper.settle()
         if failure is not None and raise_failure:
             status = "budget" if isinstance(failure, BudgetExhaustedError) else "llm_error"
-        summary = build_summary(ctx, tracker, env_steps=global_step, updates=update,
-                                wall_s=wall_before + time.time() - t_start, status=status,
-                                shaper_stats=shaper.stats(), variant=shaper.variant)
+        summary = build_summary(
+            ctx,
+            tracker,
+            env_steps=global_step,
+            updates=update,
+            wall_s=wall_before + time.time() - t_start,
+            status=status,
+            shaper_stats=shaper.stats(),
+            variant=shaper.variant,
+        )
         write_json(ctx.run_dir / "summary.json", summary)
         if failure is not None and raise_failure:
-            failure.run_dir = ctx.run_dir  # the CLI names the folder (its last checkpoint resumes)
+            failure.run_dir = ctx.run_dir  # type: ignore[attr-defined]  # the CLI names the folder (its last checkpoint resumes)
             raise failure
         return summary
 
@@ -274,20 +330,31 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     trans_next = returned
                     if mode == SAME_STEP and done.any():
                         ended = np.flatnonzero(done)
-                        step_infos = [infos[i].get("final_info", infos[i]) if done[i] else infos[i]
-                                      for i in range(num_envs)]
-                        final = processor(_stack([infos[i]["final_obs"] for i in ended]),
-                                          [step_infos[i] for i in ended],
-                                          None if goals_before is None else [goals_before[i] for i in ended],
-                                          env_ids=[int(i) for i in ended])
+                        step_infos = [
+                            infos[i].get("final_info", infos[i]) if done[i] else infos[i] for i in range(num_envs)
+                        ]
+                        final = processor(
+                            _stack([infos[i]["final_obs"] for i in ended]),
+                            [step_infos[i] for i in ended],
+                            None if goals_before is None else [goals_before[i] for i in ended],
+                            env_ids=[int(i) for i in ended],
+                        )
                         trans_next = {k: v.clone() for k, v in trans_next.items()}
                         for k, v in final.items():
                             trans_next[k][torch.as_tensor(ended)] = v
 
                     # Intrinsic reward from the shaper (zero on the reset slots).
-                    batch = Transitions(obs=next_obs, actions=action.numpy(), ext_rewards=np.asarray(reward),
-                                        next_obs=trans_next, infos=step_infos, terminated=np.asarray(terminated),
-                                        truncated=np.asarray(truncated), valid=valid, global_step=global_step)
+                    batch = Transitions(
+                        obs=next_obs,
+                        actions=action.numpy(),
+                        ext_rewards=np.asarray(reward),
+                        next_obs=trans_next,
+                        infos=step_infos,
+                        terminated=np.asarray(terminated),
+                        truncated=np.asarray(truncated),
+                        valid=valid,
+                        global_step=global_step,
+                    )
                     shaped = shaper.compute(batch)
                     intrinsic = shaped.intrinsic if isinstance(shaped, ShapingResult) else shaped
                     intrinsic = np.asarray(intrinsic, dtype=np.float32) * valid
@@ -316,8 +383,15 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     if batched_bonus:
                         waiting.append((np.asarray(reward, dtype=np.float64), valid, step_infos, done, global_step))
                     else:
-                        _track(tracker, np.asarray(reward, dtype=np.float64), intrinsic, valid, step_infos, done,
-                               global_step)
+                        _track(
+                            tracker,
+                            np.asarray(reward, dtype=np.float64),
+                            intrinsic,
+                            valid,
+                            step_infos,
+                            done,
+                            global_step,
+                        )
                     started = np.flatnonzero(prev_done if mode == NEXT_STEP else done)
                     if len(started):
                         shaper.on_episode_start([int(i) for i in started], [infos[i] for i in started])
@@ -335,7 +409,9 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     intrinsic_all = shaper.rollout_bonus().astype(np.float32) * buf.valid.numpy()
                     buf.int_rewards.copy_(torch.as_tensor(intrinsic_all * args.int_coef))
                     int_sum = float(intrinsic_all.sum())
-                    for (reward_t, valid_t, infos_t, done_t, step_t), intrinsic in zip(waiting, intrinsic_all):
+                    for (reward_t, valid_t, infos_t, done_t, step_t), intrinsic in zip(
+                        waiting, intrinsic_all, strict=False
+                    ):
                         _track(tracker, reward_t, intrinsic, valid_t, infos_t, done_t, step_t)
 
                 # (3) Advantages per stream; the intrinsic one may ignore episode ends. A shaper may
@@ -353,11 +429,30 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                     int_sum = float(buf.int_rewards.sum()) / args.int_coef
                 with torch.no_grad():
                     last_ext, last_int = (t.cpu() for t in agent.get_value(_on(next_obs, device)))
-                adv_ext, ret_ext = gae(buf.ext_rewards, buf.ext_values, last_ext, buf.terminated, buf.truncated,
-                                       buf.final_ext_values, buf.valid, args.gamma, args.gae_lambda, episodic=True)
-                adv_int, ret_int = gae(buf.int_rewards, buf.int_values, last_int, buf.terminated, buf.truncated,
-                                       buf.final_int_values, buf.valid, args.int_gamma, args.gae_lambda,
-                                       episodic=args.int_episodic)
+                adv_ext, ret_ext = gae(
+                    buf.ext_rewards,
+                    buf.ext_values,
+                    last_ext,
+                    buf.terminated,
+                    buf.truncated,
+                    buf.final_ext_values,
+                    buf.valid,
+                    args.gamma,
+                    args.gae_lambda,
+                    episodic=True,
+                )
+                adv_int, ret_int = gae(
+                    buf.int_rewards,
+                    buf.int_values,
+                    last_int,
+                    buf.terminated,
+                    buf.truncated,
+                    buf.final_int_values,
+                    buf.valid,
+                    args.int_gamma,
+                    args.gae_lambda,
+                    episodic=args.int_episodic,
+                )
                 advantages = combine_advantages(adv_ext, adv_int, args)
                 shaper_log = shaper.end_rollout(global_step)
                 b = flatten(buf, advantages, ret_ext, ret_int)
@@ -371,11 +466,13 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                 for _epoch in range(args.update_epochs):
                     order = mb_rng.permutation(valid_idx)
                     for start in range(0, len(order), mb_size):
-                        mb = torch.as_tensor(order[start:start + mb_size])
+                        mb = torch.as_tensor(order[start : start + mb_size])
                         _, newlogprob, entropy, new_ext, new_int = agent.get_action_and_value(
-                            _on({k: v[mb] for k, v in b.obs.items()}, device), b.actions[mb].to(device))
+                            _on({k: v[mb] for k, v in b.obs.items()}, device), b.actions[mb].to(device)
+                        )
                         newlogprob, entropy, new_ext, new_int = (
-                            t.cpu() for t in (newlogprob, entropy, new_ext, new_int))
+                            t.cpu() for t in (newlogprob, entropy, new_ext, new_int)
+                        )
                         logratio = newlogprob - b.logprobs[mb]
                         ratio = logratio.exp()
                         with torch.no_grad():
@@ -385,11 +482,15 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                         mb_adv = b.advantages[mb]
                         if args.norm_adv and len(mb) > 1:
                             mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                        pg_loss = torch.max(-mb_adv * ratio,
-                                            -mb_adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
+                        pg_loss = torch.max(
+                            -mb_adv * ratio, -mb_adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)
+                        ).mean()
                         v_loss_ext = _value_loss(new_ext, b.ext_returns[mb], b.ext_values[mb], args)
-                        v_loss_int = (_value_loss(new_int, b.int_returns[mb], b.int_values[mb], args)
-                                      if has_intrinsic else torch.tensor(0.0))
+                        v_loss_int = (
+                            _value_loss(new_int, b.int_returns[mb], b.int_values[mb], args)
+                            if has_intrinsic
+                            else torch.tensor(0.0)
+                        )
                         entropy_loss = entropy.mean()
                         loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * (v_loss_ext + v_loss_int)
                         optimizer.zero_grad()
@@ -406,15 +507,23 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
                 wall = wall_before + time.time() - t_start
                 v_idx = torch.as_tensor(valid_idx)
                 row = {
-                    "update": update, "global_step": global_step, "wall_s": round(wall, 3),
-                    "sps": round(global_step / wall, 1) if wall > 0 else 0.0, "episodes": len(tracker.episodes),
+                    "update": update,
+                    "global_step": global_step,
+                    "wall_s": round(wall, 3),
+                    "sps": round(global_step / wall, 1) if wall > 0 else 0.0,
+                    "episodes": len(tracker.episodes),
                     "ep_return": float(np.mean([e[1] for e in new_eps])) if new_eps else float("nan"),
                     "ep_success": float(np.mean([e[3] for e in new_eps])) if new_eps else float("nan"),
                     "ep_length": float(np.mean([e[2] for e in new_eps])) if new_eps else float("nan"),
-                    "return_avg": ret_avg, "success_avg": succ_avg,
-                    "int_reward": int_sum / max(1.0, float(buf.valid.sum())), "learning_rate": lr,
-                    "pg_loss": pg_loss.item(), "v_loss_ext": v_loss_ext.item(), "v_loss_int": v_loss_int.item(),
-                    "entropy": entropy_loss.item(), "approx_kl": approx_kl.item(),
+                    "return_avg": ret_avg,
+                    "success_avg": succ_avg,
+                    "int_reward": int_sum / max(1.0, float(buf.valid.sum())),
+                    "learning_rate": lr,
+                    "pg_loss": pg_loss.item(),
+                    "v_loss_ext": v_loss_ext.item(),
+                    "v_loss_int": v_loss_int.item(),
+                    "entropy": entropy_loss.item(),
+                    "approx_kl": approx_kl.item(),
                     "clipfrac": float(np.mean(clipfracs)) if clipfracs else 0.0,
                     "explained_var": explained_variance(b.ext_values[v_idx].numpy(), b.ext_returns[v_idx].numpy()),
                     "llm_calls": ctx.llm_stats()["calls"],
@@ -440,11 +549,10 @@ def train(ctx: RunContext, shaper: RewardShaper, envs: Any, *, resume_from: dict
             # why, and `resume` continues from the last periodic checkpoint (or from the start).
             metrics.close()
             finish("budget" if isinstance(exc, BudgetExhaustedError) else "llm_error", update - 1)
-            exc.run_dir = ctx.run_dir  # the CLI names the folder to resume
+            exc.run_dir = ctx.run_dir  # type: ignore[union-attr]  # the CLI names the folder to resume
             raise
     metrics.close()
     return finish(status, update, raise_failure=True)
-
 
 
 def _start(ctx, shaper, envs, processor, agent, optimizer, tracker, mb_rng, resume_from, seed, num_envs):

@@ -28,10 +28,10 @@ Search runs (Intelligent Go-Explore and its baselines: a `trial` column in metri
 against env steps (IQM), and the fraction of runs solved by then (mean); and a second table with
 archive size, env steps and LLM calls to the first success.
 """
+
 from __future__ import annotations
 
 import json
-import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,10 @@ CURVE_POINTS = 100
 # Where a metric lives: bands are clipped to it (a bootstrap interval of the IQM never leaves the
 # runs' range anyway; the clip guards interpolation).
 METRIC_RANGE = {"success_avg": (0.0, 1.0), "success_rate": (0.0, 1.0), "solved": (0.0, 1.0)}
-Y_LABELS = {"return_avg": "episode return (mean of the last {w} episodes)",
-            "success_avg": "success rate (last {w} episodes)"}
+Y_LABELS = {
+    "return_avg": "episode return (mean of the last {w} episodes)",
+    "success_avg": "success rate (last {w} episodes)",
+}
 
 
 def _episodic(run_dir: Path) -> bool:
@@ -75,11 +77,15 @@ def _env_name(run_dir: Path, summary: dict[str, Any]) -> str:
 def _load(run_dir: Path) -> dict[str, Any]:
     summary_path = run_dir / "summary.json"
     if not _reportable(run_dir):
-        raise ConfigError(f"{run_dir}: not a finished run folder (needs summary.json, and metrics.csv or "
-                          "episodes.csv)")
+        raise ConfigError(f"{run_dir}: not a finished run folder (needs summary.json, and metrics.csv or episodes.csv)")
     summary = json.loads(summary_path.read_text())
-    return {"dir": run_dir, "summary": summary, "metrics": [] if _episodic(run_dir) else read_metrics(run_dir),
-            "episodic": _episodic(run_dir), "env_name": _env_name(run_dir, summary)}
+    return {
+        "dir": run_dir,
+        "summary": summary,
+        "metrics": [] if _episodic(run_dir) else read_metrics(run_dir),
+        "episodic": _episodic(run_dir),
+        "env_name": _env_name(run_dir, summary),
+    }
 
 
 def env_label(env: str, names: set[str]) -> str:
@@ -116,23 +122,31 @@ def _interrupted(run: dict[str, Any]) -> bool:
     return run["summary"].get("status") not in ("complete", "solved", "stopped")
 
 
-def _plot_band(ax, x: np.ndarray, mid: np.ndarray, low: np.ndarray, high: np.ndarray, label: str,
-               key: str = "") -> str:
+def _plot_band(ax, x: np.ndarray, mid: np.ndarray, low: np.ndarray, high: np.ndarray, label: str, key: str = "") -> str:
     """The IQM line with its 95% band in the line's colour (a marker when there is one point)."""
     lo_clip, hi_clip = METRIC_RANGE.get(key, (-np.inf, np.inf))
     low, high = np.clip(low, lo_clip, hi_clip), np.clip(high, lo_clip, hi_clip)
     if len(x) == 1:
         bar = ax.errorbar(x, mid, yerr=[mid - low, high - mid], marker="o", capsize=4, label=label)
         return bar.lines[0].get_color()
-    line, = ax.plot(x, mid, label=label, marker="o" if len(x) <= 5 else None)
+    (line,) = ax.plot(x, mid, label=label, marker="o" if len(x) <= 5 else None)
     ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     return line.get_color()
 
 
-def _save_panels(fig, axes, titles: tuple[str, ...], env: str, path: Path, plt, fontsize: int | None = None,
-                 ylabels: tuple[str, ...] = (), caption: str = "") -> str:
+def _save_panels(
+    fig,
+    axes,
+    titles: tuple[str, ...],
+    env: str,
+    path: Path,
+    plt,
+    fontsize: int | None = None,
+    ylabels: tuple[str, ...] = (),
+    caption: str = "",
+) -> str:
     """Label the panels, put the legend on the first, a caption under the figure, save and close."""
-    for i, (ax, title) in enumerate(zip(axes, titles)):
+    for i, (ax, title) in enumerate(zip(axes, titles, strict=False)):
         ax.set_xlabel("environment steps")
         if i < len(ylabels):
             ax.set_ylabel(ylabels[i])
@@ -195,8 +209,9 @@ def _status(members: list[dict]) -> str:
     return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
 
 
-def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str = "success_rate",
-                min_episodes: int = MIN_EPISODES) -> dict[str, Any]:
+def make_report(
+    run_dirs: list[str | Path], out_dir: str | Path, *, metric: str = "success_rate", min_episodes: int = MIN_EPISODES
+) -> dict[str, Any]:
     """Write PNGs and report.md into `out_dir`; returns {"files": [...], "rows": [...], "poi": [...]}.
 
     `run_dirs` may name run folders or folders of runs (a sweep). `metric` (a summary.json field:
@@ -226,6 +241,7 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
 
     def shown(env: str) -> str:
         return env_label(env, typed[env])
+
     no_curve: list[str] = []
     files: list[str] = []
     window = max((m["summary"].get("summary_window") or 100) for ms in groups.values() for m in ms) if groups else 100
@@ -238,12 +254,19 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
                 continue
             cut = [m for m in members if _interrupted(m)]
             label = f"{method} (n={len(members)}{f', {len(cut)} interrupted (x)' if cut else ''})"
-            for ax, key in zip(axes, ("return_avg", "success_avg")):
+            for ax, key in zip(axes, ("return_avg", "success_avg"), strict=True):
                 curve = _curve(members, key, min_episodes)
                 if curve is None:  # an empty panel would say nothing: say why there is no line
                     ax.plot([], [], label=f"{label}: n/a, fewer than {min_episodes} episodes")
-                    ax.text(0.5, 0.5, f"{method}: n/a\n(fewer than {min_episodes} episodes finished)",
-                            transform=ax.transAxes, ha="center", va="center", color="0.4")
+                    ax.text(
+                        0.5,
+                        0.5,
+                        f"{method}: n/a\n(fewer than {min_episodes} episodes finished)",
+                        transform=ax.transAxes,
+                        ha="center",
+                        va="center",
+                        color="0.4",
+                    )
                     if key == "success_avg":
                         no_curve.append(f"{method} on {shown(env)}")
                     continue
@@ -252,11 +275,21 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
                     last = [r for r in m["metrics"] if r.get(key) == r.get(key)]
                     if last:
                         ax.plot(last[-1]["global_step"], last[-1][key], marker="x", color=color, markersize=8)
-        files.append(_save_panels(
-            fig, axes, ("episode return", "success rate"), shown(env), out / f"curves_{env_slug(env)}.png", plt,
-            ylabels=tuple(Y_LABELS[k].format(w=window) for k in ("return_avg", "success_avg")),
-            caption=(f"line: IQM over the n runs; shaded: 95% stratified bootstrap CI over the n runs; "
-                     f"curves start once every run has finished {min_episodes} episodes")))
+        files.append(
+            _save_panels(
+                fig,
+                axes,
+                ("episode return", "success rate"),
+                shown(env),
+                out / f"curves_{env_slug(env)}.png",
+                plt,
+                ylabels=tuple(Y_LABELS[k].format(w=window) for k in ("return_avg", "success_avg")),
+                caption=(
+                    f"line: IQM over the n runs; shaded: 95% stratified bootstrap CI over the n runs; "
+                    f"curves start once every run has finished {min_episodes} episodes"
+                ),
+            )
+        )
 
     # Crafter: success rate per achievement, one bar group per method.
     crafter = {k: v for k, v in groups.items() if v[0]["summary"].get("family") == "crafter"}
@@ -265,11 +298,18 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
         width = 0.8 / len(crafter)
         xs = np.arange(len(CRAFTER_ACHIEVEMENTS))
         for j, ((method, env), members) in enumerate(sorted(crafter.items())):
-            rates = np.array([[100 * m["summary"]["achievements"].get(a, 0.0) for a in CRAFTER_ACHIEVEMENTS]
-                              for m in members])
+            rates = np.array(
+                [[100 * m["summary"]["achievements"].get(a, 0.0) for a in CRAFTER_ACHIEVEMENTS] for m in members]
+            )
             mid, low, high = stats.curve_iqm_ci(rates)  # per achievement; never below 0
-            ax.bar(xs + j * width, mid, width, yerr=[mid - low, high - mid] if len(members) > 1 else None,
-                   capsize=2, label=f"{method} ({env}, n={len(members)})")
+            ax.bar(
+                xs + j * width,
+                mid,
+                width,
+                yerr=[mid - low, high - mid] if len(members) > 1 else None,
+                capsize=2,
+                label=f"{method} ({env}, n={len(members)})",
+            )
         ax.set_xticks(xs + width * (len(crafter) - 1) / 2)
         ax.set_xticklabels([a.replace("_", " ") for a in CRAFTER_ACHIEVEMENTS], rotation=60, ha="right", fontsize=8)
         ax.set_ylabel("success rate (%), symlog axis")
@@ -285,45 +325,121 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
 
     # Markdown table.
     rows = []
-    header = ["method", "env", "runs", "status", "env steps", "return (IQM [95% CI])", "success (IQM [95% CI])",
-              "Crafter score", "steps/s", "LLM calls"]
+    header = [
+        "method",
+        "env",
+        "runs",
+        "status",
+        "env steps",
+        "return (IQM [95% CI])",
+        "success (IQM [95% CI])",
+        "Crafter score",
+        "steps/s",
+        "LLM calls",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for (method, env), members in sorted(groups.items()):
         s = [m["summary"] for m in members]
         ret, ret_num = _cell([x["mean_return"] for x in s])
         succ, succ_num = _cell([x["success_rate"] for x in s])
-        row = {"method": method, "env": env, "runs": len(s), "status": _status(members),
-               "env_steps": int(np.mean([x["env_steps"] for x in s])), "return": ret, "success": succ,
-               "crafter_score": _fmt([x.get("crafter_score") for x in s], 2),
-               "steps_per_s": f"{np.mean([x['env_steps_per_s'] for x in s]):.0f}",
-               "llm_calls": int(np.sum([x.get("llm", {}).get("calls", 0) for x in s])),
-               "return_stats": ret_num, "success_stats": succ_num, "seeds": len(s)}
+        row = {
+            "method": method,
+            "env": env,
+            "runs": len(s),
+            "status": _status(members),
+            "env_steps": int(np.mean([x["env_steps"] for x in s])),
+            "return": ret,
+            "success": succ,
+            "crafter_score": _fmt([x.get("crafter_score") for x in s], 2),
+            "steps_per_s": f"{np.mean([x['env_steps_per_s'] for x in s]):.0f}",
+            "llm_calls": int(np.sum([x.get("llm", {}).get("calls", 0) for x in s])),
+            "return_stats": ret_num,
+            "success_stats": succ_num,
+            "seeds": len(s),
+        }
         rows.append(row)
-        lines.append("| " + " | ".join(str(row[k]) if k != "env" else shown(env) for k in (
-            "method", "env", "runs", "status", "env_steps", "return", "success", "crafter_score", "steps_per_s",
-            "llm_calls")) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                str(row[k]) if k != "env" else shown(env)
+                for k in (
+                    "method",
+                    "env",
+                    "runs",
+                    "status",
+                    "env_steps",
+                    "return",
+                    "success",
+                    "crafter_score",
+                    "steps_per_s",
+                    "llm_calls",
+                )
+            )
+            + " |"
+        )
     for (method, env), members in sorted(episode_groups.items()):  # TANGO: episodes, one program each
         s = [m["summary"] for m in members]
         succ, succ_num = _cell([x.get("success_rate") for x in s])
-        row = {"method": method, "env": env, "runs": len(s), "status": _status(members),
-               "env_steps": int(np.mean([x.get("env_steps", 0) for x in s])),
-               "return": _fmt([x.get("mean_return") for x in s]), "success": succ, "crafter_score": "-",
-               "steps_per_s": f"{np.mean([x.get('env_steps_per_s') or 0 for x in s]):.0f}",
-               "llm_calls": int(np.sum([(x.get("llm") or {}).get("calls", 0) for x in s])),
-               "success_stats": succ_num, "seeds": len(s), "episodes": int(np.sum([x.get("episodes", 0) for x in s]))}
+        row = {
+            "method": method,
+            "env": env,
+            "runs": len(s),
+            "status": _status(members),
+            "env_steps": int(np.mean([x.get("env_steps", 0) for x in s])),
+            "return": _fmt([x.get("mean_return") for x in s]),
+            "success": succ,
+            "crafter_score": "-",
+            "steps_per_s": f"{np.mean([x.get('env_steps_per_s') or 0 for x in s]):.0f}",
+            "llm_calls": int(np.sum([(x.get("llm") or {}).get("calls", 0) for x in s])),
+            "success_stats": succ_num,
+            "seeds": len(s),
+            "episodes": int(np.sum([x.get("episodes", 0) for x in s])),
+        }
         rows.append(row)
-        lines.append("| " + " | ".join(str(row[k]) if k != "env" else shown(env) for k in (
-            "method", "env", "runs", "status", "env_steps", "return", "success", "crafter_score", "steps_per_s",
-            "llm_calls")) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                str(row[k]) if k != "env" else shown(env)
+                for k in (
+                    "method",
+                    "env",
+                    "runs",
+                    "status",
+                    "env_steps",
+                    "return",
+                    "success",
+                    "crafter_score",
+                    "steps_per_s",
+                    "llm_calls",
+                )
+            )
+            + " |"
+        )
     search_lines: list[str] = []
     if search_groups:
         files.extend(_search_figures(search_groups, out, plt))
         search_lines, search_rows = _search_table(search_groups)
         for row in search_rows:
             rows.append(row)
-            lines.append("| " + " | ".join(str(row.get(k, "-")) if k != "env" else shown(row["env"]) for k in (
-                "method", "env", "runs", "status", "env_steps", "return", "success", "crafter_score",
-                "steps_per_s", "llm_calls")) + " |")
+            lines.append(
+                "| "
+                + " | ".join(
+                    str(row.get(k, "-")) if k != "env" else shown(row["env"])
+                    for k in (
+                        "method",
+                        "env",
+                        "runs",
+                        "status",
+                        "env_steps",
+                        "return",
+                        "success",
+                        "crafter_score",
+                        "steps_per_s",
+                        "llm_calls",
+                    )
+                )
+                + " |"
+            )
 
     all_groups = {**groups, **search_groups, **episode_groups}
     poi_lines, poi = _poi_tables(all_groups, metric)
@@ -333,21 +449,46 @@ def make_report(run_dirs: list[str | Path], out_dir: str | Path, *, metric: str 
     aggregate_lines = _aggregate(all_groups, metric)
 
     figures = "\n".join(f"![{Path(f).stem}]({Path(f).name})" for f in files)
-    search_text = ("\n\nSearch runs (return = best score found; success = solved):\n\n" + "\n".join(search_lines)
-                   if search_lines else "")
-    few = [f"{m} on {e} ({len(v)} run{'s' if len(v) > 1 else ''})" for (m, e), v in sorted(all_groups.items())
-           if len(v) < stats.MIN_RUNS]
-    warn = (f"\n\n⚠ Fewer than {stats.MIN_RUNS} runs, no interval: " + "; ".join(few) + "." if few else "")
-    missing = (f"\n\nNo curve (n/a: fewer than {min_episodes} episodes finished in some run): "
-               + "; ".join(no_curve) + "." if no_curve else "")
-    skipped = ("\n\nLeft out (no summary.json yet: running, or killed; `llm-explore sweep` resumes them): "
-               + ", ".join(str(p) for p in left_out) + "." if left_out else "")
-    text = ("# Report\n\nReturn and success: each run's mean over its last episodes (summary window); per "
-            "method and env the interquartile mean (IQM) over runs with a 95% stratified bootstrap interval "
-            f"(rliable's definitions). † fewer than {stats.UNDERCOVER_RUNS} runs: a percentile bootstrap "
-            "interval from so few runs is narrow (3 runs: their range) and covers less than 95%."
-            + warn + missing + skipped + "\n\n" + "\n".join(lines) + aggregate_lines + poi_lines + search_text
-            + "\n\n" + figures + "\n")
+    search_text = (
+        "\n\nSearch runs (return = best score found; success = solved):\n\n" + "\n".join(search_lines)
+        if search_lines
+        else ""
+    )
+    few = [
+        f"{m} on {e} ({len(v)} run{'s' if len(v) > 1 else ''})"
+        for (m, e), v in sorted(all_groups.items())
+        if len(v) < stats.MIN_RUNS
+    ]
+    warn = f"\n\n⚠ Fewer than {stats.MIN_RUNS} runs, no interval: " + "; ".join(few) + "." if few else ""
+    missing = (
+        f"\n\nNo curve (n/a: fewer than {min_episodes} episodes finished in some run): " + "; ".join(no_curve) + "."
+        if no_curve
+        else ""
+    )
+    skipped = (
+        "\n\nLeft out (no summary.json yet: running, or killed; `llm-explore sweep` resumes them): "
+        + ", ".join(str(p) for p in left_out)
+        + "."
+        if left_out
+        else ""
+    )
+    text = (
+        "# Report\n\nReturn and success: each run's mean over its last episodes (summary window); per "
+        "method and env the interquartile mean (IQM) over runs with a 95% stratified bootstrap interval "
+        f"(rliable's definitions). † fewer than {stats.UNDERCOVER_RUNS} runs: a percentile bootstrap "
+        "interval from so few runs is narrow (3 runs: their range) and covers less than 95%."
+        + warn
+        + missing
+        + skipped
+        + "\n\n"
+        + "\n".join(lines)
+        + aggregate_lines
+        + poi_lines
+        + search_text
+        + "\n\n"
+        + figures
+        + "\n"
+    )
     (out / "report.md").write_text(text)
     files.append(str(out / "report.md"))
     return {"files": files, "rows": rows, "poi": poi, "left_out": [str(p) for p in left_out]}
@@ -381,19 +522,33 @@ def _poi_tables(groups, metric: str) -> tuple[str, list[dict[str, Any]]]:
                 common = [e for e in (envs if scope == "all envs" else [scope]) if e in scores[a] and e in scores[b]]
                 if not common:
                     continue
-                p, low, high = stats.probability_of_improvement_ci([scores[a][e] for e in common],
-                                                                   [scores[b][e] for e in common])
+                p, low, high = stats.probability_of_improvement_ci(
+                    [scores[a][e] for e in common], [scores[b][e] for e in common]
+                )
                 fewest = min(len(scores[m][e]) for m in (a, b) for e in common)
-                cells[(a, b)] = (f"{p:.2f} [{low:.2f}, {high:.2f}]" if fewest >= stats.MIN_RUNS
-                                 else f"{p:.2f} (⚠ {fewest} runs, no CI)")
+                cells[(a, b)] = (
+                    f"{p:.2f} [{low:.2f}, {high:.2f}]"
+                    if fewest >= stats.MIN_RUNS
+                    else f"{p:.2f} (⚠ {fewest} runs, no CI)"
+                )
                 records.append({"scope": scope, "x": a, "y": b, "p": p, "ci": [low, high], "envs": len(common)})
         if not cells:
             continue
-        blocks.append(f"\n\n{scope}:\n\n| P(row > column) | " + " | ".join(methods) + " |\n|" + "---|" * (len(methods) + 1)
-                      + "".join("\n| " + a + " | " + " | ".join(cells.get((a, b), "-") for b in methods) + " |"
-                                for a in methods))
-    text = (f"\n\nProbability of improvement on {metric} (share of run pairs where the row's run scores higher, "
-            "ties half; averaged over envs; 95% bootstrap CI):" + "".join(blocks)) if blocks else ""
+        blocks.append(
+            f"\n\n{scope}:\n\n| P(row > column) | "
+            + " | ".join(methods)
+            + " |\n|"
+            + "---|" * (len(methods) + 1)
+            + "".join("\n| " + a + " | " + " | ".join(cells.get((a, b), "-") for b in methods) + " |" for a in methods)
+        )
+    text = (
+        (
+            f"\n\nProbability of improvement on {metric} (share of run pairs where the row's run scores higher, "
+            "ties half; averaged over envs; 95% bootstrap CI):" + "".join(blocks)
+        )
+        if blocks
+        else ""
+    )
     return text, records
 
 
@@ -403,8 +558,11 @@ def _aggregate(groups, metric: str) -> str:
     envs = sorted({e for m in scores for e in scores[m]})
     if len(envs) < 2:
         return ""
-    lines = [f"\n\nAggregate over envs ({metric}; IQM over runs x envs, stratified bootstrap 95% CI):\n",
-             "| method | envs | runs | IQM [95% CI] |", "|---|---|---|---|"]
+    lines = [
+        f"\n\nAggregate over envs ({metric}; IQM over runs x envs, stratified bootstrap 95% CI):\n",
+        "| method | envs | runs | IQM [95% CI] |",
+        "|---|---|---|---|",
+    ]
     for method in sorted(scores):
         tasks = list(scores[method].values())
         p, low, high = stats.iqm_ci(tasks)
@@ -425,8 +583,15 @@ def _profiles(groups, metric: str, out: Path, plt) -> str | None:
     for method in sorted(scores):
         tasks = list(scores[method].values())
         mid, low, high = stats.performance_profile(tasks, taus)
-        _plot_band(ax, taus, mid, low, high, f"{method} ({len(tasks)} envs, {sum(len(t) for t in tasks)} runs)",
-                   key="success_rate")
+        _plot_band(
+            ax,
+            taus,
+            mid,
+            low,
+            high,
+            f"{method} ({len(tasks)} envs, {sum(len(t) for t in tasks)} runs)",
+            key="success_rate",
+        )
     ax.set_xlabel(f"{metric} threshold tau")
     ax.set_ylabel(f"fraction of runs with {metric} > tau")
     ax.set_title("Performance profiles (averaged over envs)")
@@ -480,36 +645,70 @@ def _search_figures(groups: dict[tuple[str, str], list[dict]], out: Path, plt) -
             members = [m for m in members if m["metrics"]]
             if e != env or not members:
                 continue
-            for ax, key in zip(axes, ("archive_size", "best_score", "solved")):
+            for ax, key in zip(axes, ("archive_size", "best_score", "solved"), strict=True):
                 _plot_band(ax, *_search_curve(members, key, end), label=f"{method} (n={len(members)})", key=key)
-        files.append(_save_panels(fig, axes, ("archive growth (states)", "best score", "solved (fraction of runs)"),
-                                  env, out / f"search_{env_slug(env)}.png", plt, fontsize=9,
-                                  ylabels=("states in the archive (IQM)", "best score (IQM)", "fraction of runs solved"),
-                                  caption="shaded: 95% stratified bootstrap CI over the n runs"))
+        files.append(
+            _save_panels(
+                fig,
+                axes,
+                ("archive growth (states)", "best score", "solved (fraction of runs)"),
+                env,
+                out / f"search_{env_slug(env)}.png",
+                plt,
+                fontsize=9,
+                ylabels=("states in the archive (IQM)", "best score (IQM)", "fraction of runs solved"),
+                caption="shaded: 95% stratified bootstrap CI over the n runs",
+            )
+        )
     return files
 
 
 def _search_table(groups: dict[tuple[str, str], list[dict]]) -> tuple[list[str], list[dict[str, Any]]]:
     """Markdown lines of the search table, and the rows for the main table."""
-    lines = ["| method | env | seeds | solved | best score | archive size | env steps | "
-             "steps to first success | LLM calls to first success | LLM calls | fallbacks |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | env | seeds | solved | best score | archive size | env steps | "
+        "steps to first success | LLM calls to first success | LLM calls | fallbacks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     main_rows = []
     for (method, env), members in sorted(groups.items()):
         s = [m["summary"] for m in members]
         solved = [x for x in s if x.get("solved")]
         fallbacks = sum(sum((x.get("fallbacks") or {}).values()) for x in s)
-        lines.append("| " + " | ".join(str(v) for v in (
-            method, env, len(s), f"{len(solved)}/{len(s)}", _fmt([x.get("best_score") for x in s]),
-            _fmt([x.get("archive_size") for x in s], 1), int(np.mean([x["env_steps"] for x in s])),
-            _fmt([x.get("steps_to_first_success") for x in solved], 1),
-            _fmt([x.get("llm_calls_to_first_success") for x in solved], 1),
-            int(np.sum([x.get("llm", {}).get("calls", 0) for x in s])), fallbacks)) + " |")
-        main_rows.append({"method": method, "env": env, "seeds": len(s), "runs": len(s), "status": _status(members),
-                          "env_steps": int(np.mean([x["env_steps"] for x in s])),
-                          "return": _fmt([x.get("mean_return") for x in s]),
-                          "success": _fmt([x.get("success_rate") for x in s]), "crafter_score": "-",
-                          "steps_per_s": f"{np.mean([x.get('env_steps_per_s', 0) for x in s]):.0f}",
-                          "llm_calls": int(np.sum([x.get("llm", {}).get("calls", 0) for x in s])),
-                          "archive_size": _fmt([x.get("archive_size") for x in s], 1)})
+        lines.append(
+            "| "
+            + " | ".join(
+                str(v)
+                for v in (
+                    method,
+                    env,
+                    len(s),
+                    f"{len(solved)}/{len(s)}",
+                    _fmt([x.get("best_score") for x in s]),
+                    _fmt([x.get("archive_size") for x in s], 1),
+                    int(np.mean([x["env_steps"] for x in s])),
+                    _fmt([x.get("steps_to_first_success") for x in solved], 1),
+                    _fmt([x.get("llm_calls_to_first_success") for x in solved], 1),
+                    int(np.sum([x.get("llm", {}).get("calls", 0) for x in s])),
+                    fallbacks,
+                )
+            )
+            + " |"
+        )
+        main_rows.append(
+            {
+                "method": method,
+                "env": env,
+                "seeds": len(s),
+                "runs": len(s),
+                "status": _status(members),
+                "env_steps": int(np.mean([x["env_steps"] for x in s])),
+                "return": _fmt([x.get("mean_return") for x in s]),
+                "success": _fmt([x.get("success_rate") for x in s]),
+                "crafter_score": "-",
+                "steps_per_s": f"{np.mean([x.get('env_steps_per_s', 0) for x in s]):.0f}",
+                "llm_calls": int(np.sum([x.get("llm", {}).get("calls", 0) for x in s])),
+                "archive_size": _fmt([x.get("archive_size") for x in s], 1),
+            }
+        )
     return lines, main_rows

@@ -10,6 +10,7 @@ statistics and summary.json.
         llm_calls.jsonl    the LLM call log, when the method uses an LLM
         summary.json       written at the end, and (status "interrupted") on Ctrl-C
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,24 +20,54 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from llm_explore.errors import RunFileError
 from llm_explore.llm.accounting import COUNTS as LLM_COUNTS
 
-LLM_KEYS = ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "errors_by_kind",
-            "parse_failures", "seconds", "cache_hit_rate", "on_error")
+LLM_KEYS = (
+    "calls",
+    "cache_hits",
+    "backend_calls",
+    "tokens_in",
+    "tokens_out",
+    "errors",
+    "errors_by_kind",
+    "parse_failures",
+    "seconds",
+    "cache_hit_rate",
+    "on_error",
+)
 
 # The 22 Crafter achievements (crafter.constants.achievements), listed so reports need no import.
 CRAFTER_ACHIEVEMENTS = (
-    "collect_coal", "collect_diamond", "collect_drink", "collect_iron", "collect_sapling", "collect_stone",
-    "collect_wood", "defeat_skeleton", "defeat_zombie", "eat_cow", "eat_plant", "make_iron_pickaxe",
-    "make_iron_sword", "make_stone_pickaxe", "make_stone_sword", "make_wood_pickaxe", "make_wood_sword",
-    "place_furnace", "place_plant", "place_stone", "place_table", "wake_up",
+    "collect_coal",
+    "collect_diamond",
+    "collect_drink",
+    "collect_iron",
+    "collect_sapling",
+    "collect_stone",
+    "collect_wood",
+    "defeat_skeleton",
+    "defeat_zombie",
+    "eat_cow",
+    "eat_plant",
+    "make_iron_pickaxe",
+    "make_iron_sword",
+    "make_stone_pickaxe",
+    "make_stone_sword",
+    "make_wood_pickaxe",
+    "make_wood_sword",
+    "place_furnace",
+    "place_plant",
+    "place_stone",
+    "place_table",
+    "wake_up",
 )
 
 
@@ -54,7 +85,7 @@ def env_slug(env_id: str) -> str:
     if len(slug) <= SLUG_MAX:
         return slug
     digest = hashlib.sha1(env_id.encode()).hexdigest()[:8]
-    return f"{slug[:SLUG_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+    return f"{slug[: SLUG_MAX - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 def family_of(env_id: str) -> str:
@@ -81,8 +112,9 @@ def episode_run_folder(cfg: Any, method: str, run_dir: str | Path | None, resume
     run_dir = Path(run_dir)
     earlier = run_dir / "summary.json"
     if earlier.exists() and not resume:
-        raise ConfigError(f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` "
-                          "or another --name")
+        raise ConfigError(
+            f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` or another --name"
+        )
     return run_dir, (json.loads(earlier.read_text()) if resume and earlier.exists() else None)
 
 
@@ -246,8 +278,11 @@ class EpisodeTracker:
         return float(np.mean([e[1] for e in last])), float(np.mean([e[3] for e in last]))
 
     def state_dict(self) -> dict[str, Any]:
-        return {k: (v.copy() if isinstance(v, np.ndarray) else list(v) if isinstance(v, list) else dict(v))
-                for k, v in vars(self).items() if k != "family"}
+        return {
+            k: (v.copy() if isinstance(v, np.ndarray) else list(v) if isinstance(v, list) else dict(v))
+            for k, v in vars(self).items()
+            if k != "family"
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.first_step = {}  # checkpoints from before first_step existed
@@ -261,9 +296,26 @@ class EpisodeTracker:
 
 
 METRIC_COLUMNS = [
-    "update", "global_step", "wall_s", "sps", "episodes", "ep_return", "ep_success", "ep_length",
-    "return_avg", "success_avg", "int_reward", "learning_rate", "pg_loss", "v_loss_ext", "v_loss_int",
-    "entropy", "approx_kl", "clipfrac", "explained_var", "llm_calls",
+    "update",
+    "global_step",
+    "wall_s",
+    "sps",
+    "episodes",
+    "ep_return",
+    "ep_success",
+    "ep_length",
+    "return_avg",
+    "success_avg",
+    "int_reward",
+    "learning_rate",
+    "pg_loss",
+    "v_loss_ext",
+    "v_loss_int",
+    "entropy",
+    "approx_kl",
+    "clipfrac",
+    "explained_var",
+    "llm_calls",
 ]
 TIMING_COLUMNS = ("wall_s", "sps")  # differ between otherwise identical runs
 
@@ -291,8 +343,9 @@ class MetricsLog:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(Path(run_dir) / "tb"),
-                                    purge_step=None if resume_update is None else resume_update + 1)
+            self.tb = SummaryWriter(
+                str(Path(run_dir) / "tb"), purge_step=None if resume_update is None else resume_update + 1
+            )
 
     def write(self, row: dict[str, Any]) -> None:
         if self.columns is None:
@@ -301,7 +354,8 @@ class MetricsLog:
                 csv.DictWriter(fh, fieldnames=self.columns).writeheader()
         with self.path.open("a", newline="") as fh:
             csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore").writerow(
-                {k: _fmt(row.get(k, "")) for k in self.columns})
+                {k: _fmt(row.get(k, "")) for k in self.columns}
+            )
         if self.tb is not None:
             step = int(row["global_step"])
             for key, value in row.items():
@@ -336,8 +390,10 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
                 raise RunFileError(f"metrics file {path} is corrupt (no global_step/env_steps column in its header)")
             for row in reader:
                 if None in row or any(v is None for v in row.values()):
-                    raise RunFileError(f"metrics file {path} is corrupt (line {reader.line_num} has "
-                                       f"{len(row) - (None in row)} cells for {len(header)} columns)")
+                    raise RunFileError(
+                        f"metrics file {path} is corrupt (line {reader.line_num} has "
+                        f"{len(row) - (None in row)} cells for {len(header)} columns)"
+                    )
                 try:
                     out.append({k: (float(v) if v != "" else float("nan")) for k, v in row.items()})
                 except ValueError as exc:
@@ -349,25 +405,42 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def build_summary(ctx: RunContext, tracker: EpisodeTracker, *, env_steps: int, updates: int, wall_s: float,
-                  status: str, shaper_stats: dict[str, float] | None = None, variant: str = "") -> dict[str, Any]:
+def build_summary(
+    ctx: RunContext,
+    tracker: EpisodeTracker,
+    *,
+    env_steps: int,
+    updates: int,
+    wall_s: float,
+    status: str,
+    shaper_stats: dict[str, float] | None = None,
+    variant: str = "",
+) -> dict[str, Any]:
     """The summary.json contents (see the module docstring and README). `label` is the method name,
     suffixed with the shaper's variant (`ellm-oracle`): what reports group runs by."""
     window = ctx.config.learner.summary_window
     mean_return, success = tracker.window(window)
     eps = tracker.episodes
     summary: dict[str, Any] = {
-        "method": ctx.method, "label": f"{ctx.method}-{variant}" if variant else ctx.method,
-        "env": ctx.env_id, "family": ctx.family, "seed": ctx.seed, "status": status,
-        "env_steps": int(env_steps), "updates": int(updates), "wall_s": round(wall_s, 3),
+        "method": ctx.method,
+        "label": f"{ctx.method}-{variant}" if variant else ctx.method,
+        "env": ctx.env_id,
+        "family": ctx.family,
+        "seed": ctx.seed,
+        "status": status,
+        "env_steps": int(env_steps),
+        "updates": int(updates),
+        "wall_s": round(wall_s, 3),
         "env_steps_per_s": round(env_steps / wall_s, 2) if wall_s > 0 else 0.0,
         "episodes": len(eps),
-        "mean_return": _nan_none(mean_return), "success_rate": _nan_none(success),
+        "mean_return": _nan_none(mean_return),
+        "success_rate": _nan_none(success),
         "summary_window": window,
         "mean_return_all": _nan_none(float(np.mean([e[1] for e in eps])) if eps else float("nan")),
         "success_rate_all": _nan_none(float(np.mean([e[3] for e in eps])) if eps else float("nan")),
         "mean_length": _nan_none(float(np.mean([e[2] for e in eps])) if eps else float("nan")),
-        "achievements": {}, "crafter_score": None,
+        "achievements": {},
+        "crafter_score": None,
         "llm": ctx.llm_stats(),
         "shaper": shaper_stats or {},
         # env step of the first occurrence of each achievement/event, in order of occurrence

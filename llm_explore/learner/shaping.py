@@ -27,12 +27,14 @@ Methods register a factory for this class with `llm_explore.methods.registry.reg
 (the baselines `ppo`, `ppo-count`, `ppo-rnd` in `llm_explore/methods/baselines.py`); the learner
 itself never imports the registry.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -40,8 +42,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from pydantic import Field, model_validator
 
-from llm_explore.strict_model import StrictModel
 from llm_explore.learner.encoders import GRID_CHANNEL_SIZES, KeySpec, StateEncoder, _layer_init, grid_one_hot
+from llm_explore.strict_model import StrictModel
 
 if TYPE_CHECKING:  # pragma: no cover
     from llm_explore.learner.runs import RunContext
@@ -92,7 +94,7 @@ class RewardShaper:
     n_actions: int | None = None  # set by the learner before `bind` (inverse-dynamics models need it)
     warmup_steps = 0  # vector steps of random actions the learner runs first, shown to observe_warmup()
 
-    def __init__(self, ctx: "RunContext | None" = None):
+    def __init__(self, ctx: RunContext | None = None):
         self.ctx = ctx
         self.num_envs = 0
         self.specs: dict[str, KeySpec] = {}
@@ -170,7 +172,7 @@ class RewardShaper:
         pass
 
 
-def method_section(ctx: "RunContext | None", name: str, model: type[StrictModel]) -> StrictModel:
+def method_section(ctx: RunContext | None, name: str, model: type[StrictModel]) -> StrictModel:
     """Validate `config.method[name]` (a dict in the run config) with `model`."""
     from llm_explore.config import validate
 
@@ -183,22 +185,30 @@ class CountConfig(StrictModel):
     """`method.count`: bonus = beta / sqrt(N(state_key))."""
 
     mode: Literal["global", "episodic", "both"] = Field(
-        "global", description="global counts, per-episode counts, or their product")
+        "global", description="global counts, per-episode counts, or their product"
+    )
     beta: float = Field(1.0, gt=0)
     sofe: bool = Field(False, description="give the policy the state's counts (SOFE, Castanyer et al. 2023)")
     max_states: int = Field(
-        1_000_000, ge=1, description="states whose counts are kept (about 100 bytes each); beyond it the "
-        "least recently visited state is forgotten and counts as new when seen again")
+        1_000_000,
+        ge=1,
+        description="states whose counts are kept (about 100 bytes each); beyond it the "
+        "least recently visited state is forgotten and counts as new when seen again",
+    )
     count_on: Literal["state", "observation"] = Field(
-        "state", description="what is counted: the env's state_key (MiniGrid: the full grid, position, "
+        "state",
+        description="what is counted: the env's state_key (MiniGrid: the full grid, position, "
         "direction, carried object: privileged) or the policy's own observation (MiniGrid: the 7x7 view "
-        "and direction, what RND, E3B and CFN read)")
+        "and direction, what RND, E3B and CFN read)",
+    )
 
     @model_validator(mode="after")
-    def _sofe_needs_state_keys(self) -> "CountConfig":
+    def _sofe_needs_state_keys(self) -> CountConfig:
         if self.sofe and self.count_on == "observation":
-            raise ValueError("method.count.sofe reads the counts of the current state from its state_key; "
-                             "with count_on=observation use sofe=false")
+            raise ValueError(
+                "method.count.sofe reads the counts of the current state from its state_key; "
+                "with count_on=observation use sofe=false"
+            )
         return self
 
 
@@ -237,12 +247,18 @@ class CountShaper(RewardShaper):
 
     name = "count"
 
-    def __init__(self, ctx: "RunContext | None" = None, config: CountConfig | None = None):
+    def __init__(self, ctx: RunContext | None = None, config: CountConfig | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "count", CountConfig)
-        self.variant = "-".join(v for v in ("" if self.cfg.mode == "global" else self.cfg.mode,
-                                            "sofe" if self.cfg.sofe else "",
-                                            "obskey" if self.cfg.count_on == "observation" else "") if v)
+        self.variant = "-".join(
+            v
+            for v in (
+                "" if self.cfg.mode == "global" else self.cfg.mode,
+                "sofe" if self.cfg.sofe else "",
+                "obskey" if self.cfg.count_on == "observation" else "",
+            )
+            if v
+        )
         # Insertion order is recency order (a visit re-inserts its key): the first key is the one
         # forgotten when the table is full.
         self.global_counts: dict[int, int] = {}
@@ -285,14 +301,17 @@ class CountShaper(RewardShaper):
 
     def sofe_inputs(self, infos: Sequence[dict[str, Any]], env_ids: Sequence[int]) -> dict[str, np.ndarray]:
         out = np.zeros((len(infos), 2), dtype=np.float32)
-        for row, (info, i) in enumerate(zip(infos, env_ids)):
+        for row, (info, i) in enumerate(zip(infos, env_ids, strict=False)):
             key = _count_key(_key_of(info, {}, row))
             out[row] = (math.log1p(self.global_counts.get(key, 0)), math.log1p(self.episode_counts[i].get(key, 0)))
         return {"sofe": out}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"global": dict(self.global_counts), "episode": [dict(d) for d in self.episode_counts],
-                "forgotten": self.forgotten}
+        return {
+            "global": dict(self.global_counts),
+            "episode": [dict(d) for d in self.episode_counts],
+            "forgotten": self.forgotten,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.global_counts = dict(state["global"])
@@ -300,8 +319,11 @@ class CountShaper(RewardShaper):
         self.forgotten = int(state.get("forgotten", 0))
 
     def stats(self) -> dict[str, float]:
-        return {"unique_states": float(len(self.global_counts)), "forgotten_states": float(self.forgotten),
-                "bonus": self._last_mean}
+        return {
+            "unique_states": float(len(self.global_counts)),
+            "forgotten_states": float(self.forgotten),
+            "bonus": self._last_mean,
+        }
 
 
 # ------------------------------------------------------------------------------------------ rnd
@@ -319,13 +341,17 @@ class RNDConfig(StrictModel):
     reward_gamma: float = Field(0.99, ge=0, le=1, description="discount of the reward-normalising filter")
     obs_norm: bool = Field(True, description="normalise the RND input by running statistics, clipped to [-5, 5]")
     obs_norm_init_iterations: int = Field(
-        50, ge=0, description="rollouts of random actions that initialise the input statistics (CleanRL 50)")
+        50, ge=0, description="rollouts of random actions that initialise the input statistics (CleanRL 50)"
+    )
     reward_norm: Literal["rollout", "step"] = Field(
-        "rollout", description="update the return std once per rollout (CleanRL) or every step (older behaviour)")
+        "rollout", description="update the return std once per rollout (CleanRL) or every step (older behaviour)"
+    )
     batch_bonus: bool = Field(
-        True, description="compute a rollout's prediction errors in one forward pass after it: the networks and "
-                          "input statistics only change after a rollout, so the values are CleanRL's per-step ones "
-                          "(to float rounding) at a third of the cost; false: one pass per step, as CleanRL's loop")
+        True,
+        description="compute a rollout's prediction errors in one forward pass after it: the networks and "
+        "input statistics only change after a rollout, so the values are CleanRL's per-step ones "
+        "(to float rounding) at a third of the cost; false: one pass per step, as CleanRL's loop",
+    )
 
 
 class RunningMeanStd:
@@ -351,7 +377,7 @@ class RunningMeanStd:
         delta = batch_mean - self.mean
         total = self.count + batch_count
         self.mean = self.mean + delta * batch_count / total
-        m2 = self.var * self.count + batch_var * batch_count + delta ** 2 * self.count * batch_count / total
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
         self.var, self.count = m2 / total, total
 
 
@@ -409,9 +435,13 @@ class InputNormaliser:
         feats = self.features(obs)
         if not self.enabled:
             return feats
-        return {k: ((x - torch.as_tensor(self.rms[k].mean, dtype=torch.float32))
-                    / torch.as_tensor(np.sqrt(self.rms[k].var), dtype=torch.float32).clamp(min=1e-4)).clamp(-5, 5)
-                for k, x in feats.items()}
+        return {
+            k: (
+                (x - torch.as_tensor(self.rms[k].mean, dtype=torch.float32))
+                / torch.as_tensor(np.sqrt(self.rms[k].var), dtype=torch.float32).clamp(min=1e-4)
+            ).clamp(-5, 5)
+            for k, x in feats.items()
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {k: vars(r).copy() for k, r in self.rms.items()}
@@ -434,7 +464,7 @@ class RNDShaper(RewardShaper):
 
     name = "rnd"
 
-    def __init__(self, ctx: "RunContext | None" = None, config: RNDConfig | None = None):
+    def __init__(self, ctx: RunContext | None = None, config: RNDConfig | None = None):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "rnd", RNDConfig)
         seed = ctx.seed if ctx is not None else 0
@@ -456,8 +486,14 @@ class RNDShaper(RewardShaper):
         hidden, dim = 128, self.cfg.feature_dim
         enc_t, enc_p = StateEncoder(rs, hidden), StateEncoder(rs, hidden)
         self.target = nn.Sequential(enc_t, _layer_init(nn.Linear(enc_t.out_dim, dim)))
-        self.predictor = nn.Sequential(enc_p, _layer_init(nn.Linear(enc_p.out_dim, 512)), nn.ReLU(),
-                                       _layer_init(nn.Linear(512, 512)), nn.ReLU(), _layer_init(nn.Linear(512, dim)))
+        self.predictor = nn.Sequential(
+            enc_p,
+            _layer_init(nn.Linear(enc_p.out_dim, 512)),
+            nn.ReLU(),
+            _layer_init(nn.Linear(512, 512)),
+            nn.ReLU(),
+            _layer_init(nn.Linear(512, dim)),
+        )
         for p in self.target.parameters():
             p.requires_grad_(False)
         self.optimizer = torch.optim.Adam(self.predictor.parameters(), lr=self.cfg.learning_rate)
@@ -507,7 +543,7 @@ class RNDShaper(RewardShaper):
 
     def rollout_bonus(self) -> np.ndarray:
         raw, valid = self.recorded_errors()
-        self._raw_rollout = [np.where(v, r, np.nan) for r, v in zip(raw, valid)]
+        self._raw_rollout = [np.where(v, r, np.nan) for r, v in zip(raw, valid, strict=True)]
         return raw.astype(np.float32)  # scaled by rollout_reward_scale(), as compute's values
 
     def compute(self, batch: Transitions) -> np.ndarray:
@@ -550,7 +586,7 @@ class RNDShaper(RewardShaper):
         for _ in range(self.cfg.update_epochs):
             order = self.rng.permutation(n)
             for start in range(0, n, mb):
-                idx = order[start:start + mb]
+                idx = order[start : start + mb]
                 # Train on a random share of each minibatch so the predictor does not catch up too fast.
                 # CleanRL masks the loss of a whole minibatch's forward pass; only the kept rows go
                 # through the networks here: the same loss (the mean error of the kept rows, 0 when none
@@ -567,11 +603,18 @@ class RNDShaper(RewardShaper):
         return {"rnd_loss": self._last["loss"]}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"target": self.target.state_dict(), "predictor": self.predictor.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "rng": self.rng.bit_generator.state,
-                "rms": vars(self.reward_rms).copy(), "ret": self._ret.copy(), "pending": self._pending,
-                "obs_rms": self.norm.state_dict(), "raw_rollout": list(self._raw_rollout),
-                "recorded": list(self._recorded)}
+        return {
+            "target": self.target.state_dict(),
+            "predictor": self.predictor.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "rms": vars(self.reward_rms).copy(),
+            "ret": self._ret.copy(),
+            "pending": self._pending,
+            "obs_rms": self.norm.state_dict(),
+            "raw_rollout": list(self._raw_rollout),
+            "recorded": list(self._recorded),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.target.load_state_dict(state["target"])
@@ -587,5 +630,8 @@ class RNDShaper(RewardShaper):
         self.warmup_steps = 0  # a resumed run has its statistics already
 
     def stats(self) -> dict[str, float]:
-        return {"raw_error": self._last["raw"], "predictor_loss": self._last["loss"],
-                "reward_std": math.sqrt(self.reward_rms.var)}
+        return {
+            "raw_error": self._last["raw"],
+            "predictor_loss": self._last["loss"],
+            "reward_std": math.sqrt(self.reward_rms.var),
+        }

@@ -17,9 +17,10 @@ different run counts (a failed run leaves a stratum one run short).
   counting one half (the Mann-Whitney U statistic / (n m)); averaged over tasks.
 - Performance profile: the fraction of runs (averaged over tasks) whose score exceeds tau.
 """
+
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -41,7 +42,9 @@ def iqm(values: np.ndarray, axis: int | None = None) -> np.ndarray | float:
 def _as_tasks(scores: np.ndarray | Sequence[Sequence[float]]) -> list[np.ndarray]:
     """A (runs,) or (runs, tasks) array, or a list of per-task run arrays -> list of float arrays."""
     if isinstance(scores, np.ndarray):
-        return [scores.astype(float)] if scores.ndim == 1 else [scores[:, j].astype(float) for j in range(scores.shape[1])]
+        return (
+            [scores.astype(float)] if scores.ndim == 1 else [scores[:, j].astype(float) for j in range(scores.shape[1])]
+        )
     tasks = [np.asarray(t, dtype=float).reshape(-1) for t in scores]
     if not tasks or any(len(t) == 0 for t in tasks):
         raise ValueError("every task needs at least one run score")
@@ -61,18 +64,24 @@ def interval(replicates: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np
     return np.percentile(replicates, alpha, axis=0), np.percentile(replicates, 100 - alpha, axis=0)
 
 
-def iqm_ci(scores, reps: int = DEFAULT_REPS, seed: int = 0,
-           confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def iqm_ci(
+    scores, reps: int = DEFAULT_REPS, seed: int = 0, confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
     """(IQM, low, high) of run scores over tasks, with a stratified bootstrap interval."""
     tasks = _as_tasks(scores)
     point = float(iqm(np.concatenate(tasks)))
     boot = iqm(stratified_resample(tasks, reps, np.random.default_rng(seed)), axis=1)
-    low, high = interval(boot, confidence)
+    low, high = interval(boot, confidence)  # type: ignore[arg-type]
     return point, float(low), float(high)
 
 
-def curve_iqm_ci(curves: np.ndarray, reps: int = DEFAULT_REPS, seed: int = 0, confidence: float = CONFIDENCE,
-                 stat: Callable[..., np.ndarray] = iqm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def curve_iqm_ci(
+    curves: np.ndarray,
+    reps: int = DEFAULT_REPS,
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+    stat: Callable[..., np.ndarray] = iqm,  # type: ignore[assignment]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pointwise `stat` (IQM by default) of (runs, points) curves of one task, with bootstrap bands.
 
     The same run indices are drawn for every point of a replicate (a run is resampled whole)."""
@@ -91,14 +100,15 @@ def probability_of_improvement(x_tasks, y_tasks) -> float:
     if len(xs) != len(ys):
         raise ValueError("both methods need scores on the same tasks")
     per_task = []
-    for x, y in zip(xs, ys):
+    for x, y in zip(xs, ys, strict=True):
         diff = x[:, None] - y[None, :]
         per_task.append(float(np.mean((diff > 0) + 0.5 * (diff == 0))))
     return float(np.mean(per_task))
 
 
-def probability_of_improvement_ci(x_tasks, y_tasks, reps: int = DEFAULT_REPS, seed: int = 0,
-                                  confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+def probability_of_improvement_ci(
+    x_tasks, y_tasks, reps: int = DEFAULT_REPS, seed: int = 0, confidence: float = CONFIDENCE
+) -> tuple[float, float, float]:
     """(P(X > Y), low, high): X's and Y's runs resampled independently within each task."""
     xs, ys = _as_tasks(x_tasks), _as_tasks(y_tasks)
     point = probability_of_improvement(xs, ys)
@@ -106,7 +116,7 @@ def probability_of_improvement_ci(x_tasks, y_tasks, reps: int = DEFAULT_REPS, se
     samples_x = [t[rng.integers(0, len(t), size=(reps, len(t)))] for t in xs]
     samples_y = [t[rng.integers(0, len(t), size=(reps, len(t)))] for t in ys]
     per_task = []
-    for sx, sy in zip(samples_x, samples_y):
+    for sx, sy in zip(samples_x, samples_y, strict=True):
         diff = sx[:, :, None] - sy[:, None, :]  # (reps, n, m)
         per_task.append(((diff > 0) + 0.5 * (diff == 0)).mean(axis=(1, 2)))
     boot = np.mean(per_task, axis=0)
@@ -114,8 +124,9 @@ def probability_of_improvement_ci(x_tasks, y_tasks, reps: int = DEFAULT_REPS, se
     return point, float(low), float(high)
 
 
-def performance_profile(tasks_scores, taus: np.ndarray, reps: int = DEFAULT_REPS, seed: int = 0,
-                        confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def performance_profile(
+    tasks_scores, taus: np.ndarray, reps: int = DEFAULT_REPS, seed: int = 0, confidence: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fraction of runs with score > tau (averaged over tasks) for each tau, with bootstrap bands."""
     tasks = _as_tasks(tasks_scores)
     taus = np.asarray(taus, dtype=float)
@@ -129,6 +140,7 @@ def performance_profile(tasks_scores, taus: np.ndarray, reps: int = DEFAULT_REPS
     boot = profile([t[rng.integers(0, len(t), size=(reps, len(t)))] for t in tasks])  # (reps, taus)
     low, high = interval(boot, confidence)
     return point, low, high
+
 
 #: Below this many runs a percentile bootstrap interval undercovers badly (3 runs: the interval is the
 #: runs' range and holds the true IQM ~76% of the time; measured in tests/test_stats.py).

@@ -3,6 +3,7 @@
 The log records hashes, counts and timings, never prompt text or keys, so a run folder can be
 shared. The budget counts calls that reach a backend (cache hits are free).
 """
+
 from __future__ import annotations
 
 import json

@@ -4,6 +4,7 @@ Modelled on LangChain's `BaseChatModel`: a backend implements one small method p
 says who it is; everything cross-cutting (cache, retries, budgets, logging, structured parsing) lives
 once in `LLMClient`, not in each backend.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -49,10 +50,10 @@ class LLMBackend(ABC):
     def chat(self, request: Request) -> Completion:
         """Answer `request.messages`."""
 
-    def prepare(self) -> None:
+    def prepare(self) -> None:  # noqa: B027 (an optional hook; most backends need nothing)
         """Start whatever the backend needs (a local server) before the first timed call."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook)
         """Release connections or servers. Safe to call twice."""
 
 

@@ -4,6 +4,7 @@ Keyed by a hash of the backend's identity, the model, the prompt or messages and
 parameters. WAL lets readers and one writer work at once; `busy_timeout` makes concurrent writers
 from several processes wait instead of failing, so nothing written is lost.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,9 +48,11 @@ class ResponseCache:
             with self._conn() as conn:
                 conn.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
-            raise RunFileError(f"cannot open the LLM cache {self.path}: {getattr(exc, 'strerror', None) or exc}; "
-                               "set cache.path (or $LLM_EXPLORE_CACHE) to a writable file, or "
-                               "cache.enabled=false") from None
+            raise RunFileError(
+                f"cannot open the LLM cache {self.path}: {getattr(exc, 'strerror', None) or exc}; "
+                "set cache.path (or $LLM_EXPLORE_CACHE) to a writable file, or "
+                "cache.enabled=false"
+            ) from None
 
     def _conn(self) -> sqlite3.Connection:
         # sqlite3 connections must not cross threads; batch calls run in a thread pool.
@@ -67,9 +70,11 @@ class ResponseCache:
         return stable_hash({"identity": identity, "request": request_content})
 
     def get(self, key: str) -> Completion | None:
-        row = self._conn().execute(
-            "SELECT text, prompt_tokens, completion_tokens, backend, model FROM responses WHERE key=?", (key,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT text, prompt_tokens, completion_tokens, backend, model FROM responses WHERE key=?", (key,))
+            .fetchone()
+        )
         counter = "hits" if row else "misses"
         setattr(self, counter, getattr(self, counter) + 1)
         self._bump(counter)
@@ -81,15 +86,23 @@ class ResponseCache:
     def put(self, key: str, request_content: dict[str, Any], completion: Completion) -> None:
         self._conn().execute(
             "INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?)",
-            (key, completion.backend, completion.model, json.dumps(request_content, sort_keys=True),
-             completion.text, completion.prompt_tokens, completion.completion_tokens,
-             completion.latency_s, time.time()),
+            (
+                key,
+                completion.backend,
+                completion.model,
+                json.dumps(request_content, sort_keys=True),
+                completion.text,
+                completion.prompt_tokens,
+                completion.completion_tokens,
+                completion.latency_s,
+                time.time(),
+            ),
         )
 
     def _bump(self, name: str, by: int = 1) -> None:
         self._conn().execute(
-            "INSERT INTO counters(name, value) VALUES (?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = value + ?", (name, by, by)
+            "INSERT INTO counters(name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + ?",
+            (name, by, by),
         )
 
     def count_hit(self) -> None:

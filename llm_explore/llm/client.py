@@ -3,15 +3,17 @@
 It wraps a backend with everything cross-cutting, once: the response cache, retries with backoff,
 the run's budget, the call log, structured (validated) answers and concurrent batches.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -42,9 +44,15 @@ class LLMClient:
     >>> client.complete("Q: 2+2?\\nA:", max_tokens=4).text
     """
 
-    def __init__(self, llm: LLMConfig | None = None, cache: CacheConfig | None = None,
-                 budget: BudgetConfig | None = None, *, backend: LLMBackend | None = None,
-                 call_log: str | Path | None = None):
+    def __init__(
+        self,
+        llm: LLMConfig | None = None,
+        cache: CacheConfig | None = None,
+        budget: BudgetConfig | None = None,
+        *,
+        backend: LLMBackend | None = None,
+        call_log: str | Path | None = None,
+    ):
         self.config = llm or LLMConfig()
         cache_cfg = cache or CacheConfig()
         budget_cfg = budget or BudgetConfig()
@@ -64,8 +72,12 @@ class LLMClient:
         self.usage = Usage()
         self.log = CallLog(call_log)
         self.recorder = CallLog(self.config.record_file) if self.config.record_file else None
-        self.retry = RetryPolicy(self.config.max_retries, self.config.retry_max_total_s,
-                                 self.config.backoff_base_s, self.config.backoff_max_s)
+        self.retry = RetryPolicy(
+            self.config.max_retries,
+            self.config.retry_max_total_s,
+            self.config.backoff_base_s,
+            self.config.backoff_max_s,
+        )
         self.failures = FailurePolicy(self.config.on_error, self.config.max_consecutive_errors)
         self._secrets = secret_values([self.config.api_key_env])
         self._pool: ThreadPoolExecutor | None = None
@@ -73,7 +85,7 @@ class LLMClient:
         self._budget_lock = threading.Lock()
 
     @classmethod
-    def from_run_config(cls, cfg: RunConfig, call_log: str | Path | None = None) -> "LLMClient":
+    def from_run_config(cls, cfg: RunConfig, call_log: str | Path | None = None) -> LLMClient:
         return cls(cfg.llm, cfg.cache, cfg.budget, call_log=call_log)
 
     # ------------------------------------------------------------------ plain calls
@@ -121,17 +133,35 @@ class LLMClient:
             self._memory.clear()
         self._memory[key] = dataclasses.replace(completion, cached=True, latency_s=0.0)
 
-    def _request(self, kind: str, *, prompt: str | None = None, messages: list[Message] | None = None,
-                 max_tokens: int | None = None, temperature: float | None = None,
-                 stop: str | Sequence[str] | None = None, json_schema: dict | None = None,
-                 seed: int | None = None, tag: str = "", cache_salt: str = "",
-                 top_p: float | None = None) -> Request:
+    def _request(
+        self,
+        kind: str,
+        *,
+        prompt: str | None = None,
+        messages: list[Message] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: str | Sequence[str] | None = None,
+        json_schema: dict | None = None,
+        seed: int | None = None,
+        tag: str = "",
+        cache_salt: str = "",
+        top_p: float | None = None,
+    ) -> Request:
         stops = [stop] if isinstance(stop, str) else list(stop or [])
-        return Request(kind=kind, prompt=prompt, messages=messages,
-                       max_tokens=max_tokens if max_tokens is not None else self.config.max_tokens,
-                       temperature=temperature if temperature is not None else self.config.temperature,
-                       stop=stops, json_schema=json_schema, seed=seed, tag=tag, cache_salt=cache_salt,
-                       top_p=top_p)
+        return Request(
+            kind=kind,
+            prompt=prompt,
+            messages=messages,
+            max_tokens=max_tokens if max_tokens is not None else self.config.max_tokens,
+            temperature=temperature if temperature is not None else self.config.temperature,
+            stop=stops,
+            json_schema=json_schema,
+            seed=seed,
+            tag=tag,
+            cache_salt=cache_salt,
+            top_p=top_p,
+        )
 
     def _call(self, request: Request, use_cache: bool | None = None, deadline: float | None = None) -> Completion:
         if use_cache is None:
@@ -150,15 +180,18 @@ class LLMClient:
         try:
             self.backend.prepare()  # a server's start-up is not the call's latency
             start = time.perf_counter()
-            completion = self.retry.run(lambda remaining: fn(dataclasses.replace(request, timeout_s=min(
-                                            remaining, self.config.timeout_s))),
-                                        what=f"{self.backend.name} {request.kind}", secrets=self._secrets,
-                                        deadline=deadline)
+            completion = self.retry.run(
+                lambda remaining: fn(dataclasses.replace(request, timeout_s=min(remaining, self.config.timeout_s))),
+                what=f"{self.backend.name} {request.kind}",
+                secrets=self._secrets,
+                deadline=deadline,
+            )
         except LLMError as exc:
             if isinstance(exc, BudgetExhaustedError):
                 raise
-            failed = Completion(text="", latency_s=time.perf_counter() - start, backend=self.backend.name,
-                                model=self.backend.model_name)
+            failed = Completion(
+                text="", latency_s=time.perf_counter() - start, backend=self.backend.name, model=self.backend.model_name
+            )
             self._account(request, failed, error=type(exc).__name__)
             self.failures.failure(exc, request.tag)  # raises LLMRunStopped when the run-wide policy says stop
             raise
@@ -183,24 +216,47 @@ class LLMClient:
                 u.tokens_in += completion.prompt_tokens
                 u.tokens_out += completion.completion_tokens
             u.seconds += completion.latency_s
-        log.debug("%s %s tag=%s cached=%s latency=%.3fs tokens=%d+%d%s", self.backend.name, request.kind,
-                  request.tag or "-", completion.cached, completion.latency_s, completion.prompt_tokens,
-                  completion.completion_tokens, f" error={error}" if error else "")
-        self.log.write({
-            "backend": completion.backend or self.backend.name, "model": completion.model, "kind": request.kind,
-            "tag": request.tag, "prompt_hash": request.content_hash()[:16],
-            "tokens_in": completion.prompt_tokens, "tokens_out": completion.completion_tokens,
-            "latency_s": round(completion.latency_s, 4), "cached": completion.cached, "error": error,
-        })
+        log.debug(
+            "%s %s tag=%s cached=%s latency=%.3fs tokens=%d+%d%s",
+            self.backend.name,
+            request.kind,
+            request.tag or "-",
+            completion.cached,
+            completion.latency_s,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            f" error={error}" if error else "",
+        )
+        self.log.write(
+            {
+                "backend": completion.backend or self.backend.name,
+                "model": completion.model,
+                "kind": request.kind,
+                "tag": request.tag,
+                "prompt_hash": request.content_hash()[:16],
+                "tokens_in": completion.prompt_tokens,
+                "tokens_out": completion.completion_tokens,
+                "latency_s": round(completion.latency_s, 4),
+                "cached": completion.cached,
+                "error": error,
+            }
+        )
         if self.recorder is not None and error is None:
             from llm_explore.llm.backends.replay import replay_record
 
             self.recorder.write(replay_record(request, completion))
 
     # ------------------------------------------------------------------ structured calls
-    def structured(self, model: type[M], prompt: str | None = None, *, messages: MessagesLike | None = None,
-                   parse: Callable[[str], M] | None = None, retries: int | None = None,
-                   **params: Any) -> M:
+    def structured(
+        self,
+        model: type[M],
+        prompt: str | None = None,
+        *,
+        messages: MessagesLike | None = None,
+        parse: Callable[[str], M] | None = None,
+        retries: int | None = None,
+        **params: Any,
+    ) -> M:
         """Ask for an answer that validates as `model`.
 
         JSON by default: the schema is sent to backends that can constrain decoding, and the
@@ -232,15 +288,18 @@ class LLMClient:
                 errors.append(failure.feedback)
                 with self.usage._lock:
                     self.usage.parse_failures += 1
-                feedback = (f"That answer was invalid: {failure.feedback}. "
-                            "Answer again with a valid answer in the required format only.")
+                feedback = (
+                    f"That answer was invalid: {failure.feedback}. "
+                    "Answer again with a valid answer in the required format only."
+                )
                 if msgs is not None:
                     msgs = msgs + [Message("assistant", completion.text), Message("user", feedback)]
                 else:
                     prompt = f"{prompt}{completion.text}\n\n{feedback}\n"
         tag = params.get("tag") or model.__name__
-        raise LLMParseError(f"{tag}: no valid answer after {len(answers)} attempts (last: {errors[-1]})",
-                            answers=answers, errors=errors)
+        raise LLMParseError(
+            f"{tag}: no valid answer after {len(answers)} attempts (last: {errors[-1]})", answers=answers, errors=errors
+        )
 
     # ------------------------------------------------------------------ concurrency
     def _executor(self) -> ThreadPoolExecutor:
@@ -294,7 +353,7 @@ class LLMClient:
         if self._owns_backend:
             self.backend.close()
 
-    def __enter__(self) -> "LLMClient":
+    def __enter__(self) -> LLMClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -16,6 +16,7 @@ must not quietly turn a run into its no-LLM baseline, so every failure passes th
 A replay miss always stops, whatever the policy: an exact rerun that silently diverges is worse than
 none.
 """
+
 from __future__ import annotations
 
 import threading
@@ -51,16 +52,23 @@ class FailurePolicy:
             in_a_row = max(self.consecutive, by_tag)
             whose = f"{tag} " if tag and by_tag > self.consecutive else ""
         if isinstance(exc, ReplayMissError):
-            raise LLMRunStopped(f"{exc}: the replay file has no answer for this request, so the rerun would "
-                                "diverge; record the missing answers with llm.record_file", cause=exc,
-                                failures=in_a_row) from None
+            raise LLMRunStopped(
+                f"{exc}: the replay file has no answer for this request, so the rerun would "
+                "diverge; record the missing answers with llm.record_file",
+                cause=exc,
+                failures=in_a_row,
+            ) from None
         if self.on_error == "continue":
             return
         if in_a_row >= self.max_consecutive:
-            raise LLMRunStopped(f"LLM failed {in_a_row} {whose}calls in a row (last: {exc}); run stopped "
-                                "(llm.on_error=stop; llm.max_consecutive_errors="
-                                f"{self.max_consecutive}; llm.on_error=continue falls back and counts "
-                                "failures instead)", cause=exc, failures=in_a_row) from None
+            raise LLMRunStopped(
+                f"LLM failed {in_a_row} {whose}calls in a row (last: {exc}); run stopped "
+                "(llm.on_error=stop; llm.max_consecutive_errors="
+                f"{self.max_consecutive}; llm.on_error=continue falls back and counts "
+                "failures instead)",
+                cause=exc,
+                failures=in_a_row,
+            ) from None
 
     def state_dict(self) -> dict:
         with self._lock:

@@ -4,14 +4,16 @@ Transient: timeouts, connection errors, HTTP 429 (its Retry-After is honoured) a
 200 answer whose body is not the JSON the API promised. Anything else (400, 401, 404 ...) is a
 request error and fails at once: retrying cannot fix a bad key or a bad model name.
 """
+
 from __future__ import annotations
 
 import email.utils
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from llm_explore.errors import LLMError, LLMRequestError, LLMTransportError, redact
 
@@ -47,7 +49,7 @@ def classify(exc: BaseException) -> Failure:
     try:
         import openai
     except ImportError:  # pragma: no cover - openai is a core dependency
-        openai = None
+        openai = None  # type: ignore[assignment]
     if isinstance(exc, LLMError):
         retry = isinstance(exc, LLMTransportError)
         return Failure(retry, getattr(exc, "status", None), None, str(exc))
@@ -62,8 +64,10 @@ def classify(exc: BaseException) -> Failure:
             retry = status == 429 or status >= 500 or status == 408
             body = _short_body(exc)
             if status == 400 and _CONTEXT_OVERFLOW.search(body):
-                body += (" (the prompt does not fit one request's context: for the embedded backend raise "
-                         "llm.n_ctx, which llama.cpp splits among llm.n_parallel slots)")
+                body += (
+                    " (the prompt does not fit one request's context: for the embedded backend raise "
+                    "llm.n_ctx, which llama.cpp splits among llm.n_parallel slots)"
+                )
             return Failure(retry, status, _retry_after(headers) if retry else None, f"HTTP {status}{body}")
         if isinstance(exc, openai.APIResponseValidationError):
             return Failure(True, getattr(exc, "status_code", None), None, "server returned a malformed body")
@@ -110,12 +114,19 @@ class RetryPolicy:
     max_backoff_s: float = 20.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        backoff = min(self.max_backoff_s, self.base_s * (2 ** attempt)) * (0.75 + 0.5 * random.random())
+        backoff = min(self.max_backoff_s, self.base_s * (2**attempt)) * (0.75 + 0.5 * random.random())
         return max(backoff, retry_after or 0.0)
 
-    def run(self, fn: Callable[[float], T], *, what: str, secrets: list[str] | None = None,
-            on_retry: Callable[[int, Failure, float], None] | None = None,
-            sleep: Callable[[float], None] = time.sleep, deadline: float | None = None) -> T:
+    def run(
+        self,
+        fn: Callable[[float], T],
+        *,
+        what: str,
+        secrets: list[str] | None = None,
+        on_retry: Callable[[int, Failure, float], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        deadline: float | None = None,
+    ) -> T:
         """Call `fn(remaining_s)` until it succeeds; raise `LLMTransportError` or `LLMRequestError`.
 
         The bound is on the total: `fn` gets the seconds left of `max_total_s` (or of `deadline`, a
@@ -127,9 +138,13 @@ class RetryPolicy:
         while True:
             remaining = end - time.monotonic()
             if remaining <= 0:
-                raise LLMTransportError(redact(f"{what}: retry budget spent before the call "
-                                               f"({self.max_total_s:g}s, llm.retry_max_total_s)", secrets),
-                                        attempts=attempt)
+                raise LLMTransportError(
+                    redact(
+                        f"{what}: retry budget spent before the call ({self.max_total_s:g}s, llm.retry_max_total_s)",
+                        secrets,
+                    ),
+                    attempts=attempt,
+                )
             try:
                 return fn(remaining)
             except Exception as exc:  # classified below; nothing is swallowed silently
@@ -144,7 +159,8 @@ class RetryPolicy:
                 if attempt >= self.max_retries or time.monotonic() + wait >= end:
                     raise LLMTransportError(
                         f"{message} (gave up after {attempt + 1} attempts, {elapsed:.1f}s)",
-                        attempts=attempt + 1, status=failure.status,
+                        attempts=attempt + 1,
+                        status=failure.status,
                     ) from None
                 if on_retry:
                     on_retry(attempt + 1, failure, wait)

@@ -6,6 +6,7 @@ Two documented formats:
 - Bullet lines: every line starting with "-" or "*" is an item ("- Chop tree" -> "Chop tree");
   other non-empty lines are counted as unparsed (ELLM's reference code does the same).
 """
+
 from __future__ import annotations
 
 import json
@@ -83,9 +84,7 @@ def parse_json_answer(text: str, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'object'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'object'}: {e['msg']}" for e in exc.errors())
         raise ParseFailure(f"JSON does not match the schema ({problems})") from None
 
 

@@ -1,4 +1,5 @@
 """Plain data types of the LLM layer: messages, requests and answers."""
+
 from __future__ import annotations
 
 import hashlib

@@ -17,14 +17,16 @@ method needs no edit anywhere else; then the plugins' `llm_explore.methods` entr
 other packages that call `register_method` the same way, see `llm_explore.plugins`). Each method
 remembers the package it came from; two packages registering one name is a `PluginConflictError`.
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import UnknownNameError
 
@@ -75,8 +77,10 @@ class MethodSpec:
         unknown = sorted(set(given) - set(self.sections))
         if unknown:
             valid = ", ".join(f"method.{s}" for s in sorted(self.sections)) or "none"
-            raise ConfigError(f"method {self.name!r} has no settings section "
-                              f"{', '.join('method.' + u for u in unknown)} (valid: {valid})")
+            raise ConfigError(
+                f"method {self.name!r} has no settings section "
+                f"{', '.join('method.' + u for u in unknown)} (valid: {valid})"
+            )
         out: dict[str, Any] = {}
         for name, model in self.sections.items():
             data = given.get(name) or {}
@@ -90,13 +94,18 @@ METHODS: dict[str, MethodSpec] = {}
 IMPORT_ERRORS: dict[str, str] = {}
 
 
-def register_method(name: str, factory: Callable[[Any], Any] | None = None, *, description: str = "",
-                    uses_llm: bool = False,
-                    learner_defaults: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                    runner: Callable[..., Any] | None = None,
-                    resumer: Callable[..., Any] | None = None,
-                    sections: dict[str, type] | None = None,
-                    env_defaults: Callable[[dict[str, Any], str], dict[str, Any]] | None = None) -> MethodSpec:
+def register_method(
+    name: str,
+    factory: Callable[[Any], Any] | None = None,
+    *,
+    description: str = "",
+    uses_llm: bool = False,
+    learner_defaults: dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    runner: Callable[..., Any] | None = None,
+    resumer: Callable[..., Any] | None = None,
+    sections: dict[str, type] | None = None,
+    env_defaults: Callable[[dict[str, Any], str], dict[str, Any]] | None = None,
+) -> MethodSpec:
     """Add (or replace) a method: a shaper `factory` for PPO, or a `runner` of its own. Returns its spec.
 
     A package may replace its own method; a name another package (or llm-explore) registered is a
@@ -108,8 +117,9 @@ def register_method(name: str, factory: Callable[[Any], Any] | None = None, *, d
     package = plugins.current_package(sys._getframe(1).f_globals.get("__name__"))
     plugins.check_unique("method", name, METHODS[name].package if name in METHODS else None, package)
     defaults = learner_defaults if callable(learner_defaults) else dict(learner_defaults or {})
-    spec = MethodSpec(name, factory, description, uses_llm, defaults, runner, resumer, dict(sections or {}),
-                      env_defaults, package)
+    spec = MethodSpec(
+        name, factory, description, uses_llm, defaults, runner, resumer, dict(sections or {}), env_defaults, package
+    )
     METHODS[name] = spec
     return spec
 
@@ -153,8 +163,9 @@ def get_method(name: str) -> MethodSpec:
         if failed:
             from llm_explore.errors import ConfigError
 
-            raise ConfigError(f"method {name!r}: plugin {failed.partition(': ')[0]} failed to load: "
-                              f"{failed.partition(': ')[2]}")
+            raise ConfigError(
+                f"method {name!r}: plugin {failed.partition(': ')[0]} failed to load: {failed.partition(': ')[2]}"
+            )
         raise UnknownNameError("method", name, sorted(METHODS))
     return METHODS[name]
 

@@ -8,10 +8,12 @@ event achieves them, with the same `lag`/`answers` settings; its reward is repor
 `mean_goal_reward` (per episode). A SOFE policy reads its shaper's statistics: they are restored too
 and updated as the evaluation plays.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,8 +21,8 @@ import torch
 from llm_explore.errors import ConfigError
 from llm_explore.files import check_writable_file
 from llm_explore.learner import checkpoint as ckpt
-from llm_explore.orchestration.launch import load_run_config, make_envs, needs_captions
 from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, RunContext, crafter_score, write_json
+from llm_explore.orchestration.launch import load_run_config, make_envs, needs_captions
 
 EVAL_SEED_OFFSET = 10_000
 
@@ -35,12 +37,19 @@ def load_policy(run_dir: str | Path, envs: Any):
     _last, state = ckpt.load_latest(run_dir)  # a corrupt newest one falls back, with a warning
     if state is None:
         raise ConfigError(f"{run_dir} has no checkpoint")
-    ctx = RunContext(run_dir=run_dir, config=cfg, method=meta["method"], seed=cfg.seed, env_id=cfg.env.id,
-                     family=meta["family"], num_envs=envs.num_envs)
+    ctx = RunContext(
+        run_dir=run_dir,
+        config=cfg,
+        method=meta["method"],
+        seed=cfg.seed,
+        env_id=cfg.env.id,
+        family=meta["family"],
+        num_envs=envs.num_envs,
+    )
     spec = get_method(meta["method"])
     if spec.uses_llm:
         ctx.llm_client()
-    shaper = spec.factory(ctx)
+    shaper = spec.factory(ctx)  # type: ignore[misc]
     processor, agent = make_policy(ctx, shaper, envs)
     agent.load_state_dict(state["agent"])
     agent.eval()
@@ -59,10 +68,15 @@ def check_policy_run(run_dir: str | Path, meta: dict[str, Any]) -> None:
 
     method = meta.get("method", "?")
     if get_method(method).factory is None:
-        hint = (f" (its robustified policy, if any, is the PPO run {Path(run_dir) / 'robustify'})"
-                if (Path(run_dir) / "robustify" / "run.json").is_file() else "")
-        raise ConfigError(f"{run_dir} is a {method} run, which trains no policy: only PPO-trained runs (ppo, "
-                          f"ppo-*, ellm, deckard, ...) have a policy to evaluate{hint}")
+        hint = (
+            f" (its robustified policy, if any, is the PPO run {Path(run_dir) / 'robustify'})"
+            if (Path(run_dir) / "robustify" / "run.json").is_file()
+            else ""
+        )
+        raise ConfigError(
+            f"{run_dir} is a {method} run, which trains no policy: only PPO-trained runs (ppo, "
+            f"ppo-*, ellm, deckard, ...) have a policy to evaluate{hint}"
+        )
 
 
 def check_seed(seed: int | None, flag: str = "--seed") -> None:
@@ -79,9 +93,15 @@ def _policy_on(run_dir: str | Path, envs: Any):
         raise
 
 
-def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_envs: int = 1,
-             seed: int | None = None, envs: Any = None,
-             on_step: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def evaluate(
+    run_dir: str | Path,
+    episodes: int = 10,
+    greedy: bool = False,
+    num_envs: int = 1,
+    seed: int | None = None,
+    envs: Any = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Run `episodes` episodes; writes and returns `eval.json` contents. `on_step` sees each vector
     step: {"goals": the goal texts the policy acted on, "infos", "intrinsic", "done"}."""
     from llm_explore.learner.ppo import NEXT_STEP, SAME_STEP, autoreset_mode, split_infos
@@ -102,7 +122,7 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
     raw_obs, raw_infos = envs.reset(seed=seed)
     infos = split_infos(raw_infos, n)
     shaper.on_episode_start(list(range(n)), infos)
-    returns, lengths, successes, unlocked = [], [], [], {a: 0 for a in CRAFTER_ACHIEVEMENTS}
+    returns, lengths, successes, unlocked = [], [], [], {a: 0 for a in CRAFTER_ACHIEVEMENTS}  # type: ignore[var-annotated]
     goal_returns: list[float] = []
     ep_ret, ep_len, ep_goal = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n)
     prev_done = np.zeros(n, dtype=bool)
@@ -120,12 +140,22 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
             if shaper.uses_goals:
                 # As in training: the shaper sees the state each action led to (the final one where an
                 # episode ended), pays and closes goals, and asks about changed captions.
-                step_infos = [infos[i].get("final_info", infos[i]) if mode == SAME_STEP and done[i] else infos[i]
-                              for i in range(n)]
-                shaped = shaper.compute(Transitions(
-                    obs=obs, actions=action.numpy(), ext_rewards=np.asarray(reward),
-                    next_obs=processor(raw_obs, infos, goals), infos=step_infos, terminated=np.asarray(term),
-                    truncated=np.asarray(trunc), valid=valid))
+                step_infos = [
+                    infos[i].get("final_info", infos[i]) if mode == SAME_STEP and done[i] else infos[i]
+                    for i in range(n)
+                ]
+                shaped = shaper.compute(
+                    Transitions(
+                        obs=obs,
+                        actions=action.numpy(),
+                        ext_rewards=np.asarray(reward),
+                        next_obs=processor(raw_obs, infos, goals),
+                        infos=step_infos,
+                        terminated=np.asarray(term),
+                        truncated=np.asarray(trunc),
+                        valid=valid,
+                    )
+                )
                 intrinsic = np.asarray(shaped.intrinsic if isinstance(shaped, ShapingResult) else shaped) * valid
             elif shaper.sofe_specs():  # SOFE: the statistics the policy reads keep counting while it plays
                 _update_statistics(shaper, processor, obs, action, reward, raw_obs, infos, term, trunc, valid, mode)
@@ -159,9 +189,16 @@ def evaluate(run_dir: str | Path, episodes: int = 10, greedy: bool = False, num_
         shaper.close()
         ctx.close()
     result: dict[str, Any] = {
-        "run_dir": str(run_dir), "env": cfg.env.id, "episodes": len(returns), "greedy": greedy, "seed": seed,
-        "mean_return": float(np.mean(returns)), "std_return": float(np.std(returns)),
-        "success_rate": float(np.mean(successes)), "mean_length": float(np.mean(lengths)), "returns": returns,
+        "run_dir": str(run_dir),
+        "env": cfg.env.id,
+        "episodes": len(returns),
+        "greedy": greedy,
+        "seed": seed,
+        "mean_return": float(np.mean(returns)),
+        "std_return": float(np.std(returns)),
+        "success_rate": float(np.mean(successes)),
+        "mean_length": float(np.mean(lengths)),
+        "returns": returns,
     }
     if shaper.uses_goals:
         result["mean_goal_reward"] = float(np.mean(goal_returns))
@@ -180,19 +217,34 @@ def _update_statistics(shaper, processor, obs, action, reward, raw_obs, infos, t
 
     done = np.logical_or(term, trunc)
     # The state each action led to: where an episode ended in SAME_STEP mode, the final one.
-    step_infos = [infos[i].get("final_info", infos[i]) if (mode == SAME_STEP and done[i]) else infos[i]
-                  for i in range(len(infos))]
+    step_infos = [
+        infos[i].get("final_info", infos[i]) if (mode == SAME_STEP and done[i]) else infos[i] for i in range(len(infos))
+    ]
     nxt = processor(raw_obs, infos, shaper.goals(), extra=False)
     if mode == SAME_STEP and done.any():
         for i in np.flatnonzero(done):
-            final = processor({k: np.asarray(v)[None] for k, v in infos[i]["final_obs"].items()}
-                              if isinstance(infos[i]["final_obs"], dict) else np.asarray(infos[i]["final_obs"])[None],
-                              [step_infos[i]], None, extra=False)
+            final = processor(
+                {k: np.asarray(v)[None] for k, v in infos[i]["final_obs"].items()}
+                if isinstance(infos[i]["final_obs"], dict)
+                else np.asarray(infos[i]["final_obs"])[None],
+                [step_infos[i]],
+                None,
+                extra=False,
+            )
             for k, v in final.items():
                 nxt[k][i] = v[0]
-    shaper.compute(Transitions(obs=obs, actions=action.numpy(), ext_rewards=np.asarray(reward), next_obs=nxt,
-                               infos=step_infos, terminated=np.asarray(term), truncated=np.asarray(trunc),
-                               valid=np.asarray(valid)))
+    shaper.compute(
+        Transitions(
+            obs=obs,
+            actions=action.numpy(),
+            ext_rewards=np.asarray(reward),
+            next_obs=nxt,
+            infos=step_infos,
+            terminated=np.asarray(term),
+            truncated=np.asarray(trunc),
+            valid=np.asarray(valid),
+        )
+    )
 
 
 def _frame(env: Any, obs: Any) -> np.ndarray | None:
@@ -215,8 +267,14 @@ def _frame(env: Any, obs: Any) -> np.ndarray | None:
     return None if frame is None else np.asarray(frame, dtype=np.uint8)
 
 
-def record_video(run_dir: str | Path, out: str | Path | None = None, max_steps: int = 500, greedy: bool = False,
-                 seed: int | None = None, fps: int = 8) -> Path:
+def record_video(
+    run_dir: str | Path,
+    out: str | Path | None = None,
+    max_steps: int = 500,
+    greedy: bool = False,
+    seed: int | None = None,
+    fps: int = 8,
+) -> Path:
     """Write a GIF of one episode of the run's policy; returns its path."""
     import imageio.v2 as imageio
 
@@ -243,8 +301,10 @@ def record_video(run_dir: str | Path, out: str | Path | None = None, max_steps: 
         for _ in range(max_steps):
             frame = _frame(single, {k: v[0] for k, v in raw_obs.items()} if isinstance(raw_obs, dict) else raw_obs[0])
             if frame is None:
-                raise ConfigError(f"{cfg.env.id}: the env has no frames to record (TextWorld is text; "
-                                  "see the episode with `llm-explore eval`)")
+                raise ConfigError(
+                    f"{cfg.env.id}: the env has no frames to record (TextWorld is text; "
+                    "see the episode with `llm-explore eval`)"
+                )
             frames.append(frame)
             obs = processor(raw_obs, infos, shaper.goals())
             with torch.no_grad():
@@ -257,7 +317,7 @@ def record_video(run_dir: str | Path, out: str | Path | None = None, max_steps: 
         envs.close()
         shaper.close()
         ctx.close()
-    imageio.mimsave(out, frames, duration=1.0 / fps, loop=0)
+    imageio.mimsave(out, frames, duration=1.0 / fps, loop=0)  # type: ignore[arg-type]
     return out
 
 

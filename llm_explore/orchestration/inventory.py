@@ -7,6 +7,7 @@ Statuses: a run's own `summary.json` status (`complete`, `solved`, `interrupted`
 `llm_error`, ...) when there is one; `failed` when a sweep recorded an error (`error.txt`);
 otherwise `running?` (a run folder without a summary: still running, or killed).
 """
+
 from __future__ import annotations
 
 import csv
@@ -118,12 +119,20 @@ def run_info(run_dir: str | Path) -> RunInfo:
     wall = _float(row.get("wall_s")) if row.get("wall_s") is not None else _float(summary.get("wall_s"))
     if summary.get("wall_s") is not None:
         wall = _float(summary["wall_s"])
-    return RunInfo(path=str(run_dir), method=summary.get("label") or meta.get("method", "?"),
-                   env=meta.get("env", "?"), seed=meta.get("seed"), status=status, steps=steps,
-                   total_steps=None if search or meta.get("kind") == "episodes" else _total_steps(run_dir),
-                   metric=metric,
-                   last=_float(row.get(metric)) if row else _float(summary.get("success_rate")), wall_s=wall,
-                   error=error, env_name=meta.get("env_name"))
+    return RunInfo(
+        path=str(run_dir),
+        method=summary.get("label") or meta.get("method", "?"),
+        env=meta.get("env", "?"),
+        seed=meta.get("seed"),
+        status=status,
+        steps=steps,
+        total_steps=None if search or meta.get("kind") == "episodes" else _total_steps(run_dir),
+        metric=metric,
+        last=_float(row.get(metric)) if row else _float(summary.get("success_rate")),
+        wall_s=wall,
+        error=error,
+        env_name=meta.get("env_name"),
+    )
 
 
 def list_runs(root: str | Path) -> list[RunInfo]:

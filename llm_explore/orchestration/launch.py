@@ -3,13 +3,15 @@
 `start_run(method, cfg)` and `resume_run(run_dir)` are what `llm-explore run` / `resume` call;
 tests and notebooks call them directly.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import ConfigError, RunFileError
 from llm_explore.files import check_writable, read_json_object
@@ -87,8 +89,7 @@ def preflight(spec, cfg) -> None:
     if spec.uses_llm or family_of(cfg.env.id) == "textworld":  # both embed text
         from llm_explore.embeddings import default_cache_path
 
-        check_writable(default_cache_path().parent, "embedding cache folder ($LLM_EXPLORE_EMBED_CACHE)",
-                       create=False)
+        check_writable(default_cache_path().parent, "embedding cache folder ($LLM_EXPLORE_EMBED_CACHE)", create=False)
     if spec.uses_llm:
         from llm_explore.llm.backends.registry import preflight as backend_preflight
         from llm_explore.templates import PromptLibrary
@@ -97,9 +98,16 @@ def preflight(spec, cfg) -> None:
         PromptLibrary(cfg.prompts_dir).check()
 
 
-def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None = None,
-              stop_after_updates: int | None = None, on_update: Callable[[dict], None] | None = None,
-              on_start: Callable[[RunContext], None] | None = None) -> tuple[Path, dict[str, Any]]:
+def start_run(
+    method: str,
+    cfg,
+    *,
+    envs: Any = None,
+    run_dir: str | Path | None = None,
+    stop_after_updates: int | None = None,
+    on_update: Callable[[dict], None] | None = None,
+    on_start: Callable[[RunContext], None] | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """Create `runs/<name>/`, write the resolved config and train. Returns (run_dir, summary).
 
     The config, the env (its id and parameters), the LLM backend and the templates are all checked
@@ -114,18 +122,33 @@ def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None 
         run_dir = Path(cfg.out_dir).expanduser() / name
     run_dir = Path(run_dir)
     if (run_dir / "summary.json").exists() or ckpt.list_checkpoints(run_dir):
-        raise ConfigError(f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` "
-                          "or another --name")
+        raise ConfigError(
+            f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` or another --name"
+        )
     preflight(spec, cfg.model_copy(update={"out_dir": str(run_dir.parent)}))
-    envs = envs if envs is not None else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, family),
-                                                   cfg.env.resolved_workers())
+    envs = (
+        envs
+        if envs is not None
+        else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, family), cfg.env.resolved_workers())
+    )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
-        (run_dir / "run.json").write_text(json.dumps(
-            {"method": method, "env": cfg.env.id, "env_name": env_name, "env_resolved": resolved_env(cfg.env.id),
-             "family": family,
-             "seed": cfg.seed, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2) + "\n")
+        (run_dir / "run.json").write_text(
+            json.dumps(
+                {
+                    "method": method,
+                    "env": cfg.env.id,
+                    "env_name": env_name,
+                    "env_resolved": resolved_env(cfg.env.id),
+                    "family": family,
+                    "seed": cfg.seed,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     except OSError as exc:
         envs.close()
         raise RunFileError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from None
@@ -136,9 +159,18 @@ def start_run(method: str, cfg, *, envs: Any = None, run_dir: str | Path | None 
 # envs themselves), the seed, and everything that fixes a network's or a rollout's shape. How many
 # processes step the envs (`env.workers`) may change: the checkpoint's envs are the same either way.
 RESUMABLE_ENV_KEYS = ("env.workers",)
-FIXED_ON_RESUME = ("env", "seed", "learner.hidden_size", "learner.goal_conditioning",
-                   "learner.mission_embedding", "learner.num_steps", "learner.heads", "learner.grid_input",
-                   "learner.preset", "method.rnd.feature_dim")
+FIXED_ON_RESUME = (
+    "env",
+    "seed",
+    "learner.hidden_size",
+    "learner.goal_conditioning",
+    "learner.mission_embedding",
+    "learner.num_steps",
+    "learner.heads",
+    "learner.grid_input",
+    "learner.preset",
+    "method.rnd.feature_dim",
+)
 
 
 def load_run_config(run_dir: str | Path, overrides: list[str] | None = None):
@@ -161,14 +193,18 @@ def load_run_config(run_dir: str | Path, overrides: list[str] | None = None):
         raise RunFileError(f"run file {run_dir / 'run.json'} is corrupt (no method/family)")
     if not overrides:
         return saved, meta
-    cfg = validate(RunConfig, apply_overrides(saved.model_dump(mode="json"), list(overrides)),
-                   source=f"{run_dir / 'config.yaml'} with --set")
+    cfg = validate(
+        RunConfig,
+        apply_overrides(saved.model_dump(mode="json"), list(overrides)),
+        source=f"{run_dir / 'config.yaml'} with --set",
+    )
     _reject_fixed(saved, cfg)
     return cfg, meta
 
 
 def _reject_fixed(saved, cfg) -> None:
     """A ConfigError naming every FIXED_ON_RESUME setting `cfg` changes."""
+
     def flat(data: Any, prefix: str = "") -> dict[str, Any]:
         if isinstance(data, dict):
             out: dict[str, Any] = {}
@@ -178,12 +214,18 @@ def _reject_fixed(saved, cfg) -> None:
         return {prefix[:-1]: data}
 
     before, after = flat(saved.model_dump(mode="json")), flat(cfg.model_dump(mode="json"))
-    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)
-                     and any(k == f or k.startswith(f + ".") for f in FIXED_ON_RESUME)
-                     and k not in RESUMABLE_ENV_KEYS)
+    changed = sorted(
+        k
+        for k in set(before) | set(after)
+        if before.get(k) != after.get(k)
+        and any(k == f or k.startswith(f + ".") for f in FIXED_ON_RESUME)
+        and k not in RESUMABLE_ENV_KEYS
+    )
     if changed:
-        raise ConfigError(f"resume cannot change {', '.join(changed)} (the checkpoint holds the envs and "
-                          "networks of the saved settings); start a new run instead")
+        raise ConfigError(
+            f"resume cannot change {', '.join(changed)} (the checkpoint holds the envs and "
+            "networks of the saved settings); start a new run instead"
+        )
 
 
 def write_run_config(run_dir: str | Path, cfg) -> None:
@@ -216,14 +258,21 @@ def check_env_unchanged(run_dir: Path, env_id: str, meta: dict[str, Any]) -> Non
         return
     now = resolved_env(env_id)
     if now != then:
-        raise ConfigError(f"{run_dir} started on {then}, but {env_id!r} now names {now} (its task spec "
-                          "changed); start a new run instead of resuming this one")
+        raise ConfigError(
+            f"{run_dir} started on {then}, but {env_id!r} now names {now} (its task spec "
+            "changed); start a new run instead of resuming this one"
+        )
 
 
-def resume_run(run_dir: str | Path, *, envs: Any = None, stop_after_updates: int | None = None,
-               on_update: Callable[[dict], None] | None = None,
-               on_start: Callable[[RunContext], None] | None = None,
-               overrides: list[str] | None = None) -> dict[str, Any]:
+def resume_run(
+    run_dir: str | Path,
+    *,
+    envs: Any = None,
+    stop_after_updates: int | None = None,
+    on_update: Callable[[dict], None] | None = None,
+    on_start: Callable[[RunContext], None] | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
     """Continue a run from its last checkpoint (same config and seed, unless `overrides` change it).
 
     A corrupt newest checkpoint falls back to the one before it (with a warning). `overrides` are
@@ -245,16 +294,22 @@ def resume_run(run_dir: str | Path, *, envs: Any = None, stop_after_updates: int
     check_env_unchanged(run_dir, cfg.env.id, meta)
     # A run that stopped before its first checkpoint starts again from the beginning, in its folder.
     _last, state = ckpt.load_latest(run_dir)
-    envs = envs if envs is not None else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, meta["family"]),
-                                                   cfg.env.resolved_workers())
+    envs = (
+        envs
+        if envs is not None
+        else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, meta["family"]), cfg.env.resolved_workers())
+    )
     before = None
     if overrides:
+
         def before(ctx, shaper):  # the changed config fits the checkpoint: now record it
             if state is not None:
                 _check_fits(ctx, shaper, envs, state)
             write_run_config(run_dir, cfg)
-    return _train(meta["method"], spec, cfg, envs, run_dir, meta["family"], state, stop_after_updates,
-                  on_update, on_start, before)
+
+    return _train(
+        meta["method"], spec, cfg, envs, run_dir, meta["family"], state, stop_after_updates, on_update, on_start, before
+    )
 
 
 def _check_fits(ctx, shaper, envs, state) -> None:
@@ -269,12 +324,19 @@ def _check_fits(ctx, shaper, envs, state) -> None:
         raise ConfigError(f"the checkpoint does not fit the changed settings: {str(exc).splitlines()[0]}") from None
 
 
-def _train(method, spec, cfg, envs, run_dir, family, state, stop_after_updates, on_update, on_start,
-           before=None):
+def _train(method, spec, cfg, envs, run_dir, family, state, stop_after_updates, on_update, on_start, before=None):
     from llm_explore.learner.ppo import train
 
-    ctx = RunContext(run_dir=run_dir, config=cfg, method=method, seed=cfg.seed, env_id=cfg.env.id,
-                     family=family, num_envs=cfg.env.num_envs, resumed=state is not None)
+    ctx = RunContext(
+        run_dir=run_dir,
+        config=cfg,
+        method=method,
+        seed=cfg.seed,
+        env_id=cfg.env.id,
+        family=family,
+        num_envs=cfg.env.num_envs,
+        resumed=state is not None,
+    )
     try:
         if spec.uses_llm:
             ctx.llm_client()
@@ -288,8 +350,7 @@ def _train(method, spec, cfg, envs, run_dir, family, state, stop_after_updates, 
             before(ctx, shaper)
         if on_start is not None:
             on_start(ctx)
-        return train(ctx, shaper, envs, resume_from=state, stop_after_updates=stop_after_updates,
-                     on_update=on_update)
+        return train(ctx, shaper, envs, resume_from=state, stop_after_updates=stop_after_updates, on_update=on_update)
     finally:
         shaper.close()
         ctx.close()

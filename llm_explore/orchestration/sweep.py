@@ -18,21 +18,22 @@ attach to it (`LLM_EXPLORE_EMBEDDED_URL`) instead of loading a model each. They 
 backend's prompt format and cache identity, so their answers and cache entries are the same as a
 run with its own model; the SQLite cache is the node's usual one.
 """
+
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import ConfigError
-from llm_explore.llm.backends.embedded import ATTACH_MODEL_ENV, ATTACH_URL_ENV
 from llm_explore.learner.runs import env_slug, write_json
+from llm_explore.llm.backends.embedded import ATTACH_MODEL_ENV, ATTACH_URL_ENV
 from llm_explore.orchestration.inventory import FINISHED, is_run_folder, run_info
 
 SWEEP_FILE = "sweep.json"
@@ -142,24 +143,43 @@ def plan(sweep: Sweep) -> list[Job]:
                     finished = info.status in FINISHED and not _wants_more_steps(info, sweep, spec)
                     action, status = ("skip", info.status) if finished else ("resume", "pending")
                 embedded = bool(spec.uses_llm) and cfg.llm.backend == "embedded"
-                jobs.append(Job(name=name, method=method, env=env, seed=seed, run_dir=str(run_dir),
-                                action=action, status=status, config=cfg.model_dump(mode="json", exclude_unset=True),
-                                uses_llm=bool(spec.uses_llm), embedded=embedded, model_path=cfg.llm.model_path,
-                                stop_at_success=sweep.stop_at_success,
-                                device=cfg.learner.device if spec.runner is None else "cpu"))
+                jobs.append(
+                    Job(
+                        name=name,
+                        method=method,
+                        env=env,
+                        seed=seed,
+                        run_dir=str(run_dir),
+                        action=action,
+                        status=status,
+                        config=cfg.model_dump(mode="json", exclude_unset=True),
+                        uses_llm=bool(spec.uses_llm),
+                        embedded=embedded,
+                        model_path=cfg.llm.model_path,
+                        stop_at_success=sweep.stop_at_success,
+                        device=cfg.learner.device if spec.runner is None else "cpu",
+                    )
+                )
     if sweep.address in (None, "", "local") and any(j.device == "cuda" for j in jobs):
         import torch
 
         if not torch.cuda.is_available():
-            raise ConfigError("learner.device=cuda but torch sees no CUDA device on this machine "
-                              "(use auto or cpu, or --address a cluster with GPUs)")
+            raise ConfigError(
+                "learner.device=cuda but torch sees no CUDA device on this machine "
+                "(use auto or cpu, or --address a cluster with GPUs)"
+            )
     return jobs
 
 
 def _wants_more_steps(info, sweep: Sweep, spec) -> bool:
     """A finished PPO run with fewer steps than this sweep asks for is extended, not skipped."""
-    return (spec.runner is None and sweep.steps is not None and info.total_steps is not None
-            and info.total_steps < sweep.steps and info.status == "complete")
+    return (
+        spec.runner is None
+        and sweep.steps is not None
+        and info.total_steps is not None
+        and info.total_steps < sweep.steps
+        and info.status == "complete"
+    )
 
 
 def wants_gpu(device: str, cluster_gpus: float) -> bool:
@@ -197,8 +217,12 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
                 _, summary = spec.runner(job["method"], cfg)
             else:
                 _, summary = start_run(job["method"], cfg, run_dir=run_dir, on_update=_stopper(job))
-        return {"status": summary.get("status", "complete"), "wall_s": round(time.time() - start, 2),
-                "summary": _brief(summary), "llm_server": attach[0] if attach else None}
+        return {
+            "status": summary.get("status", "complete"),
+            "wall_s": round(time.time() - start, 2),
+            "summary": _brief(summary),
+            "llm_server": attach[0] if attach else None,
+        }
     except BaseException as exc:  # noqa: BLE001 - recorded, the sweep goes on
         error = f"{type(exc).__name__}: {exc}".strip()
         if run_dir.is_dir():
@@ -242,8 +266,17 @@ def _attach_url(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | 
 
 
 def _brief(summary: dict[str, Any]) -> dict[str, Any]:
-    keys = ("env_steps", "episodes", "mean_return", "success_rate", "crafter_score", "best_score", "solved",
-            "env_steps_per_s", "wall_s")
+    keys = (
+        "env_steps",
+        "episodes",
+        "mean_return",
+        "success_rate",
+        "crafter_score",
+        "best_score",
+        "solved",
+        "env_steps_per_s",
+        "wall_s",
+    )
     out = {k: summary[k] for k in keys if summary.get(k) is not None}
     if summary.get("llm"):
         out["llm_calls"] = summary["llm"].get("calls", 0)
@@ -267,12 +300,23 @@ class ModelServer:
 # ------------------------------------------------------------------------------------------ the sweep
 def _write_state(sweep: Sweep, jobs: list[Job], started: float, finished: bool) -> None:
     data = {
-        "grid": {"methods": sweep.methods, "envs": sweep.envs, "seeds": sweep.seeds, "steps": sweep.steps,
-                 "overrides": sweep.overrides, "config_file": sweep.config_file},
-        "engine": {"address": sweep.address or "local", "cpus_per_run": sweep.cpus_per_run,
-                   "llm_server": sweep.llm_server, "llm_parallel": sweep.llm_parallel},
+        "grid": {
+            "methods": sweep.methods,
+            "envs": sweep.envs,
+            "seeds": sweep.seeds,
+            "steps": sweep.steps,
+            "overrides": sweep.overrides,
+            "config_file": sweep.config_file,
+        },
+        "engine": {
+            "address": sweep.address or "local",
+            "cpus_per_run": sweep.cpus_per_run,
+            "llm_server": sweep.llm_server,
+            "llm_parallel": sweep.llm_parallel,
+        },
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
-        "wall_s": round(time.time() - started, 2), "finished": finished,
+        "wall_s": round(time.time() - started, 2),
+        "finished": finished,
         "runs": [{k: v for k, v in asdict(j).items() if k not in ("config",)} for j in jobs],
     }
     write_json(Path(sweep.out) / SWEEP_FILE, data)
@@ -289,14 +333,17 @@ def _init_ray(sweep: Sweep) -> str | None:
     if ray.is_initialized():  # a caller (a test, a notebook) already joined a cluster: use it
         return None
     # ERROR: Ray logs its start-up at INFO and a token-auth notice at WARNING on every start.
-    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                 configure_logging=True)
+    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     if sweep.address in (None, "", "local"):
         # Unix socket paths must stay under ~107 characters: a short folder in /tmp, not the sweep's.
         temp_dir = tempfile.mkdtemp(prefix="llmx-ray-", dir="/tmp")
         # The runs pass Ray only small dicts: a 200 MB object store instead of 30% of the RAM.
-        ray.init(num_cpus=sweep.num_cpus or os.cpu_count() or 1, _temp_dir=temp_dir,
-                 object_store_memory=200 * 1024 * 1024, **quiet)
+        ray.init(
+            num_cpus=sweep.num_cpus or os.cpu_count() or 1,
+            _temp_dir=temp_dir,
+            object_store_memory=200 * 1024 * 1024,
+            **quiet,
+        )
         return temp_dir
     ray.init(address=sweep.address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
     return None
@@ -314,21 +361,25 @@ def _start_servers(sweep: Sweep, jobs: list[Job]) -> tuple[dict[str, tuple[str, 
     for j in todo:  # runs of another model load their own
         if j.model_path != model_path:
             j.embedded = False
-    n_ctx = 8192 * sweep.llm_parallel  # llama.cpp splits the context among the slots (8192 each, as llm.n_ctx's default)
+    n_ctx = (
+        8192 * sweep.llm_parallel
+    )  # llama.cpp splits the context among the slots (8192 each, as llm.n_ctx's default)
     actor_cls = ray.remote(num_cpus=0)(ModelServer)
     actors, urls = [], {}
     for node in ray.nodes():
         if not node.get("Alive"):
             continue
-        actor = actor_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)).remote(
-            model_path, sweep.llm_parallel, sweep.llm_threads, n_ctx)
+        actor = actor_cls.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+        ).remote(model_path, sweep.llm_parallel, sweep.llm_threads, n_ctx)
         actors.append(actor)
         urls[node["NodeID"]] = ray.get(actor.url.remote())
     return urls, actors
 
 
-def run_sweep(sweep: Sweep, *, jobs: list[Job] | None = None,
-              on_event: Callable[[str, Job, int, int], None] | None = None) -> list[Job]:
+def run_sweep(
+    sweep: Sweep, *, jobs: list[Job] | None = None, on_event: Callable[[str, Job, int, int], None] | None = None
+) -> list[Job]:
     """Run the grid (`jobs` from `plan(sweep)`, planned here if not given); returns the jobs with their
     final status. `sweep.json` is rewritten after every finished run. `on_event(kind, job, done, total)`
     sees "skip", "start" and "end" events."""
@@ -355,8 +406,9 @@ def run_sweep(sweep: Sweep, *, jobs: list[Job] | None = None,
         task = ray.remote(run_job)
         for job in todo:
             job.gpu = wants_gpu(job.device, cluster_gpus)
-            ref = task.options(num_cpus=sweep.cpus_per_run, num_gpus=1 if job.gpu else 0,
-                               max_retries=0).remote(asdict(job), node_servers)
+            ref = task.options(num_cpus=sweep.cpus_per_run, num_gpus=1 if job.gpu else 0, max_retries=0).remote(
+                asdict(job), node_servers
+            )
             pending[ref] = job
             job.status = "running"
             if on_event:
@@ -399,8 +451,10 @@ def _record(job: Job, ref) -> None:
     try:
         result = ray.get(ref)
     except Exception as exc:  # noqa: BLE001 - a worker that died (OOM, kill) or a cancelled task
-        result = {"status": "interrupted" if "Cancel" in type(exc).__name__ else "failed",
-                  "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        result = {
+            "status": "interrupted" if "Cancel" in type(exc).__name__ else "failed",
+            "error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+        }
     job.status = result.get("status", "failed")
     job.error = result.get("error")
     job.wall_s = result.get("wall_s")

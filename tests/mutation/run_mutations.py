@@ -24,6 +24,7 @@ Runs one pytest process at a time (`-p no:xdist`). The file is not named test_*.
 collect it. The seven mutations of the issue's table are marked "issue"; "extra" ones check the
 tests added with them (one per interpreter cap, the weak tests made mechanical).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,93 +53,207 @@ class Mutation:
 
 MUTATIONS = [
     Mutation(
-        "tango-exec", "exec bound at import as _run_text; the interpreter runs exec(program.source) first",
-        (("llm_explore/methods/tango/interpreter.py", "from dataclasses import dataclass, field\n",
-          "from builtins import exec as _run_text\nfrom dataclasses import dataclass, field\n"),
-         ("llm_explore/methods/tango/interpreter.py", "        try:\n            self._block(program.body)\n",
-          "        try:\n            try:\n                _run_text(program.source, {})\n"
-          "            except Exception:\n                pass\n            self._block(program.body)\n")),
-        (T + "test_tango.py::test_no_model_text_reaches_exec_or_eval",)),
+        "tango-exec",
+        "exec bound at import as _run_text; the interpreter runs exec(program.source) first",
+        (
+            (
+                "llm_explore/methods/tango/interpreter.py",
+                "from dataclasses import dataclass, field\n",
+                "from builtins import exec as _run_text\nfrom dataclasses import dataclass, field\n",
+            ),
+            (
+                "llm_explore/methods/tango/interpreter.py",
+                "        try:\n            self._block(program.body)\n",
+                "        try:\n            try:\n                _run_text(program.source, {})\n"
+                "            except Exception:\n                pass\n            self._block(program.body)\n",
+            ),
+        ),
+        (T + "test_tango.py::test_no_model_text_reaches_exec_or_eval",),
+    ),
     Mutation(
-        "plans-rejected", "the planner rejects every plan (checked, then counted invalid)",
-        (("llm_explore/methods/tango/planner.py", "            out.program = self.checker.check(out.source)\n",
-          "            self.checker.check(out.source)\n            raise ValueError(\"rejected\")\n"),),
-        (T + "test_tango.py::test_embedded_plan_is_parsed_checked_and_run",
-         T + "test_tango_families.py::test_embedded_plan_is_parsed_checked_and_run",
-         T + "test_tango.py::test_a_valid_plan_is_checked_and_run",
-         T + "test_tango.py::test_an_invalid_plan_is_counted_and_not_run",
-         T + "test_tango_families.py::test_a_valid_plan_is_checked_and_run",
-         T + "test_tango_families.py::test_an_invalid_plan_is_counted_and_not_run")),
+        "plans-rejected",
+        "the planner rejects every plan (checked, then counted invalid)",
+        (
+            (
+                "llm_explore/methods/tango/planner.py",
+                "            out.program = self.checker.check(out.source)\n",
+                '            self.checker.check(out.source)\n            raise ValueError("rejected")\n',
+            ),
+        ),
+        (
+            T + "test_tango.py::test_embedded_plan_is_parsed_checked_and_run",
+            T + "test_tango_families.py::test_embedded_plan_is_parsed_checked_and_run",
+            T + "test_tango.py::test_a_valid_plan_is_checked_and_run",
+            T + "test_tango.py::test_an_invalid_plan_is_counted_and_not_run",
+            T + "test_tango_families.py::test_a_valid_plan_is_checked_and_run",
+            T + "test_tango_families.py::test_an_invalid_plan_is_counted_and_not_run",
+        ),
+    ),
     Mutation(
-        "stats-point-intervals", "curve_iqm_ci and probability_of_improvement_ci return (point, point, point)",
-        (("llm_explore/learner/stats.py", "    low, high = interval(boot, confidence)\n    return point, low, high\n\n\n"
-          "def probability_of_improvement(",
-          "    low, high = interval(boot, confidence)\n    return point, point, point\n\n\n"
-          "def probability_of_improvement("),
-         ("llm_explore/learner/stats.py", "    low, high = interval(boot, confidence)\n"
-          "    return point, float(low), float(high)\n\n\ndef performance_profile(",
-          "    low, high = interval(boot, confidence)\n    return point, point, point\n\n\ndef performance_profile(")),
-        (T + "test_stats.py", T + "test_report_stats.py")),
+        "stats-point-intervals",
+        "curve_iqm_ci and probability_of_improvement_ci return (point, point, point)",
+        (
+            (
+                "llm_explore/learner/stats.py",
+                "    low, high = interval(boot, confidence)\n    return point, low, high\n\n\n"
+                "def probability_of_improvement(",
+                "    low, high = interval(boot, confidence)\n    return point, point, point\n\n\n"
+                "def probability_of_improvement(",
+            ),
+            (
+                "llm_explore/learner/stats.py",
+                "    low, high = interval(boot, confidence)\n"
+                "    return point, float(low), float(high)\n\n\ndef performance_profile(",
+                "    low, high = interval(boot, confidence)\n    return point, point, point\n\n\ndef performance_profile(",
+            ),
+        ),
+        (T + "test_stats.py", T + "test_report_stats.py"),
+    ),
     Mutation(
-        "dream-no-edges", "the dream's answers never become edges (an empty graph)",
-        (("llm_explore/methods/deckard/dream.py", "                for src in answers[kind]:\n",
-          "                for src in answers[kind][:0]:\n"),),
-        (T + "test_deckard.py::test_dream_on_embedded_model_builds_a_scored_graph",
-         T + "test_deckard.py::test_dream_turns_scripted_answers_into_exactly_their_edges")),
+        "dream-no-edges",
+        "the dream's answers never become edges (an empty graph)",
+        (
+            (
+                "llm_explore/methods/deckard/dream.py",
+                "                for src in answers[kind]:\n",
+                "                for src in answers[kind][:0]:\n",
+            ),
+        ),
+        (
+            T + "test_deckard.py::test_dream_on_embedded_model_builds_a_scored_graph",
+            T + "test_deckard.py::test_dream_turns_scripted_answers_into_exactly_their_edges",
+        ),
+    ),
     Mutation(
-        "e3b-clip", "the clipped E3B bonus multiplied by 0 before PPO uses it",
-        (("llm_explore/learner/ppo.py", "buf.int_rewards = (total - buf.ext_rewards) * buf.valid\n",
-          "buf.int_rewards = (total - buf.ext_rewards) * buf.valid * 0\n"),),
-        (T + "test_exploration_bonuses.py::test_e3b_clips_task_reward_plus_bonus_as_the_reference",)),
+        "e3b-clip",
+        "the clipped E3B bonus multiplied by 0 before PPO uses it",
+        (
+            (
+                "llm_explore/learner/ppo.py",
+                "buf.int_rewards = (total - buf.ext_rewards) * buf.valid\n",
+                "buf.int_rewards = (total - buf.ext_rewards) * buf.valid * 0\n",
+            ),
+        ),
+        (T + "test_exploration_bonuses.py::test_e3b_clips_task_reward_plus_bonus_as_the_reference",),
+    ),
     Mutation(
-        "loop-cap", "the interpreter's while-loop cap removed",
-        (("llm_explore/methods/tango/interpreter.py", "                for _ in range(self.max_loop):\n",
-          "                for _ in iter(int, 1):\n"),),
-        (T + "test_tango.py::test_caps_stop_a_program", T + "test_tango.py::test_loop_cap_ends_a_while_loop")),
+        "loop-cap",
+        "the interpreter's while-loop cap removed",
+        (
+            (
+                "llm_explore/methods/tango/interpreter.py",
+                "                for _ in range(self.max_loop):\n",
+                "                for _ in iter(int, 1):\n",
+            ),
+        ),
+        (T + "test_tango.py::test_caps_stop_a_program", T + "test_tango.py::test_loop_cap_ends_a_while_loop"),
+    ),
     Mutation(
-        "stop-at-success", "the sweep's stop check ignores success (stops once the window has episodes)",
-        (("llm_explore/orchestration/sweep.py",
-          "        return bool(success == success and success >= target and row[\"episodes\"] >= window)\n",
-          "        return bool(row[\"episodes\"] >= window)\n"),),
-        (T + "test_sweep.py::test_stop_at_success_ends_runs_early_and_counts_as_finished",
-         T + "test_sweep.py::test_stop_at_success_lets_a_run_that_cannot_succeed_finish")),
+        "stop-at-success",
+        "the sweep's stop check ignores success (stops once the window has episodes)",
+        (
+            (
+                "llm_explore/orchestration/sweep.py",
+                '        return bool(success == success and success >= target and row["episodes"] >= window)\n',
+                '        return bool(row["episodes"] >= window)\n',
+            ),
+        ),
+        (
+            T + "test_sweep.py::test_stop_at_success_ends_runs_early_and_counts_as_finished",
+            T + "test_sweep.py::test_stop_at_success_lets_a_run_that_cannot_succeed_finish",
+        ),
+    ),
     # ---- extra: the other caps and the weak tests made mechanical
     Mutation(
-        "call-cap", "the interpreter's 200-call cap removed",
-        (("llm_explore/methods/tango/interpreter.py", "        if len(self.result.calls) >= self.max_calls:\n",
-          "        if False:\n"),),
-        (T + "test_tango.py::test_call_cap_ends_a_program",), "extra"),
+        "call-cap",
+        "the interpreter's 200-call cap removed",
+        (
+            (
+                "llm_explore/methods/tango/interpreter.py",
+                "        if len(self.result.calls) >= self.max_calls:\n",
+                "        if False:\n",
+            ),
+        ),
+        (T + "test_tango.py::test_call_cap_ends_a_program",),
+        "extra",
+    ),
     Mutation(
-        "step-cap", "the interpreter's per-program env-step cap removed",
-        (("llm_explore/methods/tango/interpreter.py", "                if self.result.env_steps >= self.max_program_steps:\n",
-          "                if False:\n"),),
-        (T + "test_tango.py::test_program_step_cap_ends_a_program",), "extra"),
+        "step-cap",
+        "the interpreter's per-program env-step cap removed",
+        (
+            (
+                "llm_explore/methods/tango/interpreter.py",
+                "                if self.result.env_steps >= self.max_program_steps:\n",
+                "                if False:\n",
+            ),
+        ),
+        (T + "test_tango.py::test_program_step_cap_ends_a_program",),
+        "extra",
+    ),
     Mutation(
-        "device-auto-cpu", "learner.device=auto always resolves to the CPU",
-        (("llm_explore/learner/ppo.py", "(name == \"auto\" and torch.cuda.is_available())",
-          "(name == \"auto\" and False)"),),
-        (T + "test_sweep.py::test_device_auto_follows_torch_and_cuda_asks_ray_for_a_gpu",), "extra"),
+        "device-auto-cpu",
+        "learner.device=auto always resolves to the CPU",
+        (
+            (
+                "llm_explore/learner/ppo.py",
+                '(name == "auto" and torch.cuda.is_available())',
+                '(name == "auto" and False)',
+            ),
+        ),
+        (T + "test_sweep.py::test_device_auto_follows_torch_and_cuda_asks_ray_for_a_gpu",),
+        "extra",
+    ),
     Mutation(
-        "game-regenerated", "a TextWorld game in the cache is generated again, and a remembered timeout retried",
-        (("llm_explore/envs/textworld_env.py", "    if _complete(path):\n        return path\n", ""),
-         ("llm_explore/envs/textworld_env.py", "        if not _complete(path):  # another process",
-          "        if True:  # another process"),
-         ("llm_explore/envs/textworld_env.py",
-          "            if marker.is_file() and float(marker.read_text() or 0) >= timeout_s:\n", "            if False:\n")),
-        (T + "test_env_textworld.py::test_generation_and_cache_reuse",
-         T + "test_env_textworld.py::test_game_generation_that_runs_too_long_is_stopped_remembered_and_skipped"),
-        "extra"),
+        "game-regenerated",
+        "a TextWorld game in the cache is generated again, and a remembered timeout retried",
+        (
+            ("llm_explore/envs/textworld_env.py", "    if _complete(path):\n        return path\n", ""),
+            (
+                "llm_explore/envs/textworld_env.py",
+                "        if not _complete(path):  # another process",
+                "        if True:  # another process",
+            ),
+            (
+                "llm_explore/envs/textworld_env.py",
+                "            if marker.is_file() and float(marker.read_text() or 0) >= timeout_s:\n",
+                "            if False:\n",
+            ),
+        ),
+        (
+            T + "test_env_textworld.py::test_generation_and_cache_reuse",
+            T + "test_env_textworld.py::test_game_generation_that_runs_too_long_is_stopped_remembered_and_skipped",
+        ),
+        "extra",
+    ),
     Mutation(
-        "timeout-past-budget", "a request's timeout ignores what is left of the retry budget",
-        (("llm_explore/llm/client.py", "timeout_s=min(\n                                            remaining, self.config.timeout_s))",
-          "timeout_s=self.config.timeout_s)"),),
-        (T + "test_failure_policy.py::test_hung_server_with_2s_budget_ends_within_2s",
-         T + "test_failure_policy.py::test_structured_reasks_share_one_retry_budget"), "extra"),
+        "timeout-past-budget",
+        "a request's timeout ignores what is left of the retry budget",
+        (
+            (
+                "llm_explore/llm/client.py",
+                "timeout_s=min(remaining, self.config.timeout_s))",
+                "timeout_s=self.config.timeout_s)",
+            ),
+        ),
+        (
+            T + "test_failure_policy.py::test_hung_server_with_2s_budget_ends_within_2s",
+            T + "test_failure_policy.py::test_structured_reasks_share_one_retry_budget",
+        ),
+        "extra",
+    ),
     Mutation(
-        "ellm-misrouted", "a caption shares whatever question is in flight, not its own",
-        (("llm_explore/methods/ellm/goals.py", "            future = self._inflight.get(caption)\n",
-          "            future = next(iter(self._inflight.values()), None)\n"),),
-        (T + "test_ellm_goals.py::test_concurrent_answers_reach_their_own_captions",), "extra"),
+        "ellm-misrouted",
+        "a caption shares whatever question is in flight, not its own",
+        (
+            (
+                "llm_explore/methods/ellm/goals.py",
+                "            future = self._inflight.get(caption)\n",
+                "            future = next(iter(self._inflight.values()), None)\n",
+            ),
+        ),
+        (T + "test_ellm_goals.py::test_concurrent_answers_reach_their_own_captions",),
+        "extra",
+    ),
 ]
 
 
@@ -155,8 +270,10 @@ def apply(dest: Path, mutation: Mutation) -> None:
         path = dest / rel
         text = path.read_text()
         if text.count(old) != 1:
-            raise RuntimeError(f"{mutation.name}: the text to replace occurs {text.count(old)} times in {rel} "
-                               "(the code changed: update the patch)")
+            raise RuntimeError(
+                f"{mutation.name}: the text to replace occurs {text.count(old)} times in {rel} "
+                "(the code changed: update the patch)"
+            )
         path.write_text(text.replace(old, new))
 
 
@@ -164,15 +281,36 @@ def run_tests(dest: Path, tests: tuple[str, ...], fast: bool, log: Path) -> dict
     """pytest against the copy in `dest`; {test id: passed|failed|skipped|error}."""
     env = {**os.environ, "PYTHONPATH": str(dest), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTEST_XDIST_WORKER", None)
-    where = subprocess.run([sys.executable, "-P", "-c", "import llm_explore; print(llm_explore.__file__)"],
-                           cwd=dest, env=env, capture_output=True, text=True, check=True).stdout.strip()
+    where = subprocess.run(
+        [sys.executable, "-P", "-c", "import llm_explore; print(llm_explore.__file__)"],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     if not where.startswith(str(dest)):
         raise RuntimeError(f"llm_explore was imported from {where}, not from the copy in {dest}")
     xml = dest / "junit.xml"
     xml.unlink(missing_ok=True)
-    cmd = [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:cacheprovider",
-           "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), f"--junitxml={xml}",
-           *(["-m", "not llm and not slow"] if fast else []), *[str(ROOT / t) for t in tests]]
+    cmd = [
+        sys.executable,
+        "-P",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:cacheprovider",
+        "--rootdir",
+        str(ROOT),
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        f"--junitxml={xml}",
+        *(["-m", "not llm and not slow"] if fast else []),
+        *[str(ROOT / t) for t in tests],
+    ]
     with log.open("a") as fh:
         fh.write(f"\n$ {' '.join(cmd)}\n")
         fh.flush()
@@ -182,8 +320,15 @@ def run_tests(dest: Path, tests: tuple[str, ...], fast: bool, log: Path) -> dict
         for case in ET.parse(xml).getroot().iter("testcase"):
             name = f"{case.get('classname', '').split('.')[-1]}.py::{case.get('name')}"
             kinds = {child.tag for child in case}
-            outcomes[name] = ("failed" if "failure" in kinds else "error" if "error" in kinds
-                              else "skipped" if "skipped" in kinds else "passed")
+            outcomes[name] = (
+                "failed"
+                if "failure" in kinds
+                else "error"
+                if "error" in kinds
+                else "skipped"
+                if "skipped" in kinds
+                else "passed"
+            )
     return outcomes
 
 
@@ -194,7 +339,9 @@ def main() -> int:
     parser.add_argument("--no-extra", action="store_true", help="only the seven mutations of issue 39")
     parser.add_argument("--list", action="store_true", help="list the mutations and their tests")
     args = parser.parse_args()
-    chosen = [m for m in MUTATIONS if (not args.only or m.name in args.only) and not (args.no_extra and m.origin == "extra")]
+    chosen = [
+        m for m in MUTATIONS if (not args.only or m.name in args.only) and not (args.no_extra and m.origin == "extra")
+    ]
     if args.list or not chosen:
         for m in MUTATIONS:
             print(f"{m.name:22} [{m.origin}] {m.what}\n{'':25}" + f"\n{'':25}".join(m.tests))
@@ -210,8 +357,10 @@ def main() -> int:
         baseline = run_tests(base, all_tests, args.fast, log)
         bad = {k: v for k, v in baseline.items() if v not in ("passed", "skipped")}
         if bad or not baseline:
-            print(f"baseline: the named tests must pass on the unmutated copy; they did not: {bad or 'none ran'}"
-                  f"\n(log: {log})")
+            print(
+                f"baseline: the named tests must pass on the unmutated copy; they did not: {bad or 'none ran'}"
+                f"\n(log: {log})"
+            )
             return 1
         print(f"baseline: {len(baseline)} tests pass on the unmutated copy")
         for m in chosen:

@@ -1,6 +1,7 @@
 """`--backend dice`: a model-free backend for trying the pipeline without a model. It answers every
 prompt with a digit drawn from a hash of the prompt (as `{"score": N}` when the prompt asks for
 JSON): the same prompt, the same answer."""
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,7 @@ class DiceBackend(LLMBackend):
     name = "dice"
 
     @classmethod
-    def from_config(cls, cfg) -> "DiceBackend":
+    def from_config(cls, cfg) -> DiceBackend:
         return cls()
 
     def identity(self) -> dict:
@@ -23,8 +24,9 @@ class DiceBackend(LLMBackend):
     def _answer(self, text: str) -> Completion:
         digit = hashlib.sha256(text.encode()).digest()[0] % 10
         answer = f'{{"score": {digit}}}' if "JSON" in text else str(digit)
-        return Completion(text=answer, prompt_tokens=len(text.split()), completion_tokens=1,
-                          backend=self.name, model="dice-1")
+        return Completion(
+            text=answer, prompt_tokens=len(text.split()), completion_tokens=1, backend=self.name, model="dice-1"
+        )
 
     def complete(self, request: Request) -> Completion:
         return self._answer(request.prompt or "")

@@ -5,6 +5,7 @@ the task specs `rooms-5` and `rooms-8` (this package's `task_specs/` folder).
 The caption is what the language model reads ("You are in the library. You see a globe. Doors lead
 west and east."); the policy reads a one-hot of the room.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +15,20 @@ import numpy as np
 
 from llm_explore.api import AdapterEnv, ConfigError, EnvSpec, register_env_family, register_task_specs
 
-ROOMS = [("hall", "coat rack"), ("kitchen", "kettle"), ("library", "globe"), ("garden", "fountain"),
-         ("cellar", "barrel"), ("attic", "telescope"), ("studio", "easel"), ("chapel", "bell"),
-         ("armoury", "shield"), ("observatory", "star chart"), ("greenhouse", "orchid"), ("vault", "crown")]
+ROOMS = [
+    ("hall", "coat rack"),
+    ("kitchen", "kettle"),
+    ("library", "globe"),
+    ("garden", "fountain"),
+    ("cellar", "barrel"),
+    ("attic", "telescope"),
+    ("studio", "easel"),
+    ("chapel", "bell"),
+    ("armoury", "shield"),
+    ("observatory", "star chart"),
+    ("greenhouse", "orchid"),
+    ("vault", "crown"),
+]
 ACTIONS = ["go west", "go east", "wait"]
 
 
@@ -45,8 +57,13 @@ class Rooms(AdapterEnv):
         name, thing = ROOMS[self.order[self.pos]]
         doors = " and ".join(d for d, ok in (("west", self.pos > 0), ("east", self.pos < self.n - 1)) if ok)
         text = f"You are in the {name}. You see a {thing}. Doors lead {doors}." if self.captions else ""
-        return {"text": text, "mission": f"reach the {ROOMS[self.order[-1]][0]}", "events": events,
-                "state_key": self.pos, "actions_text": list(ACTIONS)}
+        return {
+            "text": text,
+            "mission": f"reach the {ROOMS[self.order[-1]][0]}",
+            "events": events,
+            "state_key": self.pos,
+            "actions_text": list(ACTIONS),
+        }
 
     def _reset(self, seed, options):
         rest = list(range(1, len(ROOMS)))
@@ -80,11 +97,16 @@ def make_rooms(spec: EnvSpec, captions: bool = True) -> Rooms:
     except (TypeError, ValueError):
         raise ConfigError(f"env {spec.id}: n and max_steps must be whole numbers") from None
     if params or spec.name:
-        raise ConfigError(f"env {spec.id}: unknown parameter(s) {', '.join(sorted(params)) or spec.name}; "
-                          "valid: n, max_steps")
+        raise ConfigError(
+            f"env {spec.id}: unknown parameter(s) {', '.join(sorted(params)) or spec.name}; valid: n, max_steps"
+        )
     return Rooms(n, max_steps, captions)
 
 
-register_env_family("rooms", make_rooms, description="A corridor of rooms with one object each (plugin example).",
-                    examples=["rooms", "rooms?n=8&max_steps=60"])
+register_env_family(
+    "rooms",
+    make_rooms,
+    description="A corridor of rooms with one object each (plugin example).",
+    examples=["rooms", "rooms?n=8&max_steps=60"],
+)
 register_task_specs(Path(__file__).parent / "task_specs")

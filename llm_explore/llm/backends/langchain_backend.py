@@ -4,6 +4,7 @@ LangChain is one backend, not the core: the project's own cache, retries and bud
 any other. Where the class accepts them, its own retries are turned off and the timeout is set, so
 backoff is not applied twice.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,7 +27,9 @@ def load_class(spec: str):
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise LLMUnavailableError(f"cannot import {module_name!r} for the langchain backend ({exc.name} missing)") from None
+        raise LLMUnavailableError(
+            f"cannot import {module_name!r} for the langchain backend ({exc.name} missing)"
+        ) from None
     try:
         return getattr(module, class_name)
     except AttributeError:
@@ -49,9 +52,16 @@ class LangChainBackend(LLMBackend):
 
     name = "langchain"
 
-    def __init__(self, class_spec: str | None, kwargs: dict[str, Any] | None = None, *,
-                 model: str | None = None, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout_s: float = 60.0):
+    def __init__(
+        self,
+        class_spec: str | None,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout_s: float = 60.0,
+    ):
         if not class_spec:
             raise ConfigError("the langchain backend needs llm.langchain_class, e.g. langchain_openai:ChatOpenAI")
         try:
@@ -82,9 +92,14 @@ class LangChainBackend(LLMBackend):
         self.chat_model = cls(**kw)
 
     def identity(self) -> dict[str, Any]:
-        return {"backend": self.name, "class": self.class_spec,
-                "model": str(self._public_kwargs.get("model", "")),
-                "kwargs": {k: str(v) for k, v in sorted(self._public_kwargs.items()) if k not in ("timeout", "max_retries")}}
+        return {
+            "backend": self.name,
+            "class": self.class_spec,
+            "model": str(self._public_kwargs.get("model", "")),
+            "kwargs": {
+                k: str(v) for k, v in sorted(self._public_kwargs.items()) if k not in ("timeout", "max_retries")
+            },
+        }
 
     def _invoke(self, lc_messages, request: Request) -> Completion:
         start = time.perf_counter()
@@ -94,13 +109,19 @@ class LangChainBackend(LLMBackend):
         model = self.chat_model.bind(**params)
         message = model.invoke(lc_messages)
         usage = getattr(message, "usage_metadata", None) or {}
-        content = message.content if isinstance(message.content, str) else "".join(
-            part.get("text", "") if isinstance(part, dict) else str(part) for part in message.content
+        content = (
+            message.content
+            if isinstance(message.content, str)
+            else "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in message.content)
         )
-        return Completion(text=content, prompt_tokens=int(usage.get("input_tokens", 0)),
-                          completion_tokens=int(usage.get("output_tokens", 0)),
-                          latency_s=time.perf_counter() - start, backend=self.name,
-                          model=str(self._public_kwargs.get("model", self.class_spec)))
+        return Completion(
+            text=content,
+            prompt_tokens=int(usage.get("input_tokens", 0)),
+            completion_tokens=int(usage.get("output_tokens", 0)),
+            latency_s=time.perf_counter() - start,
+            backend=self.name,
+            model=str(self._public_kwargs.get("model", self.class_spec)),
+        )
 
     def complete(self, request: Request) -> Completion:
         from langchain_core.messages import HumanMessage

@@ -3,6 +3,7 @@
 Uses the `openai` package with an explicit timeout and *no* client-side retries: the LLM client
 owns retrying, so backoff and budgets are uniform across backends.
 """
+
 from __future__ import annotations
 
 import os
@@ -10,7 +11,7 @@ import time
 from typing import Any
 
 from llm_explore.errors import LLMTransportError, LLMUnavailableError
-from llm_explore.llm.base import LLMBackend, TRANSCRIPT_STOP, transcript
+from llm_explore.llm.base import TRANSCRIPT_STOP, LLMBackend, transcript
 from llm_explore.llm.types import Completion, Request
 
 #: The OpenAI client insists on a key even for local servers; this placeholder is not a secret.
@@ -27,9 +28,17 @@ class OpenAICompatBackend(LLMBackend):
 
     name = "openai"
 
-    def __init__(self, *, base_url: str | None, model: str | None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout_s: float = 60.0, chat_as_transcript: bool = False, schema_field: str | None = None,
-                 require_key: bool = False):
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        model: str | None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout_s: float = 60.0,
+        chat_as_transcript: bool = False,
+        schema_field: str | None = None,
+        require_key: bool = False,
+    ):
         import openai
 
         key = os.environ.get(api_key_env) if api_key_env else None
@@ -64,7 +73,8 @@ class OpenAICompatBackend(LLMBackend):
     def schema_mode(self) -> str:
         """What `llm-explore backends` reports: the mode in use, by server kind."""
         return {"json_schema": "llamacpp", "guided_json": "vllm", "response_format": "openai"}.get(
-            self.schema_field or "", "none")
+            self.schema_field or "", "none"
+        )
 
     def identity(self) -> dict[str, Any]:
         return {"backend": self.name, "base_url": self.base_url or "https://api.openai.com/v1", "model": self._model()}
@@ -96,9 +106,15 @@ class OpenAICompatBackend(LLMBackend):
         start = time.perf_counter()
         try:
             resp = self._client.completions.create(
-                model=self._model(), prompt=request.prompt or "", max_tokens=request.max_tokens,
-                temperature=request.temperature, stop=request.stop or None, seed=request.seed,
-                extra_body=self._extra(request) or None, **self._top_p(request), **self._timeout(request),
+                model=self._model(),
+                prompt=request.prompt or "",
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stop=request.stop or None,
+                seed=request.seed,
+                extra_body=self._extra(request) or None,
+                **self._top_p(request),
+                **self._timeout(request),
             )
         except Exception as exc:
             # Chat-only hosted models answer 404 on /completions: fall back to chat, once and for all.
@@ -113,10 +129,17 @@ class OpenAICompatBackend(LLMBackend):
         messages = request.messages or []
         if self.chat_as_transcript:
             prompt = transcript(messages)
-            sub = Request(kind="complete", prompt=prompt, max_tokens=request.max_tokens,
-                          temperature=request.temperature, stop=list(request.stop) + TRANSCRIPT_STOP,
-                          json_schema=request.json_schema, seed=request.seed, top_p=request.top_p,
-                          timeout_s=request.timeout_s)
+            sub = Request(
+                kind="complete",
+                prompt=prompt,
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+                stop=list(request.stop) + TRANSCRIPT_STOP,
+                json_schema=request.json_schema,
+                seed=request.seed,
+                top_p=request.top_p,
+                timeout_s=request.timeout_s,
+            )
             return self.complete(sub)
         return self._chat_messages([{"role": m.role, "content": m.content} for m in messages], request)
 
@@ -126,10 +149,16 @@ class OpenAICompatBackend(LLMBackend):
         if request.json_schema is not None and self.schema_field == "response_format":
             kwargs["response_format"] = _response_format(request.json_schema)
         resp = self._client.chat.completions.create(
-            model=self._model(), messages=messages, max_tokens=request.max_tokens,
-            temperature=request.temperature, stop=request.stop or None, seed=request.seed,
+            model=self._model(),
+            messages=messages,  # type: ignore[arg-type]
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            stop=request.stop or None,
+            seed=request.seed,
             extra_body=(self._extra(request) if self.schema_field != "response_format" else None) or None,
-            **kwargs, **self._top_p(request), **self._timeout(request),
+            **kwargs,
+            **self._top_p(request),
+            **self._timeout(request),
         )
         return self._to_completion(resp, start, chat=True)
 
@@ -157,7 +186,6 @@ class OpenAICompatBackend(LLMBackend):
             self._client.close()
         except Exception:  # closing twice or after interpreter teardown is harmless
             pass
-
 
 
 def _response_format(schema: dict[str, Any]) -> dict[str, Any]:

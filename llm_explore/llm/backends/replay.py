@@ -4,6 +4,7 @@ A record is `{"key": <request content hash>, "text": ..., "prompt_tokens": .., "
 "request": {...}}`. The key ignores which backend recorded it, so answers recorded from the embedded
 model replay a run exactly. `llm.record_file` makes any backend write this format.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,9 +46,13 @@ class ReplayBackend(LLMBackend):
         if record is None:
             what = (request.prompt or (request.messages[-1].content if request.messages else ""))[-80:]
             raise ReplayMissError(f"no recorded answer in {self.path.name} for request ending {what!r}")
-        return Completion(text=record["text"], prompt_tokens=int(record.get("prompt_tokens", 0)),
-                          completion_tokens=int(record.get("completion_tokens", 0)),
-                          backend=self.name, model=str(record.get("model", "replay")))
+        return Completion(
+            text=record["text"],
+            prompt_tokens=int(record.get("prompt_tokens", 0)),
+            completion_tokens=int(record.get("completion_tokens", 0)),
+            backend=self.name,
+            model=str(record.get("model", "replay")),
+        )
 
     def complete(self, request: Request) -> Completion:
         return self._answer(request)
@@ -58,6 +63,11 @@ class ReplayBackend(LLMBackend):
 
 def replay_record(request: Request, completion: Completion) -> dict[str, Any]:
     """The line `llm.record_file` stores for one answer."""
-    return {"key": request.content_hash(), "request": request.content(), "text": completion.text,
-            "prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens,
-            "model": completion.model}
+    return {
+        "key": request.content_hash(),
+        "request": request.content(),
+        "text": completion.text,
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "model": completion.model,
+    }

@@ -7,16 +7,19 @@ hypothesizes a tech tree, experience verifies and corrects it, PPO learns the su
 language side (one enumerated choice per question), `domains.py` the per-family vocabularies and
 true rules, `shaper.py` the wake phase the learner calls.
 """
+
 from llm_explore.learner.shaping import CountConfig, RNDConfig
 from llm_explore.methods.deckard.awm import AbstractWorldModel
 from llm_explore.methods.deckard.shaper import DeckardConfig, DeckardShaper
 from llm_explore.methods.registry import register_method
 
 register_method(
-    "deckard", lambda ctx: DeckardShaper(ctx),
+    "deckard",
+    lambda ctx: DeckardShaper(ctx),
     description="DECKARD: LLM-hypothesized tech tree verified by experience; PPO learns its subtasks "
-                "(method.deckard.hypothesis=llm|oracle|none|file:PATH)",
-    uses_llm=True, sections={"deckard": DeckardConfig, "count": CountConfig, "rnd": RNDConfig},
+    "(method.deckard.hypothesis=llm|oracle|none|file:PATH)",
+    uses_llm=True,
+    sections={"deckard": DeckardConfig, "count": CountConfig, "rnd": RNDConfig},
     # Subtasks are per episode (inventory resets), so the intrinsic return is cut at episode ends.
     learner_defaults={"goal_conditioning": True, "int_coef": 1.0, "int_episodic": True},
 )

@@ -27,12 +27,14 @@ verified with exactly that; its hypothesized edges that experience contradicts a
 acquisitions intersect the tool and station sets (undoing over-attribution) and keep the smaller
 ingredient counts.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -71,10 +73,19 @@ class Node:
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "status": self.status, "source": self.source,
-                "ingredients": dict(self.ingredients), "tools": list(self.tools), "stations": list(self.stations),
-                "verified_step": self.verified_step, "visits": self.visits, "successes": self.successes,
-                "success": round(self.success, 6), "observations": self.observations}
+        return {
+            "name": self.name,
+            "status": self.status,
+            "source": self.source,
+            "ingredients": dict(self.ingredients),
+            "tools": list(self.tools),
+            "stations": list(self.stations),
+            "verified_step": self.verified_step,
+            "visits": self.visits,
+            "successes": self.successes,
+            "success": round(self.success, 6),
+            "observations": self.observations,
+        }
 
 
 class AbstractWorldModel:
@@ -114,8 +125,9 @@ class AbstractWorldModel:
         """True when the edge src -> dst closes a cycle (dst is already needed by src, or src == dst)."""
         return src == dst or dst in self.ancestors(src)
 
-    def add_edge(self, kind: str, src: str, dst: str, count: int = 1, *, source: str = "llm", step: int = 0,
-                 why: str = "") -> bool:
+    def add_edge(
+        self, kind: str, src: str, dst: str, count: int = 1, *, source: str = "llm", step: int = 0, why: str = ""
+    ) -> bool:
         """Add a hypothesized prerequisite; refused (False, logged) when it would close a cycle."""
         if kind not in KINDS:
             raise ValueError(f"unknown edge kind {kind!r}")
@@ -209,8 +221,9 @@ class AbstractWorldModel:
         d = self.success_decay
         node.success = d * node.success + (1.0 - d) * float(succeeded)
 
-    def observe(self, name: str, lost: dict[str, int], near: Iterable[str], held: Iterable[str], step: int,
-                why: str = "") -> list[dict[str, Any]]:
+    def observe(
+        self, name: str, lost: dict[str, int], near: Iterable[str], held: Iterable[str], step: int, why: str = ""
+    ) -> list[dict[str, Any]]:
         """Experience: `name` was obtained while the inventory lost `lost`, with stations `near`
         within reach and tools `held`. Returns the history entries this added.
 
@@ -228,8 +241,11 @@ class AbstractWorldModel:
             before = node.edges()
             node.ingredients, node.tools, node.stations = {}, [], []
             node.status, node.verified_step = VERIFIED, int(step)
-            for kind, src, count in ([("ingredient", k, v) for k, v in lost.items()]
-                                     + [("tool", t, 1) for t in tools] + [("station", s, 1) for s in near]):
+            for kind, src, count in (
+                [("ingredient", k, v) for k, v in lost.items()]
+                + [("tool", t, 1) for t in tools]
+                + [("station", s, 1) for s in near]
+            ):
                 self.nodes.setdefault(src, Node(src, source="experience"))
                 if self.would_cycle(src, name):
                     self.refused_cycles += 1
@@ -240,8 +256,15 @@ class AbstractWorldModel:
                 else:
                     (node.tools if kind == "tool" else node.stations).append(src)
             after = node.edges()
-            self._log(step, name, "verify", why or "obtained in the env",
-                      recipe=dict(node.ingredients), tools=list(node.tools), stations=list(node.stations))
+            self._log(
+                step,
+                name,
+                "verify",
+                why or "obtained in the env",
+                recipe=dict(node.ingredients),
+                tools=list(node.tools),
+                stations=list(node.stations),
+            )
             for kind, src, _ in sorted(before - after):
                 self._log(step, name, "delete_edge", "contradicted by experience", kind=kind, src=src)
             for kind, src, _ in sorted(after - before):
@@ -250,10 +273,14 @@ class AbstractWorldModel:
         # Already verified: keep only what every acquisition had in common.
         tools_now = [t for t in node.tools if t in set(held)] if not lost else node.tools
         stations_now = [s for s in node.stations if s in set(near)]
-        ingredients_now = {k: min(v, lost[k]) for k, v in node.ingredients.items() if k in lost} if lost \
-            else node.ingredients
-        for kind, old, new in (("tool", node.tools, tools_now), ("station", node.stations, stations_now),
-                               ("ingredient", list(node.ingredients), list(ingredients_now))):
+        ingredients_now = (
+            {k: min(v, lost[k]) for k, v in node.ingredients.items() if k in lost} if lost else node.ingredients
+        )
+        for kind, old, new in (
+            ("tool", node.tools, tools_now),
+            ("station", node.stations, stations_now),
+            ("ingredient", list(node.ingredients), list(ingredients_now)),
+        ):
             for src in old:
                 if src not in new:
                     self._log(step, name, "delete_edge", "absent from a later acquisition", kind=kind, src=src)
@@ -262,11 +289,14 @@ class AbstractWorldModel:
 
     # ------------------------------------------------------------------ persistence
     def to_dict(self) -> dict[str, Any]:
-        return {"nodes": [n.as_dict() for n in self.nodes.values()], "refused_cycles": self.refused_cycles,
-                "success_decay": self.success_decay}
+        return {
+            "nodes": [n.as_dict() for n in self.nodes.values()],
+            "refused_cycles": self.refused_cycles,
+            "success_decay": self.success_decay,
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AbstractWorldModel":
+    def from_dict(cls, data: dict[str, Any]) -> AbstractWorldModel:
         awm = cls(float(data.get("success_decay", 0.9)))
         for nd in data.get("nodes", []):
             node = Node(**{k: v for k, v in nd.items() if k in Node.__dataclass_fields__})
@@ -281,7 +311,7 @@ class AbstractWorldModel:
         write_json(Path(path), {**extra, **self.to_dict()})
 
     @classmethod
-    def load(cls, path: str | Path) -> "AbstractWorldModel":
+    def load(cls, path: str | Path) -> AbstractWorldModel:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 

@@ -7,13 +7,15 @@ tools (`require`), `place` rules ingredients (`uses`) of stations, `make` rules 
 stations (`nearby`). A TextWorld cooking game's is read from its own `.json` (the recipe TextWorld
 stored with it): see `cooking_domain`.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import ConfigError
 
@@ -24,18 +26,31 @@ MINECRAFT_EXAMPLES: dict[str, list[dict[str, Any]]] = {
     "ingredient": [
         {"item": "wooden planks", "options": ["log", "stick", "cobblestone", "nothing"], "answer": "log"},
         {"item": "log", "options": ["stick", "wooden planks", "iron ingot", "nothing"], "answer": "nothing"},
-        {"item": "stone sword", "options": ["stick", "cobblestone", "crafting table", "nothing"],
-         "chosen": ["stick"], "answer": "cobblestone"},
-        {"item": "torch", "options": ["coal", "stick", "iron ore", "nothing"], "chosen": ["coal", "stick"],
-         "answer": "nothing"},
+        {
+            "item": "stone sword",
+            "options": ["stick", "cobblestone", "crafting table", "nothing"],
+            "chosen": ["stick"],
+            "answer": "cobblestone",
+        },
+        {
+            "item": "torch",
+            "options": ["coal", "stick", "iron ore", "nothing"],
+            "chosen": ["coal", "stick"],
+            "answer": "nothing",
+        },
     ],
     "tool": [
-        {"item": "cobblestone", "options": ["wooden pickaxe", "iron pickaxe", "wooden sword", "nothing"],
-         "answer": "wooden pickaxe"},
-        {"item": "log", "options": ["wooden pickaxe", "stone pickaxe", "wooden sword", "nothing"],
-         "answer": "nothing"},
-        {"item": "diamond", "options": ["wooden pickaxe", "iron pickaxe", "stone sword", "nothing"],
-         "answer": "iron pickaxe"},
+        {
+            "item": "cobblestone",
+            "options": ["wooden pickaxe", "iron pickaxe", "wooden sword", "nothing"],
+            "answer": "wooden pickaxe",
+        },
+        {"item": "log", "options": ["wooden pickaxe", "stone pickaxe", "wooden sword", "nothing"], "answer": "nothing"},
+        {
+            "item": "diamond",
+            "options": ["wooden pickaxe", "iron pickaxe", "stone sword", "nothing"],
+            "answer": "iron pickaxe",
+        },
     ],
     "station": [
         {"item": "iron ingot", "options": ["crafting table", "furnace", "nothing"], "answer": "furnace"},
@@ -51,8 +66,8 @@ class DeckardDomain:
     """One env family as DECKARD sees it."""
 
     family: str
-    items: list[str]                      # every node the env has, in the env's own order
-    tools: list[str] = field(default_factory=list)     # nodes that may be held as tools
+    items: list[str]  # every node the env has, in the env's own order
+    tools: list[str] = field(default_factory=list)  # nodes that may be held as tools
     stations: list[str] = field(default_factory=list)  # nodes that are placed and must be near
     default_target: str = ""
     true_edges: set[Edge] = field(default_factory=set)
@@ -61,7 +76,7 @@ class DeckardDomain:
     have: Callable[[dict[str, Any]], dict[str, int]] = lambda info: {}
     near: Callable[[dict[str, Any]], list[str]] = lambda info: []
     event_nodes: dict[str, str] = field(default_factory=dict)  # event text -> node it gives
-    verbs: dict[str, str] = field(default_factory=dict)        # node -> subtask text
+    verbs: dict[str, str] = field(default_factory=dict)  # node -> subtask text
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: MINECRAFT_EXAMPLES)
     env_name: str = ""
     labels: dict[str, str] = field(default_factory=dict)  # node -> how the prompt names it
@@ -110,8 +125,11 @@ class DeckardDomain:
         """What the inventory lost in a step (the recipe of what it gained). Stations are not
         consumed: one going out of view (a TextWorld stove when the agent leaves the kitchen) is no
         ingredient."""
-        return {n: before[n] - after.get(n, 0) for n in self.items
-                if before.get(n, 0) > after.get(n, 0) and n not in self.stations}
+        return {
+            n: before[n] - after.get(n, 0)
+            for n in self.items
+            if before.get(n, 0) > after.get(n, 0) and n not in self.stations
+        }
 
     def held_tools(self, have: dict[str, int]) -> list[str]:
         return [t for t in self.tools if have.get(t, 0) > 0]
@@ -171,16 +189,31 @@ def crafter_domain() -> DeckardDomain:
     collected = [i for r in rules["collect"].values() for i in r["receive"] if i not in CRAFTER_VITALS]
     made = list(rules["make"])
     items = list(dict.fromkeys(collected + list(CRAFTER_STATIONS) + made))
-    verbs = {"wood": "collect wood", "sapling": "collect sapling", "stone": "collect stone",
-             "coal": "collect coal", "iron": "collect iron", "diamond": "collect diamond",
-             **{s: f"place {s}" for s in CRAFTER_STATIONS},
-             **{m: f"make {m.replace('_', ' ')}" for m in made}}
+    verbs = {
+        "wood": "collect wood",
+        "sapling": "collect sapling",
+        "stone": "collect stone",
+        "coal": "collect coal",
+        "iron": "collect iron",
+        "diamond": "collect diamond",
+        **{s: f"place {s}" for s in CRAFTER_STATIONS},
+        **{m: f"make {m.replace('_', ' ')}" for m in made},
+    }
     edges, counts = crafter_true_edges()
     return DeckardDomain(
-        family="crafter", items=items, tools=[m for m in made if "pickaxe" in m or "sword" in m],
-        stations=list(CRAFTER_STATIONS), default_target="diamond", true_edges=edges, true_counts=counts,
-        have=_crafter_have, near=_crafter_near,
-        event_nodes={f"place {s}": s for s in CRAFTER_STATIONS}, verbs=verbs, env_name="Crafter")
+        family="crafter",
+        items=items,
+        tools=[m for m in made if "pickaxe" in m or "sword" in m],
+        stations=list(CRAFTER_STATIONS),
+        default_target="diamond",
+        true_edges=edges,
+        true_counts=counts,
+        have=_crafter_have,
+        near=_crafter_near,
+        event_nodes={f"place {s}": s for s in CRAFTER_STATIONS},
+        verbs=verbs,
+        env_name="Crafter",
+    )
 
 
 # ------------------------------------------------------------------------------- MiniGrid / BabyAI
@@ -203,13 +236,24 @@ def minigrid_domain(env_id: str = "") -> DeckardDomain:
     if "doorkey" in env_id.lower():
         true.add(("station", "yellow door", "goal"))
     return DeckardDomain(
-        family="minigrid", items=[*keys, *doors, "goal"], tools=keys, stations=doors, default_target="goal",
-        true_edges=true, have=_minigrid_have, near=lambda info: [],
+        family="minigrid",
+        items=[*keys, *doors, "goal"],
+        tools=keys,
+        stations=doors,
+        default_target="goal",
+        true_edges=true,
+        have=_minigrid_have,
+        near=lambda info: [],
         event_nodes={**{f"pick up {k}": k for k in keys}, **{f"open {d}": d for d in doors}, "reach goal": "goal"},
         verbs={**{k: f"pick up {k}" for k in keys}, **{d: f"open {d}" for d in doors}, "goal": "reach goal"},
-        env_name="MiniGrid", persistent_stations=True,
-        labels={**{d: f"the {d} opened" for d in doors}, "goal": "the goal square reached",
-                **{k: f"the {k}" for k in keys}})
+        env_name="MiniGrid",
+        persistent_stations=True,
+        labels={
+            **{d: f"the {d} opened" for d in doors},
+            "goal": "the goal square reached",
+            **{k: f"the {k}" for k in keys},
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ TextWorld cooking
@@ -225,7 +269,7 @@ _INSTRUMENT = re.compile(r" (?:with|from|on|into|in) ")
 
 
 def split_item(text: str) -> tuple[str, list[str]]:
-    """"a sliced fried red potato" -> ("red potato", ["sliced", "fried"]): the object and its states."""
+    """ "a sliced fried red potato" -> ("red potato", ["sliced", "fried"]): the object and its states."""
     words = text.strip().rstrip(".").split()
     if words and words[0].lower() in _ARTICLES:
         words = words[1:]
@@ -240,8 +284,10 @@ def _cooking_game(game: Path) -> dict[str, Any]:
 
     meta = json.loads(game.with_suffix(".json").read_text()).get("metadata") or {}
     if not meta.get("ingredients"):
-        raise ConfigError(f"DECKARD on TextWorld needs a cooking game (tw-cooking); {game.name} has no recipe "
-                          "in its .json (coin collector and treasure hunter have no tech tree)")
+        raise ConfigError(
+            f"DECKARD on TextWorld needs a cooking game (tw-cooking); {game.name} has no recipe "
+            "in its .json (coin collector and treasure hunter have no tech tree)"
+        )
     return meta
 
 
@@ -260,7 +306,7 @@ def cooking_domain(game: str | Path) -> DeckardDomain:
     where an ingredient lies, and that "prepare meal" needs the kitchen."""
     meta = _cooking_game(Path(game))
     entities = set(meta.get("entities") or [])
-    bases, states, true, counts = [], [], set(), {}
+    bases, states, true, counts = [], [], set(), {}  # type: ignore[var-annotated]
     for name, cook, cut in meta["ingredients"]:
         bases.append(name)
         for state in (cut, cook):
@@ -279,12 +325,20 @@ def cooking_domain(game: str | Path) -> DeckardDomain:
     knife = ["knife"] if "knife" in entities or any(s.split()[0] in CUT_VERBS for s in states) else []
     stations = [a for a in APPLIANCES if a in entities or ("station", a) in {e[:2] for e in true}]
     items = [*bases, *knife, *stations, *states, MEAL, EATEN]
-    verbs = {**{b: f"take {b}" for b in bases}, "knife": "take knife", MEAL: "prepare meal", EATEN: "eat meal",
-             **{a: f"find {a}" for a in stations}}
+    verbs = {
+        **{b: f"take {b}" for b in bases},
+        "knife": "take knife",
+        MEAL: "prepare meal",
+        EATEN: "eat meal",
+        **{a: f"find {a}" for a in stations},
+    }
     for node in states:
         state, name = node.split(" ", 1)
-        verbs[node] = (f"{CUT_VERBS[state]} {name} with knife" if state in CUT_VERBS
-                       else f"cook {name} with {COOK_APPLIANCES[state]}")
+        verbs[node] = (
+            f"{CUT_VERBS[state]} {name} with knife"
+            if state in CUT_VERBS
+            else f"cook {name} with {COOK_APPLIANCES[state]}"
+        )
     tools = [*knife, *bases]
     known = set(items)
 
@@ -318,19 +372,40 @@ def cooking_domain(game: str | Path) -> DeckardDomain:
         return near_, held
 
     return DeckardDomain(
-        family="textworld", items=items, tools=tools, stations=stations, default_target=EATEN, true_edges=true,
-        true_counts=counts, have=have, near=near, event_nodes={"eat meal": EATEN}, verbs=verbs,
-        examples=COOKING_EXAMPLES, env_name="TextWorld cooking", labels={EATEN: "the meal eaten"},
-        max_tools=2, used=used, carried_with={node: node.split(" ", 1)[1] for node in states})
+        family="textworld",
+        items=items,
+        tools=tools,
+        stations=stations,
+        default_target=EATEN,
+        true_edges=true,
+        true_counts=counts,
+        have=have,
+        near=near,
+        event_nodes={"eat meal": EATEN},
+        verbs=verbs,
+        examples=COOKING_EXAMPLES,
+        env_name="TextWorld cooking",
+        labels={EATEN: "the meal eaten"},
+        max_tools=2,
+        used=used,
+        carried_with={node: node.split(" ", 1)[1] for node in states},
+    )
 
 
 # The tool question may be asked twice in cooking (max_tools=2): one more Minecraft example shows the
 # second question and its "nothing" (Crafter's prompts stay as they were).
-COOKING_EXAMPLES = {**MINECRAFT_EXAMPLES, "tool": [
-    *MINECRAFT_EXAMPLES["tool"],
-    {"item": "cobblestone", "options": ["iron pickaxe", "wooden sword", "stick", "nothing"],
-     "chosen": ["wooden pickaxe"], "answer": "nothing"},
-]}
+COOKING_EXAMPLES = {
+    **MINECRAFT_EXAMPLES,
+    "tool": [
+        *MINECRAFT_EXAMPLES["tool"],
+        {
+            "item": "cobblestone",
+            "options": ["iron pickaxe", "wooden sword", "stick", "nothing"],
+            "chosen": ["wooden pickaxe"],
+            "answer": "nothing",
+        },
+    ],
+}
 
 
 def domain_for(family: str, env_id: str = "") -> DeckardDomain:
@@ -344,5 +419,6 @@ def domain_for(family: str, env_id: str = "") -> DeckardDomain:
         from llm_explore.envs.textworld_env import game_file
 
         return cooking_domain(game_file(parse_env_id(env_id)))
-    raise ConfigError(f"DECKARD has no tech tree for env family {family!r}; "
-                      "supported: crafter, minigrid, babyai, textworld (cooking)")
+    raise ConfigError(
+        f"DECKARD has no tech tree for env family {family!r}; supported: crafter, minigrid, babyai, textworld (cooking)"
+    )

@@ -16,13 +16,15 @@ Counts are not asked (1 each). An edge that would close a cycle is refused by th
 that does not validate (`LLMParseError`) counts as "nothing" and is counted in `fallbacks`;
 backend failures propagate.
 """
+
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from pydantic import create_model
 
@@ -35,15 +37,26 @@ NOTHING = "nothing"
 
 def choice_model(options: list[str]):
     """A pydantic model {"choice": one of options} (its JSON schema is an enum)."""
-    return create_model("DeckardChoice", choice=(Literal[tuple(options)], ...))
+    return create_model("DeckardChoice", choice=(Literal[tuple(options)], ...))  # type: ignore[arg-type]
 
 
 class Dreamer:
     """Asks the questions and builds the hypothesized graph."""
 
-    def __init__(self, client, domain: DeckardDomain, library, *, template: str = "deckard/choose",
-                 max_ingredients: int = 3, max_stations: int = 2, temperature: float = 0.0, max_tokens: int = 24,
-                 workers: int = 4, on_progress: Callable[[int, int, int], None] | None = None):
+    def __init__(
+        self,
+        client,
+        domain: DeckardDomain,
+        library,
+        *,
+        template: str = "deckard/choose",
+        max_ingredients: int = 3,
+        max_stations: int = 2,
+        temperature: float = 0.0,
+        max_tokens: int = 24,
+        workers: int = 4,
+        on_progress: Callable[[int, int, int], None] | None = None,
+    ):
         self.client, self.domain, self.library, self.template = client, domain, library, template
         # Called after each question and each item with (items done, items, questions asked): a dream
         # of every Crafter item takes about a minute on the embedded model.
@@ -56,24 +69,36 @@ class Dreamer:
         self.fallbacks = 0
         self.answers: list[dict] = []  # every question and its answer (written to the run folder)
 
-    def choose(self, question: str, item: str, options: list[str], chosen: list[str],
-               log: list[dict] | None = None) -> str:
+    def choose(
+        self, question: str, item: str, options: list[str], chosen: list[str], log: list[dict] | None = None
+    ) -> str:
         """One question; returns the node chosen, or NOTHING."""
         labels = {self.domain.label(o): o for o in options}
         shown = [*labels, NOTHING]
-        prompt = self.library.render(self.template, env=self.domain.env_name or self.domain.family,
-                                     question=question, item=self.domain.label(item), options=shown,
-                                     chosen=[self.domain.label(c) for c in chosen],
-                                     examples=self.domain.examples[question])
+        prompt = self.library.render(
+            self.template,
+            env=self.domain.env_name or self.domain.family,
+            question=question,
+            item=self.domain.label(item),
+            options=shown,
+            chosen=[self.domain.label(c) for c in chosen],
+            examples=self.domain.examples[question],
+        )
         fallback = False
         try:
-            answer = self.client.structured(choice_model(shown), prompt, temperature=self.temperature,
-                                            max_tokens=self.max_tokens, tag=f"deckard.{question}").choice
+            answer = self.client.structured(
+                choice_model(shown),
+                prompt,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                tag=f"deckard.{question}",
+            ).choice
         except LLMParseError:
             fallback = True  # a malformed answer reads as "nothing" (counted)
             answer = NOTHING
         (self.answers if log is None else log).append(
-            {"item": item, "question": question, "chosen": list(chosen), "answer": answer, "fallback": fallback})
+            {"item": item, "question": question, "chosen": list(chosen), "answer": answer, "fallback": fallback}
+        )
         self._advance(items=0, questions=1)
         return labels.get(answer, NOTHING)
 
@@ -99,14 +124,16 @@ class Dreamer:
 
     def ask_item(self, item: str) -> tuple[dict[str, list[str]], list[dict]]:
         """Every question about one item: {kind: chosen nodes} and the question log."""
-        d, log = self.domain, []
+        d = self.domain
+        log: list[dict] = []
         answers = {"ingredient": self._many("ingredient", item, d.items, self.max_ingredients, log)}
         answers["tool"] = self._many("tool", item, d.tools, d.max_tools, log) if d.tools else []
         answers["station"] = self._many("station", item, d.stations, self.max_stations, log) if d.stations else []
         return answers, log
 
-    def dream(self, awm: AbstractWorldModel | None = None, items: list[str] | None = None,
-              step: int = 0) -> AbstractWorldModel:
+    def dream(
+        self, awm: AbstractWorldModel | None = None, items: list[str] | None = None, step: int = 0
+    ) -> AbstractWorldModel:
         """Hypothesize every item's prerequisites (or only `items`') into `awm`.
 
         Items are asked concurrently (their questions do not depend on each other); the edges are
@@ -122,7 +149,7 @@ class Dreamer:
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             results = list(pool.map(ask, items))
-        for item, (answers, log) in zip(items, results):
+        for item, (answers, log) in zip(items, results, strict=True):
             self.answers.extend(log)
             self.calls += len(log)
             self.fallbacks += sum(1 for row in log if row["fallback"])
@@ -139,8 +166,9 @@ def oracle_graph(domain: DeckardDomain, step: int = 0) -> AbstractWorldModel:
     for item in domain.items:
         awm.add_node(item, "oracle", step)
     for kind, src, dst in sorted(domain.true_edges):
-        awm.add_edge(kind, src, dst, domain.true_counts.get((src, dst), 1), source="oracle", step=step,
-                     why="the env's rules")
+        awm.add_edge(
+            kind, src, dst, domain.true_counts.get((src, dst), 1), source="oracle", step=step, why="the env's rules"
+        )
     return awm
 
 
@@ -151,8 +179,7 @@ def file_graph(path: str | Path, domain: DeckardDomain, step: int = 0) -> Abstra
     that would close a cycle is refused."""
     data = json.loads(Path(path).read_text())
     if isinstance(data, dict) and "nodes" in data:
-        rows = {n["name"]: (n.get("ingredients", {}), n.get("tools", []), n.get("stations", []))
-                for n in data["nodes"]}
+        rows = {n["name"]: (n.get("ingredients", {}), n.get("tools", []), n.get("stations", [])) for n in data["nodes"]}
     elif isinstance(data, dict):
         rows = {}
         for name, spec in data.items():
@@ -170,8 +197,11 @@ def file_graph(path: str | Path, domain: DeckardDomain, step: int = 0) -> Abstra
         else:
             awm._log(step, name, "purge", "the env has no such item")
     for name, (ingredients, tools, stations) in rows.items():
-        edges = ([("ingredient", k, int(v)) for k, v in ingredients.items()]
-                 + [("tool", t, 1) for t in tools] + [("station", st, 1) for st in stations])
+        edges = (
+            [("ingredient", k, int(v)) for k, v in ingredients.items()]
+            + [("tool", t, 1) for t in tools]
+            + [("station", st, 1) for st in stations]
+        )
         for kind, src, count in edges:
             if name in known and src in known:
                 awm.add_edge(kind, src, name, count, source="file", step=step, why="from the graph file")

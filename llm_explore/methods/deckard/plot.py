@@ -1,6 +1,7 @@
 """Draw an `awm.json` as a PNG: nodes in layers by prerequisite depth, verified nodes solid,
 hypothesized ones dashed (with the step each node was verified), edges coloured by kind; edges the
 env's true rules do not have are red with an x, hypothesized edges experience deleted are dotted grey."""
+
 from __future__ import annotations
 
 import json
@@ -67,32 +68,64 @@ def draw_awm(awm_path: str | Path, out_png: str | Path) -> dict[str, int]:
         colour = "#999999" if is_deleted else ("#d62728" if is_wrong else KIND_COLOURS[kind])
         style = ":" if is_deleted else ("-" if nodes[dst]["status"] == "verified" else "--")
         (x0, y0), (x1, y1) = pos[src], pos[dst]
-        ax.annotate("", xy=(x1 - 0.75, y1), xytext=(x0 + 0.75, y0),
-                    arrowprops=dict(arrowstyle="->", color=colour, linestyle=style, lw=1.2,
-                                    connectionstyle="arc3,rad=0.08"))
+        ax.annotate(
+            "",
+            xy=(x1 - 0.75, y1),
+            xytext=(x0 + 0.75, y0),
+            arrowprops=dict(arrowstyle="->", color=colour, linestyle=style, lw=1.2, connectionstyle="arc3,rad=0.08"),
+        )
         if is_wrong:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2, "x", color="#d62728", fontsize=9, ha="center", va="center",
-                    fontweight="bold")
+            ax.text(
+                (x0 + x1) / 2,
+                (y0 + y1) / 2,
+                "x",
+                color="#d62728",
+                fontsize=9,
+                ha="center",
+                va="center",
+                fontweight="bold",
+            )
     for name, (x, y) in pos.items():
         node = nodes[name]
         verified = node["status"] == "verified"
         label = name.replace("_", " ")
         label += f"\nverified @{node['verified_step']}" if verified else f"\n{node['source']}, unverified"
-        ax.text(x, y, label, ha="center", va="center", fontsize=7,
-                bbox=dict(boxstyle="round,pad=0.35", fc="#e8f3e8" if verified else "white",
-                          ec="#2a8a2a" if verified else "#777777", ls="-" if verified else "--", lw=1.2))
+        ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=7,
+            bbox=dict(
+                boxstyle="round,pad=0.35",
+                fc="#e8f3e8" if verified else "white",
+                ec="#2a8a2a" if verified else "#777777",
+                ls="-" if verified else "--",
+                lw=1.2,
+            ),
+        )
     ax.set_xlim(-1.5, 3.0 * max(columns, default=0) + 1.5)
     ax.set_ylim(-0.8 * height - 0.8, 0.8 * height + 0.8)
     ax.axis("off")
     handles = [Line2D([], [], color=c, label=k) for k, c in KIND_COLOURS.items()]
-    handles += [Line2D([], [], color="#d62728", label="not in the true rules (x)"),
-                Line2D([], [], color="#999999", ls=":", label="hypothesized, deleted by experience"),
-                Line2D([], [], color="#333333", ls="--", label="edge of an unverified node")]
+    handles += [
+        Line2D([], [], color="#d62728", label="not in the true rules (x)"),
+        Line2D([], [], color="#999999", ls=":", label="hypothesized, deleted by experience"),
+        Line2D([], [], color="#333333", ls="--", label="edge of an unverified node"),
+    ]
     ax.legend(handles=handles, loc="upper left", fontsize=7, frameon=False)
-    ax.set_title(f"DECKARD graph: {data.get('family', '')}, hypothesis {data.get('hypothesis', '')}, "
-                 f"step {data.get('step', 0)}", fontsize=9)
+    ax.set_title(
+        f"DECKARD graph: {data.get('family', '')}, hypothesis {data.get('hypothesis', '')}, step {data.get('step', 0)}",
+        fontsize=9,
+    )
     fig.tight_layout()
     fig.savefig(out_png, dpi=130)
     plt.close(fig)
-    return {"nodes": len(nodes), "verified": sum(1 for n in nodes.values() if n["status"] == "verified"),
-            "edges": len(edges), "wrong_edges": wrong, "deleted_edges": len(deleted)}
+    return {
+        "nodes": len(nodes),
+        "verified": sum(1 for n in nodes.values() if n["status"] == "verified"),
+        "edges": len(edges),
+        "wrong_edges": wrong,
+        "deleted_edges": len(deleted),
+    }

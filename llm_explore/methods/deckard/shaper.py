@@ -14,19 +14,20 @@ Run folder additions: `awm.json` (the graph, rewritten after every rollout and a
 `awm_history.jsonl` (every change: step, node, change, why) and `dream.jsonl` (every dream question
 and answer).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from llm_explore.errors import ConfigError
-from llm_explore.learner.shaping import (CountShaper, RewardShaper, RNDShaper, ShapingResult, Transitions,
-                                         method_section)
+from llm_explore.learner.shaping import CountShaper, RewardShaper, RNDShaper, ShapingResult, Transitions, method_section
 from llm_explore.methods.deckard.awm import AbstractWorldModel, precision_recall
 from llm_explore.methods.deckard.domains import DeckardDomain, domain_for
 from llm_explore.methods.deckard.dream import Dreamer, file_graph, oracle_graph
@@ -38,27 +39,36 @@ EXPLORE = "explore"
 class DeckardConfig(StrictModel):
     """`method.deckard`: hypothesis source, target, goal choice, timeouts and exploration."""
 
-    hypothesis: str = Field("llm", description="llm | oracle (the env's true rules) | none (no-LLM ablation: "
-                                                "the graph is only what experience adds) | file:PATH (a JSON graph)")
+    hypothesis: str = Field(
+        "llm",
+        description="llm | oracle (the env's true rules) | none (no-LLM ablation: "
+        "the graph is only what experience adds) | file:PATH (a JSON graph)",
+    )
     target: str = Field("", description="the node to reach (e.g. diamond, make_iron_pickaxe); empty: the family's")
     goal_choice: Literal["uniform", "success"] = Field(
-        "uniform", description="after unvisited goals: uniform (the reference code) or towards low success rates")
+        "uniform", description="after unvisited goals: uniform (the reference code) or towards low success rates"
+    )
     collect_timeout: int = Field(1000, ge=1, description="env steps a subtask that consumes nothing may take")
     craft_timeout: int = Field(5000, ge=1, description="env steps a subtask with ingredients may take")
     goal_timeout: int = Field(5000, ge=1, description="env steps per goal")
     subtask_reward: float = Field(1.0, description="intrinsic reward when the subtask's item count rises")
-    repay_regained: bool = Field(False, description="pay again for an item re-taken after a drop (or an event "
-                                 "repeated in one episode); off: each count level and event pays once per "
-                                 "episode, and only a recipe's consumption makes an item payable again")
+    repay_regained: bool = Field(
+        False,
+        description="pay again for an item re-taken after a drop (or an event "
+        "repeated in one episode); off: each count level and event pays once per "
+        "episode, and only a recipe's consumption makes an item payable again",
+    )
     explore: Literal["none", "count", "rnd"] = Field(
-        "count", description="exploration bonus when the frontier is empty or the subtask was never seen")
+        "count", description="exploration bonus when the frontier is empty or the subtask was never seen"
+    )
     explore_coef: float = Field(1.0, ge=0)
     explore_unverified: bool = Field(True, description="also explore while the subtask is an unverified node")
     success_decay: float = Field(0.9, ge=0, lt=1, description="success average: decay * old + (1 - decay) * new")
     max_ingredients: int = Field(3, ge=1, description="dream: ingredient questions per item at most")
     max_stations: int = Field(2, ge=1, description="dream: station questions per item at most")
-    dream_items: list[str] = Field(default_factory=list,
-                                   description="dream only these items (empty: all); the rest come from experience")
+    dream_items: list[str] = Field(
+        default_factory=list, description="dream only these items (empty: all); the rest come from experience"
+    )
     template: str = "deckard/choose"
     temperature: float = Field(0.0, ge=0)
 
@@ -93,8 +103,7 @@ def _dream_progress(every_s: float = 5.0):
         now = time.time() - start
         if done == total or now - last[0] >= every_s:
             last[0] = now
-            print(f"dreaming: {done}/{total} items, {asked} questions asked ({now:.0f} s)", file=sys.stderr,
-                  flush=True)
+            print(f"dreaming: {done}/{total} items, {asked} questions asked ({now:.0f} s)", file=sys.stderr, flush=True)
 
     return show
 
@@ -105,8 +114,16 @@ class DeckardShaper(RewardShaper):
     name = "deckard"
     uses_goals = True
 
-    def __init__(self, ctx=None, config: DeckardConfig | None = None, *, family: str | None = None,
-                 env_id: str = "", client=None, library=None):
+    def __init__(
+        self,
+        ctx=None,
+        config: DeckardConfig | None = None,
+        *,
+        family: str | None = None,
+        env_id: str = "",
+        client=None,
+        library=None,
+    ):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "deckard", DeckardConfig)
         if family is None:
@@ -128,10 +145,20 @@ class DeckardShaper(RewardShaper):
         self.have: list[dict[str, int]] = []
         self.seen: list[set[str]] = []  # nodes obtained this episode, per env
         self.paid: list[dict[str, int]] = []  # per env: the item count up to which rises were paid this episode
-        self.counts = {"subtasks_tried": 0, "subtasks_succeeded": 0, "goals_tried": 0, "goals_succeeded": 0,
-                       "subtasks_cut_by_episode_end": 0, "goals_cut_by_episode_end": 0,
-                       "subtask_rewards": 0, "subtask_rewards_withheld": 0, "explore_steps": 0, "steps": 0, "dream_calls": 0,
-                       "dream_fallbacks": 0}
+        self.counts = {
+            "subtasks_tried": 0,
+            "subtasks_succeeded": 0,
+            "goals_tried": 0,
+            "goals_succeeded": 0,
+            "subtasks_cut_by_episode_end": 0,
+            "goals_cut_by_episode_end": 0,
+            "subtask_rewards": 0,
+            "subtask_rewards_withheld": 0,
+            "explore_steps": 0,
+            "steps": 0,
+            "dream_calls": 0,
+            "dream_fallbacks": 0,
+        }
         self._history_written = 0
         self.run_dir = Path(ctx.run_dir) if ctx is not None else None
         self._last_step = 0
@@ -172,9 +199,16 @@ class DeckardShaper(RewardShaper):
             from llm_explore.templates import PromptLibrary
 
             library = PromptLibrary(self.ctx.config.prompts_dir if self.ctx is not None else None)
-        return Dreamer(client, self.domain, library, template=self.cfg.template,
-                       max_ingredients=self.cfg.max_ingredients, max_stations=self.cfg.max_stations,
-                       temperature=self.cfg.temperature, on_progress=_dream_progress())
+        return Dreamer(
+            client,
+            self.domain,
+            library,
+            template=self.cfg.template,
+            max_ingredients=self.cfg.max_ingredients,
+            max_stations=self.cfg.max_stations,
+            temperature=self.cfg.temperature,
+            on_progress=_dream_progress(),
+        )
 
     # ------------------------------------------------------------------ lifecycle
     def bind(self, num_envs: int, specs) -> None:
@@ -193,7 +227,7 @@ class DeckardShaper(RewardShaper):
     def on_episode_start(self, env_ids: Sequence[int], infos: Sequence[dict[str, Any]]) -> None:
         if self.explorer is not None:
             self.explorer.on_episode_start(env_ids, infos)
-        for i, info in zip(env_ids, infos):
+        for i, info in zip(env_ids, infos, strict=False):
             self._cut(self.tasks[i])
             self.have[i] = self.domain.have(info)
             self.seen[i] = set()
@@ -201,8 +235,11 @@ class DeckardShaper(RewardShaper):
             # What the agent holds or sees at the start (a TextWorld stove in the kitchen, an
             # ingredient the game starts in the inventory) is obtainable with nothing: verified so.
             for node, count in self.have[i].items():
-                if count > 0 and node in self.domain.items and not (
-                        node in self.awm.nodes and self.awm.nodes[node].verified):
+                if (
+                    count > 0
+                    and node in self.domain.items
+                    and not (node in self.awm.nodes and self.awm.nodes[node].verified)
+                ):
                     self.awm.observe(node, {}, [], [], self._last_step, why="held or in view at the episode start")
             self.tasks[i] = EnvTask()
             self._new_goal(i, info)
@@ -312,10 +349,11 @@ class DeckardShaper(RewardShaper):
         return ShapingResult(out)
 
     def _payable(self, i: int, node: str | None, got: list[str], before: dict[str, int], now: dict[str, int]) -> bool:
-        """Whether obtaining `node` this step pays (and if so, records the payment). The reference pays the signed change of the subtask
-        item's count (a drop costs what the re-take pays back); here a drop costs nothing, so a re-take
-        pays nothing: an item pays when its count passes the highest count paid this episode (a recipe
-        that consumes it lowers that mark), an event-only node (an opened door) once per episode.
+        """Whether obtaining `node` this step pays (and if so, records the payment). The reference pays the signed
+        change of the subtask item's count (a drop costs what the re-take pays back);
+        here a drop costs nothing, so a re-take pays nothing: an item pays when its count passes the highest
+        count paid this episode (a recipe that consumes it lowers that mark), an event-only node (an opened
+        door) once per episode.
         Without this, DoorKey agents farmed 118k "successes" in 300k frames by dropping and re-taking
         the key. `repay_regained` restores paying every rise."""
         if node is None or node not in got:
@@ -348,16 +386,22 @@ class DeckardShaper(RewardShaper):
         """Append new history entries to awm_history.jsonl and rewrite awm.json."""
         if self.run_dir is None:
             return
-        new = self.awm.history[self._history_written:]
+        new = self.awm.history[self._history_written :]
         if new:
             with (self.run_dir / "awm_history.jsonl").open("a") as fh:
                 for entry in new:
                     fh.write(json.dumps(entry) + "\n")
             self._history_written = len(self.awm.history)
-        self.awm.save(self.run_dir / "awm.json", family=self.domain.family, target=self.target,
-                      hypothesis=self.cfg.hypothesis, step=int(step),
-                      hypothesis_edges=sorted(self.hypothesis_edges),
-                      true_edges=sorted(self.domain.true_edges), scores=self.scores())
+        self.awm.save(
+            self.run_dir / "awm.json",
+            family=self.domain.family,
+            target=self.target,
+            hypothesis=self.cfg.hypothesis,
+            step=int(step),
+            hypothesis_edges=sorted(self.hypothesis_edges),
+            true_edges=sorted(self.domain.true_edges),
+            scores=self.scores(),
+        )
 
     def scores(self) -> dict[str, float]:
         """Edge precision/recall of the hypothesis (before) and of the graph now (after verification)."""
@@ -370,13 +414,18 @@ class DeckardShaper(RewardShaper):
 
     # ------------------------------------------------------------------ checkpoints and stats
     def state_dict(self) -> dict[str, Any]:
-        return {"awm": self.awm.to_dict(), "history": list(self.awm.history),
-                "hypothesis_edges": sorted(self.hypothesis_edges), "tasks": [asdict(t) for t in self.tasks],
-                "have": [dict(h) for h in self.have], "seen": [sorted(x) for x in self.seen],
-                "paid": [dict(p) for p in self.paid],
-                "rng": self.rng.bit_generator.state,
-                "counts": dict(self.counts),
-                "explorer": self.explorer.state_dict() if self.explorer is not None else None}
+        return {
+            "awm": self.awm.to_dict(),
+            "history": list(self.awm.history),
+            "hypothesis_edges": sorted(self.hypothesis_edges),
+            "tasks": [asdict(t) for t in self.tasks],
+            "have": [dict(h) for h in self.have],
+            "seen": [sorted(x) for x in self.seen],
+            "paid": [dict(p) for p in self.paid],
+            "rng": self.rng.bit_generator.state,
+            "counts": dict(self.counts),
+            "explorer": self.explorer.state_dict() if self.explorer is not None else None,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.awm = AbstractWorldModel.from_dict(state["awm"])

@@ -6,11 +6,13 @@ prompted with ELLM's verbs ("chop tree"), so each event lists the phrasings that
 (`aliases`): "collect wood" is achieved by "chop tree". The oracle (an upper bound on suggestion
 quality, and a goal source of its own) reads the same info dict the caption was made from.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import ConfigError
 from llm_explore.methods.ellm.goals import GoalVocabulary, normalise_goal
@@ -42,9 +44,29 @@ class GoalDomain:
 
 # ---------------------------------------------------------------------------------------- Crafter
 CRAFTER_VERBS = ("sleep", "eat", "attack", "chop", "drink", "place", "make", "mine", "collect", "defeat")
-CRAFTER_OBJECTS = ("tree", "grass", "water", "stone", "coal", "iron", "diamond", "sapling", "plant", "table",
-                   "furnace", "cow", "zombie", "skeleton", "wood", "wood pickaxe", "stone pickaxe",
-                   "iron pickaxe", "wood sword", "stone sword", "iron sword")
+CRAFTER_OBJECTS = (
+    "tree",
+    "grass",
+    "water",
+    "stone",
+    "coal",
+    "iron",
+    "diamond",
+    "sapling",
+    "plant",
+    "table",
+    "furnace",
+    "cow",
+    "zombie",
+    "skeleton",
+    "wood",
+    "wood pickaxe",
+    "stone pickaxe",
+    "iron pickaxe",
+    "wood sword",
+    "stone sword",
+    "iron sword",
+)
 # event -> the phrasings (ELLM's verbs first) that mean it
 CRAFTER_ALIASES: dict[str, tuple[str, ...]] = {
     "collect wood": ("chop tree", "collect wood"),
@@ -62,11 +84,16 @@ CRAFTER_ALIASES: dict[str, tuple[str, ...]] = {
     "sleep": ("sleep",),
     "wake up": ("wake up",),
 }
-_CRAFTER_COLLECT = {"tree": "collect wood", "stone": "collect stone", "coal": "collect coal",
-                    "iron": "collect iron", "diamond": "collect diamond", "water": "drink water",
-                    "grass": "collect sapling"}
-_CRAFTER_TOOL = {"stone": "wood_pickaxe", "coal": "wood_pickaxe", "iron": "stone_pickaxe",
-                 "diamond": "iron_pickaxe"}
+_CRAFTER_COLLECT = {
+    "tree": "collect wood",
+    "stone": "collect stone",
+    "coal": "collect coal",
+    "iron": "collect iron",
+    "diamond": "collect diamond",
+    "water": "drink water",
+    "grass": "collect sapling",
+}
+_CRAFTER_TOOL = {"stone": "wood_pickaxe", "coal": "wood_pickaxe", "iron": "stone_pickaxe", "diamond": "iron_pickaxe"}
 
 
 def crafter_oracle(info: dict[str, Any]) -> list[str]:
@@ -87,8 +114,12 @@ def crafter_oracle(info: dict[str, Any]) -> list[str]:
     for name, rule in constants.make.items():
         if all(inv.get(k, 0) >= v for k, v in rule["uses"].items()) and all(n in near for n in rule["nearby"]):
             goals.append(f"make {name.replace('_', ' ')}")
-    for creature, event in (("cow", "eat cow"), ("zombie", "defeat zombie"), ("skeleton", "defeat skeleton"),
-                            ("plant", "eat plant")):
+    for creature, event in (
+        ("cow", "eat cow"),
+        ("zombie", "defeat zombie"),
+        ("skeleton", "defeat skeleton"),
+        ("plant", "eat plant"),
+    ):
         if creature in near:
             goals.append(event)
     if inv.get("energy", 9) < 9:
@@ -123,14 +154,20 @@ CRAFTER_FILTER = GoalVocabulary(CRAFTER_VERBS, CRAFTER_OBJECTS)
 COLOURS = ("red", "green", "blue", "purple", "yellow", "grey")
 MINIGRID_VOCAB = GoalVocabulary(
     verbs=("pick up", "drop", "open", "unlock", "close", "go to", "toggle", "reach"),
-    objects=("key", "ball", "box", "door", "goal") + tuple(f"{c} {o}" for c in COLOURS for o in ("key", "ball", "box", "door")),
+    objects=("key", "ball", "box", "door", "goal")
+    + tuple(f"{c} {o}" for c in COLOURS for o in ("key", "ball", "box", "door")),
     examples=(
-        {"caption": "You see a red ball 2 steps forward. You see a closed blue door 1 step left and 3 steps forward. "
-                    "You carry nothing.",
-         "goals": ["Go to red ball", "Pick up red ball", "Open blue door"]},
-        {"caption": "You see a locked yellow door 2 steps right and 1 step forward. You see a goal 4 steps forward. "
-                    "You carry a yellow key.",
-         "goals": ["Unlock yellow door", "Reach goal"]},
+        {
+            "caption": "You see a red ball 2 steps forward. "
+            "You see a closed blue door 1 step left and 3 steps forward. "
+            "You carry nothing.",
+            "goals": ["Go to red ball", "Pick up red ball", "Open blue door"],
+        },
+        {
+            "caption": "You see a locked yellow door 2 steps right and 1 step forward. You see a goal 4 steps forward. "
+            "You carry a yellow key.",
+            "goals": ["Unlock yellow door", "Reach goal"],
+        },
     ),
 )
 
@@ -163,16 +200,54 @@ MINIGRID = GoalDomain(vocab=MINIGRID_VOCAB, oracle=minigrid_oracle)
 
 # -------------------------------------------------------------------------------------- TextWorld
 TEXTWORLD_VOCAB = GoalVocabulary(
-    verbs=("go", "take", "open", "close", "unlock", "eat", "drink", "cook", "slice", "chop", "dice", "insert",
-           "put", "drop", "prepare", "examine", "read"),
-    objects=("north", "south", "east", "west", "coin", "door", "key", "chest", "box", "meal", "cookbook", "knife",
-             "fridge", "oven", "stove", "table", "counter"),
+    verbs=(
+        "go",
+        "take",
+        "open",
+        "close",
+        "unlock",
+        "eat",
+        "drink",
+        "cook",
+        "slice",
+        "chop",
+        "dice",
+        "insert",
+        "put",
+        "drop",
+        "prepare",
+        "examine",
+        "read",
+    ),
+    objects=(
+        "north",
+        "south",
+        "east",
+        "west",
+        "coin",
+        "door",
+        "key",
+        "chest",
+        "box",
+        "meal",
+        "cookbook",
+        "knife",
+        "fridge",
+        "oven",
+        "stove",
+        "table",
+        "counter",
+    ),
     examples=(
-        {"caption": "-= Kitchen =- You are in a kitchen. There is a closed fridge and an exit to the north. "
-                    "You are carrying nothing.",
-         "goals": ["Open fridge", "Go north"]},
-        {"caption": "-= Hallway =- You see a coin on the floor. Exits lead east and south. You are carrying a key.",
-         "goals": ["Take coin", "Go east"]},
+        {
+            "caption": "-= Kitchen =- You are in a kitchen. There is a closed fridge and an exit to the north. "
+            "You are carrying nothing.",
+            "goals": ["Open fridge", "Go north"],
+        },
+        {
+            "caption": "-= Hallway =- You see a coin on the floor. Exits lead east and south. You are carrying a key.",
+            "goals": ["Take coin", "Go east"],
+        },
     ),
 )
 
@@ -191,8 +266,9 @@ class _AnyObject(GoalVocabulary):
         return any(g.startswith(v + " ") for v in self.verbs)
 
 
-TEXTWORLD = GoalDomain(vocab=_AnyObject(TEXTWORLD_VOCAB.verbs, TEXTWORLD_VOCAB.objects, TEXTWORLD_VOCAB.examples),
-                       oracle=textworld_oracle)
+TEXTWORLD = GoalDomain(
+    vocab=_AnyObject(TEXTWORLD_VOCAB.verbs, TEXTWORLD_VOCAB.objects, TEXTWORLD_VOCAB.examples), oracle=textworld_oracle
+)
 
 DOMAINS = {"crafter": CRAFTER, "minigrid": MINIGRID, "babyai": MINIGRID, "textworld": TEXTWORLD}
 
@@ -200,6 +276,7 @@ DOMAINS = {"crafter": CRAFTER, "minigrid": MINIGRID, "babyai": MINIGRID, "textwo
 def domain_for(family: str) -> GoalDomain:
     """The ELLM domain of an env family; an unsupported family is a clear error."""
     if family not in DOMAINS:
-        raise ConfigError(f"ELLM has no goal vocabulary for env family {family!r}; supported: "
-                          + ", ".join(sorted(DOMAINS)))
+        raise ConfigError(
+            f"ELLM has no goal vocabulary for env family {family!r}; supported: " + ", ".join(sorted(DOMAINS))
+        )
     return DOMAINS[family]

@@ -10,13 +10,15 @@ event per episode) is in `shaper.py`.
 List items may be "- x", "* x", "1. x" or "1) x": the prompt ends with "-", so a completion model
 continues the first item without a marker, while a chat model usually opens with its own.
 """
+
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -75,11 +77,13 @@ class GoalVocabulary:
         g = normalise_goal(goal)
         for verb in sorted(self.verbs, key=len, reverse=True):
             if g == verb or g.startswith(verb + " "):
-                rest = g[len(verb):].strip()
+                rest = g[len(verb) :].strip()
                 if not rest:
                     return verb in ("sleep", "wake up", "explore", "look", "inventory")
-                return any(rest == obj or rest.endswith(" " + obj) or rest.startswith(obj + " ") or rest == obj + "s"
-                           for obj in self.objects)
+                return any(
+                    rest == obj or rest.endswith(" " + obj) or rest.startswith(obj + " ") or rest == obj + "s"
+                    for obj in self.objects
+                )
         return False
 
 
@@ -106,10 +110,19 @@ class Suggestion:
 class GoalProposer:
     """Renders the ELLM prompt for a caption, asks the LLM, and parses + filters the answer."""
 
-    def __init__(self, client: LLMClient, vocab: GoalVocabulary, *, library: PromptLibrary | None = None,
-                 template: str = "ellm/suggest", max_tokens: int = 32, temperature: float = 0.0,
-                 max_goals: int = 6, prompt_vocab: GoalVocabulary | None = None,
-                 canonical: Callable[[str], str] | None = None):
+    def __init__(
+        self,
+        client: LLMClient,
+        vocab: GoalVocabulary,
+        *,
+        library: PromptLibrary | None = None,
+        template: str = "ellm/suggest",
+        max_tokens: int = 32,
+        temperature: float = 0.0,
+        max_goals: int = 6,
+        prompt_vocab: GoalVocabulary | None = None,
+        canonical: Callable[[str], str] | None = None,
+    ):
         self.client = client
         self.canonical = canonical or (lambda goal: goal)  # the domain's goal aliases, applied before the filter
         self.vocab = vocab  # what answers are filtered by
@@ -128,16 +141,15 @@ class GoalProposer:
     def prompt(self, caption: str) -> str:
         variables = {"caption": caption, "verbs": list(self.prompt_vocab.verbs)}
         if self.prompt_vocab.examples is not None:
-            variables["examples"] = list(self.prompt_vocab.examples)
+            variables["examples"] = list(self.prompt_vocab.examples)  # type: ignore[arg-type]
         if self._compiled is None:  # the first render checks the variables (a ConfigError names them)
             text = self.library.render(self.template, **variables)
-            self._compiled = self.library.template(self.template)
+            self._compiled = self.library.template(self.template)  # type: ignore[assignment]
             return text
         return self._compiled.render(**variables)  # on every caption change: no folder scan
 
     def _params(self) -> dict:
-        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "stop": ["\n\n"],
-                "tag": "ellm.suggest"}
+        return {"max_tokens": self.max_tokens, "temperature": self.temperature, "stop": ["\n\n"], "tag": "ellm.suggest"}
 
     def _ask(self, caption: str) -> Suggestion:
         from llm_explore.errors import BudgetExhaustedError, LLMError
@@ -165,8 +177,15 @@ class GoalProposer:
                 continue
             if goal not in goals:
                 goals.append(goal)
-        return Suggestion(caption=caption, goals=goals[: self.max_goals], raw=text, parsed=len(items),
-                          bad_lines=len(bad), invalid=invalid, cached=cached)
+        return Suggestion(
+            caption=caption,
+            goals=goals[: self.max_goals],
+            raw=text,
+            parsed=len(items),
+            bad_lines=len(bad),
+            invalid=invalid,
+            cached=cached,
+        )
 
     def propose(self, caption: str) -> Suggestion:
         return self._ask(caption)
@@ -185,7 +204,7 @@ class GoalProposer:
             if future is None:
                 future = self.client._executor().submit(self._ask, caption)
                 self._inflight[caption] = future
-                future.add_done_callback(lambda _f, c=caption: self._forget(c))
+                future.add_done_callback(lambda _f, c=caption: self._forget(c))  # type: ignore[misc]
             return future
 
     def _forget(self, caption: str) -> None:
@@ -203,8 +222,7 @@ class GoalMatch:
 class GoalMatcher:
     """Matches events to goals by cosine similarity of sentence embeddings (cached per text)."""
 
-    def __init__(self, embedder: Embedder, threshold: float = 0.9,
-                 aliases: dict[str, Sequence[str]] | None = None):
+    def __init__(self, embedder: Embedder, threshold: float = 0.9, aliases: dict[str, Sequence[str]] | None = None):
         self.embedder = embedder
         self.threshold = threshold
         self.aliases = {k: tuple(v) for k, v in (aliases or {}).items()}
@@ -214,7 +232,7 @@ class GoalMatcher:
         texts = list(dict.fromkeys(texts))
         missing = [t for t in texts if t not in self._cache]
         if missing:
-            for text, vec in zip(missing, np.asarray(self.embedder.encode(missing), dtype=np.float32)):
+            for text, vec in zip(missing, np.asarray(self.embedder.encode(missing), dtype=np.float32), strict=False):
                 self._cache[text] = vec
         return {t: self._cache[t] for t in texts}
 

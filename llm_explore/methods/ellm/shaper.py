@@ -27,12 +27,14 @@ logged as the reference code logs it against its oracle: the share of suggested 
 (in the vocabulary), achievable now and new this episode, and the share of answer lines that did not
 parse; the LLM side as queries, cache hits and seconds the learner waited.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -51,22 +53,34 @@ class EllmConfig(StrictModel):
     """`method.ellm` settings."""
 
     protocol: Literal["paper", "shaped"] = Field(
-        "paper", description="paper: intrinsic-only pretraining, 400-step Crafter episodes (the reference); "
-        "shaped: task reward + goal reward, standard Crafter episodes")
+        "paper",
+        description="paper: intrinsic-only pretraining, 400-step Crafter episodes (the reference); "
+        "shaped: task reward + goal reward, standard Crafter episodes",
+    )
     caption: Literal["ellm", "full"] = Field(
-        "ellm", description="Crafter caption: ellm = the reference's (item names, no counts); full = with counts")
+        "ellm", description="Crafter caption: ellm = the reference's (item names, no counts); full = with counts"
+    )
     goal_source: Literal["llm", "oracle"] = Field("llm", description="llm: ask the model; oracle: env ground truth")
     threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity for an event to achieve a goal")
     max_goals: int = Field(6, ge=1, description="goals kept per suggestion")
     max_tokens: int = Field(32, ge=4, description="tokens per answer (a few '- verb object' lines)")
-    temperature: float = Field(0.0, ge=0, description="the reference code used 0.1 with Codex; 0 makes answers cacheable")
+    temperature: float = Field(
+        0.0, ge=0, description="the reference code used 0.1 with Codex; 0 makes answers cacheable"
+    )
     answers: Literal["when_ready", "wait"] = Field(
-        "when_ready", description="when_ready: cached answers apply at once, missing ones when they arrive "
-        "(the policy keeps its goals meanwhile); wait: block until answered (the reference)")
-    lag: int = Field(0, ge=0, description="apply every answer exactly this many vector steps after asking "
-                     "(0: as `answers` says)")
-    min_interval: int = Field(1, ge=1, description="ask an env at most once per this many vector steps "
-                              "(1: on every caption change, as the paper; larger bounds LLM calls)")
+        "when_ready",
+        description="when_ready: cached answers apply at once, missing ones when they arrive "
+        "(the policy keeps its goals meanwhile); wait: block until answered (the reference)",
+    )
+    lag: int = Field(
+        0, ge=0, description="apply every answer exactly this many vector steps after asking (0: as `answers` says)"
+    )
+    min_interval: int = Field(
+        1,
+        ge=1,
+        description="ask an env at most once per this many vector steps "
+        "(1: on every caption change, as the paper; larger bounds LLM calls)",
+    )
     template: str = Field("ellm/suggest", description="prompt template name")
 
 
@@ -132,8 +146,15 @@ class EllmShaper(RewardShaper):
     name = "ellm"
     uses_goals = True
 
-    def __init__(self, ctx=None, config: EllmConfig | None = None, *, proposer: GoalProposer | None = None,
-                 embedder=None, family: str | None = None):
+    def __init__(
+        self,
+        ctx=None,
+        config: EllmConfig | None = None,
+        *,
+        proposer: GoalProposer | None = None,
+        embedder=None,
+        family: str | None = None,
+    ):
         super().__init__(ctx)
         self.cfg = config or method_section(ctx, "ellm", EllmConfig)
         self.variant = "oracle" if self.cfg.goal_source == "oracle" else ""
@@ -154,18 +175,38 @@ class EllmShaper(RewardShaper):
             from llm_explore.templates import PromptLibrary
 
             client = ctx.llm_client()
-            self.proposer = GoalProposer(client, vocab, library=PromptLibrary(ctx.config.prompts_dir),
-                                         template=self.cfg.template, max_tokens=self.cfg.max_tokens,
-                                         temperature=self.cfg.temperature, max_goals=self.cfg.max_goals,
-                                         prompt_vocab=self.domain.vocab, canonical=self.domain.canonical)
-        self.matcher = GoalMatcher(embedder if embedder is not None else ctx.embedder(), self.cfg.threshold,
-                                   aliases=self.domain.aliases)
+            self.proposer = GoalProposer(
+                client,
+                vocab,
+                library=PromptLibrary(ctx.config.prompts_dir),
+                template=self.cfg.template,
+                max_tokens=self.cfg.max_tokens,
+                temperature=self.cfg.temperature,
+                max_goals=self.cfg.max_goals,
+                prompt_vocab=self.domain.vocab,
+                canonical=self.domain.canonical,
+            )
+        self.matcher = GoalMatcher(
+            embedder if embedder is not None else ctx.embedder(), self.cfg.threshold, aliases=self.domain.aliases
+        )
         self.envs: list[EnvGoals] = []
         self.step_count = 0
         self.wait_s = 0.0
-        self.counts = {"queries": 0, "cached": 0, "answers": 0, "suggested": 0, "valid": 0, "achievable": 0,
-                       "new": 0, "lines": 0, "bad_lines": 0, "failed": 0, "rewarded": 0, "closed": 0,
-                       "reward_sum": 0.0}
+        self.counts = {
+            "queries": 0,
+            "cached": 0,
+            "answers": 0,
+            "suggested": 0,
+            "valid": 0,
+            "achievable": 0,
+            "new": 0,
+            "lines": 0,
+            "bad_lines": 0,
+            "failed": 0,
+            "rewarded": 0,
+            "closed": 0,
+            "reward_sum": 0.0,
+        }
         self.unlocked: set[str] = set()
         # Questions whose answers will not be applied (their episode ended): kept until done, so a
         # failure that stops the run (LLMRunStopped) is raised, never lost with the future.
@@ -177,7 +218,7 @@ class EllmShaper(RewardShaper):
         self.envs = [EnvGoals() for _ in range(num_envs)]
 
     def on_episode_start(self, env_ids: Sequence[int], infos: Sequence[dict[str, Any]]) -> None:
-        for i, info in zip(env_ids, infos):
+        for i, info in zip(env_ids, infos, strict=False):
             self._orphan(self.envs[i].new_episode())
             self._maybe_ask(i, info)
 
@@ -252,8 +293,9 @@ class EllmShaper(RewardShaper):
                 env.caption, env.asked_at = None, -(1 << 30)
                 return
         self.counts["queries"] += 1
-        env.pending.append(PendingQuery(self.step_count + self.cfg.lag, caption, _plain(info),
-                                        self.proposer.submit(caption)))
+        env.pending.append(
+            PendingQuery(self.step_count + self.cfg.lag, caption, _plain(info), self.proposer.submit(caption))
+        )
 
     def _resolve(self) -> None:
         """Apply the answers that are due: with `lag` or `answers: wait` wait for them; with
@@ -339,17 +381,36 @@ class EllmShaper(RewardShaper):
     # ------------------------------------------------------------------ checkpoints and stats
     def state_dict(self) -> dict[str, Any]:
         # Futures cannot be saved: keep what was asked; on resume it is asked again (a cache hit).
-        return {"envs": [{"caption": e.caption, "goals": list(e.goals), "achieved": sorted(e.achieved),
-                          "paid": sorted(e.paid), "pending": [(q.due, q.caption, q.info) for q in e.pending],
-                          "asked_at": e.asked_at}
-                         for e in self.envs],
-                "step_count": self.step_count, "counts": dict(self.counts), "unlocked": sorted(self.unlocked),
-                "wait_s": self.wait_s}
+        return {
+            "envs": [
+                {
+                    "caption": e.caption,
+                    "goals": list(e.goals),
+                    "achieved": sorted(e.achieved),
+                    "paid": sorted(e.paid),
+                    "pending": [(q.due, q.caption, q.info) for q in e.pending],
+                    "asked_at": e.asked_at,
+                }
+                for e in self.envs
+            ],
+            "step_count": self.step_count,
+            "counts": dict(self.counts),
+            "unlocked": sorted(self.unlocked),
+            "wait_s": self.wait_s,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.envs = [EnvGoals(e["caption"], list(e["goals"]), set(e["achieved"]), set(e.get("paid", ())),
-                              [PendingQuery(d, c, info) for d, c, info in e["pending"]], e["asked_at"])
-                     for e in state["envs"]]
+        self.envs = [
+            EnvGoals(
+                e["caption"],
+                list(e["goals"]),
+                set(e["achieved"]),
+                set(e.get("paid", ())),
+                [PendingQuery(d, c, info) for d, c, info in e["pending"]],
+                e["asked_at"],
+            )
+            for e in state["envs"]
+        ]
         self.step_count = state["step_count"]
         self.counts.update(state["counts"])
         self.unlocked = set(state["unlocked"])
@@ -359,7 +420,8 @@ class EllmShaper(RewardShaper):
         c = self.counts
         sug = max(1, c["suggested"])
         return {
-            "queries": float(c["queries"]), "answers": float(c["answers"]),
+            "queries": float(c["queries"]),
+            "answers": float(c["answers"]),
             "cached_answers": float(c["cached"]),
             "cache_hit_rate": c["cached"] / max(1, c["answers"]) if self.cfg.goal_source == "llm" else 1.0,
             "goals_per_answer": c["valid"] / max(1, c["answers"]),
@@ -377,5 +439,8 @@ class EllmShaper(RewardShaper):
 def _plain(info: dict[str, Any]) -> dict[str, Any]:
     """The parts of an info the oracle reads, as plain data (checkpoints are torch-saved)."""
     keep = ("text", "inventory", "nearby", "carrying", "admissible_commands")
-    return {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
-            for k, v in info.items() if k in keep}
+    return {
+        k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, (list, tuple, np.ndarray)) else v)
+        for k, v in info.items()
+        if k in keep
+    }

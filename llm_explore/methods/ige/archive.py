@@ -10,12 +10,14 @@ The archive also remembers which actions were tried from each key (the act promp
 step pruned (`removed`: not selectable until a path reaches them again, as the reference re-adds a
 deleted state it reaches) and the moves that lost the game (`losing`, shown to the act step).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Hashable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -63,10 +65,21 @@ class Cell:
 
     def record(self) -> dict[str, Any]:
         """The JSONL line of this cell (no snapshot)."""
-        return {"index": self.index, "key": key_json(self.key), "summary": self.summary, "caption": self.caption,
-                "steps": self.steps, "path": self.path_names, "score": self.score, "solved": self.solved,
-                "terminal": self.terminal, "removed": self.removed, "trial": self.trial, "visits": self.visits,
-                "seen": self.seen}
+        return {
+            "index": self.index,
+            "key": key_json(self.key),
+            "summary": self.summary,
+            "caption": self.caption,
+            "steps": self.steps,
+            "path": self.path_names,
+            "score": self.score,
+            "solved": self.solved,
+            "terminal": self.terminal,
+            "removed": self.removed,
+            "trial": self.trial,
+            "visits": self.visits,
+            "seen": self.seen,
+        }
 
 
 class Archive:
@@ -93,22 +106,53 @@ class Archive:
         """The cell of `key`, or None."""
         return self._by_key.get(key)
 
-    def add(self, key: Hashable, caption: str, summary: str, path: Iterable[Any], path_names: Iterable[str], *,
-            score: float = 0.0, solved: bool = False, terminal: bool = False, trial: int = 0,
-            snapshot: EnvSnapshot | None = None, history: Iterable[dict[str, str]] = (), actions: int = 0) -> Cell:
+    def add(
+        self,
+        key: Hashable,
+        caption: str,
+        summary: str,
+        path: Iterable[Any],
+        path_names: Iterable[str],
+        *,
+        score: float = 0.0,
+        solved: bool = False,
+        terminal: bool = False,
+        trial: int = 0,
+        snapshot: EnvSnapshot | None = None,
+        history: Iterable[dict[str, str]] = (),
+        actions: int = 0,
+    ) -> Cell:
         """Archive a new state; a key already present is a ValueError (use `offer_path`)."""
         if key in self._by_key:
             raise ValueError(f"state {key!r} is already archived")
-        cell = Cell(len(self.cells), key, caption, summary, list(path), list(path_names), float(score),
-                    bool(solved), bool(terminal), trial=trial, actions=int(actions), history=list(history),
-                    snapshot=snapshot)
+        cell = Cell(
+            len(self.cells),
+            key,
+            caption,
+            summary,
+            list(path),
+            list(path_names),
+            float(score),
+            bool(solved),
+            bool(terminal),
+            trial=trial,
+            actions=int(actions),
+            history=list(history),
+            snapshot=snapshot,
+        )
         self.cells.append(cell)
         self._by_key[key] = cell
         return cell
 
-    def offer_path(self, key: Hashable, path: Iterable[Any], path_names: Iterable[str],
-                   snapshot: EnvSnapshot | None = None, history: Iterable[dict[str, str]] | None = None,
-                   caption: str | None = None) -> bool:
+    def offer_path(
+        self,
+        key: Hashable,
+        path: Iterable[Any],
+        path_names: Iterable[str],
+        snapshot: EnvSnapshot | None = None,
+        history: Iterable[dict[str, str]] | None = None,
+        caption: str | None = None,
+    ) -> bool:
         """`key` was reached again by `path`: count it, and keep the path (with its snapshot, history
         and arrival caption, so that returning shows what this path shows) if it is shorter than the
         archived one. Returns True when the path was replaced."""

@@ -17,12 +17,14 @@ without an archive, which always "return" to the start by resetting the env and 
 trial (with the LLM's act role, or uniformly random actions), and `ReflexionPolicy` (the LLM agent
 plus a written reflection after each failed episode).
 """
+
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Callable, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -64,15 +66,15 @@ class Policy(Protocol):
     keeps_archive: bool  # False: never archive new states (the agent baselines)
     restarts: bool  # True: every trial starts from a fresh reset, not a restored state
 
-    def select(self, search: "Search") -> Cell:
+    def select(self, search: Search) -> Cell:
         """The archived state to return to."""
         ...
 
-    def act(self, search: "Search", view: StepView) -> int:
+    def act(self, search: Search, view: StepView) -> int:
         """Index of the next action in `view.actions`."""
         ...
 
-    def judge(self, search: "Search", candidate: Candidate) -> bool:
+    def judge(self, search: Search, candidate: Candidate) -> bool:
         """True to archive a state reached for the first time."""
         ...
 
@@ -137,45 +139,55 @@ class IGEPolicy:
             text += f" (chosen {cell.visits} time{'' if cell.visits == 1 else 's'})"
         return text
 
-    def select(self, search: "Search") -> Cell:
+    def select(self, search: Search) -> Cell:
         """The LLM picks one of the listed states (and, with pruning, which listed states to remove)."""
         cells = self.listed(search.archive)
-        index, remove = self.roles.select(search.task_text, [self.line(search.archive, c) for c in cells],
-                                          prune=self.prune)
+        index, remove = self.roles.select(
+            search.task_text, [self.line(search.archive, c) for c in cells], prune=self.prune
+        )
         if remove:
             search.archive.prune(cells[i] for i in remove)
         return cells[index]
 
-    def act(self, search: "Search", view: StepView) -> int:
+    def act(self, search: Search, view: StepView) -> int:
         """The LLM picks the next action (from the untried ones with `untried_only`)."""
         offered = list(range(len(view.actions)))
         if self.untried_only:
             offered = [i for i in offered if view.new[i]] or offered
         notes = []
         if self.list_tried:
-            tried = [a for a, new in zip(view.actions, view.new) if not new]
-            notes.append(f"Tried here: {', '.join(tried) or 'nothing'}. Avoid repeating them while useful untried "
-                         "actions are left.")
+            tried = [a for a, new in zip(view.actions, view.new, strict=False) if not new]
+            notes.append(
+                f"Tried here: {', '.join(tried) or 'nothing'}. Avoid repeating them while useful untried "
+                "actions are left."
+            )
         if self.losing_memory and search.archive.losing:
             lost = "; ".join(f"{row['action']} in {row['location'] or 'a room'}" for row in search.archive.losing)
             notes.append(f"These moves lost the game before: {lost}. Don't take these items in these rooms.")
-        index = self.roles.act(view.task, view.observation, [view.actions[i] for i in offered],
-                               [view.new[i] for i in offered], view.history, mark_new=self.mark_unexplored,
-                               notes=notes)
+        index = self.roles.act(
+            view.task,
+            view.observation,
+            [view.actions[i] for i in offered],
+            [view.new[i] for i in offered],
+            view.history,
+            mark_new=self.mark_unexplored,
+            notes=notes,
+        )
         return offered[index]
 
-    def judge(self, search: "Search", candidate: Candidate) -> bool:
+    def judge(self, search: Search, candidate: Candidate) -> bool:
         """The LLM decides whether the new state is interestingly new; it sees the listed archive."""
         if not self.use_judge:
             return True
         cells = self.listed(search.archive)
         if self.kept_in_judge is not None:
-            cells = cells[-self.kept_in_judge:] if self.kept_in_judge else []
+            cells = cells[-self.kept_in_judge :] if self.kept_in_judge else []
         kept = [self.line(search.archive, c) for c in cells]
         # With judge_patience > 1 (not the reference) a rejected state may be asked about again: then
         # the other rejected ones are shown (not this one: seeing itself listed, the model repeats "no").
-        discarded = ([d for d in search.archive.discarded if d != candidate.summary][-4:]
-                     if self.judge_patience > 1 else [])
+        discarded = (
+            [d for d in search.archive.discarded if d != candidate.summary][-4:] if self.judge_patience > 1 else []
+        )
         return self.roles.judge(search.task_text, candidate.summary, candidate.action, kept, discarded)
 
 
@@ -193,17 +205,17 @@ class GoExplorePolicy:
     def __init__(self, rng: np.random.Generator):
         self.rng = rng
 
-    def select(self, search: "Search") -> Cell:
+    def select(self, search: Search) -> Cell:
         """A cell drawn with weight 1/sqrt(times chosen + 1)."""
         cells = search.archive.selectable()
         weights = np.array([1.0 / math.sqrt(c.visits + 1) for c in cells])
         return cells[int(self.rng.choice(len(cells), p=weights / weights.sum()))]
 
-    def act(self, search: "Search", view: StepView) -> int:
+    def act(self, search: Search, view: StepView) -> int:
         """A uniformly random action."""
         return int(self.rng.integers(len(view.actions)))
 
-    def judge(self, search: "Search", candidate: Candidate) -> bool:
+    def judge(self, search: Search, candidate: Candidate) -> bool:
         """Every new state is archived."""
         return True
 
@@ -223,7 +235,7 @@ class AgentPolicy:
         self.mark_unexplored = mark_unexplored
         self.name = "llm-agent" if roles is not None else "random-agent"
 
-    def select(self, search: "Search") -> Cell:
+    def select(self, search: Search) -> Cell:
         """Always the start."""
         return search.archive.cells[0]
 
@@ -231,14 +243,21 @@ class AgentPolicy:
         """Lines for the act prompt (Reflexion's reflections)."""
         return []
 
-    def act(self, search: "Search", view: StepView) -> int:
+    def act(self, search: Search, view: StepView) -> int:
         """The LLM's act role, or a uniformly random action."""
         if self.roles is None:
             return int(self.rng.integers(len(view.actions)))
-        return self.roles.act(view.task, view.observation, view.actions, view.new, view.history,
-                              mark_new=self.mark_unexplored, notes=self.notes())
+        return self.roles.act(
+            view.task,
+            view.observation,
+            view.actions,
+            view.new,
+            view.history,
+            mark_new=self.mark_unexplored,
+            notes=self.notes(),
+        )
 
-    def judge(self, search: "Search", candidate: Candidate) -> bool:
+    def judge(self, search: Search, candidate: Candidate) -> bool:
         """Nothing is archived."""
         return False
 
@@ -248,21 +267,29 @@ class ReflexionPolicy(AgentPolicy):
     the start; after a failed one it writes a short reflection (`reflect` role) that is prepended to
     the act prompts of the next episodes (the newest `keep` of them), within the same env-step budget."""
 
-    def __init__(self, rng: np.random.Generator, roles: LLMRoles, *, keep: int = 3, transcript_steps: int = 12,
-                 chars: int = 160, mark_unexplored: bool = False):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        roles: LLMRoles,
+        *,
+        keep: int = 3,
+        transcript_steps: int = 12,
+        chars: int = 160,
+        mark_unexplored: bool = False,
+    ):
         super().__init__(rng, roles, mark_unexplored=mark_unexplored)
         self.name = "reflexion"
         self.keep, self.transcript_steps, self.chars = keep, transcript_steps, chars
         self.reflections: list[str] = []
 
     def notes(self) -> list[str]:
-        return [f"Reflection {i + 1}: {r}" for i, r in enumerate(self.reflections[-self.keep:])]
+        return [f"Reflection {i + 1}: {r}" for i, r in enumerate(self.reflections[-self.keep :])]
 
-    def after_trial(self, search: "Search", history: list[dict[str, str]], outcome: str) -> None:
+    def after_trial(self, search: Search, history: list[dict[str, str]], outcome: str) -> None:
         """After a failed episode, ask for a reflection (none after a win, or when the budget is spent)."""
         if outcome == "solved" or (search.max_env_steps is not None and search.env_steps >= search.max_env_steps):
             return
-        text = self.roles.reflect(search.task_text, history[-self.transcript_steps:], outcome, chars=self.chars)
+        text = self.roles.reflect(search.task_text, history[-self.transcript_steps :], outcome, chars=self.chars)
         if text:
             self.reflections.append(text)
 
@@ -342,9 +369,17 @@ class Search:
         self._t0 = time.perf_counter()
         _obs, info = self._start()
         self.task_text = self.task.task_text(info)
-        root = self.archive.add(info["state_key"], info.get("text", ""), self.task.summary(info, 0.0), [], [],
-                                score=self.task.score(info, 0.0), trial=0, snapshot=self.env.save_state(),
-                                actions=len(info.get("actions_text") or ()))
+        root = self.archive.add(
+            info["state_key"],
+            info.get("text", ""),
+            self.task.summary(info, 0.0),
+            [],
+            [],
+            score=self.task.score(info, 0.0),
+            trial=0,
+            snapshot=self.env.save_state(),
+            actions=len(info.get("actions_text") or ()),
+        )
         rows: list[dict[str, Any]] = []
         status, trial, error = "complete", 0, None
         try:
@@ -369,8 +404,17 @@ class Search:
             status = "interrupted"
         if self._best_outside is not None and not self.policy.keeps_archive:
             self._keep_agent_best()
-        return SearchResult(status, self.archive, len(rows), self.env_steps, time.perf_counter() - self._t0,
-                            self.first_success, rows, episodes=len(rows), error=error)
+        return SearchResult(
+            status,
+            self.archive,
+            len(rows),
+            self.env_steps,
+            time.perf_counter() - self._t0,
+            self.first_success,
+            rows,
+            episodes=len(rows),
+            error=error,
+        )
 
     def _trial(self, trial: int, root: Cell) -> int:
         """One trial: select, return, explore. Returns the number of states archived."""
@@ -392,9 +436,15 @@ class Search:
             actions = list(info["actions_text"])
             if not actions:
                 break  # nothing can be done here (a game that offers no command)
-            view = StepView(self.task_text, self.task.observation(info), actions,
-                            self.archive.untried(key, actions), history[-self.history_len:] if self.history_len else [],
-                            trial, step)
+            view = StepView(
+                self.task_text,
+                self.task.observation(info),
+                actions,
+                self.archive.untried(key, actions),
+                history[-self.history_len :] if self.history_len else [],
+                trial,
+                step,
+            )
             index = self.policy.act(self, view)
             name = actions[index]
             action = self.task.step_input(info, index)
@@ -409,10 +459,25 @@ class Search:
             history.append({"action": name, "result": self.task.result(info)})
             episode.append(history[-1])
             if solved and self.first_success is None:
-                self.first_success = {"trial": trial, "env_steps": self.env_steps, "llm_calls": self.llm_calls(),
-                                      "wall_s": round(time.perf_counter() - self._t0, 3), "path_length": len(path)}
-            added += self._consider(info, path, names, new_score, score, solved, bool(terminated or truncated),
-                                    name, trial, history[-self.history_len:] if self.history_len else [])
+                self.first_success = {
+                    "trial": trial,
+                    "env_steps": self.env_steps,
+                    "llm_calls": self.llm_calls(),
+                    "wall_s": round(time.perf_counter() - self._t0, 3),
+                    "path_length": len(path),
+                }
+            added += self._consider(
+                info,
+                path,
+                names,
+                new_score,
+                score,
+                solved,
+                bool(terminated or truncated),
+                name,
+                trial,
+                history[-self.history_len :] if self.history_len else [],
+            )
             score = new_score
             if solved:
                 outcome = "solved"
@@ -425,8 +490,19 @@ class Search:
             after(self, episode, outcome)
         return added
 
-    def _consider(self, info: dict[str, Any], path: list[Any], names: list[str], score: float, prev_score: float,
-                  solved: bool, done: bool, action: str, trial: int, history: list[dict[str, str]]) -> int:
+    def _consider(
+        self,
+        info: dict[str, Any],
+        path: list[Any],
+        names: list[str],
+        score: float,
+        prev_score: float,
+        solved: bool,
+        done: bool,
+        action: str,
+        trial: int,
+        history: list[dict[str, str]],
+    ) -> int:
         """Archive the state just reached if it is new and wanted; keep shorter paths to known ones."""
         key = info["state_key"]
         if key in self.archive:
@@ -436,8 +512,14 @@ class Search:
             # A shorter path replaces the archived one (snapshot included). One that ended the episode
             # has no state worth restoring, so it only replaces the path of a terminal cell.
             if len(path) < cell.steps and (not done or cell.terminal):
-                self.archive.offer_path(key, path, names, None if done else self.env.save_state(), history,
-                                        caption=str(info.get("text", "")))
+                self.archive.offer_path(
+                    key,
+                    path,
+                    names,
+                    None if done else self.env.save_state(),
+                    history,
+                    caption=str(info.get("text", "")),
+                )
             else:
                 cell.seen += 1
             return 0
@@ -445,8 +527,17 @@ class Search:
             if getattr(self.policy, "losing_memory", False) and info.get("lost"):
                 # The reference archives a losing state and tells the act step which move lost.
                 self.archive.note_loss(action, self._where)
-                self.archive.add(key, str(info.get("text", "")), self.task.summary(info, score), path, names,
-                                 score=score, terminal=True, trial=trial, history=history)
+                self.archive.add(
+                    key,
+                    str(info.get("text", "")),
+                    self.task.summary(info, score),
+                    path,
+                    names,
+                    score=score,
+                    terminal=True,
+                    trial=trial,
+                    history=history,
+                )
                 return 1
             return 0  # a dead end (lost, died, out of time): nothing to return to
         if not self.policy.keeps_archive:
@@ -464,9 +555,20 @@ class Search:
             if not self.policy.judge(self, Candidate(key, caption, summary, action, score)):
                 self.archive.discard(summary)
                 return 0
-        self.archive.add(key, caption, summary, path, names, score=score, solved=solved, terminal=done,
-                         trial=trial, snapshot=None if done else self.env.save_state(), history=history,
-                         actions=len(info.get("actions_text") or ()))
+        self.archive.add(
+            key,
+            caption,
+            summary,
+            path,
+            names,
+            score=score,
+            solved=solved,
+            terminal=done,
+            trial=trial,
+            snapshot=None if done else self.env.save_state(),
+            history=history,
+            actions=len(info.get("actions_text") or ()),
+        )
         return 1
 
     # ------------------------------------------------------------------ agents' best state
@@ -474,21 +576,49 @@ class Search:
         """Agents keep no archive, but the best state an episode reached is still their result."""
         best = self._best_outside
         if best is None or (solved, score, -len(path)) > (best.solved, best.score, -best.steps):
-            self._best_outside = Cell(-1, info["state_key"], str(info.get("text", "")),
-                                      self.task.summary(info, score), list(path), list(names), score, solved,
-                                      True, trial=trial)
+            self._best_outside = Cell(
+                -1,
+                info["state_key"],
+                str(info.get("text", "")),
+                self.task.summary(info, score),
+                list(path),
+                list(names),
+                score,
+                solved,
+                True,
+                trial=trial,
+            )
 
     def _keep_agent_best(self) -> None:
         best = self._best_outside
         root = self.archive.cells[0]
         if (best.solved, best.score) > (root.solved, root.score) and best.key not in self.archive:
-            self.archive.add(best.key, best.caption, best.summary, best.path, best.path_names, score=best.score,
-                             solved=best.solved, terminal=True, trial=best.trial)
+            self.archive.add(
+                best.key,
+                best.caption,
+                best.summary,
+                best.path,
+                best.path_names,
+                score=best.score,
+                solved=best.solved,
+                terminal=True,
+                trial=best.trial,
+            )
 
     def _row(self, trial: int, added: int) -> dict[str, Any]:
-        best = self.archive.best() if self.policy.keeps_archive or self._best_outside is None else (
-            max([self.archive.best(), self._best_outside], key=lambda c: (c.solved, c.score)))
-        return {"trial": trial, "env_steps": self.env_steps, "archive_size": len(self.archive),
-                "new_states": added, "best_score": best.score, "solved": int(self.first_success is not None),
-                "llm_calls": self.llm_calls(), "cell": self.context.get("cell", 0),
-                "wall_s": round(time.perf_counter() - self._t0, 3)}
+        best = (
+            self.archive.best()
+            if self.policy.keeps_archive or self._best_outside is None
+            else (max([self.archive.best(), self._best_outside], key=lambda c: (c.solved, c.score)))
+        )
+        return {
+            "trial": trial,
+            "env_steps": self.env_steps,
+            "archive_size": len(self.archive),
+            "new_states": added,
+            "best_score": best.score,
+            "solved": int(self.first_success is not None),
+            "llm_calls": self.llm_calls(),
+            "cell": self.context.get("cell", 0),
+            "wall_s": round(time.perf_counter() - self._t0, 3),
+        }

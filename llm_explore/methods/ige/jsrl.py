@@ -15,6 +15,7 @@ where the guide's transitions are not used to update the exploration policy's ro
 `robustify(..., settings.robustify_curriculum="jsrl")` uses this module; the move-back rule is the
 backward curriculum's (`Curriculum`), started at h = trajectory length.
 """
+
 from __future__ import annotations
 
 from typing import Any

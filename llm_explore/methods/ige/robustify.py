@@ -12,6 +12,7 @@ The trained policy is then evaluated from the true start on the plain env (no re
 every episode starting from the search's seed: the search solved that one instance (Go-Explore's
 deterministic-environment setting).
 """
+
 from __future__ import annotations
 
 import json
@@ -60,17 +61,34 @@ class Curriculum:
 
     def as_dict(self) -> dict[str, Any]:
         """Progress for curriculum.json and the summary."""
-        return {"length": self.length, "final_index": self.index, "reached_start": self.index == 0,
-                "episodes": self.episodes, "successes": self.successes, "step": self.step, "window": self.window,
-                "threshold": self.threshold, "moves": self.moves,
-                "recent_success": float(np.mean(self.results)) if self.results else None}
+        return {
+            "length": self.length,
+            "final_index": self.index,
+            "reached_start": self.index == 0,
+            "episodes": self.episodes,
+            "successes": self.successes,
+            "step": self.step,
+            "window": self.window,
+            "threshold": self.threshold,
+            "moves": self.moves,
+            "recent_success": float(np.mean(self.results)) if self.results else None,
+        }
 
 
 class CurriculumEnv(gym.Wrapper):
     """An adapter whose `reset()` starts at the curriculum's current index on the demonstration."""
 
-    def __init__(self, env, snapshots: list[EnvSnapshot], curriculum: Curriculum, task: TaskView, *,
-                 seed: int, target_score: float, target_solved: bool):
+    def __init__(
+        self,
+        env,
+        snapshots: list[EnvSnapshot],
+        curriculum: Curriculum,
+        task: TaskView,
+        *,
+        seed: int,
+        target_score: float,
+        target_solved: bool,
+    ):
         super().__init__(env)
         self.family = env.family
         self.snapshots = snapshots
@@ -87,7 +105,7 @@ class CurriculumEnv(gym.Wrapper):
         if index == 0:
             obs, info = self.env.reset(seed=self.start_seed, options=options)
         else:
-            obs, info = self.env.restore_state(self.snapshots[index])
+            obs, info = self.env.restore_state(self.snapshots[index])  # type: ignore[attr-defined]
         self._score = self.task.score(info, 0.0)
         return obs, info
 
@@ -142,8 +160,10 @@ def demonstration(env, path: list[Any], task: TaskView, seed: int) -> tuple[list
         score = task.score(info, score + float(reward))
         solved = solved or task.solved(info, float(reward), bool(terminated))
         if (terminated or truncated) and len(snapshots) < len(path):
-            raise ConfigError("robustify: the trajectory ends the episode before its last action; "
-                              "it does not replay deterministically")
+            raise ConfigError(
+                "robustify: the trajectory ends the episode before its last action; "
+                "it does not replay deterministically"
+            )
     return snapshots, score, solved
 
 
@@ -174,17 +194,24 @@ def robustify(env_id: str, path: list[Any], *, run_cfg, settings, out_dir: str |
         from llm_explore.methods.ige.jsrl import JumpStartEnv, jump_start_curriculum
 
         curriculum = jump_start_curriculum(len(path), **kw)
-        wrapped = [JumpStartEnv(a, path, curriculum, task, seed=seed, target_score=target_score,
-                                target_solved=target_solved) for a in adapters]
+        wrapped = [
+            JumpStartEnv(a, path, curriculum, task, seed=seed, target_score=target_score, target_solved=target_solved)
+            for a in adapters
+        ]
     else:
         curriculum = Curriculum(len(path), **kw)
-        wrapped = [CurriculumEnv(a, snapshots, curriculum, task, seed=seed, target_score=target_score,
-                                 target_solved=target_solved) for a in adapters]
-    envs = gym.vector.SyncVectorEnv([(lambda w=w: w) for w in wrapped], autoreset_mode=AUTORESET_MODE)
+        wrapped = [
+            CurriculumEnv(  # type: ignore[misc]
+                a, snapshots, curriculum, task, seed=seed, target_score=target_score, target_solved=target_solved
+            )
+            for a in adapters
+        ]
+    envs = gym.vector.SyncVectorEnv([(lambda w=w: w) for w in wrapped], autoreset_mode=AUTORESET_MODE)  # type: ignore[misc]
 
     learner = run_cfg.learner.model_copy(update={"total_steps": settings.robustify_steps, "tensorboard": False})
-    ppo_cfg = run_cfg.model_copy(update={"name": "robustify", "env": EnvConfig(id=env_id, num_envs=n),
-                                         "learner": learner, "method": {}})
+    ppo_cfg = run_cfg.model_copy(
+        update={"name": "robustify", "env": EnvConfig(id=env_id, num_envs=n), "learner": learner, "method": {}}  # type: ignore[call-arg]
+    )
     run_dir = Path(out_dir) / "robustify"
     _, train_summary = start_run("ppo", ppo_cfg, envs=envs, run_dir=run_dir)
     (run_dir / "curriculum.json").write_text(json.dumps(curriculum.as_dict(), indent=2) + "\n")
@@ -194,15 +221,21 @@ def robustify(env_id: str, path: list[Any], *, run_cfg, settings, out_dir: str |
     baseline_env = make_env(env_id)
     try:
         # Only for tasks that can be solved (Crafter's 10,000-step episodes have no success to count).
-        baseline = (random_success(baseline_env, task, seed, settings.robustify_eval_episodes)
-                    if target_solved else None)
+        baseline = random_success(baseline_env, task, seed, settings.robustify_eval_episodes) if target_solved else None
     finally:
         baseline_env.close()
-    return {"run_dir": str(run_dir), "trajectory_length": len(path), "target_score": target_score,
-            "target_solved": target_solved, "ppo_env_steps": train_summary["env_steps"],
-            "ppo_status": train_summary["status"], "curriculum": {k: v for k, v in curriculum.as_dict().items()
-                                                                   if k != "moves"},
-            "eval_episodes": result["episodes"], "eval_success_rate": result["success_rate"],
-            "eval_mean_return": result["mean_return"], "eval_mean_length": result["mean_length"],
-            "random_policy_success_rate": baseline,
-            "wall_s": round(time.perf_counter() - t0, 3)}
+    return {
+        "run_dir": str(run_dir),
+        "trajectory_length": len(path),
+        "target_score": target_score,
+        "target_solved": target_solved,
+        "ppo_env_steps": train_summary["env_steps"],
+        "ppo_status": train_summary["status"],
+        "curriculum": {k: v for k, v in curriculum.as_dict().items() if k != "moves"},
+        "eval_episodes": result["episodes"],
+        "eval_success_rate": result["success_rate"],
+        "eval_mean_return": result["mean_return"],
+        "eval_mean_length": result["mean_length"],
+        "random_policy_success_rate": baseline,
+        "wall_s": round(time.perf_counter() - t0, 3),
+    }

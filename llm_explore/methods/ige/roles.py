@@ -32,18 +32,20 @@ Sampling: each sampled call gets a seed drawn from the run's RNG and is cached u
 seed is part of the cache key), so same run seed + cached answers = same run. Temperature and top_p
 come from the family's protocol (`task.PROTOCOLS`: TextWorld 0.3 / 0.2, BabyAI 0.7) unless set.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Callable, Literal, Sequence, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, Field, create_model
 
-from llm_explore.errors import BudgetExhaustedError, LLMError, LLMParseError, LLMRunStopped
+from llm_explore.errors import BudgetExhaustedError, LLMError, LLMParseError
 from llm_explore.templates import PromptLibrary
 
 ROLES = ("select", "act", "judge", "reflect")
@@ -59,25 +61,33 @@ def select_answer(n: int, thought_chars: int = 80, prune: bool = False) -> type[
     index = (int, Field(ge=0, le=max(0, n - 1)))
     if not prune:
         return create_model("SelectAnswer", thought=(str, Field(max_length=thought_chars)), choice=index)
-    return create_model("PruneAnswer", thought=(str, Field(max_length=thought_chars)), choice=index,
-                        remove=(list[Annotated[int, Field(ge=0, le=max(0, n - 1))]],
-                                Field(default_factory=list, max_length=max(0, n - 1))))
+    return create_model(
+        "PruneAnswer",
+        thought=(str, Field(max_length=thought_chars)),
+        choice=index,
+        remove=(
+            list[Annotated[int, Field(ge=0, le=max(0, n - 1))]],
+            Field(default_factory=list, max_length=max(0, n - 1)),
+        ),
+    )
 
 
 @lru_cache(maxsize=512)
 def act_answer(names: tuple[str, ...], thought_chars: int | None = 80) -> type[BaseModel]:
     """`{"thought": str, "choice": one of names}`; `{"choice": one of names}` when `thought_chars` is None."""
     if thought_chars is None:
-        return create_model("ActAnswer", choice=(Literal[names], ...))  # type: ignore[valid-type]
-    return create_model("ActAnswer", thought=(str, Field(max_length=thought_chars)),
-                        choice=(Literal[names], ...))  # type: ignore[valid-type]
+        return create_model("ActAnswer", choice=(Literal[names], ...))  # type: ignore[arg-type, valid-type]
+    return create_model("ActAnswer", thought=(str, Field(max_length=thought_chars)), choice=(Literal[names], ...))  # type: ignore[arg-type, valid-type]
 
 
 @lru_cache(maxsize=8)
 def judge_answer(thought_chars: int = 80) -> type[BaseModel]:
     """`{"thought": str, "choice": "yes" | "no"}`."""
-    return create_model("JudgeAnswer", thought=(str, Field(max_length=thought_chars)),
-                        choice=(Literal["yes", "no"], ...))
+    return create_model(
+        "JudgeAnswer",
+        thought=(str, Field(max_length=thought_chars)),
+        choice=(Literal["yes", "no"], ...),  # type: ignore[arg-type, maybe-unrecognized-str-typeform]
+    )
 
 
 @lru_cache(maxsize=8)
@@ -116,9 +126,15 @@ class RoleStats:
 
     def as_dict(self) -> dict[str, Any]:
         """The summary's `roles` block: per role choices, answered, fallbacks by reason, skipped."""
-        return {r: {"choices": self.answered[r] + self.invalid[r] + self.backend[r], "answered": self.answered[r],
-                    "fallbacks": {INVALID: self.invalid[r], BACKEND: self.backend[r]}, "skipped": self.skipped[r]}
-                for r in ROLES}
+        return {
+            r: {
+                "choices": self.answered[r] + self.invalid[r] + self.backend[r],
+                "answered": self.answered[r],
+                "fallbacks": {INVALID: self.invalid[r], BACKEND: self.backend[r]},
+                "skipped": self.skipped[r],
+            }
+            for r in ROLES
+        }
 
 
 class DecisionLog:
@@ -143,10 +159,22 @@ class LLMRoles:
     `rules` heads every prompt (the environment's rules and tips); `top_p` is sent when set;
     `act_thought` False makes act answer the action alone (BALROG's and the IGE reference's naive agent)."""
 
-    def __init__(self, client, *, family: str, rng: np.random.Generator, library: PromptLibrary | None = None,
-                 temperature: float = 0.0, top_p: float | None = None, max_tokens: int = 96,
-                 thought_chars: int = 80, parse_retries: int = 1, log: DecisionLog | None = None,
-                 rules: str = "", act_thought: bool = True):
+    def __init__(
+        self,
+        client,
+        *,
+        family: str,
+        rng: np.random.Generator,
+        library: PromptLibrary | None = None,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        max_tokens: int = 96,
+        thought_chars: int = 80,
+        parse_retries: int = 1,
+        log: DecisionLog | None = None,
+        rules: str = "",
+        act_thought: bool = True,
+    ):
         self.client = client
         self.family = "minigrid" if family == "babyai" else family
         self.rng = rng
@@ -169,19 +197,34 @@ class LLMRoles:
         if n == 1:
             self.stats.skipped["select"] += 1
             return 0, []
-        prompt = self.library.render("ige/select", task=task, states=list(states), family=self.family,
-                                     prune=prune, rules=self.rules)
+        prompt = self.library.render(
+            "ige/select", task=task, states=list(states), family=self.family, prune=prune, rules=self.rules
+        )
 
         def convert(a) -> tuple[int, list[int]]:
             choice = _in_range(int(a.choice), n)
             remove = sorted({_in_range(int(i), n) for i in getattr(a, "remove", [])} - {choice})
             return choice, remove
 
-        return self._ask("select", select_answer(n, self.thought_chars, prune), prompt, convert=convert,
-                         fallback=lambda: (int(self.rng.integers(n)), []), label=lambda c: f"{c[0]} remove {c[1]}")
+        return self._ask(
+            "select",
+            select_answer(n, self.thought_chars, prune),
+            prompt,
+            convert=convert,
+            fallback=lambda: (int(self.rng.integers(n)), []),
+            label=lambda c: f"{c[0]} remove {c[1]}",
+        )
 
-    def act(self, task: str, observation: str, actions: Sequence[str], new: Sequence[bool] | None = None,
-            history: Sequence[dict[str, str]] = (), mark_new: bool = True, notes: Sequence[str] = ()) -> int:
+    def act(
+        self,
+        task: str,
+        observation: str,
+        actions: Sequence[str],
+        new: Sequence[bool] | None = None,
+        history: Sequence[dict[str, str]] = (),
+        mark_new: bool = True,
+        notes: Sequence[str] = (),
+    ) -> int:
         """Index (into `actions`) of the next action. `notes`: lines shown above the actions (the
         actions tried here, losing moves to avoid, Reflexion's reflections)."""
         n = len(actions)
@@ -191,36 +234,82 @@ class LLMRoles:
             self.stats.skipped["act"] += 1
             return 0
         new = list(new) if new is not None else [True] * n
-        listed = [{"name": a, "new": bool(f)} for a, f in zip(actions, new)]
-        prompt = self.library.render("ige/act", task=task, observation=observation, actions=listed,
-                                     history=list(history), family=self.family, mark_new=mark_new,
-                                     notes=list(notes), rules=self.rules, thought=self.act_thought)
+        listed = [{"name": a, "new": bool(f)} for a, f in zip(actions, new, strict=False)]
+        prompt = self.library.render(
+            "ige/act",
+            task=task,
+            observation=observation,
+            actions=listed,
+            history=list(history),
+            family=self.family,
+            mark_new=mark_new,
+            notes=list(notes),
+            rules=self.rules,
+            thought=self.act_thought,
+        )
         names = tuple(actions)
-        return self._ask("act", act_answer(names, self.thought_chars if self.act_thought else None), prompt,
-                         convert=lambda a: names.index(a.choice), fallback=lambda: int(self.rng.integers(n)),
-                         label=lambda i: names[i])
+        return self._ask(
+            "act",
+            act_answer(names, self.thought_chars if self.act_thought else None),
+            prompt,
+            convert=lambda a: names.index(a.choice),
+            fallback=lambda: int(self.rng.integers(n)),
+            label=lambda i: names[i],
+        )
 
-    def judge(self, task: str, state: str, action: str = "", kept: Sequence[str] = (),
-              discarded: Sequence[str] = ()) -> bool:
+    def judge(
+        self, task: str, state: str, action: str = "", kept: Sequence[str] = (), discarded: Sequence[str] = ()
+    ) -> bool:
         """True to archive the new state, False to discard it. No valid answer: False ("don't add", as
         the reference's BabyAI judge does when its call fails)."""
-        prompt = self.library.render("ige/judge", task=task, state=state, action=action, kept=list(kept),
-                                     discarded=list(discarded), family=self.family, rules=self.rules)
-        return self._ask("judge", judge_answer(self.thought_chars), prompt,
-                         convert=lambda a: a.choice == "yes", fallback=lambda: False)
+        prompt = self.library.render(
+            "ige/judge",
+            task=task,
+            state=state,
+            action=action,
+            kept=list(kept),
+            discarded=list(discarded),
+            family=self.family,
+            rules=self.rules,
+        )
+        return self._ask(
+            "judge",
+            judge_answer(self.thought_chars),
+            prompt,
+            convert=lambda a: a.choice == "yes",
+            fallback=lambda: False,
+        )
 
     def reflect(self, task: str, transcript: Sequence[dict[str, str]], outcome: str, chars: int = 160) -> str | None:
         """Reflexion: a short lesson from a failed episode (None when no valid answer came)."""
-        prompt = self.library.render("ige/reflect", task=task, transcript=list(transcript), outcome=outcome,
-                                     family=self.family, rules=self.rules)
-        return self._ask("reflect", reflect_answer(chars), prompt, convert=lambda a: " ".join(a.reflection.split()),
-                         fallback=lambda: None)
+        prompt = self.library.render(
+            "ige/reflect", task=task, transcript=list(transcript), outcome=outcome, family=self.family, rules=self.rules
+        )
+        return self._ask(
+            "reflect",
+            reflect_answer(chars),
+            prompt,
+            convert=lambda a: " ".join(a.reflection.split()),
+            fallback=lambda: None,
+        )
 
     # ------------------------------------------------------------------ one structured call
-    def _ask(self, role: str, model: type[BaseModel], prompt: str, *, convert: Callable[[Any], T],
-             fallback: Callable[[], T], label: Callable[[T], str] | None = None) -> T:
-        params: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
-                                  "retries": self.parse_retries, "tag": f"ige/{role}"}
+    def _ask(
+        self,
+        role: str,
+        model: type[BaseModel],
+        prompt: str,
+        *,
+        convert: Callable[[Any], T],
+        fallback: Callable[[], T],
+        label: Callable[[T], str] | None = None,
+    ) -> T:
+        params: dict[str, Any] = {
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+            "retries": self.parse_retries,
+            "tag": f"ige/{role}",
+        }
         if self.top_p is not None:
             params["top_p"] = self.top_p
         if self.temperature > 0:
@@ -240,15 +329,31 @@ class LLMRoles:
             # in a row than llm.max_consecutive_errors); when it says stop, LLMRunStopped propagates.
             return self._fall_back(role, fallback, label, BACKEND, exc)
         self.stats.answered[role] += 1
-        self.log.write({**self.context, "role": role, "choice": choice, **_named(label, choice), "fallback": False,
-                        "thought": getattr(answer, "thought", "")})
+        self.log.write(
+            {
+                **self.context,
+                "role": role,
+                "choice": choice,
+                **_named(label, choice),
+                "fallback": False,
+                "thought": getattr(answer, "thought", ""),
+            }
+        )
         return choice
 
     def _fall_back(self, role: str, fallback: Callable[[], T], label, reason: str, exc: Exception) -> T:
         choice = fallback()
         (self.stats.invalid if reason == INVALID else self.stats.backend)[role] += 1
-        self.log.write({**self.context, "role": role, "choice": choice, **_named(label, choice),
-                        "fallback": reason, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        self.log.write(
+            {
+                **self.context,
+                "role": role,
+                "choice": choice,
+                **_named(label, choice),
+                "fallback": reason,
+                "error": f"{type(exc).__name__}: {str(exc)[:200]}",
+            }
+        )
         return choice
 
 

@@ -12,6 +12,7 @@ The search loop is family-agnostic; this module is where the families differ:
   readable and replayable; the others: the action id);
 - the reference budgets (trials x actions per trial) of Intelligent Go-Explore's code.
 """
+
 from __future__ import annotations
 
 import re
@@ -61,10 +62,12 @@ class FamilyProtocol:
 
 
 PROTOCOLS: dict[str, FamilyProtocol] = {
-    "textworld": FamilyProtocol(temperature=0.3, top_p=0.2, judge=False, prune=True, losing_memory=True,
-                                untried_only=False, list_tried=True),
-    "minigrid": FamilyProtocol(temperature=0.7, top_p=None, judge=True, prune=False, losing_memory=False,
-                               untried_only=True, list_tried=False),
+    "textworld": FamilyProtocol(
+        temperature=0.3, top_p=0.2, judge=False, prune=True, losing_memory=True, untried_only=False, list_tried=True
+    ),
+    "minigrid": FamilyProtocol(
+        temperature=0.7, top_p=None, judge=True, prune=False, losing_memory=False, untried_only=True, list_tried=False
+    ),
 }
 
 
@@ -73,8 +76,10 @@ def protocol_for(family: str) -> FamilyProtocol:
     return PROTOCOLS.get(family, PROTOCOLS["minigrid"])
 
 
-CRAFTER_TASK = ("Unlock as many achievements as possible: collect wood, place a table, make a wood pickaxe, "
-                "collect stone, and so on.")
+CRAFTER_TASK = (
+    "Unlock as many achievements as possible: collect wood, place a table, make a wood pickaxe, "
+    "collect stone, and so on."
+)
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 

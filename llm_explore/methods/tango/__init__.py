@@ -18,6 +18,7 @@ module per family gives its primitives, plan templates, task text and success te
 tech-tree plans) and `textworld.py` (a room graph built from moves, the cookbook's recipe as the task);
 `planner.py` makes the LLM call, `runner.py` writes the run folder.
 """
+
 from llm_explore.methods.registry import register_method
 from llm_explore.methods.tango.config import TangoConfig
 
@@ -25,8 +26,12 @@ from llm_explore.methods.tango.config import TangoConfig
 def _progress(row: dict) -> None:
     import sys
 
-    print(f"episode {row['episode']} (seed {row['seed']}): {'success' if row['success'] else row['status']}, "
-          f"{row['env_steps']} steps, LLM calls {row['llm_calls']} - {row['mission']}", file=sys.stderr, flush=True)
+    print(
+        f"episode {row['episode']} (seed {row['seed']}): {'success' if row['success'] else row['status']}, "
+        f"{row['env_steps']} steps, LLM calls {row['llm_calls']} - {row['mission']}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _runner(method, cfg):
@@ -38,16 +43,27 @@ def _runner(method, cfg):
 
 def _resumer(run_dir):
     """`llm-explore resume RUN_DIR`: the run again in its folder (cached answers replay the part done)."""
-    from llm_explore.orchestration.launch import load_run_config
     from llm_explore.methods.tango.runner import run_tango
+    from llm_explore.orchestration.launch import load_run_config
 
     cfg, meta = load_run_config(run_dir)
     return run_tango(meta["method"], cfg, run_dir=run_dir, on_episode=_progress, resume=True)
 
 
-register_method("tango", runner=_runner, resumer=_resumer, sections={"tango": TangoConfig}, uses_llm=True,
-                description="TANGO: the LLM writes a program (or picks a template plan) over primitives; one call per episode")
-register_method("tango-template", runner=_runner, resumer=_resumer, sections={"tango_template": TangoConfig},
-                description="TANGO's primitives driven by a rule-based mission parser, no LLM (the primitives' ceiling)")
+register_method(
+    "tango",
+    runner=_runner,
+    resumer=_resumer,
+    sections={"tango": TangoConfig},
+    uses_llm=True,
+    description="TANGO: the LLM writes a program (or picks a template plan) over primitives; one call per episode",
+)
+register_method(
+    "tango-template",
+    runner=_runner,
+    resumer=_resumer,
+    sections={"tango_template": TangoConfig},
+    description="TANGO's primitives driven by a rule-based mission parser, no LLM (the primitives' ceiling)",
+)
 
 __all__ = ["TangoConfig"]

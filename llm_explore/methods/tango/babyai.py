@@ -23,12 +23,14 @@ Primitives (TANGO's names are aliases: explore_scene = explore, navigate_to = go
 
 `open` is spelt `open_door`: the checker rejects every Python builtin name, `open` included.
 """
+
 from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,37 +39,52 @@ from llm_explore.methods.tango.maps import shortest_path
 from llm_explore.methods.tango.program import OBJ, Signature
 
 # minigrid.core.constants, by value (the observation's encoding)
-OBJECTS = {0: "unseen", 1: "empty", 2: "wall", 3: "floor", 4: "door", 5: "key", 6: "ball", 7: "box", 8: "goal",
-           9: "lava", 10: "agent"}
+OBJECTS = {
+    0: "unseen",
+    1: "empty",
+    2: "wall",
+    3: "floor",
+    4: "door",
+    5: "key",
+    6: "ball",
+    7: "box",
+    8: "goal",
+    9: "lava",
+    10: "agent",
+}
 COLOURS = {0: "red", 1: "green", 2: "blue", 3: "purple", 4: "yellow", 5: "grey"}
 OPEN, CLOSED, LOCKED = 0, 1, 2
 DIR_VEC = ((1, 0), (0, 1), (-1, 0), (0, -1))  # minigrid's DIR_TO_VEC: right, down, left, up
 LEFT, RIGHT, FORWARD, PICKUP, DROP, TOGGLE = 0, 1, 2, 3, 4, 5
 FREE = {"empty", "floor", "goal"}  # cells the agent may walk on (plus open doors); lava is avoided
 THINGS = ("key", "ball", "box", "door", "goal")
-_DESC = re.compile(r"^\s*(?:the |a |an )?\s*(?:(red|green|blue|purple|yellow|grey) )?(key|ball|box|door|goal)s?\s*$",
-                   re.I)
+_DESC = re.compile(
+    r"^\s*(?:the |a |an )?\s*(?:(red|green|blue|purple|yellow|grey) )?(key|ball|box|door|goal)s?\s*$", re.I
+)
 
-SIGNATURES: dict[str, Signature] = {s.name: s for s in [
-    Signature("explore", (), None, "walk to the nearest unseen part of the room"),
-    Signature("detect", (OBJ,), "obj", "find a seen object by description, e.g. detect(\"red ball\")"),
-    Signature("is_found", (OBJ,), "bool", "true if detect found the object"),
-    Signature("is_locked", (OBJ,), "bool", "true if the door is locked"),
-    Signature("key_for", (OBJ,), "obj", "find a seen key of the door's colour"),
-    Signature("go_to", (OBJ,), None, "go next to the object and face it"),
-    Signature("pick_up", (OBJ,), None, "go to the object and pick it up"),
-    Signature("open_door", (OBJ,), None, "go to the door and open it (needs its key if locked)"),
-    Signature("drop", (), None, "drop the carried object"),
-    Signature("put_next_to", (OBJ, OBJ), None, "put the first object next to the second"),
-    # TANGO's own names
-    Signature("explore_scene", (), None, "same as explore()"),
-    Signature("navigate_to", (OBJ,), None, "same as go_to()"),
-    Signature("stop_navigation", (), None, "stop (does nothing here)"),
-]}
+SIGNATURES: dict[str, Signature] = {
+    s.name: s
+    for s in [
+        Signature("explore", (), None, "walk to the nearest unseen part of the room"),
+        Signature("detect", (OBJ,), "obj", 'find a seen object by description, e.g. detect("red ball")'),
+        Signature("is_found", (OBJ,), "bool", "true if detect found the object"),
+        Signature("is_locked", (OBJ,), "bool", "true if the door is locked"),
+        Signature("key_for", (OBJ,), "obj", "find a seen key of the door's colour"),
+        Signature("go_to", (OBJ,), None, "go next to the object and face it"),
+        Signature("pick_up", (OBJ,), None, "go to the object and pick it up"),
+        Signature("open_door", (OBJ,), None, "go to the door and open it (needs its key if locked)"),
+        Signature("drop", (), None, "drop the carried object"),
+        Signature("put_next_to", (OBJ, OBJ), None, "put the first object next to the second"),
+        # TANGO's own names
+        Signature("explore_scene", (), None, "same as explore()"),
+        Signature("navigate_to", (OBJ,), None, "same as go_to()"),
+        Signature("stop_navigation", (), None, "stop (does nothing here)"),
+    ]
+}
 
 
 def parse_desc(text: str) -> tuple[str, str | None] | None:
-    """"the red ball" -> ("ball", "red"); "door" -> ("door", None); None if it names no object."""
+    """ "the red ball" -> ("ball", "red"); "door" -> ("door", None); None if it names no object."""
     m = _DESC.match(str(text))
     if not m:
         return None
@@ -138,8 +155,11 @@ class GridMemory:
             self.pos = self.front()
 
     def matches(self, kind: str | None, colour: str | None) -> list[tuple[int, int]]:
-        return [p for p, (name, col, _s) in self.cells.items()
-                if (kind is None or name == kind) and (colour is None or col == colour)]
+        return [
+            p
+            for p, (name, col, _s) in self.cells.items()
+            if (kind is None or name == kind) and (colour is None or col == colour)
+        ]
 
     def distances(self) -> dict[tuple[int, int], int]:
         """BFS distance from the agent over known free cells."""
@@ -157,8 +177,12 @@ class GridMemory:
     def path_to(self, goals: set[tuple[int, int]], optimistic: bool = False) -> list[tuple[int, int]] | None:
         """Shortest path (cells after the start) to any goal cell over known free cells (`optimistic`:
         unseen cells count as free too); None if there is none."""
-        return shortest_path(self.pos, goals.__contains__,
-                             lambda c: self.passable(c) or (optimistic and c not in self.cells), _neighbours)
+        return shortest_path(
+            self.pos,
+            goals.__contains__,
+            lambda c: self.passable(c) or (optimistic and c not in self.cells),
+            _neighbours,
+        )
 
 
 def _neighbours(cell: tuple[int, int]) -> list[tuple[int, int]]:
@@ -188,11 +212,21 @@ class BabyAIPrimitives(Primitives):
         self.obs: Any = None
 
     def table(self) -> dict[str, Callable[..., Any]]:
-        return {"explore": self.explore, "explore_scene": self.explore, "detect": self.detect,
-                "is_found": self.is_found, "is_locked": self.is_locked, "key_for": self.key_for,
-                "go_to": self.go_to, "navigate_to": self.go_to, "pick_up": self.pick_up,
-                "open_door": self.open_door, "drop": self.drop, "put_next_to": self.put_next_to,
-                "stop_navigation": self.stop}
+        return {
+            "explore": self.explore,
+            "explore_scene": self.explore,
+            "detect": self.detect,
+            "is_found": self.is_found,
+            "is_locked": self.is_locked,
+            "key_for": self.key_for,
+            "go_to": self.go_to,
+            "navigate_to": self.go_to,
+            "pick_up": self.pick_up,
+            "open_door": self.open_door,
+            "drop": self.drop,
+            "put_next_to": self.put_next_to,
+            "stop_navigation": self.stop,
+        }
 
     def reset(self, obs: Any, info: dict[str, Any]) -> None:
         self.mem = GridMemory()
@@ -257,8 +291,7 @@ class BabyAIPrimitives(Primitives):
 
     # ------------------------------------------------------------------ action primitives (generators)
     def _face(self, wanted: int) -> PrimitiveGen:
-        for action in turn_towards(self.mem.dir, wanted):
-            yield action
+        yield from turn_towards(self.mem.dir, wanted)
         return Result(True)
 
     def _walk(self, goals: set[tuple[int, int]], what: str) -> PrimitiveGen:
@@ -303,12 +336,11 @@ class BabyAIPrimitives(Primitives):
             return Result(False, f"no {h.words()} seen yet")
         if self.navigator is not None:
             return (yield from self.navigator.go_to(self, h))
-        stands = {n for n in _neighbours(h.pos) if self.mem.passable(n) or n == self.mem.pos
-                  or n not in self.mem.cells}
+        stands = {n for n in _neighbours(h.pos) if self.mem.passable(n) or n == self.mem.pos or n not in self.mem.cells}  # type: ignore[arg-type]
         walked = yield from self._walk(stands, f"the {h.words()}")
         if not walked.ok:
             return walked
-        yield from self._face(_direction(self.mem.pos, h.pos))
+        yield from self._face(_direction(self.mem.pos, h.pos))  # type: ignore[arg-type]
         return Result(True, value=h)
 
     def _drop_here(self) -> PrimitiveGen:
@@ -375,11 +407,11 @@ class BabyAIPrimitives(Primitives):
         b = self._handle(second)
         if not b.found:
             return Result(False, f"no {b.words()} seen yet")
-        spots = {n for n in _neighbours(b.pos) if self.mem.cells.get(n, ("",))[0] == "empty"}
+        spots = {n for n in _neighbours(b.pos) if self.mem.cells.get(n, ("",))[0] == "empty"}  # type: ignore[arg-type]
         if not spots:
             return Result(False, f"no free cell next to the {b.words()}")
         # Stand next to a free spot (not on it) and face it; the drop puts the object there.
-        stands = {}
+        stands = {}  # type: ignore[var-annotated]
         for spot in spots:
             for n in _neighbours(spot):
                 if (self.mem.passable(n) or n == self.mem.pos) and n not in spots | {b.pos}:
@@ -418,8 +450,11 @@ def _plan_request(mission: str):
     objects = mission_objects(mission)
     if not objects:
         return "the mission names no object"
-    return "tango/plan", {"mission": mission, "kinds": list(BABYAI_KINDS), "objects": objects}, \
-        plan_model(tuple(objects))
+    return (
+        "tango/plan",
+        {"mission": mission, "kinds": list(BABYAI_KINDS), "objects": objects},
+        plan_model(tuple(objects)),
+    )
 
 
 def _expand(plan: dict[str, str]) -> str:
@@ -439,10 +474,21 @@ def _family():
     from llm_explore.methods.tango.family import FamilyParts
     from llm_explore.methods.tango.plans import BABYAI_KINDS
 
-    return FamilyParts(name="babyai", signatures=SIGNATURES, kinds=tuple(BABYAI_KINDS),
-                       make_primitives=lambda env, settings: BabyAIPrimitives(), task=_task, rule_plan=_rule_plan,
-                       plan_request=_plan_request, expand=_expand, program_prompt="tango/program",
-                       primitive_steps=64, program_steps=128, plan_tokens=96, check_settings=_check_settings)
+    return FamilyParts(
+        name="babyai",
+        signatures=SIGNATURES,
+        kinds=tuple(BABYAI_KINDS),
+        make_primitives=lambda env, settings: BabyAIPrimitives(),
+        task=_task,
+        rule_plan=_rule_plan,
+        plan_request=_plan_request,
+        expand=_expand,
+        program_prompt="tango/program",
+        primitive_steps=64,
+        program_steps=128,
+        plan_tokens=96,
+        check_settings=_check_settings,
+    )
 
 
 FAMILY = _family()

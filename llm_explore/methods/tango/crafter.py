@@ -26,11 +26,13 @@ recipes are read from Crafter's own `constants`, not written here):
     eat("cow")              hunt the nearest cow until it is eaten
     sleep()                 sleep until rested (fails when energy is full: sleeping would do nothing)
 """
+
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -45,8 +47,7 @@ FACING = {0: (-1, 0), 1: (1, 0), 2: (0, -1), 3: (0, 1)}  # the adapter's facing 
 MOVES = {(-1, 0): "move left", (1, 0): "move right", (0, -1): "move up", (0, 1): "move down"}
 DIRS = tuple(MOVES)
 # item -> the material it is collected from (Crafter's `collect` table is keyed by material)
-SOURCES = {"wood": "tree", "stone": "stone", "coal": "coal", "iron": "iron", "diamond": "diamond",
-           "sapling": "grass"}
+SOURCES = {"wood": "tree", "stone": "stone", "coal": "coal", "iron": "iron", "diamond": "diamond", "sapling": "grass"}
 ALIASES = {"tree": "wood", "trees": "wood", "grass": "sapling", "saplings": "sapling", "stones": "stone"}
 EXPLORE_MIN = 5  # explore() walks at least this far when it can (the view is 9x7: a step reveals a row)
 DEFAULT_TARGET = "make_stone_pickaxe"
@@ -54,17 +55,20 @@ DEFAULT_TARGET = "make_stone_pickaxe"
 # energy only drops after a while of activity).
 UNSUPPORTED = ("defeat_zombie", "defeat_skeleton", "eat_plant", "wake_up")
 
-SIGNATURES: dict[str, Signature] = {s.name: s for s in [
-    Signature("explore", (), None, "walk to the nearest unexplored part of the map"),
-    Signature("detect", (OBJ,), "obj", "find a remembered material or creature, e.g. detect(\"tree\")"),
-    Signature("is_found", (OBJ,), "bool", "true if detect found it"),
-    Signature("collect", (STR, INT), None, "collect n more of an item, e.g. collect(\"wood\", 2)"),
-    Signature("place", (STR,), None, "place a table, furnace, stone or plant in front of the player"),
-    Signature("make", (STR,), None, "make a tool next to a table (and furnace), e.g. make(\"wood_pickaxe\")"),
-    Signature("drink", (), None, "drink water until full"),
-    Signature("eat", (OBJ,), None, "hunt and eat a cow: eat(\"cow\")"),
-    Signature("sleep", (), None, "sleep until rested"),
-]}
+SIGNATURES: dict[str, Signature] = {
+    s.name: s
+    for s in [
+        Signature("explore", (), None, "walk to the nearest unexplored part of the map"),
+        Signature("detect", (OBJ,), "obj", 'find a remembered material or creature, e.g. detect("tree")'),
+        Signature("is_found", (OBJ,), "bool", "true if detect found it"),
+        Signature("collect", (STR, INT), None, 'collect n more of an item, e.g. collect("wood", 2)'),
+        Signature("place", (STR,), None, "place a table, furnace, stone or plant in front of the player"),
+        Signature("make", (STR,), None, 'make a tool next to a table (and furnace), e.g. make("wood_pickaxe")'),
+        Signature("drink", (), None, "drink water until full"),
+        Signature("eat", (OBJ,), None, 'hunt and eat a cow: eat("cow")'),
+        Signature("sleep", (), None, "sleep until rested"),
+    ]
+}
 
 
 def _constants():
@@ -191,8 +195,17 @@ class CrafterPrimitives(Primitives):
         self.c = _constants()
 
     def table(self) -> dict[str, Callable[..., Any]]:
-        return {"explore": self.explore, "detect": self.detect, "is_found": self.is_found, "collect": self.collect,
-                "place": self.place, "make": self.make, "drink": self.drink, "eat": self.eat, "sleep": self.sleep}
+        return {
+            "explore": self.explore,
+            "detect": self.detect,
+            "is_found": self.is_found,
+            "collect": self.collect,
+            "place": self.place,
+            "make": self.make,
+            "drink": self.drink,
+            "eat": self.eat,
+            "sleep": self.sleep,
+        }
 
     def reset(self, obs: Any, info: dict[str, Any]) -> None:
         self.mem = CrafterMemory(self.class_names)
@@ -205,8 +218,7 @@ class CrafterPrimitives(Primitives):
         return (info.get("achievements") or {}).get(self.target, 0) > 0
 
     def report(self) -> dict[str, Any]:
-        return {"target": self.target,
-                "achievements": sorted(k for k, v in self.mem.achievements.items() if v > 0)}
+        return {"target": self.target, "achievements": sorted(k for k, v in self.mem.achievements.items() if v > 0)}
 
     def show(self, value: Any) -> Any:
         if isinstance(value, Handle):
@@ -381,8 +393,11 @@ class CrafterPrimitives(Primitives):
         if not covers(self.mem.pos):
             unseen = [s for s in stations if s not in self.mem.cells.values()]
             if unseen:
-                return Result(False, f"making a {name} needs a {' and a '.join(stations)} nearby: no "
-                                     f"{' or '.join(unseen)} seen (place one first)")
+                return Result(
+                    False,
+                    f"making a {name} needs a {' and a '.join(stations)} nearby: no "
+                    f"{' or '.join(unseen)} seen (place one first)",
+                )
             for _ in range(8):  # re-plans: creatures step into the path
                 path = self.mem.bfs(covers)
                 if path is None:
@@ -414,7 +429,7 @@ class CrafterPrimitives(Primitives):
     def eat(self, what: Any) -> PrimitiveGen:
         name = str(what.get("name") if isinstance(what, Handle) else what).strip().lower()
         if name != "cow":
-            return Result(False, f"cannot eat {what!r}: only a cow (eat(\"cow\"))")
+            return Result(False, f'cannot eat {what!r}: only a cow (eat("cow"))')
         before = self.mem.achievements.get("eat_cow", 0)
         for _ in range(60):  # the cow takes several hits and walks off between them
             near = yield from self._find(lambda c: self.mem.is_(c, "cow"), "cow")
@@ -457,7 +472,7 @@ def target_of(mission: str) -> str | None:
     prefix = "unlock the achievement: "
     if not text.startswith(prefix):
         return None
-    name = text[len(prefix):].rstrip(".").strip().replace(" ", "_")
+    name = text[len(prefix) :].rstrip(".").strip().replace(" ", "_")
     return name if name in targets() else None
 
 
@@ -565,9 +580,12 @@ def expand(plan: dict[str, Any]) -> str:
 @lru_cache(maxsize=4)
 def plan_model() -> type[BaseModel]:
     """`{"steps": [{"kind": one of KINDS, "object": one of the items/stations/tools/cow/none, "count": 1-9}]}`."""
-    step = create_model("CrafterStep", kind=(Literal[KINDS], ...),  # type: ignore[valid-type]
-                        object=(Literal[plan_objects()], ...),  # type: ignore[valid-type]
-                        count=(int, Field(1, ge=1, le=9)))
+    step = create_model(
+        "CrafterStep",
+        kind=(Literal[KINDS], ...),  # type: ignore[arg-type, valid-type]
+        object=(Literal[plan_objects()], ...),  # type: ignore[arg-type, valid-type]
+        count=(int, Field(1, ge=1, le=9)),
+    )
     return create_model("CrafterPlan", steps=(list[step], Field(..., min_length=1, max_length=12)))  # type: ignore
 
 
@@ -576,7 +594,7 @@ EXAMPLE_TARGETS = ("place_table", "make_wood_sword", "collect_drink", "place_fur
 
 def examples(target: str | None, n: int = 4) -> list[dict[str, Any]]:
     """Worked examples for the prompts: other targets' rule-based plans (never the target's own)."""
-    out = []
+    out = []  # type: ignore[var-annotated]
     for ex in EXAMPLE_TARGETS:
         if ex != target and len(out) < n:
             plan = {"steps": tech_plan(ex)}
@@ -611,8 +629,17 @@ def _rule_plan(mission: str) -> dict[str, Any] | None:
 
 
 def _plan_request(mission: str):
-    return "tango/plan_crafter", {"mission": mission, "kinds": list(KINDS), "objects": list(plan_objects()),
-                                  "recipes": recipes(), "examples": examples(target_of(mission))}, plan_model()
+    return (
+        "tango/plan_crafter",
+        {
+            "mission": mission,
+            "kinds": list(KINDS),
+            "objects": list(plan_objects()),
+            "recipes": recipes(),
+            "examples": examples(target_of(mission)),
+        },
+        plan_model(),
+    )
 
 
 def _check_settings(settings) -> None:
@@ -629,22 +656,34 @@ def _summarize(extras: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(extras)
     names = achievements()
     rates = {a: sum(a in e["achievements"] for e in extras) / n for a in names} if n else {}
-    return {"target": extras[0]["target"] if extras else None,
-            "achievements_per_episode": round(sum(len(e["achievements"]) for e in extras) / n, 3) if n else 0.0,
-            "achievement_rates": {a: round(r, 4) for a, r in rates.items() if r > 0},
-            "crafter_score": round(crafter_score({a: 100 * r for a, r in rates.items()}), 4) if n else None}
+    return {
+        "target": extras[0]["target"] if extras else None,
+        "achievements_per_episode": round(sum(len(e["achievements"]) for e in extras) / n, 3) if n else 0.0,
+        "achievement_rates": {a: round(r, 4) for a, r in rates.items() if r > 0},
+        "crafter_score": round(crafter_score({a: 100 * r for a, r in rates.items()}), 4) if n else None,
+    }
 
 
 def _family():
     from llm_explore.methods.tango.family import FamilyParts
 
     return FamilyParts(
-        name="crafter", signatures=SIGNATURES, kinds=KINDS,
+        name="crafter",
+        signatures=SIGNATURES,
+        kinds=KINDS,
         make_primitives=lambda env, settings: CrafterPrimitives(env, settings.target or DEFAULT_TARGET),
-        task=_task, rule_plan=_rule_plan, plan_request=_plan_request, expand=expand,
-        program_prompt="tango/program_crafter", primitive_steps=600, program_steps=3000, plan_tokens=256,
-        summarize=_summarize, check_settings=_check_settings,
-        program_vars=lambda mission: {"recipes": recipes(), "examples": examples(target_of(mission))})
+        task=_task,
+        rule_plan=_rule_plan,
+        plan_request=_plan_request,
+        expand=expand,
+        program_prompt="tango/program_crafter",
+        primitive_steps=600,
+        program_steps=3000,
+        plan_tokens=256,
+        summarize=_summarize,
+        check_settings=_check_settings,
+        program_vars=lambda mission: {"recipes": recipes(), "examples": examples(target_of(mission))},
+    )
 
 
 FAMILY = _family()

@@ -6,10 +6,12 @@ the rule-based plan of `tango-template`, the schema of the model's plan, the exp
 program text, its prompts, an optional prelude program and its default step caps. The runner and the
 planner only talk to this table (`family_parts(env.family)`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from llm_explore.errors import ConfigError
 from llm_explore.methods.tango.program import Signature

@@ -13,13 +13,26 @@ nothing is not a failure: it returns a handle that `is_found` says is missing.
 Names in the program are looked up in the primitives' own table (`Primitives.table()`), never with
 `getattr` on program text.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator
+from typing import Any
 
-from llm_explore.methods.tango.program import (Break, Call, Const, Do, If, Pass, Program, Repeat, Return,
-                                               Signature, While)
+from llm_explore.methods.tango.program import (
+    Break,
+    Call,
+    Const,
+    Do,
+    If,
+    Pass,
+    Program,
+    Repeat,
+    Return,
+    Signature,
+    While,
+)
 
 
 @dataclass
@@ -89,8 +102,16 @@ class RunResult:
 class Interpreter:
     """Runs checked programs on one env with one family's primitives (see the module docstring)."""
 
-    def __init__(self, env, primitives: Primitives, *, max_primitive_steps: int = 64, max_program_steps: int = 128,
-                 max_loop: int = 20, max_calls: int = 200):
+    def __init__(
+        self,
+        env,
+        primitives: Primitives,
+        *,
+        max_primitive_steps: int = 64,
+        max_program_steps: int = 128,
+        max_loop: int = 20,
+        max_calls: int = 200,
+    ):
         self.env = env
         self.prims = primitives
         self.max_primitive_steps = max_primitive_steps
@@ -138,8 +159,9 @@ class Interpreter:
                     except _Break:
                         break
                 else:
-                    self._halt("failed", f"loop at line {node.line} reached the cap of {self.max_loop} repetitions",
-                               "loop")
+                    self._halt(
+                        "failed", f"loop at line {node.line} reached the cap of {self.max_loop} repetitions", "loop"
+                    )
             elif isinstance(node, Repeat):
                 for _ in range(node.times):
                     try:
@@ -170,14 +192,13 @@ class Interpreter:
             self._halt("failed", f"more than {self.max_calls} primitive calls", "calls")
         args = [self._value(a) for a in call.args]
         impl = self._impl[call.name]
-        row = {"primitive": call.name, "args": [self.prims.show(a) for a in args], "line": call.line,
-               "steps": 0}
+        row = {"primitive": call.name, "args": [self.prims.show(a) for a in args], "line": call.line, "steps": 0}
         self.result.calls.append(row)
         out = impl(*args)
         if not isinstance(out, Iterator):  # a lookup or predicate: no env steps
             row.update(ok=True, value=self.prims.show(out))
             return out
-        result = self._drive(call.name, out, row)
+        result = self._drive(call.name, out, row)  # type: ignore[arg-type]
         row.update(ok=result.ok, reason=result.reason, value=self.prims.show(result.value))
         if not result.ok:
             self._halt("failed", f"{call.name}: {result.reason}", call.name)
@@ -194,8 +215,7 @@ class Interpreter:
                 if self.result.env_steps >= self.max_program_steps:
                     gen.close()
                     row.update(ok=False, reason="program step cap")
-                    self._halt("step_cap", f"the program's cap of {self.max_program_steps} env steps was reached",
-                               name)
+                    self._halt("step_cap", f"the program's cap of {self.max_program_steps} env steps was reached", name)
                 obs, reward, terminated, truncated, info = self.env.step(action)
                 row["steps"] += 1
                 self.result.env_steps += 1
@@ -205,9 +225,13 @@ class Interpreter:
                     gen.close()
                     self.result.success = won
                     row.update(ok=True, reason="episode ended" if terminated or truncated else "task done")
-                    self._halt("success" if self.result.success else "episode_end",
-                               "" if self.result.success else
-                               ("the env's step limit was reached" if truncated else "the episode ended"), None)
+                    self._halt(
+                        "success" if self.result.success else "episode_end",
+                        ""
+                        if self.result.success
+                        else ("the env's step limit was reached" if truncated else "the episode ended"),
+                        None,
+                    )
                 action = gen.send(None)
         except StopIteration as stop:
             result = stop.value

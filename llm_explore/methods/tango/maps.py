@@ -1,14 +1,19 @@
 """Breadth-first search over a family's remembered grid map (BabyAI/MiniGrid and Crafter)."""
+
 from __future__ import annotations
 
 from collections import deque
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 Cell = tuple[int, int]
 
 
-def shortest_path(start: Cell, is_goal: Callable[[Cell], bool], can_enter: Callable[[Cell], bool],
-                  neighbours: Callable[[Cell], Iterable[Cell]]) -> list[Cell] | None:
+def shortest_path(
+    start: Cell,
+    is_goal: Callable[[Cell], bool],
+    can_enter: Callable[[Cell], bool],
+    neighbours: Callable[[Cell], Iterable[Cell]],
+) -> list[Cell] | None:
     """The cells after `start` of a shortest path to the nearest cell passing `is_goal` (`start`
     included: then []), through cells `can_enter` accepts; None if no such cell is reachable."""
     if is_goal(start):
@@ -24,7 +29,7 @@ def shortest_path(start: Cell, is_goal: Callable[[Cell], bool], can_enter: Calla
             if is_goal(nxt):
                 path = [nxt]
                 while prev[path[-1]] != start:
-                    path.append(prev[path[-1]])
+                    path.append(prev[path[-1]])  # type: ignore[arg-type]
                 return path[::-1]
             queue.append(nxt)
     return None

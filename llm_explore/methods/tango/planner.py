@@ -11,6 +11,7 @@
 Backend failures (transport, request, budget ...) propagate; only a malformed answer is a counted,
 logged failure of the episode.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -41,9 +42,18 @@ class Planned:
 class LLMPlanner:
     """Asks the model for one episode's plan or program and checks it."""
 
-    def __init__(self, client, checker: Checker, *, mode: str, library: PromptLibrary | None = None,
-                 temperature: float = 0.0, max_tokens: int = 256, retries: int = 2,
-                 family: FamilyParts | None = None):
+    def __init__(
+        self,
+        client,
+        checker: Checker,
+        *,
+        mode: str,
+        library: PromptLibrary | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        retries: int = 2,
+        family: FamilyParts | None = None,
+    ):
         if family is None:
             from llm_explore.methods.tango.family import family_parts
 
@@ -69,12 +79,18 @@ class LLMPlanner:
         template, variables, model = request
         prompt = self.library.render(template, **variables)
         try:
-            answer = self.client.structured(model, prompt, retries=self.retries, temperature=self.temperature,
-                                            max_tokens=min(self.max_tokens, self.family.plan_tokens),
-                                            seed=seed, tag="tango-plan")
+            answer = self.client.structured(
+                model,
+                prompt,
+                retries=self.retries,
+                temperature=self.temperature,
+                max_tokens=min(self.max_tokens, self.family.plan_tokens),
+                seed=seed,
+                tag="tango-plan",
+            )
         except LLMParseError as exc:  # a malformed answer (backend failures propagate)
             out.error = f"plan_invalid: {exc}"
-            out.attempts = [{"answer": a, "error": e} for a, e in zip(exc.answers, exc.errors)]
+            out.attempts = [{"answer": a, "error": e} for a, e in zip(exc.answers, exc.errors, strict=False)]
             return out
         out.plan = answer.model_dump()
         try:
@@ -88,11 +104,18 @@ class LLMPlanner:
     def program(self, mission: str, seed: int | None = None) -> Planned:
         out = Planned("program")
         extra = self.family.program_vars(mission) if self.family.program_vars is not None else {}
-        prompt = self.library.render(self.family.program_prompt, mission=mission,
-                                     primitives=describe(self.checker.signatures), **extra)
+        prompt = self.library.render(
+            self.family.program_prompt, mission=mission, primitives=describe(self.checker.signatures), **extra
+        )
         for _attempt in range(self.retries + 1):
-            text = self.client.complete(prompt, temperature=self.temperature, max_tokens=self.max_tokens,
-                                        stop=["\nMission:", "\n\n\n"], seed=seed, tag="tango-program").text
+            text = self.client.complete(
+                prompt,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                stop=["\nMission:", "\n\n\n"],
+                seed=seed,
+                tag="tango-program",
+            ).text
             try:
                 out.program = self.checker.check(text)
                 out.source = out.program.source
@@ -102,6 +125,7 @@ class LLMPlanner:
             except ProgramError as exc:
                 out.attempts.append({"answer": text, "error": str(exc)})
                 out.error = f"program_invalid: {exc}"
-                prompt = (f"{prompt}{text}\n\nThat program was rejected ({exc}). "
-                          "Write the corrected program.\nProgram:\n")
+                prompt = (
+                    f"{prompt}{text}\n\nThat program was rejected ({exc}). Write the corrected program.\nProgram:\n"
+                )
         return out

@@ -6,6 +6,7 @@ the mission), which a small model can do where writing a whole program fails (Ge
 whole programs, 7 of 12 kinds with slots). `tango-template` fills the same plan with a rule-based
 mission parser, no model: the ceiling of the primitives.
 """
+
 from __future__ import annotations
 
 import re
@@ -53,17 +54,17 @@ def mission_objects(mission: str) -> list[str]:
 def plan_model(objects: tuple[str, ...]) -> type[BaseModel]:
     """`{"kind": one of the kinds, "object": one of objects, "target": one of objects or "none"}`."""
     objs = objects or (NONE,)
-    return create_model("TangoPlan", kind=(Literal[tuple(BABYAI_KINDS)], ...),  # type: ignore[valid-type]
-                        object=(Literal[objs], ...),  # type: ignore[valid-type]
-                        target=(Literal[tuple(dict.fromkeys(objs + (NONE,)))], ...))  # type: ignore[valid-type]
+    return create_model(
+        "TangoPlan",
+        kind=(Literal[tuple(BABYAI_KINDS)], ...),  # type: ignore[arg-type, valid-type]
+        object=(Literal[objs], ...),  # type: ignore[arg-type, valid-type]
+        target=(Literal[tuple(dict.fromkeys(objs + (NONE,)))], ...),  # type: ignore[arg-type]
+    )  # type: ignore[valid-type]
 
 
 def _find(var: str, desc: str) -> str:
     """Look for `desc`, exploring until it is seen (the loop is capped by the interpreter)."""
-    return (f'{var} = detect("{desc}")\n'
-            f"while not is_found({var}):\n"
-            f"    explore()\n"
-            f'    {var} = detect("{desc}")\n')
+    return f'{var} = detect("{desc}")\nwhile not is_found({var}):\n    explore()\n    {var} = detect("{desc}")\n'
 
 
 def expand(plan: Plan) -> str:
@@ -71,7 +72,7 @@ def expand(plan: Plan) -> str:
     if plan.kind not in BABYAI_KINDS:
         raise ValueError(f"unknown plan kind {plan.kind!r}")
     a, b = plan.object, plan.target
-    for slot, value in zip(BABYAI_KINDS[plan.kind], (a, b)):
+    for slot, value in zip(BABYAI_KINDS[plan.kind], (a, b), strict=False):
         if value == NONE or not _OBJECT.fullmatch(value):
             raise ValueError(f"plan {plan.kind}: slot {slot} must name an object, got {value!r}")
     if plan.kind == "go_to":
@@ -79,14 +80,16 @@ def expand(plan: Plan) -> str:
     if plan.kind == "pick_up":
         return _find("x", a) + "pick_up(x)\n"
     if plan.kind == "open_door":
-        return (_find("d", a)
-                + "if is_locked(d):\n"
-                + "    k = key_for(d)\n"
-                + "    while not is_found(k):\n"
-                + "        explore()\n"
-                + "        k = key_for(d)\n"
-                + "    pick_up(k)\n"
-                + "open_door(d)\n")
+        return (
+            _find("d", a)
+            + "if is_locked(d):\n"
+            + "    k = key_for(d)\n"
+            + "    while not is_found(k):\n"
+            + "        explore()\n"
+            + "        k = key_for(d)\n"
+            + "    pick_up(k)\n"
+            + "open_door(d)\n"
+        )
     if plan.kind == "put_next_to":
         return _find("x", a) + "pick_up(x)\n" + _find("y", b) + "put_next_to(x, y)\n"
     return _find("x", a) + "pick_up(x)\n" + _find("y", b) + "go_to(y)\n"

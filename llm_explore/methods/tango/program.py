@@ -30,6 +30,7 @@ calls, loops over anything but a constant range) is a `ProgramError` naming the 
 tree into this module's own node classes, which the interpreter walks: no model text ever reaches
 Python's `exec`, `eval`, `compile` or `getattr`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -38,7 +39,7 @@ import keyword
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 MAX_PROGRAM_CHARS = 4000  # a longer answer is not a program (and deep nesting could exhaust the parser)
 MAX_STATEMENTS = 200
@@ -89,7 +90,7 @@ class Var:
     name: str
 
 
-Arg = Union[Const, Var]
+Arg = Const | Var
 
 
 @dataclass(frozen=True)
@@ -182,18 +183,41 @@ _FORBIDDEN = set(dir(builtins)) | {"__builtins__", "__import__", "globals", "loc
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FENCE = re.compile(r"^\s*```[a-zA-Z]*\s*\n(.*?)\n\s*```", re.S)
 _NODE_WORDS = {
-    ast.Import: "an import", ast.ImportFrom: "an import", ast.Attribute: "attribute access",
-    ast.Subscript: "a subscript", ast.Lambda: "a lambda", ast.ListComp: "a comprehension",
-    ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.GeneratorExp: "a comprehension",
-    ast.FunctionDef: "a function definition", ast.AsyncFunctionDef: "a function definition",
-    ast.ClassDef: "a class definition", ast.With: "a with block", ast.Try: "a try block",
-    ast.Global: "a global statement", ast.Nonlocal: "a nonlocal statement", ast.Delete: "a del statement",
-    ast.AugAssign: "an augmented assignment", ast.AnnAssign: "an annotated assignment",
-    ast.Raise: "a raise statement", ast.Assert: "an assert", ast.Await: "await", ast.Yield: "yield",
-    ast.YieldFrom: "yield", ast.NamedExpr: "a walrus assignment", ast.Starred: "a starred argument",
-    ast.JoinedStr: "an f-string", ast.BinOp: "arithmetic", ast.Compare: "a comparison",
-    ast.BoolOp: "and/or", ast.IfExp: "a conditional expression", ast.Dict: "a dict", ast.List: "a list",
-    ast.Tuple: "a tuple", ast.Set: "a set",
+    ast.Import: "an import",
+    ast.ImportFrom: "an import",
+    ast.Attribute: "attribute access",
+    ast.Subscript: "a subscript",
+    ast.Lambda: "a lambda",
+    ast.ListComp: "a comprehension",
+    ast.SetComp: "a comprehension",
+    ast.DictComp: "a comprehension",
+    ast.GeneratorExp: "a comprehension",
+    ast.FunctionDef: "a function definition",
+    ast.AsyncFunctionDef: "a function definition",
+    ast.ClassDef: "a class definition",
+    ast.With: "a with block",
+    ast.Try: "a try block",
+    ast.Global: "a global statement",
+    ast.Nonlocal: "a nonlocal statement",
+    ast.Delete: "a del statement",
+    ast.AugAssign: "an augmented assignment",
+    ast.AnnAssign: "an annotated assignment",
+    ast.Raise: "a raise statement",
+    ast.Assert: "an assert",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+    ast.NamedExpr: "a walrus assignment",
+    ast.Starred: "a starred argument",
+    ast.JoinedStr: "an f-string",
+    ast.BinOp: "arithmetic",
+    ast.Compare: "a comparison",
+    ast.BoolOp: "and/or",
+    ast.IfExp: "a conditional expression",
+    ast.Dict: "a dict",
+    ast.List: "a list",
+    ast.Tuple: "a tuple",
+    ast.Set: "a set",
 }
 
 
@@ -289,12 +313,18 @@ class Checker:
             raise ProgramError("for ... else is not allowed", line)
         if not isinstance(node.target, ast.Name):
             raise ProgramError("a for loop's variable must be a plain name", line)
-        ok = (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"
-              and len(it.args) == 1 and not it.keywords and isinstance(it.args[0], ast.Constant)
-              and type(it.args[0].value) is int)
+        ok = (
+            isinstance(it, ast.Call)
+            and isinstance(it.func, ast.Name)
+            and it.func.id == "range"
+            and len(it.args) == 1
+            and not it.keywords
+            and isinstance(it.args[0], ast.Constant)
+            and type(it.args[0].value) is int
+        )
         if not ok:
             raise ProgramError("only `for _ in range(N):` with a constant N is allowed", line)
-        times = int(it.args[0].value)
+        times = int(it.args[0].value)  # type: ignore[attr-defined]
         if times < 0 or times > self.max_loop:
             raise ProgramError(f"loop of {times} repetitions exceeds the cap of {self.max_loop}", line)
         self._target(node.target.id, line, loop_var=True)
@@ -317,8 +347,9 @@ class Checker:
             negate, node = True, node.operand
         if not isinstance(node, ast.Call):
             what = "`while True`, " if allow_true else ""
-            raise ProgramError(f"a condition must be {what}a predicate call such as is_found(x) "
-                               f"(got {self._words(node)})", line)
+            raise ProgramError(
+                f"a condition must be {what}a predicate call such as is_found(x) (got {self._words(node)})", line
+            )
         call = self._call(node, line, want="bool")
         return Cond(call, negate)
 
@@ -333,17 +364,23 @@ class Checker:
         if sig is None:
             raise ProgramError(f"unknown primitive {name!r}; valid: {', '.join(sorted(self.signatures))}", line)
         if want == "bool" and not sig.predicate:
-            raise ProgramError(f"{name}() is not a predicate; conditions use "
-                               f"{', '.join(s for s, v in self.signatures.items() if v.predicate) or 'none'}", line)
+            raise ProgramError(
+                f"{name}() is not a predicate; conditions use "
+                f"{', '.join(s for s, v in self.signatures.items() if v.predicate) or 'none'}",
+                line,
+            )
         if want is None and sig.predicate:
             raise ProgramError(f"{name}() is a predicate: use it in an if/while condition", line)
         if node.keywords:
             raise ProgramError(f"{name}(): keyword arguments are not allowed", line)
         if len(node.args) != len(sig.params):
-            raise ProgramError(f"{name}() takes {len(sig.params)} argument(s) {sig.render()}, got {len(node.args)}",
-                               line)
-        args = tuple(self._arg(a, line, kind=k, where=f"{name}() argument {i + 1}")
-                     for i, (a, k) in enumerate(zip(node.args, sig.params)))
+            raise ProgramError(
+                f"{name}() takes {len(sig.params)} argument(s) {sig.render()}, got {len(node.args)}", line
+            )
+        args = tuple(
+            self._arg(a, line, kind=k, where=f"{name}() argument {i + 1}")
+            for i, (a, k) in enumerate(zip(node.args, sig.params, strict=True))
+        )
         self._calls += 1
         return Call(name, args, line)
 
@@ -416,8 +453,11 @@ def render(program: Program | tuple, indent: int = 0) -> str:
             lines.append(pad + f"for _ in range({node.times}):")
             lines.append(render(node.body, indent + 1))
         elif isinstance(node, Return):
-            value = "" if node.value is None else " " + (repr(node.value.value) if isinstance(node.value, Const)
-                                                          else node.value.name)
+            value = (
+                ""
+                if node.value is None
+                else " " + (repr(node.value.value) if isinstance(node.value, Const) else node.value.name)
+            )
             lines.append(pad + "return" + value)
         elif isinstance(node, Break):
             lines.append(pad + "break")

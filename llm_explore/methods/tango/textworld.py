@@ -28,12 +28,14 @@ Primitives:
     eat("meal")              `eat meal`
     read_recipe()            examine the cookbook (walking to it); its text becomes the task
 """
+
 from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
@@ -47,26 +49,29 @@ CUTS = {"slice": "sliced", "chop": "chopped", "dice": "diced"}
 RECIPE_COOK = {"fry": "stove", "roast": "oven", "grill": "BBQ"}  # the recipe's verbs -> appliances
 DOORS = re.compile(r"(door|gate|hatch|portal)$")
 
-SIGNATURES: dict[str, Signature] = {s.name: s for s in [
-    Signature("explore", (), None, "open what is closed here, else go somewhere not visited yet"),
-    Signature("detect", (OBJ,), "obj", "find where a thing was seen, e.g. detect(\"red potato\")"),
-    Signature("is_found", (OBJ,), "bool", "true if detect found it"),
-    Signature("go_to", (STR,), None, "walk to a room seen before, e.g. go_to(\"kitchen\")"),
-    Signature("take", (OBJ,), None, "take a thing (walking to where it was seen)"),
-    Signature("open_container", (STR,), None, "open a container or a door, e.g. open_container(\"fridge\")"),
-    Signature("cook", (OBJ, STR), None, "cook a carried thing with stove, oven or BBQ"),
-    Signature("cut", (OBJ, STR), None, "slice, chop or dice a carried thing with a carried knife, "
-              "e.g. cut(\"red potato\", \"chop\")"),
-    Signature("prepare_meal", (), None, "prepare the meal in the kitchen"),
-    Signature("eat", (OBJ,), None, "eat something, e.g. eat(\"meal\")"),
-    Signature("read_recipe", (), None, "read the cookbook (walking to it)"),
-]}
+SIGNATURES: dict[str, Signature] = {
+    s.name: s
+    for s in [
+        Signature("explore", (), None, "open what is closed here, else go somewhere not visited yet"),
+        Signature("detect", (OBJ,), "obj", 'find where a thing was seen, e.g. detect("red potato")'),
+        Signature("is_found", (OBJ,), "bool", "true if detect found it"),
+        Signature("go_to", (STR,), None, 'walk to a room seen before, e.g. go_to("kitchen")'),
+        Signature("take", (OBJ,), None, "take a thing (walking to where it was seen)"),
+        Signature("open_container", (STR,), None, 'open a container or a door, e.g. open_container("fridge")'),
+        Signature("cook", (OBJ, STR), None, "cook a carried thing with stove, oven or BBQ"),
+        Signature(
+            "cut",
+            (OBJ, STR),
+            None,
+            'slice, chop or dice a carried thing with a carried knife, e.g. cut("red potato", "chop")',
+        ),
+        Signature("prepare_meal", (), None, "prepare the meal in the kitchen"),
+        Signature("eat", (OBJ,), None, 'eat something, e.g. eat("meal")'),
+        Signature("read_recipe", (), None, "read the cookbook (walking to it)"),
+    ]
+}
 
-PRELUDE = ('c = detect("cookbook")\n'
-           "while not is_found(c):\n"
-           "    explore()\n"
-           '    c = detect("cookbook")\n'
-           "read_recipe()\n")
+PRELUDE = 'c = detect("cookbook")\nwhile not is_found(c):\n    explore()\n    c = detect("cookbook")\nread_recipe()\n'
 
 
 def _norm(text: str) -> str:
@@ -146,9 +151,19 @@ class TextWorldPrimitives(Primitives):
         self.recipe = ""
 
     def table(self) -> dict[str, Callable[..., Any]]:
-        return {"explore": self.explore, "detect": self.detect, "is_found": self.is_found, "go_to": self.go_to,
-                "take": self.take, "open_container": self.open_container, "cook": self.cook, "cut": self.cut,
-                "prepare_meal": self.prepare_meal, "eat": self.eat, "read_recipe": self.read_recipe}
+        return {
+            "explore": self.explore,
+            "detect": self.detect,
+            "is_found": self.is_found,
+            "go_to": self.go_to,
+            "take": self.take,
+            "open_container": self.open_container,
+            "cook": self.cook,
+            "cut": self.cut,
+            "prepare_meal": self.prepare_meal,
+            "eat": self.eat,
+            "read_recipe": self.read_recipe,
+        }
 
     def reset(self, obs: Any, info: dict[str, Any]) -> None:
         self.graph = RoomGraph()
@@ -165,8 +180,11 @@ class TextWorldPrimitives(Primitives):
         return bool(info.get("won"))
 
     def report(self) -> dict[str, Any]:
-        return {"score": int(self.info.get("score") or 0), "max_score": int(self.info.get("max_score") or 0),
-                "won": bool(self.info.get("won"))}
+        return {
+            "score": int(self.info.get("score") or 0),
+            "max_score": int(self.info.get("max_score") or 0),
+            "won": bool(self.info.get("won")),
+        }
 
     def show(self, value: Any) -> Any:
         return dict(value) if isinstance(value, Handle) else value
@@ -252,8 +270,10 @@ class TextWorldPrimitives(Primitives):
             # Rooms left with something to open or an exit not taken (those rooms' commands are unknown
             # from here: an exit not taken, or a room whose text shows a closed thing).
             def open_left(room: str) -> bool:
-                return any(v is None for v in self.graph.exits.get(room, {}).values()) or "closed" in \
-                    self.graph.text.get(room, "")
+                return any(
+                    v is None for v in self.graph.exits.get(room, {}).values()
+                ) or "closed" in self.graph.text.get(room, "")
+
             path = self.graph.path(lambda r: r != self.graph.here and open_left(r))
             if path is None:
                 return Result(False, "every room, exit and container seen has been explored")
@@ -276,8 +296,9 @@ class TextWorldPrimitives(Primitives):
             walked = yield from self.go_to(h["room"])
             if not walked.ok:
                 return walked
-            command = next((c for c in self.commands if c == f"take {thing}" or c.startswith(f"take {thing} from ")),
-                           None)
+            command = next(
+                (c for c in self.commands if c == f"take {thing}" or c.startswith(f"take {thing} from ")), None
+            )
         if command is None:
             return Result(False, f"no admissible command takes the {thing} here (in the {self.graph.here})")
         yield command
@@ -317,8 +338,14 @@ class TextWorldPrimitives(Primitives):
         reached = yield from self._to_room_with(tool)
         if not reached.ok:
             return reached
-        return (yield from self._change(f"cook {thing} with {tool}", thing, COOKED[tool],
-                                        f"no admissible `cook {thing} with {tool}` here (in the {self.graph.here})"))
+        return (
+            yield from self._change(
+                f"cook {thing} with {tool}",
+                thing,
+                COOKED[tool],
+                f"no admissible `cook {thing} with {tool}` here (in the {self.graph.here})",
+            )
+        )
 
     def cut(self, target: Any, how: Any) -> PrimitiveGen:
         thing = _name(target)
@@ -335,8 +362,11 @@ class TextWorldPrimitives(Primitives):
             got = yield from self.take(knife)
             if not got.ok:
                 return got
-        return (yield from self._change(f"{verb} {thing} with knife", thing, CUTS[verb],
-                                        f"no admissible `{verb} {thing} with knife` ({item})"))
+        return (
+            yield from self._change(
+                f"{verb} {thing} with knife", thing, CUTS[verb], f"no admissible `{verb} {thing} with knife` ({item})"
+            )
+        )
 
     def _carried_unless(self, thing: str, state: str) -> tuple[str | None, Result | None]:
         """(the carried item's text, the outcome when there is nothing to do): not carried fails,
@@ -403,7 +433,7 @@ def parse_recipe(text: str) -> tuple[list[str], list[str]] | None:
     if "ingredients:" not in lines or "directions:" not in lines:
         return None
     i, d = lines.index("ingredients:"), lines.index("directions:")
-    return lines[i + 1:d], lines[d + 1:]
+    return lines[i + 1 : d], lines[d + 1 :]
 
 
 def task_text(recipe: str, objective: str) -> str:
@@ -412,8 +442,9 @@ def task_text(recipe: str, objective: str) -> str:
     if parsed is None:
         return " ".join(objective.split())
     ingredients, directions = parsed
-    return (f"Cook the recipe and eat the meal. Ingredients: {', '.join(ingredients)}. "
-            f"Directions: {'; '.join(directions)}.")
+    return (
+        f"Cook the recipe and eat the meal. Ingredients: {', '.join(ingredients)}. Directions: {'; '.join(directions)}."
+    )
 
 
 _TASK = re.compile(r"ingredients: (.*?)\. directions: (.*)\.$")
@@ -463,8 +494,13 @@ def expand(plan: dict[str, Any]) -> str:
             raise ValueError(f"step {i}: {kind} needs an object, got {obj!r}")
         if kind == "take":
             v = f"x{i}"
-            lines += [f'{v} = detect("{obj}")', f"while not is_found({v}):", "    explore()",
-                      f'    {v} = detect("{obj}")', f"take({v})"]
+            lines += [
+                f'{v} = detect("{obj}")',
+                f"while not is_found({v}):",
+                "    explore()",
+                f'    {v} = detect("{obj}")',
+                f"take({v})",
+            ]
         elif kind in RECIPE_COOK:
             lines.append(f'cook("{obj}", "{RECIPE_COOK[kind]}")')
         elif kind in CUTS:
@@ -481,8 +517,11 @@ def expand(plan: dict[str, Any]) -> str:
 @lru_cache(maxsize=256)
 def plan_model(objects: tuple[str, ...]) -> type[BaseModel]:
     """`{"steps": [{"kind": one of KINDS, "object": an ingredient, knife, meal or none}]}`."""
-    step = create_model("CookingStep", kind=(Literal[KINDS], ...),  # type: ignore[valid-type]
-                        object=(Literal[objects], ...))  # type: ignore[valid-type]
+    step = create_model(
+        "CookingStep",
+        kind=(Literal[KINDS], ...),  # type: ignore[valid-type]
+        object=(Literal[objects], ...),
+    )  # type: ignore[valid-type]
     return create_model("CookingPlan", steps=(list[step], Field(..., min_length=1, max_length=16)))  # type: ignore
 
 
@@ -518,8 +557,11 @@ def _plan_request(task: str):
     if parts is None:
         return "the recipe was not read"
     objects = tuple(dict.fromkeys([*parts[0], "knife", "meal", NONE]))
-    return "tango/plan_textworld", {"mission": task, "kinds": list(KINDS), "objects": list(objects),
-                                    "examples": examples(task)}, plan_model(objects)
+    return (
+        "tango/plan_textworld",
+        {"mission": task, "kinds": list(KINDS), "objects": list(objects), "examples": examples(task)},
+        plan_model(objects),
+    )
 
 
 def _check_settings(settings) -> None:
@@ -529,19 +571,33 @@ def _check_settings(settings) -> None:
 
 def _summarize(extras: list[dict[str, Any]]) -> dict[str, Any]:
     n = len(extras)
-    return {"mean_score_fraction": round(sum(e["score"] / max(1, e["max_score"]) for e in extras) / n, 4) if n else 0.0,
-            "won": sum(e["won"] for e in extras)}
+    return {
+        "mean_score_fraction": round(sum(e["score"] / max(1, e["max_score"]) for e in extras) / n, 4) if n else 0.0,
+        "won": sum(e["won"] for e in extras),
+    }
 
 
 def _family():
     from llm_explore.methods.tango.family import FamilyParts
 
     return FamilyParts(
-        name="textworld", signatures=SIGNATURES, kinds=KINDS,
-        make_primitives=lambda env, settings: TextWorldPrimitives(env), task=_task, rule_plan=_rule_plan,
-        plan_request=_plan_request, expand=expand, program_prompt="tango/program_textworld", prelude=PRELUDE,
-        primitive_steps=50, program_steps=100, plan_tokens=320, summarize=_summarize,
-        check_settings=_check_settings, program_vars=lambda task: {"examples": examples(task)})
+        name="textworld",
+        signatures=SIGNATURES,
+        kinds=KINDS,
+        make_primitives=lambda env, settings: TextWorldPrimitives(env),
+        task=_task,
+        rule_plan=_rule_plan,
+        plan_request=_plan_request,
+        expand=expand,
+        program_prompt="tango/program_textworld",
+        prelude=PRELUDE,
+        primitive_steps=50,
+        program_steps=100,
+        plan_tokens=320,
+        summarize=_summarize,
+        check_settings=_check_settings,
+        program_vars=lambda task: {"examples": examples(task)},
+    )
 
 
 FAMILY = _family()
