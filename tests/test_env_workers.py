@@ -7,18 +7,17 @@ and must resume from a checkpoint written with workers, with or without them.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_runs_resume import rows  # noqa: E402  (tests/ is on sys.path under pytest)
 
 from llm_explore.config import RunConfig
 from llm_explore.envs import make_vector_env
 from llm_explore.envs.worker_vector import WorkerError, WorkerVectorEnv, _slices
 from llm_explore.learner import checkpoint as ckpt
 from llm_explore.learner.ppo import split_infos
-from llm_explore.learner.runs import TIMING_COLUMNS
 from llm_explore.orchestration.launch import resume_run, start_run
 
 ENV = "doorkey-5x5"
@@ -40,11 +39,6 @@ def cfg(name: str, out: Path, workers: int, updates: int = 4, **learner) -> RunC
             },
         }
     )
-
-
-def rows(run_dir: Path) -> list[dict]:
-    with (run_dir / "metrics.csv").open() as fh:
-        return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in csv.DictReader(fh)]
 
 
 def test_slices_cover_every_env_once():
