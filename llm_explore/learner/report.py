@@ -338,6 +338,23 @@ def make_report(
         "LLM calls",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    row_keys = (
+        "method",
+        "env",
+        "runs",
+        "status",
+        "env_steps",
+        "return",
+        "success",
+        "crafter_score",
+        "steps_per_s",
+        "llm_calls",
+    )
+
+    def md_row(row: dict[str, Any]) -> str:
+        """One table line: the header's columns of `row` ("-" where a kind of run has none)."""
+        return "| " + " | ".join(shown(row["env"]) if k == "env" else str(row.get(k, "-")) for k in row_keys) + " |"
+
     for (method, env), members in sorted(groups.items()):
         s = [m["summary"] for m in members]
         ret, ret_num = _cell([x["mean_return"] for x in s])
@@ -358,25 +375,7 @@ def make_report(
             "seeds": len(s),
         }
         rows.append(row)
-        lines.append(
-            "| "
-            + " | ".join(
-                str(row[k]) if k != "env" else shown(env)
-                for k in (
-                    "method",
-                    "env",
-                    "runs",
-                    "status",
-                    "env_steps",
-                    "return",
-                    "success",
-                    "crafter_score",
-                    "steps_per_s",
-                    "llm_calls",
-                )
-            )
-            + " |"
-        )
+        lines.append(md_row(row))
     for (method, env), members in sorted(episode_groups.items()):  # TANGO: episodes, one program each
         s = [m["summary"] for m in members]
         succ, succ_num = _cell([x.get("success_rate") for x in s])
@@ -396,50 +395,14 @@ def make_report(
             "episodes": int(np.sum([x.get("episodes", 0) for x in s])),
         }
         rows.append(row)
-        lines.append(
-            "| "
-            + " | ".join(
-                str(row[k]) if k != "env" else shown(env)
-                for k in (
-                    "method",
-                    "env",
-                    "runs",
-                    "status",
-                    "env_steps",
-                    "return",
-                    "success",
-                    "crafter_score",
-                    "steps_per_s",
-                    "llm_calls",
-                )
-            )
-            + " |"
-        )
+        lines.append(md_row(row))
     search_lines: list[str] = []
     if search_groups:
         files.extend(_search_figures(search_groups, out, plt))
         search_lines, search_rows = _search_table(search_groups)
         for row in search_rows:
             rows.append(row)
-            lines.append(
-                "| "
-                + " | ".join(
-                    str(row.get(k, "-")) if k != "env" else shown(row["env"])
-                    for k in (
-                        "method",
-                        "env",
-                        "runs",
-                        "status",
-                        "env_steps",
-                        "return",
-                        "success",
-                        "crafter_score",
-                        "steps_per_s",
-                        "llm_calls",
-                    )
-                )
-                + " |"
-            )
+            lines.append(md_row(row))
 
     all_groups = {**groups, **search_groups, **episode_groups}
     poi_lines, poi = _poi_tables(all_groups, metric)
