@@ -65,9 +65,17 @@ def raw_rate(env_id: str, num_envs: int, steps: int, captions: bool, workers: in
 
 
 def train(
-    env_id: str, steps: int, seed: int = 0, overrides: list[str] | None = None, target: float | None = None
+    env_id: str,
+    steps: int,
+    seed: int = 0,
+    overrides: list[str] | None = None,
+    target: float | None = None,
+    method: str = "ppo",
 ) -> dict:
-    """One `ppo` run through the product's launcher; frames to `target` rolling success if given."""
+    """One run of `method` through the product's launcher: its whole-run steps/s (the summary's) and
+    steady steps/s (update 2 to the end, from metrics.csv); frames to `target` rolling success if given."""
+    import csv
+
     import yaml
 
     from llm_explore.config import RunConfig, apply_overrides
@@ -90,10 +98,17 @@ def train(
             "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 1000},
         }
         cfg = RunConfig.model_validate(apply_overrides(data, list(overrides or [])))
-        _, summary = start_run("ppo", cfg, on_update=on_update)
+        _, summary = start_run(method, cfg, on_update=on_update)
         resolved = yaml.safe_load((Path(tmp) / "bench" / "config.yaml").read_text())
+        with (Path(tmp) / "bench" / "metrics.csv").open() as fh:
+            rows = list(csv.DictReader(fh))
+    first, last = rows[0], rows[-1]
+    steady = (int(last["global_step"]) - int(first["global_step"])) / max(
+        1e-9, float(last["wall_s"]) - float(first["wall_s"])
+    )
     return {
         "sps": summary["env_steps_per_s"],
+        "steady_sps": steady,
         "num_envs": resolved["env"]["num_envs"],
         "workers": resolved["env"]["workers"],
         "frames_to_target": reached[0] if reached else None,
@@ -161,28 +176,9 @@ def methods_table(steps: int, rounds: int) -> list[dict]:
 
 
 def method_rate(method: str, env_id: str, steps: int) -> tuple[float, float]:
-    import csv
-
-    from llm_explore.config import RunConfig
-    from llm_explore.orchestration.launch import start_run
-
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = RunConfig.model_validate(
-            {
-                "name": "bench",
-                "out_dir": tmp,
-                "env": {"id": env_id},
-                "learner": {"total_steps": steps, "tensorboard": False, "checkpoint_every": 1000},
-            }
-        )
-        _, summary = start_run(method, cfg)
-        with (Path(tmp) / "bench" / "metrics.csv").open() as fh:
-            rows = list(csv.DictReader(fh))
-    first, last = rows[0], rows[-1]
-    steady = (int(last["global_step"]) - int(first["global_step"])) / max(
-        1e-9, float(last["wall_s"]) - float(first["wall_s"])
-    )
-    return float(summary["env_steps_per_s"]), steady
+    """(whole-run, steady) steps/s of one run of `method`."""
+    run = train(env_id, steps, method=method)
+    return float(run["sps"]), run["steady_sps"]
 
 
 def peer_run(python: Path, procs: int, seed: int) -> dict:
