@@ -59,9 +59,32 @@ class Sweep:
     # End a PPO run early (status "stopped") once its rolling success over the last
     # `learner.summary_window` episodes reaches this, with at least that many episodes finished.
     stop_at_success: float | None = None
+    # Labelled rows with settings of their own (a bench suite's variants); None: one row per method.
+    rows: list[SweepRow] | None = None
 
     def name(self, method: str, env: str, seed: int) -> str:
         return f"{method}-{env_slug(env)}-s{seed}"
+
+    def grid_rows(self) -> list[SweepRow]:
+        """The rows of the grid: `rows` when given, else each method under its own name."""
+        if self.rows is not None:
+            return self.rows
+        return [SweepRow(label=m, method=m) for m in self.methods]
+
+
+@dataclass
+class SweepRow:
+    """One row of a grid: a method under a label, with settings of its own on top of the sweep's.
+
+    `ellm` with `method.ellm.protocol=shaped` as `ellm-shaped`: its runs are `ellm-shaped-<env>-s<seed>`.
+    `folder` puts the row's runs in a subfolder of the sweep's (a bench suite keeps the runs that
+    need no language model apart from each model's); `envs` narrows the sweep's envs for this row."""
+
+    label: str
+    method: str
+    overrides: list[str] = field(default_factory=list)
+    folder: str = ""
+    envs: list[str] | None = None
 
 
 @dataclass
@@ -75,6 +98,7 @@ class Job:
     run_dir: str
     action: str  # start | resume | skip
     config: dict[str, Any]  # the user's settings for this run (only explicitly set fields)
+    label: str = ""  # the grid row (the method's name, or a bench suite's variant)
     uses_llm: bool = False
     embedded: bool = False  # an LLM run on the embedded backend (may share a node's server)
     model_path: str | None = None
@@ -117,26 +141,32 @@ def plan(sweep: Sweep) -> list[Job]:
     from llm_explore.methods.registry import get_method
     from llm_explore.orchestration.launch import resolve_method_config
 
-    if not sweep.methods or not sweep.envs:
+    rows = sweep.grid_rows()
+    if not rows or not sweep.envs:
         raise ConfigError("a sweep needs at least one method and one --env")
+    labels = [r.label for r in rows]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"a sweep's rows need distinct labels, got {labels}")
     jobs = []
-    for method in sweep.methods:
+    for row in rows:
+        method = row.method
         spec = get_method(method)
-        for env in sweep.envs:
+        out = str(Path(sweep.out) / row.folder) if row.folder else sweep.out
+        for env in row.envs if row.envs is not None else sweep.envs:
             for seed in sweep.seeds:
-                name = sweep.name(method, env, seed)
-                base: dict[str, Any] = {"name": name, "out_dir": sweep.out, "seed": seed, "env": {"id": env}}
+                name = sweep.name(row.label, env, seed)
+                base: dict[str, Any] = {"name": name, "out_dir": out, "seed": seed, "env": {"id": env}}
                 if sweep.steps is not None and spec.runner is None:
                     base["learner"] = {"total_steps": sweep.steps}
-                cfg = load_config(sweep.config_file, sweep.overrides, base=base)
-                cfg = cfg.model_copy(update={"name": name, "out_dir": sweep.out, "seed": seed})
+                cfg = load_config(sweep.config_file, [*sweep.overrides, *row.overrides], base=base)
+                cfg = cfg.model_copy(update={"name": name, "out_dir": out, "seed": seed})
                 if "workers" not in cfg.env.model_fields_set:
                     # A run gets `cpus_per_run` CPUs: one env worker process per CPU beyond the first
                     # (runs side by side must not each start a worker per core of the machine).
                     workers = max(0, int(sweep.cpus_per_run) - 1)
                     cfg = cfg.model_copy(update={"env": cfg.env.model_copy(update={"workers": workers})})
                 resolve_method_config(spec, cfg)  # a bad method section fails now, for the whole grid
-                run_dir = Path(sweep.out) / name
+                run_dir = Path(out) / name
                 action, status = "start", "pending"
                 if is_run_folder(run_dir):
                     info = run_info(run_dir)
@@ -147,6 +177,7 @@ def plan(sweep: Sweep) -> list[Job]:
                     Job(
                         name=name,
                         method=method,
+                        label=row.label,
                         env=env,
                         seed=seed,
                         run_dir=str(run_dir),
@@ -201,7 +232,11 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
     start = time.time()
     attach = _attach_url(job, node_servers)
     saved = {k: os.environ.get(k) for k in (ATTACH_URL_ENV, ATTACH_MODEL_ENV)}
+    fence = None
     try:
+        fence = _fence(run_dir)
+        if job["action"] == "start" and is_run_folder(run_dir):
+            job = {**job, "action": "resume"}  # the task we waited for got as far as its first checkpoint
         (run_dir / "error.txt").unlink(missing_ok=True)
         if attach:
             os.environ[ATTACH_URL_ENV], os.environ[ATTACH_MODEL_ENV] = attach
@@ -231,11 +266,45 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
             return {"status": "interrupted", "wall_s": round(time.time() - start, 2), "error": error}
         return {"status": "failed", "wall_s": round(time.time() - start, 2), "error": error}
     finally:
+        if fence is not None:
+            fence.close()  # releases the lock
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+#: A run's fence: the task that runs it holds an exclusive lock on this file for as long as it runs.
+FENCE_FILE = ".run.lock"
+
+
+def _fence(run_dir: Path, poll_s: float = 1.0):
+    """Lock the run folder for this task, waiting while another process holds it.
+
+    When a sweep's driver is killed (SIGKILL), Ray goes on running its tasks for a while (over a
+    minute here) before it notices. The next sweep must not resume a run that such an orphan still
+    writes to: it waits for the orphan to end (the kernel drops the lock with the process), then
+    resumes from the orphan's last checkpoint."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(run_dir / FENCE_FILE, "a+")  # noqa: SIM115 - held open for the run's life
+    waited = False
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if not waited:
+                print(f"{run_dir.name}: waiting for an earlier task that still runs it to end", flush=True)
+                waited = True
+            time.sleep(poll_s)
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
 
 
 def _stopper(job: dict[str, Any]) -> Callable[[dict], bool] | None:
@@ -307,6 +376,7 @@ def _write_state(sweep: Sweep, jobs: list[Job], started: float, finished: bool) 
             "steps": sweep.steps,
             "overrides": sweep.overrides,
             "config_file": sweep.config_file,
+            **({"rows": [asdict(r) for r in sweep.rows]} if sweep.rows is not None else {}),
         },
         "engine": {
             "address": sweep.address or "local",
