@@ -46,6 +46,7 @@ def _register() -> None:
     # Command modules import their heavy dependencies inside the commands, so `--help` stays fast.
     from llm_explore.cli import (
         awm_cmd,
+        bench_cmd,
         cache_cmd,
         demo_cmd,
         envs_cmd,
@@ -56,7 +57,18 @@ def _register() -> None:
         sweep_cmd,
     )
 
-    for module in (llm_cmd, prompts_cmd, cache_cmd, demo_cmd, envs_cmd, games_cmd, run_cmd, sweep_cmd, awm_cmd):
+    for module in (
+        llm_cmd,
+        prompts_cmd,
+        cache_cmd,
+        demo_cmd,
+        envs_cmd,
+        games_cmd,
+        run_cmd,
+        sweep_cmd,
+        awm_cmd,
+        bench_cmd,
+    ):
         module.register(app)
 
 

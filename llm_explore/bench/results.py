@@ -1,0 +1,177 @@
+"""A suite's results: one JSON row per run, kept in `<root>/<suite>/<budget>/results.jsonl`.
+
+A row records what ran (suite row, method, env, seed, the settings it ran with and their hash), who
+answered (the model identity, None for rows that ask no model), how it ended (status, error) and the
+suite's metrics. Rows come from run folders (`row_from_run`) or were imported from the grids the
+benchmark scripts ran before suites existed (`source: imported:<file>`). The store is keyed by
+(row, model key, env, seed): a later row of the same key replaces the earlier one.
+
+A row counts for a suite only while its settings hash equals what the suite asks for today
+(`Suite.settings`); a row of other settings is kept in the file but left out of reports, and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from llm_explore.bench.suite import Suite, SuiteRow, settings_hash
+
+RESULTS_FILE = "results.jsonl"
+#: A frames-to-target needs this many finished episodes behind the rolling success (as the grids did).
+TARGET_MIN_EPISODES = 100
+#: Crafter's achievements (BALROG's progress is the share of them unlocked per episode).
+N_CRAFTER_ACHIEVEMENTS = 22
+
+
+def frames_to_target(metrics_csv: Path, target: float) -> int | None:
+    """The env step of the first metrics row whose rolling success reaches `target` over at least
+    TARGET_MIN_EPISODES finished episodes, or None."""
+    if not metrics_csv.is_file():
+        return None
+    with metrics_csv.open() as fh:
+        for row in csv.DictReader(fh):
+            try:
+                success, episodes = float(row["success_avg"]), float(row["episodes"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if success == success and success >= target and episodes >= TARGET_MIN_EPISODES:
+                return int(float(row["global_step"]))
+    return None
+
+
+def run_metrics(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """Every metric the suites know, as far as this run has it (absent ones are left out)."""
+    m: dict[str, Any] = {}
+    for key in ("success_rate", "mean_return", "crafter_score", "best_score", "env_steps", "wall_s"):
+        if summary.get(key) is not None:
+            m[key] = summary[key]
+    for key in ("steps_to_first_success", "llm_calls_to_first_success"):
+        if key in summary:
+            m[key] = summary[key]
+    if "solved" in summary:
+        m["solved"] = float(bool(summary["solved"]))
+        m.setdefault("success_rate", m["solved"])
+    achievements = summary.get("achievements")
+    if isinstance(achievements, dict) and achievements:
+        per_episode = float(sum(achievements.values()))
+        m["achievements_per_episode"] = round(per_episode, 4)
+        m["balrog_progress"] = round(100 * per_episode / N_CRAFTER_ACHIEVEMENTS, 3)
+        m["achievement_rates"] = achievements
+    if summary.get("first_step"):
+        m["first_step"] = summary["first_step"]
+    metrics_csv = run_dir / "metrics.csv"
+    if metrics_csv.is_file() and summary.get("kind") != "search":
+        for target in (0.5, 0.9):
+            m[f"frames_to_{target}"] = frames_to_target(metrics_csv, target)
+    llm = summary.get("llm") or {}
+    m["llm_calls"] = int(llm.get("calls", 0))
+    m["tokens"] = int(llm.get("tokens_in", 0)) + int(llm.get("tokens_out", 0))
+    m["llm_errors"] = int(llm.get("errors", 0))
+    if llm.get("cost") is not None:
+        m["cost"] = llm["cost"]
+    return m
+
+
+def make_row(
+    suite: Suite,
+    budget: str,
+    row: SuiteRow,
+    env: str,
+    seed: int,
+    *,
+    model: dict[str, Any] | None,
+    status: str,
+    metrics: dict[str, Any],
+    source: str,
+    error: str | None = None,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A result row; `settings` defaults to what the suite asks for today (a fresh run's case)."""
+    settings = settings if settings is not None else suite.settings(row, budget, env)
+    return {
+        "suite": suite.name,
+        "budget": budget,
+        "row": row.name,
+        "method": row.method,
+        "env": env,
+        "seed": seed,
+        "model": model,
+        "settings": settings,
+        "settings_hash": settings_hash(settings),
+        "status": status,
+        "error": error,
+        "metrics": metrics,
+        "source": source,
+    }
+
+
+def model_key_of(row: dict[str, Any]) -> str:
+    return (row.get("model") or {}).get("key") or "-"
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, str, str, int]:
+    return (row["row"], model_key_of(row), row["env"], int(row["seed"]))
+
+
+def read_rows(folder: Path) -> list[dict[str, Any]]:
+    """The rows of a suite's folder, the later of two with the same key winning."""
+    path = folder / RESULTS_FILE
+    if not path.is_file():
+        return []
+    rows: dict[tuple, dict[str, Any]] = {}
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            raise ValueError(f"{path} line {n}: not JSON") from None
+        rows[row_key(row)] = row
+    return list(rows.values())
+
+
+def write_rows(folder: Path, rows: list[dict[str, Any]]) -> None:
+    """Merge `rows` into the folder's store (same key: replaced), written whole through a temp file."""
+    merged = {row_key(r): r for r in read_rows(folder)}
+    for row in rows:
+        merged[row_key(row)] = row
+    folder.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(merged.values(), key=lambda r: (r["row"], model_key_of(r), r["env"], int(r["seed"])))
+    tmp = folder / (RESULTS_FILE + ".tmp")
+    tmp.write_text("".join(json.dumps(_finite(r), sort_keys=True) + "\n" for r in ordered))
+    tmp.replace(folder / RESULTS_FILE)
+
+
+def _finite(x: Any) -> Any:
+    """NaN/inf as None: JSON has neither."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
+def current(suite: Suite, budget: str, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict]]:
+    """(rows whose settings are what the suite asks for today, on the tier's seeds; the other rows)."""
+    from llm_explore.orchestration.sweep import parse_seeds
+
+    seeds = set(parse_seeds(suite.budget(budget).seeds))
+    wanted: dict[tuple[str, str], str] = {}
+    for srow in suite.rows:
+        for env in suite.row_envs(srow, budget):
+            wanted[(srow.name, env)] = settings_hash(suite.settings(srow, budget, env))
+    keep, stale = [], []
+    for row in rows:
+        ok = (
+            row.get("suite") == suite.name
+            and int(row["seed"]) in seeds
+            and wanted.get((row["row"], row["env"])) == row.get("settings_hash")
+        )
+        (keep if ok else stale).append(row)
+    return keep, stale

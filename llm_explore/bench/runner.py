@@ -1,0 +1,194 @@
+"""`llm-explore bench run`: a suite at a budget tier, through the sweep engine, for one model.
+
+The suite's folder `<root>/<suite>/<budget>/` holds
+
+    baselines/<row>-<env>-s<seed>/        runs of rows that ask no model: run once, shared by every model
+    models/<model key>/<row>-...-s<seed>/  runs of rows that ask one, per model (see identity.py)
+    results.jsonl                          one result row per run (results.py), imported grids included
+    sweep.json                             the engine's record of the last `bench run`
+    report/                                the leaderboard (leaderboard.py)
+
+Nothing here schedules: the grid becomes a `Sweep` of labelled rows, and `run_sweep` starts, resumes
+(from checkpoints) or skips each run. A run whose result row is already in `results.jsonl` with the
+settings the suite asks for (an imported grid has no run folder) is skipped too.
+
+A suite fixes the experiment: the only settings `bench run` takes are the model's (`llm.*`, the
+prompt folder) and the engine's (Ray address, CPUs per run, storage). To change a row, copy the suite
+file and run the copy (`bench run my-suite.yaml`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llm_explore.bench import results as res
+from llm_explore.bench.suite import Suite, row_uses_llm
+from llm_explore.errors import ConfigError
+
+BASELINES = "baselines"
+MODELS = "models"
+
+
+@dataclass
+class BenchRun:
+    """One `bench run`: the suite, the tier, where results live, the model and the engine's options."""
+
+    suite: Suite
+    budget: str = "smoke"
+    root: Path = Path("bench")
+    llm_overrides: list[str] = field(default_factory=list)  # `llm.*=...` items (and prompts_dir=...)
+    address: str | None = None
+    cpus_per_run: float = 1.0
+    num_cpus: int | None = None
+    llm_server: str = "shared"
+    llm_parallel: int = 4
+    only_rows: list[str] | None = None  # run just these rows (e.g. the no-LLM ones once)
+
+    @property
+    def folder(self) -> Path:
+        return suite_folder(self.root, self.suite.name, self.budget)
+
+
+def suite_folder(root: Path, suite: str, budget: str) -> Path:
+    return Path(root) / suite / budget
+
+
+def check_llm_overrides(items: list[str]) -> list[str]:
+    """Only the model's settings: a suite's rows are its experiment."""
+    for item in items:
+        key = item.split("=", 1)[0].strip()
+        if "=" not in item or not (key.startswith("llm.") or key == "prompts_dir"):
+            raise ConfigError(
+                f"bench run takes only the model's settings (llm.*=..., prompts_dir=...), got {item!r}; "
+                "to change the experiment, copy the suite file and run the copy"
+            )
+    return items
+
+
+def model_identity(bench: BenchRun) -> dict[str, Any] | None:
+    """The identity of the model the LLM rows will ask (None when no row asks one)."""
+    from llm_explore.bench.identity import llm_identity
+    from llm_explore.config import load_config
+
+    rows = [r for r in bench.suite.rows if bench.only_rows is None or r.name in bench.only_rows]
+    if not any(row_uses_llm(r) for r in rows):
+        return None
+    cfg = load_config(None, check_llm_overrides(list(bench.llm_overrides)))
+    return llm_identity(cfg.llm, cfg.prompts_dir, bench.suite.prompts)
+
+
+def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
+    """(the Sweep, its jobs): the suite's grid for this model, every run's config checked."""
+    from llm_explore.methods.registry import get_method
+    from llm_explore.orchestration.sweep import Sweep, SweepRow, parse_seeds, plan
+
+    suite, tier = bench.suite, bench.budget
+    suite.budget(tier)  # an unknown tier fails here
+    if bench.only_rows:
+        unknown = [r for r in bench.only_rows if r not in {row.name for row in suite.rows}]
+        if unknown:
+            raise ConfigError(f"suite {suite.name} has no row(s) {', '.join(unknown)}")
+    sweep_rows = []
+    for row in suite.rows:
+        if bench.only_rows is not None and row.name not in bench.only_rows:
+            continue
+        uses_llm = row_uses_llm(row)
+        overrides = list(suite.row_overrides(row, tier))
+        steps = suite.row_steps(row, tier)
+        if steps is not None and get_method(row.method).runner is None:
+            overrides.insert(0, f"learner.total_steps={steps}")
+        if uses_llm:
+            assert identity is not None
+            overrides += list(bench.llm_overrides)
+        folder = f"{MODELS}/{identity['key']}" if uses_llm and identity else BASELINES
+        sweep_rows.append(
+            SweepRow(
+                label=row.name,
+                method=row.method,
+                overrides=overrides,
+                folder=folder,
+                envs=suite.row_envs(row, tier),
+            )
+        )
+    sweep = Sweep(
+        methods=[r.method for r in sweep_rows],
+        envs=list(suite.budget(tier).envs or suite.envs),
+        seeds=parse_seeds(suite.budget(tier).seeds),
+        out=str(bench.folder),
+        rows=sweep_rows,
+        address=bench.address,
+        cpus_per_run=bench.cpus_per_run,
+        num_cpus=bench.num_cpus,
+        llm_server=bench.llm_server,
+        llm_parallel=bench.llm_parallel,
+    )
+    jobs = plan(sweep)
+    # A result already in the store with today's settings and no run folder (an imported grid): skip.
+    stored = {res.row_key(r): r for r in res.current(suite, tier, res.read_rows(bench.folder))[0]}
+    for job in jobs:
+        key = (job.label, _job_model_key(job, identity), job.env, job.seed)
+        row = stored.get(key)
+        if job.action == "start" and row is not None and row["status"] in _FINISHED:
+            job.action, job.status = "skip", row["status"]
+    return sweep, jobs
+
+
+_FINISHED = ("complete", "solved", "stopped", "budget")
+
+
+def _job_model_key(job, identity: dict[str, Any] | None) -> str:
+    return identity["key"] if identity and f"/{MODELS}/" in job.run_dir.replace("\\", "/") else "-"
+
+
+def run_bench(bench: BenchRun, on_event: Callable[..., None] | None = None):
+    """Run (start, resume, skip) the suite's grid for this model; record each run's result row.
+    Returns (jobs, identity)."""
+    from llm_explore.orchestration.sweep import run_sweep
+
+    identity = model_identity(bench)
+    sweep, jobs = plan_bench(bench, identity)
+    try:
+        jobs = run_sweep(sweep, jobs=jobs, on_event=on_event)
+    finally:
+        record(bench, jobs, identity)  # also after Ctrl-C: what finished is kept
+    return jobs, identity
+
+
+def record(bench: BenchRun, jobs, identity: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """A result row for every run of `jobs` that has a folder, merged into results.jsonl."""
+    import json
+
+    rows = []
+    for job in jobs:
+        run_dir = Path(job.run_dir)
+        summary_path = run_dir / "summary.json"
+        srow = bench.suite.row(job.label)
+        model = identity if f"/{MODELS}/" in str(run_dir) else None
+        if summary_path.is_file():
+            summary = json.loads(summary_path.read_text())
+            status = job.status if job.status in ("failed", "interrupted") else summary.get("status", "complete")
+            metrics = res.run_metrics(run_dir, summary)
+        elif job.status in ("failed", "interrupted"):
+            status, metrics = job.status, {}
+        else:
+            continue  # skipped for a stored row, or never started
+        rows.append(
+            res.make_row(
+                bench.suite,
+                bench.budget,
+                srow,
+                job.env,
+                job.seed,
+                model=model,
+                status=status,
+                metrics=metrics,
+                source=f"run:{run_dir.relative_to(bench.folder).as_posix()}",
+                error=job.error,
+            )
+        )
+    if rows:
+        res.write_rows(bench.folder, rows)
+    return rows

@@ -1,0 +1,1 @@
+"""The shipped bench suites (YAML files; `llm-explore bench list`)."""
