@@ -53,7 +53,15 @@ def _values_by_env(rows: list[dict[str, Any]], metric: str) -> dict[str, list[fl
     return dict(out)
 
 
-def _cell(metric: str, by_env: dict[str, list[float]]) -> dict[str, Any]:
+def _mean_ci(tasks: list[np.ndarray]) -> tuple[float, float, float]:
+    """(mean, low, high) over runs with a stratified bootstrap interval (strata: the envs)."""
+    point = float(np.mean(np.concatenate(tasks)))
+    boot = stats.stratified_resample(tasks, stats.DEFAULT_REPS, np.random.default_rng(0)).mean(axis=1)
+    low, high = stats.interval(boot)
+    return point, float(low), float(high)
+
+
+def _cell(metric: str, by_env: dict[str, list[float]], aggregate: str = "iqm") -> dict[str, Any]:
     values = [v for vs in by_env.values() for v in vs]
     if not values:
         return {"n": 0}
@@ -63,11 +71,13 @@ def _cell(metric: str, by_env: dict[str, list[float]]) -> dict[str, Any]:
         return {"n": len(values), "reached": len(reached), "median": None if med >= NOT_REACHED else med}
     if metric in PER_RUN:
         return {"n": len(values), "mean": float(np.mean(values))}
-    tasks = [np.asarray(v) for v in by_env.values()]
+    tasks = [np.asarray(v, dtype=float) for v in by_env.values()]
+    # "iqm" names the statistic the suite aggregates with (its `aggregate`: iqm or mean), kept under one key
     if len(values) >= stats.MIN_RUNS:
-        point, low, high = stats.iqm_ci(tasks)
-        return {"n": len(values), "iqm": point, "low": low, "high": high}
-    return {"n": len(values), "iqm": float(stats.iqm(np.asarray(values)))}
+        point, low, high = _mean_ci(tasks) if aggregate == "mean" else stats.iqm_ci(tasks)
+        return {"n": len(values), "iqm": point, "low": low, "high": high, "stat": aggregate}
+    point = float(np.mean(values)) if aggregate == "mean" else float(stats.iqm(np.asarray(values)))
+    return {"n": len(values), "iqm": point, "stat": aggregate}
 
 
 def build(suite: Suite, budget: str, rows: list[dict[str, Any]], models: list[str] | None = None) -> dict[str, Any]:
@@ -97,7 +107,7 @@ def build(suite: Suite, budget: str, rows: list[dict[str, Any]], models: list[st
             "metrics": {},
         }
         for metric in dict.fromkeys([suite.primary, *suite.metrics, *PER_RUN]):
-            cell = _cell(metric, _values_by_env(ok, metric))
+            cell = _cell(metric, _values_by_env(ok, metric), suite.aggregate)
             if cell["n"]:
                 entry["metrics"][metric] = cell
         entry["_scores"] = _values_by_env(ok, suite.primary)
@@ -110,6 +120,7 @@ def build(suite: Suite, budget: str, rows: list[dict[str, Any]], models: list[st
         "budget": budget,
         "primary": suite.primary,
         "metrics": suite.metrics,
+        "aggregate": suite.aggregate,
         "baseline": baseline["row"] if baseline else None,
         "rows": entries,
         "left_out": {
@@ -191,7 +202,8 @@ def markdown(board: dict[str, Any]) -> str:
     lines = [
         f"### {board['suite']} ({board['budget']})",
         "",
-        f"IQM [95% stratified bootstrap interval] over seeds and envs; frames as median (runs reached). "
+        f"{'IQM' if board.get('aggregate', 'iqm') == 'iqm' else 'Mean'} [95% stratified bootstrap interval] "
+        "over seeds and envs; frames as median (runs reached). "
         f"P(> {board['baseline']}): probability that the row beats the best no-LLM row on "
         f"{board['primary']}. LLM calls, tokens and wall time are means per run.",
         "",

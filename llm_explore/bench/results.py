@@ -159,18 +159,17 @@ def _finite(x: Any) -> Any:
 
 def current(suite: Suite, budget: str, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict]]:
     """(rows whose settings are what the suite asks for today, on the tier's seeds; the other rows)."""
-    from llm_explore.orchestration.sweep import parse_seeds
-
-    seeds = set(parse_seeds(suite.budget(budget).seeds))
     wanted: dict[tuple[str, str], str] = {}
+    seeds: dict[str, set[int]] = {}
     for srow in suite.rows:
+        seeds[srow.name] = set(suite.row_seeds(srow, budget))
         for env in suite.row_envs(srow, budget):
             wanted[(srow.name, env)] = settings_hash(suite.settings(srow, budget, env))
     keep, stale = [], []
     for row in rows:
         ok = (
             row.get("suite") == suite.name
-            and int(row["seed"]) in seeds
+            and int(row["seed"]) in seeds.get(row["row"], set())
             and wanted.get((row["row"], row["env"])) == row.get("settings_hash")
         )
         (keep if ok else stale).append(row)

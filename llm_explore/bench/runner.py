@@ -111,12 +111,13 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
                 overrides=overrides,
                 folder=folder,
                 envs=suite.row_envs(row, tier),
+                seeds=suite.row_seeds(row, tier),
             )
         )
     sweep = Sweep(
         methods=[r.method for r in sweep_rows],
         envs=list(suite.budget(tier).envs or suite.envs),
-        seeds=parse_seeds(suite.budget(tier).seeds),
+        seeds=parse_seeds(suite.budget(tier).seeds or "0-2"),
         out=str(bench.folder),
         rows=sweep_rows,
         address=bench.address,

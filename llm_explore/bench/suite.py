@@ -66,7 +66,7 @@ class BudgetTier(StrictModel):
     """One budget tier of a suite (smoke, small, paper): steps, seeds and settings of every row."""
 
     steps: int | None = Field(None, ge=1, description="learner.total_steps of PPO rows (searches: their budgets)")
-    seeds: str = Field("0-2", description="seeds, e.g. 0-4 or 0,3,7")
+    seeds: str | None = Field(None, description="seeds, e.g. 0-4 or 0,3,7 (a suite's tier: 0-2 by default)")
     set: list[str] = Field(default_factory=list, description="`--set` items for every row at this tier")
     envs: list[str] | None = Field(None, description="the suite's envs at this tier (default: all)")
 
@@ -111,6 +111,11 @@ class Suite(StrictModel):
     envs: list[str]
     primary: str
     metrics: list[str]
+    aggregate: Literal["iqm", "mean"] = Field(
+        "iqm",
+        description="statistic over runs: iqm (rliable's default), or mean where a run's score is 0/1 "
+        "(one episode, one game): an IQM of 0/1 values is 0 or 1",
+    )
     prompts: list[str] | None = Field(
         None, description="template folders that are part of a model's identity (default: all)"
     )
@@ -138,6 +143,13 @@ class Suite(StrictModel):
         """The `--set` items of a row at a tier: the row's, then the tier's, then the row's tier's."""
         own = row.budgets.get(tier)
         return [*row.set, *self.budget(tier).set, *(own.set if own else [])]
+
+    def row_seeds(self, row: SuiteRow, tier: str) -> list[int]:
+        """The row's seeds at a tier: its own tier's when it sets them, else the tier's (default 0-2)."""
+        from llm_explore.orchestration.sweep import parse_seeds
+
+        own = row.budgets.get(tier)
+        return parse_seeds((own.seeds if own and own.seeds else None) or self.budget(tier).seeds or "0-2")
 
     def row_steps(self, row: SuiteRow, tier: str) -> int | None:
         own = row.budgets.get(tier)

@@ -32,7 +32,7 @@ def list_suites() -> None:
     rows = []
     for name in suite_files():
         s = load_suite(name)
-        tiers = ", ".join(f"{t} ({b.steps or '-'} steps, seeds {b.seeds})" for t, b in s.budgets.items())
+        tiers = ", ".join(f"{t} ({b.steps or '-'} steps, seeds {b.seeds or '0-2'})" for t, b in s.budgets.items())
         rows.append([s.name, s.family, str(len(s.rows)), str(len(s.envs)), tiers])
     print_table("bench suites", ["suite", "family", "rows", "envs", "budgets"], rows)
 
@@ -56,7 +56,7 @@ def show(suite: str = typer.Argument(..., help="Suite name or .yaml file.")) -> 
     typer.echo("budgets:")
     for tier, b in s.budgets.items():
         extra = f", --set {' '.join(b.set)}" if b.set else ""
-        typer.echo(f"  {tier}: {b.steps or 'method budgets'} steps, seeds {b.seeds}{extra}")
+        typer.echo(f"  {tier}: {b.steps or 'method budgets'} steps, seeds {b.seeds or '0-2'}{extra}")
     if s.published:
         typer.echo("published (shown beside, never run):")
         for p in s.published:
