@@ -21,7 +21,7 @@
 # the committed result file), an interrupted PPO run resumes from its last checkpoint (an unfinished TextWorld/BabyAI search or episode reruns from its start), so the script
 # can be started again at any time. A lane stops at its first failing step (set -e) instead of
 # starting the next grid. Tables of every benchmark: rerun its command with --table-only
-# (ellm_crafter, deckard_crafter) or its default --results.
+# or its default --results; the Crafter grids are the `crafter` suite: llm-explore bench run crafter --budget small.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
