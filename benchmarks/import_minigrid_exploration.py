@@ -66,7 +66,15 @@ OLD_RND = "ppo-rnd before 2026-11-27: 128 features, 256-wide predictor, lr 3e-4,
 
 def settings(method: str, overrides: list[str], env: str, steps: int, **extra: Any) -> dict[str, Any]:
     """A run's settings, built as `Suite.settings` builds what a suite asks for."""
-    return {"method": method, "set": sorted([*overrides, PRESET]), "env": env, "steps": steps, **extra}
+    # Every grid ended a run at rolling success 0.9 (the tiers' stop_at_success).
+    return {
+        "method": method,
+        "set": sorted([*overrides, PRESET]),
+        "env": env,
+        "steps": steps,
+        "stop_at_success": 0.9,
+        **extra,
+    }
 
 
 def status_of(frames_to_09: int | None) -> str:

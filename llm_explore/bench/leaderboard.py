@@ -34,7 +34,7 @@ from llm_explore.learner import stats
 FINISHED = ("complete", "solved", "stopped", "budget")
 NOT_REACHED = 1e18  # a frames-to-target that was never reached, for the order statistics
 FRAMES = ("frames_to_0.5", "frames_to_0.9")
-PER_RUN = ("llm_calls", "tokens", "wall_s", "cost")  # means per run, no interval
+PER_RUN = ("llm_calls", "tokens", "wall_s", "cost", "steps_per_s")  # means per run, no interval
 
 
 def _group_name(row: dict[str, Any]) -> tuple[str, str]:

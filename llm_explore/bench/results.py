@@ -49,6 +49,8 @@ def run_metrics(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     for key in ("success_rate", "mean_return", "crafter_score", "best_score", "env_steps", "wall_s"):
         if summary.get(key) is not None:
             m[key] = summary[key]
+    if summary.get("env_steps_per_s") is not None:
+        m["steps_per_s"] = summary["env_steps_per_s"]
     for key in ("steps_to_first_success", "llm_calls_to_first_success"):
         if key in summary:
             m[key] = summary[key]

@@ -125,6 +125,7 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
         num_cpus=bench.num_cpus,
         llm_server=bench.llm_server,
         llm_parallel=bench.llm_parallel,
+        stop_at_success=suite.budget(tier).stop_at_success,
     )
     jobs = plan(sweep)
     # A result already in the store with today's settings and no run folder (an imported grid): skip.

@@ -59,6 +59,7 @@ METRICS: dict[str, bool] = {
     "tokens": False,
     "wall_s": False,
     "env_steps": True,
+    "steps_per_s": True,  # the run's whole-run env steps per second (a machine's number, not a score)
 }
 
 
@@ -69,6 +70,9 @@ class BudgetTier(StrictModel):
     seeds: str | None = Field(None, description="seeds, e.g. 0-4 or 0,3,7 (a suite's tier: 0-2 by default)")
     set: list[str] = Field(default_factory=list, description="`--set` items for every row at this tier")
     envs: list[str] | None = Field(None, description="the suite's envs at this tier (default: all)")
+    stop_at_success: float | None = Field(
+        None, gt=0, le=1, description="end a PPO run once its rolling success (100 episodes) reaches this"
+    )
 
 
 class SuiteRow(StrictModel):
@@ -165,6 +169,8 @@ class Suite(StrictModel):
         }
         if row.revision:
             settings["revision"] = row.revision
+        if self.budget(tier).stop_at_success is not None:
+            settings["stop_at_success"] = self.budget(tier).stop_at_success
         return settings
 
 
