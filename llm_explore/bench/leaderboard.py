@@ -111,6 +111,9 @@ def build(suite: Suite, budget: str, rows: list[dict[str, Any]], models: list[st
             if cell["n"]:
                 entry["metrics"][metric] = cell
         entry["_scores"] = _values_by_env(ok, suite.primary)
+        entry["per_env"] = {
+            env: _cell(suite.primary, {env: values}, suite.aggregate) for env, values in entry["_scores"].items()
+        }
         entries.append(entry)
     baseline = _best_baseline(entries, suite.primary)
     for entry in entries:
@@ -223,6 +226,13 @@ def markdown(board: dict[str, Any]) -> str:
             *[cell_text(e["metrics"].get(m)) for m in ("llm_calls", "tokens", "wall_s")],
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    envs = sorted({env for e in board["rows"] for env in e.get("per_env", {})})
+    if len(envs) > 1:
+        lines += ["", f"{board['primary']} per env:", ""]
+        lines += ["| row | model | " + " | ".join(envs) + " |", "|" + "---|" * (len(envs) + 2)]
+        for e in board["rows"]:
+            cells = [cell_text(e["per_env"].get(env)) for env in envs]
+            lines.append(f"| {e['row']} | {model_label(e)} | " + " | ".join(cells) + " |")
     if board["published"]:
         lines += [
             "",
@@ -232,7 +242,7 @@ def markdown(board: dict[str, Any]) -> str:
             "|---|---|---|---|---|",
         ]
         for p in board["published"]:
-            lines.append(f"| {p['name']} | {p['metric']} | {p['env'] or '-'} | {p['value']:g} | {p['source']} |")
+            lines.append(f"| {p['name']} | {p['metric']} | {p['env'] or '-'} | {_num(p['value'])} | {p['source']} |")
     left = board["left_out"]
     if left["other_settings"]:
         lines += [
