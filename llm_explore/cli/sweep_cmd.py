@@ -52,6 +52,13 @@ def sweep(
     stop_at_success: float | None = typer.Option(
         None, "--stop-at-success", help="End a PPO run once its rolling success (last 100 episodes) reaches this."
     ),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        help="Where the run folders live when the nodes share no filesystem: a path every node reaches or a "
+        "pyarrow URI (file:///..., s3://bucket/prefix). Each run works in a node-local copy that is uploaded "
+        "after each checkpoint and at its end; skip/resume is decided from storage; --out gets a copy at the end.",
+    ),
     config: str | None = typer.Option(None, "--config", "-c", help="YAML config for every run."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value for every run (repeatable)."),
 ) -> None:
@@ -89,6 +96,7 @@ def sweep(
         llm_server=llm_server,
         llm_parallel=llm_parallel,
         stop_at_success=stop_at_success,
+        storage=storage,
     )
     planned = plan(spec)  # every run's config is checked before anything starts or prints
     console = Console()
@@ -120,13 +128,17 @@ def sweep(
     except KeyboardInterrupt:
         typer.echo(
             f"interrupted: the runs checkpointed; `llm-explore sweep` with the same arguments and "
-            f"--out {folder} resumes them",
+            f"--out {folder}{' and --storage' if storage else ''} resumes them",
             err=True,
         )
         sys.exit(130)
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1
+    if storage:
+        from llm_explore.orchestration.storage import normalize, redact
+
+        typer.echo(f"runs stored at {redact(normalize(storage))}; copied to {folder}")
     typer.echo(f"sweep {folder}: {len(jobs)} runs, " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     typer.echo(f"report with: llm-explore report {folder}")
     if not all_finished(jobs):

@@ -17,10 +17,17 @@ actor on each node starts the embedded model with `llm_parallel` slots, and the 
 attach to it (`LLM_EXPLORE_EMBEDDED_URL`) instead of loading a model each. They keep the embedded
 backend's prompt format and cache identity, so their answers and cache entries are the same as a
 run with its own model; the SQLite cache is the node's usual one.
+
+With `storage` (a path every node reaches, or a pyarrow URI such as `s3://bucket/sweep`) the run
+folders live there instead of on the disk of whichever node ran them: each task works in a node-local
+scratch copy, downloaded before and uploaded during and after the run; the plan reads the storage copy,
+and `sweep.json` there records run folders relative to the sweep folder. `out` is then the driver's
+local copy, downloaded at the end for `report`. See `storage.py`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -35,6 +42,7 @@ from llm_explore.errors import ConfigError
 from llm_explore.learner.runs import env_slug, write_json
 from llm_explore.llm.backends.embedded import ATTACH_MODEL_ENV, ATTACH_URL_ENV
 from llm_explore.orchestration.inventory import FINISHED, is_run_folder, run_info
+from llm_explore.orchestration.storage import RunSync, Storage, download, normalize, redact
 
 SWEEP_FILE = "sweep.json"
 
@@ -61,6 +69,9 @@ class Sweep:
     stop_at_success: float | None = None
     # Labelled rows with settings of their own (a bench suite's variants); None: one row per method.
     rows: list[SweepRow] | None = None
+    # Where the run folders live (the truth) when the nodes share no filesystem: a path every node
+    # reaches or a pyarrow URI (file://, s3://, ...); `out` is then the driver's local copy. None: `out`.
+    storage: str | None = None
 
     def name(self, method: str, env: str, seed: int) -> str:
         return f"{method}-{env_slug(env)}-s{seed}"
@@ -85,6 +96,7 @@ class SweepRow:
     overrides: list[str] = field(default_factory=list)
     folder: str = ""
     envs: list[str] | None = None
+    seeds: list[int] | None = None  # the row's own seeds (default: the sweep's)
 
 
 @dataclass
@@ -95,7 +107,7 @@ class Job:
     method: str
     env: str
     seed: int
-    run_dir: str
+    run_dir: str  # with storage: relative to the sweep folder (`<row folder>/<name>`)
     action: str  # start | resume | skip
     config: dict[str, Any]  # the user's settings for this run (only explicitly set fields)
     label: str = ""  # the grid row (the method's name, or a bench suite's variant)
@@ -109,6 +121,7 @@ class Job:
     error: str | None = None
     wall_s: float | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    storage: str | None = None  # the sweep's storage URI (may hold credentials: never in sweep.json)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -148,12 +161,16 @@ def plan(sweep: Sweep) -> list[Job]:
     if len(set(labels)) != len(labels):
         raise ConfigError(f"a sweep's rows need distinct labels, got {labels}")
     jobs = []
+    # With storage, start/resume/skip is decided from the storage copy: the few files run_info reads
+    # are fetched into a temporary folder (`peek`) and looked at there.
+    store = Storage(sweep.storage) if sweep.storage else None
+    peeks = tempfile.TemporaryDirectory(prefix="llmx-plan-") if store else None
     for row in rows:
         method = row.method
         spec = get_method(method)
         out = str(Path(sweep.out) / row.folder) if row.folder else sweep.out
         for env in row.envs if row.envs is not None else sweep.envs:
-            for seed in sweep.seeds:
+            for seed in row.seeds if row.seeds is not None else sweep.seeds:
                 name = sweep.name(row.label, env, seed)
                 base: dict[str, Any] = {"name": name, "out_dir": out, "seed": seed, "env": {"id": env}}
                 if sweep.steps is not None and spec.runner is None:
@@ -167,9 +184,15 @@ def plan(sweep: Sweep) -> list[Job]:
                     cfg = cfg.model_copy(update={"env": cfg.env.model_copy(update={"workers": workers})})
                 resolve_method_config(spec, cfg)  # a bad method section fails now, for the whole grid
                 run_dir = Path(out) / name
+                rel = f"{row.folder}/{name}" if row.folder else name
+                if store is not None and peeks is not None:
+                    probe = store.peek(rel, Path(peeks.name) / rel)
+                    run_dir = Path(rel)  # recorded relative to the sweep folder; run_job finds its copy
+                else:
+                    probe = run_dir
                 action, status = "start", "pending"
-                if is_run_folder(run_dir):
-                    info = run_info(run_dir)
+                if is_run_folder(probe):
+                    info = run_info(probe)
                     finished = info.status in FINISHED and not _wants_more_steps(info, sweep, spec)
                     action, status = ("skip", info.status) if finished else ("resume", "pending")
                 embedded = bool(spec.uses_llm) and cfg.llm.backend == "embedded"
@@ -189,8 +212,11 @@ def plan(sweep: Sweep) -> list[Job]:
                         model_path=cfg.llm.model_path,
                         stop_at_success=sweep.stop_at_success,
                         device=cfg.learner.device if spec.runner is None else "cpu",
+                        storage=store.uri if store is not None else None,
                     )
                 )
+    if peeks is not None:
+        peeks.cleanup()
     if sweep.address in (None, "", "local") and any(j.device == "cuda" for j in jobs):
         import torch
 
@@ -229,14 +255,31 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
     from llm_explore.orchestration.launch import resume_run, start_run
 
     run_dir = Path(job["run_dir"])
+    sync = None
+    if job.get("storage"):
+        # Storage: the run works in this node's scratch copy of its folder (fenced there), pulled from
+        # storage first and pushed back after each new checkpoint and at the end (see storage.py).
+        sync = RunSync(job["storage"], job["run_dir"])
+        run_dir = sync.local
+        job = {**job, "config": {**job["config"], "out_dir": str(run_dir.parent)}}  # a search's runner
     start = time.time()
     attach = _attach_url(job, node_servers)
     saved = {k: os.environ.get(k) for k in (ATTACH_URL_ENV, ATTACH_MODEL_ENV)}
     fence = None
+    result: dict[str, Any] = {}
     try:
         fence = _fence(run_dir)
-        if job["action"] == "start" and is_run_folder(run_dir):
-            job = {**job, "action": "resume"}  # the task we waited for got as far as its first checkpoint
+        if sync is not None:
+            sync.pull()
+        if is_run_folder(run_dir):
+            info = run_info(run_dir)
+            wanted = job["config"].get("learner", {}).get("total_steps")
+            if info.status in FINISHED and (wanted is None or info.total_steps is None or info.steps >= wanted):
+                # The task we waited for (a killed sweep's orphan) finished the run meanwhile.
+                summary = json.loads((run_dir / "summary.json").read_text())
+                return {"status": info.status, "wall_s": round(time.time() - start, 2), "summary": _brief(summary)}
+            if job["action"] == "start":
+                job = {**job, "action": "resume"}  # the task we waited for got as far as its first checkpoint
         (run_dir / "error.txt").unlink(missing_ok=True)
         if attach:
             os.environ[ATTACH_URL_ENV], os.environ[ATTACH_MODEL_ENV] = attach
@@ -244,15 +287,15 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
             overrides = []
             if job["config"].get("learner", {}).get("total_steps") is not None:
                 overrides.append(f"learner.total_steps={job['config']['learner']['total_steps']}")
-            summary = resume_run(run_dir, overrides=overrides or None, on_update=_stopper(job))
+            summary = resume_run(run_dir, overrides=overrides or None, on_update=_syncing(_stopper(job), sync))
         else:
             cfg = validate(RunConfig, job["config"], source=f"sweep run {job['name']}")
             spec = get_method(job["method"])
             if spec.runner is not None:
                 _, summary = spec.runner(job["method"], cfg)
             else:
-                _, summary = start_run(job["method"], cfg, run_dir=run_dir, on_update=_stopper(job))
-        return {
+                _, summary = start_run(job["method"], cfg, run_dir=run_dir, on_update=_syncing(_stopper(job), sync))
+        result = {
             "status": summary.get("status", "complete"),
             "wall_s": round(time.time() - start, 2),
             "summary": _brief(summary),
@@ -260,12 +303,23 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
         }
     except BaseException as exc:  # noqa: BLE001 - recorded, the sweep goes on
         error = f"{type(exc).__name__}: {exc}".strip()
+        text = traceback.format_exc() + "\n" + error + "\n"
+        if sync is not None:  # what is recorded names the storage without its credentials
+            error, text = sync.scrub(error), sync.scrub(text)
         if run_dir.is_dir():
-            (run_dir / "error.txt").write_text(traceback.format_exc() + "\n" + error + "\n")
-        if isinstance(exc, KeyboardInterrupt):
-            return {"status": "interrupted", "wall_s": round(time.time() - start, 2), "error": error}
-        return {"status": "failed", "wall_s": round(time.time() - start, 2), "error": error}
+            (run_dir / "error.txt").write_text(text)
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        result = {"status": status, "wall_s": round(time.time() - start, 2), "error": error}
     finally:
+        if sync is not None and sync.pulled:
+            # The final upload (after a failure or an interrupt too); a run that storage did not get
+            # has failed, whatever it did here. The scratch copy goes once storage holds the run.
+            try:
+                sync.push()
+                sync.clean()
+            except Exception as exc:  # noqa: BLE001 - recorded like a run's own failure
+                error = f"upload to {sync.storage.label} failed: {sync.scrub(f'{type(exc).__name__}: {exc}')}"
+                result = {**result, "status": "failed", "error": error}
         if fence is not None:
             fence.close()  # releases the lock
         for key, value in saved.items():
@@ -273,6 +327,19 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+    return result
+
+
+def _syncing(on_update: Callable[[dict], bool] | None, sync: RunSync | None) -> Callable[[dict], bool] | None:
+    """`on_update` that first uploads the run folder when it has a new checkpoint (storage only)."""
+    if sync is None:
+        return on_update
+
+    def hook(row: dict) -> bool:
+        sync.maybe_push()
+        return bool(on_update(row)) if on_update is not None else False
+
+    return hook
 
 
 #: A run's fence: the task that runs it holds an exclusive lock on this file for as long as it runs.
@@ -383,13 +450,16 @@ def _write_state(sweep: Sweep, jobs: list[Job], started: float, finished: bool) 
             "cpus_per_run": sweep.cpus_per_run,
             "llm_server": sweep.llm_server,
             "llm_parallel": sweep.llm_parallel,
+            **({"storage": redact(normalize(sweep.storage))} if sweep.storage else {}),  # no credentials
         },
         "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started)),
         "wall_s": round(time.time() - started, 2),
         "finished": finished,
-        "runs": [{k: v for k, v in asdict(j).items() if k not in ("config",)} for j in jobs],
+        "runs": [{k: v for k, v in asdict(j).items() if k not in ("config", "storage")} for j in jobs],
     }
     write_json(Path(sweep.out) / SWEEP_FILE, data)
+    if sweep.storage:  # storage holds the sweep: its sweep.json too (run folders relative to it)
+        Storage(sweep.storage).write_bytes(SWEEP_FILE, (Path(sweep.out) / SWEEP_FILE).read_bytes())
 
 
 def _init_ray(sweep: Sweep) -> str | None:
@@ -466,6 +536,8 @@ def run_sweep(
     todo = [j for j in jobs if j.action != "skip"]
     if not todo:
         _write_state(sweep, jobs, started, finished=True)
+        if sweep.storage:
+            download(sweep.storage, sweep.out)
         return jobs
     temp_dir = _init_ray(sweep)
     actors: list[Any] = []
@@ -512,6 +584,8 @@ def run_sweep(
         if temp_dir is not None:
             ray.shutdown()
             shutil.rmtree(temp_dir, ignore_errors=True)
+    if sweep.storage:  # the driver's local copy of the sweep, for `report` and `runs`
+        download(sweep.storage, sweep.out)
     return jobs
 
 
