@@ -6,8 +6,10 @@ From the suite's `results.jsonl` (rows with today's settings only; see `results.
   stratified bootstrap interval (strata: the envs), from `learner.stats`; frames-to-target metrics as
   the median over runs with how many reached the target (a run that never reaches it counts as not
   reached, not as missing);
-- the probability that the row improves on the best no-LLM row of the suite (the baseline with the
-  highest IQM of the primary metric), P(row > baseline) over the envs both ran, with its interval;
+- the probability that the row improves on the best no-LLM baseline: among the rows that ask no model
+  and use no privileged knowledge (`oracle: true` rows are shown but never the baseline), the one with
+  the highest statistic of the primary metric on the envs it shares with the row; P(row > baseline)
+  over those envs, with its interval;
 - LLM calls, tokens and wall time per run (and cost where a backend reports one), runs that failed;
 - performance profiles of the primary metric (PNG), and the suite's published numbers beside,
   marked as published and never mixed into the computed rows.
@@ -33,7 +35,8 @@ from llm_explore.learner import stats
 
 FINISHED = ("complete", "solved", "stopped", "budget")
 NOT_REACHED = 1e18  # a frames-to-target that was never reached, for the order statistics
-FRAMES = ("frames_to_0.5", "frames_to_0.9")
+# Metrics of a target reached at some point: None means never reached, shown as median (k/n reached).
+FRAMES = ("frames_to_0.5", "frames_to_0.9", "steps_to_first_success", "llm_calls_to_first_success")
 PER_RUN = ("llm_calls", "tokens", "wall_s", "cost", "steps_per_s")  # means per run, no interval
 
 
@@ -51,6 +54,15 @@ def _values_by_env(rows: list[dict[str, Any]], metric: str) -> dict[str, list[fl
             continue
         out[r["env"]].append(float(value))
     return dict(out)
+
+
+def strata(by_env: dict[str, list[float]]) -> list[np.ndarray]:
+    """The bootstrap's strata: one per env when every env has two runs or more; else all runs as one
+    (with one run per env, as one game per TextWorld env, resampling within envs has no spread)."""
+    tasks = [np.asarray(v, dtype=float) for v in by_env.values()]
+    if min(len(t) for t in tasks) >= 2:
+        return tasks
+    return [np.concatenate(tasks)]
 
 
 def _mean_ci(tasks: list[np.ndarray]) -> tuple[float, float, float]:
@@ -71,7 +83,7 @@ def _cell(metric: str, by_env: dict[str, list[float]], aggregate: str = "iqm") -
         return {"n": len(values), "reached": len(reached), "median": None if med >= NOT_REACHED else med}
     if metric in PER_RUN:
         return {"n": len(values), "mean": float(np.mean(values))}
-    tasks = [np.asarray(v, dtype=float) for v in by_env.values()]
+    tasks = strata(by_env)
     # "iqm" names the statistic the suite aggregates with (its `aggregate`: iqm or mean), kept under one key
     if len(values) >= stats.MIN_RUNS:
         point, low, high = _mean_ci(tasks) if aggregate == "mean" else stats.iqm_ci(tasks)
@@ -107,24 +119,31 @@ def build(suite: Suite, budget: str, rows: list[dict[str, Any]], models: list[st
             "metrics": {},
         }
         for metric in dict.fromkeys([suite.primary, *suite.metrics, *PER_RUN]):
+            if metric == "llm_calls_to_first_success" and model is None:
+                continue  # a row that asks no model has no LLM calls to count
             cell = _cell(metric, _values_by_env(ok, metric), suite.aggregate)
             if cell["n"]:
                 entry["metrics"][metric] = cell
         entry["_scores"] = _values_by_env(ok, suite.primary)
+        entry["_aggregate"] = suite.aggregate
         entry["per_env"] = {
             env: _cell(suite.primary, {env: values}, suite.aggregate) for env, values in entry["_scores"].items()
         }
         entries.append(entry)
-    baseline = _best_baseline(entries, suite.primary)
+    oracles = {row.name for row in suite.rows if row.oracle}
+    candidates = [e for e in entries if not e["uses_llm"] and e["row"] not in oracles]
+    overall = _best_baseline(candidates, suite.primary, None)
     for entry in entries:
-        entry["p_improve"] = _p_improve(entry, baseline, suite.primary) if baseline and entry is not baseline else None
+        best = _best_baseline([c for c in candidates if c is not entry], suite.primary, set(entry["_scores"]))
+        entry["baseline"] = best["row"] if best else None
+        entry["p_improve"] = _p_improve(entry, best, suite.primary) if best else None
     result = {
         "suite": suite.name,
         "budget": budget,
         "primary": suite.primary,
         "metrics": suite.metrics,
         "aggregate": suite.aggregate,
-        "baseline": baseline["row"] if baseline else None,
+        "baseline": overall["row"] if overall else None,
         "rows": entries,
         "left_out": {
             "other_settings": len(stale),
@@ -139,16 +158,19 @@ def _matches(model: dict[str, Any], wanted: list[str]) -> bool:
     return any(w in (model.get("key"), model.get("model")) or model.get("key", "").startswith(w) for w in wanted)
 
 
-def _best_baseline(entries: list[dict], primary: str) -> dict | None:
+def _best_baseline(candidates: list[dict], primary: str, envs: set[str] | None) -> dict | None:
+    """The candidate with the best statistic of `primary` over `envs` (all its envs when None), among
+    those that ran on at least one of them."""
     higher = METRICS[primary]
     best, best_value = None, None
-    for e in entries:
-        cell = e["metrics"].get(primary, {})
-        value = cell.get("iqm", cell.get("median"))
-        if e["uses_llm"] or value is None:
+    for c in candidates:
+        shared = [v for env, vs in c["_scores"].items() if envs is None or env in envs for v in vs]
+        if not shared:
             continue
+        values = np.asarray(shared, dtype=float)
+        value = float(np.mean(values)) if c.get("_aggregate") == "mean" else float(stats.iqm(values))
         if best_value is None or (value > best_value if higher else value < best_value):
-            best, best_value = e, value
+            best, best_value = c, value
     return best
 
 
@@ -157,8 +179,10 @@ def _p_improve(entry: dict, baseline: dict, primary: str) -> dict | None:
     if not envs:
         return None
     sign = 1.0 if METRICS[primary] else -1.0
-    x = [sign * np.asarray(entry["_scores"][e]) for e in envs]
-    y = [sign * np.asarray(baseline["_scores"][e]) for e in envs]
+    x = [sign * t for t in strata({e: entry["_scores"][e] for e in envs})]
+    y = [sign * t for t in strata({e: baseline["_scores"][e] for e in envs})]
+    if len(x) != len(y):  # one side has envs of a single run: both pooled
+        x, y = [np.concatenate(x)], [np.concatenate(y)]
     point, low, high = stats.probability_of_improvement_ci(x, y)
     return {"p": point, "low": low, "high": high, "envs": len(envs)}
 
@@ -197,7 +221,7 @@ def markdown(board: dict[str, Any]) -> str:
         "model",
         "runs",
         *metrics,
-        f"P(> {board['baseline'] or 'baseline'})",
+        "P(> best no-LLM)",
         "LLM calls",
         "tokens",
         "wall s",
@@ -207,7 +231,7 @@ def markdown(board: dict[str, Any]) -> str:
         "",
         f"{'IQM' if board.get('aggregate', 'iqm') == 'iqm' else 'Mean'} [95% stratified bootstrap interval] "
         "over seeds and envs; frames as median (runs reached). "
-        f"P(> {board['baseline']}): probability that the row beats the best no-LLM row on "
+        "P(> best no-LLM): probability that the row beats the best no-LLM, non-oracle row of its envs on "
         f"{board['primary']}. LLM calls, tokens and wall time are means per run.",
         "",
         "| " + " | ".join(header) + " |",
@@ -222,7 +246,7 @@ def markdown(board: dict[str, Any]) -> str:
             model_label(e),
             runs,
             *[cell_text(e["metrics"].get(m)) for m in metrics],
-            "-" if not p else f"{p['p']:.2f} [{p['low']:.2f}, {p['high']:.2f}]",
+            "-" if not p else f"{p['p']:.2f} [{p['low']:.2f}, {p['high']:.2f}] vs {e['baseline']}",
             *[cell_text(e["metrics"].get(m)) for m in ("llm_calls", "tokens", "wall_s")],
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -289,7 +313,7 @@ def write(board: dict[str, Any], folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = {"md": folder / "leaderboard.md", "json": folder / "leaderboard.json"}
     out["md"].write_text(markdown(board))
-    data = {**board, "rows": [{k: v for k, v in e.items() if k != "_scores"} for e in board["rows"]]}
+    data = {**board, "rows": [{k: v for k, v in e.items() if not k.startswith("_")} for e in board["rows"]]}
     out["json"].write_text(json.dumps(res._finite(data), indent=1, sort_keys=True) + "\n")
     png = plot(board, folder / "leaderboard.png")
     if png:

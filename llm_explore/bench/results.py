@@ -57,6 +57,9 @@ def run_metrics(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     if "solved" in summary:
         m["solved"] = float(bool(summary["solved"]))
         m.setdefault("success_rate", m["solved"])
+    robustify = summary.get("robustify")
+    if isinstance(robustify, dict) and robustify.get("eval_success_rate") is not None:
+        m["robustify_eval_success_rate"] = robustify["eval_success_rate"]
     achievements = summary.get("achievements")
     if isinstance(achievements, dict) and achievements:
         per_episode = float(sum(achievements.values()))

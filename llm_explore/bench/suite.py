@@ -60,6 +60,7 @@ METRICS: dict[str, bool] = {
     "wall_s": False,
     "env_steps": True,
     "steps_per_s": True,  # the run's whole-run env steps per second (a machine's number, not a score)
+    "robustify_eval_success_rate": True,  # IGE's robustified policy: success of its evaluation episodes
 }
 
 
@@ -89,6 +90,7 @@ class SuiteRow(StrictModel):
         default_factory=dict, description="per-tier settings of this row (its `set` adds to the tier's)"
     )
     note: str = ""
+    oracle: bool = Field(False, description="uses privileged knowledge (a true tech tree): never the baseline")
     revision: int = Field(
         0,
         ge=0,
