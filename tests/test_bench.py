@@ -205,7 +205,12 @@ def test_the_leaderboard_is_the_iqm_with_intervals_and_p_improvement_over_the_be
     rows.append(_row(suite, "ellm-shaped", envs[1], 3, 0.0, model=model, status="failed"))
     board = leaderboard.build(suite, "smoke", list({res.row_key(r): r for r in rows}.values()))
     by = {e["row"]: e for e in board["rows"]}
-    assert board["baseline"] == "ppo" and by["ppo"]["runs"] == 7 and by["ellm-shaped"]["failed"] == 1
+    assert (
+        board["baseline"] == "ppo"
+        and by["ppo"]["runs"] == 7
+        and by["ellm-shaped"]["baseline"] == "ppo"
+        and by["ellm-shaped"]["failed"] == 1
+    )
     want = stats.iqm_ci([np.array([0.1, 0.2, 0.3]), np.array([0.1, 0.2, 0.3, 0.9])])
     cell = by["ppo"]["metrics"]["success_rate"]
     assert (cell["iqm"], cell["low"], cell["high"]) == pytest.approx(want)
@@ -214,7 +219,9 @@ def test_the_leaderboard_is_the_iqm_with_intervals_and_p_improvement_over_the_be
     assert p["p"] == pytest.approx(
         stats.probability_of_improvement(x, [np.array([0.1, 0.2, 0.3]), np.array(ppo[envs[1]])])
     )
-    assert by["deckard-none"]["p_improve"]["envs"] == 1 and by["ppo"]["p_improve"] is None
+    # deckard-none ran on one env: compared there with the best other baseline; ppo with deckard-none
+    assert by["deckard-none"]["p_improve"]["envs"] == 1 and by["deckard-none"]["baseline"] == "ppo"
+    assert by["ppo"]["baseline"] == "deckard-none" and by["ppo"]["p_improve"]["envs"] == 1
     frames = by["ppo"]["metrics"]["frames_to_0.5"]
     assert frames["reached"] == 1 and frames["n"] == 7 and frames["median"] is None
     assert board["left_out"]["other_settings"] == 2  # the stale ppo row and the seed outside the tier
@@ -303,3 +310,59 @@ def test_a_suite_of_zero_one_runs_reports_the_mean_and_a_row_may_have_seeds_of_i
     rows.append(_row(suite, "ppo", ENV, 0, 1))  # seed 0 is not the row's: left out
     cell = leaderboard.build(suite, "smoke", rows)["rows"][0]["metrics"]["success_rate"]
     assert cell["n"] == 5 and cell["iqm"] == pytest.approx(0.4) and cell["low"] < 0.4 < cell["high"]
+
+
+def test_an_oracle_row_is_never_the_baseline(tmp_path):
+    suite = load_suite(
+        str(_suite_file(tmp_path, SUITE.replace("    llm: false\n", "    llm: false\n    oracle: true\n")))
+    )
+    env = ENV
+    rows = [_row(suite, "ppo", env, s, 0.2) for s in range(2)] + [
+        _row(suite, "deckard-none", env, s, 0.9) for s in range(2)
+    ]
+    board = leaderboard.build(suite, "smoke", rows)
+    by = {e["row"]: e for e in board["rows"]}
+    assert board["baseline"] == "ppo" and by["deckard-none"]["baseline"] == "ppo" and by["ppo"]["baseline"] is None
+
+
+def test_with_one_run_per_env_the_bootstrap_resamples_over_envs():
+    by_env = {f"game{i}": [float(i % 2)] for i in range(10)}  # ten games, one run each, half solved
+    cell = leaderboard._cell("solved", by_env, "mean")
+    assert cell["iqm"] == pytest.approx(0.5) and cell["low"] < 0.3 and cell["high"] > 0.7
+    two = {"a": [0.0, 1.0], "b": [1.0, 1.0]}  # two runs an env: stratified within envs
+    assert [len(t) for t in leaderboard.strata(two)] == [2, 2]
+
+
+def test_every_committed_leaderboard_is_what_its_results_give_today():
+    """The docs' result pages include bench/<suite>/<tier>/report/leaderboard.md (docs/gen_tables.py):
+    a results.jsonl or a leaderboard change without `bench report` fails here."""
+    stores = sorted((ROOT / "bench").glob("*/*/results.jsonl"))
+    assert len(stores) >= 8
+    for store in stores:
+        suite, tier = store.parts[-3], store.parts[-2]
+        board = leaderboard.build(load_suite(suite), tier, res.read_rows(store.parent))
+        committed = (store.parent / "report" / "leaderboard.md").read_text()
+        assert leaderboard.markdown(board) == committed, f"stale: llm-explore bench report {suite} --budget {tier}"
+
+
+@pytest.mark.slow
+def test_bench_run_with_storage_keeps_the_runs_there_and_the_results_on_the_driver(tmp_path):
+    path = _suite_file(
+        tmp_path,
+        SUITE.replace("MiniGrid-Empty-6x6-v0", "MiniGrid-Empty-5x5-v0").replace(
+            "envs: [minigrid:MiniGrid-Empty-5x5-v0, minigrid:MiniGrid-Empty-5x5-v0]", f"envs: [{ENV}]"
+        ),
+    )
+    store, root = tmp_path / "store", tmp_path / "root"
+    args = ["bench", "run", str(path), "--root", str(root), "--storage", f"file://{store}", "--rows", "ppo"]
+    first = _cli(*args, "--num-cpus", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert sorted(p.parent.name for p in store.glob("baselines/*/summary.json")) == [
+        f"ppo-minigrid-empty-5x5-v0-s{s}" for s in (0, 1)
+    ]
+    rows = res.read_rows(root / "mine" / "smoke")
+    assert sorted((r["seed"], r["status"], r["source"]) for r in rows) == [
+        (s, "complete", f"run:baselines/ppo-minigrid-empty-5x5-v0-s{s}") for s in (0, 1)
+    ]
+    again = _cli(*args, "--num-cpus", "2")
+    assert again.returncode == 0 and again.stdout.count("skip") == 2, again.stdout

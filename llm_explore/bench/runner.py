@@ -46,6 +46,9 @@ class BenchRun:
     llm_server: str = "shared"
     llm_parallel: int = 4
     only_rows: list[str] | None = None  # run just these rows (e.g. the no-LLM ones once)
+    # Where the run folders live when the nodes share no disk (a path or pyarrow URI; see
+    # orchestration/storage.py); the suite's folder then holds the driver's copy, results and report.
+    storage: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -126,6 +129,7 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
         llm_server=bench.llm_server,
         llm_parallel=bench.llm_parallel,
         stop_at_success=suite.budget(tier).stop_at_success,
+        storage=bench.storage,
     )
     jobs = plan(sweep)
     # A result already in the store with today's settings and no run folder (an imported grid): skip.
@@ -141,8 +145,14 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
 _FINISHED = ("complete", "solved", "stopped", "budget")
 
 
+def _in_models(run_dir: str) -> bool:
+    """A run folder of a model's rows (`.../models/<key>/<run>`, or `models/<key>/<run>` relative to
+    the suite's folder, as a sweep with storage records it)."""
+    return f"/{MODELS}/" in "/" + str(run_dir).replace("\\", "/")
+
+
 def _job_model_key(job, identity: dict[str, Any] | None) -> str:
-    return identity["key"] if identity and f"/{MODELS}/" in job.run_dir.replace("\\", "/") else "-"
+    return identity["key"] if identity and _in_models(job.run_dir) else "-"
 
 
 def run_bench(bench: BenchRun, on_event: Callable[..., None] | None = None):
@@ -166,9 +176,11 @@ def record(bench: BenchRun, jobs, identity: dict[str, Any] | None) -> list[dict[
     rows = []
     for job in jobs:
         run_dir = Path(job.run_dir)
+        if bench.storage:  # recorded relative to the suite's folder; the driver's copy is there
+            run_dir = bench.folder / run_dir
         summary_path = run_dir / "summary.json"
         srow = bench.suite.row(job.label)
-        model = identity if f"/{MODELS}/" in str(run_dir) else None
+        model = identity if _in_models(job.run_dir) else None
         if summary_path.is_file():
             summary = json.loads(summary_path.read_text())
             status = job.status if job.status in ("failed", "interrupted") else summary.get("status", "complete")

@@ -79,6 +79,12 @@ def run(
     cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="CPUs Ray reserves for each run."),
     num_cpus: int | None = typer.Option(None, "--num-cpus", help="CPUs of the local Ray instance."),
     llm_parallel: int = typer.Option(4, "--llm-parallel", help="Slots of the shared model server."),
+    storage: str | None = typer.Option(
+        None,
+        "--storage",
+        help="Where run folders live when the Ray nodes share no disk: a path every node reaches or a pyarrow "
+        "URI (s3://...); the suite's folder under --root gets a copy at the end.",
+    ),
 ) -> None:
     """Run a suite for one model: start, resume or skip each run, then write the leaderboard."""
     from rich.console import Console
@@ -107,6 +113,7 @@ def run(
         num_cpus=num_cpus,
         llm_parallel=llm_parallel,
         only_rows=[r.strip() for r in rows.split(",") if r.strip()] if rows else None,
+        storage=storage,
     )
     console = Console()
 
