@@ -170,7 +170,8 @@ def current(suite: Suite, budget: str, rows: list[dict[str, Any]]) -> tuple[list
         seeds[srow.name] = set(suite.row_seeds(srow, budget))
         for env in suite.row_envs(srow, budget):
             wanted[(srow.name, env)] = settings_hash(suite.settings(srow, budget, env))
-    keep, stale = [], []
+    keep: list[dict[str, Any]] = []
+    stale: list[dict[str, Any]] = []
     for row in rows:
         ok = (
             row.get("suite") == suite.name

@@ -136,9 +136,9 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
     stored = {res.row_key(r): r for r in res.current(suite, tier, res.read_rows(bench.folder))[0]}
     for job in jobs:
         key = (job.label, _job_model_key(job, identity), job.env, job.seed)
-        row = stored.get(key)
-        if job.action == "start" and row is not None and row["status"] in _FINISHED:
-            job.action, job.status = "skip", row["status"]
+        found = stored.get(key)
+        if job.action == "start" and found is not None and found["status"] in _FINISHED:
+            job.action, job.status = "skip", found["status"]
     return sweep, jobs
 
 
