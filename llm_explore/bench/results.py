@@ -60,7 +60,8 @@ def run_metrics(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     robustify = summary.get("robustify")
     if isinstance(robustify, dict) and robustify.get("eval_success_rate") is not None:
         m["robustify_eval_success_rate"] = robustify["eval_success_rate"]
-    achievements = summary.get("achievements")
+    # PPO's summary names the unlock rates `achievements`, TANGO's episodic one `achievement_rates`.
+    achievements = summary.get("achievements") or summary.get("achievement_rates")
     if isinstance(achievements, dict) and achievements:
         per_episode = float(sum(achievements.values()))
         m["achievements_per_episode"] = round(per_episode, 4)
