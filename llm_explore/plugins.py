@@ -11,6 +11,8 @@ A plugin's `pyproject.toml` declares them:
     echo = "my_plugin.backend:EchoBackend"  # an LLMBackend class; the entry point's name is --backend NAME
     [project.entry-points."llm_explore.prompts"]
     my_plugin = "my_plugin.prompts"         # a package (or a path) holding <method>/<name>.j2 templates
+    [project.entry-points."llm_explore.suites"]
+    my_plugin = "my_plugin.suites"          # a package (or a path) holding bench suites (<name>.yaml)
 
 Each group is loaded lazily, the first time something asks for it (`llm-explore methods` loads the
 methods, `--env` an unknown family loads the envs), and once per process. A plugin that fails to
@@ -35,7 +37,13 @@ from typing import Any
 from llm_explore.errors import ConfigError
 
 BUILTIN = "llm-explore"  # the package name shown beside built-in methods, families, backends, templates
-GROUPS = ("llm_explore.methods", "llm_explore.envs", "llm_explore.backends", "llm_explore.prompts")
+GROUPS = (
+    "llm_explore.methods",
+    "llm_explore.envs",
+    "llm_explore.backends",
+    "llm_explore.prompts",
+    "llm_explore.suites",
+)
 
 
 class PluginConflictError(ConfigError):

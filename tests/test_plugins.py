@@ -129,6 +129,26 @@ def test_example_plugin_runs_with_its_backend(example_site, tmp_path):
     assert {c["backend"] for c in calls} == {"dice"} and {c["tag"] for c in calls} == {"novelty.rate"}
 
 
+def test_example_plugin_suite_is_listed_and_benches_its_method_with_its_backend(example_site, tmp_path):
+    listed = cli("bench", "list", site=example_site, tmp=tmp_path)
+    assert listed.returncode == 0 and "novelty-rooms" in listed.stdout and "smoke" in listed.stdout, listed.stderr
+    root = tmp_path / "bench"
+    out = cli(
+        "bench", "run", "novelty-rooms", "--backend", "dice", "--root", str(root), "--num-cpus", "1",
+        site=example_site, tmp=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(line) for line in (root / "novelty-rooms" / "smoke" / "results.jsonl").read_text().splitlines()]
+    assert sorted((r["row"], r["status"]) for r in rows) == [
+        ("novelty", "complete"),
+        ("ppo", "complete"),
+        ("ppo-count", "complete"),
+    ]
+    (novelty,) = [r for r in rows if r["row"] == "novelty"]
+    assert novelty["model"]["backend"] == "dice" and set(novelty["model"]["prompts"]) == {"novelty/rate"}
+    assert novelty["metrics"]["llm_calls"] > 0 and all(r["model"] is None for r in rows if r["row"] != "novelty")
+
+
 @pytest.mark.slow
 @pytest.mark.llm
 def test_example_plugin_runs_end_to_end_with_the_embedded_model(example_site, tmp_path):

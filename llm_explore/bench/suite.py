@@ -1,7 +1,7 @@
 """Bench suites: declarative grids (rows x env ids x seeds x budget tier) that `llm-explore bench` runs.
 
-A suite is a YAML file: shipped ones live in `llm_explore/suites/`, a plugin may add a folder of its
-own (the `llm_explore.suites` entry-point group is not needed: `bench run PATH.yaml` runs any file).
+A suite is a YAML file: shipped ones live in `llm_explore/suites/`, a plugin adds a folder of its own
+through the `llm_explore.suites` entry-point group, and `bench run PATH.yaml` runs any file.
 
     name: smoke
     description: PPO and ELLM on an empty room, a few minutes on 2 cores.
@@ -185,8 +185,17 @@ def shipped_dir() -> Path:
 
 
 def suite_files() -> dict[str, Path]:
-    """name -> file of every shipped suite."""
-    return {p.stem: p for p in sorted(shipped_dir().glob("*.yaml"))}
+    """name -> file of every shipped suite and every plugin's (`llm_explore.suites` entry points: a
+    package or folder of <name>.yaml); a plugin's suite named like another is a PluginConflictError."""
+    from llm_explore import plugins
+
+    files = {p.stem: p for p in sorted(shipped_dir().glob("*.yaml"))}
+    owner = dict.fromkeys(files, plugins.BUILTIN)
+    for ep, obj in plugins.load("llm_explore.suites"):
+        for path in sorted(plugins.folder_of(obj).glob("*.yaml")):
+            plugins.check_unique("bench suite", path.stem, owner.get(path.stem), ep.package)
+            files[path.stem], owner[path.stem] = path, ep.package
+    return files
 
 
 def load_suite(name_or_path: str) -> Suite:
