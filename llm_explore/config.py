@@ -125,7 +125,8 @@ class BudgetConfig(StrictModel):
 
 
 class PPOConfig(StrictModel):
-    """PPO hyperparameters (CleanRL defaults unless noted)."""
+    """PPO hyperparameters: CleanRL's `ppo.py` defaults (`parse_args`) unless noted; its `Agent` has 64
+    hidden units and separate actor and critic MLPs, here `hidden_size` 256 and one shared trunk."""
 
     preset: str | None = Field(
         None,
@@ -166,7 +167,8 @@ class PPOConfig(StrictModel):
     hidden_size: int = Field(256, ge=8)
     heads: Literal["shared", "separate"] = Field(
         "shared",
-        description="shared: a 2-layer tanh trunk feeds the policy and value heads (CleanRL); separate: "
+        description="shared: a 2-layer tanh trunk feeds the policy and value heads (CleanRL's ppo.py has "
+        "separate 2x64 tanh actor and critic MLPs instead); separate: "
         "the policy and each value head have their own 1-layer tanh MLP over the encoder's features (torch-ac)",
     )
     init: Literal["orthogonal", "torch_ac"] = Field(

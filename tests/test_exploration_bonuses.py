@@ -448,3 +448,101 @@ def test_e3b_unit_embedding_bounds_the_bonus_by_one_over_ridge():
     assert max(raw_b) > 1.0 / ridge
     assert unit_b[3] < unit_b[2]  # a revisit still pays less than a new state
     assert unit.variant == "+unit"
+
+
+# ------------------------------------------------------------------ E3B: the reference's settings
+def _reference_std(batches: list[np.ndarray], counts: list[int] | None = None) -> float:
+    """facebookresearch/e3b `e3b_minihack/src/models.py`, `update_running_moments` + `get_running_std`,
+    written out again with its torch buffers as floats: `len(batch)` is the unroll length T of a (T, B)
+    batch (`counts` gives T where a batch is passed as its values only)."""
+    reward_sum, reward_m2, reward_count = 0.0, 0.0, 1e-8
+    for i, batch in enumerate(batches):
+        new_count = len(batch) if counts is None else counts[i]
+        new_sum = batch.sum()
+        new_mean = new_sum / new_count
+        curr_mean = reward_sum / reward_count
+        new_m2 = ((batch - new_mean) ** 2).sum() + (
+            (reward_count * new_count) / (reward_count + new_count) * (new_mean - curr_mean) ** 2
+        )
+        reward_count += new_count
+        reward_sum += new_sum
+        reward_m2 += new_m2
+    return math.sqrt(reward_m2 / reward_count)
+
+
+def _feed_rollout(shaper: E3BShaper, rollout: np.ndarray) -> float:
+    """Hand the shaper a rollout of fixed bonuses (T, num_envs) through `compute`, then its scale."""
+    n = rollout.shape[1]
+    s = states(2)
+    for row in rollout:
+        shaper.episodic = lambda batch, row=row: row.astype(np.float64)  # type: ignore[method-assign]
+        shaper.compute(step(s[:1].repeat(n, 1), s[1:].repeat(n, 1)))
+    return shaper.rollout_reward_scale()
+
+
+def _e3b_norm(reward_norm: str, num_envs: int, **cfg) -> E3BShaper:
+    torch.manual_seed(0)
+    shaper = E3BShaper(None, E3BConfig(reward_norm=reward_norm, embedding_dim=16, **cfg), n_actions=3)
+    shaper.bind(num_envs, SPECS)
+    shaper.on_episode_start(list(range(num_envs)), [{}] * num_envs)
+    return shaper
+
+
+def test_e3b_int_ref_divides_by_the_references_overcounted_std_per_batch_of_eight_envs():
+    """`reward_norm=int-ref` is the reference's moment update as written, once per group of
+    `ref_batch_size` (8) envs: its "std" is the hand-written reference's, several times the true one."""
+    rng = np.random.default_rng(0)
+    rollouts = [rng.exponential(2.0, size=(5, 16)) for _ in range(3)]  # positive, heavy-ish tail
+    ref = _e3b_norm("int-ref", 16)
+    true = _e3b_norm("int", 16)
+    for k, rollout in enumerate(rollouts, start=1):
+        scale_ref = _feed_rollout(ref, rollout)
+        scale_true = _feed_rollout(true, rollout)
+        groups = [g for r in rollouts[:k] for g in (r[:, :8], r[:, 8:])]
+        assert 1.0 / scale_ref == pytest.approx(_reference_std(groups), rel=1e-9)
+        assert 1.0 / scale_true == pytest.approx(np.concatenate([r.ravel() for r in rollouts[:k]]).std(), rel=1e-3)
+        # The reference's "std" over-counts: about sqrt(8 * (var + 49 mean^2)), here ~10x the true one.
+        assert 5 < scale_true / scale_ref < 30
+    assert ref.stats()["bonus_std"] == pytest.approx(1.0 / scale_ref)
+    assert ref.variant == "+refnorm"
+
+
+def test_e3b_int_ref_skips_rows_without_a_transition_but_counts_the_steps():
+    ref = _e3b_norm("int-ref", 2, ref_batch_size=2)
+    s = states(2)
+    for valid in ([True, True], [False, True], [True, True]):
+        ref.episodic = lambda batch: np.array([1.0, 3.0])  # type: ignore[method-assign]
+        ref.compute(step(s[:1].repeat(2, 1), s[1:].repeat(2, 1), valid=valid))
+    scale = ref.rollout_reward_scale()
+    # The reference's batch: T = 3 steps, the five bonuses that exist (sum 11, taken about 11 / 3).
+    values = np.array([1.0, 3.0, 3.0, 1.0, 3.0])
+    assert 1.0 / scale == pytest.approx(_reference_std([values], counts=[3]), rel=1e-9)
+    assert 1.0 / scale == pytest.approx(math.sqrt(((values - 11.0 / 3) ** 2).sum() / 3), rel=1e-6)
+
+
+def test_e3b_reference_normalisation_survives_a_checkpoint():
+    rng = np.random.default_rng(1)
+    a = _e3b_norm("int-ref", 8)
+    _feed_rollout(a, rng.exponential(1.0, size=(4, 8)))
+    b = _e3b_norm("int-ref", 8)
+    b.load_state_dict(a.state_dict())
+    nxt = rng.exponential(1.0, size=(4, 8))
+    assert _feed_rollout(a, nxt) == pytest.approx(_feed_rollout(b, nxt))
+
+
+def test_e3b_layernorm_embedding_normalises_each_phi():
+    """`embedding_head=layernorm`: phi is a LayerNorm's output (per row mean 0, variance 1 at init), so
+    |phi|^2 = d for every state however large the input; the default linear head does not bound it."""
+    s = 50.0 * states(6)
+    ln, lin = e3b(seed=5, embedding_head="layernorm"), e3b(seed=5)
+    assert any(isinstance(m, torch.nn.LayerNorm) for m in ln.model.modules())
+    assert not any(isinstance(m, torch.nn.LayerNorm) for m in lin.model.modules())
+    with torch.no_grad():
+        phi, raw = ln.model({"obs": s}), lin.model({"obs": s})
+    d = ln.cfg.embedding_dim
+    assert torch.allclose(phi.mean(-1), torch.zeros(len(s)), atol=1e-5)
+    assert torch.allclose((phi**2).sum(-1), torch.full((len(s),), float(d)), rtol=1e-3)
+    assert (raw**2).sum(-1).max() > 4 * d
+    bonus = ln.compute(step(s[:1], s[1:2]))[0]
+    assert 0 < bonus <= d / ln.cfg.ridge  # b = phi^T C^-1 phi <= |phi|^2 / ridge
+    assert ln.variant == "+ln"

@@ -5,7 +5,8 @@ Why not Gymnasium's `AsyncVectorEnv`: it starts one process per sub-env, so 16 M
 2-core machine pay 16 pipe round trips and a context switch each per step, which costs more than the
 step itself. Here `workers` processes (one per spare core) each own a contiguous slice of the
 sub-envs and step it in a plain loop, while the learner's process steps the first slice itself (as
-torch-ac's `ParallelEnv` steps env 0): one vector step is one round trip per worker, and the
+torch-ac's `ParallelEnv` steps env 0:
+`torch_ac/utils/penv.py`, `ParallelEnv.step`): one vector step is one round trip per worker, and the
 learner's process does work instead of waiting. The workers sleep while the learner runs the policy
 and the PPO update.
 

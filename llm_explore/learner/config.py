@@ -1,6 +1,7 @@
 """Config section `learner` of a run: every PPO hyperparameter in one place.
 
-Defaults are CleanRL's `ppo.py` unless noted. Some values suit one environment family better than
+Defaults are CleanRL's `ppo.py` (`parse_args`) unless noted (its `Agent`: 64 hidden units, separate
+actor and critic; here 256 and a shared trunk, `PPOConfig`). Some values suit one environment family better than
 another (a MiniGrid grid wants more envs and a higher learning rate than Crafter's 10,000-step
 episodes), so `FAMILY_PRESETS` fills in per-family values for every field the user did not set
 explicitly (in YAML, `--set` or a CLI option). A method may also ask for its own defaults (ELLM wants

@@ -7,15 +7,29 @@ embeddings so far:
 
 computed with C_t *before* phi(s_{t+1}) is added, then C^{-1} takes a rank-one (Sherman-Morrison)
 update. C resets at every episode start and the reset state's embedding enters C without a bonus,
-as in the reference actor loop (facebookresearch/e3b, `src/utils.py::act`: `cov_inverse = I / ridge`,
-bonus then update, `b = 0` on an episode's first step). The embedding phi is trained only by an
+as in the reference actor loop (facebookresearch/e3b, `e3b_minihack/src/utils.py::act`: `cov_inverse =
+I / ridge`, bonus then update, `b = 0` on an episode's first step). One timing difference: `act` embeds
+the state *before* the env step, so the reference pays transition t the bonus of s_t (0 for the first
+state of an episode, none for the terminal state); here transition t is paid the bonus of s_{t+1}, the
+state the action led to (the same sequence of bonuses, one step earlier). The embedding phi is trained only by an
 inverse-dynamics loss: an MLP predicts the action from (phi(s), phi(s')) (reference:
 `MinigridInverseDynamicsNet`, Linear(2d, 256) - ReLU - Linear(256, actions), Adam lr 1e-4).
-With `reward_norm = "int"` (the reference's README command) each rollout's bonuses update a running
-standard deviation of the bonuses and the rollout is divided by it (the reference does this per
-learner batch). With `clip_reward` (the reference's `--clip_rewards 1`) the task reward plus the
-weighted bonus is clipped to [-1, 1] per step: the first bonus of an episode, taken against
-C = ridge I, is tens of times a typical one, and unclipped it collapsed the policy.
+With `reward_norm = "int"` (the setting of the reference's README command, `--reward_norm int`) each
+rollout's bonuses update a running standard deviation of the bonuses (parallel-variance moments over
+every bonus value) and the rollout is divided by it. The reference divides each learner batch by the
+"std" of its own moment update (`e3b_minihack/src/algos/e3b.py::learn` calls
+`NetHackPolicyNet.update_running_moments` / `get_running_std` in `src/models.py`), which adds the
+batch's unroll length T to the count while summing T x B values (B = `--batch_size`, 8): its "std" is
+about sqrt(B * (var + (B - 1)^2 mean^2)), 3-20x the true std of E3B's bonuses, so its effective bonus at
+coefficient 1 is that much smaller. `reward_norm = "int-ref"` is that update line for line, on learner
+batches of `ref_batch_size` envs x the rollout's steps. With `clip_reward` (the reference's
+`--clip_rewards 1`, `learn`: `torch.clamp(total_rewards, -1, 1)`) the task reward plus the weighted
+bonus is clipped to [-1, 1] per step: the first bonus of an episode, taken against C = ridge I, is
+tens of times a typical one, and unclipped it collapsed the policy.
+
+phi is Linear(encoder, `embedding_dim`) by default; `embedding_head = "layernorm"` puts a LayerNorm after
+it (256-d with LayerNorm is how the authors' sample-factory code embeds, per the project's reference
+notes; the `e3b_minihack` code embeds 1,024-d after two ReLU layers, `NetHackStateEmbeddingNet`).
 
 `global_bonus` multiplies the episodic bonus by a global novelty factor, the combination "A Study of
 Global and Episodic Bonuses for Exploration in Contextual MDPs" (Henaff et al. 2023) found best:
@@ -56,13 +70,28 @@ class E3BConfig(StrictModel):
     """`method.e3b`: the elliptical episodic bonus and its global factor."""
 
     ridge: float = Field(0.1, gt=0, description="lambda of C = lambda I + sum phi phi^T (reference --ridge 0.1)")
-    embedding_dim: int = Field(256, ge=4, description="size of phi (reference 1024; see the README for why 256)")
+    embedding_dim: int = Field(256, ge=4, description="size of phi (reference 1024; docs/baselines.md says why 256)")
     learning_rate: float = Field(1e-4, gt=0, description="Adam lr of the embedding and inverse model (reference)")
     update_epochs: int = Field(4, ge=1, description="passes over each rollout for the inverse-dynamics loss")
     num_minibatches: int = Field(4, ge=1)
     max_grad_norm: float = Field(40.0, gt=0, description="gradient clip (the reference's max_grad_norm)")
-    reward_norm: Literal["int", "none"] = Field(
-        "int", description="divide the bonus by a running std of the bonuses (reference: --reward_norm int)"
+    reward_norm: Literal["int", "int-ref", "none"] = Field(
+        "int",
+        description="int: divide each rollout's bonus by the true running std of the bonuses (the "
+        "reference's --reward_norm int, with a correct moment update); int-ref: the reference's moment "
+        "update as written (count += T per T x B batch), a 'std' 3-20x larger, so a bonus 3-20x smaller; "
+        "none: no normalisation",
+    )
+    ref_batch_size: int = Field(
+        8,
+        ge=1,
+        description="reward_norm=int-ref: envs per reference learner batch (its --batch_size 8); each rollout "
+        "updates the moments once per group of this many envs, as one (steps x envs) batch",
+    )
+    embedding_head: Literal["linear", "layernorm"] = Field(
+        "linear",
+        description="phi's last layer: linear, or linear then LayerNorm (the authors' sample-factory code "
+        "embeds 256-d with LayerNorm; their e3b_minihack code 1024-d after two ReLU layers)",
     )
     clip_reward: bool = Field(
         True,
@@ -77,6 +106,34 @@ class E3BConfig(StrictModel):
         "none", description="multiply by a global factor (Henaff et al. 2023): none, count or rnd"
     )
     sofe: bool = Field(False, description="give the policy the bonus's statistics (SOFE, Castanyer et al. 2023)")
+
+
+class ReferenceMoments:
+    """The reference's running "std" of the intrinsic reward, line for line (facebookresearch/e3b,
+    `e3b_minihack/src/models.py`, `NetHackPolicyNet.update_running_moments` and `get_running_std`).
+
+    `update` takes one learner batch of shape (T, B): `len(batch)` is T, so the count grows by T while
+    the sum and the squared deviations run over all T x B values, taken about sum / T (B times their
+    mean). The "std" is then about sqrt(B * (var + (B - 1)^2 mean^2)), not the values' std."""
+
+    def __init__(self) -> None:
+        self.reward_sum, self.reward_m2, self.reward_count = 0.0, 0.0, 1e-8  # the reference's buffers
+
+    def update(self, values: np.ndarray, new_count: int) -> None:
+        """`values`: the batch's bonuses (any shape); `new_count`: its first axis, T (the reference's len)."""
+        values = np.asarray(values, dtype=np.float64)
+        new_sum = float(values.sum())
+        new_mean = new_sum / new_count
+        curr_mean = self.reward_sum / self.reward_count
+        new_m2 = float(((values - new_mean) ** 2).sum()) + (
+            (self.reward_count * new_count) / (self.reward_count + new_count) * (new_mean - curr_mean) ** 2
+        )
+        self.reward_count += new_count
+        self.reward_sum += new_sum
+        self.reward_m2 += new_m2
+
+    def std(self) -> float:
+        return math.sqrt(self.reward_m2 / self.reward_count)
 
 
 def sherman_morrison(c_inv: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -95,10 +152,11 @@ def sherman_morrison(c_inv: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 class InverseDynamics(nn.Module):
     """phi: state -> embedding; head: (phi(s), phi(s')) -> action logits."""
 
-    def __init__(self, specs: dict[str, KeySpec], n_actions: int, dim: int, hidden: int = 128):
+    def __init__(self, specs: dict[str, KeySpec], n_actions: int, dim: int, hidden: int = 128, head: str = "linear"):
         super().__init__()
         self.encoder = StateEncoder(specs, hidden)
-        self.embed = _layer_init(nn.Linear(self.encoder.out_dim, dim))
+        linear = _layer_init(nn.Linear(self.encoder.out_dim, dim))
+        self.embed: nn.Module = linear if head == "linear" else nn.Sequential(linear, nn.LayerNorm(dim))
         self.head = nn.Sequential(
             _layer_init(nn.Linear(2 * dim, 256)), nn.ReLU(), _layer_init(nn.Linear(256, n_actions), std=1.0)
         )
@@ -127,17 +185,23 @@ class E3BShaper(RewardShaper):
         self.variant = "" if self.cfg.global_bonus == "none" else f"x{self.cfg.global_bonus}"
         if self.cfg.unit_embedding:
             self.variant += "+unit"
+        if self.cfg.reward_norm == "int-ref":
+            self.variant += "+refnorm"
+        if self.cfg.embedding_head == "layernorm":
+            self.variant += "+ln"
         if self.cfg.sofe:
             self.variant += "+sofe"
         seed = ctx.seed if ctx is not None else 0
         self.rng = np.random.default_rng(seed + 3571)
         self.n_actions = n_actions
         self.rms = RunningMeanStd()
+        self.ref_moments = ReferenceMoments()  # reward_norm "int-ref"
         self.global_counts: dict[Any, int] = {}
         self.rnd: RNDShaper | None = None
         if self.cfg.global_bonus == "rnd":
             self.rnd = RNDShaper(ctx, rnd_config or method_section(ctx, "rnd", RNDConfig))
         self._pending: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]] = []
+        # Each step's bonuses, one per env, NaN where the row holds no transition.
         self._rollout_bonus: list[np.ndarray] = []
         self._episodic_rollout: list[np.ndarray] = []  # batched RND factor: each step's episodic bonus
         self._batched = False  # set by enable_batched_bonus()
@@ -148,7 +212,9 @@ class E3BShaper(RewardShaper):
         super().bind(num_envs, specs)
         if self.n_actions is None:
             raise ValueError("E3B needs the action count: the learner sets shaper.n_actions before bind()")
-        self.model = InverseDynamics(novelty_specs(specs), self.n_actions, self.cfg.embedding_dim)
+        self.model = InverseDynamics(
+            novelty_specs(specs), self.n_actions, self.cfg.embedding_dim, head=self.cfg.embedding_head
+        )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.cfg.learning_rate)
         d = self.cfg.embedding_dim
         self.c_inv = torch.eye(d).repeat(num_envs, 1, 1) / self.cfg.ridge
@@ -236,7 +302,8 @@ class E3BShaper(RewardShaper):
 
     def compute(self, batch: Transitions) -> np.ndarray:
         """episodic x global, unnormalised; `rollout_reward_scale` divides the rollout by the running
-        std of these bonuses (the reference normalises each learner batch the same way)."""
+        std of these bonuses (the reference divides each learner batch by its own running "std":
+        `reward_norm` int-ref)."""
         episodic = self.episodic(batch)
         valid = np.asarray(batch.valid, dtype=bool)
         self.last_bonus[valid] = episodic[valid]
@@ -255,7 +322,7 @@ class E3BShaper(RewardShaper):
             return np.zeros(len(batch), dtype=np.float32)  # the learner takes rollout_bonus() instead
         factor = self.global_factor(batch)
         bonus = np.where(valid, episodic * factor, 0.0)
-        self._rollout_bonus.append(bonus[valid])
+        self._rollout_bonus.append(np.where(valid, bonus, np.nan))
         if valid.any():
             self._last.update(
                 episodic=float(episodic[valid].mean()),
@@ -269,7 +336,7 @@ class E3BShaper(RewardShaper):
         episodic = np.stack(self._episodic_rollout) if self._episodic_rollout else np.zeros_like(factor)
         self._episodic_rollout = []
         bonus = np.where(valid, episodic * factor, 0.0)
-        self._rollout_bonus = [b[v] for b, v in zip(bonus, valid, strict=True)]
+        self._rollout_bonus = [np.where(v, b, np.nan) for b, v in zip(bonus, valid, strict=True)]
         active = np.flatnonzero(valid.any(axis=1))
         if len(active):  # the stats of the rollout's last step with a transition, as compute's
             t, v = active[-1], valid[active[-1]]
@@ -279,9 +346,21 @@ class E3BShaper(RewardShaper):
         return bonus.astype(np.float32)
 
     def rollout_reward_scale(self) -> float:
-        """reward_norm "int": the rollout's bonuses update the running moments, then 1 / std."""
-        values = np.concatenate(self._rollout_bonus) if self._rollout_bonus else np.zeros(0)
-        self._rollout_bonus = []
+        """reward_norm "int": the rollout's bonuses update the running moments, then 1 / std;
+        "int-ref": the reference's moment update per group of `ref_batch_size` envs, then 1 / its "std"
+        (`e3b_minihack/src/algos/e3b.py::learn`: divided only when std > 0)."""
+        steps, self._rollout_bonus = self._rollout_bonus, []
+        if self.cfg.reward_norm == "int-ref":
+            if steps:
+                grid = np.stack(steps)  # (T, num_envs)
+                for start in range(0, grid.shape[1], self.cfg.ref_batch_size):
+                    group = grid[:, start : start + self.cfg.ref_batch_size]
+                    # T counts as the reference's len(batch); the rows without a transition carry no value
+                    self.ref_moments.update(group[~np.isnan(group)], new_count=len(group))
+            std = self.ref_moments.std()
+            return 1.0 / std if std > 0 else 1.0
+        values = np.concatenate(steps) if steps else np.zeros(0)
+        values = values[~np.isnan(values)]
         if self.cfg.reward_norm != "int":
             return 1.0
         if values.size:
@@ -341,6 +420,7 @@ class E3BShaper(RewardShaper):
             "last_bonus": self.last_bonus.copy(),
             "rng": self.rng.bit_generator.state,
             "rms": vars(self.rms).copy(),
+            "ref_moments": vars(self.ref_moments).copy(),
             "global": dict(self.global_counts),
             "pending": self._pending,
             "rollout_bonus": list(self._rollout_bonus),
@@ -356,6 +436,7 @@ class E3BShaper(RewardShaper):
         self.last_bonus = np.array(state["last_bonus"])
         self.rng.bit_generator.state = state["rng"]
         vars(self.rms).update(state["rms"])
+        vars(self.ref_moments).update(state.get("ref_moments", {}))
         self.global_counts = dict(state["global"])
         self._pending = list(state["pending"])
         self._rollout_bonus = list(state["rollout_bonus"])
@@ -369,7 +450,7 @@ class E3BShaper(RewardShaper):
             "bonus": self._last["bonus"],
             "inverse_loss": self._last["loss"],
             "inverse_acc": self._last["acc"],
-            "bonus_std": math.sqrt(self.rms.var),
+            "bonus_std": self.ref_moments.std() if self.cfg.reward_norm == "int-ref" else math.sqrt(self.rms.var),
         }
         if self.cfg.global_bonus != "none":
             out["global_factor"] = self._last.get("glob", 0.0)

@@ -20,11 +20,14 @@ from llm_explore.learner.encoders import KeySpec, StateEncoder, _layer_init
 class Agent(nn.Module):
     """Actor-critic over a dict of inputs; `n_actions` discrete actions (or scored commands).
 
-    `heads="shared"` (CleanRL): a 2-layer tanh trunk whose features feed the policy and both value
-    heads. `heads="separate"` (torch-ac's ACModel): the policy and each value head have their own
+    `heads="shared"`: a 2-layer tanh trunk whose features feed the policy and both value heads (not
+    CleanRL's `ppo.py`, whose `Agent` gives actor and critic their own 2 x 64 tanh MLPs; its Atari PPO
+    shares one trunk). `heads="separate"` (torch-ac's ACModel, rl-starter-files `model.py`: actor and
+    critic each Linear(features, 64) - Tanh - Linear): the policy and each value head have their own
     1-layer tanh MLP over the encoder's features, so value errors do not move the policy's features.
     `init="torch_ac"` draws every linear layer's rows from N(0, 1) scaled to unit norm with zero bias
-    (torch-ac's `init_params`); the default is CleanRL's orthogonal init."""
+    (rl-starter-files `model.py::initialize_parameters`, from pytorch-a2c-ppo-acktr); the default is
+    CleanRL's orthogonal init (`cleanrl/ppo.py::layer_init`: gain sqrt(2), zero bias)."""
 
     def __init__(
         self,

@@ -331,7 +331,12 @@ class RNDConfig(StrictModel):
     """`method.rnd`: Random Network Distillation (Burda et al. 2018) as CleanRL's `ppo_rnd_envpool.py`
     runs it: inputs normalised by statistics from a warm-up of random steps, bonus = half the squared
     error summed over the features, divided by the running std of the discounted intrinsic return
-    (updated once per rollout)."""
+    (updated once per rollout).
+
+    Checked against vwxyzjn/cleanrl `cleanrl/ppo_rnd_envpool.py`: `RNDModel` (512 features), its
+    `parse_args` (lr 1e-4, update_proportion 0.25, int_gamma 0.99, 50 obs-norm init iterations), the
+    curiosity reward `(target - predict).pow(2).sum(1) / 2`, `RewardForwardFilter` and the once-per-rollout
+    `reward_rms.update_from_moments`; docs/baselines.md names what differs."""
 
     feature_dim: int = Field(512, ge=8, description="output size of target and predictor (CleanRL 512)")
     learning_rate: float = Field(1e-4, gt=0, description="predictor Adam lr (CleanRL 1e-4)")

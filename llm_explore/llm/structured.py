@@ -4,7 +4,8 @@ Two documented formats:
 - JSON: the first balanced `{...}` object in the answer (models often add prose or code fences),
   validated against the model; the schema sent to the server forbids extra keys.
 - Bullet lines: every line starting with "-" or "*" is an item ("- Chop tree" -> "Chop tree");
-  other non-empty lines are counted as unparsed (ELLM's reference code does the same).
+  other non-empty lines are counted as unparsed and the bullets kept. ELLM's reference parser
+  (yuqingd/ellm `text_crafter/lm.py`) is stricter: a line without "-" rejects the whole answer.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The shapers live in the learner (`llm_explore.learner.shaping`, `e3b`, `cfn`); this module only
 names them as methods, so the learner never imports the method registry. Learner defaults follow
-each bonus's reference (see the README's table of exploration bonuses).
+each bonus's reference (see the table of exploration bonuses in docs/baselines.md).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ register_method(
     learner_defaults={"ext_coef": 2.0, "int_coef": 1.0},
     sections={"rnd": RNDConfig},
 )
-# E3B's reference adds the (normalised) bonus with weight 1 to the task reward in one episodic return.
+# E3B's reference adds the (normalised) bonus with weight 1 to the task reward in one episodic return
+# (facebookresearch/e3b `e3b_minihack/src/algos/e3b.py::learn`: rewards + intrinsic_rewards *
+# intrinsic_reward_coef, discounts cut at `done`; its README command sets the coefficient to 1.0).
 register_method(
     "ppo-e3b",
     lambda ctx: E3BShaper(ctx),
