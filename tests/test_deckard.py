@@ -43,17 +43,18 @@ def test_cycle_refused_and_frontier_follows_verification():
     assert not awm.add_edge("ingredient", "table", "table")
     assert awm.refused_cycles == 2 and awm.history[-1]["change"] == "refuse_edge"
     assert awm.boundary("wood_pickaxe") == ["wood"]  # the only node whose prerequisites are verified
-    assert awm.candidates("wood_pickaxe") == ["wood"]
+    assert awm.candidates("wood_pickaxe") == ["wood", "any"]  # the reference's "any" is always a candidate
     awm.observe("wood", {}, [], [], step=5)
     assert awm.boundary("wood_pickaxe") == ["table"]
-    assert awm.candidates("wood_pickaxe") == ["table", "wood"]
+    assert awm.candidates("wood_pickaxe") == ["table", "wood", "any"]
     assert awm.subtask("wood_pickaxe", {"wood": 1}, near=[]) == "wood"  # table needs 2 wood
     assert awm.subtask("wood_pickaxe", {"wood": 2}, near=[]) == "table"
     assert awm.subtask("wood_pickaxe", {}, near=["table"]) == "wood_pickaxe"
     rng = np.random.default_rng(0)
-    assert awm.choose_goal("wood_pickaxe", rng) in ("table", "wood")
+    assert awm.choose_goal("wood_pickaxe", rng) in ("table", "wood", "any")
     awm.record_attempt("wood", True)
     awm.record_attempt("wood", False)
+    awm.record_attempt("any", False)
     assert awm.nodes["wood"].success == pytest.approx(0.9 * 0.1)
     assert awm.choose_goal("wood_pickaxe", rng) == "table"  # unvisited first
 
@@ -91,7 +92,14 @@ def _hypothesis_file(tmp_path):
 def test_scripted_crafter_sequence_verifies_and_corrects_the_graph(tmp_path):
     env = make_env("crafter")
     _, info = env.reset(seed=0)
-    cfg = DeckardConfig(hypothesis=f"file:{_hypothesis_file(tmp_path)}", target="wood_pickaxe", explore="none")
+    # The fixed order and the learned crafts (this project's earlier way): the policy makes each craft.
+    cfg = DeckardConfig(
+        hypothesis=f"file:{_hypothesis_file(tmp_path)}",
+        target="wood_pickaxe",
+        explore="none",
+        subtasks="fixed",
+        craft="learned",
+    )
     shaper = DeckardShaper(None, cfg, family="crafter")
     shaper.bind(1, {})
     assert "stick" not in shaper.awm.nodes  # purged: Crafter has no stick
@@ -178,17 +186,18 @@ def test_unpredicted_acquisition_is_added_and_tools_intersect():
 def test_subtask_timeout_lowers_success(tmp_path):
     env = make_env("crafter")
     _, info = env.reset(seed=0)
-    shaper = DeckardShaper(
-        None, DeckardConfig(hypothesis="oracle", collect_timeout=3, explore="none"), family="crafter"
-    )
+    shaper = DeckardShaper(None, DeckardConfig(hypothesis="oracle", task_timeout=3, explore="none"), family="crafter")
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
+    shaper.tasks[0].goal = "wood"  # a collect goal: a new goal after task_timeout steps on its task
+    shaper._new_subtask(0, info)
     assert shaper.goals() == ["collect wood"]
     for k in range(3):
         _, _, _, _, info = env.step(env.action_names.index("noop"))
         shaper.compute(_batch(info, k + 1))
     assert shaper.awm.nodes["wood"].visits == 1 and shaper.awm.nodes["wood"].success == 0.0
-    assert shaper.counts["subtasks_tried"] == 1 and shaper.counts["subtasks_succeeded"] == 0
+    assert shaper.counts["goals_tried"] == 1 and shaper.counts["goals_succeeded"] == 0
+    assert shaper.tasks[0].goal != "wood" or shaper.tasks[0].goal_steps == 0  # a new goal was drawn
 
 
 def test_state_dict_restores_the_graph(tmp_path):

@@ -122,19 +122,25 @@ def test_attempts_cut_by_the_episode_end_are_counted_not_failed():
     env = make_env(COOKING)
     _, info = env.reset(seed=0)
     shaper = DeckardShaper(
-        None, DeckardConfig(hypothesis="oracle", collect_timeout=3, explore="none"), family="textworld", env_id=COOKING
+        None, DeckardConfig(hypothesis="oracle", task_timeout=3, explore="none"), family="textworld", env_id=COOKING
     )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
-    first = shaper.tasks[0].subtask
+    awm = shaper.awm
+    # Two nodes obtainable with nothing (collect goals: a new goal after task_timeout steps).
+    first, second = [n for n in awm.nodes if awm.collectable(n) and not awm.nodes[n].prerequisites()][:2]
+    shaper.tasks[0].goal = first
+    shaper._new_subtask(0, info)
+    assert shaper.tasks[0].subtask == first
     step = 0
-    for _ in range(3):  # the subtask times out: a failure
+    for _ in range(3):  # the collect goal times out: a failure
         step += 1
         _, _, _, _, info = env.step("inventory")
         shaper.compute(_batch(info, step))
-    assert shaper.awm.nodes[first].visits == 1 and shaper.counts["subtasks_tried"] == 1
-    second = shaper.tasks[0].subtask
-    assert second is not None and shaper.awm.nodes[second].visits == 0
+    assert awm.nodes[first].visits == 1 and shaper.counts["goals_tried"] == 1
+    shaper.tasks[0].goal = second  # the next attempt
+    shaper._new_subtask(0, info)
+    assert shaper.tasks[0].subtask == second and awm.nodes[second].visits == 0
     for _ in range(2):  # then the episode ends two steps into the next attempt
         step += 1
         _, _, _, _, info = env.step("inventory")
@@ -143,7 +149,7 @@ def test_attempts_cut_by_the_episode_end_are_counted_not_failed():
     shaper.on_episode_start([0], [info])
     c = shaper.counts
     assert c["subtasks_cut_by_episode_end"] == 1 and c["goals_cut_by_episode_end"] == 1
-    assert c["subtasks_tried"] == 1 and c["goals_tried"] == 1  # only the timeout has a verdict
+    assert c["goals_tried"] == 1  # only the timeout has a verdict
     node = shaper.awm.nodes[second]
     assert node.visits == 0 and node.success == 0.0  # the cut attempt neither failed nor succeeded
     assert shaper.stats()["subtasks_cut_by_episode_end"] == 1.0

@@ -230,8 +230,17 @@ class CrafterAdapter(AdapterEnv):
             "inventory": dict(player.inventory),
             "achievements": dict(player.achievements),
             "player_pos": (int(player.pos[0]), int(player.pos[1])),
+            # What `make` and `place` check (crafter's Player._make / _place), for DECKARD's craft
+            # macro: the materials within world.nearby(pos, 1) and the faced cell's material (None
+            # when an object stands on it).
+            "reach": sorted(self.env._world.nearby(player.pos, 1)[0]),
+            "target": self._faced_material(player),
         }
         return obs, info
+
+    def _faced_material(self, player: Any) -> str | None:
+        material, obj = self.env._world[(int(player.pos[0] + player.facing[0]), int(player.pos[1] + player.facing[1]))]
+        return None if obj is not None else material
 
     # -------------------------------------------------------------------- gymnasium API
     def _reset(self, seed, options):

@@ -304,6 +304,7 @@ def train(
                 lr = args.learning_rate * (1.0 - (update - 1.0) / num_updates) if args.anneal_lr else args.learning_rate
                 optimizer.param_groups[0]["lr"] = lr
                 int_sum = 0.0
+                scripted = torch.zeros((args.num_steps, num_envs))  # 1: a shaper's action, not the policy's
                 waiting: list[tuple] = []  # batched bonus: each step's episode bookkeeping, done after the rollout
 
                 # (2) Rollout.
@@ -315,6 +316,18 @@ def train(
                     buf.valid[step] = torch.as_tensor(valid, dtype=torch.float32)
                     with torch.inference_mode():
                         action, logprob, v_ext, v_int = (t.cpu() for t in agent.act(_on(next_obs, device)))
+                    # A shaper's scripted action (DECKARD's craft macro, `RewardShaper.override_actions`)
+                    # replaces the policy's: the rollout stores the action taken and its log-probability
+                    # under the policy; `scripted` keeps that step out of the policy-gradient loss.
+                    taken = shaper.override_actions(action.numpy())
+                    if taken is not None:
+                        replaced = torch.as_tensor(np.asarray(taken) != action.numpy())
+                        if bool(replaced.any()):
+                            action = torch.as_tensor(np.asarray(taken), dtype=action.dtype)
+                            with torch.inference_mode():
+                                taken_out = agent.get_action_and_value(_on(next_obs, device), action.to(device))
+                            logprob = taken_out[1].cpu()
+                            scripted[step] = replaced.float()
                     buf.actions[step], buf.logprobs[step] = action, logprob
                     buf.ext_values[step], buf.int_values[step] = v_ext, v_int
 
@@ -456,6 +469,8 @@ def train(
                 advantages = combine_advantages(adv_ext, adv_int, args)
                 shaper_log = shaper.end_rollout(global_step)
                 b = flatten(buf, advantages, ret_ext, ret_int)
+                flat_scripted = scripted.reshape(-1)  # flatten's order: (step, env) rows
+                any_scripted = bool(flat_scripted.any())
 
                 # (4) PPO update on the valid samples only.
                 valid_idx = np.flatnonzero(b.valid.numpy() > 0)
@@ -482,9 +497,14 @@ def train(
                         mb_adv = b.advantages[mb]
                         if args.norm_adv and len(mb) > 1:
                             mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
-                        pg_loss = torch.max(
+                        pg_terms = torch.max(
                             -mb_adv * ratio, -mb_adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)
-                        ).mean()
+                        )
+                        if any_scripted:  # only the policy's own actions carry its gradient
+                            chosen = 1.0 - flat_scripted[mb]
+                            pg_loss = (pg_terms * chosen).sum() / chosen.sum().clamp(min=1.0)
+                        else:
+                            pg_loss = pg_terms.mean()
                         v_loss_ext = _value_loss(new_ext, b.ext_returns[mb], b.ext_values[mb], args)
                         v_loss_int = (
                             _value_loss(new_int, b.int_returns[mb], b.int_values[mb], args)

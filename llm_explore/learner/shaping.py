@@ -114,6 +114,14 @@ class RewardShaper:
         """Current goal text per env (None: no goal), read when the policy is goal-conditioned."""
         return None
 
+    def override_actions(self, actions: np.ndarray) -> np.ndarray | None:
+        """A scripted action in place of the policy's (DECKARD's craft macro), asked before every env
+        step with the actions the policy sampled. Returns the actions to take (None: the policy's).
+        The learner stores the action taken, with the policy's log-probability of it, so the
+        transition is the true one for the values and advantages; a replaced step is left out of the
+        policy-gradient loss (the policy did not choose it)."""
+        return None
+
     def enable_batched_bonus(self) -> bool:
         """The learner's offer, once before training, to take the bonus a rollout at a time. True (the
         shaper accepts): from then on `compute` only records each step (its return value is not used) and

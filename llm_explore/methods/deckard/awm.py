@@ -13,19 +13,26 @@ and a moving-average success rate (0.9 old + 0.1 new, as the reference code). An
 close a cycle is refused. Every change is appended to `history` (step, node, change, why), which
 the shaper writes to `awm_history.jsonl`.
 
-Goal choice and decomposition follow the reference code (anchors.md, "DECKARD"):
+Goal choice and decomposition (anchors.md, "DECKARD"; DeckardAgent/deckard `tech/techtree.py`):
 - `boundary(target)`: the unverified ancestors of the target (and the target) whose prerequisites
-  are all verified: the frontier to work on next.
-- `candidates(target)`: the target if it is verified, else the boundary plus the verified nodes.
-- `choose_goal`: an unvisited candidate first, else uniformly (the reference) or by success rate.
-- `subtask(goal, have)`: the first missing prerequisite that can be obtained now (tool, then
-  stations, then ingredients, recursively), or the goal itself when nothing is missing.
+  are all verified: the frontier to work on next (`TechTree._get_boundary`).
+- `candidates(target)`: the target if it is verified, else the boundary plus the verified nodes plus
+  the "any" node (`TechTree._get_candidate_nodes`; "any" is `TechTree.__init__`'s exploration node,
+  always known): with no hypothesis the frontier is empty and goals come from verified nodes and "any".
+- `choose_goal`: an unvisited candidate first, else uniformly (`TechTree.sample_goal`) or, as an
+  option of this project, by success rate.
+- `plan(goal, task, tool, have, near, rng)`: the reference's `TechTree.update_task`: keep the task
+  while it is still a missing base item, else pick at random among the missing base items (or their
+  tools), the table and the furnace, descending into a picked craft (`tool`: what the craft macro
+  builds). `subtask(goal, have)`: this project's earlier fixed order (tool, then stations, then
+  ingredients), kept as `method.deckard.subtasks=fixed`.
 
 Verification (`observe`) reads one acquisition: the node gained, what the inventory lost in that
 step (the recipe), which stations were within reach and which tools were held. The node becomes
 verified with exactly that; its hypothesized edges that experience contradicts are deleted; later
 acquisitions intersect the tool and station sets (undoing over-attribution) and keep the smaller
-ingredient counts.
+ingredient counts. (The reference verifies a node once and never revisits it: the intersection is
+this project's.)
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from typing import Any
 import numpy as np
 
 HYPOTHESIZED, VERIFIED = "hypothesized", "verified"
+ANY = "any"  # the reference's exploration goal: succeeds when any item count rises; never a graph node
 KINDS: tuple[str, ...] = ("ingredient", "tool", "station")
 
 
@@ -96,6 +104,11 @@ class AbstractWorldModel:
         self.history: list[dict[str, Any]] = []
         self.success_decay = success_decay
         self.refused_cycles = 0
+        # The reference's "any" goal (`TechTree.__init__` adds it as a known collectable): its visits
+        # and success live here, outside `nodes`, so it never shows as an edge or a plotted node.
+        self.any = Node(ANY, status=VERIFIED, source="reference")
+        # Inventories on which every unknown craft was tried in vain (`TechTree.seen_invs`).
+        self.seen_invs: list[dict[str, int]] = []
 
     # ------------------------------------------------------------------ building
     def _log(self, step: int, node: str, change: str, why: str, **extra: Any) -> None:
@@ -171,23 +184,37 @@ class AbstractWorldModel:
                 out.append(name)
         return out
 
-    def candidates(self, target: str) -> list[str]:
-        """Goals to choose from: the target once verified, else the boundary plus verified nodes."""
+    def candidates(self, target: str, with_any: bool = True) -> list[str]:
+        """Goals to choose from: the target once verified, else the boundary plus the verified nodes
+        plus "any" (`TechTree._get_candidate_nodes`: `_get_boundary()` + `get_all_nodes()`, which
+        holds the "any" node)."""
         if target in self.nodes and self.nodes[target].verified:
             return [target]
-        return list(dict.fromkeys(self.boundary(target) + sorted(self.verified())))
+        return list(dict.fromkeys(self.boundary(target) + sorted(self.verified()) + ([ANY] if with_any else [])))
 
-    def choose_goal(self, target: str, rng: np.random.Generator, mode: str = "uniform") -> str | None:
-        """An unvisited candidate first; else uniformly (`uniform`, the reference) or weighted
-        towards low success rates (`success`). None when there is nothing to choose."""
-        cands = self.candidates(target)
+    def node(self, name: str) -> Node | None:
+        """A graph node, or the "any" goal's statistics."""
+        return self.any if name == ANY else self.nodes.get(name)
+
+    def has_target(self, target: str) -> bool:
+        """`TechTree.has_target`: a frontier node not yet tried to the end. (The reference counts a
+        visit when the goal is picked and asks for at most 1; here a visit is counted when an attempt
+        ends, so the same test is 0.)"""
+        return any(self.nodes[n].visits == 0 for n in self.boundary(target))
+
+    def choose_goal(
+        self, target: str, rng: np.random.Generator, mode: str = "uniform", with_any: bool = True
+    ) -> str | None:
+        """An unvisited candidate first; else uniformly (`uniform`, the reference's `sample_goal`) or
+        weighted towards low success rates (`success`). None when there is nothing to choose."""
+        cands = self.candidates(target, with_any)
         if not cands:
             return None
-        unvisited = [c for c in cands if self.nodes[c].visits == 0]
+        unvisited = [c for c in cands if self.node(c).visits == 0]  # type: ignore[union-attr]
         if unvisited:
             return unvisited[int(rng.integers(len(unvisited)))]
         if mode == "success":
-            weights = np.array([1.0 - self.nodes[c].success + 0.05 for c in cands])
+            weights = np.array([1.0 - self.node(c).success + 0.05 for c in cands])  # type: ignore[union-attr]
             return cands[int(rng.choice(len(cands), p=weights / weights.sum()))]
         return cands[int(rng.integers(len(cands)))]
 
@@ -210,10 +237,135 @@ class AbstractWorldModel:
                 return self.subtask(item, have, near, depth + 1)
         return goal
 
+    # ------------------------------------------------------------------ the reference's decomposition
+    def collectable(self, name: str) -> bool:
+        """A node obtained without consuming anything (the reference's `collectable`): no ingredients."""
+        node = self.nodes.get(name)
+        return node is None or not node.ingredients
+
+    def missing(self, name: str, have: dict[str, int]) -> dict[str, int]:
+        """The base (collectable) items still to get for `name`, recursively through its recipe with
+        what is held (`TechNode.get_ingredients`); a collectable node is its own base item."""
+        inv = dict(have)
+
+        def rec(n: str, depth: int) -> dict[str, int]:
+            node = self.nodes.get(n)
+            if node is None or not node.ingredients or depth > len(self.nodes):
+                return {n: 1}
+            out: dict[str, int] = {}
+            for item, q in node.ingredients.items():
+                got = min(inv.get(item, 0), q)
+                inv[item] = inv.get(item, 0) - got
+                for _ in range(q - got):
+                    for k, v in rec(item, depth + 1).items():
+                        out[k] = out.get(k, 0) + v
+            return out
+
+        return rec(name, 0)
+
+    def craft_order(self, name: str, have: dict[str, int]) -> list[str]:
+        """The crafts that make `name` from what is held, in order (`TechNode.get_craft_order`)."""
+        inv = dict(have)
+
+        def rec(n: str, depth: int) -> list[str]:
+            node = self.nodes.get(n)
+            if node is None or depth > len(self.nodes):
+                return []
+            out: list[str] = []
+            for item, q in node.ingredients.items():
+                got = min(inv.get(item, 0), q)
+                inv[item] = inv.get(item, 0) - got
+                for _ in range(q - got):
+                    out += rec(item, depth + 1)
+            return out + ([n] if node.ingredients else [])
+
+        return rec(name, 0)
+
+    def _needs(self, name: str, have: dict[str, int], near: set[str]) -> str | None:
+        """What a collectable node needs first: its tool if not held (the reference), else a station
+        not within reach (this project's: MiniGrid's goal needs its door open, an event graph the
+        reference's collectables, which need only a tool, cannot say)."""
+        node = self.nodes.get(name)
+        if node is None:
+            return None
+        for tool in node.tools:
+            if have.get(tool, 0) <= 0:
+                return tool
+        for station in node.stations:
+            if station not in near:
+                return station
+        return None
+
+    def plan(
+        self,
+        goal: str,
+        task: str | None,
+        tool: str | None,
+        have: dict[str, int],
+        near: Iterable[str],
+        rng: np.random.Generator,
+    ) -> tuple[str, str | None]:
+        """(task, tool): the reference's `TechTree.update_task`, run every step.
+
+        The task stays while it is still a missing base item of the tool being built (or of the
+        goal). Otherwise, from the goal down: the candidates are the missing base items (or the tool
+        one of them needs), plus a station any craft on the way needs and is not near; one is picked
+        at random; a picked craft becomes `tool` (what the macro builds) and the descent goes on into
+        it, until a collectable obtainable now. No candidate: a random verified node (the reference:
+        "we may have the recipe wrong"), except, in Crafter's terms, a craft whose ingredients are
+        all held and whose stations are seen: that craft is the task (walk within reach; the macro or
+        the policy makes it there). The reference's crafts need no reach (its table is held)."""
+        near = set(near)
+        base = tool if tool is not None else goal
+        if task is not None and self.missing(base, have).get(task, 0) > 0 and self._needs(task, have, near) is None:
+            return task, tool
+        tool, new = None, goal
+        for _ in range(len(self.nodes) + 2):
+            if self.collectable(new) and self._needs(new, have, near) is None:
+                break
+            subgoals: set[str] = set()
+            for item in self.missing(new, have):  # base items: each, or what it needs first
+                subgoals.add(self._needs(item, have, near) or item)
+            for craft in self.craft_order(new, have):  # the table and furnace, when not near
+                subgoals.update(s for s in self.nodes[craft].stations if s not in near)
+            if not subgoals:
+                if not self.collectable(new):
+                    break  # everything held: the craft itself
+                known = sorted(self.verified())
+                if not known:
+                    break
+                new = known[int(rng.integers(len(known)))]
+            else:
+                ordered = sorted(subgoals)
+                new = ordered[int(rng.integers(len(ordered)))]
+            if not self.collectable(new):
+                tool = new
+        return new, tool
+
+    def seen_inventory(self, have: dict[str, int]) -> bool:
+        """`TechTree.check_seen_inv`: nothing held, or no more than an inventory already tried."""
+        inv = {k: v for k, v in have.items() if v > 0}
+        return not inv or any(all(q <= seen.get(n, -1) for n, q in inv.items()) for seen in self.seen_invs)
+
+    def add_seen_inventory(self, have: dict[str, int]) -> None:
+        """`TechTree.add_seen_invs`: an inventory on which every unknown craft failed; one that
+        contains a stored one grows it (later ones it contains are dropped)."""
+        inv = {k: int(v) for k, v in have.items() if v > 0}
+        found, keep = False, []
+        for seen in self.seen_invs:
+            if set(seen) <= set(inv):
+                if found:
+                    continue
+                for k, v in inv.items():
+                    seen[k] = max(seen.get(k, 0), v)
+                found = True
+            keep.append(seen)
+        self.seen_invs = keep if found else [*keep, inv]
+
     # ------------------------------------------------------------------ wake-phase bookkeeping
     def record_attempt(self, name: str, succeeded: bool, step: int = 0) -> None:
         """A goal or subtask attempt ended: visits, successes and the 0.9/0.1 success average."""
-        node = self.nodes.get(name)
+        node = self.node(name)
         if node is None:
             return
         node.visits += 1
@@ -293,6 +445,8 @@ class AbstractWorldModel:
             "nodes": [n.as_dict() for n in self.nodes.values()],
             "refused_cycles": self.refused_cycles,
             "success_decay": self.success_decay,
+            "any": self.any.as_dict(),
+            "seen_invs": [dict(x) for x in self.seen_invs],
         }
 
     @classmethod
@@ -303,6 +457,9 @@ class AbstractWorldModel:
             node.ingredients = {k: int(v) for k, v in node.ingredients.items()}
             awm.nodes[node.name] = node
         awm.refused_cycles = int(data.get("refused_cycles", 0))
+        if data.get("any"):
+            awm.any = Node(**{k: v for k, v in data["any"].items() if k in Node.__dataclass_fields__})
+        awm.seen_invs = [dict(x) for x in data.get("seen_invs") or []]
         return awm
 
     def save(self, path: str | Path, **extra: Any) -> None:

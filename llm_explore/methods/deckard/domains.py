@@ -92,6 +92,18 @@ class DeckardDomain:
     # node -> the node it is a state of ("fried red potato" -> "red potato"): rising together with
     # it, the node was picked up again, not made, and is no acquisition.
     carried_with: dict[str, str] = field(default_factory=dict)
+    # Verification of a collected item (nothing consumed): False records only its tool, as the
+    # reference (`TechTree.update_collectables`: the best pickaxe held, no table or furnace); True also
+    # the stations within reach (MiniGrid's goal needs its door open; TextWorld names its appliance).
+    collect_stations: bool = True
+    # The tools a collected item is credited with, from what is held (None: every tool held).
+    collect_tools: Callable[[dict[str, int]], list[str]] | None = None
+    # The craft macro (`method.deckard.craft=macro`): (node, have, info) -> the action id that makes
+    # the node now if the env would accept it (its true recipe held, its stations within reach),
+    # else None. None here: the family has no macro (`craftables` is then unused).
+    craft_action: Callable[[str, dict[str, int], dict[str, Any]], int | None] | None = None
+    craftables: list[str] = field(default_factory=list)  # what the macro may try to make
+    no_macro_reason: str = ""  # said when `craft=macro` runs on a family without one
 
     def label(self, node: str) -> str:
         """How the prompt names a node ("wood_pickaxe" -> "wood pickaxe")."""
@@ -184,6 +196,37 @@ def _crafter_near(info: dict[str, Any]) -> list[str]:
     return [s for s in CRAFTER_STATIONS if s in near]
 
 
+def _crafter_pickaxes(have: dict[str, int]) -> list[str]:
+    """The tools a collected item is credited with: the pickaxes held (the reference credits the best
+    pickaxe held, `TechTree.update_collectables`; a sword is never a mining tool)."""
+    return [t for t in ("wood_pickaxe", "stone_pickaxe", "iron_pickaxe") if have.get(t, 0) > 0]
+
+
+def crafter_craft_action(node: str, have: dict[str, int], info: dict[str, Any]) -> int | None:
+    """The Crafter action that makes `node` now, or None when the env would refuse it: exactly the
+    checks of crafter's `Player._make` (the true recipe held, every `nearby` station within
+    `world.nearby(pos, 1)`, which the adapter reports as `info["reach"]`) and `Player._place` (the
+    recipe held, the faced cell free and of a material the rule allows, `info["target"]`). This is
+    the reference's `_get_craft_action` (tasks/minedojo/wrappers.py: the true recipe held and the
+    table/furnace held, else None) in Crafter's terms."""
+    from crafter import constants
+
+    rules = crafter_rules()
+    if node in rules["make"]:
+        rule = rules["make"][node]
+        reach = set(info.get("reach") or ())
+        ok = all(s in reach for s in rule["nearby"])
+    elif node in CRAFTER_STATIONS:
+        rule = rules["place"][node]
+        ok = info.get("target") in rule["where"]
+    else:
+        return None
+    if not ok or any(have.get(k, 0) < v for k, v in rule["uses"].items()):
+        return None
+    verb = "make" if node in rules["make"] else "place"
+    return list(constants.actions).index(f"{verb}_{node}")
+
+
 def crafter_domain() -> DeckardDomain:
     rules = crafter_rules()
     collected = [i for r in rules["collect"].values() for i in r["receive"] if i not in CRAFTER_VITALS]
@@ -213,6 +256,10 @@ def crafter_domain() -> DeckardDomain:
         event_nodes={f"place {s}": s for s in CRAFTER_STATIONS},
         verbs=verbs,
         env_name="Crafter",
+        collect_stations=False,
+        collect_tools=_crafter_pickaxes,
+        craft_action=crafter_craft_action,
+        craftables=[*CRAFTER_STATIONS, *made],
     )
 
 
@@ -248,6 +295,9 @@ def minigrid_domain(env_id: str = "") -> DeckardDomain:
         verbs={**{k: f"pick up {k}" for k in keys}, **{d: f"open {d}" for d in doors}, "goal": "reach goal"},
         env_name="MiniGrid",
         persistent_stations=True,
+        no_macro_reason="nothing in MiniGrid is made from ingredients (no node has a recipe), so the "
+        "macro has nothing to craft; picking up a key and opening a door need the agent to face them, "
+        "which the policy learns",
         labels={
             **{d: f"the {d} opened" for d in doors},
             "goal": "the goal square reached",
@@ -388,6 +438,8 @@ def cooking_domain(game: str | Path) -> DeckardDomain:
         labels={EATEN: "the meal eaten"},
         max_tools=2,
         used=used,
+        no_macro_reason="TextWorld's actions are each state's admissible commands, not fixed ids, and "
+        "'prepare meal' needs the kitchen: the policy learns the crafts",
         carried_with={node: node.split(" ", 1)[1] for node in states},
     )
 

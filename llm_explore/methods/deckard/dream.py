@@ -1,5 +1,7 @@
 """DECKARD's dream: the language model hypothesizes the tech tree, one enumerated choice per call.
 
+(The reference code calls no model: it loads `data/codex_techtree.json`, which `file_graph` reads.)
+
 A 270M base model cannot write a whole recipe (0 of 14 ingredient sets right when asked for one) and
 says yes to almost any yes/no edge question, but it can pick one option from a short list. So for
 each item the dreamer asks, under schema-constrained decoding (a pydantic model whose one field is
@@ -172,14 +174,51 @@ def oracle_graph(domain: DeckardDomain, step: int = 0) -> AbstractWorldModel:
     return awm
 
 
+def _reference_rows(data: list, domain: DeckardDomain) -> dict[str, tuple[dict[str, int], list[str], list[str]]]:
+    """The reference's `data/codex_techtree.json` (DeckardAgent/deckard): a JSON list of nodes as
+    `TechNode.to_json` writes them, {"name", "collectable", "tool": node or "", "table", "furnace",
+    "recipe": [[node, count], ...]}, each ingredient and tool nested whole. Every node met, top level
+    or nested, gives a row (the first one met wins, as `TechTree.get_node_by_name`). The reference's
+    "crafting_table" is the family's table station (Crafter: "table")."""
+    stations = {"crafting_table": "table", "table": "table", "furnace": "furnace"}
+    known = set(domain.items)
+
+    def name_of(raw: str) -> str:
+        mapped = stations.get(raw, raw)
+        return mapped if mapped in known else raw
+
+    rows: dict[str, tuple[dict[str, int], list[str], list[str]]] = {}
+    stack = list(reversed(data))
+    while stack:
+        spec = stack.pop()
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise ValueError("expected a list of nodes with a name")
+        name = name_of(spec["name"])
+        tool = spec.get("tool") or None
+        recipe = [(part[0], int(part[1])) for part in spec.get("recipe") or []]
+        nested = [node for node, _ in recipe] + ([tool] if isinstance(tool, dict) else [])
+        if name not in rows:
+            tool_name = name_of(tool["name"] if isinstance(tool, dict) else tool) if tool else None
+            rows[name] = (
+                {name_of(node["name"]): count for node, count in recipe},
+                [tool_name] if tool_name else [],
+                [name_of(s) for s in ("crafting_table", "furnace") if spec.get("table" if s != "furnace" else s)],
+            )
+        stack.extend(reversed(nested))
+    return rows
+
+
 def file_graph(path: str | Path, domain: DeckardDomain, step: int = 0) -> AbstractWorldModel:
-    """A hypothesis from a JSON file: this project's `awm.json` ({"nodes": [...]}) or the reference
-    code's tech-tree layout ({item: {"recipe": {item: n}, "tool": item|null, "table": bool,
-    "furnace": bool}}). Items the env does not have are purged; edges are added one by one, so one
-    that would close a cycle is refused."""
+    """A hypothesis from a JSON file: this project's `awm.json` ({"nodes": [...]}), the reference
+    code's `data/codex_techtree.json` (a list of nested `TechNode` objects, `_reference_rows`), or a
+    flat object ({item: {"recipe": {item: n}, "tool": item|null, "table": bool, "furnace": bool}}).
+    Items the env does not have are purged (as `TechTree.__init__` purges unknown items from its
+    guide); edges are added one by one, so one that would close a cycle is refused."""
     data = json.loads(Path(path).read_text())
     if isinstance(data, dict) and "nodes" in data:
         rows = {n["name"]: (n.get("ingredients", {}), n.get("tools", []), n.get("stations", [])) for n in data["nodes"]}
+    elif isinstance(data, list):
+        rows = _reference_rows(data, domain)
     elif isinstance(data, dict):
         rows = {}
         for name, spec in data.items():
@@ -188,7 +227,7 @@ def file_graph(path: str | Path, domain: DeckardDomain, step: int = 0) -> Abstra
             tool = spec.get("tool")
             rows[name] = (dict(spec.get("recipe") or {}), [tool] if tool else [], stations)
     else:
-        raise ValueError("expected a JSON object")
+        raise ValueError("expected a JSON object or list")
     awm = AbstractWorldModel()
     known = set(domain.items)
     for name in rows:

@@ -1,14 +1,28 @@
 """DECKARD's wake phase as a reward shaper: choose a goal on the graph, break it into the current
-subtask, pay +1 when the subtask's item count rises, verify the graph from every acquisition.
+subtask, pay +1 when the subtask's item count rises, verify the graph from every acquisition, and
+(on Crafter) craft by a macro once the ingredients are held.
 
-Per env, the shaper keeps a goal node and its current subtask (the first missing prerequisite
-obtainable now). The policy is conditioned on the subtask text ("collect wood", "place table");
-that is the role of the reference's per-subtask adapters. A subtask or goal that runs longer than
-its timeout fails (the node's success average drops) and a new goal is chosen; one the episode end
-interrupts is only counted (`subtasks_cut_by_episode_end`; no verdict, as the reference). When
-nothing is on the frontier, or the subtask is a node never seen (its prerequisites are verified,
-the node is not: "explore until the node is reached"), the run's exploration bonus (`count` or
-`rnd`, the learner's own shapers) is paid as well.
+Per env, the shaper keeps a goal node, its current subtask and the craft being built (`tool`), as
+the reference's `TechTreeWrapper` (DeckardAgent/deckard, tasks/base/techtree_wrapper.py) keeps
+`curr_goal`, `curr_task` and `curr_tool`. Each step, in the wrapper's `step` order:
+- goals come from the frontier, the verified nodes and "any" (`AbstractWorldModel.choose_goal`), so
+  `hypothesis=none` (empty frontier) still has goals: the paper's no-LLM ablation;
+- the subtask is re-planned every step (`AbstractWorldModel.plan`, the reference's `update_task`:
+  kept while still needed, else picked at random among the missing base items, their tools, the
+  table and the furnace); `subtasks=fixed` is this project's earlier fixed order;
+- timeouts: a collect goal gets a new goal after `task_timeout` (1,000) steps on its task; a craft
+  goal re-picks its subtask after `task_timeout` and gets a new goal after `goal_timeout` (5,000);
+- `craft=macro`: the craft being built (and a craft goal) is made by a scripted action as soon as
+  the graph's ingredients are held and the env would accept it (`override_actions`; the reference's
+  `_craft`), and, while no frontier node waits (`has_target`), an unknown craft the env accepts is
+  tried on every inventory not tried before (`_try_craft_new_item`): how the no-LLM ablation finds
+  recipes. `craft=learned`: the policy must make every craft (the craft is then its subtask).
+
+The policy is conditioned on the subtask text ("collect wood", "place table"); that is the role of
+the reference's per-subtask adapters. A goal the episode end interrupts is only counted
+(`goals_cut_by_episode_end`; no verdict, as the reference). While the goal is "any", or the subtask
+is a node never seen (its prerequisites are verified, the node is not: "explore until the node is
+reached"), the run's exploration bonus (`count` or `rnd`, the learner's own shapers) is paid as well.
 
 Run folder additions: `awm.json` (the graph, rewritten after every rollout and at the end),
 `awm_history.jsonl` (every change: step, node, change, why) and `dream.jsonl` (every dream question
@@ -28,7 +42,7 @@ from pydantic import Field, field_validator
 
 from llm_explore.errors import ConfigError
 from llm_explore.learner.shaping import CountShaper, RewardShaper, RNDShaper, ShapingResult, Transitions, method_section
-from llm_explore.methods.deckard.awm import AbstractWorldModel, precision_recall
+from llm_explore.methods.deckard.awm import ANY, AbstractWorldModel, precision_recall
 from llm_explore.methods.deckard.domains import DeckardDomain, domain_for
 from llm_explore.methods.deckard.dream import Dreamer, file_graph, oracle_graph
 from llm_explore.strict_model import StrictModel
@@ -48,9 +62,23 @@ class DeckardConfig(StrictModel):
     goal_choice: Literal["uniform", "success"] = Field(
         "uniform", description="after unvisited goals: uniform (the reference code) or towards low success rates"
     )
-    collect_timeout: int = Field(1000, ge=1, description="env steps a subtask that consumes nothing may take")
-    craft_timeout: int = Field(5000, ge=1, description="env steps a subtask with ingredients may take")
-    goal_timeout: int = Field(5000, ge=1, description="env steps per goal")
+    craft: Literal["macro", "learned"] = Field(
+        "macro",
+        description="macro (the reference): a scripted action makes a craft once its ingredients are held "
+        "and tries unknown crafts on new inventories (Crafter; MiniGrid and TextWorld have no macro and "
+        "run as learned, saying why); learned: the policy must learn every craft (this project's earlier way)",
+    )
+    subtasks: Literal["random", "fixed"] = Field(
+        "random",
+        description="random (the reference's update_task): kept while needed, else a random missing base "
+        "item, tool, table or furnace; fixed: this project's earlier order (tool, station, ingredient)",
+    )
+    task_timeout: int = Field(
+        1000,
+        ge=1,
+        description="env steps on one subtask: a collect goal is given up, a craft goal re-picks its subtask",
+    )
+    goal_timeout: int = Field(5000, ge=1, description="env steps per craft goal")
     subtask_reward: float = Field(1.0, description="intrinsic reward when the subtask's item count rises")
     repay_regained: bool = Field(
         False,
@@ -86,6 +114,7 @@ class EnvTask:
 
     goal: str | None = None
     subtask: str | None = None
+    tool: str | None = None  # the craft being built on the way to the goal (the reference's curr_tool)
     goal_steps: int = 0
     subtask_steps: int = 0
     graph_version: int = 0  # length of the graph's history when the goal was chosen
@@ -145,6 +174,18 @@ class DeckardShaper(RewardShaper):
         self.have: list[dict[str, int]] = []
         self.seen: list[set[str]] = []  # nodes obtained this episode, per env
         self.paid: list[dict[str, int]] = []  # per env: the item count up to which rises were paid this episode
+        self.info: list[dict[str, Any]] = []  # per env: the latest info (the macro reads it before a step)
+        self.discover: list[bool] = []  # per env: try an unknown craft at the next step (macro)
+        self.macro = self.cfg.craft == "macro" and self.domain.craft_action is not None
+        if self.cfg.craft == "macro" and not self.macro:
+            import sys
+
+            print(
+                f"deckard: no craft macro on {self.domain.family} ({self.domain.no_macro_reason}); "
+                "the policy learns the crafts (method.deckard.craft=learned)",
+                file=sys.stderr,
+                flush=True,
+            )
         self.counts = {
             "subtasks_tried": 0,
             "subtasks_succeeded": 0,
@@ -158,6 +199,9 @@ class DeckardShaper(RewardShaper):
             "steps": 0,
             "dream_calls": 0,
             "dream_fallbacks": 0,
+            "goals_any": 0,
+            "macro_actions": 0,
+            "macro_discoveries": 0,
         }
         self._history_written = 0
         self.run_dir = Path(ctx.run_dir) if ctx is not None else None
@@ -219,6 +263,8 @@ class DeckardShaper(RewardShaper):
         self.have = [{} for _ in range(num_envs)]
         self.seen = [set() for _ in range(num_envs)]
         self.paid = [{} for _ in range(num_envs)]
+        self.info = [{} for _ in range(num_envs)]
+        self.discover = [False] * num_envs
         if not (self.ctx is not None and self.ctx.resumed):
             self.awm = self.hypothesize()
             self.hypothesis_edges = self.awm.edges()
@@ -242,6 +288,8 @@ class DeckardShaper(RewardShaper):
                 ):
                     self.awm.observe(node, {}, [], [], self._last_step, why="held or in view at the episode start")
             self.tasks[i] = EnvTask()
+            self.info[i] = info
+            self.discover[i] = False
             self._new_goal(i, info)
 
     def _cut(self, task: EnvTask) -> None:
@@ -256,18 +304,28 @@ class DeckardShaper(RewardShaper):
             self.counts["subtasks_cut_by_episode_end"] += 1
 
     def _new_goal(self, i: int, info: dict[str, Any]) -> None:
+        """`TechTreeWrapper._sample_goal`: a new goal among the frontier, the verified nodes and "any"
+        (`TechTree.sample_goal`); the task and the craft being built are dropped."""
         task = self.tasks[i]
-        boundary = self.awm.boundary(self.target)
-        target_done = self.target in self.awm.nodes and self.awm.nodes[self.target].verified
-        goal = None
-        if boundary or target_done:
-            goal = self.awm.choose_goal(self.target, self.rng, self.cfg.goal_choice)
+        goal = self.awm.choose_goal(self.target, self.rng, self.cfg.goal_choice)
         task.goal, task.goal_steps, task.graph_version = goal, 0, len(self.awm.history)
+        task.subtask, task.tool, task.subtask_steps = None, None, 0
+        if goal == ANY:
+            self.counts["goals_any"] += 1
         self._new_subtask(i, info)
 
     def _new_subtask(self, i: int, info: dict[str, Any]) -> None:
+        """`TechTreeWrapper._update_task`, every step: the subtask (and the craft being built) for the
+        goal as the inventory stands; its clock restarts when the subtask changes."""
         task = self.tasks[i]
-        sub = None if task.goal is None else self.awm.subtask(task.goal, self.have[i], self._near(i, info))
+        tool = None
+        if task.goal is None or task.goal == ANY:
+            sub = None
+        elif self.cfg.subtasks == "fixed":
+            sub = self.awm.subtask(task.goal, self.have[i], self._near(i, info))
+        else:
+            sub, tool = self.awm.plan(task.goal, task.subtask, task.tool, self.have[i], self._near(i, info), self.rng)
+        task.tool = tool
         if sub != task.subtask:
             task.subtask, task.subtask_steps = sub, 0
 
@@ -276,10 +334,6 @@ class DeckardShaper(RewardShaper):
         if self.domain.persistent_stations:
             return [s for s in self.domain.stations if s in self.seen[i]]
         return self.domain.near(info)
-
-    def _timeout(self, node: str) -> int:
-        n = self.awm.nodes.get(node)
-        return self.cfg.craft_timeout if n is not None and n.ingredients else self.cfg.collect_timeout
 
     def compute(self, batch: Transitions) -> ShapingResult:
         n = len(batch)
@@ -301,7 +355,10 @@ class DeckardShaper(RewardShaper):
                 if self.domain.used is not None:  # the action names what it used (TextWorld)
                     near, held = self.domain.used(info, before)
                 else:
-                    held = self.domain.held_tools(before)
+                    collect = self.domain.collect_tools
+                    held = collect(before) if (collect is not None and not lost) else self.domain.held_tools(before)
+                    if not (lost or self.domain.collect_stations):
+                        near = []  # a collected item is credited with its tool only (the reference)
                 for node in got:
                     self.awm.observe(node, lost, near, held, step)
                 for node in lost:  # consumed by a recipe: gaining it again is progress again
@@ -310,16 +367,17 @@ class DeckardShaper(RewardShaper):
             if got:
                 self.seen[i].update(got)
             self.have[i] = now
+            self.info[i] = info
             if self._exploring(task) and bonus is not None:
                 out[i] += self.cfg.explore_coef * float(bonus[i])
                 self.counts["explore_steps"] += 1
-            if task.goal is None:
-                if len(self.awm.history) != task.graph_version:  # the graph changed: maybe a frontier now
+            if task.goal is None:  # nothing to choose (no "any" either): wait for the graph to change
+                if len(self.awm.history) != task.graph_version:
                     self._new_goal(i, info)
                 continue
             task.goal_steps += 1
             task.subtask_steps += 1
-            if task.subtask in got:
+            if task.subtask is not None and task.subtask in got:
                 if payable:
                     out[i] += self.cfg.subtask_reward
                     self.counts["subtask_rewards"] += 1
@@ -329,31 +387,111 @@ class DeckardShaper(RewardShaper):
                 self.counts["subtasks_succeeded"] += 1
                 if task.subtask != task.goal:
                     self.awm.record_attempt(task.subtask, True, step)
-            if task.goal in got:
-                self.awm.record_attempt(task.goal, True, step)
-                self.counts["goals_tried"] += 1
-                self.counts["goals_succeeded"] += 1
-                self._new_goal(i, info)
-            elif task.subtask is not None and task.subtask_steps >= self._timeout(task.subtask):
-                self.awm.record_attempt(task.subtask, False, step)
-                self.counts["subtasks_tried"] += 1
-                if task.subtask == task.goal:
-                    self.counts["goals_tried"] += 1
-                self._new_goal(i, info)
-            elif task.goal_steps >= self.cfg.goal_timeout:
-                self.awm.record_attempt(task.goal, False, step)
-                self.counts["goals_tried"] += 1
-                self._new_goal(i, info)
-            elif got or now != before:
-                self._new_subtask(i, info)
+            self._advance(i, info, got, step)
         return ShapingResult(out)
 
+    def _advance(self, i: int, info: dict[str, Any], got: list[str], step: int) -> None:
+        """The goal's verdicts and timeouts, then the subtask re-planned: `TechTreeWrapper.step` from
+        "If we successfully obtained the current goal" to `_update_task()`."""
+        task = self.tasks[i]
+        goal = task.goal
+        assert goal is not None
+        discover = self.macro and not self.awm.has_target(self.target)
+        if goal in got or (goal == ANY and got):  # "any": any item count rose
+            self.awm.record_attempt(goal, True, step)
+            self.counts["goals_tried"] += 1
+            self.counts["goals_succeeded"] += 1
+            self.discover[i] = self.discover[i] or discover
+            self._new_goal(i, info)
+            return
+        if (goal == ANY or self.awm.collectable(goal)) and task.tool is None:  # a collect goal
+            self.discover[i] = self.discover[i] or discover
+            if task.subtask_steps >= self.cfg.task_timeout:
+                self._give_up(task, step)
+                self._new_goal(i, info)
+                return
+        else:  # a craft goal
+            if task.goal_steps >= self.cfg.goal_timeout:
+                self.discover[i] = self.discover[i] or self.macro
+                self._give_up(task, step)
+                self._new_goal(i, info)
+                return
+            if task.subtask_steps >= self.cfg.task_timeout:  # look for something else for this goal
+                if task.subtask is not None and task.subtask != goal:
+                    self.awm.record_attempt(task.subtask, False, step)
+                self.counts["subtasks_tried"] += 1
+                task.subtask, task.subtask_steps = None, 0
+        self._new_subtask(i, info)
+
+    def _give_up(self, task: EnvTask, step: int) -> None:
+        """A goal timed out: a failed attempt of the goal (and of its subtask, if another node)."""
+        assert task.goal is not None
+        if task.subtask is not None and task.subtask != task.goal:
+            self.awm.record_attempt(task.subtask, False, step)
+            self.counts["subtasks_tried"] += 1
+        self.awm.record_attempt(task.goal, False, step)
+        self.counts["goals_tried"] += 1
+
+    # ------------------------------------------------------------------ the craft macro
+    def override_actions(self, actions: np.ndarray) -> np.ndarray | None:
+        """`craft=macro`: per env, the action that makes the next craft towards the craft being built
+        (or a craft goal), or an unknown craft to try; None where the policy acts. See
+        `macro_action`."""
+        if not self.macro or not self.tasks:
+            return None
+        out = np.array(actions, copy=True)
+        changed = False
+        for i in range(len(self.tasks)):
+            action = self.macro_action(i)
+            if action is not None:
+                out[i], changed = action, True
+                self.counts["macro_actions"] += 1
+        return out if changed else None
+
+    def macro_action(self, i: int) -> int | None:
+        """The reference's `_craft` (tasks/base/techtree_wrapper.py) one action at a time: for the
+        craft being built, then a craft goal, the first craft of its craft order whose graph recipe is
+        held and whose graph stations are near (`_check_ingredients`) and that the env would accept
+        now (`domain.craft_action`, the reference's `_get_craft_action`). Else, when a discovery is
+        due, `_try_craft_new_item`: an unknown craft the env accepts, picked at random; if there is
+        none, the inventory is recorded as tried (`add_seen_invs`)."""
+        task, have, info = self.tasks[i], self.have[i], self.info[i]
+        craft_action = self.domain.craft_action
+        assert craft_action is not None
+        if task.goal is None:
+            return None
+        near = set(self._near(i, info))
+        targets = [task.tool] if task.tool is not None else []
+        if task.goal != ANY and not self.awm.collectable(task.goal):
+            targets.append(task.goal)
+        for node in targets:
+            for craft in self.awm.craft_order(node, have):
+                if self.awm.missing(craft, have) or any(s not in near for s in self.awm.nodes[craft].stations):
+                    continue
+                action = craft_action(craft, have, info)
+                if action is not None:
+                    return action
+        if self.discover[i]:
+            self.discover[i] = False
+            if self.awm.seen_inventory(have):
+                return None
+            known = {n for n in self.awm.verified() if not self.awm.collectable(n)}
+            names = [c for c in self.domain.craftables if c not in known]
+            for k in self.rng.permutation(len(names)):
+                action = craft_action(names[int(k)], have, info)
+                if action is not None:
+                    self.counts["macro_discoveries"] += 1
+                    return action
+            self.awm.add_seen_inventory(have)
+        return None
+
     def _payable(self, i: int, node: str | None, got: list[str], before: dict[str, int], now: dict[str, int]) -> bool:
-        """Whether obtaining `node` this step pays (and if so, records the payment). The reference pays the signed
-        change of the subtask item's count (a drop costs what the re-take pays back);
-        here a drop costs nothing, so a re-take pays nothing: an item pays when its count passes the highest
-        count paid this episode (a recipe that consumes it lowers that mark), an event-only node (an opened
-        door) once per episode.
+        """Whether obtaining `node` this step pays (and if so, records the payment). The reference pays +1
+        whenever the subtask item's count rises (`TechTreeWrapper._get_reward`) and disables dropping
+        (`action["drop"] = 0` in its `step`), so a re-take never follows a drop there. MiniGrid keeps its
+        drop action, so here a re-take after a drop pays nothing: an item pays when its count passes the
+        highest count paid this episode (a recipe that consumes it lowers that mark), an event-only node
+        (an opened door) once per episode. In Crafter (no drop action) this pays exactly the reference's.
         Without this, DoorKey agents farmed 118k "successes" in 300k frames by dropping and re-taking
         the key. `repay_regained` restores paying every rise."""
         if node is None or node not in got:
@@ -368,7 +506,7 @@ class DeckardShaper(RewardShaper):
         return node not in self.seen[i]
 
     def _exploring(self, task: EnvTask) -> bool:
-        if task.goal is None:
+        if task.goal is None or task.goal == ANY:
             return True
         node = self.awm.nodes.get(task.subtask or "")
         return bool(self.cfg.explore_unverified and node is not None and not node.verified)
@@ -422,10 +560,17 @@ class DeckardShaper(RewardShaper):
             "have": [dict(h) for h in self.have],
             "seen": [sorted(x) for x in self.seen],
             "paid": [dict(p) for p in self.paid],
+            "info": [self._info_state(x) for x in self.info],
+            "discover": list(self.discover),
             "rng": self.rng.bit_generator.state,
             "counts": dict(self.counts),
             "explorer": self.explorer.state_dict() if self.explorer is not None else None,
         }
+
+    @staticmethod
+    def _info_state(info: dict[str, Any]) -> dict[str, Any]:
+        """What the macro reads of an info, for checkpoints."""
+        return {k: info[k] for k in ("inventory", "nearby", "reach", "target", "carrying") if k in info}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.awm = AbstractWorldModel.from_dict(state["awm"])
@@ -435,6 +580,8 @@ class DeckardShaper(RewardShaper):
         self.have = [dict(h) for h in state["have"]]
         self.seen = [set(x) for x in state["seen"]]
         self.paid = [dict(p) for p in state.get("paid") or [{} for _ in self.have]]
+        self.info = [dict(x) for x in state.get("info") or [{} for _ in self.have]]
+        self.discover = [bool(x) for x in state.get("discover") or [False for _ in self.have]]
         self.rng.bit_generator.state = state["rng"]
         self.counts.update(state["counts"])
         if self.explorer is not None and state.get("explorer") is not None:
