@@ -131,7 +131,7 @@ class PPOConfig(StrictModel):
     preset: str | None = Field(
         None,
         description="a named preset in place of the family's (see "
-        "llm_explore.learner.config.NAMED_PRESETS: torch-ac, minigrid-2026-11)",
+        "llm_explore.learner.config.NAMED_PRESETS: torch-ac, minigrid-2026-11, crafter-resnet)",
     )
     # --- budget and schedule
     total_steps: int = Field(100_000, ge=1, description="environment steps (frames) over all envs")
@@ -165,11 +165,23 @@ class PPOConfig(StrictModel):
     int_episodic: bool = Field(False, description="cut intrinsic returns at episode ends (RND: no)")
     # --- networks
     hidden_size: int = Field(256, ge=8)
-    heads: Literal["shared", "separate"] = Field(
+    heads: Literal["shared", "separate", "layernorm"] = Field(
         "shared",
         description="shared: a 2-layer tanh trunk feeds the policy and value heads (CleanRL's ppo.py has "
         "separate 2x64 tanh actor and critic MLPs instead); separate: "
-        "the policy and each value head have their own 1-layer tanh MLP over the encoder's features (torch-ac)",
+        "the policy and each value head have their own 1-layer tanh MLP over the encoder's features (torch-ac); "
+        "layernorm: one LayerNorm-linear-ReLU layer feeds them, value heads at gain 0.1 (Moon et al. 2023)",
+    )
+    pixel_encoder: Literal["nature", "resnet"] = Field(
+        "nature",
+        description="the CNN over pixel observations: nature (the Nature-DQN CNN, CleanRL's Atari encoder) or "
+        "resnet (Moon et al. 2023's IMPALA-style ResNet: 64/128/128 channels, 2 residual blocks per stack, "
+        "GroupNorm, a 256-unit dense layer)",
+    )
+    value_norm: bool = Field(
+        False,
+        description="the task value head predicts returns normalised by running (EWMA 0.99) statistics of "
+        "the return targets (Moon et al. 2023's value normalisation)",
     )
     init: Literal["orthogonal", "torch_ac"] = Field(
         "orthogonal",

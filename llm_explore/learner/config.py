@@ -48,6 +48,46 @@ TORCH_AC_MINIGRID: dict[str, Any] = {
     "init": "torch_ac",
     "grid_input": "ids",
 }
+# crafter-resnet follows the PPO baseline of Moon et al. 2023 ("Discovering Hierarchical Achievements in
+# Reinforcement Learning via Contrastive Learning", NeurIPS 2023), as their code sets it up
+# (github.com/snu-mllab/Achievement-Distillation: configs/ppo.yaml, achievement_distillation/
+# model/ppo.py, impala_cnn.py, torch_util.py, mse_head.py, normalize.py, storage.py,
+# algorithm/ppo.py, train.py): Crafter's own 64x64 RGB frame (the inventory drawn in its bottom rows,
+# no separate inventory input) / 255; their ImpalaCNN (64/128/128 channels, 2 residual blocks,
+# GroupNorm, 256-unit dense layer), then LayerNorm -> 1024 -> ReLU shared by the policy and value
+# heads; 8 envs x 512 steps, 3 epochs of 8 minibatches (512 samples), lr 3e-4 constant, Adam's default
+# eps 1e-8, clip 0.2 on the ratio and none on the value, value loss 0.5 * MSE (our loss carries the
+# 1/2, hence vf_coef 1.0), entropy 0.01, grad norm 0.5, gamma 0.95, lambda 0.65, normalised
+# advantages, value normalisation (EWMA 0.99 of the targets). Their 250 updates x 4096 = 1.02M steps.
+# Differences from their code (docs/learner.md): advantages normalised per minibatch rather than over
+# the rollout; a time-limit truncation bootstraps from V(final obs) (their `done` ends the return);
+# NEXT_STEP autoreset leaves one unused slot per episode end; Adam also steps the (grad-free)
+# normaliser in theirs, a no-op; a second (intrinsic) value head beside the task's, unnormalised,
+# trained only by methods with a bonus; a goal embedding (ELLM, DECKARD) is projected to 256 units and
+# concatenated with the image's 256 features before the LayerNorm.
+CRAFTER_RESNET: dict[str, Any] = {
+    "num_envs": 8,
+    "num_steps": 512,
+    "update_epochs": 3,
+    "minibatch_size": 512,
+    "num_minibatches": 8,  # the same 512 when minibatch_size is unset
+    "learning_rate": 3e-4,
+    "anneal_lr": False,
+    "adam_eps": 1e-8,
+    "clip_coef": 0.2,
+    "clip_vloss": False,
+    "vf_coef": 1.0,
+    "ent_coef": 0.01,
+    "max_grad_norm": 0.5,
+    "gamma": 0.95,
+    "gae_lambda": 0.65,
+    "norm_adv": True,
+    "hidden_size": 1024,
+    "heads": "layernorm",
+    "init": "orthogonal",  # the heads' (policy 0.01, value 0.1); the ResNet and the trunk: fan-in
+    "pixel_encoder": "resnet",
+    "value_norm": True,
+}
 FAMILY_PRESETS: dict[str, dict[str, Any]] = {
     "minigrid": TORCH_AC_MINIGRID,
     "crafter": {"num_envs": 8, "num_steps": 128, "learning_rate": 3e-4, "hidden_size": 256},
@@ -59,6 +99,7 @@ FAMILY_PRESETS: dict[str, dict[str, Any]] = {
 # init, 4 minibatches, Adam eps 1e-5, CleanRL's value-loss weight).
 NAMED_PRESETS: dict[str, dict[str, Any]] = {
     "torch-ac": TORCH_AC_MINIGRID,
+    "crafter-resnet": CRAFTER_RESNET,
     "minigrid-2026-11": {
         "num_envs": 8,
         "num_steps": 128,
@@ -75,6 +116,27 @@ NAMED_PRESETS: dict[str, dict[str, Any]] = {
         "vf_coef": 0.5,
     },
 }
+
+
+# What a named preset needs of the env: its family, and env parameters added to the env id where the id
+# does not set them (an id that sets one otherwise is a ConfigError).
+PRESET_ENVS: dict[str, tuple[str, dict[str, Any]]] = {"crafter-resnet": ("crafter", {"obs": "pixels"})}
+
+
+def preset_env_params(preset: str | None, family: str, env_params: dict[str, Any]) -> dict[str, Any]:
+    """The env parameters `preset` adds (e.g. crafter-resnet: `obs=pixels`); a ConfigError when the
+    env is of another family or its id sets one of them to another value."""
+    if preset not in PRESET_ENVS:
+        return {}
+    from llm_explore.errors import ConfigError
+
+    want_family, params = PRESET_ENVS[preset]
+    if family != want_family:
+        raise ConfigError(f"learner.preset={preset} is for {want_family} envs (this env is {family})")
+    for key, value in params.items():
+        if key in env_params and str(env_params[key]) != str(value):
+            raise ConfigError(f"learner.preset={preset} needs {key}={value} (the env id sets {key}={env_params[key]})")
+    return dict(params)
 
 
 def resolve_learner(cfg, family: str, method_defaults: dict[str, Any] | None = None):

@@ -15,12 +15,14 @@ embeddings computed here (and cached by the embedder):
   visit counts behind a count bonus), read from the shaper each time observations are processed.
 
 `StateEncoder` maps that dict to one feature vector with a sub-encoder per key: a small CNN over the
-one-hot MiniGrid grid (the torch-ac architecture), a CNN for pixels, a small CNN for Crafter's local
+one-hot MiniGrid grid (the torch-ac architecture), a CNN for pixels (the Nature-DQN CNN, or Moon et
+al. 2023's IMPALA-style ResNet with `learner.pixel_encoder=resnet`), a small CNN for Crafter's local
 semantic map, linear layers for flat vectors, one-hot for discrete scalars.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -252,6 +254,104 @@ class PixelEncoder(nn.Module):
         return self.head(self.net(x))
 
 
+def _fan_in_init(layer: nn.Conv2d | nn.Linear, scale: float = 1.0) -> None:
+    """Moon et al.'s `FanInInitReLULayer` init: PyTorch's default draw, each output unit's weights then
+    scaled to L2 norm `scale`; biases zero."""
+    with torch.no_grad():
+        w = layer.weight
+        w.mul_(scale / w.norm(dim=tuple(range(1, w.ndim)), p=2, keepdim=True))
+        if layer.bias is not None:
+            layer.bias.zero_()
+
+
+class _NormConvReLU(nn.Module):
+    """[GroupNorm(1, in)] -> 3x3 conv (bias only without the norm) -> ReLU: one `FanInInitReLULayer`
+    of Moon et al.'s ImpalaCNN with `group_norm_groups=1`."""
+
+    def __init__(self, inchan: int, outchan: int, norm: bool, scale: float = 1.0):
+        super().__init__()
+        self.norm = nn.GroupNorm(1, inchan) if norm else None
+        self.conv = nn.Conv2d(inchan, outchan, 3, padding=1, bias=not norm)
+        _fan_in_init(self.conv, scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(self.norm(x) if self.norm is not None else x))
+
+
+class _ResidualBlock(nn.Module):
+    """x + f(f(x)), f = GroupNorm -> conv -> ReLU (Moon et al.'s `CnnBasicBlock`)."""
+
+    def __init__(self, chans: int, scale: float):
+        super().__init__()
+        s = math.sqrt(scale)
+        self.conv0, self.conv1 = _NormConvReLU(chans, chans, True, s), _NormConvReLU(chans, chans, True, s)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv1(self.conv0(x))
+
+
+class _DownStack(nn.Module):
+    """conv (GroupNorm first except in the first stack) -> 3x3 max-pool, stride 2 -> GroupNorm ->
+    residual blocks (Moon et al.'s `CnnDownStack`, `post_pool_groups=1`)."""
+
+    def __init__(self, inchan: int, outchan: int, nblock: int, first: bool, scale: float):
+        super().__init__()
+        self.firstconv = _NormConvReLU(inchan, outchan, norm=not first)
+        self.post_pool = nn.GroupNorm(1, outchan)
+        self.blocks = nn.Sequential(*[_ResidualBlock(outchan, scale / math.sqrt(nblock)) for _ in range(nblock)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool2d(self.firstconv(x), kernel_size=3, stride=2, padding=1)
+        return self.blocks(self.post_pool(x))
+
+
+# Moon et al. 2023's encoder for Crafter (snu-mllab/Achievement-Distillation, configs/ppo.yaml):
+# ImpalaCNN chans [64, 128, 128], 2 residual blocks per stack, dense layer of 256.
+RESNET_CHANNELS = (64, 128, 128)
+RESNET_BLOCKS = 2
+RESNET_OUT = 256
+
+
+class ResNetEncoder(nn.Module):
+    """64x64 RGB -> Moon et al. 2023's IMPALA-style ResNet (their `ImpalaCNN` as `configs/ppo.yaml`
+    sets it up): pixels / 255; three stacks of (conv, 3x3 max-pool stride 2, GroupNorm, 2 residual
+    blocks) with 64, 128, 128 channels (64 -> 32 -> 16 -> 8 pixels); then LayerNorm over the
+    flattened 128x8x8, a 256-unit linear layer without bias, ReLU. Every norm is GroupNorm with one
+    group (a LayerNorm over channels and pixels), a layer after a norm has no bias, and each layer's
+    weights are their fan-in init (`_fan_in_init`, the residual blocks scaled by 1/sqrt(3 stacks x
+    2 blocks), the dense layer by 1.4)."""
+
+    def __init__(
+        self,
+        shape: tuple[int, ...],
+        chans: Sequence[int] = RESNET_CHANNELS,
+        nblock: int = RESNET_BLOCKS,
+        out_dim: int = RESNET_OUT,
+    ):
+        super().__init__()
+        self.channels_last = shape[-1] in (1, 3, 4)
+        c, h, w = (shape[2], shape[0], shape[1]) if self.channels_last else shape
+        stacks = []
+        for i, outchan in enumerate(chans):
+            stacks.append(_DownStack(c, outchan, nblock, first=i == 0, scale=1 / math.sqrt(len(chans))))
+            c, h, w = outchan, (h + 1) // 2, (w + 1) // 2
+        self.stacks = nn.Sequential(*stacks)
+        self.dense_norm = nn.LayerNorm(c * h * w)
+        self.dense = nn.Linear(c * h * w, out_dim, bias=False)
+        _fan_in_init(self.dense, 1.4)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.float() / 255.0
+        if self.channels_last:
+            x = x.permute(0, 3, 1, 2)
+        x = self.stacks(x).flatten(1)
+        return F.relu(self.dense(self.dense_norm(x)))
+
+
+PIXEL_ENCODERS = ("nature", "resnet")
+
+
 class MapEncoder(nn.Module):
     """A small local map (Crafter's semantic view, one-hot or ids) -> 2 conv layers + linear."""
 
@@ -279,8 +379,17 @@ class MapEncoder(nn.Module):
 class StateEncoder(nn.Module):
     """Dict of inputs -> one feature vector (concatenation of per-key features)."""
 
-    def __init__(self, specs: dict[str, KeySpec], hidden: int, grid_input: str = "onehot"):
+    def __init__(
+        self, specs: dict[str, KeySpec], hidden: int, grid_input: str = "onehot", pixel_encoder: str = "nature"
+    ):
+        """`pixel_encoder="resnet"`: pixels go through `ResNetEncoder`, and every other input (a
+        goal's text embedding, a vector) is projected to its width (256) rather than `hidden`, so
+        that a text feature is as wide as the image's."""
         super().__init__()
+        if pixel_encoder not in PIXEL_ENCODERS:
+            raise ValueError(f"unknown pixel_encoder {pixel_encoder!r}: {', '.join(PIXEL_ENCODERS)}")
+        resnet = pixel_encoder == "resnet"
+        side = RESNET_OUT if resnet else hidden  # the width of a vector's or an embedding's projection
         self.parts = nn.ModuleDict()
         self.kinds: dict[str, str] = {}
         self.discrete_n: dict[str, int] = {}
@@ -293,21 +402,21 @@ class StateEncoder(nn.Module):
                 part = GridEncoder(spec.shape, grid_input)
                 dim += part.out_dim
             elif spec.kind == "pixels":
-                part = PixelEncoder(spec.shape, hidden)
+                part = ResNetEncoder(spec.shape) if resnet else PixelEncoder(spec.shape, hidden)
                 dim += part.out_dim
             elif spec.kind == "map":
                 part = MapEncoder(spec.shape, hidden)
                 dim += part.out_dim
             elif spec.kind == "vector":
-                part = nn.Sequential(nn.Flatten(), _layer_init(nn.Linear(int(np.prod(spec.shape)), hidden)), nn.ReLU())
-                dim += hidden
+                part = nn.Sequential(nn.Flatten(), _layer_init(nn.Linear(int(np.prod(spec.shape)), side)), nn.ReLU())
+                dim += side
             elif spec.kind == "discrete":
                 self.discrete_n[key] = spec.n
                 part = nn.Identity()
                 dim += spec.n
             else:  # embedding: a linear bottleneck so 384 text dims do not swamp the grid's 64
-                part = nn.Sequential(_layer_init(nn.Linear(spec.shape[0], hidden)), nn.ReLU())
-                dim += hidden
+                part = nn.Sequential(_layer_init(nn.Linear(spec.shape[0], side)), nn.ReLU())
+                dim += side
             self.parts[key] = part
         self.out_dim = dim
 

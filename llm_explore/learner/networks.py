@@ -14,7 +14,7 @@ import torch.nn as nn
 from torch.distributions import Categorical
 
 from llm_explore.embeddings import MODEL_DIM
-from llm_explore.learner.encoders import KeySpec, StateEncoder, _layer_init
+from llm_explore.learner.encoders import KeySpec, StateEncoder, _fan_in_init, _layer_init
 
 
 class Agent(nn.Module):
@@ -27,7 +27,11 @@ class Agent(nn.Module):
     1-layer tanh MLP over the encoder's features, so value errors do not move the policy's features.
     `init="torch_ac"` draws every linear layer's rows from N(0, 1) scaled to unit norm with zero bias
     (rl-starter-files `model.py::initialize_parameters`, from pytorch-a2c-ppo-acktr); the default is
-    CleanRL's orthogonal init (`cleanrl/ppo.py::layer_init`: gain sqrt(2), zero bias)."""
+    CleanRL's orthogonal init (`cleanrl/ppo.py::layer_init`: gain sqrt(2), zero bias).
+    `heads="layernorm"` (Moon et al. 2023's PPOModel): one LayerNorm -> linear -> ReLU layer of
+    `hidden` units feeds the policy and both value heads; the value heads start at gain 0.1.
+    `value_norm=True`: the task value head predicts normalised returns (`ValueNormalizer`); every
+    value this class returns is in return units."""
 
     def __init__(
         self,
@@ -37,15 +41,25 @@ class Agent(nn.Module):
         heads: str = "shared",
         init: str = "orthogonal",
         grid_input: str = "onehot",
+        pixel_encoder: str = "nature",
+        value_norm: bool = False,
     ):
         super().__init__()
-        if heads not in ("shared", "separate") or init not in ("orthogonal", "torch_ac"):
+        if heads not in ("shared", "separate", "layernorm") or init not in ("orthogonal", "torch_ac"):
             raise ValueError(f"unknown heads={heads!r} or init={init!r}")
-        self.encoder = StateEncoder(specs, hidden, grid_input=grid_input)
+        self.encoder = StateEncoder(specs, hidden, grid_input=grid_input, pixel_encoder=pixel_encoder)
         self.text_actions = "cmd_emb" in specs
         self.separate = heads == "separate"
+        # The task value head's running return statistics (Moon et al.'s value normalisation).
+        self.value_norm = ValueNormalizer() if value_norm else None
         enc = self.encoder.out_dim
-        if self.separate:
+        if heads == "layernorm":
+            # Moon et al.'s PPOModel: LayerNorm -> linear (no bias, fan-in init) -> ReLU, shared by
+            # the policy and the value heads.
+            dense = nn.Linear(enc, hidden, bias=False)
+            _fan_in_init(dense)
+            self.trunk = nn.Sequential(nn.LayerNorm(enc), dense, nn.ReLU())
+        elif self.separate:
             # Parameter names differ from the shared layout on purpose: a checkpoint of one layout
             # cannot be loaded into the other by accident.
             self.actor_body = nn.Sequential(_layer_init(nn.Linear(enc, hidden)), nn.Tanh())
@@ -64,8 +78,9 @@ class Agent(nn.Module):
             )
         else:
             self.actor = _layer_init(nn.Linear(hidden, n_actions), std=0.01)
-        self.critic_ext = _layer_init(nn.Linear(hidden, 1), std=1.0)
-        self.critic_int = _layer_init(nn.Linear(hidden, 1), std=1.0)
+        value_std = 0.1 if heads == "layernorm" else 1.0  # Moon et al.'s ScaledMSEHead: orthogonal, gain 0.1
+        self.critic_ext = _layer_init(nn.Linear(hidden, 1), std=value_std)
+        self.critic_int = _layer_init(nn.Linear(hidden, 1), std=value_std)
         if init == "torch_ac":
             self.apply(_torch_ac_init)
 
@@ -89,9 +104,14 @@ class Agent(nn.Module):
         """The policy head's logits (greedy evaluation takes their argmax)."""
         return self._logits(self._heads_in(obs)[0], obs)
 
+    def _ext_value(self, h: torch.Tensor) -> torch.Tensor:
+        """V_ext in return units: the head's output, denormalised when the returns are normalised."""
+        v = self.critic_ext(h).squeeze(-1)
+        return v if self.value_norm is None else self.value_norm.denormalize(v)
+
     def get_value(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         _, he, hi = self._heads_in(obs)
-        return self.critic_ext(he).squeeze(-1), self.critic_int(hi).squeeze(-1)
+        return self._ext_value(he), self.critic_int(hi).squeeze(-1)
 
     def act(self, obs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(action, log-prob, V_ext, V_int) for a rollout step: a sampled action without the entropy
@@ -102,7 +122,7 @@ class Agent(nn.Module):
         return (
             action,
             log_probs.gather(-1, action.unsqueeze(-1)).squeeze(-1),
-            self.critic_ext(he).squeeze(-1),
+            self._ext_value(he),
             self.critic_int(hi).squeeze(-1),
         )
 
@@ -118,9 +138,45 @@ class Agent(nn.Module):
             action,
             dist.log_prob(action),
             dist.entropy(),
-            self.critic_ext(he).squeeze(-1),
+            self._ext_value(he),
             self.critic_int(hi).squeeze(-1),
         )
+
+
+class ValueNormalizer(nn.Module):
+    """Moon et al.'s `NormalizeEwma` for the task value head: exponentially weighted (beta 0.99) means
+    of the return targets and of their squares, debiased (the weights' sum, clamped at 0.01), the
+    variance clamped at 0.01. The head predicts the normalised return; `denormalize` turns it into
+    return units for the rollout, GAE and the value loss. Their code updates the statistics with each
+    minibatch's targets before the loss, as `update` here (called by the PPO update). Buffers, so a
+    checkpoint holds them."""
+
+    running_mean: torch.Tensor
+    running_mean_sq: torch.Tensor
+    debiasing_term: torch.Tensor
+
+    def __init__(self, beta: float = 0.99, epsilon: float = 1e-2):
+        super().__init__()
+        self.beta, self.epsilon = beta, epsilon
+        self.register_buffer("running_mean", torch.zeros(()))
+        self.register_buffer("running_mean_sq", torch.zeros(()))
+        self.register_buffer("debiasing_term", torch.zeros(()))
+
+    def mean_std(self) -> tuple[torch.Tensor, torch.Tensor]:
+        debias = self.debiasing_term.clamp(min=self.epsilon)
+        mean, mean_sq = self.running_mean / debias, self.running_mean_sq / debias
+        return mean, (mean_sq - mean**2).clamp(min=1e-2).sqrt()
+
+    @torch.no_grad()
+    def update(self, targets: torch.Tensor) -> None:
+        x = targets.to(self.running_mean.device, torch.float32)
+        self.running_mean.mul_(self.beta).add_(x.mean() * (1 - self.beta))
+        self.running_mean_sq.mul_(self.beta).add_((x**2).mean() * (1 - self.beta))
+        self.debiasing_term.mul_(self.beta).add_(1 - self.beta)
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self.mean_std()
+        return x * std + mean
 
 
 def _torch_ac_init(module: nn.Module) -> None:

@@ -157,6 +157,8 @@ def make_policy(ctx: RunContext, shaper: RewardShaper, envs: Any) -> tuple[ObsPr
         heads=args.heads,
         init=args.init,
         grid_input=args.grid_input,
+        pixel_encoder=args.pixel_encoder,
+        value_norm=args.value_norm,
     )
 
 
@@ -482,6 +484,8 @@ def train(
                     order = mb_rng.permutation(valid_idx)
                     for start in range(0, len(order), mb_size):
                         mb = torch.as_tensor(order[start : start + mb_size])
+                        if agent.value_norm is not None:  # Moon et al.: each minibatch's targets first
+                            agent.value_norm.update(b.ext_returns[mb])
                         _, newlogprob, entropy, new_ext, new_int = agent.get_action_and_value(
                             _on({k: v[mb] for k, v in b.obs.items()}, device), b.actions[mb].to(device)
                         )
@@ -505,7 +509,9 @@ def train(
                             pg_loss = (pg_terms * chosen).sum() / chosen.sum().clamp(min=1.0)
                         else:
                             pg_loss = pg_terms.mean()
-                        v_loss_ext = _value_loss(new_ext, b.ext_returns[mb], b.ext_values[mb], args)
+                        v_loss_ext = _value_loss(
+                            new_ext, b.ext_returns[mb], b.ext_values[mb], args, _value_scale(agent)
+                        )
                         v_loss_int = (
                             _value_loss(new_int, b.int_returns[mb], b.int_values[mb], args)
                             if has_intrinsic
@@ -634,8 +640,15 @@ def combine_advantages(adv_ext: torch.Tensor, adv_int: torch.Tensor, args) -> to
     return args.ext_coef * adv_ext
 
 
-def _value_loss(new: torch.Tensor, returns: torch.Tensor, old: torch.Tensor, args) -> torch.Tensor:
+def _value_scale(agent: Agent) -> float:
+    """1, or with value normalisation the return targets' running std: the value loss is then the
+    squared error of the normalised prediction (Moon et al.'s ScaledMSEHead), since
+    (V - R) / std = V_norm - (R - mean) / std."""
+    return 1.0 if agent.value_norm is None else float(agent.value_norm.mean_std()[1])
+
+
+def _value_loss(new: torch.Tensor, returns: torch.Tensor, old: torch.Tensor, args, scale: float = 1.0) -> torch.Tensor:
     if not args.clip_vloss:
-        return 0.5 * (new - returns).pow(2).mean()
-    clipped = old + (new - old).clamp(-args.clip_coef, args.clip_coef)
-    return 0.5 * torch.max((new - returns).pow(2), (clipped - returns).pow(2)).mean()
+        return 0.5 * ((new - returns) / scale).pow(2).mean()
+    clipped = old + (new - old).clamp(-args.clip_coef * scale, args.clip_coef * scale)
+    return 0.5 * torch.max((new - returns).pow(2), (clipped - returns).pow(2)).mean() / scale**2

@@ -16,7 +16,7 @@ from typing import Any
 from llm_explore.errors import ConfigError, RunFileError
 from llm_explore.files import check_writable, read_json_object
 from llm_explore.learner import checkpoint as ckpt
-from llm_explore.learner.config import resolve_learner
+from llm_explore.learner.config import preset_env_params, resolve_learner
 from llm_explore.learner.runs import RunContext, default_run_name, family_of
 
 
@@ -54,10 +54,17 @@ def prepare(method: str, cfg, *, run_dir: Path | None = None, family: str | None
     family = family or family_of(cfg.env.id)
     cfg = resolve_method_config(spec, cfg)
     cfg = apply_env_defaults(cfg, spec.env_defaults_for(cfg.method, family))
+    cfg = apply_env_defaults(cfg, preset_env_params(cfg.learner.preset, family, _env_params(cfg.env.id)))
     if cfg.prompts_dir and not Path(cfg.prompts_dir).expanduser().is_absolute():
         # Stored absolute, so `resume` from another folder finds the same templates.
         cfg = cfg.model_copy(update={"prompts_dir": str(Path(cfg.prompts_dir).expanduser().resolve())})
     return resolve_learner(cfg, family, spec.learner_defaults_for(cfg.method)), spec
+
+
+def _env_params(env_id: str) -> dict[str, Any]:
+    from llm_explore.envs import parse_env_id
+
+    return dict(parse_env_id(env_id).params)
 
 
 def apply_env_defaults(cfg, params: dict[str, Any]):
@@ -168,6 +175,8 @@ FIXED_ON_RESUME = (
     "learner.num_steps",
     "learner.heads",
     "learner.grid_input",
+    "learner.pixel_encoder",
+    "learner.value_norm",
     "learner.preset",
     "method.rnd.feature_dim",
 )
