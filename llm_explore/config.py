@@ -217,6 +217,17 @@ class PPOConfig(StrictModel):
     checkpoint_every: int = Field(10, ge=1, description="write a checkpoint every N updates")
     keep_checkpoints: int = Field(2, ge=1, description="how many periodic checkpoints to keep")
     tensorboard: bool = True
+    # --- experiment tracking (the TensorBoard scalars and the config; `run --track wandb`)
+    track: Literal["none", "wandb"] = Field(
+        "none", description="also log the TensorBoard scalars and the config to Weights & Biases (`[wandb]` extra)"
+    )
+    wandb_project: str = Field("llm-explore", min_length=1, description="wandb project")
+    wandb_entity: str | None = Field(None, description="wandb entity (user or team; None: the default)")
+    wandb_mode: Literal["offline", "online"] = Field(
+        "offline",
+        description="offline: files in <run>/wandb/, no network (`wandb sync` uploads them later); "
+        "online: streams to the server (WANDB_API_KEY from the environment)",
+    )
     summary_window: int = Field(100, ge=1, description="episodes averaged for summary return/success")
 
     def batch_size(self, num_envs: int) -> int:

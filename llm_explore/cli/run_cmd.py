@@ -192,6 +192,13 @@ def run(
     prompts_dir: str | None = typer.Option(None, "--prompts-dir", help="Folder of .j2 template overrides."),
     progress_every: float = typer.Option(30.0, "--progress-every", help="Seconds between progress lines when piped."),
     report_: bool = typer.Option(False, "--report", help="Also write plots into RUN_DIR/report/."),
+    track: str | None = typer.Option(
+        None,
+        "--track",
+        show_default="none",
+        help="Also log the TensorBoard scalars and the config to: wandb (offline unless "
+        "learner.wandb_mode=online; needs the [wandb] extra).",
+    ),
 ) -> None:
     """Run a method on an env and write runs/<name>/ (config, metrics, checkpoints, summary.json)."""
     from llm_explore.methods.registry import get_method
@@ -206,7 +213,9 @@ def run(
         "episodes": episodes,
     }
     section = method.replace("-", "_")
-    _reject_flags_that_do_not_apply(method, spec, section, method_options, {"--steps": steps, "--envs": envs})
+    _reject_flags_that_do_not_apply(
+        method, spec, section, method_options, {"--steps": steps, "--envs": envs, "--track": track}
+    )
     OPTIONS.overrides = list(OPTIONS.overrides) + [
         f"method.{section}.{k}={str(v).lower() if isinstance(v, bool) else v}"
         for k, v in method_options.items()
@@ -218,6 +227,7 @@ def run(
         for key, flag, value in (
             ("seed", "--seed", seed),
             ("learner.total_steps", "--steps", steps),
+            ("learner.track", "--track", track),
             ("env.num_envs", "--envs", envs),
             ("env.id", "--env", env),
             ("llm.backend", "--backend", backend),
@@ -230,7 +240,7 @@ def run(
         if value is not None
     }
     with _flag_names(given, section):
-        _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_url, progress_every, report_)
+        _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_url, progress_every, report_, track)
 
 
 # `run`'s flags that set a method's settings (`method.<section>.<key>`).
@@ -306,7 +316,9 @@ class _flag_names:
         raise new from None
 
 
-def _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_url, progress_every, report_) -> None:
+def _run(
+    method, spec, name, out, seed, env, envs, steps, backend, model, base_url, progress_every, report_, track=None
+) -> None:
     from llm_explore.orchestration.launch import preflight, prepare, resolve_method_config, start_run
 
     cfg = base_config(
@@ -314,7 +326,7 @@ def _run(method, spec, name, out, seed, env, envs, steps, backend, model, base_u
         out_dir=out,
         seed=seed,
         env={k: v for k, v in {"id": env, "num_envs": envs}.items() if v is not None} or None,
-        learner={"total_steps": steps} if steps is not None else None,
+        learner={k: v for k, v in {"total_steps": steps, "track": track}.items() if v is not None} or None,
         llm={k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v} or None,
     )
     # Everything is checked before a folder or a progress bar appears: method settings, env id.

@@ -160,6 +160,7 @@ class RunContext:
     num_envs: int
     llm_call_log_path: Path = field(init=False)
     resumed: bool = False
+    tracker: Any = None  # a WandbTracker when learner.track is on (MetricsLog logs to it)
     _llm_stats: Callable[[], dict] | None = field(default=None, repr=False)
     _llm_client: Any = field(default=None, repr=False)
     _embedder: Any = field(default=None, repr=False)
@@ -204,6 +205,8 @@ class RunContext:
         return self._embedder
 
     def close(self) -> None:
+        if self.tracker is not None:  # finished already unless the run failed on the way
+            self.tracker.finish(exit_code=1)
         if self._llm_client is not None:
             stats = self._llm_client.stats()
             self._llm_client.close()
@@ -321,9 +324,15 @@ TIMING_COLUMNS = ("wall_s", "sps")  # differ between otherwise identical runs
 
 
 class MetricsLog:
-    """metrics.csv (fixed columns, plus `shaper_*` columns fixed at the first row) and TensorBoard."""
+    """metrics.csv (fixed columns, plus `shaper_*` columns fixed at the first row), TensorBoard and a tracker."""
 
-    def __init__(self, run_dir: Path, tensorboard: bool = True, resume_update: int | None = None):
+    def __init__(self, run_dir: Path, tensorboard: bool = True, resume_update: int | None = None, tracker: Any = None):
+        # wandb (learner.track; the tracker the launcher opened for this folder): the TensorBoard scalars
+        if tracker is None:
+            from llm_explore.learner.tracking import tracker_for
+
+            tracker = tracker_for(run_dir)
+        self.tracker = tracker
         self.path = Path(run_dir) / "metrics.csv"
         self.columns: list[str] | None = None
         if resume_update is not None and self.path.exists():
@@ -356,17 +365,26 @@ class MetricsLog:
             csv.DictWriter(fh, fieldnames=self.columns, extrasaction="ignore").writerow(
                 {k: _fmt(row.get(k, "")) for k in self.columns}
             )
+        if self.tb is None and self.tracker is None:
+            return
+        step = int(row["global_step"])
+        scalars = {
+            key.replace("shaper_", "shaper/"): value
+            for key, value in row.items()
+            if key not in ("update", "global_step") and isinstance(value, (int, float)) and value == value
+        }
         if self.tb is not None:
-            step = int(row["global_step"])
-            for key, value in row.items():
-                if key in ("update", "global_step") or not isinstance(value, (int, float)) or value != value:
-                    continue
-                self.tb.add_scalar(key.replace("shaper_", "shaper/"), value, step)
+            for key, value in scalars.items():
+                self.tb.add_scalar(key, value, step)
+        if self.tracker is not None:
+            self.tracker.log(scalars, step)
 
     def close(self) -> None:
         if self.tb is not None:
             self.tb.flush()
             self.tb.close()
+        if self.tracker is not None:
+            self.tracker.finish()
 
 
 def _fmt(v: Any) -> Any:

@@ -18,6 +18,7 @@ from llm_explore.files import check_writable, read_json_object
 from llm_explore.learner import checkpoint as ckpt
 from llm_explore.learner.config import preset_env_params, resolve_learner
 from llm_explore.learner.runs import RunContext, default_run_name, family_of
+from llm_explore.learner.tracking import check_tracking, open_tracker
 
 
 def make_envs(env_id: str, num_envs: int, captions: bool = True, workers: int = 0):
@@ -93,6 +94,7 @@ def preflight(spec, cfg) -> None:
     """Everything that can be checked before a run folder exists: the output and cache folders are
     writable, and for an LLM method the backend can work here and every prompt template parses."""
     check_writable(Path(cfg.out_dir).expanduser(), "output folder (--out)", create=False)
+    check_tracking(cfg, method=spec.name, trained_by_ppo=spec.factory is not None)
     if spec.uses_llm or family_of(cfg.env.id) == "textworld":  # both embed text
         from llm_explore.embeddings import default_cache_path
 
@@ -301,6 +303,7 @@ def resume_run(
         return spec.resumer(run_dir)[1]
     check_writable(run_dir, "run folder")
     check_env_unchanged(run_dir, cfg.env.id, meta)
+    check_tracking(cfg, method=meta["method"])
     # A run that stopped before its first checkpoint starts again from the beginning, in its folder.
     _last, state = ckpt.load_latest(run_dir)
     envs = (
@@ -357,6 +360,7 @@ def _train(method, spec, cfg, envs, run_dir, family, state, stop_after_updates, 
     try:
         if before is not None:
             before(ctx, shaper)
+        ctx.tracker = open_tracker(run_dir, cfg, method=method, family=family)  # before the progress bar
         if on_start is not None:
             on_start(ctx)
         return train(ctx, shaper, envs, resume_from=state, stop_after_updates=stop_after_updates, on_update=on_update)
