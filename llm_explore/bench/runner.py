@@ -162,8 +162,15 @@ def run_bench(bench: BenchRun, on_event: Callable[..., None] | None = None):
 
     identity = model_identity(bench)
     sweep, jobs = plan_bench(bench, identity)
+
+    def recording(kind: str, job, done: int, total: int) -> None:
+        if kind == "end":  # each run's row is kept as soon as it ends: a session cut short loses none
+            record(bench, [job], identity)
+        if on_event is not None:
+            on_event(kind, job, done, total)
+
     try:
-        jobs = run_sweep(sweep, jobs=jobs, on_event=on_event)
+        jobs = run_sweep(sweep, jobs=jobs, on_event=recording)
     finally:
         record(bench, jobs, identity)  # also after Ctrl-C: what finished is kept
     return jobs, identity
