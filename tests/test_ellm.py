@@ -62,7 +62,7 @@ def test_reward_fires_for_suggested_goal_once_per_episode(embedder):
     env = make_env("crafter")
     _, info = env.reset(seed=0)
     proposer = ScriptedProposer(["chop tree", "drink water"])
-    shaper = EllmShaper(None, EllmConfig(), proposer=proposer, embedder=embedder, family="crafter")
+    shaper = EllmShaper(None, EllmConfig(conditioning="goals"), proposer=proposer, embedder=embedder, family="crafter")
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     assert shaper.goals() == ["chop tree; drink water"]
@@ -100,7 +100,7 @@ def test_queries_only_when_caption_changes(embedder):
     env = make_env("crafter")
     _, info = env.reset(seed=0)
     proposer = ScriptedProposer(["chop tree"])
-    shaper = EllmShaper(None, EllmConfig(), proposer=proposer, embedder=embedder, family="crafter")
+    shaper = EllmShaper(None, EllmConfig(conditioning="goals"), proposer=proposer, embedder=embedder, family="crafter")
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     noop = env.action_names.index("noop")
@@ -117,7 +117,11 @@ def test_lagged_answers_arrive_after_exactly_lag_steps(embedder):
     env = make_env("minigrid:MiniGrid-DoorKey-5x5-v0")
     _, info = env.reset(seed=0)
     shaper = EllmShaper(
-        None, EllmConfig(lag=2), proposer=ScriptedProposer(["pick up yellow key"]), embedder=embedder, family="minigrid"
+        None,
+        EllmConfig(lag=2, conditioning="goals"),
+        proposer=ScriptedProposer(["pick up yellow key"]),
+        embedder=embedder,
+        family="minigrid",
     )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
@@ -136,7 +140,7 @@ def test_checkpoint_keeps_pending_queries(embedder):
     def make():
         return EllmShaper(
             None,
-            EllmConfig(lag=3),
+            EllmConfig(lag=3, conditioning="goals"),
             proposer=ScriptedProposer(["open yellow door"]),
             embedder=embedder,
             family="minigrid",
@@ -160,10 +164,10 @@ def test_crafter_oracle_follows_the_tech_tree():
     base = {"health": 9, "food": 9, "drink": 9, "energy": 9}
     goals = crafter_oracle({"inventory": base, "nearby": ["grass", "tree", "water"]})
     assert {"chop tree", "drink water", "collect sapling"} <= set(goals)
-    assert "place table" not in goals and "mine stone" not in goals
+    assert "place crafting table" not in goals and "mine stone" not in goals
     rich = {**base, "wood": 3, "stone": 1, "energy": 5}
     goals = crafter_oracle({"inventory": rich, "nearby": ["grass", "stone", "table"]})
-    assert {"place table", "make wood pickaxe", "make wood sword", "place stone", "sleep"} <= set(goals)
+    assert {"place crafting table", "make wood pickaxe", "make wood sword", "place stone", "sleep"} <= set(goals)
     assert "mine stone" not in goals  # needs a wood pickaxe
     goals = crafter_oracle({"inventory": {**rich, "wood_pickaxe": 1}, "nearby": ["stone", "table"]})
     assert "mine stone" in goals and "make stone pickaxe" in goals
@@ -226,7 +230,9 @@ def test_min_interval_bounds_queries(embedder):
     env = make_env("minigrid:MiniGrid-DoorKey-8x8-v0")
     _, info = env.reset(seed=0)
     proposer = ScriptedProposer(["pick up yellow key"])
-    shaper = EllmShaper(None, EllmConfig(min_interval=3), proposer=proposer, embedder=embedder, family="minigrid")
+    shaper = EllmShaper(
+        None, EllmConfig(min_interval=3, conditioning="goals"), proposer=proposer, embedder=embedder, family="minigrid"
+    )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     captions = [info["text"]]
@@ -269,9 +275,12 @@ def test_exhausted_budget_stops_cleanly_and_resumes(tmp_path, embedded_backend):
 
 # ------------------------------------------------------------------ one event pays once (issue 13)
 def _shaper(embedder, goals, **cfg):
+    """A shaper on Crafter answering `goals`; its goal input in the joined form (`conditioning: goals`)
+    unless `cfg` says otherwise, so the tests read the open goals directly."""
     env = make_env("crafter?caption=ellm")
     _, info = env.reset(seed=0)
     proposer = ScriptedProposer(goals)
+    cfg = {"conditioning": "goals", **cfg}
     shaper = EllmShaper(None, EllmConfig(**cfg), proposer=proposer, embedder=embedder, family="crafter")
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
@@ -315,10 +324,14 @@ def test_a_reworded_goal_does_not_pay_again_in_the_same_episode(embedder):
     assert shaper.goals() == ["chop trees; drink water"]
 
 
+@pytest.mark.parametrize("goal_filter", ["reference", "vocabulary"])
 @pytest.mark.parametrize("goal", ["place crafting table", "make crafting table", "place table"])
-def test_table_goals_are_paid_by_the_place_table_event(embedder, goal):
-    env, shaper, _ = _shaper(embedder, [goal, "drink water"])
-    assert shaper.goals() == ["place table; drink water"]  # rewritten before it is embedded or shown
+def test_table_goals_are_paid_by_the_place_table_event(embedder, goal, goal_filter):
+    env, shaper, _ = _shaper(embedder, [goal, "drink water"], goal_filter=goal_filter)
+    # vocabulary: rewritten before it is embedded or shown; reference: kept as written, and paid
+    # because the event's phrasings include the reference's action names ("place crafting table").
+    shown = "place table" if goal_filter == "vocabulary" else goal
+    assert shaper.goals() == [f"{shown}; drink water"]
     env.env._player.inventory["wood"] = 2
     _face(env, "grass")
     _, _, _, _, info = env.step(env.action_names.index("place table"))
@@ -383,7 +396,7 @@ def test_answers_when_ready_never_block_and_apply_a_cached_answer_at_once(embedd
     env = make_env("crafter?caption=ellm")
     _, info = env.reset(seed=0)
     proposer = SlowProposer(["chop tree"], known=())
-    shaper = EllmShaper(None, EllmConfig(), proposer=proposer, embedder=embedder, family="crafter")
+    shaper = EllmShaper(None, EllmConfig(conditioning="goals"), proposer=proposer, embedder=embedder, family="crafter")
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     assert shaper.goals() == [None]  # asked, not answered: the learner goes on without goals
@@ -409,7 +422,9 @@ def test_a_stopped_run_is_not_lost_with_a_discarded_question(embedder):
         def submit(self, caption):
             return future
 
-    shaper = EllmShaper(None, EllmConfig(), proposer=Failing([]), embedder=embedder, family="crafter")
+    shaper = EllmShaper(
+        None, EllmConfig(conditioning="goals"), proposer=Failing([]), embedder=embedder, family="crafter"
+    )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     shaper.on_episode_start([0], [info])  # the episode ended before the answer: the question is dropped
@@ -428,7 +443,9 @@ def test_a_dropped_question_the_server_has_not_started_is_cancelled(embedder):
             futures.append(Future())  # queued in the pool, not started
             return futures[-1]
 
-    shaper = EllmShaper(None, EllmConfig(), proposer=Queued([]), embedder=embedder, family="crafter")
+    shaper = EllmShaper(
+        None, EllmConfig(conditioning="goals"), proposer=Queued([]), embedder=embedder, family="crafter"
+    )
     shaper.bind(1, {})
     shaper.on_episode_start([0], [info])
     shaper.on_episode_start([0], [info])  # new episode: the first question is stale
@@ -457,19 +474,7 @@ def test_protocol_presets_set_learner_and_env():
     assert grid.env.id == "minigrid:MiniGrid-Empty-5x5-v0"
 
 
-def test_reference_caption_names_items_without_counts():
-    env = make_env("crafter?caption=ellm")
-    env.reset(seed=0)
-    inv = env.env._player.inventory
-    inv.update({"wood": 3, "wood_pickaxe": 1, "sapling": 2, "drink": 2})
-    text = env.caption()
-    assert (
-        "You have in your inventory sapling, wood, and wood pickaxe." in text
-        or "You have in your inventory" in text
-        and "3" not in text
-    )
-    assert "You are targeting" in text and "You feel thirsty." in text
-    assert not any(ch.isdigit() for ch in text)
+def test_full_caption_keeps_counts():
     full = make_env("crafter")
     full.reset(seed=0)
     full.env._player.inventory.update({"wood": 3})
@@ -582,3 +587,48 @@ def test_replay_miss_stops_the_run_with_a_checkpoint_that_resumes(tmp_path, scri
     final = resume_run(run_dir, overrides=[f"llm.replay_file={full}"])
     assert final["status"] == "complete" and final["env_steps"] == 256
     assert final["llm"]["errors"] == 0  # the miss was in the update the stop dropped
+
+
+# ------------------------------------------------------------------ the reference's policy input (issue 33)
+def test_reference_conditioning_gives_goal_sentence_and_caption_embedding(embedder):
+    """`conditioning: reference` (default): "Your goal is: a b." (goal_wrapper.py `_get_full_obs`) and
+    the state text's embedding as a second policy input (the reference's use_language_state=sbert)."""
+    import torch
+
+    from llm_explore.learner.encoders import ObsProcessor
+    from llm_explore.learner.networks import Agent
+    from llm_explore.methods.ellm.domains import crafter_state_text
+
+    env, shaper, _ = _shaper(embedder, ["chop tree", "drink water"], conditioning="reference")
+    assert shaper.goals() == ["Your goal is: chop tree drink water."]
+    specs = shaper.sofe_specs()
+    assert set(specs) == {"caption_emb"}
+    obs, info = env.reset(seed=0)
+    info["inventory"]["food"] = 3  # hungry: the policy's text says so, the prompt's does not
+    assert "hungry" in crafter_state_text(info) and "hungry" not in info["text"]
+    got = shaper.sofe_inputs([info], [0])["caption_emb"]
+    assert np.allclose(got, embedder.encode([crafter_state_text(info)]), atol=1e-6)
+    processor = ObsProcessor(
+        "crafter",
+        env.observation_space,
+        env.action_space,
+        embedder=embedder,
+        use_goal=True,
+        extra_specs=specs,
+        extra_inputs=shaper.sofe_inputs,
+    )
+    torch.manual_seed(0)
+    agent = Agent(processor.specs, int(env.action_space.n), 64)
+    batch_obs = {k: np.asarray(v)[None] for k, v in obs.items()}
+    other = dict(info, text="You see water. You are targeting water.")
+    with torch.no_grad():
+        probs = [
+            torch.softmax(agent.action_logits(processor(batch_obs, [i], shaper.goals())), -1) for i in (info, other)
+        ]
+    assert (probs[0] - probs[1]).abs().max() > 1e-5  # the caption changes the policy's output
+    assert (
+        EllmShaper(
+            None, EllmConfig(conditioning="goals"), proposer=ScriptedProposer([]), embedder=embedder
+        ).sofe_specs()
+        == {}
+    )

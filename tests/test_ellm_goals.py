@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from llm_explore.methods.ellm.domains import CRAFTER as CRAFTER_DOMAIN
-from llm_explore.methods.ellm.goals import GoalProposer, GoalVocabulary, normalise_goal, parse_goal_lines
+from llm_explore.methods.ellm.goals import (
+    GoalProposer,
+    GoalVocabulary,
+    normalise_goal,
+    parse_goal_lines,
+    parse_reference,
+)
+
+# This project's earlier reading of an answer (`method.ellm.goal_filter=vocabulary`, 6 goals at most).
+EARLIER = {"goal_filter": "vocabulary", "max_goals": 6}
 
 CRAFTER = GoalVocabulary(
     verbs=("sleep", "eat", "attack", "chop", "drink", "place", "make", "mine"),
@@ -56,7 +65,7 @@ def test_vocabulary_filter(goal, ok):
 
 
 def test_parse_filters_dedupes_and_counts():
-    proposer = GoalProposer(client=None, vocab=CRAFTER)  # parse() needs no model
+    proposer = GoalProposer(client=None, vocab=CRAFTER, **EARLIER)  # parse() needs no model
     s = proposer.parse("c", " Chop tree\n- chop the tree\n- Fly to the moon\n- Drink water\nWhat now?")
     assert s.goals == ["chop tree", "drink water"]
     assert s.parsed == 4 and s.invalid == 1 and s.bad_lines == 1
@@ -74,9 +83,49 @@ def test_parse_filters_dedupes_and_counts():
     ],
 )
 def test_parse_keeps_the_first_goal_whatever_the_list_marker(answer):
-    s = GoalProposer(client=None, vocab=CRAFTER).parse("c", answer)
+    s = GoalProposer(client=None, vocab=CRAFTER, **EARLIER).parse("c", answer)
     assert s.goals == ["chop tree", "drink water", "eat cow"]
     assert s.parsed == 3 and s.bad_lines == 0
+
+
+# ------------------------------------------------------------------ the reference's reading (issue 33)
+def test_reference_parse_rejects_the_whole_answer_when_a_line_lacks_a_dash():
+    """lm.py BulletPrompt.parse_response: all lines must start with "-", else ValueError -> no goals."""
+    assert parse_reference("- Chop tree\n- Drink water.\n- chop tree") == ["chop tree", "drink water"]
+    assert parse_reference("- Chop tree\nSure!\n- Drink water") is None
+    assert parse_reference("1. Chop tree\n2. Drink water") is None
+    assert parse_reference(" Chop tree\n- Drink water") is None  # the reference's prompt ends with a newline
+    assert parse_reference(" Chop tree\n- Drink water", continues_dash=True) == ["chop tree", "drink water"]
+    # no vocabulary: anything written after a dash is a goal, split at every "-" as the reference splits
+    assert parse_reference("- Fly to the moon\n- make wood-pickaxe") == ["fly to the moon", "make wood", "pickaxe"]
+    assert parse_reference('- Chop tree\n"""') == ["chop tree"]  # Codex's closing quotes are cut
+
+
+def test_reference_filter_keeps_every_goal_and_counts_rejections(caplog):
+    proposer = GoalProposer(client=None, vocab=CRAFTER)  # the default: goal_filter=reference, no cap
+    answer = "\n".join(f"- Goal number {k}" for k in range(9)) + "\n- Chop the tree"
+    s = proposer.parse("c", answer)
+    assert s.goals == [f"goal number {k}" for k in range(9)] + ["chop the tree"] and not s.rejected
+    with caplog.at_level("WARNING"):
+        bad = proposer.parse("c", "- Chop tree\nWhat now?")
+    assert bad.goals == [] and bad.rejected and bad.bad_lines == 2 and proposer.rejected == 1
+    assert "rejected" in caplog.text  # never silent
+
+
+def test_reference_prompt_is_the_reference_text():
+    """The default template renders yuqingd/ellm lm.py BulletPrompt's prefix + caption + suffix exactly."""
+    prefix = (
+        "Valid actions: sleep, eat, attack, chop, drink, place, make, mine\n"
+        "You are a player playing a game. Suggest the best actions the player can take based on the things "
+        "you see and the items in your inventory. Only use valid actions and objects.\n\n"
+        "You see plant, tree, and skeleton. You are targeting skeleton. What do you do?\n"
+        "- Eat plant\n- Chop tree\n- Attack skeleton\n\n"
+        "You see water, grass, cow, and diamond. You are targeting grass. You have in your inventory plant. "
+        "What do you do?\n- Drink water\n- Chop grass\n- Attack cow\n- Place plant\n\n"
+    )
+    caption = "You see grass, and tree. You are targeting tree. You feel sleepy."
+    proposer = GoalProposer(client=None, vocab=CRAFTER_DOMAIN.vocab)
+    assert proposer.prompt(caption) == prefix + caption + " What do you do?\n"
 
 
 def test_parse_counts_lines_that_are_not_list_items():
@@ -86,14 +135,14 @@ def test_parse_counts_lines_that_are_not_list_items():
 
 
 def test_crafting_table_goals_are_rewritten_to_the_event_before_filtering():
-    proposer = GoalProposer(client=None, vocab=CRAFTER, canonical=CRAFTER_DOMAIN.canonical)
+    proposer = GoalProposer(client=None, vocab=CRAFTER, canonical=CRAFTER_DOMAIN.canonical, **EARLIER)
     s = proposer.parse("c", "- Make a crafting table\n- Place crafting table\n- Craft a wooden pickaxe")
     assert s.goals == ["place table", "make wood pickaxe"]  # the two table goals are one goal
 
 
 @pytest.mark.llm
 def test_real_answers_parse_into_valid_goals(embedded_client):
-    proposer = GoalProposer(embedded_client, CRAFTER)
+    proposer = GoalProposer(embedded_client, CRAFTER, template="ellm/suggest_dash", **EARLIER)
     captions = [
         "You see grass, tree and water. You are facing tree. You have nothing in your inventory.",
         "You see cow, grass and sand. You are facing cow. You have wood 2. You feel hungry.",
@@ -206,3 +255,52 @@ def test_unreachable_server_falls_back_to_counted_no_goals_only_when_the_policy_
     assert proposer.propose("You see tree.").failed  # the first failure is below the limit
     with pytest.raises(LLMRunStopped, match="2 calls in a row"):
         proposer.submit("You see water.").result()  # raised from the worker thread, not swallowed
+
+
+# ------------------------------------------------------------------ the threshold (issue 33)
+# (goal as written, the reference's action name, the same achievement?)
+THRESHOLD_PAIRS = [
+    ("chop tree", "chop tree", True),
+    ("chop trees", "chop tree", True),
+    ("chop the tree", "chop tree", True),
+    ("collect wood", "chop tree", True),
+    ("cut down tree", "chop tree", True),
+    ("place crafting table", "place crafting table", True),
+    ("make crafting table", "place crafting table", True),
+    ("place table", "place crafting table", True),
+    ("build a crafting table", "place crafting table", True),
+    ("craft wood pickaxe", "make wood pickaxe", True),
+    ("make wooden pickaxe", "make wood pickaxe", True),
+    ("make a wood pickaxe", "make wood pickaxe", True),
+    ("drink some water", "drink water", True),
+    ("eat cow", "attack cow", True),
+    ("kill zombie", "attack zombie", True),
+    ("plant sapling", "place plant", True),
+    ("make stone pickaxe", "make wood pickaxe", False),
+    ("make wood sword", "make wood pickaxe", False),
+    ("mine iron", "mine stone", False),
+    ("attack cow", "attack zombie", False),
+    ("eat plant", "place plant", False),
+    ("place stone", "place crafting table", False),
+    ("chop grass", "chop tree", False),
+    ("drink water", "eat cow", False),
+]
+
+
+def test_threshold_measured_on_goal_action_pairs():
+    """The reason for threshold 0.9 with all-MiniLM-L6-v2 (docs/methods/ellm.md): at the reference's
+    0.99 only character-identical goals pay; 0.9 accepts rewordings of the same achievement (8 of 16
+    here) and none of the 8 pairs of different achievements (the closest scores 0.66)."""
+    import numpy as np
+
+    from llm_explore.embeddings import SentenceEmbedder
+
+    emb = SentenceEmbedder(cache_path=False)
+    texts = sorted({t for g, a, _ in THRESHOLD_PAIRS for t in (g, a)})
+    vec = dict(zip(texts, emb.encode(texts), strict=True))
+    cos = {(g, a): float(np.dot(vec[g], vec[a])) for g, a, _ in THRESHOLD_PAIRS}
+    same = [(g, a) for g, a, s in THRESHOLD_PAIRS if s]
+    other = [(g, a) for g, a, s in THRESHOLD_PAIRS if not s]
+    assert [p for p in same if cos[p] >= 0.99] == [p for p in same if p[0] == p[1]]
+    assert len([p for p in same if cos[p] >= 0.9]) == 8
+    assert max(cos[p] for p in other) < 0.7

@@ -13,7 +13,10 @@ def test_shipped_ellm_template_renders_like_the_reference():
     text = PromptLibrary().render("ellm/suggest", caption="You see cow. You are facing cow.")
     assert text.startswith("Valid actions: sleep, eat, attack, chop, drink, place, make, mine")
     assert text.count("What do you do?") == 3  # two worked examples + the query
-    assert text.endswith("You see cow. You are facing cow. What do you do?\n-")
+    # lm.py BulletPrompt: the caption, " What do you do?" and a newline (ellm/suggest_dash adds "-")
+    assert text.endswith("You see cow. You are facing cow. What do you do?\n")
+    dash = PromptLibrary().render("ellm/suggest_dash", caption="You see cow.")
+    assert dash.endswith("You see cow. What do you do?\n-")
     examples, _ = parse_bullets(text)
     assert "Chop tree" in examples
 

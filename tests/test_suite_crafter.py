@@ -20,10 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 IMPORTED = {
     # ELLM grid 21 runs + DECKARD grid 21 runs, 9 of them the same runs (ppo, ellm-shaped, ellm x 3 seeds);
     # the deckard rows (3 x 3 seeds) ran before issue 33's reference subtasks, macro and real ablation
-    # (revision 1): other settings now
-    "small": (33, 24),
-    # the warm-cache measurement: seed 1 at 8,192 steps (the smoke tier's) beside 30k-step seed-0 runs
-    "smoke": (4, 2),
+    # (revision 1): other settings now; so do the ellm rows (3 x 3 seeds), which ran before issue 33's
+    # reference caption, prompt, answer filter and policy input (revision 1)
+    "small": (33, 15),
+    # the warm-cache measurement: seed 1 at 8,192 steps (the smoke tier's) beside 30k-step seed-0 runs;
+    # its ellm run is of revision 0 (before issue 33)
+    "smoke": (4, 1),
 }
 IDENTITY = {"key": "test-model-00000000"}  # the planner only files LLM rows under its key
 
@@ -48,12 +50,13 @@ def test_committed_rows_are_the_grids_runs_with_todays_settings(tier):
     current, _stale = res.current(suite, tier, rows)
     assert (len(rows), len(current)) == IMPORTED[tier]
     assert all(r["source"].startswith("imported:benchmarks/results/") and r["status"] == "complete" for r in rows)
-    if tier == "small":  # every run of the grid: 11 rows x 3 seeds, less the deckard rows' (revision 1)
+    if tier == "small":  # every run of the grid: 11 rows x 3 seeds, less the deckard and ellm rows' (revision 1)
         deckard = {"deckard", "deckard-oracle", "deckard-none"}
+        ellm = {"ellm", "ellm-oracle", "ellm-shaped"}
         assert {(r["row"], r["seed"]) for r in current} == {
-            (s.name, seed) for s in suite.rows for seed in range(3) if s.name not in deckard
+            (s.name, seed) for s in suite.rows for seed in range(3) if s.name not in deckard | ellm
         }
-        assert {r["row"] for r in _stale} == deckard
+        assert {r["row"] for r in _stale} == deckard | ellm
 
 
 def test_a_no_llm_row_rerun_skips_every_imported_run():
@@ -67,8 +70,8 @@ def test_a_no_llm_row_rerun_skips_every_imported_run():
 
 def test_leaderboard_matches_the_numbers_the_docs_quote():
     suite = load_suite("crafter")
-    for row in suite.rows:  # the docs quote the deckard grid of before issue 33 (revision 0)
-        if row.name.startswith("deckard"):
+    for row in suite.rows:  # the docs quote the deckard and ellm grids of before issue 33 (revision 0)
+        if row.name.startswith(("deckard", "ellm")):
             row.revision = 0
     board = leaderboard.build(suite, "small", res.read_rows(ROOT / "bench" / "crafter" / "small"))
     score = {e["row"]: e["metrics"]["crafter_score"] for e in board["rows"]}

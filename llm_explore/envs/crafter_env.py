@@ -10,13 +10,18 @@ Captions (`caption=` parameter):
 
 - `full` (default): with counts, for methods that plan with them.
       You see grass, tree and water. You are facing tree. You have wood 1. You feel thirsty.
-- `ellm`: ELLM's reference caption, item names without counts (so far fewer distinct captions reach
-  the LLM, and its cache answers most of them):
+- `ellm`: ELLM's reference caption exactly as its prompt reads it (`ellm_caption`, from yuqingd/ellm's
+  `engine.py`, `text_env.py` and `lm.py`): no sand, the table called "crafting table", item names
+  without counts, no sentence for an empty inventory, and of the feelings only "You feel sleepy."
+  (energy below 9):
+      You see grass, tree, and water. You are targeting tree. You have in your inventory wood.
+- `names`: this project's earlier ELLM caption, kept as an option: item names without counts,
+  "You have nothing in your inventory." when empty, and every need below 5 as a feeling:
       You see grass, tree, and water. You are targeting tree. You have in your inventory wood. You feel thirsty.
 
-Objects are listed alphabetically in both: the same surroundings give the same caption, so the LLM
-cache answers it. A need (health, food, drink, energy) below 5 reads as "You feel hurt/hungry/
-thirsty/sleepy" in both. Events are achievement increments named as verb-object text
+Objects are listed alphabetically in all three: the same surroundings give the same caption, so the
+LLM cache answers it. In `full` and `names` a need (health, food, drink, energy) below 5 reads as
+"You feel hurt/hungry/thirsty/sleepy". Events are achievement increments named as verb-object text
 ("collect wood", "place table", "make wood pickaxe", "eat cow", "defeat zombie", "drink water",
 "wake up") plus "sleep" when the player falls asleep. The state key is the inventory (items, not
 vitals) and the set of achievements unlocked this episode. Crafter uses the old Gym API; the adapter
@@ -37,7 +42,7 @@ from llm_explore.envs.base import AdapterEnv
 from llm_explore.envs.spec import EnvSpec, pop_param, reject_unknown
 
 PARAMS = ["obs", "length", "size", "area", "caption"]
-CAPTION_STYLES = ("full", "ellm")
+CAPTION_STYLES = ("full", "ellm", "names")
 
 VITALS = ("health", "food", "drink", "energy")
 # A vital below this reads as a feeling in the caption (they start at 9 and drain over time).
@@ -185,15 +190,19 @@ class CrafterAdapter(AdapterEnv):
         `visible`: `self.visible(ids)` if the caller has it already."""
         ids = self._local_ids() if ids is None else ids
         player = self.env._player
-        ellm = self.caption_style == "ellm"
-        join = _join_oxford if ellm else _join
         w, h = VIEW
         cx, cy = w // 2, h // 2
         names = sorted(self.visible(ids) if visible is None else visible)
-        parts = [f"You see {join(names)}." if names else "You see nothing."]
         tx, ty = cx + int(player.facing[0]), cy + int(player.facing[1])
+        target = None
         if 0 <= tx < w and 0 <= ty < h and ids[tx, ty] >= 0:
             target = self._class_names.get(int(ids[tx, ty]), "nothing")
+        if self.caption_style == "ellm":
+            return ellm_caption(names, target, player.inventory)
+        ellm = self.caption_style == "names"
+        join = _join_oxford if ellm else _join
+        parts = [f"You see {join(names)}." if names else "You see nothing."]
+        if target is not None:
             parts.append(f"You are targeting {target}." if ellm else f"You are facing {target}.")
         items = [(k, v) for k, v in player.inventory.items() if k not in VITALS and v > 0]
         if not items:
@@ -328,6 +337,69 @@ class CrafterAdapter(AdapterEnv):
         self._prev_achievements, self._was_sleeping = state["prev"], state["sleeping"]
 
 
+# ELLM's reference caption (yuqingd/ellm, text_crafter): what its GPT prompt reads for a state.
+ELLM_STATUS_THRESHOLD = 9  # text_env.py STATUS_THRESHOLD: a status below 9 is "low"
+ELLM_UNSEEN = ("player", "sand", "arrow")  # engine.py EmbeddingView.local_sentence_view leaves these out
+ELLM_UNTARGETED = ("path", "sand", "lava")  # ... and names no material target among these
+ELLM_STATUS_WORDS = {"health": "hurt", "food": "hungry", "drink": "thirsty", "energy": "sleepy"}
+
+
+def ellm_view_sentence(names: list[str], target: str | None) -> str:
+    """The reference's sentence view, capitalised as its prompt capitalises it.
+
+    `engine.py` `EmbeddingView.local_sentence_view`: the unique names in the 9x7 view sorted, less
+    player, sand and arrow, the table called "crafting table", joined "a, b, and c" (two names read
+    "a, and b"; one reads "a"); then "You are targeting X." for a creature, or for a material other
+    than path, sand and lava (a targeted table stays "table"). `text_env.py` `text_obs` lowercases
+    it and `lm.py` `BulletPrompt.format_prompt` capitalises the first letter and, when it targets,
+    the second sentence's.
+    """
+    seen = sorted({"crafting table" if n == "table" else n for n in names if n not in ELLM_UNSEEN})
+    if len(seen) == 1:
+        text = "you see " + seen[0]
+    else:
+        text = "you see " + "".join(("and " + n) if k == len(seen) - 1 else (n + ", ") for k, n in enumerate(seen))
+    text += "."
+    if target is not None and target not in ELLM_UNTARGETED and target != "darkness":
+        text += " you are targeting " + target + "."
+    text = text[0].upper() + text[1:]
+    if "targeting" in text:
+        k = text.find(".") + 2
+        text = text[:k] + text[k].upper() + text[k + 1 :]
+    return text
+
+
+def ellm_inventory_sentence(inventory: dict[str, int]) -> str:
+    """`text_env.py` `_inventory_to_text`: the held items in inventory order, sapling called
+    "plant", other names as the game spells them ("wood_pickaxe"), no counts, no "and"; "" when
+    nothing is held. Capitalised as `lm.py` `BulletPrompt.format_prompt` does."""
+    items = ["plant" if k == "sapling" else k for k, v in inventory.items() if k not in VITALS and v > 0]
+    return "You have in your inventory " + ", ".join(items) + "." if items else ""
+
+
+def ellm_status_sentence(inventory: dict[str, int]) -> str:
+    """`text_env.py` `_inventory_to_text`: every status below 9 as a feeling, in inventory order
+    ("You feel hungry, sleepy."); "" when none is low. The policy's language state reads this one;
+    the prompt keeps only "You feel sleepy." (see `ellm_caption`)."""
+    low = [ELLM_STATUS_WORDS[k] for k in inventory if k in VITALS and inventory[k] < ELLM_STATUS_THRESHOLD]
+    return "You feel " + ", ".join(low) + "." if low else ""
+
+
+def ellm_caption(names: list[str], target: str | None, inventory: dict[str, int]) -> str:
+    """ELLM's reference caption, the text its prompt asks about (`caption=ellm`).
+
+    `lm.py` `BulletPrompt.format_prompt` with the state `text_env.py` gives it: the sentence view,
+    then the inventory sentence if anything is held (an empty inventory writes no sentence), then
+    "You feel sleepy." if energy is below 9: the prompt drops every other feeling (its `status` is
+    'you feel sleepy.' if 'sleepy' is in the status, else '.'). E.g. "You see grass, and tree. You are
+    targeting tree. You have in your inventory wood, wood_pickaxe. You feel sleepy."
+    """
+    parts = [ellm_view_sentence(names, target), ellm_inventory_sentence(inventory)]
+    if inventory.get("energy", ELLM_STATUS_THRESHOLD) < ELLM_STATUS_THRESHOLD:
+        parts.append("You feel sleepy.")
+    return " ".join(p for p in parts if p)
+
+
 def _join(words: list[str]) -> str:
     """["a", "b", "c"] -> "a, b and c"."""
     if len(words) <= 1:
@@ -336,14 +408,14 @@ def _join(words: list[str]) -> str:
 
 
 def _join_oxford(words: list[str]) -> str:
-    """["a", "b", "c"] -> "a, b, and c" (ELLM's reference caption); ["a", "b"] -> "a and b"."""
+    """["a", "b", "c"] -> "a, b, and c"; ["a", "b"] -> "a and b" (the `names` caption)."""
     if len(words) <= 2:
         return " and ".join(words)
     return ", ".join(words[:-1]) + ", and " + words[-1]
 
 
 def make(spec: EnvSpec, captions: bool = True) -> CrafterAdapter:
-    """The adapter for `crafter?obs=symbolic|pixels&length=N&size=S&area=A&caption=full|ellm`."""
+    """The adapter for `crafter?obs=symbolic|pixels&length=N&size=S&area=A&caption=full|ellm|names`."""
     params = dict(spec.params)
     obs_mode = pop_param(params, "obs", "symbolic", str, ("symbolic", "pixels"), env_id=spec.id)
     length = pop_param(params, "length", 10000, int, env_id=spec.id)

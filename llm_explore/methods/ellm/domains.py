@@ -28,6 +28,12 @@ class GoalDomain:
     # (pattern, replacement) rewrites of a normalised goal before it is filtered, embedded and shown
     # to the policy: the env's own names for things the LLM names otherwise.
     rewrites: tuple[tuple[str, str], ...] = ()
+    # The text of a state the policy reads with `conditioning: reference` (default: the caption).
+    state: Callable[[dict[str, Any]], str] | None = None
+
+    def state_text(self, info: dict[str, Any]) -> str:
+        """The policy's language state of a step's info (`info["text"]` unless the family says more)."""
+        return self.state(info) if self.state is not None else str(info.get("text") or "")
 
     def canonical(self, goal: str) -> str:
         """A goal in the env's own words: "make a crafting table" -> "place table" on Crafter."""
@@ -78,6 +84,8 @@ CRAFTER_ALIASES: dict[str, tuple[str, ...]] = {
     "drink water": ("drink water",),
     "eat cow": ("attack cow", "eat cow"),
     "eat plant": ("eat plant",),
+    # The reference's action names (data_text.yaml): its table is a "crafting table", made or placed.
+    "place table": ("place crafting table", "place table", "make crafting table"),
     "defeat zombie": ("attack zombie", "defeat zombie"),
     "defeat skeleton": ("attack skeleton", "defeat skeleton"),
     "place plant": ("place plant", "place sapling"),
@@ -140,11 +148,26 @@ CRAFTER_REWRITES: tuple[tuple[str, str], ...] = (
     (r"\bwooden\b", "wood"),
 )
 
+_FEELING = re.compile(r"\s*You feel [^.]*\.")
+
+
+def crafter_state_text(info: dict[str, Any]) -> str:
+    """The reference's language state (yuqingd/ellm `text_env.py` `text_obs` + `tokenize_obs` with
+    use_sbert): the caption with every status below 9 as a feeling, lowercased. The prompt's caption
+    keeps only "You feel sleepy.", the policy's keeps them all."""
+    from llm_explore.envs.crafter_env import ellm_status_sentence
+
+    text = _FEELING.sub("", str(info.get("text") or ""))
+    status = ellm_status_sentence(info.get("inventory") or {})
+    return (text + " " + status if status else text).lower()
+
+
 CRAFTER = GoalDomain(
     vocab=GoalVocabulary(CRAFTER_VERBS[:8], CRAFTER_OBJECTS),  # the prompt lists ELLM's eight verbs
     aliases=CRAFTER_ALIASES,
     oracle=crafter_oracle,
     rewrites=CRAFTER_REWRITES,
+    state=crafter_state_text,
 )
 # Goals may still use "collect"/"defeat" (the event names): the filter accepts all ten verbs.
 CRAFTER_FILTER = GoalVocabulary(CRAFTER_VERBS, CRAFTER_OBJECTS)

@@ -1,18 +1,31 @@
 """ELLM's language side: ask for goals, parse and filter them, and match them to what happened.
 
-Faithful to the reference code (yuqingd/ellm): the few-shot prompt answered with "- Verb object"
-lines; lines that are not list items are dropped and counted; goals are lowercased, de-duplicated,
-restricted to the valid verbs and objects, and goals already achieved this episode are dropped.
-A goal is achieved when a ground-truth event's text embedding is close enough (cosine similarity
-at or above a threshold) to the goal's. How the shaper pays for that (the best match, once per
-event per episode) is in `shaper.py`.
+Two ways to read an answer (`method.ellm.goal_filter`):
 
-List items may be "- x", "* x", "1. x" or "1) x": the prompt ends with "-", so a completion model
-continues the first item without a marker, while a chat model usually opens with its own.
+- `reference` (default), as yuqingd/ellm's `lm.py` `BulletPrompt.parse_response` and
+  `GPTLanguageModel.predict_options` read Codex's answer: every line must start with "-", else the
+  whole answer is rejected (no goals; counted as `rejected_answers` and logged); the answer is
+  lowercased and split at "-", each piece stripped of spaces and dots, empty pieces dropped,
+  duplicates dropped (the reference's `set` loses the order; here the first occurrence stays).
+  No vocabulary filter and no cap on the number of goals.
+- `vocabulary` (this project's earlier reading, kept for small models): list items may be "- x",
+  "* x", "1. x" or "1) x" and other lines are dropped and counted; goals are normalised (articles and
+  punctuation dropped), rewritten into the env's words (`GoalDomain.rewrites`), restricted to the
+  env's verbs and objects (`GoalVocabulary.is_valid`) and capped (`max_goals`). The reference has
+  none of these.
+
+In both, goals already achieved this episode are dropped (`shaper.py`). A goal is achieved when a
+ground-truth event's text embedding is close enough (cosine similarity at or above a threshold) to
+the goal's. How the shaper pays for that (the best match, once per event per episode) is in
+`shaper.py`.
+
+A prompt that ends with "-" (the `ellm/suggest_dash` template) is continued by a completion model
+without a marker on the first line: both readings count that line as a list item.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -28,6 +41,8 @@ from llm_explore.templates import PromptLibrary
 _ARTICLES = re.compile(r"\b(the|a|an|some|your|its|nearby)\b")
 _NON_WORD = re.compile(r"[^a-z0-9 ]+")
 
+
+log = logging.getLogger(__name__)
 
 _ITEM = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s*(.*?)\s*$")
 
@@ -54,6 +69,25 @@ def parse_goal_lines(text: str) -> tuple[list[str], list[str]]:
         if item:
             items.append(item)
     return items, bad
+
+
+def parse_reference(text: str, continues_dash: bool = False) -> list[str] | None:
+    """An answer read as yuqingd/ellm's `lm.py` `BulletPrompt.parse_response` reads it: None (rejected)
+    unless every line starts with "-"; else the lowercased answer split at "-", pieces stripped of
+    spaces, dots and newlines, empty ones dropped; duplicates dropped keeping the first (the
+    reference's `list(set(...))` in `GPTLanguageModel.predict_options` keeps no order).
+
+    `continues_dash`: the prompt ended with "-", so the answer's first line continues that item
+    (a "-" is put back in front of it). The reference's prompt ends with a newline.
+    """
+    if continues_dash and not text.lstrip(" ").startswith("-"):
+        text = "-" + text
+    if text[-4:] in ('\n"""', "\n```"):  # Codex closing what it took for a comment
+        text = text[:-4]
+    if not all(line.startswith("-") for line in text.split("\n")):
+        return None
+    pieces = [r.strip(" .\n") for r in text.lower().split("-")]
+    return list(dict.fromkeys(p for p in pieces if p))
 
 
 def normalise_goal(text: str) -> str:
@@ -105,10 +139,12 @@ class Suggestion:
     invalid: int = 0
     cached: bool = False
     failed: bool = False
+    rejected: bool = False  # goal_filter=reference: a line did not start with "-", so no goals
 
 
 class GoalProposer:
-    """Renders the ELLM prompt for a caption, asks the LLM, and parses + filters the answer."""
+    """Renders the ELLM prompt for a caption, asks the LLM, and parses + filters the answer
+    (`goal_filter`: reference or vocabulary, see the module docstring)."""
 
     def __init__(
         self,
@@ -119,10 +155,16 @@ class GoalProposer:
         template: str = "ellm/suggest",
         max_tokens: int = 32,
         temperature: float = 0.0,
-        max_goals: int = 6,
+        max_goals: int | None = None,
         prompt_vocab: GoalVocabulary | None = None,
         canonical: Callable[[str], str] | None = None,
+        goal_filter: str = "reference",
     ):
+        if goal_filter not in ("reference", "vocabulary"):
+            raise ValueError(f"goal_filter must be reference or vocabulary, not {goal_filter!r}")
+        self.goal_filter = goal_filter
+        self._continues_dash: bool | None = None  # does the prompt end with "-"? (read once)
+        self.rejected = 0  # answers rejected by the reference's parse
         self.client = client
         self.canonical = canonical or (lambda goal: goal)  # the domain's goal aliases, applied before the filter
         self.vocab = vocab  # what answers are filtered by
@@ -167,6 +209,8 @@ class GoalProposer:
         return self.parse(caption, answer.text, cached=answer.cached)
 
     def parse(self, caption: str, text: str, cached: bool = False) -> Suggestion:
+        if self.goal_filter == "reference":
+            return self._parse_reference(caption, text, cached)
         items, bad = parse_goal_lines(text)
         goals: list[str] = []
         invalid = 0
@@ -186,6 +230,21 @@ class GoalProposer:
             invalid=invalid,
             cached=cached,
         )
+
+    def _parse_reference(self, caption: str, text: str, cached: bool) -> Suggestion:
+        if self._continues_dash is None:
+            self._continues_dash = self.prompt("").rstrip(" ").endswith("-")
+        goals = parse_reference(text, self._continues_dash)
+        if goals is None:
+            with self._lock:
+                self.rejected += 1
+                n = self.rejected
+            if n <= 3 or n % 100 == 0:  # never silent, never a flood
+                log.warning("ELLM: answer %d rejected (a line does not start with '-'): %r", n, text[:200])
+            lines = sum(1 for line in text.splitlines() if line.strip())
+            return Suggestion(caption=caption, goals=[], raw=text, bad_lines=lines, cached=cached, rejected=True)
+        goals = goals[: self.max_goals]
+        return Suggestion(caption=caption, goals=goals, raw=text, parsed=len(goals), cached=cached)
 
     def propose(self, caption: str) -> Suggestion:
         return self._ask(caption)

@@ -4,28 +4,36 @@ Per env and step (Du et al. 2023; the reference code's order):
 1. Reward. Each ground-truth event of the step (`info["events"]`, e.g. "collect wood") achieves
    every open goal whose sentence embedding is within `threshold` cosine similarity of one of the
    event's phrasings ("chop tree" for "collect wood"). The step pays the highest similarity among
-   the goals its events achieve (one reward per step, as the reference), all those goals close
+   the goals its events achieve (one reward per step, as the reference's `goal_wrapper.py`
+   `text_reward`), all those goals close
    together (synonyms and the reference's equivalences: make/place crafting table, eat/attack cow),
-   and an event that paid does not pay again this episode, however a later goal words it. Goal text
-   is rewritten into the env's own words before it is embedded (`GoalDomain.rewrites`: "make
-   crafting table" -> "place table").
+   and an event that paid does not pay again this episode, however a later goal words it. With
+   `goal_filter: vocabulary` goal text is rewritten into the env's own words before it is embedded
+   (`GoalDomain.rewrites`: "make crafting table" -> "place table"); with `reference` (default) it is
+   kept as written and the events' phrasings include the reference's action names ("place crafting
+   table").
 2. Query. When the env's caption changes (`min_interval` 1, as the paper), its goals are asked
    for. With `answers: when_ready` (default) a cached answer applies at once and a missing one is
    asked in the background while the policy keeps its current goals until it arrives, so the
    learner never waits for the model; `answers: wait` blocks as the paper's code does. With
    `lag > 0` every answer applies exactly `lag` vector steps after it was asked (deterministic even
    with cache misses). With cached answers all three give the same run for the same seed.
-3. Conditioning. The policy sees the embedding of "goal1; goal2; ..." (the paper's "Your goal is"
-   input) through the learner's goal-conditioning input.
+3. Conditioning. `conditioning: reference` (default): the policy reads the embedding of "Your goal
+   is: goal1 goal2." (yuqingd/ellm `goal_wrapper.py` `_get_full_obs`) through the learner's
+   goal-conditioning input, and the embedding of the state's caption with every status below 9
+   (`text_env.py` `text_obs`, the reference's `use_language_state=sbert`) as a shaper input
+   (`caption_emb`). `conditioning: goals`: "goal1; goal2" only, as before issue 33.
 
 `protocol: paper` (default) is the paper's pretraining: intrinsic reward only (`learner.ext_coef` 0;
-the task reward is still logged), 400-step Crafter episodes, the reference caption (item names
-without counts). `protocol: shaped` adds the goal reward to the task reward (ext_coef 1, standard
-10,000-step Crafter episodes), ELLM as a shaping bonus. `goal_source: oracle` replaces the LLM by the
-env's ground truth (what is achievable now), an upper bound for the method. Suggestion quality is
-logged as the reference code logs it against its oracle: the share of suggested goals that are valid
-(in the vocabulary), achievable now and new this episode, and the share of answer lines that did not
-parse; the LLM side as queries, cache hits and seconds the learner waited.
+the task reward is still logged), 400-step Crafter episodes, the reference caption
+(`crafter?caption=ellm`, `envs/crafter_env.py` `ellm_caption`). `protocol: shaped` adds the goal
+reward to the task reward (ext_coef 1, standard 10,000-step Crafter episodes), ELLM as a shaping
+bonus. `goal_source: oracle` replaces the LLM by the env's ground truth (what is achievable now), an
+upper bound for the method. Suggestion quality is logged against the oracle, as the reference logs
+it: the share of suggested goals that are valid (in the vocabulary; with `goal_filter: reference`
+informative only), achievable now and new this episode, the share of answer lines that did not parse
+and the answers rejected whole
+(`rejected_answers`); the LLM side as queries, cache hits and seconds the learner waited.
 """
 
 from __future__ import annotations
@@ -37,9 +45,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import torch
 from pydantic import Field
 
+from llm_explore.embeddings import MODEL_DIM
 from llm_explore.errors import BudgetExhaustedError, LLMRunStopped
+from llm_explore.learner.encoders import KeySpec
 from llm_explore.learner.shaping import RewardShaper, ShapingResult, Transitions, method_section
 from llm_explore.methods.ellm.domains import CRAFTER_FILTER, GoalDomain, domain_for
 from llm_explore.methods.ellm.goals import GoalMatcher, GoalProposer, Suggestion, normalise_goal
@@ -57,12 +68,36 @@ class EllmConfig(StrictModel):
         description="paper: intrinsic-only pretraining, 400-step Crafter episodes (the reference); "
         "shaped: task reward + goal reward, standard Crafter episodes",
     )
-    caption: Literal["ellm", "full"] = Field(
-        "ellm", description="Crafter caption: ellm = the reference's (item names, no counts); full = with counts"
+    caption: Literal["ellm", "names", "full"] = Field(
+        "ellm",
+        description="Crafter caption: ellm = the reference's exactly (yuqingd/ellm text_env.py + lm.py: no "
+        "sand, 'crafting table', no sentence for an empty inventory, only 'You feel sleepy.'); names = this "
+        "project's earlier one (every need below 5, 'You have nothing in your inventory.'); full = with counts",
+    )
+    goal_filter: Literal["reference", "vocabulary"] = Field(
+        "reference",
+        description="reference: an answer with a line not starting with '-' is rejected whole, goals are "
+        "lowercased and kept as written (lm.py BulletPrompt.parse_response); vocabulary: this project's "
+        "earlier filter (other list markers accepted, goals normalised, rewritten into the env's words and "
+        "dropped unless a known verb + object), which salvages more of a small model's answers",
+    )
+    conditioning: Literal["reference", "goals"] = Field(
+        "reference",
+        description="reference: the policy reads 'Your goal is: <goals>.' and the embedding of the state's "
+        "caption with every low status (the reference's use_goal + use_language_state=sbert); goals: this "
+        "project's earlier input, the embedding of 'goal1; goal2' only",
     )
     goal_source: Literal["llm", "oracle"] = Field("llm", description="llm: ask the model; oracle: env ground truth")
-    threshold: float = Field(0.9, gt=0, le=1, description="cosine similarity for an event to achieve a goal")
-    max_goals: int = Field(6, ge=1, description="goals kept per suggestion")
+    threshold: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="cosine similarity for an event to achieve a goal (the reference: 0.99 with "
+        "paraphrase-MiniLM-L3-v2; this embedder is all-MiniLM-L6-v2, see docs/methods/ellm.md)",
+    )
+    max_goals: int | None = Field(
+        None, ge=1, description="goals kept per suggestion (None: all, as the reference; the earlier default was 6)"
+    )
     max_tokens: int = Field(32, ge=4, description="tokens per answer (a few '- verb object' lines)")
     temperature: float = Field(
         0.0, ge=0, description="the reference code used 0.1 with Codex; 0 makes answers cacheable"
@@ -81,7 +116,11 @@ class EllmConfig(StrictModel):
         description="ask an env at most once per this many vector steps "
         "(1: on every caption change, as the paper; larger bounds LLM calls)",
     )
-    template: str = Field("ellm/suggest", description="prompt template name")
+    template: str = Field(
+        "ellm/suggest",
+        description="prompt template: ellm/suggest = the reference's prompt (lm.py BulletPrompt); "
+        "ellm/suggest_dash = the earlier variant ending in '-'",
+    )
 
 
 @dataclass
@@ -170,6 +209,8 @@ class EllmShaper(RewardShaper):
             raise ConfigError(f"no oracle goals for {family}")
         # The prompt lists the domain's verbs; the filter also accepts the events' own verbs.
         vocab = CRAFTER_FILTER if family == "crafter" else self.domain.vocab
+        self._vocab = vocab
+        self.family = family
         self.proposer = proposer
         if self.proposer is None and self.cfg.goal_source == "llm":
             from llm_explore.templates import PromptLibrary
@@ -185,6 +226,7 @@ class EllmShaper(RewardShaper):
                 max_goals=self.cfg.max_goals,
                 prompt_vocab=self.domain.vocab,
                 canonical=self.domain.canonical,
+                goal_filter=self.cfg.goal_filter,
             )
         self.matcher = GoalMatcher(
             embedder if embedder is not None else ctx.embedder(), self.cfg.threshold, aliases=self.domain.aliases
@@ -203,6 +245,8 @@ class EllmShaper(RewardShaper):
             "lines": 0,
             "bad_lines": 0,
             "failed": 0,
+            "rejected": 0,
+            "kept": 0,
             "rewarded": 0,
             "closed": 0,
             "reward_sum": 0.0,
@@ -262,7 +306,24 @@ class EllmShaper(RewardShaper):
 
     def goals(self) -> list[str | None]:
         self._resolve()
+        if self.cfg.conditioning == "reference":
+            # goal_wrapper.py `_get_full_obs` with use_sbert: "Your goal is: " + the open goals joined by
+            # spaces + "." (an empty list reads "Your goal is: .").
+            return ["Your goal is: " + " ".join(env.open_goals()) + "." for env in self.envs]
         return ["; ".join(env.open_goals()) or None for env in self.envs]
+
+    def sofe_specs(self) -> dict[str, KeySpec]:
+        """With `conditioning: reference` the policy also reads the state's caption embedding (the
+        reference's `use_language_state=sbert`), given as a shaper input."""
+        if self.cfg.conditioning != "reference":
+            return {}
+        return {"caption_emb": KeySpec((MODEL_DIM,), torch.float32, "embedding")}
+
+    def sofe_inputs(self, infos: Sequence[dict[str, Any]], env_ids: Sequence[int]) -> dict[str, np.ndarray]:
+        if self.cfg.conditioning != "reference":
+            return {}
+        texts = [self.domain.state_text(info) for info in infos]
+        return {"caption_emb": np.asarray(self.matcher.embedder.encode(texts), dtype=np.float32)}
 
     # ------------------------------------------------------------------ asking and answering
     def _maybe_ask(self, i: int, info: dict[str, Any]) -> None:
@@ -338,9 +399,15 @@ class EllmShaper(RewardShaper):
         c["lines"] += s.parsed + s.bad_lines
         c["bad_lines"] += s.bad_lines
         c["failed"] += int(s.failed)
+        c["rejected"] += int(s.rejected)
         c["suggested"] += s.parsed
-        c["valid"] += len(s.goals)
-        goals = list(dict.fromkeys(self.domain.canonical(g) for g in s.goals))
+        if self.cfg.goal_filter == "vocabulary" or self.cfg.goal_source == "oracle":
+            goals = list(dict.fromkeys(self.domain.canonical(g) for g in s.goals))
+            c["valid"] += len(s.goals)
+        else:  # the reference keeps goals as written; `valid` still reports how many the vocabulary knows
+            goals = list(dict.fromkeys(s.goals))
+            c["valid"] += sum(1 for g in goals if self._vocab.is_valid(self.domain.canonical(g)))
+        c["kept"] += len(goals)
         if self.domain.oracle is not None and self.cfg.goal_source == "llm" and info:
             achievable = {normalise_goal(g) for g in self.domain.oracle(info)}
             c["achievable"] += sum(1 for g in goals if self._phrasing(g) & achievable)
@@ -424,10 +491,11 @@ class EllmShaper(RewardShaper):
             "answers": float(c["answers"]),
             "cached_answers": float(c["cached"]),
             "cache_hit_rate": c["cached"] / max(1, c["answers"]) if self.cfg.goal_source == "llm" else 1.0,
-            "goals_per_answer": c["valid"] / max(1, c["answers"]),
+            "goals_per_answer": c["kept"] / max(1, c["answers"]),
             "valid_share": c["valid"] / sug,
-            "achievable_share": c["achievable"] / max(1, c["valid"]) if self.cfg.goal_source == "llm" else 1.0,
-            "new_share": c["new"] / max(1, c["valid"]),
+            "achievable_share": c["achievable"] / max(1, c["kept"]) if self.cfg.goal_source == "llm" else 1.0,
+            "new_share": c["new"] / max(1, c["kept"]),
+            "rejected_answers": float(c["rejected"]),
             "parse_failure_rate": c["bad_lines"] / max(1, c["lines"]),
             "failed_queries": float(c["failed"]),
             "goals_rewarded": float(c["rewarded"]),
