@@ -366,3 +366,26 @@ def test_bench_run_with_storage_keeps_the_runs_there_and_the_results_on_the_driv
     ]
     again = _cli(*args, "--num-cpus", "2")
     assert again.returncode == 0 and again.stdout.count("skip") == 2, again.stdout
+
+
+def test_a_runs_row_is_written_when_the_run_ends_not_when_the_suite_does(tmp_path, monkeypatch):
+    """A driver killed after some runs ended (SIGKILL: no `finally`) keeps their rows."""
+    from llm_explore.bench import runner
+
+    suite = load_suite(str(_suite_file(tmp_path, SUITE)))
+    bench = BenchRun(suite, "smoke", tmp_path, only_rows=["ppo"])
+    seen = []
+
+    def fake_run_sweep(sweep, jobs, on_event):
+        first = jobs[0]
+        first.status, first.error = "failed", "RuntimeError: boom"
+        on_event("end", first, 1, len(jobs))
+        seen.extend(res.read_rows(bench.folder))  # what a SIGKILL right now would leave
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("llm_explore.orchestration.sweep.run_sweep", fake_run_sweep)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_bench(bench)
+    assert [(r["row"], r["seed"], r["status"], r["error"]) for r in seen] == [
+        ("ppo", 0, "failed", "RuntimeError: boom")
+    ]
