@@ -60,6 +60,33 @@ SHAPES = {
 }
 
 
+# Their configs/ppo.yaml and code, written out (our names): nproc 8, nstep 512, ppo_nepoch 3,
+# ppo_nbatch 8 (4096 / 8 = 512 a minibatch), lr 3e-4 constant (no schedule), Adam's default eps,
+# clip_param 0.2, no value clipping, vf_loss_coef 0.5 x MSE (our value loss has the 1/2: vf_coef 1),
+# ent_coef 0.01, max_grad_norm 0.5, gamma 0.95, gae_lambda 0.65, normalised advantages, hidsize 1024.
+PAPER_SETTINGS = {
+    "num_envs": 8,
+    "num_steps": 512,
+    "update_epochs": 3,
+    "minibatch_size": 512,
+    "learning_rate": 3e-4,
+    "anneal_lr": False,
+    "adam_eps": 1e-8,
+    "clip_coef": 0.2,
+    "clip_vloss": False,
+    "vf_coef": 1.0,
+    "ent_coef": 0.01,
+    "max_grad_norm": 0.5,
+    "gamma": 0.95,
+    "gae_lambda": 0.65,
+    "norm_adv": True,
+    "hidden_size": 1024,
+    "heads": "layernorm",
+    "pixel_encoder": "resnet",
+    "value_norm": True,
+}
+
+
 def preset_agent(specs=PIXELS) -> Agent:
     p = CRAFTER_RESNET
     return Agent(
@@ -148,8 +175,9 @@ def test_preset_resolves_for_every_crafter_method(method, method_cfg, env):
     resolved, _spec = prepare(method, cfg)
     assert parse_env_id(resolved.env.id).params["obs"] == "pixels"  # the preset's observation
     assert resolved.env.num_envs == CRAFTER_RESNET["num_envs"]
+    assert resolved.env.num_envs == PAPER_SETTINGS["num_envs"]
     learner = resolved.learner.model_dump()
-    for key, value in CRAFTER_RESNET.items():
+    for key, value in PAPER_SETTINGS.items():
         if key != "num_envs":
             assert learner[key] == value, key
     if method in ("ellm", "deckard"):
@@ -163,6 +191,23 @@ def test_preset_refuses_an_env_it_does_not_fit(env):
     cfg = RunConfig.model_validate({"env": {"id": env}, "learner": {"preset": "crafter-resnet"}})
     with pytest.raises(ConfigError, match="crafter-resnet"):
         prepare("ppo", cfg)
+
+
+def test_suite_plans_every_row_with_the_preset_at_every_tier(tmp_path):
+    from llm_explore.bench.runner import BenchRun, plan_bench
+    from llm_explore.bench.suite import load_suite
+
+    suite = load_suite("crafter-resnet")
+    assert {r.name for r in suite.rows} == {"ppo", "ellm-shaped", "deckard"}
+    for tier in ("smoke", "paper"):
+        _, jobs = plan_bench(BenchRun(suite, tier, root=tmp_path), {"key": "test-model-00000000"})
+        assert len(jobs) == 3 * len(suite.row_seeds(suite.rows[0], tier))
+        for job in jobs:
+            resolved, _ = prepare(job.method, RunConfig.model_validate(job.config))
+            assert resolved.learner.preset == "crafter-resnet" and resolved.learner.pixel_encoder == "resnet"
+            assert parse_env_id(resolved.env.id).params["obs"] == "pixels"
+            if tier == "paper":
+                assert resolved.learner.total_steps == 1_024_000 and resolved.env.num_envs == 8
 
 
 def _cfg(name: str, out: Path) -> RunConfig:
