@@ -259,7 +259,7 @@ def test_unparsable_answers_fall_back_to_random_valid_choices_and_are_counted():
     picks = [roles.act("task", "obs", ["go north", "go south", "look"]) for _ in range(20)]
     assert sorted(set(picks)) == [0, 1, 2]  # random over all three, from the seeded RNG
     assert roles.select("task", ["a", "b", "c", "d"], prune=True)[1] == []  # a fallback prunes nothing
-    assert roles.judge("task", "a new room") is False  # no valid judge answer: don't add (the reference)
+    assert roles.judge("task", "a new room") is None  # no valid judge answer: don't add, no ban (the reference)
     assert roles.reflect("task", [{"action": "go north", "result": "x"}], "ran out of steps") is None
     assert roles.stats.invalid == {"act": 20, "select": 1, "judge": 1, "reflect": 1}
     assert roles.stats.backend == {"act": 0, "select": 0, "judge": 0, "reflect": 0}
@@ -359,9 +359,10 @@ def test_replayed_good_answers_solve_a_game_random_go_explore_cannot(tmp_path, g
         "top_p": 0.2,
         "judge": False,
         "prune": True,
-        "losing_memory": True,
+        "losing_memory": False,  # coin collector: the reference's losing-move memory is treasure hunter's
         "untried_only": False,
         "list_tried": True,
+        "lost_states": "selectable",
     }
     best = json.loads((run_dir / "best_trajectory.json").read_text())
     assert best["solved"] and best["actions"][-1] == "take coin"
@@ -729,27 +730,75 @@ class ToyRooms:
         return {}, self._info()
 
 
-def test_losing_states_are_archived_and_shown_to_the_act_step():
-    answers = iter(["take apple", "go east", "take coin"])
+def _toy_search(selects, acts, **policy):
+    answers, picks = iter(acts), iter(selects)
 
     def answer(tag, prompt, model):
         if tag == "ige/select":
-            return {"thought": "t", "choice": 0, "remove": []}
+            return {"thought": "t", "choice": next(picks), "remove": []}
         return {"thought": "t", "choice": next(answers)}
 
     client = AnsweringClient(answer)
     roles = _roles(client)
-    search = _search(
-        ToyRooms(), roles, "textworld", trials=3, actions=2, prune=True, losing_memory=True, list_tried=True
+    search = _search(ToyRooms(), roles, "textworld", prune=True, list_tried=True, **policy)
+    return search, client
+
+
+def test_losing_states_are_archived_and_shown_to_the_act_step():
+    """Treasure hunter's protocol (the reference's run_treasure.py): the lost state is archived and the
+    losing move is shown to the act step."""
+    search, client = _toy_search(
+        [0], ["take apple", "go east", "take coin"], trials=3, actions=2, losing_memory=True, lost_states="terminal"
     )
     result = search.run()
     assert result.status == "solved"
     lost = [c for c in result.archive.cells if c.key == ("lost",)]
-    assert len(lost) == 1 and lost[0].terminal and lost[0] not in result.archive.selectable()
+    assert len(lost) == 1 and lost[0].terminal and lost[0].lost
+    assert lost[0] not in result.archive.selectable()  # lost_states=terminal: never offered to select
     assert result.archive.losing == [{"action": "take apple", "location": "Hall"}]
     acts = [p for tag, p, _ in client.prompts if tag == "ige/act"]
     assert "take apple in Hall" not in acts[0]
     assert "These moves lost the game before: take apple in Hall. Don't take these items" in acts[1]
+    # Only the root was selectable after the loss: select was never asked.
+    assert not [p for tag, p, _ in client.prompts if tag == "ige/select"]
+
+
+def test_lost_states_stay_selectable_and_a_trial_there_takes_no_action():
+    """The TextWorld protocol (run_treasure.py / run_cooking.py keep a lost state like any other): the
+    select step lists it, marked, and may choose it; that trial takes no action and is counted. Without
+    losing_memory (coin collector, cooking) the act step is not told about the losing move."""
+    search, client = _toy_search(
+        [1, 0], ["take apple", "go east", "take coin"], trials=3, actions=2, lost_states="selectable"
+    )
+    result = search.run()
+    assert result.status == "solved" and result.trials == 3
+    lost = result.archive.get(("lost",))
+    assert lost is not None and lost.lost and lost.visits == 1
+    selects = [p for tag, p, _ in client.prompts if tag == "ige/select"]
+    assert "1. [1 moves] Lost; carrying nothing; score 0; lost the game" in selects[0].split("\nStates:")[-1]
+    assert result.archive.lost_returns == 1
+    assert result.env_steps == 3  # take apple; (the lost state: nothing); go east, take coin
+    acts = [p for tag, p, _ in client.prompts if tag == "ige/act"]
+    assert len(acts) == 3 and not any("lost the game before" in p for p in acts)
+    assert result.archive.losing == []
+
+
+def test_the_losing_move_memory_is_treasure_hunters_only():
+    from llm_explore.methods.ige.config import SearchConfig, resolve_protocol
+
+    default = SearchConfig()
+    got = {
+        kind: resolve_protocol(default, "textworld", kind) for kind in ("coin_collector", "cooking", "treasure_hunter")
+    }
+    assert {k: v["losing_memory"] for k, v in got.items()} == {
+        "coin_collector": False,
+        "cooking": False,
+        "treasure_hunter": True,
+    }
+    assert {v["lost_states"] for v in got.values()} == {"selectable"}
+    assert resolve_protocol(default, "minigrid", "babyai")["lost_states"] == "dropped"
+    earlier = SearchConfig(losing_memory=True, lost_states="terminal")  # this project's earlier default
+    assert resolve_protocol(earlier, "textworld", "cooking")["losing_memory"] is True
 
 
 def test_babyai_protocol_offers_untried_actions_and_bans_rejected_states():
@@ -772,15 +821,111 @@ def test_babyai_protocol_offers_untried_actions_and_bans_rejected_states():
     env.close()
     acts = [p.split("\nActions: ")[-1].split("\n")[0] for tag, p, _ in client.prompts if tag == "ige/act"]
     # Every trial returns to the start (the judge keeps nothing): each time one action fewer is offered;
-    # the last one left is forced (no call); then, all tried, every action is offered again.
-    assert [len(a.split(", ")) for a in acts] == [7, 6, 5, 4, 3, 2, 7]
+    # the last one left is forced (no call); then, all tried, every action is offered again. The 6
+    # actions of the reference (babyai/run.py, action_list): MiniGrid's no-op "done" is not offered.
+    assert [len(a.split(", ")) for a in acts] == [6, 5, 4, 3, 2, 6, 6]
+    assert not any("done" in a for a in acts)
     assert roles.stats.skipped["act"] == 1
     judged = [p for tag, p, _ in client.prompts if tag == "ige/judge"]
     assert len(result.archive) == 1 and sum(result.archive.discarded.values()) >= len(judged)
     states = [p.split("\nNew state")[-1] for p in judged]
     assert len(states) == len(set(states))  # a rejected description is never judged twice
     failing = _roles(ScriptedClient(LLMParseError("no JSON")), family="minigrid")
-    assert failing.judge("task", "You see a red ball.") is False
+    assert failing.judge("task", "You see a red ball.") is None
+
+
+def test_the_babyai_judge_s_failed_call_adds_nothing_and_bans_nothing():
+    """babyai/run.py, IGE.add_to_archive: a failed judge call returns "don't add" without touching the
+    ban list, so the same state is judged again when reached again (here: yes, and it is archived)."""
+    from llm_explore.envs import make_env
+
+    verdicts = iter([LLMParseError("no JSON"), "yes"])
+
+    def answer(tag, prompt, model):
+        if tag == "ige/judge":
+            verdict = next(verdicts)
+            if isinstance(verdict, Exception):
+                raise verdict
+            return {"thought": "t", "choice": verdict}
+        return {"thought": "t", "choice": "turn left"}
+
+    client = AnsweringClient(answer)
+    roles = _roles(client, family="minigrid")
+    env = make_env(GOTO)
+    search = _search(env, roles, "minigrid", trials=1, actions=1, use_judge=True)
+    result = search.run()
+    assert len(result.archive) == 1 and result.archive.discarded == {}  # nothing added, nothing banned
+    assert roles.stats.invalid["judge"] == 1
+    search = _search(env, roles, "minigrid", trials=1, actions=1, use_judge=True)
+    result = search.run()  # a fresh search: the judge's next answer is "yes"
+    env.close()
+    # The same state is asked about again (a ban would have discarded it unasked) and archived.
+    judged = [p.split("\nNew state")[-1] for tag, p, _ in client.prompts if tag == "ige/judge"]
+    assert len(judged) == 2 and judged[0] == judged[1]
+    assert len(result.archive) == 2 and result.archive.discarded == {} and roles.stats.answered["judge"] == 1
+
+
+class ToyGrid:
+    """A real-API grid for the ban-key test: from the start, "turn left" and "turn right" reach two
+    states whose captions differ only in a third object (the one-line summary keeps the nearest two)."""
+
+    family = "minigrid"
+    NAMES = ["turn left", "turn right", "go forward", "pick up", "drop", "toggle", "done"]
+    SEEN = "You see a red ball 1 step forward. You see a blue key 2 steps left. "
+
+    def __init__(self):
+        self.state = "start"
+
+    def _info(self):
+        third = {"start": "", "a": "You see a grey box 3 steps right. ", "b": "You see a green box 3 steps right. "}
+        return {
+            "state_key": (self.state,),
+            "text": "Your mission: go to the purple box. " + self.SEEN + third[self.state] + "You carry nothing.",
+            "actions_text": list(self.NAMES),
+            "mission": "go to the purple box",
+        }
+
+    def reset(self, seed=None):
+        self.state = "start"
+        return {}, self._info()
+
+    def step(self, action):
+        self.steps = getattr(self, "steps", []) + [action]
+        if self.state == "start" and action in (0, 1):
+            self.state = "ab"[action]
+        return {}, 0.0, False, False, self._info()
+
+    def save_state(self):
+        return self.state
+
+    def restore_state(self, snapshot):
+        self.state = snapshot
+        return {}, self._info()
+
+
+def test_the_judge_bans_the_whole_caption_not_the_summary():
+    """Two states whose one-line summaries agree (nearest two objects, what is carried) are two
+    descriptions in the reference's ban list (`infos["descriptions"]`): a "no" to one does not ban the
+    other. And the 6 actions are offered, "done" never (its id would be 6)."""
+    from llm_explore.methods.ige.task import TaskView
+
+    def answer(tag, prompt, model):
+        if tag == "ige/judge":
+            return {"thought": "t", "choice": "no"}
+        return {"thought": "t", "choice": model.model_fields["choice"].annotation.__args__[0]}
+
+    client = AnsweringClient(answer)
+    roles = _roles(client, family="minigrid")
+    env = ToyGrid()
+    search = _search(env, roles, "minigrid", trials=2, actions=1, use_judge=True, untried_only=True)
+    result = search.run()
+    judged = [p.split("\nNew state")[-1].split(": ", 1)[1] for tag, p, _ in client.prompts if tag == "ige/judge"]
+    assert len(judged) == 2 and judged[0] == judged[1]  # the same summary, asked twice
+    assert len(result.archive.discarded) == 2 and set(result.archive.discarded.values()) == {1}
+    assert env.steps == [0, 1]
+    view = TaskView("minigrid")
+    assert view.actions(env._info()) == ToyGrid.NAMES[:6]
+    assert TaskView("minigrid", done_action=True).actions(env._info()) == ToyGrid.NAMES
 
 
 def test_reflexion_writes_a_reflection_after_a_failed_episode_and_shows_it_next(tmp_path, games_cache):

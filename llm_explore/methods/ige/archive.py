@@ -6,9 +6,11 @@ step count, the score, and two counters: `visits` (times chosen to return to) an
 reached). The snapshot taken on arrival is what "return" restores; it is never written to disk.
 
 The archive also remembers which actions were tried from each key (the act prompt marks the others
-"new"), the summaries the judge discarded (a banned summary is not judged again), the cells the select
-step pruned (`removed`: not selectable until a path reaches them again, as the reference re-adds a
-deleted state it reaches) and the moves that lost the game (`losing`, shown to the act step).
+"new"), the states the judge discarded (by ban key: a banned key is not judged again), the cells the
+select step pruned (`removed`: not selectable until a path reaches them again, as the reference re-adds
+a deleted state it reaches) and the moves that lost the game (`losing`, shown to the act step). A cell
+that ended the episode (`terminal`) is not selectable, unless it lost the game (`lost`) and
+`lost_selectable` is set (the reference's TextWorld scripts keep lost states selectable).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Cell:
     score: float = 0.0
     solved: bool = False
     terminal: bool = False  # the episode ended here: nothing to explore from it
+    lost: bool = False  # the game was lost here
     removed: bool = False  # pruned by the select step: not offered again until reached again
     actions: int = 0  # valid actions in this state (for "has untried actions left")
     trial: int = 0  # the trial that added it
@@ -75,6 +78,7 @@ class Cell:
             "score": self.score,
             "solved": self.solved,
             "terminal": self.terminal,
+            "lost": self.lost,
             "removed": self.removed,
             "trial": self.trial,
             "visits": self.visits,
@@ -85,14 +89,16 @@ class Cell:
 class Archive:
     """Cells by state key, in the order they were added."""
 
-    def __init__(self) -> None:
+    def __init__(self, lost_selectable: bool = False) -> None:
+        self.lost_selectable = lost_selectable  # cells that lost the game stay selectable
         self.cells: list[Cell] = []
         self._by_key: dict[Hashable, Cell] = {}
         self.tried: dict[Hashable, set[str]] = {}
-        self.discarded: dict[str, int] = {}  # caption -> times the judge (or its memory) discarded it
+        self.discarded: dict[str, int] = {}  # ban key -> times the judge (or its ban list) discarded it
         self.replaced = 0  # paths replaced by shorter ones
         self.pruned = 0  # cells the select step removed
         self.losing: list[dict[str, str]] = []  # {action, location} of moves that lost the game
+        self.lost_returns = 0  # trials that chose a lost state (nothing to do there)
         self.tries = 0  # actions taken from archived trials
         self.repeats = 0  # of them, actions already tried from the same state key
 
@@ -117,6 +123,7 @@ class Archive:
         score: float = 0.0,
         solved: bool = False,
         terminal: bool = False,
+        lost: bool = False,
         trial: int = 0,
         snapshot: EnvSnapshot | None = None,
         history: Iterable[dict[str, str]] = (),
@@ -135,6 +142,7 @@ class Archive:
             float(score),
             bool(solved),
             bool(terminal),
+            lost=bool(lost),
             trial=trial,
             actions=int(actions),
             history=list(history),
@@ -173,11 +181,14 @@ class Archive:
 
     # ------------------------------------------------------------------ queries
     def selectable(self) -> list[Cell]:
-        """Cells one can return to and explore from (not terminal, not pruned)."""
-        return [c for c in self.cells if not c.terminal and not c.removed]
+        """Cells the select step may choose: not pruned, and not terminal (a lost one is, with
+        `lost_selectable`)."""
+        return [c for c in self.cells if not c.removed and (not c.terminal or (c.lost and self.lost_selectable))]
 
     def has_untried(self, cell: Cell) -> bool:
-        """Some valid action was never tried from `cell` (unknown action count: True)."""
+        """Some valid action was never tried from `cell` (unknown action count: True; a terminal cell: False)."""
+        if cell.terminal:
+            return False
         return not cell.actions or len(self.tried.get(cell.key, ())) < cell.actions
 
     def prune(self, cells: Iterable[Cell]) -> None:
@@ -210,9 +221,9 @@ class Archive:
         self.repeats += name in tried
         tried.add(name)
 
-    def discard(self, caption: str) -> None:
-        """Remember a caption the judge turned down."""
-        self.discarded[caption] = self.discarded.get(caption, 0) + 1
+    def discard(self, key: str) -> None:
+        """Remember the ban key of a state the judge turned down."""
+        self.discarded[key] = self.discarded.get(key, 0) + 1
 
     # ------------------------------------------------------------------ files
     def write_jsonl(self, path: str | Path) -> None:

@@ -40,8 +40,9 @@ class SearchConfig(StrictModel):
         "reset (the reference code's way; replayed steps count as env steps)",
     )
     # --- LLM roles. Left unset (None), a setting takes the family's reference protocol (`task.PROTOCOLS`):
-    # TextWorld: temperature 0.3, top_p 0.2, no judge, pruning, losing-state memory, tried actions listed;
-    # BabyAI/MiniGrid (and Crafter): temperature 0.7, a judge, only untried actions offered.
+    # TextWorld: temperature 0.3, top_p 0.2, no judge, pruning, lost states selectable, tried actions listed,
+    # losing-move memory in treasure hunter only; BabyAI/MiniGrid (and Crafter): temperature 0.7, a judge,
+    # only untried actions offered.
     temperature: float | None = Field(
         None,
         ge=0.0,
@@ -87,8 +88,17 @@ class SearchConfig(StrictModel):
     )
     losing_memory: bool | None = Field(
         None,
-        description="ige: archive states that lost the game and show the "
-        "losing moves to the act step (default: on in TextWorld, as the reference)",
+        description="ige: show the act step the moves that lost the game before (default: on in "
+        "treasure hunter and TextWorld games given as files, off elsewhere: the reference has this "
+        "memory in run_treasure.py only; true everywhere in TextWorld was this project's earlier default)",
+    )
+    lost_states: Literal["selectable", "terminal", "dropped"] | None = Field(
+        None,
+        description="ige: what becomes of a state that lost the game. selectable: archived, and the "
+        "select step may choose it (a trial spent there takes no action; the reference's TextWorld "
+        "scripts keep lost states like any other, and their select prompt asks to remove them); "
+        "terminal: archived but never offered to select (this project's earlier TextWorld default); "
+        "dropped: not archived (default outside TextWorld, where the reference has no losing state)",
     )
     untried_only: bool | None = Field(
         None,
@@ -121,10 +131,18 @@ class SearchConfig(StrictModel):
         ge=1,
         description="a state description the judge rejected this many times "
         "is banned: later states with it are discarded without asking (the "
-        "reference bans on the first rejection)",
+        "reference bans on the first rejection: babyai/run.py, IGE.add_to_archive). Only a 'no' "
+        "counts; a failed judge call adds nothing and bans nothing. The ban key in MiniGrid/BabyAI "
+        "is the whole caption (the reference's descriptions), elsewhere the one-line summary",
     )
     mark_unexplored: bool | None = Field(
         None, description="mark untried actions in the act prompt (default: on for ige, off for the agents)"
+    )
+    done_action: bool = Field(
+        False,
+        description="MiniGrid/BabyAI, every search method: also offer MiniGrid's no-op 'done' action "
+        "(7 actions, this project's earlier default). Off: the 6 actions of the IGE reference "
+        "(babyai/run.py, action_list) and of BALROG; a 'done' that ends nothing spends an untried action",
     )
     # --- reflexion
     reflections: int = Field(3, ge=1, description="reflexion: reflections kept (newest last) in the act prompt")
@@ -161,18 +179,28 @@ def search_config(method: str, cfg: RunConfig) -> SearchConfig:
     return validate(SearchConfig, data, source=f"method.{section}")
 
 
-def resolve_protocol(settings: SearchConfig, family: str) -> dict:
-    """The settings left unset, filled from the family's reference protocol (see `task.PROTOCOLS`)."""
+def resolve_protocol(settings: SearchConfig, family: str, kind: str | None = None) -> dict:
+    """The settings left unset, filled from the family's reference protocol (see `task.PROTOCOLS`);
+    `kind`: the env's `task.budget_key` (the TextWorld game kind decides the losing-move memory)."""
     from llm_explore.methods.ige.task import protocol_for
 
-    ref = protocol_for(family)
+    ref = protocol_for(family, kind)
 
     def pick(name: str):
         return getattr(settings, name) if getattr(settings, name) is not None else getattr(ref, name)
 
     return {
         name: pick(name)
-        for name in ("temperature", "top_p", "judge", "prune", "losing_memory", "untried_only", "list_tried")
+        for name in (
+            "temperature",
+            "top_p",
+            "judge",
+            "prune",
+            "losing_memory",
+            "untried_only",
+            "list_tried",
+            "lost_states",
+        )
     }
 
 

@@ -6,8 +6,10 @@
         for a in range(actions_per_trial):
             action = policy.act(view)                 # IGE: the LLM; Go-Explore: uniform random
             step; a key reached again keeps the shorter path
-            a new key: archived if it scores higher or wins, else if policy.judge(...) says so
-            a lost game: archived as a terminal state with policy.losing_memory (TextWorld's protocol)
+            a new key: archived if it scores higher or wins, else if policy.judge(...) says yes
+              (a "no" bans its description; a failed judge call adds nothing and bans nothing)
+            a lost game: per policy.lost_states archived and selectable (TextWorld's protocol: a
+              trial that chooses it takes no action), archived terminal, or dropped
             stop the trial when the episode ends; stop the search at the first success
         policy.after_trial(...)                       # Reflexion: reflect on a failed episode
 
@@ -57,6 +59,7 @@ class Candidate:
     summary: str
     action: str
     score: float
+    ban_key: str = ""  # what a "no" bans (`TaskView.ban_key`); empty: the summary
 
 
 class Policy(Protocol):
@@ -74,8 +77,9 @@ class Policy(Protocol):
         """Index of the next action in `view.actions`."""
         ...
 
-    def judge(self, search: Search, candidate: Candidate) -> bool:
-        """True to archive a state reached for the first time."""
+    def judge(self, search: Search, candidate: Candidate) -> bool | None:
+        """True to archive a state reached for the first time; False: no (banned); None: no answer
+        (not archived, not banned)."""
         ...
 
 
@@ -87,7 +91,9 @@ class IGEPolicy:
 
     - `use_judge`: ask the judge before archiving a new state (BabyAI); off: keep every new state (TextWorld);
     - `prune`: the select answer may remove listed states (TextWorld);
-    - `losing_memory`: states that lost the game are archived (terminal) and their moves shown to act;
+    - `losing_memory`: the moves that lost the game are shown to act (treasure hunter);
+    - `lost_states`: a state that lost the game is archived and selectable (TextWorld), archived but
+      terminal, or dropped;
     - `untried_only`: act is offered only the actions not yet tried from the state, and select and
       judge list only states with untried actions (BabyAI; all of them when none is left);
     - `list_tried`: the select lines and the act prompt list the actions tried from the state (TextWorld);
@@ -108,6 +114,7 @@ class IGEPolicy:
     judge_patience: int = 1
     prune: bool = False
     losing_memory: bool = False
+    lost_states: str = "dropped"
     untried_only: bool = False
     list_tried: bool = False
     select_visits: bool = False
@@ -133,7 +140,9 @@ class IGEPolicy:
             text = f"Timestep {cell.steps}: {cell.summary}"
         else:
             text = cell.summary
-        if self.list_tried:
+        if cell.lost:
+            text += "; lost the game"  # the reference lists the losing feedback ("You lost") here
+        elif self.list_tried:
             text += f"; tried: {', '.join(sorted(archive.tried.get(cell.key, ()))) or 'nothing'}"
         if self.select_visits:
             text += f" (chosen {cell.visits} time{'' if cell.visits == 1 else 's'})"
@@ -175,8 +184,9 @@ class IGEPolicy:
         )
         return offered[index]
 
-    def judge(self, search: Search, candidate: Candidate) -> bool:
-        """The LLM decides whether the new state is interestingly new; it sees the listed archive."""
+    def judge(self, search: Search, candidate: Candidate) -> bool | None:
+        """The LLM decides whether the new state is interestingly new; it sees the listed archive.
+        None: the call failed (see `LLMRoles.judge`)."""
         if not self.use_judge:
             return True
         cells = self.listed(search.archive)
@@ -186,7 +196,9 @@ class IGEPolicy:
         # With judge_patience > 1 (not the reference) a rejected state may be asked about again: then
         # the other rejected ones are shown (not this one: seeing itself listed, the model repeats "no").
         discarded = (
-            [d for d in search.archive.discarded if d != candidate.summary][-4:] if self.judge_patience > 1 else []
+            [d for d in search.archive.discarded if d != (candidate.ban_key or candidate.summary)][-4:]
+            if self.judge_patience > 1
+            else []
         )
         return self.roles.judge(search.task_text, candidate.summary, candidate.action, kept, discarded)
 
@@ -338,7 +350,7 @@ class Search:
     context: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.archive = Archive()
+        self.archive = Archive(lost_selectable=getattr(self.policy, "lost_states", "dropped") == "selectable")
         self.task_text = ""
         self.env_steps = 0
         self.first_success: dict[str, Any] | None = None
@@ -378,7 +390,7 @@ class Search:
             score=self.task.score(info, 0.0),
             trial=0,
             snapshot=self.env.save_state(),
-            actions=len(info.get("actions_text") or ()),
+            actions=len(self.task.actions(info)),
         )
         rows: list[dict[str, Any]] = []
         status, trial, error = "complete", 0, None
@@ -421,6 +433,14 @@ class Search:
         cell = self.policy.select(self) if len(self.archive.selectable()) > 1 or self.policy.restarts else root
         cell.visits += 1
         self.context["cell"] = cell.index
+        if cell.terminal:
+            # A lost state the select step chose (`lost_states=selectable`): the episode is over there,
+            # so the trial takes no action, as the reference's loop (`while not done`) after its replay.
+            # Replaying costs its env steps; a snapshot return costs nothing. Counted in the summary.
+            self.archive.lost_returns += 1
+            if self.return_mode == "replay":
+                self.return_to(cell)
+            return 0
         _obs, info = self.return_to(cell)
         path, names, score = list(cell.path), list(cell.path_names), cell.score
         # The act prompt's short history starts with the steps that led to the cell.
@@ -433,7 +453,7 @@ class Search:
             if self.max_env_steps is not None and self.env_steps >= self.max_env_steps:
                 break
             key = info["state_key"]
-            actions = list(info["actions_text"])
+            actions = self.task.actions(info)
             if not actions:
                 break  # nothing can be done here (a game that offers no command)
             view = StepView(
@@ -524,9 +544,13 @@ class Search:
                 cell.seen += 1
             return 0
         if done and not solved:
-            if getattr(self.policy, "losing_memory", False) and info.get("lost"):
-                # The reference archives a losing state and tells the act step which move lost.
+            lost = bool(info.get("lost"))
+            if lost and getattr(self.policy, "losing_memory", False):
+                # run_treasure.py's done_archive: the act step is told which move lost, and where.
                 self.archive.note_loss(action, self._where)
+            if lost and getattr(self.policy, "lost_states", "dropped") != "dropped":
+                # The reference's TextWorld scripts archive a lost state like any other (run_treasure.py,
+                # Agent.add_or_update); `Archive.lost_selectable` decides whether select may choose it.
                 self.archive.add(
                     key,
                     str(info.get("text", "")),
@@ -535,6 +559,7 @@ class Search:
                     names,
                     score=score,
                     terminal=True,
+                    lost=True,
                     trial=trial,
                     history=history,
                 )
@@ -546,14 +571,18 @@ class Search:
         summary = self.task.summary(info, score)
         caption = str(info.get("text", ""))
         if not (solved or score > prev_score):  # a higher score or a win is always kept, unjudged
-            # Discarded states are remembered; once the judge has turned one down `judge_patience` times
-            # it is not asked again (a small model's single "no" would otherwise lose a stepping stone).
-            if self.archive.discarded.get(summary, 0) >= getattr(self.policy, "judge_patience", 1):
-                # banned: the judge rejected this description before (the reference's ban list)
-                self.archive.discard(summary)
+            # Rejected states are remembered by ban key (MiniGrid: the whole caption, the reference's
+            # `infos["descriptions"]`); once the judge has said no to one `judge_patience` times it is
+            # not asked again (babyai/run.py, IGE.add_to_archive: `ban_list`, banned on the first "no").
+            ban = self.task.ban_key(info, score)
+            if self.archive.discarded.get(ban, 0) >= getattr(self.policy, "judge_patience", 1):
+                self.archive.discard(ban)  # banned: discarded without asking
                 return 0
-            if not self.policy.judge(self, Candidate(key, caption, summary, action, score)):
-                self.archive.discard(summary)
+            verdict = self.policy.judge(self, Candidate(key, caption, summary, action, score, ban))
+            if verdict is None:
+                return 0  # the judge call failed: "don't add", and no ban (the reference's except branch)
+            if not verdict:
+                self.archive.discard(ban)
                 return 0
         self.archive.add(
             key,
@@ -567,7 +596,7 @@ class Search:
             trial=trial,
             snapshot=None if done else self.env.save_state(),
             history=history,
-            actions=len(info.get("actions_text") or ()),
+            actions=len(self.task.actions(info)),
         )
         return 1
 

@@ -18,7 +18,7 @@ they head the prompt.
 Failures, two kinds, counted apart per role (`RoleStats`):
 - an *invalid answer* (`LLMParseError` after `parse_retries` re-asks, or a choice that does not convert)
   falls back, as in the reference: select and act to a random offered choice from the role's seeded RNG,
-  judge to "don't add" (the reference's BabyAI judge), reflect to no reflection;
+  judge to "don't add" without a ban (None; the reference's BabyAI judge), reflect to no reflection;
 - a *backend error* went through the run-wide failure policy in the client first (`llm.on_error`):
   when the policy stops the run, `LLMRunStopped` propagates (it is not an `LLMError`) and the search
   ends with status `llm_error`; when it lets the error through (`continue`, or fewer failures in a
@@ -259,9 +259,11 @@ class LLMRoles:
 
     def judge(
         self, task: str, state: str, action: str = "", kept: Sequence[str] = (), discarded: Sequence[str] = ()
-    ) -> bool:
-        """True to archive the new state, False to discard it. No valid answer: False ("don't add", as
-        the reference's BabyAI judge does when its call fails)."""
+    ) -> bool | None:
+        """True to archive the new state, False to discard it (a "no": the caller bans it). No valid
+        answer: None, "don't add" and no ban, as the reference's BabyAI judge (`babyai/run.py`,
+        `IGE.add_to_archive`: its `except` returns False without touching `ban_list`). The fallback
+        is counted in `stats` and logged like every other."""
         prompt = self.library.render(
             "ige/judge",
             task=task,
@@ -277,7 +279,7 @@ class LLMRoles:
             judge_answer(self.thought_chars),
             prompt,
             convert=lambda a: a.choice == "yes",
-            fallback=lambda: False,
+            fallback=lambda: None,
         )
 
     def reflect(self, task: str, transcript: Sequence[dict[str, str]], outcome: str, chars: int = 160) -> str | None:

@@ -84,6 +84,7 @@ def build_policy(
             judge_patience=settings.judge_patience,
             prune=protocol["prune"],
             losing_memory=protocol["losing_memory"],
+            lost_states=protocol["lost_states"],
             untried_only=protocol["untried_only"],
             list_tried=protocol["list_tried"],
             select_visits=settings.select_visits,
@@ -130,7 +131,7 @@ def build_search(
         trials, actions, max_env_steps = _agent_budget(settings, env, env_id, trials, actions)
     return Search(
         env,
-        TaskView(family),
+        TaskView(family, done_action=settings.done_action),
         policy,
         trials=trials,
         actions_per_trial=actions,
@@ -236,7 +237,7 @@ def run_search(
         ctx.set_llm_stats_source(lambda: _delta(client.stats(), before))
     seeds = np.random.SeedSequence(cfg.seed).spawn(2)
     decisions = DecisionLog(run_dir / "decisions.jsonl")
-    protocol = resolve_protocol(settings, family)
+    protocol = resolve_protocol(settings, family, budget_key(env_id))
     roles = None
     if uses_llm:
         from llm_explore.templates import PromptLibrary
@@ -399,9 +400,10 @@ def build_summary(
         "forced_choices": roles.stats.skipped if roles else {},
         # per role: choices, answered, fallbacks by reason (invalid_answer / backend_error), skipped
         "roles": roles.stats.as_dict() if roles else {},
-        "protocol": resolve_protocol(settings, family) if USES_LLM[method] else {},
+        "protocol": resolve_protocol(settings, family, budget_key(cfg.env.id)) if USES_LLM[method] else {},
         "pruned": result.archive.pruned,
         "losing_moves": list(result.archive.losing),
+        "lost_returns": result.archive.lost_returns,  # trials that chose a lost state (no action taken)
         # Actions taken again from a state they were already taken from (a deterministic model can
         # loop: select the same cell, take the same move, reach a known state).
         "repeated_actions": {

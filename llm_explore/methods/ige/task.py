@@ -16,7 +16,7 @@ The search loop is family-agnostic; this module is where the families differ:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from llm_explore.envs.spec import parse_env_id
@@ -43,12 +43,15 @@ AGENT_EPISODE_STEPS: dict[str, int] = {"coin_collector": 25, "treasure_hunter": 
 class FamilyProtocol:
     """How IGE's roles work in a family, as in the reference scripts (conglu1997/intelligent-go-explore):
 
-    - TextWorld: no judge (every new state is kept), the select step may prune the archive, losing
-      states are archived and shown to the act step, the select prompt lists moves used, location,
-      inventory and the actions tried from each state; temperature 0.3, top_p 0.2.
-    - BabyAI/MiniGrid: a judge that sees the whole filtered archive and whose rejected descriptions are
-      banned (never judged again), the act step offered only untried actions, the select and judge
-      lists only states with untried actions left; temperature 0.7.
+    - TextWorld (`textworld/run_coin.py`, `run_treasure.py`, `run_cooking.py`): no judge (every new
+      state is kept, a state that lost the game too, and it stays selectable: `Agent.add_or_update`),
+      the select step may prune the archive, the select prompt lists moves used, location, inventory
+      and the actions tried from each state; temperature 0.3, top_p 0.2. The losing moves are shown to
+      the act step in treasure hunter only (`run_treasure.py`, `done_archive` in `NaiveLLM.act_impl`):
+      see `LOSING_MEMORY_KINDS`.
+    - BabyAI/MiniGrid (`babyai/run.py`, class `IGE`): a judge that sees the whole filtered archive and
+      whose rejected descriptions are banned (never judged again), the act step offered only untried
+      actions, the select and judge lists only states with untried actions left; temperature 0.7.
     - Crafter (no reference): BabyAI's protocol.
     """
 
@@ -59,21 +62,45 @@ class FamilyProtocol:
     losing_memory: bool
     untried_only: bool
     list_tried: bool
+    lost_states: str  # selectable | terminal | dropped (see `SearchConfig.lost_states`)
 
 
 PROTOCOLS: dict[str, FamilyProtocol] = {
     "textworld": FamilyProtocol(
-        temperature=0.3, top_p=0.2, judge=False, prune=True, losing_memory=True, untried_only=False, list_tried=True
+        temperature=0.3,
+        top_p=0.2,
+        judge=False,
+        prune=True,
+        losing_memory=False,
+        untried_only=False,
+        list_tried=True,
+        lost_states="selectable",
     ),
     "minigrid": FamilyProtocol(
-        temperature=0.7, top_p=None, judge=True, prune=False, losing_memory=False, untried_only=True, list_tried=False
+        temperature=0.7,
+        top_p=None,
+        judge=True,
+        prune=False,
+        losing_memory=False,
+        untried_only=True,
+        list_tried=False,
+        lost_states="dropped",
     ),
 }
 
+# TextWorld kinds whose act prompt lists the moves that lost the game: the reference has that memory in
+# `textworld/run_treasure.py` only (`Agent.done_archive`); a game given as a file takes treasure
+# hunter's protocol, as it takes its budget (`REFERENCE_BUDGETS["textworld"]`).
+LOSING_MEMORY_KINDS = frozenset({"treasure_hunter", "textworld"})
 
-def protocol_for(family: str) -> FamilyProtocol:
-    """The reference protocol of a family (Crafter and others: MiniGrid's)."""
-    return PROTOCOLS.get(family, PROTOCOLS["minigrid"])
+
+def protocol_for(family: str, kind: str | None = None) -> FamilyProtocol:
+    """The reference protocol of a family (Crafter and others: MiniGrid's); `kind` (a `budget_key`)
+    turns the losing-move memory on for the TextWorld kinds of `LOSING_MEMORY_KINDS`."""
+    ref = PROTOCOLS.get(family, PROTOCOLS["minigrid"])
+    if family == "textworld" and kind in LOSING_MEMORY_KINDS:
+        return replace(ref, losing_memory=True)
+    return ref
 
 
 CRAFTER_TASK = (
@@ -103,8 +130,11 @@ def _clip(text: str, limit: int) -> str:
 class TaskView:
     """Family-specific facts the search reads off `info` (see the module docstring)."""
 
-    def __init__(self, family: str):
+    def __init__(self, family: str, done_action: bool = False):
         self.family = family
+        # MiniGrid/BabyAI: offer MiniGrid's no-op "done" too (7 actions). The IGE reference
+        # (`babyai/run.py`, `action_list`) and BALROG offer 6: done ends nothing in these levels.
+        self.done_action = done_action
 
     # ------------------------------------------------------------------ task and outcome
     def task_text(self, info: dict[str, Any]) -> str:
@@ -167,9 +197,27 @@ class TaskView:
             return _clip(", ".join(info["events"]), 90)
         return _clip(self.summary(info, 0.0), 90)
 
+    def ban_key(self, info: dict[str, Any], score: float) -> str:
+        """What the judge's ban list remembers of a rejected state. MiniGrid/BabyAI: the whole caption
+        (the reference bans `infos["descriptions"]`, every description of the view: `babyai/run.py`,
+        `IGE.add_to_archive`); a shorter summary would ban other states that share it. Elsewhere (no
+        reference judge): the summary."""
+        if self.family == "minigrid":
+            return self.observation(info)
+        return self.summary(info, score)
+
     # ------------------------------------------------------------------ actions
+    def actions(self, info: dict[str, Any]) -> list[str]:
+        """The action names offered to the policy: `info["actions_text"]`, without MiniGrid's "done"
+        unless `done_action` (see `__init__`)."""
+        names = [str(a) for a in info.get("actions_text") or ()]
+        if self.family == "minigrid" and not self.done_action:
+            names = [a for a in names if a != "done"]
+        return names
+
     def step_input(self, info: dict[str, Any], index: int) -> Any:
-        """What `env.step` takes for action `index` of `info["actions_text"]`."""
+        """What `env.step` takes for action `index` of `actions(info)`."""
+        name = self.actions(info)[index]
         if self.family == "textworld":
-            return str(info["actions_text"][index])
-        return int(index)
+            return name
+        return list(info["actions_text"]).index(name)
