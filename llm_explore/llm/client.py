@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -25,7 +25,7 @@ from llm_explore.llm.cache import ResponseCache
 from llm_explore.llm.failures import FailurePolicy
 from llm_explore.llm.retry import RetryPolicy
 from llm_explore.llm.structured import ParseFailure, json_schema_for, parse_json_answer
-from llm_explore.llm.types import Completion, Message, Request
+from llm_explore.llm.types import Completion, Message, Request, Role
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
@@ -34,7 +34,9 @@ MessagesLike = Sequence[Message | dict[str, str]]
 
 
 def _messages(messages: MessagesLike) -> list[Message]:
-    return [m if isinstance(m, Message) else Message(role=m["role"], content=m["content"]) for m in messages]
+    return [
+        m if isinstance(m, Message) else Message(role=cast(Role, m["role"]), content=m["content"]) for m in messages
+    ]
 
 
 class LLMClient:
@@ -119,6 +121,7 @@ class LLMClient:
         return hit
 
     def _cache_get(self, key: str, memory_only: bool = False) -> Completion | None:
+        assert self.cache is not None  # callers look up only with a cache
         hit = self._memory.get(key)
         if hit is not None:
             self.cache.count_hit()
@@ -135,7 +138,7 @@ class LLMClient:
 
     def _request(
         self,
-        kind: str,
+        kind: Literal["complete", "chat"],
         *,
         prompt: str | None = None,
         messages: list[Message] | None = None,
@@ -198,6 +201,7 @@ class LLMClient:
         self.failures.success(request.tag)
         completion.latency_s = time.perf_counter() - start
         if key is not None:
+            assert self.cache is not None  # a key is made only with a cache
             self.cache.put(key, request.content(), completion)
             self._remember(key, completion)
         self._account(request, completion, error=None)
@@ -280,6 +284,7 @@ class LLMClient:
             if msgs is not None:
                 completion = self.chat(msgs, **params)
             else:
+                assert prompt is not None  # exactly one of prompt and messages, checked above
                 completion = self.complete(prompt, **params)
             try:
                 return parser(completion.text)

@@ -161,7 +161,7 @@ def check_backends(cfg: LLMConfig | None = None) -> list[BackendStatus]:
     if not _has("openai"):
         out.append(BackendStatus("openai", False, "openai package not installed"))
     elif cfg.base_url:
-        mode = cfg.json_schema_mode
+        mode: str = cfg.json_schema_mode
         if mode == "auto":
             from llm_explore.llm.backends.openai_compat import detect_schema_field
 
