@@ -389,3 +389,12 @@ def test_a_runs_row_is_written_when_the_run_ends_not_when_the_suite_does(tmp_pat
     assert [(r["row"], r["seed"], r["status"], r["error"]) for r in seen] == [
         ("ppo", 0, "failed", "RuntimeError: boom")
     ]
+
+
+def test_bench_run_can_take_part_of_the_suites_envs(tmp_path):
+    suite = load_suite(str(_suite_file(tmp_path, SUITE)))
+    six = "minigrid:MiniGrid-Empty-6x6-v0"
+    _, jobs = plan_bench(BenchRun(suite, "smoke", tmp_path, only_envs=[six]), {"key": "k"})
+    assert {j.env for j in jobs} == {six} and {j.label for j in jobs} == {"ppo", "ellm-shaped"}
+    with pytest.raises(ConfigError, match="has no env"):
+        plan_bench(BenchRun(suite, "smoke", tmp_path, only_envs=["crafter"]), {"key": "k"})

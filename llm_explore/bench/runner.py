@@ -46,6 +46,7 @@ class BenchRun:
     llm_server: str = "shared"
     llm_parallel: int = 4
     only_rows: list[str] | None = None  # run just these rows (e.g. the no-LLM ones once)
+    only_envs: list[str] | None = None  # run just these of the suite's envs (the rest wait for another call)
     # Where the run folders live when the nodes share no disk (a path or pyarrow URI; see
     # orchestration/storage.py); the suite's folder then holds the driver's copy, results and report.
     storage: str | None = None
@@ -94,6 +95,13 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
         unknown = [r for r in bench.only_rows if r not in {row.name for row in suite.rows}]
         if unknown:
             raise ConfigError(f"suite {suite.name} has no row(s) {', '.join(unknown)}")
+    if bench.only_envs:
+        known = set(suite.budget(tier).envs or suite.envs)
+        unknown = [e for e in bench.only_envs if e not in known]
+        if unknown:
+            raise ConfigError(
+                f"suite {suite.name} ({tier}) has no env(s) {', '.join(unknown)}; it has {', '.join(known)}"
+            )
     sweep_rows = []
     for row in suite.rows:
         if bench.only_rows is not None and row.name not in bench.only_rows:
@@ -113,7 +121,7 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
                 method=row.method,
                 overrides=overrides,
                 folder=folder,
-                envs=suite.row_envs(row, tier),
+                envs=[e for e in suite.row_envs(row, tier) if not bench.only_envs or e in bench.only_envs],
                 seeds=suite.row_seeds(row, tier),
             )
         )

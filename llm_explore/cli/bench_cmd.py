@@ -74,6 +74,7 @@ def run(
     temperature: float | None = typer.Option(None, "--temperature", help="Sampling temperature."),
     set_: list[str] = typer.Option([], "--set", help="A model setting: llm.KEY=VALUE (repeatable)."),
     rows: str | None = typer.Option(None, "--rows", help="Only these rows, comma-separated."),
+    envs: str | None = typer.Option(None, "--envs", help="Only these of the suite's envs, comma-separated."),
     root: Path | None = typer.Option(None, "--root", help=ROOT_HELP),
     address: str | None = typer.Option(None, "--address", help="Ray cluster: auto or ray://HOST:10001."),
     cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="CPUs Ray reserves for each run."),
@@ -114,6 +115,7 @@ def run(
         llm_parallel=llm_parallel,
         only_rows=[r.strip() for r in rows.split(",") if r.strip()] if rows else None,
         storage=storage,
+        only_envs=[e.strip() for e in envs.split(",") if e.strip()] if envs else None,
     )
     console = Console()
 
