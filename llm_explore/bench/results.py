@@ -67,6 +67,11 @@ def run_metrics(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
         m["achievements_per_episode"] = round(per_episode, 4)
         m["balrog_progress"] = round(100 * per_episode / N_CRAFTER_ACHIEVEMENTS, 3)
         m["achievement_rates"] = achievements
+    measures = summary.get("intrinsic_measures")  # Crafter runs with env.log_trajectories
+    if isinstance(measures, dict):
+        for key in ("state_entropy", "information_gain", "empowerment"):
+            if measures.get(key) is not None:
+                m[key] = measures[key]
     if summary.get("first_step"):
         m["first_step"] = summary["first_step"]
     metrics_csv = run_dir / "metrics.csv"

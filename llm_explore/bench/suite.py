@@ -61,6 +61,11 @@ METRICS: dict[str, bool] = {
     "env_steps": True,
     "steps_per_s": True,  # the run's whole-run env steps per second (a machine's number, not a score)
     "robustify_eval_success_rate": True,  # IGE's robustified policy: success of its evaluation episodes
+    # Crafter with env.log_trajectories: the intrinsic-motivation measures of the logged episodes (nats;
+    # learner/measures.py, docs/measures.md). Higher is more exploration by the study's reading.
+    "state_entropy": True,
+    "information_gain": True,
+    "empowerment": True,
 }
 
 

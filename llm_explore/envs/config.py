@@ -24,6 +24,14 @@ class EnvConfig(StrictModel):
         "there are at least 2 cores and 2 envs. Results do not depend on it: sub-env i is seeded s + i "
         "wherever it runs",
     )
+    log_trajectories: int = Field(
+        0,
+        ge=0,
+        description="Crafter, PPO-trained methods: keep the last N episodes' per-step semantic states "
+        "(position, inventory, view counts, action, achievement events) and write them to "
+        "trajectories.jsonl.gz in the run folder; `report` then shows the intrinsic-motivation measures "
+        "(entropy, information gain, empowerment; docs/measures.md). 0: off",
+    )
 
     def resolved_workers(self) -> int:
         """`workers` as a number: auto -> usable cores - 1 (at most num_envs - 1), else 0."""

@@ -39,9 +39,10 @@ import numpy as np
 
 from llm_explore.envs import crafter_worldgen
 from llm_explore.envs.base import AdapterEnv
+from llm_explore.envs.crafter_trajectory import TrajectoryRecorder
 from llm_explore.envs.spec import EnvSpec, pop_param, reject_unknown
 
-PARAMS = ["obs", "length", "size", "area", "caption"]
+PARAMS = ["obs", "length", "size", "area", "caption", "trajectories"]
 CAPTION_STYLES = ("full", "ellm", "names")
 
 VITALS = ("health", "food", "drink", "energy")
@@ -95,9 +96,12 @@ class CrafterAdapter(AdapterEnv):
         area: int = 64,
         captions: bool = True,
         caption_style: str = "full",
+        trajectories: int = 0,
     ):
         super().__init__(captions=captions)
         self._init_args = {"obs_mode": obs_mode, "length": length, "size": size, "area": area, "captions": captions}
+        if trajectories:
+            self._init_args["trajectories"] = int(trajectories)
         crafter = _import_crafter()
         self.obs_mode = obs_mode
         self.caption_style = caption_style
@@ -140,6 +144,8 @@ class CrafterAdapter(AdapterEnv):
             )
         self._prev_achievements: dict[str, int] = {}
         self._was_sleeping = False
+        # `trajectories=N`: the per-step log of env.log_trajectories=N (envs/crafter_trajectory.py)
+        self._recorder = TrajectoryRecorder(self, keep=int(trajectories)) if trajectories else None
 
     # -------------------------------------------------------------------- observation pieces
     def _local_ids(self) -> np.ndarray:
@@ -261,7 +267,10 @@ class CrafterAdapter(AdapterEnv):
         _ordered_chunks(self.env._world)
         self._prev_achievements = dict(self.env._player.achievements)
         self._was_sleeping = False
-        return self._package(frame, [])
+        obs, info = self._package(frame, [])
+        if self._recorder is not None:
+            self._recorder.reset(obs, info)
+        return obs, info
 
     def _step(self, action):
         frame, reward, done, crafter_info = self.env.step(int(action))
@@ -277,6 +286,10 @@ class CrafterAdapter(AdapterEnv):
         dead = crafter_info["discount"] == 0
         obs, info = self._package(frame, events)
         info["discount"] = crafter_info["discount"]
+        if self._recorder is not None:
+            line = self._recorder.step(int(action), obs, info, bool(dead), bool(done and not dead))
+            if line is not None:  # the learner keeps the last `trajectory_keep` of all envs' episodes
+                info["trajectory"], info["trajectory_keep"] = line, self._recorder.keep
         return obs, float(reward), bool(dead), bool(done and not dead), info
 
     def render(self):
@@ -423,11 +436,22 @@ def make(spec: EnvSpec, captions: bool = True) -> CrafterAdapter:
     size = pop_param(params, "size", 64, int, env_id=spec.id)
     area = pop_param(params, "area", 64, int, env_id=spec.id)
     caption = pop_param(params, "caption", "full", str, CAPTION_STYLES, env_id=spec.id)
+    trajectories = pop_param(params, "trajectories", 0, int, env_id=spec.id)
+    if trajectories < 0:
+        from llm_explore.errors import ConfigError
+
+        raise ConfigError(f"env {spec.id}: trajectories={trajectories} must be 0 (off) or more")
     reject_unknown(params, spec.id, PARAMS + ["max_steps"])
     if spec.name:
         from llm_explore.errors import ConfigError
 
         raise ConfigError(f"crafter takes no name after ':' (got {spec.name!r}); use crafter?obs=pixels&length=N")
     return CrafterAdapter(
-        obs_mode=obs_mode, length=length, size=size, area=area, captions=captions, caption_style=caption
+        obs_mode=obs_mode,
+        length=length,
+        size=size,
+        area=area,
+        captions=captions,
+        caption_style=caption,
+        trajectories=trajectories,
     )

@@ -41,6 +41,7 @@ import numpy as np
 from llm_explore.envs.spec import task_id
 from llm_explore.errors import ConfigError
 from llm_explore.learner import stats
+from llm_explore.learner.measures import measures_table
 from llm_explore.learner.runs import CRAFTER_ACHIEVEMENTS, env_slug, read_metrics
 
 MIN_EPISODES = 20
@@ -410,6 +411,16 @@ def make_report(
     if profile_file:
         files.append(profile_file)
     aggregate_lines = _aggregate(all_groups, metric)
+    # Crafter runs with env.log_trajectories: the intrinsic-motivation measures (learner/measures.py).
+    measure_lines, measure_rows = measures_table(groups, _cell)
+    measure_text = (
+        "\n\nIntrinsic-motivation measures (Lidayan et al. 2025; Matusch et al. 2020's estimators, "
+        "docs/measures.md) of the runs' logged trajectories (env.log_trajectories): per method the IQM over "
+        "runs with a 95% stratified bootstrap interval; each run's value pools its logged episodes, "
+        "state = position + items:\n\n" + "\n".join(measure_lines)
+        if measure_lines
+        else ""
+    )
 
     figures = "\n".join(f"![{Path(f).stem}]({Path(f).name})" for f in files)
     search_text = (
@@ -448,13 +459,20 @@ def make_report(
         + aggregate_lines
         + poi_lines
         + search_text
+        + measure_text
         + "\n\n"
         + figures
         + "\n"
     )
     (out / "report.md").write_text(text)
     files.append(str(out / "report.md"))
-    return {"files": files, "rows": rows, "poi": poi, "left_out": [str(p) for p in left_out]}
+    return {
+        "files": files,
+        "rows": rows,
+        "poi": poi,
+        "left_out": [str(p) for p in left_out],
+        "measures": measure_rows,
+    }
 
 
 def _scores(groups: dict[tuple[str, str], list[dict]], metric: str) -> dict[str, dict[str, np.ndarray]]:

@@ -226,6 +226,8 @@ class EpisodeTracker:
         self.new: list[tuple[int, float, int, float, float]] = []  # finished since last `drain`
         # The env step at which each achievement/event first happened (the measure DECKARD reports).
         self.first_step: dict[str, int] = {}
+        # env.log_trajectories=N (Crafter): the last N finished episodes' JSON lines (envs/crafter_trajectory.py)
+        self.trajectories: list[str] = []
 
     def step(self, ext: np.ndarray, intr: np.ndarray, valid: np.ndarray) -> None:
         self.ext_return += ext * valid
@@ -259,6 +261,10 @@ class EpisodeTracker:
         for name, count in (info.get("achievements") or {}).items():
             if count:
                 self.achievement_counts[name] = self.achievement_counts.get(name, 0) + 1
+        line = info.get("trajectory")
+        if line:
+            self.trajectories.append(line)
+            del self.trajectories[: max(0, len(self.trajectories) - int(info.get("trajectory_keep") or 1))]
         self.ext_return[i] = self.int_return[i] = 0.0
         self.length[i] = 0
 
@@ -289,6 +295,7 @@ class EpisodeTracker:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.first_step = {}  # checkpoints from before first_step existed
+        self.trajectories = []  # ... and before the trajectory log
         for k, v in state.items():
             setattr(self, k, v)
 
@@ -468,6 +475,10 @@ def build_summary(
         rates = tracker.achievements()
         summary["achievements"] = {k: round(v, 4) for k, v in rates.items()}
         summary["crafter_score"] = round(crafter_score({k: 100 * v for k, v in rates.items()}), 4)
+        if tracker.trajectories:  # env.log_trajectories: the log, and the measures computed from it
+            from llm_explore.learner.measures import trajectory_summary
+
+            summary["intrinsic_measures"] = trajectory_summary(ctx.run_dir, tracker.trajectories)
     return summary
 
 

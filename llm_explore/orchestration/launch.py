@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from llm_explore.envs.crafter_trajectory import check_trajectory_log
+from llm_explore.envs.crafter_trajectory import env_params as trajectory_env_params
 from llm_explore.errors import ConfigError, RunFileError
 from llm_explore.files import check_writable, read_json_object
 from llm_explore.learner import checkpoint as ckpt
@@ -21,14 +23,15 @@ from llm_explore.learner.runs import RunContext, default_run_name, family_of
 from llm_explore.learner.tracking import check_tracking, open_tracker
 
 
-def make_envs(env_id: str, num_envs: int, captions: bool = True, workers: int = 0):
+def make_envs(env_id: str, num_envs: int, captions: bool = True, workers: int = 0, **params: Any):
     """The vector env for a run: in this process, or stepped by `workers` processes a slice each
     (either way the learner can pickle the sub-envs into checkpoints).
 
-    `captions=False` skips building caption text that nothing in the run reads."""
+    `captions=False` skips building caption text that nothing in the run reads; `params` are adapter
+    parameters added to the id's (the trajectory log's `trajectories=1`), not part of the run's env id."""
     from llm_explore.envs import make_vector_env
 
-    return make_vector_env(env_id, num_envs, asynchronous=False, captions=captions, workers=workers)
+    return make_vector_env(env_id, num_envs, asynchronous=False, captions=captions, workers=workers, **params)
 
 
 def needs_captions(spec, family: str) -> bool:
@@ -95,6 +98,7 @@ def preflight(spec, cfg) -> None:
     writable, and for an LLM method the backend can work here and every prompt template parses."""
     check_writable(Path(cfg.out_dir).expanduser(), "output folder (--out)", create=False)
     check_tracking(cfg, method=spec.name, trained_by_ppo=spec.factory is not None)
+    check_trajectory_log(cfg, method=spec.name, trained_by_ppo=spec.factory is not None)
     if spec.uses_llm or family_of(cfg.env.id) == "textworld":  # both embed text
         from llm_explore.embeddings import default_cache_path
 
@@ -114,7 +118,7 @@ def start_run(
     envs: Any = None,
     run_dir: str | Path | None = None,
     stop_after_updates: int | None = None,
-    on_update: Callable[[dict], None] | None = None,
+    on_update: Callable[[dict], bool | None] | None = None,
     on_start: Callable[[RunContext], None] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Create `runs/<name>/`, write the resolved config and train. Returns (run_dir, summary).
@@ -138,7 +142,13 @@ def start_run(
     envs = (
         envs
         if envs is not None
-        else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, family), cfg.env.resolved_workers())
+        else make_envs(
+            cfg.env.id,
+            cfg.env.num_envs,
+            needs_captions(spec, family),
+            cfg.env.resolved_workers(),
+            **trajectory_env_params(cfg, family),
+        )
     )
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -280,7 +290,7 @@ def resume_run(
     *,
     envs: Any = None,
     stop_after_updates: int | None = None,
-    on_update: Callable[[dict], None] | None = None,
+    on_update: Callable[[dict], bool | None] | None = None,
     on_start: Callable[[RunContext], None] | None = None,
     overrides: list[str] | None = None,
 ) -> dict[str, Any]:
@@ -309,7 +319,13 @@ def resume_run(
     envs = (
         envs
         if envs is not None
-        else make_envs(cfg.env.id, cfg.env.num_envs, needs_captions(spec, meta["family"]), cfg.env.resolved_workers())
+        else make_envs(
+            cfg.env.id,
+            cfg.env.num_envs,
+            needs_captions(spec, meta["family"]),
+            cfg.env.resolved_workers(),
+            **trajectory_env_params(cfg, meta["family"]),
+        )
     )
     before = None
     if overrides:
