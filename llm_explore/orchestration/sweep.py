@@ -473,7 +473,9 @@ def _init_ray(sweep: Sweep) -> str | None:
     if ray.is_initialized():  # a caller (a test, a notebook) already joined a cluster: use it
         return None
     # ERROR: Ray logs its start-up at INFO and a token-auth notice at WARNING on every start.
-    quiet = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
+    quiet: dict[str, Any] = dict(
+        include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, configure_logging=True
+    )
     if sweep.address in (None, "", "local"):
         # Unix socket paths must stay under ~107 characters: a short folder in /tmp, not the sweep's.
         temp_dir = tempfile.mkdtemp(prefix="llmx-ray-", dir="/tmp")
@@ -504,8 +506,11 @@ def _start_servers(sweep: Sweep, jobs: list[Job]) -> tuple[dict[str, tuple[str, 
     n_ctx = (
         8192 * sweep.llm_parallel
     )  # llama.cpp splits the context among the slots (8192 each, as llm.n_ctx's default)
-    actor_cls = ray.remote(num_cpus=0)(ModelServer)
-    actors, urls = [], {}
+    # Any: ray's stubs type the decorated class as ActorClass | type[ModelServer], whose methods
+    # then have no `.remote`.
+    actor_cls: Any = ray.remote(num_cpus=0)(ModelServer)
+    actors: list[Any] = []
+    urls: dict[str, tuple[str, str]] = {}
     for node in ray.nodes():
         if not node.get("Alive"):
             continue
