@@ -318,9 +318,12 @@ def train(
                     buf.valid[step] = torch.as_tensor(valid, dtype=torch.float32)
                     with torch.inference_mode():
                         action, logprob, v_ext, v_int = (t.cpu() for t in agent.act(_on(next_obs, device)))
-                    # A shaper's scripted action (DECKARD's craft macro, `RewardShaper.override_actions`)
-                    # replaces the policy's: the rollout stores the action taken and its log-probability
-                    # under the policy; `scripted` keeps that step out of the policy-gradient loss.
+                    # A shaper's scripted action (DECKARD's craft macro, ExploRLLM's proposal;
+                    # `RewardShaper.override_actions`) replaces the policy's: the rollout stores the action
+                    # taken and its log-probability under the policy. `scripted_steps` "exclude": `scripted`
+                    # keeps that step out of the policy-gradient loss; "clipped-is": the stored value is the
+                    # behaviour policy's log-probability (`behaviour_logprobs`), so the step is in the loss
+                    # with ratio pi_theta / mu, clipped as every PPO ratio.
                     taken = shaper.override_actions(action.numpy())
                     if taken is not None:
                         replaced = torch.as_tensor(np.asarray(taken) != action.numpy())
@@ -329,7 +332,11 @@ def train(
                             with torch.inference_mode():
                                 taken_out = agent.get_action_and_value(_on(next_obs, device), action.to(device))
                             logprob = taken_out[1].cpu()
-                            scripted[step] = replaced.float()
+                            if shaper.scripted_steps == "clipped-is":
+                                mu = shaper.behaviour_logprobs(action.numpy(), logprob.numpy())
+                                logprob = torch.where(replaced, torch.as_tensor(mu, dtype=logprob.dtype), logprob)
+                            else:
+                                scripted[step] = replaced.float()
                     buf.actions[step], buf.logprobs[step] = action, logprob
                     buf.ext_values[step], buf.int_values[step] = v_ext, v_int
 

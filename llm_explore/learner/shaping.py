@@ -93,6 +93,10 @@ class RewardShaper:
     variant = ""  # tells runs of one method apart in summaries and reports, e.g. ELLM's "oracle"
     n_actions: int | None = None  # set by the learner before `bind` (inverse-dynamics models need it)
     warmup_steps = 0  # vector steps of random actions the learner runs first, shown to observe_warmup()
+    # What the PPO loss does with a step `override_actions` replaced: "exclude" leaves it out of the
+    # policy-gradient loss (DECKARD's macro); "clipped-is" keeps it, with the PPO ratio taken against
+    # `behaviour_logprobs` (the mixed policy that produced it) and clipped as PPO clips (ExploRLLM).
+    scripted_steps: Literal["exclude", "clipped-is"] = "exclude"
 
     def __init__(self, ctx: RunContext | None = None):
         self.ctx = ctx
@@ -118,9 +122,17 @@ class RewardShaper:
         """A scripted action in place of the policy's (DECKARD's craft macro), asked before every env
         step with the actions the policy sampled. Returns the actions to take (None: the policy's).
         The learner stores the action taken, with the policy's log-probability of it, so the
-        transition is the true one for the values and advantages; a replaced step is left out of the
-        policy-gradient loss (the policy did not choose it)."""
+        transition is the true one for the values and advantages. With `scripted_steps = "exclude"`
+        (the default) a replaced step is left out of the policy-gradient loss (the policy did not
+        choose it); with "clipped-is" its stored log-probability is `behaviour_logprobs`' instead."""
         return None
+
+    def behaviour_logprobs(self, taken: np.ndarray, policy_logprobs: np.ndarray) -> np.ndarray:
+        """Only with `scripted_steps = "clipped-is"`, after a step `override_actions` changed: the log
+        behaviour probability of each taken action, given `policy_logprobs` = log pi_old(taken | s).
+        The learner stores it for the replaced rows, so PPO's ratio there is
+        pi_theta(a|s) / mu(a|s), clipped to [1 - clip_coef, 1 + clip_coef] as every ratio is."""
+        return policy_logprobs
 
     def enable_batched_bonus(self) -> bool:
         """The learner's offer, once before training, to take the bonus a rollout at a time. True (the
@@ -178,6 +190,14 @@ class RewardShaper:
 
     def close(self) -> None:
         pass
+
+
+def mixture_logprob(policy_logprob: np.ndarray, epsilon: float, is_proposal: np.ndarray) -> np.ndarray:
+    """log mu(a|s) of an epsilon-mixture: with probability epsilon the proposal, else a sample of pi:
+    mu(a|s) = (1 - epsilon) * pi(a|s) + epsilon * [a == proposal]."""
+    pi = np.exp(np.asarray(policy_logprob, dtype=np.float64))
+    mu = (1.0 - epsilon) * pi + epsilon * np.asarray(is_proposal, dtype=np.float64)
+    return np.log(np.maximum(mu, 1e-30)).astype(np.float32)
 
 
 def method_section(ctx: RunContext | None, name: str, model: type[StrictModel]) -> StrictModel:
