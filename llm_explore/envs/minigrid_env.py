@@ -23,11 +23,12 @@ import contextlib
 import copy
 import hashlib
 import io
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX
+from minigrid.minigrid_env import MiniGridEnv
 
 from llm_explore.envs import minigrid_fast_obs
 from llm_explore.envs.base import AdapterEnv
@@ -150,13 +151,15 @@ class MiniGridAdapter(AdapterEnv):
         self.env_id = env_id
         self.babyai = babyai
         try:
-            self.env = gym.make(env_id, **kwargs).unwrapped  # no TimeLimit/OrderEnforcing: we step it directly
+            # no TimeLimit/OrderEnforcing: we step it directly (cast: `unwrapped` is typed as a plain Env)
+            self.env = cast(MiniGridEnv, gym.make(env_id, **kwargs).unwrapped)
         except (OSError, TypeError, ValueError) as exc:
             # e.g. minigrid 3.2.0's wheel lacks the WFC pattern images; a bad max_steps for this env
             raise ConfigError(f"cannot build {env_id}: {type(exc).__name__}: {exc}") from None
         self.env.render_mode = "rgb_array"
         minigrid_fast_obs.install(self.env)  # the same observation as MiniGrid's gen_obs, several times faster
-        image_space = self.env.observation_space["image"]
+        # cast: MiniGrid's spaces are a Dict and a Discrete, gymnasium's Env types them as Space
+        image_space = cast(gym.spaces.Dict, self.env.observation_space)["image"]
         if self.full_observation:
             image_space = gym.spaces.Box(0, 255, (self.env.width, self.env.height, 3), np.uint8)
         self.observation_space = gym.spaces.Dict(
@@ -165,8 +168,9 @@ class MiniGridAdapter(AdapterEnv):
                 "direction": gym.spaces.Discrete(4),
             }
         )
-        self.action_space = gym.spaces.Discrete(self.env.action_space.n)
-        self.action_names = ACTION_NAMES[: self.env.action_space.n]
+        env_actions = cast(gym.spaces.Discrete, self.env.action_space)
+        self.action_space = gym.spaces.Discrete(env_actions.n)
+        self.action_names = ACTION_NAMES[: env_actions.n]
         self._mission_in_caption = babyai
 
     # -------------------------------------------------------------------- helpers
