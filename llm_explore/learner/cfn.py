@@ -49,11 +49,14 @@ class CFNConfig(StrictModel):
 class CoinFlipNet(nn.Module):
     """f(s) = f_theta(s) (+ standardised fixed random prior)."""
 
+    prior_mean: torch.Tensor  # buffers, registered in __init__
+    prior_var: torch.Tensor
+
     def __init__(self, specs: dict[str, KeySpec], num_coins: int, random_prior: bool):
         super().__init__()
         enc = StateEncoder(specs, 128)
         self.trained = nn.Sequential(enc, _layer_init(nn.Linear(enc.out_dim, num_coins)))
-        self.prior = None
+        self.prior: nn.Sequential | None = None
         if random_prior:
             penc = StateEncoder(specs, 128)
             self.prior = nn.Sequential(penc, _layer_init(nn.Linear(penc.out_dim, num_coins)))

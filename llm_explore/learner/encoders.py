@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import gymnasium as gym
 import numpy as np
@@ -62,9 +62,13 @@ class KeySpec:
     n: int = 0  # number of values of a discrete scalar
 
 
-def _layer_init(layer: nn.Module, std: float = np.sqrt(2), bias: float = 0.0) -> nn.Module:
+_Layer = TypeVar("_Layer", nn.Linear, nn.Conv2d)
+
+
+def _layer_init(layer: _Layer, std: float = np.sqrt(2), bias: float = 0.0) -> _Layer:
     # Orthogonal init as in CleanRL (Engstrom et al. 2020 found it matters for PPO).
     torch.nn.init.orthogonal_(layer.weight, std)
+    assert layer.bias is not None  # every layer given here has a bias
     torch.nn.init.constant_(layer.bias, bias)
     return layer
 
@@ -100,7 +104,7 @@ class ObsProcessor:
         self.text_actions = family == "textworld"
         self.specs: dict[str, KeySpec] = {}
         if self.text_actions:
-            n = int(action_space.n)
+            n = int(cast(gym.spaces.Discrete, action_space).n)  # TextWorld's commands: a Discrete
             for part in TEXT_PARTS:
                 self.specs[f"{part}_emb"] = KeySpec((MODEL_DIM,), torch.float32, "embedding")
             self.specs["cmd_emb"] = KeySpec((n, MODEL_DIM), torch.float32, "commands")
@@ -394,6 +398,7 @@ class StateEncoder(nn.Module):
         self.kinds: dict[str, str] = {}
         self.discrete_n: dict[str, int] = {}
         dim = 0
+        part: nn.Module
         for key, spec in specs.items():
             if spec.kind in ("commands", "mask"):
                 continue  # read by the DRRN action scorer, not the state encoder

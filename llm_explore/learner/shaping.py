@@ -34,7 +34,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -200,7 +200,10 @@ def mixture_logprob(policy_logprob: np.ndarray, epsilon: float, is_proposal: np.
     return np.log(np.maximum(mu, 1e-30)).astype(np.float32)
 
 
-def method_section(ctx: RunContext | None, name: str, model: type[StrictModel]) -> StrictModel:
+_Section = TypeVar("_Section", bound=StrictModel)
+
+
+def method_section(ctx: RunContext | None, name: str, model: type[_Section]) -> _Section:
     """Validate `config.method[name]` (a dict in the run config) with `model`."""
     from llm_explore.config import validate
 
@@ -391,6 +394,8 @@ class RunningMeanStd:
     """Parallel-variance running moments (as in baselines/CleanRL); scalar or elementwise (`shape`)."""
 
     def __init__(self, epsilon: float = 1e-4, shape: tuple[int, ...] = ()):
+        self.mean: float | np.ndarray
+        self.var: float | np.ndarray
         if shape:
             self.mean, self.var = np.zeros(shape), np.ones(shape)
         else:
@@ -585,6 +590,7 @@ class RNDShaper(RewardShaper):
             return np.zeros(len(batch), dtype=np.float32)  # the learner takes rollout_bonus() instead
         raw = self.raw_bonus(batch)
         if self.cfg.reward_norm == "step":  # the older per-step filter (kept as an option)
+            assert self._ret is not None  # set by bind
             self._ret = self._ret * self.cfg.reward_gamma + raw
             self.reward_rms.update(self._ret[batch.valid] if batch.valid.any() else self._ret)
             return (raw / self.current_std()).astype(np.float32)
@@ -595,6 +601,7 @@ class RNDShaper(RewardShaper):
         """CleanRL: discounted returns of the rollout's bonuses update the std, then divide the rollout."""
         if self.cfg.reward_norm == "step" or not self._raw_rollout:
             return 1.0
+        assert self._ret is not None  # set by bind
         rets = []
         for raw in self._raw_rollout:  # time order; invalid (reset) slots leave the filter as it is
             ok = ~np.isnan(raw)
@@ -636,6 +643,7 @@ class RNDShaper(RewardShaper):
         return {"rnd_loss": self._last["loss"]}
 
     def state_dict(self) -> dict[str, Any]:
+        assert self._ret is not None  # set by bind
         return {
             "target": self.target.state_dict(),
             "predictor": self.predictor.state_dict(),
