@@ -291,6 +291,7 @@ class E3BShaper(RewardShaper):
         if self.cfg.global_bonus == "rnd":
             # The raw error: the product is normalised as a whole (below), so RND's own return
             # normalisation, which jumps after the first rollout, is not applied on top.
+            assert self.rnd is not None  # made in __init__ for global_bonus "rnd"
             return self.rnd.raw_bonus(batch)
         return np.ones(len(batch), dtype=np.float64)
 
@@ -317,6 +318,7 @@ class E3BShaper(RewardShaper):
             )
         )
         if self._batched:
+            assert self.rnd is not None  # batched only with RND's factor
             self.rnd.record(batch)
             self._episodic_rollout.append(np.where(valid, episodic, 0.0))
             return np.zeros(len(batch), dtype=np.float32)  # the learner takes rollout_bonus() instead
@@ -332,6 +334,7 @@ class E3BShaper(RewardShaper):
         return bonus.astype(np.float32)
 
     def rollout_bonus(self) -> np.ndarray:
+        assert self.rnd is not None  # asked for only when enable_batched_bonus said yes, with RND
         factor, valid = self.rnd.recorded_errors()
         episodic = np.stack(self._episodic_rollout) if self._episodic_rollout else np.zeros_like(factor)
         self._episodic_rollout = []
