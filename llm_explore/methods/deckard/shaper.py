@@ -237,7 +237,10 @@ class DeckardShaper(RewardShaper):
         return awm
 
     def _dreamer(self) -> Dreamer:
-        client = self._client if self._client is not None else self.ctx.llm_client()
+        client = self._client
+        if client is None:
+            assert self.ctx is not None  # without a run context the caller gives the client
+            client = self.ctx.llm_client()
         library = self._library
         if library is None:
             from llm_explore.templates import PromptLibrary

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -281,7 +281,7 @@ class GoalMatch:
 class GoalMatcher:
     """Matches events to goals by cosine similarity of sentence embeddings (cached per text)."""
 
-    def __init__(self, embedder: Embedder, threshold: float = 0.9, aliases: dict[str, Sequence[str]] | None = None):
+    def __init__(self, embedder: Embedder, threshold: float = 0.9, aliases: Mapping[str, Sequence[str]] | None = None):
         self.embedder = embedder
         self.threshold = threshold
         self.aliases = {k: tuple(v) for k, v in (aliases or {}).items()}

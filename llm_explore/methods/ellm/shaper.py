@@ -333,9 +333,11 @@ class EllmShaper(RewardShaper):
             return  # unchanged, or asked too recently: the caption is compared again next step
         env.caption, env.asked_at = caption, self.step_count
         if self.cfg.goal_source == "oracle":
+            assert self.domain.oracle is not None  # checked in __init__
             goals = self.domain.oracle(info)[: self.cfg.max_goals]
             self._apply(i, Suggestion(caption=caption, goals=goals, parsed=len(goals)), info)
             return
+        assert self.proposer is not None  # goal_source "llm": made in __init__ when not given
         if self.cfg.lag == 0:
             in_flight = bool(env.pending)  # only with answers=when_ready (wait resolves every step)
             start = time.perf_counter()
@@ -367,6 +369,7 @@ class EllmShaper(RewardShaper):
             while env.pending and env.pending[0].due <= self.step_count:
                 query = env.pending[0]
                 if query.future is None:  # asked before a resume: ask again (usually a cache hit)
+                    assert self.proposer is not None  # questions are pending only with goal_source "llm"
                     query.future = self.proposer.submit(query.caption)
                 if not blocking and not query.future.done():
                     break
