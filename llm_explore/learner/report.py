@@ -101,7 +101,8 @@ def expand(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
     (found under a parent but holding no summary.json/metrics.csv yet)."""
     from llm_explore.orchestration.inventory import find_runs, is_run_folder
 
-    keep, left_out = [], []
+    keep: list[Path] = []
+    left_out: list[Path] = []
     for path in map(Path, paths):
         if is_run_folder(path) or (path / "summary.json").is_file():
             keep.append(path)
@@ -162,7 +163,9 @@ def _save_panels(
     return str(path)
 
 
-def _curve(runs: list[dict], key: str, min_episodes: int = MIN_EPISODES, points: int = CURVE_POINTS):
+def _curve(
+    runs: list[dict], key: str, min_episodes: int = MIN_EPISODES, points: int = CURVE_POINTS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """(grid, IQM, low, high) of `key` over runs, from the step where every run has finished
     `min_episodes` episodes to the shortest run's end; None when some run never got there."""
     series = []
@@ -591,21 +594,23 @@ def _search_end(runs: list[dict]) -> float:
     return float(max(max((r["env_steps"] for r in run["metrics"]), default=0) for run in runs))
 
 
-def _search_curve(runs: list[dict], key: str, end: float, points: int = 200):
+def _search_curve(
+    runs: list[dict], key: str, end: float, points: int = 200
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """`key` against env steps up to `end`, per run held at its last value after the run ended (a
     solved search stops early): (grid, IQM, low, high) over runs, the mean for "solved" (the
     fraction of runs solved). Before the first trial: "solved" is 0, the others their first value."""
     grid = np.linspace(0, max(1.0, end), points)
-    ys = []
+    rows: list[np.ndarray] = []
     for run in runs:
         steps = np.array([r["env_steps"] for r in run["metrics"]], dtype=float)
         vals = np.array([r.get(key, np.nan) for r in run["metrics"]], dtype=float)
         ok = ~np.isnan(vals)
         if not ok.any():
-            ys.append(np.full(points, np.nan))
+            rows.append(np.full(points, np.nan))
             continue
-        ys.append(np.interp(grid, steps[ok], vals[ok], left=0.0 if key == "solved" else vals[ok][0]))
-    ys = np.array(ys)
+        rows.append(np.interp(grid, steps[ok], vals[ok], left=0.0 if key == "solved" else vals[ok][0]))
+    ys = np.array(rows)
     if np.isnan(ys).any():  # a run without any value for `key`: leave it out
         ys = ys[~np.isnan(ys).any(axis=1)]
     mid, low, high = stats.curve_iqm_ci(ys, stat=_mean if key == "solved" else stats.iqm)
