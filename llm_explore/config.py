@@ -247,11 +247,11 @@ class RunConfig(StrictModel):
         0, ge=0, le=2**31 - 1, description="random seed (numpy and the envs take 0 to 2**32 - 1; evaluation adds 10000)"
     )
     prompts_dir: str | None = Field(None, description="folder whose templates override the shipped ones by name")
-    llm: LLMConfig = Field(default_factory=LLMConfig)  # type: ignore[arg-type]
-    cache: CacheConfig = Field(default_factory=CacheConfig)  # type: ignore[arg-type]
-    budget: BudgetConfig = Field(default_factory=BudgetConfig)  # type: ignore[arg-type]
-    env: EnvConfig = Field(default_factory=EnvConfig)  # type: ignore[arg-type]
-    learner: PPOConfig = Field(default_factory=PPOConfig)  # type: ignore[arg-type]
+    llm: LLMConfig = Field(default_factory=LLMConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    learner: PPOConfig = Field(default_factory=PPOConfig)
     # Method-specific settings (ellm, ige, ...), validated by the method that reads them.
     method: dict[str, Any] = Field(default_factory=dict)
 

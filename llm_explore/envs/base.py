@@ -155,7 +155,7 @@ class ReplayRestore:
     def _record_action(self, action: Any) -> None:
         self._replay_actions.append(action)
 
-    def save_state(self) -> EnvSnapshot:  # type: ignore[override]
+    def save_state(self) -> EnvSnapshot:
         if self._replay_seed is None and not hasattr(self, "_replay_actions"):
             raise RuntimeError("reset the env before saving its state")
         payload = {"seed": self._replay_seed, "options": self._replay_options, "actions": list(self._replay_actions)}
@@ -165,9 +165,9 @@ class ReplayRestore:
             payload,
             copy.deepcopy(self._last_obs),  # type: ignore[attr-defined]
             copy.deepcopy(self._last_info),
-        )  # type: ignore[attr-defined]
+        )
 
-    def restore_state(self, snapshot: EnvSnapshot):  # type: ignore[override]
+    def restore_state(self, snapshot: EnvSnapshot):
         if snapshot.kind != "replay":
             raise ValueError(f"{type(self).__name__} restores by replay, got a {snapshot.kind!r} snapshot")
         p = snapshot.payload
@@ -176,5 +176,5 @@ class ReplayRestore:
             obs, _r, _term, _trunc, info = self.step(action)  # type: ignore[attr-defined]
         info = dict(info)
         info["events"] = []
-        self._last_info = info  # type: ignore[attr-defined]
+        self._last_info = info
         return obs, info

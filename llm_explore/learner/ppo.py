@@ -47,7 +47,7 @@ def autoreset_mode(envs: Any) -> str:
     mode = (getattr(envs, "metadata", None) or {}).get("autoreset_mode")
     if mode is None:
         with contextlib.suppress(ImportError):
-            from llm_explore.envs import AUTORESET_MODE as mode  # type: ignore[no-redef]
+            from llm_explore.envs import AUTORESET_MODE as mode
     name = str(getattr(mode, "name", mode) or "NEXT_STEP").upper().replace("-", "_")
     if "SAME" in name:
         return SAME_STEP

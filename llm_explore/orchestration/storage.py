@@ -270,7 +270,7 @@ def download(uri: str, local: str | Path, *, checkpoints: bool = True) -> Path:
         dest = local / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         with store.fs.open_input_stream(store.path(name)) as src, dest.open("wb") as out:
-            shutil.copyfileobj(src, out, 1 << 20)  # type: ignore[misc]
+            shutil.copyfileobj(src, out, 1 << 20)
     return local
 
 

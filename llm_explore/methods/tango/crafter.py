@@ -582,11 +582,11 @@ def plan_model() -> type[BaseModel]:
     """`{"steps": [{"kind": one of KINDS, "object": one of the items/stations/tools/cow/none, "count": 1-9}]}`."""
     step = create_model(
         "CrafterStep",
-        kind=(Literal[KINDS], ...),  # type: ignore[arg-type, valid-type]
-        object=(Literal[plan_objects()], ...),  # type: ignore[arg-type, valid-type]
+        kind=(Literal[KINDS], ...),  # type: ignore[arg-type]
+        object=(Literal[plan_objects()], ...),  # type: ignore[arg-type]
         count=(int, Field(1, ge=1, le=9)),
     )
-    return create_model("CrafterPlan", steps=(list[step], Field(..., min_length=1, max_length=12)))  # type: ignore
+    return create_model("CrafterPlan", steps=(list[step], Field(..., min_length=1, max_length=12)))
 
 
 EXAMPLE_TARGETS = ("place_table", "make_wood_sword", "collect_drink", "place_furnace", "eat_cow", "make_wood_pickaxe")

@@ -56,10 +56,10 @@ def plan_model(objects: tuple[str, ...]) -> type[BaseModel]:
     objs = objects or (NONE,)
     return create_model(
         "TangoPlan",
-        kind=(Literal[tuple(BABYAI_KINDS)], ...),  # type: ignore[arg-type, valid-type]
-        object=(Literal[objs], ...),  # type: ignore[arg-type, valid-type]
+        kind=(Literal[tuple(BABYAI_KINDS)], ...),  # type: ignore[arg-type]
+        object=(Literal[objs], ...),  # type: ignore[arg-type]
         target=(Literal[tuple(dict.fromkeys(objs + (NONE,)))], ...),  # type: ignore[arg-type]
-    )  # type: ignore[valid-type]
+    )
 
 
 def _find(var: str, desc: str) -> str:

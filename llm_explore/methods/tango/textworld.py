@@ -33,16 +33,18 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
 
 from llm_explore.errors import ConfigError
-from llm_explore.methods.tango.interpreter import PrimitiveGen, Primitives, Result
+from llm_explore.methods.tango.interpreter import Primitives, Result
 from llm_explore.methods.tango.program import OBJ, STR, Signature
 
+# TextWorld's primitives yield admissible commands (text), not action indices as PrimitiveGen's do.
+TextPrimitiveGen = Generator[str, None, Result]
 OPPOSITE = {"north": "south", "south": "north", "east": "west", "west": "east"}
 COOKED = {"stove": "fried", "oven": "roasted", "bbq": "grilled"}
 CUTS = {"slice": "sliced", "chop": "chopped", "dice": "diced"}
@@ -121,8 +123,8 @@ class RoomGraph:
             room = queue.popleft()
             if goal(room):
                 steps = []
-                while prev[room] is not None:
-                    room, direction = prev[room]
+                while (link := prev[room]) is not None:
+                    room, direction = link
                     steps.append(direction)
                 return steps[::-1]
             for direction, nxt in sorted(self.exits.get(room, {}).items()):
@@ -231,7 +233,7 @@ class TextWorldPrimitives(Primitives):
         return (target if isinstance(target, Handle) else self.detect(target)).found
 
     # ------------------------------------------------------------------ action primitives
-    def _walk(self, directions: list[str]) -> PrimitiveGen:
+    def _walk(self, directions: list[str]) -> TextPrimitiveGen:
         for direction in directions:
             before = self.graph.here
             command = self._command(f"go {direction}")
@@ -242,7 +244,7 @@ class TextWorldPrimitives(Primitives):
                 return Result(False, f"`go {direction}` did not leave the {before}")
         return Result(True)
 
-    def go_to(self, room: Any) -> PrimitiveGen:
+    def go_to(self, room: Any) -> TextPrimitiveGen:
         name = _norm(room)
         if self.graph.here == name:
             return Result(True, "already there")
@@ -264,7 +266,7 @@ class TextWorldPrimitives(Primitives):
                 return f"go {direction}"
         return opens[0] if opens else None
 
-    def explore(self) -> PrimitiveGen:
+    def explore(self) -> TextPrimitiveGen:
         command = self._unexplored_here()
         if command is None:
             # Rooms left with something to open or an exit not taken (those rooms' commands are unknown
@@ -286,7 +288,7 @@ class TextWorldPrimitives(Primitives):
         yield command
         return Result(True)
 
-    def take(self, target: Any) -> PrimitiveGen:
+    def take(self, target: Any) -> TextPrimitiveGen:
         h = target if isinstance(target, Handle) else self.detect(target)
         thing = h["desc"]
         if self._carried_as(thing):
@@ -306,7 +308,7 @@ class TextWorldPrimitives(Primitives):
             return Result(False, f"`{command}` did not put the {thing} in the inventory")
         return Result(True, value=Handle(desc=thing, room="inventory"))
 
-    def open_container(self, target: Any) -> PrimitiveGen:
+    def open_container(self, target: Any) -> TextPrimitiveGen:
         thing = _name(target)
         command = self._command(f"open {thing}")
         if command is None:
@@ -316,7 +318,7 @@ class TextWorldPrimitives(Primitives):
         yield command
         return Result(True)
 
-    def _to_room_with(self, thing: str) -> PrimitiveGen:
+    def _to_room_with(self, thing: str) -> TextPrimitiveGen:
         """Go to the room whose text names `thing` (an appliance), if it is not here."""
         if _has(self.graph.text.get(self.graph.here, ""), thing):
             return Result(True)
@@ -325,7 +327,7 @@ class TextWorldPrimitives(Primitives):
             return Result(False, f"no {thing} seen yet")
         return (yield from self.go_to(rooms[0]))
 
-    def cook(self, target: Any, appliance: Any) -> PrimitiveGen:
+    def cook(self, target: Any, appliance: Any) -> TextPrimitiveGen:
         thing = _name(target)
         tool = _norm(appliance)
         if tool not in COOKED:
@@ -333,6 +335,7 @@ class TextWorldPrimitives(Primitives):
         item, settled = self._carried_unless(thing, COOKED[tool])
         if settled is not None:
             return settled
+        assert item is not None  # nothing settled: the item is carried
         if any(state in item.split() for state in COOKED.values()):
             return Result(False, f"the {thing} is already cooked ({item}): cooking it again burns it")
         reached = yield from self._to_room_with(tool)
@@ -347,7 +350,7 @@ class TextWorldPrimitives(Primitives):
             )
         )
 
-    def cut(self, target: Any, how: Any) -> PrimitiveGen:
+    def cut(self, target: Any, how: Any) -> TextPrimitiveGen:
         thing = _name(target)
         verb = _norm(how)
         if verb not in CUTS:
@@ -378,7 +381,7 @@ class TextWorldPrimitives(Primitives):
             return item, Result(True, f"already {state}")
         return item, None
 
-    def _change(self, wanted: str, thing: str, state: str, missing: str) -> PrimitiveGen:
+    def _change(self, wanted: str, thing: str, state: str, missing: str) -> TextPrimitiveGen:
         """Send the admissible form of `wanted`, then check that the carried `thing` is now `state`."""
         command = self._command(wanted)
         if command is None:
@@ -389,7 +392,7 @@ class TextWorldPrimitives(Primitives):
             return Result(False, f"`{command}` did not leave the {thing} {state}")
         return Result(True)
 
-    def prepare_meal(self) -> PrimitiveGen:
+    def prepare_meal(self) -> TextPrimitiveGen:
         if self._command("prepare meal") is None and "kitchen" in self.graph.exits:
             walked = yield from self.go_to("kitchen")
             if not walked.ok:
@@ -402,7 +405,7 @@ class TextWorldPrimitives(Primitives):
             return Result(False, "no meal was prepared")
         return Result(True)
 
-    def eat(self, target: Any) -> PrimitiveGen:
+    def eat(self, target: Any) -> TextPrimitiveGen:
         thing = _name(target)
         command = self._command(f"eat {thing}")
         if command is None:
@@ -410,7 +413,7 @@ class TextWorldPrimitives(Primitives):
         yield command
         return Result(True)
 
-    def read_recipe(self) -> PrimitiveGen:
+    def read_recipe(self) -> TextPrimitiveGen:
         if self._command("examine cookbook") is None:
             reached = yield from self._to_room_with("cookbook")
             if not reached.ok:
@@ -517,12 +520,13 @@ def expand(plan: dict[str, Any]) -> str:
 @lru_cache(maxsize=256)
 def plan_model(objects: tuple[str, ...]) -> type[BaseModel]:
     """`{"steps": [{"kind": one of KINDS, "object": an ingredient, knife, meal or none}]}`."""
+    # The Literals are built at run time, which no static type can express: the ignores say so.
     step = create_model(
         "CookingStep",
-        kind=(Literal[KINDS], ...),  # type: ignore[valid-type]
-        object=(Literal[objects], ...),
-    )  # type: ignore[valid-type]
-    return create_model("CookingPlan", steps=(list[step], Field(..., min_length=1, max_length=16)))  # type: ignore
+        kind=(Literal[KINDS], ...),  # type: ignore[arg-type]
+        object=(Literal[objects], ...),  # type: ignore[arg-type]
+    )
+    return create_model("CookingPlan", steps=(list[step], Field(..., min_length=1, max_length=16)))
 
 
 EXAMPLES = (  # recipes that are not the games' (worked examples for the prompts)
