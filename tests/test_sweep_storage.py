@@ -132,6 +132,7 @@ def _stop(proc: subprocess.Popen, temp: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(420)  # a head that never comes up must fail the test, not hang the suite
 def test_two_node_sweep_keeps_every_run_in_storage(tmp_path, monkeypatch):
     pytest.importorskip("ray")
     import ray
@@ -150,6 +151,8 @@ def test_two_node_sweep_keeps_every_run_in_storage(tmp_path, monkeypatch):
         deadline = time.time() + 90
         while "Ray runtime started" not in (tmp_path / "head.log").read_text() and time.time() < deadline:
             time.sleep(0.5)
+        if "Ray runtime started" not in (tmp_path / "head.log").read_text():
+            pytest.fail("the head node did not start: " + (tmp_path / "head.log").read_text()[-2000:])
         worker = [f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1"]
         procs.append(_ray_start(worker, temps[1], scratch[1], tmp_path / "worker.log"))
         address = f"127.0.0.1:{port}"
