@@ -301,6 +301,7 @@ class ReflexionPolicy(AgentPolicy):
         """After a failed episode, ask for a reflection (none after a win, or when the budget is spent)."""
         if outcome == "solved" or (search.max_env_steps is not None and search.env_steps >= search.max_env_steps):
             return
+        assert self.roles is not None  # Reflexion is built with the LLM's roles (an agent without them is random)
         text = self.roles.reflect(search.task_text, history[-self.transcript_steps :], outcome, chars=self.chars)
         if text:
             self.reflections.append(text)
@@ -525,8 +526,8 @@ class Search:
     ) -> int:
         """Archive the state just reached if it is new and wanted; keep shorter paths to known ones."""
         key = info["state_key"]
-        if key in self.archive:
-            cell = self.archive.get(key)
+        cell = self.archive.get(key)
+        if cell is not None:
             if cell.removed and not done:
                 cell.removed = False  # reached again: back in the archive (the reference re-adds it)
             # A shorter path replaces the archived one (snapshot included). One that ended the episode
@@ -620,6 +621,7 @@ class Search:
 
     def _keep_agent_best(self) -> None:
         best = self._best_outside
+        assert best is not None  # called only when the agent reached a state it did not archive
         root = self.archive.cells[0]
         if (best.solved, best.score) > (root.solved, root.score) and best.key not in self.archive:
             self.archive.add(
