@@ -201,29 +201,29 @@ def test_the_leaderboard_is_the_iqm_with_intervals_and_p_improvement_over_the_be
     rows += [_row(suite, "ellm-shaped", e, s, v, model=model) for e in envs for s, v in enumerate(llm[e])]
     rows += [_row(suite, "deckard-none", envs[0], s, 0.0) for s in range(4)]
     rows += [_row(suite, "deckard-none", envs[0], 9, 0.0)]  # a seed outside the tier: left out
-    rows.append({**_row(suite, "ppo", envs[0], 3, 0.0), "settings_hash": "old"})  # replaces seed 3: stale
+    rows.append({**_row(suite, "ppo", envs[0], 3, 0.0), "settings_hash": "old"})  # beside seed 3: stale
     rows.append(_row(suite, "ellm-shaped", envs[1], 3, 0.0, model=model, status="failed"))
     board = leaderboard.build(suite, "smoke", list({res.row_key(r): r for r in rows}.values()))
     by = {e["row"]: e for e in board["rows"]}
     assert (
         board["baseline"] == "ppo"
-        and by["ppo"]["runs"] == 7
+        and by["ppo"]["runs"] == 8
         and by["ellm-shaped"]["baseline"] == "ppo"
         and by["ellm-shaped"]["failed"] == 1
     )
-    want = stats.iqm_ci([np.array([0.1, 0.2, 0.3]), np.array([0.1, 0.2, 0.3, 0.9])])
+    want = stats.iqm_ci([np.array([0.1, 0.2, 0.3, 0.9]), np.array([0.1, 0.2, 0.3, 0.9])])
     cell = by["ppo"]["metrics"]["success_rate"]
     assert (cell["iqm"], cell["low"], cell["high"]) == pytest.approx(want)
     p = by["ellm-shaped"]["p_improve"]
     x = [np.array([0.5, 0.6, 0.7, 0.1]), np.array([0.5, 0.6, 0.7])]
     assert p["p"] == pytest.approx(
-        stats.probability_of_improvement(x, [np.array([0.1, 0.2, 0.3]), np.array(ppo[envs[1]])])
+        stats.probability_of_improvement(x, [np.array(ppo[envs[0]]), np.array(ppo[envs[1]])])
     )
     # deckard-none ran on one env: compared there with the best other baseline; ppo with deckard-none
     assert by["deckard-none"]["p_improve"]["envs"] == 1 and by["deckard-none"]["baseline"] == "ppo"
     assert by["ppo"]["baseline"] == "deckard-none" and by["ppo"]["p_improve"]["envs"] == 1
     frames = by["ppo"]["metrics"]["frames_to_0.5"]
-    assert frames["reached"] == 1 and frames["n"] == 7 and frames["median"] is None
+    assert frames["reached"] == 2 and frames["n"] == 8 and frames["median"] is None
     assert board["left_out"]["other_settings"] == 2  # the stale ppo row and the seed outside the tier
     text = leaderboard.markdown(board)
     assert "ellm-shaped | m (replay, T=0)" in text and "1 failed" in text and "Left out: 2" in text
@@ -378,6 +378,7 @@ def test_a_runs_row_is_written_when_the_run_ends_not_when_the_suite_does(tmp_pat
 
     def fake_run_sweep(sweep, jobs, on_event):
         first = jobs[0]
+        Path(first.run_dir).mkdir(parents=True)  # the run had started (a run cut before it did leaves no row)
         first.status, first.error = "failed", "RuntimeError: boom"
         on_event("end", first, 1, len(jobs))
         seen.extend(res.read_rows(bench.folder))  # what a SIGKILL right now would leave

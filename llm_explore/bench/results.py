@@ -3,11 +3,12 @@
 A row records what ran (suite row, method, env, seed, the settings it ran with and their hash), who
 answered (the model identity, None for rows that ask no model), how it ended (status, error) and the
 suite's metrics. Rows come from run folders (`row_from_run`) or were imported from the grids the
-benchmark scripts ran before suites existed (`source: imported:<file>`). The store is keyed by
-(row, model key, env, seed): a later row of the same key replaces the earlier one.
+benchmark scripts ran before suites existed (`source: imported:<file>`).
 
-A row counts for a suite only while its settings hash equals what the suite asks for today
-(`Suite.settings`); a row of other settings is kept in the file but left out of reports, and counted.
+The store is keyed by (row, model key, env, seed, settings hash): a later row of the same key replaces
+the earlier one; a row of other settings stays beside it. A row counts for a suite only while its
+settings hash equals what the suite asks for today (`Suite.settings`); a row of other settings is kept
+in the file but left out of reports, and counted.
 """
 
 from __future__ import annotations
@@ -124,8 +125,15 @@ def model_key_of(row: dict[str, Any]) -> str:
     return (row.get("model") or {}).get("key") or "-"
 
 
-def row_key(row: dict[str, Any]) -> tuple[str, str, str, int]:
+def run_key(row: dict[str, Any]) -> tuple[str, str, str, int]:
+    """Which run a row is of: (row, model key, env, seed)."""
     return (row["row"], model_key_of(row), row["env"], int(row["seed"]))
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, str, str, int, str]:
+    """The store's key: the run and the settings it ran with. A rerun under new settings (a row's
+    `revision`, another tier setting) adds a row and keeps the old one (left out of reports, counted)."""
+    return (*run_key(row), str(row.get("settings_hash")))
 
 
 def read_rows(folder: Path) -> list[dict[str, Any]]:

@@ -141,7 +141,7 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
     )
     jobs = plan(sweep)
     # A result already in the store with today's settings and no run folder (an imported grid): skip.
-    stored = {res.row_key(r): r for r in res.current(suite, tier, res.read_rows(bench.folder))[0]}
+    stored = {res.run_key(r): r for r in res.current(suite, tier, res.read_rows(bench.folder))[0]}
     for job in jobs:
         key = (job.label, _job_model_key(job, identity), job.env, job.seed)
         found = stored.get(key)
@@ -200,8 +200,8 @@ def record(bench: BenchRun, jobs, identity: dict[str, Any] | None) -> list[dict[
             summary = json.loads(summary_path.read_text())
             status = job.status if job.status in ("failed", "interrupted") else summary.get("status", "complete")
             metrics = res.run_metrics(run_dir, summary)
-        elif job.status in ("failed", "interrupted"):
-            status, metrics = job.status, {}
+        elif job.status in ("failed", "interrupted") and run_dir.is_dir():
+            status, metrics = job.status, {}  # (a run cut off before it started leaves no row)
         else:
             continue  # skipped for a stored row, or never started
         rows.append(
