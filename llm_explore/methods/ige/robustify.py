@@ -142,7 +142,7 @@ def random_success(env, task: TaskView, seed: int, episodes: int) -> float:
         _obs, info = env.reset(seed=seed)
         score, done = task.score(info, 0.0), False
         while not done:
-            index = int(rng.integers(len(info["actions_text"])))
+            index = int(rng.integers(len(task.actions(info))))  # the task's action set (BabyAI: 6, no "done")
             _obs, reward, terminated, truncated, info = env.step(task.step_input(info, index))
             score = task.score(info, score + float(reward))
             done = terminated or truncated
