@@ -154,3 +154,31 @@ def scripted_server():
 
 
 JSON = {"Content-Type": "application/json"}
+
+
+# ------------------------------------------------------------------------------ shaper test helpers
+def one_step(info, step: int = 0, done: bool = False):
+    """The Transitions of one env's single step with `info` (a shaper's `compute` input)."""
+    import numpy as np
+
+    from llm_explore.learner.shaping import Transitions
+
+    return Transitions(
+        obs={},
+        actions=np.zeros(1),
+        ext_rewards=np.zeros(1),
+        next_obs={},
+        infos=[info],
+        terminated=np.array([done]),
+        truncated=np.array([False]),
+        valid=np.array([True]),
+        global_step=step,
+    )
+
+
+def face(env, material: str):
+    """Put `material` in the cell the Crafter player faces; returns that cell."""
+    player = env.env._player
+    target = (int(player.pos[0] + player.facing[0]), int(player.pos[1] + player.facing[1]))
+    env.env._world[target] = material
+    return target

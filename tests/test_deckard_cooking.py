@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
+from conftest import one_step as _batch  # tests/ is on sys.path under pytest
 
 from llm_explore.envs import make_env
-from llm_explore.learner.shaping import Transitions
 from llm_explore.methods.deckard.awm import precision_recall
 from llm_explore.methods.deckard.domains import EATEN, MEAL, cooking_domain, domain_for, split_item
 from llm_explore.methods.deckard.shaper import DeckardConfig, DeckardShaper
 
 # Level 4: one ingredient to take, cook and cut (TextWorld generates it once and caches it).
 COOKING = "textworld:cooking?level=4&seed=1"
-
-
-def _batch(info, step, done=False):
-    return Transitions(
-        obs={},
-        actions=np.zeros(1),
-        ext_rewards=np.zeros(1),
-        next_obs={},
-        infos=[info],
-        terminated=np.array([done]),
-        truncated=np.array([False]),
-        valid=np.array([True]),
-        global_step=step,
-    )
 
 
 def _state_nodes(domain):

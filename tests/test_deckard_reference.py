@@ -7,31 +7,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from conftest import face as _face
+from conftest import one_step as _batch  # tests/ is on sys.path under pytest
 
 from llm_explore.envs import make_env
-from llm_explore.learner.shaping import Transitions
 from llm_explore.methods.deckard.domains import crafter_craft_action, crafter_domain
 from llm_explore.methods.deckard.dream import file_graph
 from llm_explore.methods.deckard.shaper import DeckardConfig, DeckardShaper
-
-
-def _batch(info, step):
-    return Transitions(
-        obs={},
-        actions=np.zeros(1),
-        ext_rewards=np.zeros(1),
-        next_obs={},
-        infos=[info],
-        terminated=np.array([False]),
-        truncated=np.array([False]),
-        valid=np.array([True]),
-        global_step=step,
-    )
-
-
-def _face(env, material):
-    player = env.env._player
-    env.env._world[(int(player.pos[0] + player.facing[0]), int(player.pos[1] + player.facing[1]))] = material
 
 
 def _put(env, dx, dy, material):

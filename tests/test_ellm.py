@@ -8,9 +8,10 @@ from concurrent.futures import Future
 
 import numpy as np
 import pytest
+from conftest import face as _face
+from conftest import one_step as _batch  # tests/ is on sys.path under pytest
 
 from llm_explore.envs import make_env
-from llm_explore.learner.shaping import Transitions
 from llm_explore.methods.ellm.domains import crafter_oracle, minigrid_oracle
 from llm_explore.methods.ellm.goals import Suggestion
 from llm_explore.methods.ellm.shaper import EllmConfig, EllmShaper
@@ -38,24 +39,6 @@ def embedder():
     from llm_explore.embeddings import SentenceEmbedder
 
     return SentenceEmbedder(cache_path=False)
-
-
-def _batch(info, done=False):
-    return Transitions(
-        obs={},
-        actions=np.zeros(1),
-        ext_rewards=np.zeros(1),
-        next_obs={},
-        infos=[info],
-        terminated=np.array([done]),
-        truncated=np.array([False]),
-        valid=np.array([True]),
-    )
-
-
-def _face(env, material):
-    player = env.env._player
-    env.env._world[(int(player.pos[0] + player.facing[0]), int(player.pos[1] + player.facing[1]))] = material
 
 
 def test_reward_fires_for_suggested_goal_once_per_episode(embedder):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import face as _face  # tests/ is on sys.path under pytest
 
 from llm_explore.envs import make_env, make_vector_env, parse_env_id
 from llm_explore.envs.minigrid_env import caption_from_view
@@ -113,14 +114,6 @@ def test_save_restore_round_trip(env_id):
 
 
 # ------------------------------------------------------------------------------------- Crafter
-def _face(env, material: str):
-    """Put `material` in the cell the Crafter player faces."""
-    player = env.env._player
-    target = (int(player.pos[0] + player.facing[0]), int(player.pos[1] + player.facing[1]))
-    env.env._world[target] = material
-    return target
-
-
 def test_crafter_scripted_sequence_collects_wood_and_places_table():
     env = make_env("crafter")
     env.reset(seed=0)
