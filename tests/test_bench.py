@@ -399,3 +399,10 @@ def test_bench_run_can_take_part_of_the_suites_envs(tmp_path):
     assert {j.env for j in jobs} == {six} and {j.label for j in jobs} == {"ppo", "ellm-shaped"}
     with pytest.raises(ConfigError, match="has no env"):
         plan_bench(BenchRun(suite, "smoke", tmp_path, only_envs=["crafter"]), {"key": "k"})
+
+
+def test_frames_to_a_target_is_the_lower_median_so_never_reached_is_not_averaged_in():
+    cell = leaderboard._cell("frames_to_0.9", {"e": [116_000.0, leaderboard.NOT_REACHED]})
+    assert cell == {"n": 2, "reached": 1, "median": 116_000.0}
+    cell = leaderboard._cell("frames_to_0.9", {"e": [leaderboard.NOT_REACHED] * 2 + [5.0]})
+    assert cell["median"] is None and cell["reached"] == 1

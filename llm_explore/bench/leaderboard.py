@@ -79,7 +79,10 @@ def _cell(metric: str, by_env: dict[str, list[float]], aggregate: str = "iqm") -
         return {"n": 0}
     if metric in FRAMES:
         reached = [v for v in values if v < NOT_REACHED]
-        med = float(np.median(values))
+        # The lower median (the middle run, or the lower of the two middle ones): by then at least half
+        # of the runs had reached the target. numpy's median would average a reached run with a
+        # never-reached one.
+        med = float(sorted(values)[(len(values) - 1) // 2])
         return {"n": len(values), "reached": len(reached), "median": None if med >= NOT_REACHED else med}
     if metric in PER_RUN:
         return {"n": len(values), "mean": float(np.mean(values))}
