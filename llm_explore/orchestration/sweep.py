@@ -544,6 +544,7 @@ def run_sweep(
         if sweep.storage:
             download(sweep.storage, sweep.out)
         return jobs
+    joined = not ray.is_initialized()  # this call starts or joins Ray, so it also disconnects
     temp_dir = _init_ray(sweep)
     actors: list[Any] = []
     pending: dict[Any, Job] = {}
@@ -586,8 +587,11 @@ def run_sweep(
     finally:
         for actor in actors:
             ray.kill(actor)
-        if temp_dir is not None:
+        if joined:
+            # Also from a cluster it joined (--address): a driver left connected is ended by Ray
+            # itself (the whole process) once that cluster goes away.
             ray.shutdown()
+        if temp_dir is not None:
             shutil.rmtree(temp_dir, ignore_errors=True)
     if sweep.storage:  # the driver's local copy of the sweep, for `report` and `runs`
         download(sweep.storage, sweep.out)
