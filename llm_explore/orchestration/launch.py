@@ -34,6 +34,18 @@ def make_envs(env_id: str, num_envs: int, captions: bool = True, workers: int = 
     return make_vector_env(env_id, num_envs, asynchronous=False, captions=captions, workers=workers, **params)
 
 
+def run_envs(cfg, spec, family: str):
+    """A run's vector env from its config: its id, env count, workers and trajectory log, with captions
+    only where the method reads them (`start_run` and `resume_run` build it the same way)."""
+    return make_envs(
+        cfg.env.id,
+        cfg.env.num_envs,
+        needs_captions(spec, family),
+        cfg.env.resolved_workers(),
+        **trajectory_env_params(cfg, family),
+    )
+
+
 def needs_captions(spec, family: str) -> bool:
     """LLM methods read captions; the TextWorld policy reads the observation text."""
     return bool(spec.uses_llm) or family == "textworld"
@@ -139,17 +151,7 @@ def start_run(
             f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` or another --name"
         )
     preflight(spec, cfg.model_copy(update={"out_dir": str(run_dir.parent)}))
-    envs = (
-        envs
-        if envs is not None
-        else make_envs(
-            cfg.env.id,
-            cfg.env.num_envs,
-            needs_captions(spec, family),
-            cfg.env.resolved_workers(),
-            **trajectory_env_params(cfg, family),
-        )
-    )
+    envs = envs if envs is not None else run_envs(cfg, spec, family)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_config(cfg))
@@ -316,17 +318,7 @@ def resume_run(
     check_tracking(cfg, method=meta["method"])
     # A run that stopped before its first checkpoint starts again from the beginning, in its folder.
     _last, state = ckpt.load_latest(run_dir)
-    envs = (
-        envs
-        if envs is not None
-        else make_envs(
-            cfg.env.id,
-            cfg.env.num_envs,
-            needs_captions(spec, meta["family"]),
-            cfg.env.resolved_workers(),
-            **trajectory_env_params(cfg, meta["family"]),
-        )
-    )
+    envs = envs if envs is not None else run_envs(cfg, spec, meta["family"])
     before = None
     if overrides:
 
