@@ -32,8 +32,8 @@ from llm_explore.bench import results as res
 from llm_explore.bench.identity import describe
 from llm_explore.bench.suite import METRICS, Suite
 from llm_explore.learner import stats
+from llm_explore.orchestration.inventory import FINISHED
 
-FINISHED = ("complete", "solved", "stopped", "budget")
 NOT_REACHED = 1e18  # a frames-to-target that was never reached, for the order statistics
 # Metrics of a target reached at some point: None means never reached, shown as median (k/n reached).
 FRAMES = ("frames_to_0.5", "frames_to_0.9", "steps_to_first_success", "llm_calls_to_first_success")

@@ -27,6 +27,7 @@ from typing import Any
 from llm_explore.bench import results as res
 from llm_explore.bench.suite import Suite, row_uses_llm
 from llm_explore.errors import ConfigError
+from llm_explore.orchestration.inventory import FINISHED
 
 BASELINES = "baselines"
 MODELS = "models"
@@ -143,24 +144,18 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
     # A result already in the store with today's settings and no run folder (an imported grid): skip.
     stored = {res.run_key(r): r for r in res.current(suite, tier, res.read_rows(bench.folder))[0]}
     for job in jobs:
-        key = (job.label, _job_model_key(job, identity), job.env, job.seed)
+        model = _model_of(bench, job.label, identity)
+        key = (job.label, model["key"] if model else "-", job.env, job.seed)
         found = stored.get(key)
-        if job.action == "start" and found is not None and found["status"] in _FINISHED:
+        if job.action == "start" and found is not None and found["status"] in FINISHED:
             job.action, job.status = "skip", found["status"]
     return sweep, jobs
 
 
-_FINISHED = ("complete", "solved", "stopped", "budget")
-
-
-def _in_models(run_dir: str) -> bool:
-    """A run folder of a model's rows (`.../models/<key>/<run>`, or `models/<key>/<run>` relative to
-    the suite's folder, as a sweep with storage records it)."""
-    return f"/{MODELS}/" in "/" + str(run_dir).replace("\\", "/")
-
-
-def _job_model_key(job, identity: dict[str, Any] | None) -> str:
-    return identity["key"] if identity and _in_models(job.run_dir) else "-"
+def _model_of(bench: BenchRun, label: str, identity: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The identity a row's runs are filed under: the model's for a row that asks one, else None
+    (the rule `plan_bench` chooses a row's folder by)."""
+    return identity if row_uses_llm(bench.suite.row(label)) else None
 
 
 def run_bench(bench: BenchRun, on_event: Callable[..., None] | None = None):
@@ -195,7 +190,7 @@ def record(bench: BenchRun, jobs, identity: dict[str, Any] | None) -> list[dict[
             run_dir = bench.folder / run_dir
         summary_path = run_dir / "summary.json"
         srow = bench.suite.row(job.label)
-        model = identity if _in_models(job.run_dir) else None
+        model = _model_of(bench, job.label, identity)
         if summary_path.is_file():
             summary = json.loads(summary_path.read_text())
             status = job.status if job.status in ("failed", "interrupted") else summary.get("status", "complete")
