@@ -166,16 +166,19 @@ def run_bench(bench: BenchRun, on_event: Callable[..., None] | None = None):
     identity = model_identity(bench)
     sweep, jobs = plan_bench(bench, identity)
 
+    recorded: set[str] = set()
+
     def recording(kind: str, job, done: int, total: int) -> None:
         if kind == "end":  # each run's row is kept as soon as it ends: a session cut short loses none
-            record(bench, [job], identity)
+            if record(bench, [job], identity):  # (with --storage the driver's copy comes at the end)
+                recorded.add(job.name)
         if on_event is not None:
             on_event(kind, job, done, total)
 
     try:
         jobs = run_sweep(sweep, jobs=jobs, on_event=recording)
-    finally:
-        record(bench, jobs, identity)  # also after Ctrl-C: what finished is kept
+    finally:  # the rest (runs cut by Ctrl-C, skipped runs with a folder) once, also after an interrupt
+        record(bench, [j for j in jobs if j.name not in recorded], identity)
     return jobs, identity
 
 
