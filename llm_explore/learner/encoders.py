@@ -94,8 +94,11 @@ class ObsProcessor:
         use_mission: bool = False,
         extra_specs: dict[str, KeySpec] | None = None,
         extra_inputs=None,
+        action_mask=None,
     ):
         self.family = family
+        # A shaper's restriction of the command slots (`RewardShaper.action_mask`), TextWorld only.
+        self.action_mask = action_mask
         # Shaper-provided inputs (SOFE): `extra_inputs(infos, env_ids) -> {key: array}`.
         self.extra_specs = dict(extra_specs or {})
         self.extra_inputs = extra_inputs
@@ -162,6 +165,10 @@ class ObsProcessor:
             out[key] = torch.as_tensor(np.asarray(value)).to(spec.dtype).reshape(n, *spec.shape)
         if self.text_actions:
             out.update(self._text_inputs(infos))
+            if self.action_mask is not None and extra:
+                ids = list(range(n)) if env_ids is None else list(env_ids)
+                allowed = self.action_mask(infos, ids, int(out["cmd_mask"].shape[1]))
+                out["cmd_mask"] = self._restrict(out["cmd_mask"], allowed)
         if self.use_mission:
             missions = _texts(infos, "mission")
             if isinstance(obs, dict) and "mission" in obs and not any(missions):
@@ -174,6 +181,20 @@ class ObsProcessor:
             values = self.extra_inputs(infos, list(range(n)) if env_ids is None else list(env_ids))
             for key, spec in self.extra_specs.items():
                 out[key] = torch.as_tensor(np.asarray(values[key])).to(spec.dtype).reshape(n, *spec.shape)
+        return out
+
+    @staticmethod
+    def _restrict(mask: torch.Tensor, allowed: Any) -> torch.Tensor:
+        """The env's command mask AND a shaper's `allowed` slots (None: unchanged)."""
+        if allowed is None:
+            return mask
+        allowed_t = torch.as_tensor(np.asarray(allowed, dtype=bool))
+        if allowed_t.shape != mask.shape:
+            raise ValueError(f"action_mask has shape {tuple(allowed_t.shape)}, the command mask {tuple(mask.shape)}")
+        out = mask & allowed_t
+        empty = torch.nonzero(~out.any(dim=1)).flatten().tolist()
+        if empty:  # the policy would have nothing to sample: a shaper bug, not a state to paper over
+            raise ValueError(f"action_mask leaves rows {empty} without an admissible command")
         return out
 
     def _text_inputs(self, infos: Sequence[dict]) -> dict[str, torch.Tensor]:

@@ -149,6 +149,7 @@ def make_policy(ctx: RunContext, shaper: RewardShaper, envs: Any) -> tuple[ObsPr
         use_mission=use_mission,
         extra_specs=shaper.sofe_specs(),
         extra_inputs=shaper.sofe_inputs,
+        action_mask=shaper.action_mask,
     )
     return processor, Agent(
         processor.specs,

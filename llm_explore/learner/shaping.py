@@ -17,6 +17,7 @@ Lifecycle, in order:
                                     (RND's per-rollout normalisation, as CleanRL)
     end_rollout(global_step)        after each rollout, before the PPO update (train predictors)
     sofe_specs() / sofe_inputs()    extra policy inputs (SOFE: the bonus's sufficient statistics)
+    action_mask(infos, env_ids, n)  TextWorld: the command slots the policy may choose (LGE's filter)
     warmup_steps / observe_warmup() random-action steps before training (RND's observation statistics)
     state_dict() / load_state_dict() checkpoint and resume; must restore everything compute uses
     stats()                         numbers for metrics.csv / TensorBoard (prefix `shaper/`)
@@ -133,6 +134,16 @@ class RewardShaper:
         The learner stores it for the replaced rows, so PPO's ratio there is
         pi_theta(a|s) / mu(a|s), clipped to [1 - clip_coef, 1 + clip_coef] as every ratio is."""
         return policy_logprobs
+
+    def action_mask(self, infos: Sequence[dict[str, Any]], env_ids: Sequence[int], n_slots: int) -> np.ndarray | None:
+        """Which command slots the policy may choose in the states `infos` describe (row k is env
+        env_ids[k]), TextWorld only: a bool array (len(infos), n_slots) ANDed with the env's own mask
+        of admissible commands (slot j is `info["admissible_commands"][j]`), or None (no restriction,
+        the default). The processor asks for every observation the policy reads, and the restricted
+        mask is part of the stored observation, so the rollout samples and the PPO update score
+        actions under the same restricted distribution (LGE's GUIDE filter). A row that keeps no
+        admissible slot is a ValueError: return an all-True row to leave a state unrestricted."""
+        return None
 
     def enable_batched_bonus(self) -> bool:
         """The learner's offer, once before training, to take the bonus a rollout at a time. True (the
