@@ -203,8 +203,11 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
 
     cut, summary = run_stax(config(tmp_path, "cut", **SMALL), on_chunk=stop_after_three)
     assert summary["status"] == "interrupted" and (cut / "checkpoint.pkl").is_file()
-    _, resumed = run_stax(config(tmp_path, "cut", **SMALL), run_dir=cut, resume=True)
+    again: list[dict] = []
+    _, resumed = run_stax(config(tmp_path, "cut", **SMALL), run_dir=cut, resume=True, on_chunk=again.append)
     assert resumed["status"] == "complete"
+    # it went on from the checkpoint of chunk 2 (chunk 3 was cut before its checkpoint), not from scratch
+    assert again[0]["trial"] == 3 and len(again) == len(_rows(whole / "metrics.csv")) - 2
     assert (cut / "repertoire.jsonl").read_text() == (whole / "repertoire.jsonl").read_text()
     assert _rows(cut / "metrics.csv") == _rows(whole / "metrics.csv")
     assert _summary(cut / "summary.json") == _summary(whole / "summary.json")
