@@ -177,10 +177,18 @@ def test_run_folder_repertoire_and_behaviour_space(tmp_path):
     ae = torch.load(space / "ae.pt")
     assert ae["latent"] == 10 and ae["trainings"]
     rows = list(csv.DictReader((run_dir / "metrics.csv").open()))
-    assert [r["phase"] for r in rows[:3]] == ["explore", "exploit", "explore"]
+    assert [r["exploit"] for r in rows[:3]] == ["0", "1", "0"]  # the alternating scheduler
     assert json.loads((run_dir / "run.json").read_text())["kind"] == "search"
     best = json.loads((run_dir / "best_trajectory.json").read_text())
     assert best["solved"] and best["reward"] == pytest.approx(summary["best_score"])
+    # `llm-explore runs` and `llm-explore report` read it as a search run
+    from llm_explore.learner.report import make_report
+    from llm_explore.orchestration.inventory import run_info
+
+    info = run_info(run_dir)
+    assert info.metric == "best_score" and info.steps == summary["env_steps"] and info.status == "complete"
+    report = make_report([run_dir], tmp_path / "report")
+    assert any(Path(f).name.startswith("search_") for f in report["files"])
 
 
 def test_seeded_run_repeats_exactly(tmp_path):

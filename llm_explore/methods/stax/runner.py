@@ -263,8 +263,9 @@ def build_summary(
 
 def progress(row: dict[str, Any]) -> None:
     """One stderr line per chunk."""
+    phase = "exploit" if row["exploit"] else "explore"
     print(
-        f"chunk {row['trial']} ({row['phase']}): {row['env_steps']} steps, {row['evaluations']} rollouts, "
+        f"chunk {row['trial']} ({phase}): {row['env_steps']} steps, {row['evaluations']} rollouts, "
         f"archive {row['archive_size']}, reward archive {row['reward_archive_size']}, "
         f"emitters {row['emitters']}, best {row['best_score']:g}" + (", solved" if row["solved"] else ""),
         file=sys.stderr,

@@ -43,7 +43,7 @@ from llm_explore.methods.stax.individuals import (
 
 METRIC_COLUMNS = [
     "trial",
-    "phase",
+    "exploit",
     "env_steps",
     "evaluations",
     "generation",
@@ -429,7 +429,7 @@ class StaxSearch:
         last = self.ae_trainings[-1] if self.ae_trainings else {}
         return {
             "trial": self.chunks,
-            "phase": self.choice,
+            "exploit": int(self.choice == "exploit"),  # 0: an exploration chunk (numbers only: `report` reads floats)
             "env_steps": self.env_steps,
             "evaluations": self.evaluations,
             "generation": self.generation,
