@@ -37,6 +37,7 @@ from llm_explore.methods.stax.individuals import (
     Individual,
     NeuralController,
     SequenceController,
+    full_grid,
     grid_features,
     rollout,
 )
@@ -80,8 +81,6 @@ class StaxSearch:
             self.controller = SequenceController(self.horizon, self.n_actions)
         self.genome_size = self.controller.genome_size
         env.reset(seed=seed)
-        from llm_explore.methods.stax.individuals import full_grid
-
         self.ae_input = int(full_grid(env).size)
         self.ae = AutoEncoder(
             self.ae_input, settings.bd_size, settings.ae_hidden, settings.ae_lr, int(self.rng.integers(2**31))
