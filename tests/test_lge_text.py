@@ -88,7 +88,7 @@ def test_the_shaper_state_restores_the_coin_stream_and_the_rankings():
     a.action_mask([state()] * 10, list(range(10)), 8)
     b = embed_shaper(seed=99, k=1, epsilon_start=0.5, epsilon_end=0.5)
     b.load_state_dict(a.state_dict())
-    assert b.rankings == a.rankings
+    assert b.kept_sets == a.kept_sets
     rows = [state()] * 50
     assert np.array_equal(a.action_mask(rows, list(range(50)), 8), b.action_mask(rows, list(range(50)), 8))
 
@@ -109,6 +109,17 @@ def llm_shaper(client, **cfg) -> LgeTextShaper:
     settings = LgeTextConfig(k=1, epsilon_start=0.0, epsilon_end=0.0, **cfg)
     guide = LlmGuide(client, PromptLibrary(), settings.template, max_tokens=16, temperature=0.0)
     return LgeTextShaper(None, "llm", settings, backend=guide)
+
+
+def test_the_llm_guide_keeps_ties_at_the_kth_score_unless_told_to_cut_them():
+    commands = ["close door", "eat apple", "go north", "take key", "wave"]
+    guide = LlmGuide(None, PromptLibrary(), "lge_text/score", max_tokens=16, temperature=0.0)
+    guide.scores = {(TASK, c): v for c, v in zip(commands, [3, 5, 5, 5, 1], strict=True)}  # answered before
+    assert guide.top(TASK, commands, 2) == [1, 2, 3]  # the three 5s: the GUIDE cannot tell them apart
+    assert guide.top(TASK, commands, 4) == [1, 2, 3, 0]
+    assert guide.stats()["tie_kept"] == 1 and guide.stats()["llm_calls"] == 0
+    guide.ties = "env_order"
+    assert guide.top(TASK, commands, 2) == [1, 2]  # cut in the env's order
 
 
 def test_an_invalid_llm_answer_is_counted_and_goes_through_the_failure_policy(scripted_server, tmp_path):
@@ -145,9 +156,11 @@ def test_the_embedded_model_ranks_a_tiny_admissible_set_once(embedded_client):
     s = llm_shaper(embedded_client)
     commands = ["take golden key", "sing", "unlock wooden chest with golden key"]
     mask = s.action_mask([state(commands)], [0], 4)
-    ranked = s.rankings[(TASK, tuple(commands))]
-    assert ranked is not None and sorted(ranked) == [0, 1, 2]  # a full ranking of the set
-    assert mask[0].sum() == 1 and mask[0, ranked[0]]  # k=1: the top command only
+    scores = [s.guide.scores[(TASK, c)] for c in commands]
+    assert all(v in range(10) for v in scores)  # a valid score for each command
+    best = {i for i, v in enumerate(scores) if v == max(scores)}
+    assert set(s.kept_sets[(TASK, tuple(commands))]) == best  # k=1: the top score (and its ties)
+    assert set(np.flatnonzero(mask[0])) == best
     assert s.stats()["llm_calls"] == 3 and s.stats()["malformed_answers"] == 0  # one call per command
     s.action_mask([state(commands)], [0], 4)
     assert s.stats()["llm_calls"] == 3 and embedded_client.stats()["backend_calls"] == 3  # cached

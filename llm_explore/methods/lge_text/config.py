@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from llm_explore.strict_model import StrictModel
@@ -14,13 +16,18 @@ class LgeTextConfig(StrictModel):
     probability epsilon(t) it chooses among all admissible commands, otherwise only among the GUIDE's
     top-k for (task, admissible set). epsilon(t) is constant unless `anneal_steps` > 0."""
 
-    k: int = Field(10, ge=1, description="commands the GUIDE keeps per state (its top k; all when fewer)")
+    k: int = Field(5, ge=1, description="commands the GUIDE keeps per state (its top k; all when fewer)")
     epsilon_start: float = Field(
         0.1, ge=0, le=1, description="probability that a state's choice is among all admissible commands"
     )
     epsilon_end: float = Field(0.1, ge=0, le=1, description="that probability after `anneal_steps` env steps")
     anneal_steps: int = Field(
         0, ge=0, description="env steps over which epsilon goes linearly from start to end (0: constant start)"
+    )
+    llm_ties: Literal["keep", "env_order"] = Field(
+        "keep",
+        description="LLM GUIDE: keep every command scored the same as the k-th (keep), or cut the tie at k "
+        "in the env's alphabetical order (env_order)",
     )
     template: str = Field("lge_text/score", description="LLM GUIDE: prompt template of the relevance score")
     max_tokens: int = Field(16, ge=8, description="LLM GUIDE: tokens per answer ({'score': 0-9})")

@@ -53,6 +53,11 @@ class EmbeddingGuide:
         sims = emb[1:] @ emb[0]  # the embedder's vectors are unit length: dot = cosine
         return [int(i) for i in np.argsort(-sims, kind="stable")]
 
+    def top(self, task: str, commands: Sequence[str], k: int) -> list[int] | None:
+        """The k most similar commands' indices (None: nothing to rank)."""
+        ranked = self.rank(task, commands, k)
+        return None if ranked is None else ranked[:k]
+
     def stats(self) -> dict[str, float]:
         return {"guide_rankings": float(self.counts["rankings"])}
 
@@ -71,13 +76,22 @@ class LlmGuide:
 
     name = "llm"
 
-    def __init__(self, client: Any, library: Any, template: str, *, max_tokens: int, temperature: float):
+    def __init__(
+        self,
+        client: Any,
+        library: Any,
+        template: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        ties: str = "keep",
+    ):
         self.client, self.library, self.template = client, library, template
-        self.max_tokens, self.temperature = max_tokens, temperature
+        self.max_tokens, self.temperature, self.ties = max_tokens, temperature, ties
         self._compiled: Any = None
         self._model = score_model()
         self.scores: dict[tuple[str, str], int | None] = {}  # (task, command) -> score (None: failed)
-        self.counts = {"llm_calls": 0, "malformed": 0, "failed": 0, "score_hits": 0}
+        self.counts = {"llm_calls": 0, "malformed": 0, "failed": 0, "score_hits": 0, "tie_kept": 0}
 
     def prompt(self, task: str, command: str) -> str:
         variables = {"task": task, "action": command}
@@ -133,6 +147,20 @@ class LlmGuide:
             return None
         return [int(i) for i in np.argsort(-np.asarray(scores, dtype=np.int64), kind="stable")]
 
+    def top(self, task: str, commands: Sequence[str], k: int) -> list[int] | None:
+        """The k best-scored commands' indices, and with `ties="keep"` every command scored the same as
+        the k-th too: a 0-9 score ties often (the 270M model gives most commands the same score), and
+        cutting a tie at k would keep whichever commands sort first (the env's alphabetical order),
+        a filter the GUIDE never chose. `ties="env_order"` cuts at k anyway. None: no ranking."""
+        ranked = self.rank(task, commands, k)
+        if ranked is None or len(ranked) <= k or self.ties == "env_order":
+            return None if ranked is None else ranked[:k]
+        scores = [self.scores[(task, commands[i])] for i in ranked]
+        cut = scores[k - 1]
+        kept = [i for i, v in zip(ranked, scores, strict=True) if v is not None and cut is not None and v >= cut]
+        self.counts["tie_kept"] += len(kept) - k
+        return kept
+
     def state_dict(self) -> dict[str, Any]:
         return {"scores": [[t, c, v] for (t, c), v in self.scores.items()]}
 
@@ -147,4 +175,5 @@ class LlmGuide:
             "score_hits": float(c["score_hits"]),
             "malformed_answers": float(c["malformed"]),
             "failed_queries": float(c["failed"]),
+            "tie_kept": float(c["tie_kept"]),
         }

@@ -9,8 +9,9 @@ with its DRRN-style command scorer (`learner/networks.py`), and the filter is
 1. Coin. The shaper draws u ~ U[0, 1) from its seeded generator; u < epsilon(t) leaves the state's
    whole admissible set open (the paper's epsilon rule), otherwise only the GUIDE's top k are.
    epsilon(t) is constant (`epsilon_start`) unless `anneal_steps` > 0, then linear to `epsilon_end`.
-2. Ranking. The GUIDE ranks the admissible commands of (task, admissible set) once; the ranking is
-   cached in the shaper (and checkpointed), so a state seen again costs nothing.
+2. Ranking. The GUIDE ranks the admissible commands of (task, admissible set) once and names its
+   top k (the LLM GUIDE keeps ties at the k-th score too, `llm_ties`); that set is cached in the
+   shaper (and checkpointed), so a state seen again costs nothing.
 3. Learning. The restricted mask is part of the stored observation, so PPO samples and scores each
    step's action under the same restricted distribution: the EXPLORER learns only among the
    commands it could choose.
@@ -62,7 +63,8 @@ class LgeTextShaper(RewardShaper):
             seed = ctx.seed if ctx is not None else 0
         self.rng = np.random.default_rng(int(seed) + 7_919)
         self.env_steps = 0  # the schedule's clock: env steps seen by compute
-        self.rankings: dict[tuple[str, tuple[str, ...]], list[int] | None] = {}
+        # (task, admissible commands) -> the kept command indices (None: the GUIDE gave no ranking)
+        self.kept_sets: dict[tuple[str, tuple[str, ...]], list[int] | None] = {}
         self.counts = {"masks": 0, "relaxed": 0, "filtered": 0, "unranked": 0, "kept": 0, "admissible": 0, "hits": 0}
 
     def _make_guide(self, ctx: Any, guide: str) -> Any:
@@ -84,6 +86,7 @@ class LgeTextShaper(RewardShaper):
                 self.cfg.template,
                 max_tokens=self.cfg.max_tokens,
                 temperature=self.cfg.temperature,
+                ties=self.cfg.llm_ties,
             )
         raise ValueError(f"unknown GUIDE {guide!r} (llm or embedding)")
 
@@ -98,14 +101,14 @@ class LgeTextShaper(RewardShaper):
         return c.epsilon_start + frac * (c.epsilon_end - c.epsilon_start)
 
     # ------------------------------------------------------------------ the filter
-    def ranking(self, task: str, commands: Sequence[str]) -> list[int] | None:
-        """The GUIDE's ranking of `commands` for `task` (indices, most relevant first), cached."""
+    def kept(self, task: str, commands: Sequence[str]) -> list[int] | None:
+        """The indices of `commands` the GUIDE keeps for `task` (its top k), cached per set."""
         key = (task, tuple(commands))
-        if key in self.rankings:
+        if key in self.kept_sets:
             self.counts["hits"] += 1
-            return self.rankings[key]
-        ranked = self.rankings[key] = self.guide.rank(task, list(commands), self.cfg.k)
-        return ranked
+            return self.kept_sets[key]
+        keep = self.kept_sets[key] = self.guide.top(task, list(commands), self.cfg.k)
+        return keep
 
     def action_mask(self, infos: Sequence[dict[str, Any]], env_ids: Sequence[int], n_slots: int) -> np.ndarray:
         out = np.ones((len(infos), n_slots), dtype=bool)
@@ -121,12 +124,11 @@ class LgeTextShaper(RewardShaper):
                 self.counts["relaxed"] += 1
                 self.counts["kept"] += len(commands)
                 continue
-            ranked = self.ranking(str(info.get("mission") or ""), commands)
-            if not ranked:
+            keep = self.kept(str(info.get("mission") or ""), commands)
+            if not keep:
                 self.counts["unranked"] += 1  # a failed or invalid GUIDE answer: counted, state left open
                 self.counts["kept"] += len(commands)
                 continue
-            keep = ranked[: self.cfg.k]
             out[row] = False
             out[row, keep] = True
             self.counts["filtered"] += 1
@@ -142,7 +144,7 @@ class LgeTextShaper(RewardShaper):
         return {
             "rng": self.rng.bit_generator.state,
             "env_steps": self.env_steps,
-            "rankings": [[t, list(c), r] for (t, c), r in self.rankings.items()],
+            "kept": [[t, list(c), r] for (t, c), r in self.kept_sets.items()],
             "counts": dict(self.counts),
             "guide_counts": dict(self.guide.counts),
             "guide": self.guide.state_dict() if hasattr(self.guide, "state_dict") else {},
@@ -151,7 +153,7 @@ class LgeTextShaper(RewardShaper):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.env_steps = int(state["env_steps"])
-        self.rankings = {(t, tuple(c)): (None if r is None else [int(i) for i in r]) for t, c, r in state["rankings"]}
+        self.kept_sets = {(t, tuple(c)): (None if r is None else [int(i) for i in r]) for t, c, r in state["kept"]}
         self.counts.update(state["counts"])
         self.guide.counts.update(state.get("guide_counts") or {})
         if hasattr(self.guide, "load_state_dict"):
@@ -166,7 +168,7 @@ class LgeTextShaper(RewardShaper):
             "unranked_states": float(c["unranked"]),
             "mean_admissible": c["admissible"] / max(1, c["masks"]),
             "mean_kept": c["kept"] / max(1, c["masks"]),
-            "distinct_sets": float(len(self.rankings)),
+            "distinct_sets": float(len(self.kept_sets)),
             "ranking_hits": float(c["hits"]),
             **self.guide.stats(),
         }
