@@ -211,3 +211,33 @@ def test_a_rollout_takes_only_top_k_commands_and_a_seeded_run_repeats(tmp_path, 
     train(tmp_path / "b", b)
     assert all(np.array_equal(x[1], y[1]) and np.array_equal(x[0], y[0]) for x, y in zip(a.steps, b.steps, strict=True))
     assert a.stats() == b.stats()
+
+
+@pytest.mark.slow
+def test_a_resumed_run_matches_an_uninterrupted_one(tmp_path, one_torch_thread):
+    import csv
+
+    from llm_explore.learner.runs import TIMING_COLUMNS
+    from llm_explore.orchestration.launch import resume_run, start_run
+
+    def cfg(name: str) -> RunConfig:
+        return RunConfig.model_validate(
+            {
+                "name": name,
+                "out_dir": str(tmp_path),
+                "env": {"id": GAME, "num_envs": 2},
+                "method": {"lge_text": {"k": 2, "epsilon_start": 0.3, "epsilon_end": 0.3}},
+                "learner": {"total_steps": 2 * 16 * 4, "num_steps": 16, "checkpoint_every": 1, "tensorboard": False},
+            }
+        )
+
+    def rows(run_dir) -> list[dict]:
+        with (run_dir / "metrics.csv").open() as fh:
+            return [{k: v for k, v in r.items() if k not in TIMING_COLUMNS} for r in csv.DictReader(fh)]
+
+    run_a, summary_a = start_run("lge-text-embed", cfg("a"))
+    run_b, partial = start_run("lge-text-embed", cfg("b"), stop_after_updates=2)
+    assert partial["status"] == "interrupted"
+    summary_b = resume_run(run_b)
+    assert rows(run_a) == rows(run_b) and len(rows(run_a)) == 4
+    assert summary_a["shaper"] == summary_b["shaper"] and summary_b["status"] == "complete"
