@@ -147,6 +147,13 @@ def test_seeded_run_solves_doorkey_5x5_and_repeats_exactly(tmp_path, one_torch_t
     assert meta["kind"] == "search" and meta["method"] == "latent-go-explore"
     assert meta["env_built"].endswith("observation=full")
     assert (run_a / "archive.npz").is_file()
+    # `llm-explore report` and `runs` read it as a search run (every metrics cell a number)
+    from llm_explore.learner.runs import read_metrics
+    from llm_explore.orchestration.inventory import run_info
+
+    assert [r["trial"] for r in read_metrics(run_a)] == list(range(1, a["episodes"] + 1))
+    info = run_info(run_a)
+    assert (info.status, info.steps, info.metric) == ("solved", a["env_steps"], "best_score")
 
 
 def test_learned_return_trains_the_goal_conditioned_dqn_and_repeats(tmp_path, one_torch_thread):

@@ -227,7 +227,7 @@ class LatentGoExplore:
             "sub_goals": len(path),
             "goal_reached": int(reached_final and goal >= 0),
             "replayed_steps": replayed,
-            "episode_end": "env" if terminal else "budget" if self.env_steps >= s.max_env_steps else "explored",
+            "env_ended": int(terminal),  # 0: the explore steps (or the budget) ran out first
             "episode_return": round(ep_return, 4),
             "best_score": round(self.best_return, 4),
             "solved": int(self.first_success is not None),

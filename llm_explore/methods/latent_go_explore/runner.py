@@ -38,7 +38,7 @@ COLUMNS = [
     "sub_goals",  # after lightening
     "goal_reached",
     "replayed_steps",  # return_mode=restore: uncounted steps of the replayed path
-    "episode_end",  # env (terminated or truncated), explored (the explore steps ran out), budget
+    "env_ended",  # 1: the env ended the episode (terminated or its step limit); every cell is a number
     "episode_return",
     "best_score",
     "solved",
