@@ -221,3 +221,21 @@ def test_a_finished_run_is_not_run_again(tmp_path, one_torch_thread):
         run_latent(config(tmp_path, "done", **FAST, max_env_steps=100))
     with pytest.raises(ConfigError, match="nothing to resume"):
         run_latent(config(tmp_path, "done", **FAST, max_env_steps=100), run_dir=run_dir, resume=True)
+
+
+def test_a_replay_that_arrives_elsewhere_stops_the_run_and_says_so(tmp_path, one_torch_thread, monkeypatch):
+    """return_mode=restore on an env that does not repeat itself: an error, never a silent wrong state."""
+    from llm_explore.methods.latent_go_explore import explore
+
+    real = explore.LatentGoExplore.episode
+
+    def reseeded(self):  # every reset after the first gets another layout: the archived paths go elsewhere
+        self.seed += 1
+        return real(self)
+
+    monkeypatch.setattr(explore.LatentGoExplore, "episode", reseeded)
+    settings = {**FAST, "max_env_steps": 1500, "return_mode": "restore"}
+    with pytest.raises(explore.ReturnMismatchError, match="deterministic env"):
+        run_latent(config(tmp_path, "nd", **settings))
+    summary = json.loads((tmp_path / "nd" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "ReturnMismatchError" in summary["error"]

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from llm_explore.errors import LLMExploreError
 from llm_explore.methods.latent_go_explore.agent import GoalDQN, Transitions
 from llm_explore.methods.latent_go_explore.archive import LatentArchive, lighten
 from llm_explore.methods.latent_go_explore.config import LatentGoExploreConfig
@@ -34,7 +35,7 @@ CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
 
 
-class ReturnMismatchError(RuntimeError):
+class ReturnMismatchError(LLMExploreError):
     """Replaying a path did not reach the state it reached before (return_mode=restore needs a
     deterministic env)."""
 

@@ -148,7 +148,13 @@ def run_latent(
                 on_episode(row)
 
         lge = LatentGoExplore(env, settings, cfg.seed, on_episode=each, checkpoint_dir=run_dir, state=state)
-        status = lge.run()
+        try:
+            status = lge.run()
+        except Exception as exc:
+            # the run stops, and its folder says why (summary status "failed", the error); then it is raised
+            failed = build_summary(cfg, family, env_id, settings, lge, "failed", resumed=state is not None)
+            write_json(run_dir / "summary.json", {**failed, "error": f"{type(exc).__name__}: {exc}"})
+            raise
         _write_archive(run_dir, lge)
         summary = build_summary(cfg, family, env_id, settings, lge, status, resumed=state is not None)
         write_json(run_dir / "summary.json", summary)
