@@ -16,7 +16,7 @@ from llm_explore.methods.registry import register_method
 def _progress(row: dict) -> None:
     import sys
 
-    if row["trial"] % 50 == 0 or row["solved"]:  # one line per 50 episodes: a run has thousands
+    if row["trial"] % 50 == 0 or row["first_success"]:  # one line per 50 episodes: a run has thousands
         print(
             f"episode {row['trial']}: {row['env_steps']} steps, archive {row['archive_size']}, "
             f"best score {row['best_score']:g}" + (", solved" if row["solved"] else ""),

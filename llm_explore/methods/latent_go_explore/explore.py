@@ -232,6 +232,8 @@ class LatentGoExplore:
             "episode_return": round(ep_return, 4),
             "best_score": round(self.best_return, 4),
             "solved": int(self.first_success is not None),
+            # this episode found the first success (for progress lines; not a metrics.csv column)
+            "first_success": int(self.first_success is not None and self.first_success["episode"] == self.episodes),
             "llm_calls": 0,
             "epsilon": round(self.epsilon(), 4),
             "module_loss": None if self.module_loss is None else round(self.module_loss, 5),
