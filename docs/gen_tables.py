@@ -148,6 +148,64 @@ def ppo_methods() -> str:
     )
 
 
+def learner_bound() -> str:
+    """The learner's CPU per env step and the best ratio 2 cores allow (learner_bound.json)."""
+    d = load("learner_bound.json")
+    rows = [
+        [
+            r["case"],
+            f"`{r['env']}`",
+            r["num_envs"],
+            f"{r['env_us']:,.0f}",
+            f"{r['run_us']:,.0f}",
+            f"{r['learner_us']:,.0f}",
+            f"{r['learner_budget_us']:,.0f}",
+            f(r["max_ratio_2_cores"]),
+            f(r.get("measured_ratio")),
+        ]
+        for r in d["rows"]
+    ]
+    head = [
+        "case",
+        "env",
+        "envs",
+        "env CPU us/step",
+        "whole loop CPU us/step (1 thread)",
+        "learner CPU us/step",
+        "learner us/step allowed for 0.70",
+        "best PPO / env on 2 cores",
+        "measured PPO / env",
+    ]
+    out = table(head, rows)
+    methods = d.get("methods", {}).get("rows", [])
+    if methods:
+        mrows = [
+            [
+                r["case"],
+                f"{r['ppo_us']:,.0f}",
+                f"{r['method_us']:,.0f}",
+                f"{r['extra_us']:,.0f}",
+                f"{r['extra_budget_us']:,.0f}",
+                f(r["max_share"]),
+            ]
+            for r in methods
+        ]
+        mhead = [
+            "env and method",
+            "ppo CPU us/step",
+            "method CPU us/step",
+            "extra",
+            "extra allowed for 0.90",
+            "best share",
+        ]
+        out += "\n\n" + table(mhead, mrows)
+    n = d["steps"]
+    return out + (
+        f"\n\nCPU time (`time.process_time`), one thread, envs in-process; the difference of a {n:,}-step "
+        f"and a {3 * n:,}-step run (after a warm-up run), so set-up cancels."
+    )
+
+
 def ppo_minigrid() -> str:
     """Frames to 90% success on DoorKey (ppo_minigrid.json)."""
     d = load("ppo_minigrid.json")
@@ -658,6 +716,7 @@ TABLES: dict[str, tuple[Callable[[], str], list[str]]] = {
     "ppo_throughput": (ppo_throughput, ["ppo_throughput.json", "ppo_throughput_before.json"]),
     "ppo_peer": (ppo_peer, ["ppo_throughput.json"]),
     "ppo_methods": (ppo_methods, ["ppo_throughput.json"]),
+    "learner_bound": (learner_bound, ["learner_bound.json"]),
     "ppo_minigrid": (ppo_minigrid, ["ppo_minigrid.json"]),
     "llm_latency": (llm_latency, ["llm_latency.json"]),
     "exploration_minigrid": (exploration_minigrid, ["exploration_minigrid.json"]),
