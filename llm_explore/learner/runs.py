@@ -100,12 +100,30 @@ def default_run_name(method: str, env_id: str, seed: int) -> str:
     return f"{method}-{env_slug(env_id)}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def write_search_folder(run_dir: Path, cfg: Any, meta: dict[str, Any], env: Any) -> None:
+    """Create the folder of a run that is not a PPO run (a search) with its `config.yaml` and
+    `run.json` (`meta` plus kind "search" and the creation time). An unwritable folder closes `env`
+    and is a RunFileError naming it, so a search fails before it steps."""
+    from llm_explore.config import dump_config
+    from llm_explore.files import check_writable
+
+    try:
+        check_writable(run_dir.parent, "output folder (--out)", create=False)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(dump_config(cfg))
+        meta = {**meta, "kind": "search", "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
+    except (OSError, RunFileError) as exc:
+        env.close()
+        raise RunFileError(f"cannot write the run folder {run_dir}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
 def episode_run_folder(cfg: Any, method: str, run_dir: str | Path | None, resume: bool) -> tuple[Path, dict | None]:
     """The folder of a run that is not a PPO run (a search, TANGO's episodes) and its earlier summary:
-    a folder that already holds a run is an error unless `resume` (then its summary is returned)."""
-    import json
-
+    a folder that already holds a run is an error unless `resume` (then its summary is returned; an
+    unreadable one is a RunFileError naming it)."""
     from llm_explore.errors import ConfigError
+    from llm_explore.files import read_json_object
 
     if run_dir is None:
         run_dir = Path(cfg.out_dir).expanduser() / (cfg.name or default_run_name(method, cfg.env.id, cfg.seed))
@@ -115,7 +133,7 @@ def episode_run_folder(cfg: Any, method: str, run_dir: str | Path | None, resume
         raise ConfigError(
             f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` or another --name"
         )
-    return run_dir, (json.loads(earlier.read_text()) if resume and earlier.exists() else None)
+    return run_dir, (read_json_object(earlier, "summary file") if resume and earlier.exists() else None)
 
 
 def crafter_score(success_rates_pct: dict[str, float]) -> float:

@@ -12,18 +12,15 @@ runs/latent-go-explore-<envslug>-s<seed>-<time>/
 from __future__ import annotations
 
 import csv
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from llm_explore.config import RunConfig, dump_config
-from llm_explore.errors import ConfigError, RunFileError
-from llm_explore.files import check_writable, read_json_object
-from llm_explore.learner.runs import RunContext, default_run_name, write_json
+from llm_explore.config import RunConfig
+from llm_explore.errors import ConfigError
+from llm_explore.learner.runs import RunContext, episode_run_folder, write_json, write_search_folder
 from llm_explore.methods.latent_go_explore.config import LatentGoExploreConfig, latent_config
 from llm_explore.methods.latent_go_explore.explore import CHECKPOINT, LatentGoExplore, load_checkpoint
 
@@ -98,16 +95,9 @@ def run_latent(
         raise ConfigError(
             f"{METHOD} runs on MiniGrid and BabyAI (symbolic grid observations); {cfg.env.id!r} is {family}"
         )
-    if run_dir is None:
-        run_dir = Path(cfg.out_dir).expanduser() / (cfg.name or default_run_name(METHOD, cfg.env.id, cfg.seed))
-    run_dir = Path(run_dir)
-    earlier = run_dir / "summary.json"
-    if earlier.exists() and not resume:
-        raise ConfigError(
-            f"run folder {run_dir} already holds a run; use `llm-explore resume {run_dir}` or another --name"
-        )
-    if resume and earlier.exists():
-        status = read_json_object(earlier, "summary file").get("status")
+    run_dir, earlier = episode_run_folder(cfg, METHOD, run_dir, resume)
+    if earlier is not None:
+        status = earlier.get("status")
         if status in ("solved", "complete"):
             raise ConfigError(f"the run in {run_dir} already ended ({status}); nothing to resume")
     env_id = env_id_for(cfg, settings)
@@ -116,23 +106,9 @@ def run_latent(
     try:
         if resume and (run_dir / CHECKPOINT).is_file():
             state = load_checkpoint(run_dir / CHECKPOINT)
-        check_writable(run_dir.parent, "output folder (--out)", create=False)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(dump_config(cfg))
-        meta = {
-            "method": METHOD,
-            "env": cfg.env.id,
-            "env_built": env_id,
-            "family": family,
-            "seed": cfg.seed,
-            "kind": "search",
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
-        (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
-    except (OSError, RunFileError) as exc:
-        env.close()
-        raise RunFileError(f"cannot write the run folder {run_dir}: {getattr(exc, 'strerror', None) or exc}") from None
-    except BaseException:
+        meta = {"method": METHOD, "env": cfg.env.id, "env_built": env_id, "family": family, "seed": cfg.seed}
+        write_search_folder(run_dir, cfg, meta, env)
+    except BaseException:  # an unreadable checkpoint or folder: nothing steps, the env is closed
         env.close()
         raise
     ctx = RunContext(

@@ -23,17 +23,15 @@ import json
 import os
 import pickle
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from llm_explore.config import RunConfig, dump_config
+from llm_explore.config import RunConfig
 from llm_explore.errors import ConfigError, RunFileError
-from llm_explore.files import check_writable
-from llm_explore.learner.runs import RunContext, episode_run_folder, write_json
+from llm_explore.learner.runs import RunContext, episode_run_folder, write_json, write_search_folder
 from llm_explore.methods.stax.behaviour import PCA2
 from llm_explore.methods.stax.config import StaxConfig, stax_config
 from llm_explore.methods.stax.search import METRIC_COLUMNS, StaxSearch
@@ -97,22 +95,7 @@ def run_stax(
     run_dir, earlier = episode_run_folder(cfg, METHOD, run_dir, resume)
     env = env if env is not None else make_env(cfg.env.id, captions=False)
     ckpt_path = run_dir / "checkpoint.pkl"
-    try:
-        check_writable(run_dir.parent, "output folder (--out)", create=False)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(dump_config(cfg))
-        meta = {
-            "method": METHOD,
-            "env": cfg.env.id,
-            "family": family,
-            "seed": cfg.seed,
-            "kind": "search",
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }
-        (run_dir / "run.json").write_text(json.dumps(meta, indent=2) + "\n")
-    except (OSError, RunFileError) as exc:
-        env.close()
-        raise RunFileError(f"cannot write the run folder {run_dir}: {getattr(exc, 'strerror', None) or exc}") from None
+    write_search_folder(run_dir, cfg, {"method": METHOD, "env": cfg.env.id, "family": family, "seed": cfg.seed}, env)
     if resume and ckpt_path.is_file():
         search = load_checkpoint(ckpt_path, env, settings)
         if earlier and earlier.get("status") in ("complete", "solved") and not search.budget_left():
