@@ -297,6 +297,34 @@ def test_a_suite_killed_mid_run_completes_from_checkpoints(tmp_path):
     assert all(r["metrics"]["env_steps"] == 40960 for r in rows)
 
 
+@pytest.mark.slow
+def test_sigterm_stops_a_suite_like_ctrl_c_and_the_runs_checkpoint(tmp_path):
+    """`kill` (a scheduler's stop) cancels the runs: each writes a checkpoint and an `interrupted`
+    summary, the driver exits 130, and the same command resumes them."""
+    long = SUITE.replace(
+        'smoke: {steps: 512, seeds: "0-1", set: [env.num_envs=4, learner.num_steps=64]}',
+        'smoke: {steps: 40960, seeds: "0-1", set: [env.num_envs=4, learner.num_steps=64, learner.checkpoint_every=1,'
+        " learner.tensorboard=false]}",
+    ).replace("envs: [minigrid:MiniGrid-Empty-5x5-v0, minigrid:MiniGrid-Empty-6x6-v0]", f"envs: [{ENV}]")
+    path = _suite_file(tmp_path, long)
+    root = tmp_path / "bench"
+    cmd = [sys.executable, "-m", "llm_explore", "bench", "run", str(path), "--root", str(root), "--rows", "ppo"]
+    proc = subprocess.Popen(cmd + ["--num-cpus", "2"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    folder = root / "mine" / "smoke" / "baselines"
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(folder.glob("*/checkpoints/update_000003.pt")):
+        time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    assert b"the same `bench run` resumes them" in err
+    cut = [p for p in folder.iterdir() if p.is_dir()]
+    assert cut
+    for run in cut:
+        assert json.loads((run / "summary.json").read_text())["status"] == "interrupted"
+        assert any(run.glob("checkpoints/update_*.pt"))
+
+
 def test_a_suite_of_zero_one_runs_reports_the_mean_and_a_row_may_have_seeds_of_its_own(tmp_path):
     text = SUITE.replace("metrics: [success_rate, frames_to_0.5]", "metrics: [success_rate]\naggregate: mean")
     text = text.replace(

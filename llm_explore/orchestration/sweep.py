@@ -27,10 +27,13 @@ local copy, downloaded at the end for `report`. See `storage.py`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -522,12 +525,32 @@ def _start_servers(sweep: Sweep, jobs: list[Job]) -> tuple[dict[str, tuple[str, 
     return urls, actors
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a scheduler's stop, `kill`, `docker stop`) ends a sweep as Ctrl-C does: the runs are
+    cancelled, checkpoint and are recorded as interrupted, instead of the driver dying mid-write. Only
+    on the main thread, where Python can take signals; the old handler comes back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def run_sweep(
     sweep: Sweep, *, jobs: list[Job] | None = None, on_event: Callable[[str, Job, int, int], None] | None = None
 ) -> list[Job]:
     """Run the grid (`jobs` from `plan(sweep)`, planned here if not given); returns the jobs with their
     final status. `sweep.json` is rewritten after every finished run. `on_event(kind, job, done, total)`
-    sees "skip", "start" and "end" events."""
+    sees "skip", "start" and "end" events. Ctrl-C or SIGTERM cancels the runs (they checkpoint) and
+    raises KeyboardInterrupt."""
     import ray
 
     jobs = plan(sweep) if jobs is None else jobs
@@ -546,6 +569,8 @@ def run_sweep(
         return jobs
     joined = not ray.is_initialized()  # this call starts or joins Ray, so it also disconnects
     temp_dir = _init_ray(sweep)
+    signals = contextlib.ExitStack()
+    signals.enter_context(_terminate_as_interrupt())  # after ray.init, which installs a SIGTERM handler of its own
     actors: list[Any] = []
     pending: dict[Any, Job] = {}
     try:
@@ -585,6 +610,7 @@ def run_sweep(
         _write_state(sweep, jobs, started, finished=False)
         raise
     finally:
+        signals.close()
         for actor in actors:
             ray.kill(actor)
         if joined:
