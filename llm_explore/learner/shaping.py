@@ -86,6 +86,14 @@ class ShapingResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def linear_schedule(start: float, end: float, steps: int, t: int) -> float:
+    """A value that goes linearly from `start` to `end` over `steps` env steps, then stays at `end`
+    (`steps` 0: `start` throughout); an exploration rate's anneal (ExploRLLM's, LGE's epsilon)."""
+    if steps == 0:
+        return start
+    return start + min(1.0, t / steps) * (end - start)
+
+
 class RewardShaper:
     """Base class and the `none` shaper: zero intrinsic reward, no goals, no state."""
 

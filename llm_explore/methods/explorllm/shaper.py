@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import BaseModel, Field, create_model, model_validator
 
 from llm_explore.errors import BudgetExhaustedError, LLMError, LLMParseError
-from llm_explore.learner.shaping import RewardShaper, Transitions, method_section, mixture_logprob
+from llm_explore.learner.shaping import RewardShaper, Transitions, linear_schedule, method_section, mixture_logprob
 from llm_explore.strict_model import StrictModel
 
 CRAFTER_TASK = "survive and unlock achievements"
@@ -117,11 +117,7 @@ class ExplorllmShaper(RewardShaper):
     def epsilon(self, env_steps: int | None = None) -> float:
         """epsilon after `env_steps` env steps (default: now): linear from start to end over anneal_steps."""
         t = self.env_steps if env_steps is None else env_steps
-        c = self.cfg
-        if c.anneal_steps == 0:
-            return c.epsilon_start
-        frac = min(1.0, t / c.anneal_steps)
-        return c.epsilon_start + frac * (c.epsilon_end - c.epsilon_start)
+        return linear_schedule(self.cfg.epsilon_start, self.cfg.epsilon_end, self.cfg.anneal_steps, t)
 
     # ------------------------------------------------------------------ lifecycle
     def bind(self, num_envs, specs) -> None:

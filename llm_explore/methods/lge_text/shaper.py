@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from llm_explore.errors import ConfigError
-from llm_explore.learner.shaping import RewardShaper, Transitions, method_section
+from llm_explore.learner.shaping import RewardShaper, Transitions, linear_schedule, method_section
 from llm_explore.methods.lge_text.config import LgeTextConfig
 from llm_explore.methods.lge_text.guide import EmbeddingGuide, LlmGuide
 
@@ -94,11 +94,7 @@ class LgeTextShaper(RewardShaper):
     def epsilon(self, env_steps: int | None = None) -> float:
         """epsilon after `env_steps` env steps (default: now): linear from start to end over anneal_steps."""
         t = self.env_steps if env_steps is None else env_steps
-        c = self.cfg
-        if c.anneal_steps == 0:
-            return c.epsilon_start
-        frac = min(1.0, t / c.anneal_steps)
-        return c.epsilon_start + frac * (c.epsilon_end - c.epsilon_start)
+        return linear_schedule(self.cfg.epsilon_start, self.cfg.epsilon_end, self.cfg.anneal_steps, t)
 
     # ------------------------------------------------------------------ the filter
     def kept(self, task: str, commands: Sequence[str]) -> list[int] | None:
