@@ -267,8 +267,9 @@ def test_smoke_suite_runs_once_shares_baselines_between_models_and_reports_both(
     assert [e["model_key"] for e in json.loads(only_hot.stdout)["rows"] if e["row"] == "ellm"] == [ellm[1]["model_key"]]
 
 
-@pytest.mark.slow
-def test_a_suite_killed_mid_run_completes_from_checkpoints(tmp_path):
+def _long_ppo_suite(tmp_path):
+    """A suite whose two ppo runs take 40,960 steps and checkpoint every update: the `bench run`
+    command of its ppo row (without --num-cpus) and the bench root."""
     long = SUITE.replace(
         'smoke: {steps: 512, seeds: "0-1", set: [env.num_envs=4, learner.num_steps=64]}',
         'smoke: {steps: 40960, seeds: "0-1", set: [env.num_envs=4, learner.num_steps=64, learner.checkpoint_every=1,'
@@ -276,7 +277,12 @@ def test_a_suite_killed_mid_run_completes_from_checkpoints(tmp_path):
     ).replace("envs: [minigrid:MiniGrid-Empty-5x5-v0, minigrid:MiniGrid-Empty-6x6-v0]", f"envs: [{ENV}]")
     path = _suite_file(tmp_path, long)
     root = tmp_path / "bench"
-    cmd = [sys.executable, "-m", "llm_explore", "bench", "run", str(path), "--root", str(root), "--rows", "ppo"]
+    return [sys.executable, "-m", "llm_explore", "bench", "run", str(path), "--root", str(root), "--rows", "ppo"], root
+
+
+@pytest.mark.slow
+def test_a_suite_killed_mid_run_completes_from_checkpoints(tmp_path):
+    cmd, root = _long_ppo_suite(tmp_path)
     proc = subprocess.Popen(cmd + ["--num-cpus", "2"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     folder = root / "mine" / "smoke" / "baselines"
     deadline = time.time() + 120
@@ -301,14 +307,7 @@ def test_a_suite_killed_mid_run_completes_from_checkpoints(tmp_path):
 def test_sigterm_stops_a_suite_like_ctrl_c_and_the_runs_checkpoint(tmp_path):
     """`kill` (a scheduler's stop) cancels the runs: each writes a checkpoint and an `interrupted`
     summary, the driver exits 130, and the same command resumes them."""
-    long = SUITE.replace(
-        'smoke: {steps: 512, seeds: "0-1", set: [env.num_envs=4, learner.num_steps=64]}',
-        'smoke: {steps: 40960, seeds: "0-1", set: [env.num_envs=4, learner.num_steps=64, learner.checkpoint_every=1,'
-        " learner.tensorboard=false]}",
-    ).replace("envs: [minigrid:MiniGrid-Empty-5x5-v0, minigrid:MiniGrid-Empty-6x6-v0]", f"envs: [{ENV}]")
-    path = _suite_file(tmp_path, long)
-    root = tmp_path / "bench"
-    cmd = [sys.executable, "-m", "llm_explore", "bench", "run", str(path), "--root", str(root), "--rows", "ppo"]
+    cmd, root = _long_ppo_suite(tmp_path)
     proc = subprocess.Popen(cmd + ["--num-cpus", "2"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     folder = root / "mine" / "smoke" / "baselines"
     deadline = time.time() + 120
