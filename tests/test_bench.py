@@ -232,6 +232,36 @@ def test_the_leaderboard_is_the_iqm_with_intervals_and_p_improvement_over_the_be
     assert json.loads(paths["json"].read_text())["baseline"] == "ppo" and paths["png"].stat().st_size > 1000
 
 
+def test_a_row_that_samples_at_its_own_temperature_says_so_beside_the_backends(tmp_path):
+    """IGE samples at its protocol's temperature (0.7 on BabyAI) whatever the backend's is: the
+    leaderboard's model column must not present the backend's T=0.0 as what the row used."""
+    suite = load_suite(str(_suite_file(tmp_path, SUITE)))
+    model = {"key": "m-1", "model": "m", "backend": "embedded", "sampling": {"temperature": 0.0}}
+    summary = {"status": "complete", "success_rate": 0.0, "kind": "search", "protocol": {"temperature": 0.7}}
+    metrics = res.run_metrics(tmp_path, summary)
+    assert metrics["method_temperature"] == 0.7
+    rows = [
+        res.make_row(
+            suite,
+            "smoke",
+            suite.row("ellm-shaped"),
+            e,
+            s,
+            model=model,
+            status="complete",
+            metrics={**metrics, "success_rate": 0.0},
+            source="run:x",
+        )
+        for e in suite.envs
+        for s in range(2)
+    ]
+    text = leaderboard.markdown(leaderboard.build(suite, "smoke", rows))
+    assert "m (embedded, T=0.0) `m-1`; the method sampled at T=0.7" in text
+    # a row whose method takes the backend's sampling keeps the plain label
+    plain = [{**r, "metrics": {"success_rate": 0.0}} for r in rows]
+    assert "sampled at" not in leaderboard.markdown(leaderboard.build(suite, "smoke", plain))
+
+
 # ------------------------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 @pytest.mark.llm

@@ -121,6 +121,9 @@ def build(suite: Suite, budget: str, rows: list[dict[str, Any]], models: list[st
             "imported": sum(m["source"].startswith("imported") for m in ok),
             "metrics": {},
         }
+        temps = sorted({m["metrics"]["method_temperature"] for m in ok if "method_temperature" in m["metrics"]})
+        if temps:
+            entry["method_temperature"] = temps  # the model column's T is the backend's, which this row overrode
         for metric in dict.fromkeys([suite.primary, *suite.metrics, *PER_RUN]):
             if metric == "llm_calls_to_first_success" and model is None:
                 continue  # a row that asks no model has no LLM calls to count
@@ -213,7 +216,13 @@ def cell_text(cell: dict[str, Any] | None) -> str:
 
 
 def model_label(entry: dict[str, Any]) -> str:
-    return describe(entry["model"]) + f" `{entry['model_key']}`" if entry["model"] else "no LLM"
+    if not entry["model"]:
+        return "no LLM"
+    label = describe(entry["model"]) + f" `{entry['model_key']}`"
+    if entry.get("method_temperature"):
+        # e.g. IGE samples at its protocol's temperature: the backend's T above is not what it used
+        label += f"; the method sampled at T={', '.join(str(t) for t in entry['method_temperature'])}"
+    return label
 
 
 def markdown(board: dict[str, Any]) -> str:

@@ -79,6 +79,10 @@ def run_metrics(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     if metrics_csv.is_file() and summary.get("kind") != "search":
         for target in (0.5, 0.9):
             m[f"frames_to_{target}"] = frames_to_target(metrics_csv, target)
+    protocol = summary.get("protocol")
+    if isinstance(protocol, dict) and protocol.get("temperature") is not None:
+        # A method that samples at its own temperature (IGE's protocol), whatever the backend's is.
+        m["method_temperature"] = protocol["temperature"]
     llm = summary.get("llm") or {}
     m["llm_calls"] = int(llm.get("calls", 0))
     m["tokens"] = int(llm.get("tokens_in", 0)) + int(llm.get("tokens_out", 0))
