@@ -180,8 +180,33 @@ def serve(
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        server.stop()
-        typer.echo("stopped")
+        _stop_serving(server)
+
+
+def _stop_serving(server, wait_s: float = 120.0) -> None:
+    """Ctrl-C: let the answers in flight finish (up to `wait_s`; a second Ctrl-C stops at once), then
+    end the process without the native teardown. Tearing the server down with an answer in flight
+    hangs for good (see `EmbeddedServer.stop`), and a request that arrived between an idle check and
+    the teardown would do the same; the OS frees the model as well as the teardown would."""
+    import os
+    import time
+
+    busy = server.answering()
+    if busy:
+        typer.echo(f"stopping: waiting for {busy} answer(s) in flight (Ctrl-C again stops at once)", err=True)
+        deadline = time.time() + wait_s
+        try:
+            while busy and time.time() < deadline:
+                time.sleep(0.2)
+                busy = server.answering()
+        except KeyboardInterrupt:
+            pass
+    if busy:
+        typer.echo(f"stopped with {busy} answer(s) in flight: their clients see the connection close", err=True)
+    typer.echo("stopped")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130 if busy else 0)
 
 
 def runs(

@@ -149,8 +149,20 @@ class EmbeddedServer:
                 )
             return server
 
+    def answering(self) -> int:
+        """How many slots are generating an answer now (llama.cpp's `/slots`); 0 if it cannot say."""
+        import httpx
+
+        try:
+            slots = httpx.get(self.base_url.removesuffix("/v1") + "/slots", timeout=5.0).json()
+            return sum(bool(s.get("is_processing")) for s in slots)
+        except Exception:  # noqa: BLE001 - a server that cannot say is treated as idle
+            return 0
+
     def stop(self) -> None:
-        # Dropping the native object stops its HTTP threads and frees the model.
+        # Dropping the native object stops its HTTP threads and frees the model. With an answer in
+        # flight this never returns (the teardown and the answering thread wait for each other; seen
+        # with `llm-explore serve` and Ctrl-C), so `serve` waits for `answering()` to reach 0 first.
         self._server = None
 
     @classmethod
