@@ -88,6 +88,18 @@ def assemble_model(target: Path, chunks: list[Path], sha256: str) -> Path:
     return target
 
 
+def slots_answering(base_url: str) -> int:
+    """How many slots of the llama.cpp server at `base_url` (`.../v1`) are generating an answer now
+    (its `/slots`); 0 if it cannot say."""
+    import httpx
+
+    try:
+        slots = httpx.get(base_url.removesuffix("/v1") + "/slots", timeout=5.0).json()
+        return sum(bool(s.get("is_processing")) for s in slots)
+    except Exception:  # noqa: BLE001 - a server that cannot say is treated as idle
+        return 0
+
+
 class EmbeddedServer:
     """One xllamacpp server in this process. Use `EmbeddedServer.get(...)` to share it."""
 
@@ -150,14 +162,8 @@ class EmbeddedServer:
             return server
 
     def answering(self) -> int:
-        """How many slots are generating an answer now (llama.cpp's `/slots`); 0 if it cannot say."""
-        import httpx
-
-        try:
-            slots = httpx.get(self.base_url.removesuffix("/v1") + "/slots", timeout=5.0).json()
-            return sum(bool(s.get("is_processing")) for s in slots)
-        except Exception:  # noqa: BLE001 - a server that cannot say is treated as idle
-            return 0
+        """How many slots are generating an answer now; 0 if it cannot say."""
+        return slots_answering(self.base_url)
 
     def stop(self) -> None:
         # Dropping the native object stops its HTTP threads and frees the model. With an answer in
