@@ -239,7 +239,9 @@ def test_a_row_that_samples_at_its_own_temperature_says_so_beside_the_backends(t
     model = {"key": "m-1", "model": "m", "backend": "embedded", "sampling": {"temperature": 0.0}}
     summary = {"status": "complete", "success_rate": 0.0, "kind": "search", "protocol": {"temperature": 0.7}}
     metrics = res.run_metrics(tmp_path, summary)
-    assert metrics["method_temperature"] == 0.7
+    assert metrics["sampled_temperatures"] == [0.7]  # a run from before the client counted temperatures
+    counted = res.run_metrics(tmp_path, {**summary, "llm": {"calls": 5, "temperatures": {"0.0": 1, "0.7": 4}}})
+    assert counted["sampled_temperatures"] == [0.0, 0.7]  # the client's count wins over the protocol's
     rows = [
         res.make_row(
             suite,
@@ -260,6 +262,10 @@ def test_a_row_that_samples_at_its_own_temperature_says_so_beside_the_backends(t
     # a row whose method takes the backend's sampling keeps the plain label
     plain = [{**r, "metrics": {"success_rate": 0.0}} for r in rows]
     assert "sampled at" not in leaderboard.markdown(leaderboard.build(suite, "smoke", plain))
+    same = [{**r, "metrics": {"success_rate": 0.0, "sampled_temperatures": [0.0]}} for r in rows]
+    assert "sampled at" not in leaderboard.markdown(leaderboard.build(suite, "smoke", same))
+    mixed = [{**r, "metrics": {"success_rate": 0.0, "sampled_temperatures": [0.0, 0.7]}} for r in rows]
+    assert "the method sampled at T=0.0, 0.7" in leaderboard.markdown(leaderboard.build(suite, "smoke", mixed))
 
 
 # ------------------------------------------------------------------------------------------ end to end

@@ -12,6 +12,7 @@ from pydantic import BaseModel, field_validator
 from llm_explore.config import BudgetConfig, CacheConfig, LLMConfig
 from llm_explore.errors import BudgetExhaustedError, LLMParseError, LLMRequestError, LLMTransportError
 from llm_explore.llm import LLMClient
+from llm_explore.llm.accounting import stats_delta
 
 FAST = dict(backoff_base_s=0.05, backoff_max_s=0.2)
 
@@ -182,3 +183,25 @@ def test_bullet_format_structured_call(scripted_server, tmp_path):
     assert result.goals == ["Chop tree", "Drink water"]
     assert "json_schema" not in server.requests[0]["body"]  # line format: no schema sent
     assert "lines starting with" in server.requests[1]["body"]["prompt"]
+
+
+def test_stats_count_calls_by_the_temperature_each_asked_for(scripted_server, tmp_path):
+    """A method may sample at its own temperature (IGE's protocol): the run's stats say what it used."""
+    server = scripted_server([(200, JSON, completion_body(" ok"), 0)])
+    client = client_for(server, tmp_path)  # the backend's temperature: LLMConfig's default, 0.0
+    client.complete("a", max_tokens=2)
+    before = client.stats()
+    client.complete("a", max_tokens=2)  # a cache hit still sampled (once) at 0.0
+    client.complete("b", max_tokens=2, temperature=0.7)
+    client.complete("c", max_tokens=2, temperature=0.7)
+    stats = client.stats()
+    assert stats["temperatures"] == {"0.0": 2, "0.7": 2}
+    assert len(server.requests) == 3
+    share = stats_delta(stats, before)  # a shared client's share of one run
+    assert share["temperatures"] == {"0.0": 1, "0.7": 2} and share["calls"] == 3
+    assert share["cache_hit_rate"] == round(1 / 3, 4)  # recomputed, not a difference of rates
+    # a resumed run keeps counting from its checkpoint
+    again = client_for(server, tmp_path)
+    again.load_state_dict(client.state_dict())
+    again.complete("d", max_tokens=2, temperature=0.7)
+    assert again.stats()["temperatures"] == {"0.0": 2, "0.7": 3}

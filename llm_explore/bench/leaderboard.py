@@ -121,8 +121,9 @@ def build(suite: Suite, budget: str, rows: list[dict[str, Any]], models: list[st
             "imported": sum(m["source"].startswith("imported") for m in ok),
             "metrics": {},
         }
-        temps = sorted({m["metrics"]["method_temperature"] for m in ok if "method_temperature" in m["metrics"]})
-        if temps:
+        temps = _sampled_temperatures(ok)
+        backend_t = ((model or {}).get("sampling") or {}).get("temperature")
+        if temps and temps != [backend_t]:
             entry["method_temperature"] = temps  # the model column's T is the backend's, which this row overrode
         for metric in dict.fromkeys([suite.primary, *suite.metrics, *PER_RUN]):
             if metric == "llm_calls_to_first_success" and model is None:
@@ -200,6 +201,18 @@ def _num(x: float | None, digits: int = 2) -> str:
     if abs(x) >= 1000:
         return f"{x / 1000:.0f}k" if abs(x) >= 10000 else f"{x / 1000:.1f}k"
     return f"{x:.{digits}f}"
+
+
+def _sampled_temperatures(rows: list[dict[str, Any]]) -> list[float]:
+    """Every temperature the rows' runs sampled at (`sampled_temperatures`; older result rows carry
+    IGE's one `method_temperature`)."""
+    temps: set[float] = set()
+    for r in rows:
+        metrics = r["metrics"]
+        temps.update(float(t) for t in metrics.get("sampled_temperatures") or [])
+        if metrics.get("method_temperature") is not None:
+            temps.add(float(metrics["method_temperature"]))
+    return sorted(temps)
 
 
 def cell_text(cell: dict[str, Any] | None) -> str:

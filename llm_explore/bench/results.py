@@ -79,17 +79,29 @@ def run_metrics(run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
     if metrics_csv.is_file() and summary.get("kind") != "search":
         for target in (0.5, 0.9):
             m[f"frames_to_{target}"] = frames_to_target(metrics_csv, target)
-    protocol = summary.get("protocol")
-    if isinstance(protocol, dict) and protocol.get("temperature") is not None:
-        # A method that samples at its own temperature (IGE's protocol), whatever the backend's is.
-        m["method_temperature"] = protocol["temperature"]
     llm = summary.get("llm") or {}
+    temps = sampled_temperatures(summary)
+    if temps:
+        m["sampled_temperatures"] = temps
     m["llm_calls"] = int(llm.get("calls", 0))
     m["tokens"] = int(llm.get("tokens_in", 0)) + int(llm.get("tokens_out", 0))
     m["llm_errors"] = int(llm.get("errors", 0))
     if llm.get("cost") is not None:
         m["cost"] = llm["cost"]
     return m
+
+
+def sampled_temperatures(summary: dict[str, Any]) -> list[float]:
+    """The temperatures a run's LLM calls asked for (the client counts them per call, so a method
+    that overrides the backend's, as IGE's protocol does, is reported as it sampled). A run from
+    before that count existed falls back to IGE's `protocol.temperature`."""
+    counted = (summary.get("llm") or {}).get("temperatures")
+    if isinstance(counted, dict) and counted:
+        return sorted(float(t) for t, n in counted.items() if n)
+    protocol = summary.get("protocol")
+    if isinstance(protocol, dict) and protocol.get("temperature") is not None:
+        return [float(protocol["temperature"])]
+    return []
 
 
 def make_row(

@@ -42,6 +42,7 @@ LLM_KEYS = (
     "seconds",
     "cache_hit_rate",
     "on_error",
+    "temperatures",
 )
 
 # The 22 Crafter achievements (crafter.constants.achievements), listed so reports need no import.

@@ -49,6 +49,9 @@ class Usage:
     errors: int = 0
     parse_failures: int = 0
     seconds: float = 0.0
+    # Calls by the sampling temperature each one asked for: a method may override the backend's
+    # (IGE's protocol samples at 0.7), and a report must name what the run used, not what it was given.
+    temperatures: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -56,6 +59,7 @@ class Usage:
             out: dict[str, Any] = {k: getattr(self, k) for k in COUNTS}
             out["seconds"] = round(self.seconds, 3)
             out["cache_hit_rate"] = round(self.cache_hits / self.calls, 4) if self.calls else 0.0
+            out["temperatures"] = dict(sorted(self.temperatures.items(), key=lambda kv: float(kv[0])))
             return out
 
     def load(self, data: dict[str, Any]) -> None:
@@ -64,6 +68,31 @@ class Usage:
             for name in ("calls", "cache_hits", "backend_calls", "tokens_in", "tokens_out", "errors", "parse_failures"):
                 setattr(self, name, int(data.get(name, 0)))
             self.seconds = float(data.get("seconds", 0.0))
+            self.temperatures = {str(k): int(v) for k, v in (data.get("temperatures") or {}).items()}
+
+
+def temperature_key(temperature: float) -> str:
+    """The `Usage.temperatures` key of a sampling temperature ("0.7", "0.0")."""
+    return repr(round(float(temperature), 4))
+
+
+def stats_delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """A shared client's stats `now` minus those it had `before` a run: that run's share. Numbers and
+    count maps (`temperatures`, `errors_by_kind`) are subtracted, anything else is taken from `now`."""
+    out: dict[str, Any] = {}
+    for key, value in now.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
+            out[key] = value
+        elif isinstance(value, dict):
+            prior = before.get(key) or {}
+            diff = {k: v - prior.get(k, 0) for k, v in value.items() if isinstance(v, (int, float))}
+            out[key] = {k: v for k, v in diff.items() if v}
+        else:
+            out[key] = round(value - before.get(key, 0), 3)
+    if "cache_hit_rate" in now:  # a rate is not a difference of rates
+        calls = out.get("calls", 0)
+        out["cache_hit_rate"] = round(out.get("cache_hits", 0) / calls, 4) if calls else 0.0
+    return out
 
 
 class Budget:

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from llm_explore.config import BudgetConfig, CacheConfig, LLMConfig, RunConfig
 from llm_explore.errors import BudgetExhaustedError, LLMError, LLMParseError, secret_values
-from llm_explore.llm.accounting import Budget, CallLog, Usage
+from llm_explore.llm.accounting import Budget, CallLog, Usage, temperature_key
 from llm_explore.llm.base import LLMBackend
 from llm_explore.llm.cache import ResponseCache
 from llm_explore.llm.failures import FailurePolicy
@@ -220,6 +220,8 @@ class LLMClient:
                 u.tokens_in += completion.prompt_tokens
                 u.tokens_out += completion.completion_tokens
             u.seconds += completion.latency_s
+            t = temperature_key(request.temperature)
+            u.temperatures[t] = u.temperatures.get(t, 0) + 1
         log.debug(
             "%s %s tag=%s cached=%s latency=%.3fs tokens=%d+%d%s",
             self.backend.name,

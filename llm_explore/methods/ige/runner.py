@@ -28,6 +28,7 @@ from llm_explore.config import RunConfig, dump_config
 from llm_explore.errors import ConfigError, RunFileError
 from llm_explore.files import check_writable, read_json_object
 from llm_explore.learner.runs import RunContext, default_run_name, write_json
+from llm_explore.llm.accounting import stats_delta
 from llm_explore.methods.ige.config import SearchConfig, resolve_budget, resolve_protocol, search_config
 from llm_explore.methods.ige.explore import (
     AgentPolicy,
@@ -234,7 +235,7 @@ def run_search(
     elif uses_llm:
         # A shared client (tests, benchmarks) has counted earlier runs too: report this run's share.
         before = client.stats()
-        ctx.set_llm_stats_source(lambda: _delta(client.stats(), before))
+        ctx.set_llm_stats_source(lambda: stats_delta(client.stats(), before))
     seeds = np.random.SeedSequence(cfg.seed).spawn(2)
     decisions = DecisionLog(run_dir / "decisions.jsonl")
     protocol = resolve_protocol(settings, family, budget_key(env_id))
@@ -306,10 +307,6 @@ def _both(first: Callable[[dict], None], second: Callable[[dict], None] | None) 
             second(row)
 
     return call
-
-
-def _delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
-    return {k: (round(v - before.get(k, 0), 3) if isinstance(v, (int, float)) else v) for k, v in now.items()}
 
 
 def _robustify(env_id: str, result: SearchResult, cfg: RunConfig, settings: SearchConfig, run_dir: Path) -> dict:

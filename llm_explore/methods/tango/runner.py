@@ -31,6 +31,7 @@ from typing import Any
 from llm_explore.config import RunConfig, dump_config
 from llm_explore.errors import ConfigError, LLMError
 from llm_explore.learner.runs import RunContext, episode_run_folder, write_json
+from llm_explore.llm.accounting import stats_delta
 from llm_explore.methods.tango.config import TangoConfig
 from llm_explore.methods.tango.family import FamilyParts, family_parts
 from llm_explore.methods.tango.interpreter import Interpreter
@@ -174,11 +175,7 @@ def run_tango(
             client = ctx.llm_client()
         else:  # a shared client has counted earlier runs too: report this run's share
             before = client.stats()
-            ctx.set_llm_stats_source(
-                lambda: {
-                    k: (v - before.get(k, 0) if isinstance(v, (int, float)) else v) for k, v in client.stats().items()
-                }
-            )
+            ctx.set_llm_stats_source(lambda: stats_delta(client.stats(), before))
         mode = resolve_mode(settings, cfg)
         planner: LLMPlanner | TemplatePlanner = LLMPlanner(
             client,
