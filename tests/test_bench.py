@@ -474,6 +474,27 @@ def test_bench_run_can_take_part_of_the_suites_envs(tmp_path):
         plan_bench(BenchRun(suite, "smoke", tmp_path, only_envs=["crafter"]), {"key": "k"})
 
 
+def test_a_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
+    path = _suite_file(tmp_path, SUITE)
+    root = tmp_path / "bench"
+    suite = load_suite(str(path))
+    folder = BenchRun(suite, "smoke", root).folder
+    todays = res.make_row(
+        suite, "smoke", suite.row("ppo"), ENV, 0, model=None, status="complete", metrics={}, source="imported:x"
+    )
+    res.write_rows(folder, [todays])
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    out = _cli("bench", "run", str(path), "--root", str(root), "--dry-run", "--rows", "ppo,deckard-none", timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = [line.split() for line in out.stdout.splitlines() if line.split()[:1] in (["start"], ["skip"])]
+    # ppo: 2 envs x 2 seeds, one of them already stored; deckard-none: 1 env x 2 seeds
+    assert sorted(line[0] for line in lines) == ["skip"] + ["start"] * 5
+    assert "dry run: 5 to start, 0 to resume, 1 to skip (6 runs); nothing ran" in out.stdout
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # no run folder, no report
+    bad = _cli("bench", "run", str(path), "--root", str(root), "--dry-run", "--rows", "nope", timeout=120)
+    assert bad.returncode != 0 and "has no row(s) nope" in bad.stderr
+
+
 def test_frames_to_a_target_is_the_lower_median_so_never_reached_is_not_averaged_in():
     cell = leaderboard._cell("frames_to_0.9", {"e": [116_000.0, leaderboard.NOT_REACHED]})
     assert cell == {"n": 2, "reached": 1, "median": 116_000.0}

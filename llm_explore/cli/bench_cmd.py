@@ -86,6 +86,9 @@ def run(
         help="Where run folders live when the Ray nodes share no disk: a path every node reaches or a pyarrow "
         "URI (s3://...); the suite's folder under --root gets a copy at the end.",
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print which runs would start, resume or be skipped, and run nothing."
+    ),
 ) -> None:
     """Run a suite for one model: start, resume or skip each run, then write the leaderboard."""
     from rich.console import Console
@@ -118,6 +121,9 @@ def run(
         only_envs=[e.strip() for e in envs.split(",") if e.strip()] if envs else None,
     )
     console = Console()
+    if dry_run:
+        _print_plan(bench, console)
+        return
 
     def on_event(kind: str, job, done: int, total: int) -> None:
         if kind == "skip":
@@ -141,6 +147,27 @@ def run(
     if not all_finished(jobs):
         typer.echo("some runs did not finish; the same `bench run` resumes them", err=True)
         sys.exit(1)
+
+
+def _print_plan(bench, console) -> None:
+    """`bench run --dry-run`: the plan, checked as a real run checks it (unknown rows, envs, configs
+    fail the same way), one line per run, and the count of each action."""
+    from collections import Counter
+
+    from llm_explore.bench.runner import model_identity, plan_bench
+
+    identity = model_identity(bench)
+    _, jobs = plan_bench(bench, identity)
+    for job in jobs:
+        state = f" (already {job.status})" if job.action == "skip" else ""
+        console.print(f"{job.action:<6} {job.name}{state}", highlight=False, soft_wrap=True)
+    counts = Counter(job.action for job in jobs)
+    if identity:
+        typer.echo(f"model: {identity['model']} ({identity['backend']}), key {identity['key']}")
+    typer.echo(
+        f"dry run: {counts['start']} to start, {counts['resume']} to resume, {counts['skip']} to skip "
+        f"({len(jobs)} runs); nothing ran"
+    )
 
 
 @bench_app.command("report")
