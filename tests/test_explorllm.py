@@ -105,6 +105,26 @@ def test_one_llm_call_per_distinct_caption():
     assert client.calls == 4
 
 
+def test_max_proposals_caps_the_captions_asked_and_counts_the_steps_left_to_the_policy():
+    client = FakeClient()
+    s = shaper(client, n=2, epsilon_start=1.0, epsilon_end=1.0, max_proposals=2)
+    for caption in ["a", "b", "c", "a", "c"]:  # "c" is first met after the cap: never asked
+        s.infos = [info(caption)] * 2
+        out = s.override_actions(np.zeros(2, dtype=np.int64))
+        expected = 0 if caption == "c" else FORWARD
+        assert out is not None and (out == expected).all(), caption
+    assert client.calls == 2
+    stats = s.stats()
+    assert stats["over_budget"] == 4 and stats["no_proposal"] == 4 and stats["replaced_steps"] == 6
+    # The cap counts asks, not backend calls: a resumed run keeps its count and still does not ask.
+    restored = shaper(client, n=2, epsilon_start=1.0, epsilon_end=1.0, max_proposals=2)
+    restored.load_state_dict(s.state_dict())
+    restored.infos = [info("d")] * 2
+    restored.override_actions(np.zeros(2, dtype=np.int64))
+    assert client.calls == 2 and restored.stats()["over_budget"] == 6
+    assert ExplorllmConfig().max_proposals is None  # the paper's: every caption is asked
+
+
 def test_a_failed_call_leaves_the_policy_acting_and_is_counted():
     for error, counter in ((LLMTransportError("down"), "failed_queries"), (LLMParseError("bad"), "malformed_answers")):
         client = FakeClient(error=error)

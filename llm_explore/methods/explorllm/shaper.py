@@ -11,7 +11,8 @@ Per vector step (Ma et al. 2024, Algorithm 1, here on PPO):
    response cache across runs). Later visits of the caption reuse the answer without a call. A
    failed call (backend error under `llm.on_error: continue`) or an answer that does not validate
    leaves the policy's action in place and is counted; `LLMRunStopped` and `BudgetExhaustedError`
-   propagate and stop the run like every other method's.
+   propagate and stop the run like every other method's. `max_proposals` (off by default) caps the
+   distinct captions asked per run: a caption first met after the cap gets no proposal (counted).
 3. Learning. `scripted_steps = "clipped-is"`: a replaced step enters PPO's policy-gradient loss with
    the stored log-probability log mu(a|s), mu(a|s) = (1 - eps) * pi_old(a|s) + eps * [a == proposal]
    (the mixed policy that took it), so its ratio pi_theta(a|s) / mu(a|s) is clipped to
@@ -50,6 +51,13 @@ class ExplorllmConfig(StrictModel):
     template: str = Field("explorllm/propose", description="prompt template of the proposal")
     max_tokens: int = Field(24, ge=4, description="tokens per answer ({'choice': name})")
     temperature: float = Field(0.0, ge=0, description="0 makes answers cacheable")
+    max_proposals: int | None = Field(
+        None,
+        ge=1,
+        description="at most this many distinct (task, caption) proposals asked per run; an exploring step "
+        "in a caption first met after that keeps the policy's action (counted as over_budget). None: every "
+        "caption is asked, as the paper's every exploration step executes the proposal",
+    )
 
     @model_validator(mode="after")
     def _schedule(self) -> ExplorllmConfig:
@@ -111,6 +119,7 @@ class ExplorllmShaper(RewardShaper):
             "failed": 0,
             "malformed": 0,
             "no_proposal": 0,
+            "over_budget": 0,
         }
 
     # ------------------------------------------------------------------ schedule
@@ -182,6 +191,10 @@ class ExplorllmShaper(RewardShaper):
         if key in self.proposals:
             self.counts["proposal_hits"] += 1
             name = self.proposals[key]
+        elif self.cfg.max_proposals is not None and self.counts["llm_calls"] >= self.cfg.max_proposals:
+            # Deterministic whatever the cache holds: the budget counts asks, not backend calls.
+            self.counts["over_budget"] += 1
+            return None
         else:
             name = self.proposals[key] = self._ask(key[0], caption, actions)
         return None if name is None or name not in actions else actions.index(name)
@@ -248,4 +261,5 @@ class ExplorllmShaper(RewardShaper):
             "failed_queries": float(c["failed"]),
             "malformed_answers": float(c["malformed"]),
             "no_proposal": float(c["no_proposal"]),
+            "over_budget": float(c["over_budget"]),
         }
