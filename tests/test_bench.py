@@ -474,6 +474,49 @@ def test_bench_run_can_take_part_of_the_suites_envs(tmp_path):
         plan_bench(BenchRun(suite, "smoke", tmp_path, only_envs=["crafter"]), {"key": "k"})
 
 
+def _write_seeds(folder: str, suite_file: str, seeds: list[int], start) -> None:
+    """One process's share of the concurrent-writers test: a row per seed, one write each."""
+    suite = load_suite(suite_file)
+    rows = [
+        res.make_row(suite, "smoke", suite.row("ppo"), ENV, s, model=None, status="complete", metrics={}, source="x")
+        for s in seeds
+    ]
+    start.wait()  # all writers at once
+    for row in rows:
+        res.write_rows(Path(folder), [row])
+
+
+def test_concurrent_writers_of_one_store_lose_no_row(tmp_path):
+    """Two `bench run` commands of one suite and tier side by side: each run's row must survive."""
+    import multiprocessing
+
+    path = str(_suite_file(tmp_path, SUITE))
+    folder = tmp_path / "store"
+    suite = load_suite(path)
+    ppo = suite.row("ppo")
+    # a store of some size, so that each read-merge-write takes long enough to overlap another's
+    res.write_rows(
+        folder,
+        [
+            res.make_row(suite, "smoke", ppo, ENV, s, model=None, status="complete", metrics={}, source="x")
+            for s in range(1000, 3000)
+        ],
+    )
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(4)
+    procs = [
+        ctx.Process(target=_write_seeds, args=(str(folder), path, list(range(k, 120, 4)), start)) for k in range(4)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    seeds = {int(r["seed"]) for r in res.read_rows(folder)}
+    assert set(range(120)) <= seeds and len(seeds) == 2120
+    assert [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
+
+
 def test_a_dry_run_prints_the_plan_and_runs_nothing(tmp_path):
     path = _suite_file(tmp_path, SUITE)
     root = tmp_path / "bench"

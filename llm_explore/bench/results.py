@@ -16,6 +16,9 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -170,15 +173,34 @@ def read_rows(folder: Path) -> list[dict[str, Any]]:
 
 
 def write_rows(folder: Path, rows: list[dict[str, Any]]) -> None:
-    """Merge `rows` into the folder's store (same key: replaced), written whole through a temp file."""
-    merged = {row_key(r): r for r in read_rows(folder)}
-    for row in rows:
-        merged[row_key(row)] = row
+    """Merge `rows` into the folder's store (same key: replaced), written whole through a temp file.
+    Read, merge and write hold the store's lock: two `bench run` commands of one suite and tier (say
+    `--rows a` and `--rows b` side by side) each keep every row the other wrote."""
     folder.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(merged.values(), key=lambda r: (r["row"], model_key_of(r), r["env"], int(r["seed"])))
-    tmp = folder / (RESULTS_FILE + ".tmp")
-    tmp.write_text("".join(json.dumps(_finite(r), sort_keys=True) + "\n" for r in ordered))
-    tmp.replace(folder / RESULTS_FILE)
+    with _store_lock(folder):
+        merged = {row_key(r): r for r in read_rows(folder)}
+        for row in rows:
+            merged[row_key(row)] = row
+        ordered = sorted(merged.values(), key=lambda r: (r["row"], model_key_of(r), r["env"], int(r["seed"])))
+        tmp = folder / f"{RESULTS_FILE}.{os.getpid()}.tmp"
+        tmp.write_text("".join(json.dumps(_finite(r), sort_keys=True) + "\n" for r in ordered))
+        tmp.replace(folder / RESULTS_FILE)
+
+
+@contextmanager
+def _store_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on `<folder>/results.jsonl.lock` (POSIX flock; where there is none, none)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; concurrent commands of one suite are not supported there
+        yield
+        return
+    with (folder / f"{RESULTS_FILE}.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _finite(x: Any) -> Any:
