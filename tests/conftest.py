@@ -73,14 +73,16 @@ def embedded_client(embedded_backend, tmp_cache, tmp_path):
         client._pool.shutdown(wait=True)
 
 
-def completion_body(text: str, prompt_tokens: int = 5, completion_tokens: int = 3) -> bytes:
+def completion_body(
+    text: str, prompt_tokens: int = 5, completion_tokens: int = 3, finish_reason: str = "stop"
+) -> bytes:
     return json.dumps(
         {
             "id": "cmpl-test",
             "object": "text_completion",
             "created": int(time.time()),
             "model": "scripted",
-            "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+            "choices": [{"index": 0, "text": text, "finish_reason": finish_reason, "logprobs": None}],
             "usage": {
                 "prompt_tokens": prompt_tokens,
                 "completion_tokens": completion_tokens,

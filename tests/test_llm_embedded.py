@@ -7,7 +7,7 @@ import json
 import pytest
 
 from llm_explore.config import LLMConfig
-from llm_explore.llm import LLMClient, parse_bullets
+from llm_explore.llm import LLMClient, json_schema_for, parse_bullets
 from llm_explore.templates import PromptLibrary
 
 pytestmark = pytest.mark.llm
@@ -112,6 +112,26 @@ def test_structured_json_is_valid_by_construction(embedded_backend, tmp_cache, t
     schema = sent[0]["extra_body"]["json_schema"]
     assert schema["properties"]["choice"]["enum"] == ["sleep", "chop tree", "drink"]
     assert client.stats()["parse_failures"] == 0
+
+
+def test_schema_answers_on_llamacpp_are_one_line_json(embedded_backend, tmp_cache):
+    """Few-shot examples spread over many lines pull the model into whitespace runs, which llama.cpp's
+    llguidance grammar allows by default (seen: 200+ tokens of newlines until max_tokens cut the answer).
+    The backend asks for one-line JSON, so the answer is exactly `{"thought": ..., "choice": ...}`."""
+    from typing import Literal
+
+    from pydantic import BaseModel, Field
+
+    class Side(BaseModel):
+        thought: str = Field(max_length=40)
+        choice: Literal["left", "right"]
+
+    spread = '{\n\n\n\n    "thought":\n\n\n\n      "go",\n\n\n\n\n    "choice":\n\n\n\n      "left"\n\n\n\n}'
+    prompt = "Answers, spread over many lines:\n" + "\n".join([spread] * 3) + "\n"
+    client = LLMClient(cache=tmp_cache, backend=embedded_backend)
+    completion = client.complete(prompt, max_tokens=120, json_schema=json_schema_for(Side))
+    assert completion.text.startswith('{"thought": "') and "\n" not in completion.text, completion.text
+    assert Side.model_validate_json(completion.text).choice in ("left", "right")
 
 
 def test_record_then_replay_gives_the_same_answers(embedded_backend, tmp_cache, tmp_path):

@@ -129,6 +129,29 @@ def test_malformed_structured_answer_is_retried_with_feedback(scripted_server, t
     assert client.stats()["parse_failures"] == 3
 
 
+def test_an_answer_cut_by_max_tokens_says_so(scripted_server, tmp_path):
+    """A cut answer is no JSON for a reason the model cannot fix: the error names max_tokens, both
+    from the server's finish_reason and (for a cached answer, which has none) from its token count."""
+    cut = '{"thought": "the key is on my left' + " \\n" * 20
+    server = scripted_server([(200, JSON, completion_body(cut, completion_tokens=128, finish_reason="length"), 0)])
+    client = client_for(server, tmp_path, structured_retries=0)
+
+    class Choice(BaseModel):
+        thought: str
+        choice: int
+
+    with pytest.raises(LLMParseError, match=r"cut off at max_tokens=128"):
+        client.structured(Choice, "Pick one.\n", max_tokens=128)
+    fine = scripted_server([(200, JSON, completion_body("I pick two.", completion_tokens=4), 0)])
+    with pytest.raises(LLMParseError) as info:
+        client_for(fine, tmp_path / "b", structured_retries=0).structured(Choice, "Pick one.\n", max_tokens=128)
+    assert "cut off" not in str(info.value)
+    # The cached copy of the cut answer (temperature 0 is cached) has no finish reason; still named.
+    with pytest.raises(LLMParseError, match=r"cut off at max_tokens=128"):
+        client_for(server, tmp_path, structured_retries=0).structured(Choice, "Pick one.\n", max_tokens=128)
+    assert len(server.requests) == 1
+
+
 def test_structured_answer_recovers_after_feedback(scripted_server, tmp_path):
     server = scripted_server(
         [

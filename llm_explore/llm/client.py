@@ -292,7 +292,14 @@ class LLMClient:
                 return parser(completion.text)
             except ParseFailure as failure:
                 answers.append(completion.text)
-                errors.append(failure.feedback)
+                # Say why when the cause is the length limit, not the model: the fix is max_tokens.
+                # (A cached answer has no finish reason: its token count says it.)
+                limit = params["max_tokens"]
+                cut_off = completion.finish_reason == "length" or (
+                    completion.finish_reason is None and completion.completion_tokens >= limit
+                )
+                cut = f" (cut off at max_tokens={limit})" if cut_off else ""
+                errors.append(failure.feedback + cut)
                 with self.usage._lock:
                     self.usage.parse_failures += 1
                 feedback = (

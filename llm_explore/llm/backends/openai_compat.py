@@ -17,6 +17,15 @@ from llm_explore.llm.types import Completion, Request
 #: The OpenAI client insists on a key even for local servers; this placeholder is not a secret.
 NO_KEY = "not-needed"
 
+#: Sent with every schema on llama.cpp's `json_schema` field: one-line JSON, `{"a": 1, "b": [2, 3]}`.
+#: Why: llama.cpp builds with llguidance (the embedded server's) allow any run of whitespace between
+#: JSON tokens by default, and the 270M model, once a string hit its `maxLength`, was seen emitting
+#: 200+ tokens of "\n " until `max_tokens` cut the answer (no JSON, a fallback; CI run of stop 43).
+#: With the separators fixed the answer's length is bounded by the schema's own bounds. The format
+#: is the one every prompt shows. llama.cpp builds without llguidance ignore the key (GBNF bounds
+#: whitespace itself); a schema that already carries `x-guidance` keeps its own.
+LLAMACPP_COMPACT_JSON = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
+
 
 class OpenAICompatBackend(LLMBackend):
     """Talks to `base_url` over HTTP.
@@ -86,6 +95,8 @@ class OpenAICompatBackend(LLMBackend):
         extra: dict[str, Any] = {}
         if request.json_schema is not None and self.schema_field == "response_format":
             extra["response_format"] = _response_format(request.json_schema)
+        elif request.json_schema is not None and self.schema_field == "json_schema":
+            extra["json_schema"] = {"x-guidance": LLAMACPP_COMPACT_JSON, **request.json_schema}
         elif request.json_schema is not None and self.schema_field:
             extra[self.schema_field] = request.json_schema
         return extra
