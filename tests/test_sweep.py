@@ -258,3 +258,32 @@ def _kill_and_resume(out2: Path, address: str) -> None:
         assert updates == list(range(1, total + 1)), updates  # contiguous: resumed, not restarted or duplicated
     statuses = _statuses(out2)
     assert all(statuses[n] == ("resume", "complete") for n in cut)
+
+
+@pytest.mark.slow
+def test_a_run_still_in_its_update_when_the_wait_runs_out_is_named_not_called_checkpointed(tmp_path):
+    """SIGTERM with `--interrupt-wait 1` while a run is inside an update far longer than that: the
+    sweep stops it, says by name that it lost the update (not "the runs checkpointed"), and records why."""
+    out = tmp_path / "sweep"
+    # One env and 200,000 steps per update: the first update outlasts the 1 s wait many times over.
+    long_update = ["env.num_envs=1", "learner.num_steps=200000", "learner.tensorboard=false"]
+    cmd = [sys.executable, "-m", "llm_explore", "sweep", "ppo", "--env", ENV, "--seeds", "0", "--steps", "400000"]
+    cmd += ["--out", str(out), "--num-cpus", "1", "--interrupt-wait", "1"] + [
+        a for s in long_update for a in ("--set", s)
+    ]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(out.glob("*/config.yaml")):
+        time.sleep(0.2)
+    time.sleep(3)  # into its first rollout
+    proc.send_signal(signal.SIGTERM)
+    stdout, err = proc.communicate(timeout=120)
+    text = err.decode()
+    assert proc.returncode == 130, text[-2000:]
+    name = plan(Sweep(methods=["ppo"], envs=[ENV], seeds=[0], out=str(out)))[0].name
+    assert f"stopping {name}: up to 1 s" in stdout.decode()
+    assert "stopped without a checkpoint of it" in text and name in text, text[-2000:]
+    assert "the runs checkpointed" not in text
+    run = json.loads((out / "sweep.json").read_text())["runs"][0]
+    assert run["status"] == "interrupted" and "without a checkpoint" in run["error"], run
+    assert not list(out.glob("*/checkpoints/*.pt"))

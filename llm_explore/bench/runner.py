@@ -51,6 +51,7 @@ class BenchRun:
     # Where the run folders live when the nodes share no disk (a path or pyarrow URI; see
     # orchestration/storage.py); the suite's folder then holds the driver's copy, results and report.
     storage: str | None = None
+    interrupt_wait_s: float = 300.0  # see Sweep.interrupt_wait_s
 
     @property
     def folder(self) -> Path:
@@ -139,6 +140,7 @@ def plan_bench(bench: BenchRun, identity: dict[str, Any] | None):
         llm_parallel=bench.llm_parallel,
         stop_at_success=suite.budget(tier).stop_at_success,
         storage=bench.storage,
+        interrupt_wait_s=bench.interrupt_wait_s,
     )
     jobs = plan(sweep)
     # A result already in the store with today's settings and no run folder (an imported grid): skip.

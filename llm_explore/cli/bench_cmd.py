@@ -89,6 +89,12 @@ def run(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print which runs would start, resume or be skipped, and run nothing."
     ),
+    interrupt_wait: float = typer.Option(
+        300.0,
+        "--interrupt-wait",
+        help="On Ctrl-C or SIGTERM: seconds each run gets to end its update and checkpoint (a second Ctrl-C "
+        "stops waiting); runs still in their update after it are stopped without that checkpoint, and named.",
+    ),
 ) -> None:
     """Run a suite for one model: start, resume or skip each run, then write the leaderboard."""
     from rich.console import Console
@@ -97,7 +103,7 @@ def run(
     from llm_explore.bench.results import read_rows
     from llm_explore.bench.runner import BenchRun, check_llm_overrides, run_bench
     from llm_explore.bench.suite import load_suite
-    from llm_explore.cli.sweep_cmd import _fmt_result
+    from llm_explore.cli.sweep_cmd import _fmt_result, interrupted, stopping_line
     from llm_explore.orchestration.sweep import all_finished
 
     llm = [f"llm.{k}={v}" for k, v in (("backend", backend), ("model", model), ("base_url", base_url)) if v]
@@ -119,6 +125,7 @@ def run(
         only_rows=[r.strip() for r in rows.split(",") if r.strip()] if rows else None,
         storage=storage,
         only_envs=[e.strip() for e in envs.split(",") if e.strip()] if envs else None,
+        interrupt_wait_s=interrupt_wait,
     )
     console = Console()
     if dry_run:
@@ -130,14 +137,15 @@ def run(
             console.print(f"[{done}/{total}] skip   {job.name}: already {job.status}")
         elif kind == "start" and job.action == "resume":
             console.print(f"resume {job.name}")
+        elif kind == "stopping":
+            console.print(stopping_line(job.name, interrupt_wait))
         elif kind == "end":
             console.print(f"[{done}/{total}] {job.status:<8} {job.name}: {_fmt_result(job)}")
 
     try:
         jobs, identity = run_bench(bench, on_event=on_event)
-    except KeyboardInterrupt:
-        typer.echo("interrupted: the runs checkpointed; the same `bench run` resumes them", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        interrupted(exc, "the same `bench run`")
     if identity:
         typer.echo(f"model: {identity['model']} ({identity['backend']}), key {identity['key']}")
     board = leaderboard.build(s, budget, read_rows(bench.folder))

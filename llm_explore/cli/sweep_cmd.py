@@ -28,6 +28,28 @@ def _fmt_result(job) -> str:
     return ", ".join(parts)
 
 
+def stopping_line(name: str, wait_s: float) -> str:
+    """What a sweep prints for each run it stops on Ctrl-C or SIGTERM."""
+    return f"stopping {name}: up to {wait_s:g} s to end its update and checkpoint (Ctrl-C again: stop now)"
+
+
+def interrupted(exc: KeyboardInterrupt, resume_with: str) -> None:
+    """Say which runs checkpointed and which were stopped inside an update, then exit 130."""
+    from llm_explore.orchestration.sweep import SweepInterrupted
+
+    if isinstance(exc, SweepInterrupted) and exc.cut:
+        typer.echo(
+            f"interrupted: {len(exc.saved)} run(s) checkpointed; {len(exc.cut)} were still in their update when "
+            f"the wait ran out and were stopped without a checkpoint of it (they resume from their last "
+            f"checkpoint, if any): {', '.join(exc.cut)}",
+            err=True,
+        )
+    else:
+        typer.echo("interrupted: the runs checkpointed", err=True)
+    typer.echo(f"{resume_with} resumes them", err=True)
+    sys.exit(130)
+
+
 def sweep(
     methods: list[str] = typer.Argument(..., help="Methods to run (`llm-explore methods` lists them)."),
     env: list[str] = typer.Option(..., "--env", "-e", help="Env id or task spec (repeatable)."),
@@ -58,6 +80,12 @@ def sweep(
         help="Where the run folders live when the nodes share no filesystem: a path every node reaches or a "
         "pyarrow URI (file:///..., s3://bucket/prefix). Each run works in a node-local copy that is uploaded "
         "after each checkpoint and at its end; skip/resume is decided from storage; --out gets a copy at the end.",
+    ),
+    interrupt_wait: float = typer.Option(
+        300.0,
+        "--interrupt-wait",
+        help="On Ctrl-C or SIGTERM: seconds each run gets to end its update and checkpoint (a second Ctrl-C "
+        "stops waiting); runs still in their update after it are stopped without that checkpoint, and named.",
     ),
     config: str | None = typer.Option(None, "--config", "-c", help="YAML config for every run."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value for every run (repeatable)."),
@@ -97,6 +125,7 @@ def sweep(
         llm_parallel=llm_parallel,
         stop_at_success=stop_at_success,
         storage=storage,
+        interrupt_wait_s=interrupt_wait,
     )
     planned = plan(spec)  # every run's config is checked before anything starts or prints
     console = Console()
@@ -118,6 +147,8 @@ def sweep(
             console.print(f"skip   {job.name}: already {job.status}")
         elif kind == "start" and job.action == "resume":
             console.print(f"resume {job.name}")
+        elif kind == "stopping":
+            console.print(stopping_line(job.name, interrupt_wait))
         elif kind == "end":
             mark = "done  " if job.status in ("complete", "solved", "stopped") else job.status[:6].ljust(6)
             console.print(f"{mark} {job.name}: {_fmt_result(job)}")
@@ -125,13 +156,11 @@ def sweep(
     try:
         with progress:
             jobs = run_sweep(spec, jobs=planned, on_event=on_event)
-    except KeyboardInterrupt:
-        typer.echo(
-            f"interrupted: the runs checkpointed; `llm-explore sweep` with the same arguments and "
-            f"--out {folder}{' and --storage' if storage else ''} resumes them",
-            err=True,
+    except KeyboardInterrupt as exc:
+        interrupted(
+            exc,
+            f"`llm-explore sweep` with the same arguments and --out {folder}{' and --storage' if storage else ''}",
         )
-        sys.exit(130)
     counts: dict[str, int] = {}
     for job in jobs:
         counts[job.status] = counts.get(job.status, 0) + 1

@@ -75,6 +75,9 @@ class Sweep:
     # Where the run folders live (the truth) when the nodes share no filesystem: a path every node
     # reaches or a pyarrow URI (file://, s3://, ...); `out` is then the driver's local copy. None: `out`.
     storage: str | None = None
+    # On Ctrl-C or SIGTERM: how long the runs get to end their update and checkpoint before they are
+    # stopped without it. An LLM-heavy update (ExploRLLM's first proposals) takes minutes, not seconds.
+    interrupt_wait_s: float = 300.0
 
     def name(self, method: str, env: str, seed: int) -> str:
         return f"{method}-{env_slug(env)}-s{seed}"
@@ -544,13 +547,25 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a sweep. `saved`: the runs that ended within the wait (checkpointed,
+    finished, or cancelled before their first update); `cut`: the runs still inside an update when the
+    wait ran out, stopped without a checkpoint of it."""
+
+    def __init__(self, saved: list[str], cut: list[str]):
+        super().__init__(f"{len(saved)} runs checkpointed, {len(cut)} stopped without a checkpoint")
+        self.saved, self.cut = saved, cut
+
+
 def run_sweep(
     sweep: Sweep, *, jobs: list[Job] | None = None, on_event: Callable[[str, Job, int, int], None] | None = None
 ) -> list[Job]:
     """Run the grid (`jobs` from `plan(sweep)`, planned here if not given); returns the jobs with their
     final status. `sweep.json` is rewritten after every finished run. `on_event(kind, job, done, total)`
-    sees "skip", "start" and "end" events. Ctrl-C or SIGTERM cancels the runs (they checkpoint) and
-    raises KeyboardInterrupt."""
+    sees "skip", "start" and "end" events, and "stopping" for each running run on Ctrl-C or SIGTERM:
+    the runs are cancelled, each gets `sweep.interrupt_wait_s` to end its update and checkpoint (a
+    second Ctrl-C ends the wait), and `SweepInterrupted` (a KeyboardInterrupt) names the ones that did
+    not."""
     import ray
 
     jobs = plan(sweep) if jobs is None else jobs
@@ -598,17 +613,31 @@ def run_sweep(
     except KeyboardInterrupt:
         # Ray delivers the cancel as a KeyboardInterrupt in each run: PPO finishes its update and
         # checkpoints, a search saves its state; the next `sweep` resumes them.
+        stopping = list(pending.values())
         for ref in pending:
             ray.cancel(ref)
-        deadline = time.time() + 60
-        while pending and time.time() < deadline:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.1, deadline - time.time()))
-            for ref in ready:
-                _record(pending.pop(ref), ref)
-        for job in pending.values():
+        if on_event:
+            for job in stopping:
+                on_event("stopping", job, done, len(jobs))
+        deadline = time.time() + sweep.interrupt_wait_s
+        try:
+            while pending and time.time() < deadline:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(0.1, deadline - time.time()))
+                for ref in ready:
+                    _record(pending.pop(ref), ref)
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: stop waiting, the runs still in their update lose it
+        cut = list(pending.values())
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        for job in cut:
             job.status = "interrupted"
+            job.error = (
+                f"stopped without a checkpoint of its current update (still in it after the "
+                f"{sweep.interrupt_wait_s:g} s wait); it resumes from its last checkpoint, if it has one"
+            )
         _write_state(sweep, jobs, started, finished=False)
-        raise
+        raise SweepInterrupted(saved=[j.name for j in stopping if j not in cut], cut=[j.name for j in cut]) from None
     finally:
         signals.close()
         for actor in actors:
