@@ -204,15 +204,8 @@ def _num(x: float | None, digits: int = 2) -> str:
 
 
 def _sampled_temperatures(rows: list[dict[str, Any]]) -> list[float]:
-    """Every temperature the rows' runs sampled at (`sampled_temperatures`; older result rows carry
-    IGE's one `method_temperature`)."""
-    temps: set[float] = set()
-    for r in rows:
-        metrics = r["metrics"]
-        temps.update(float(t) for t in metrics.get("sampled_temperatures") or [])
-        if metrics.get("method_temperature") is not None:
-            temps.add(float(metrics["method_temperature"]))
-    return sorted(temps)
+    """Every temperature the rows' runs sampled at (their `sampled_temperatures`)."""
+    return sorted({float(t) for r in rows for t in r["metrics"].get("sampled_temperatures") or []})
 
 
 def cell_text(cell: dict[str, Any] | None) -> str:
