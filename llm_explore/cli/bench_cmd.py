@@ -138,7 +138,7 @@ def run(
         elif kind == "start" and job.action == "resume":
             console.print(f"resume {job.name}")
         elif kind == "stopping":
-            console.print(stopping_line(job.name, interrupt_wait))
+            console.print(stopping_line(interrupt_wait))
         elif kind == "end":
             console.print(f"[{done}/{total}] {job.status:<8} {job.name}: {_fmt_result(job)}")
 

@@ -28,9 +28,12 @@ def _fmt_result(job) -> str:
     return ", ".join(parts)
 
 
-def stopping_line(name: str, wait_s: float) -> str:
-    """What a sweep prints for each run it stops on Ctrl-C or SIGTERM."""
-    return f"stopping {name}: up to {wait_s:g} s to end its update and checkpoint (Ctrl-C again: stop now)"
+def stopping_line(wait_s: float) -> str:
+    """What a sweep prints when Ctrl-C or SIGTERM stops it."""
+    return (
+        f"stopping: queued runs are cancelled; runs in progress get up to {wait_s:g} s to end their update "
+        "and checkpoint (Ctrl-C again: stop now)"
+    )
 
 
 def interrupted(exc: KeyboardInterrupt, resume_with: str) -> None:
@@ -148,7 +151,7 @@ def sweep(
         elif kind == "start" and job.action == "resume":
             console.print(f"resume {job.name}")
         elif kind == "stopping":
-            console.print(stopping_line(job.name, interrupt_wait))
+            console.print(stopping_line(interrupt_wait))
         elif kind == "end":
             mark = "done  " if job.status in ("complete", "solved", "stopped") else job.status[:6].ljust(6)
             console.print(f"{mark} {job.name}: {_fmt_result(job)}")

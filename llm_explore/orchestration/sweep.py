@@ -269,6 +269,7 @@ def run_job(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None
         run_dir = sync.local
         job = {**job, "config": {**job["config"], "out_dir": str(run_dir.parent)}}  # a search's runner
     start = time.time()
+    _take_interrupts()
     attach = _attach_url(job, node_servers)
     saved = {k: os.environ.get(k) for k in (ATTACH_URL_ENV, ATTACH_MODEL_ENV)}
     fence = None
@@ -392,6 +393,22 @@ def _stopper(job: dict[str, Any]) -> Callable[[dict], bool] | None:
         return bool(success == success and success >= target and row["episodes"] >= window)
 
     return reached
+
+
+def _take_interrupts() -> None:
+    """Let Ray's cancel reach this run. Ray cancels a running task by simulating SIGINT in its main
+    thread (`_thread.interrupt_main`), which Python drops while SIGINT is ignored, and a driver started
+    in the background by a non-interactive shell (`cmd &`, nohup, a batch script) ignores SIGINT,
+    as do the Ray workers it spawns. PPO installs a handler of its own; a search (IGE, Go-Explore,
+    TANGO) relies on KeyboardInterrupt, so without this it ran on to the end of the wait and was
+    killed without saving its state (seen: an IGE run of a `bench run ... &`)."""
+    import signal
+
+    try:
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None):
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread (run_job called from a thread): nothing to route
+        pass
 
 
 def _attach_url(job: dict[str, Any], node_servers: dict[str, tuple[str, str]] | None) -> tuple[str, str] | None:
@@ -558,14 +575,14 @@ class SweepInterrupted(KeyboardInterrupt):
 
 
 def run_sweep(
-    sweep: Sweep, *, jobs: list[Job] | None = None, on_event: Callable[[str, Job, int, int], None] | None = None
+    sweep: Sweep, *, jobs: list[Job] | None = None, on_event: Callable[[str, Job | None, int, int], None] | None = None
 ) -> list[Job]:
     """Run the grid (`jobs` from `plan(sweep)`, planned here if not given); returns the jobs with their
     final status. `sweep.json` is rewritten after every finished run. `on_event(kind, job, done, total)`
-    sees "skip", "start" and "end" events, and "stopping" for each running run on Ctrl-C or SIGTERM:
-    the runs are cancelled, each gets `sweep.interrupt_wait_s` to end its update and checkpoint (a
-    second Ctrl-C ends the wait), and `SweepInterrupted` (a KeyboardInterrupt) names the ones that did
-    not."""
+    sees "skip", "start" and "end" events, and one "stopping" (job None) on Ctrl-C or SIGTERM: the
+    runs are cancelled (queued ones at once), each run in progress gets `sweep.interrupt_wait_s` to end
+    its update and checkpoint (a second Ctrl-C ends the wait), and `SweepInterrupted` (a
+    KeyboardInterrupt) names the ones that did not."""
     import ray
 
     jobs = plan(sweep) if jobs is None else jobs
@@ -616,9 +633,8 @@ def run_sweep(
         stopping = list(pending.values())
         for ref in pending:
             ray.cancel(ref)
-        if on_event:
-            for job in stopping:
-                on_event("stopping", job, done, len(jobs))
+        if on_event:  # once, with no job: the driver cannot tell the runs in progress from the queued
+            on_event("stopping", None, done, len(jobs))
         deadline = time.time() + sweep.interrupt_wait_s
         try:
             while pending and time.time() < deadline:
