@@ -42,9 +42,9 @@ def interrupted(exc: KeyboardInterrupt, resume_with: str) -> None:
 
     if isinstance(exc, SweepInterrupted) and exc.cut:
         typer.echo(
-            f"interrupted: {len(exc.saved)} run(s) checkpointed; {len(exc.cut)} were still in their update when "
-            f"the wait ran out and were stopped without a checkpoint of it (they resume from their last "
-            f"checkpoint, if any): {', '.join(exc.cut)}",
+            f"interrupted: {len(exc.cut)} run(s) were still in their update when the wait ran out and were "
+            f"stopped without a checkpoint of it (they resume from their last checkpoint, if any): "
+            f"{', '.join(exc.cut)}; the other {len(exc.saved)} checkpointed, finished or had not started",
             err=True,
         )
     else:
