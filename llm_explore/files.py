@@ -11,6 +11,8 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +78,25 @@ def read_json_object(path: str | Path, what: str = "file") -> dict[str, Any]:
 def warn(message: str) -> None:
     """A one-line warning on stderr (the run goes on; the user should know)."""
     print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def exclusive_lock(lock_path: Path, remove: bool = False) -> Iterator[None]:
+    """An exclusive advisory lock on `lock_path` (POSIX flock; a no-op where fcntl does not exist),
+    waiting while another process holds it. `remove=True` deletes the lock file before releasing it,
+    for a lock that guards a one-time creation whose holder re-checks its result: a waiter on the
+    removed file and a newcomer on a fresh one may then both hold "the" lock, so a lock that must
+    keep excluding (a read-merge-write) keeps its file."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if remove:
+                lock_path.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -17,12 +17,11 @@ import csv
 import json
 import math
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from llm_explore.bench.suite import Suite, SuiteRow, settings_hash
+from llm_explore.files import exclusive_lock
 
 RESULTS_FILE = "results.jsonl"
 #: A frames-to-target needs this many finished episodes behind the rolling success (as the grids did).
@@ -177,7 +176,7 @@ def write_rows(folder: Path, rows: list[dict[str, Any]]) -> None:
     Read, merge and write hold the store's lock: two `bench run` commands of one suite and tier (say
     `--rows a` and `--rows b` side by side) each keep every row the other wrote."""
     folder.mkdir(parents=True, exist_ok=True)
-    with _store_lock(folder):
+    with exclusive_lock(folder / f"{RESULTS_FILE}.lock"):
         merged = {row_key(r): r for r in read_rows(folder)}
         for row in rows:
             merged[row_key(row)] = row
@@ -185,22 +184,6 @@ def write_rows(folder: Path, rows: list[dict[str, Any]]) -> None:
         tmp = folder / f"{RESULTS_FILE}.{os.getpid()}.tmp"
         tmp.write_text("".join(json.dumps(_finite(r), sort_keys=True) + "\n" for r in ordered))
         tmp.replace(folder / RESULTS_FILE)
-
-
-@contextmanager
-def _store_lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock on `<folder>/results.jsonl.lock` (POSIX flock; where there is none, none)."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no flock; concurrent commands of one suite are not supported there
-        yield
-        return
-    with (folder / f"{RESULTS_FILE}.lock").open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _finite(x: Any) -> Any:

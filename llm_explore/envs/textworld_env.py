@@ -58,7 +58,6 @@ post-reset snapshot instead of restarting the interpreter.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import re
@@ -66,7 +65,7 @@ import tempfile
 import time
 import warnings
 import zlib
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +75,7 @@ import numpy as np
 from llm_explore.envs.base import AdapterEnv
 from llm_explore.envs.spec import EnvSpec, pop_param, reject_unknown
 from llm_explore.errors import ConfigError
+from llm_explore.files import exclusive_lock
 
 # TextWorld's quest sampler can search for a very long time on some seeds (treasure hunter level 30
 # seed 5 ran 13 minutes without finishing; seeds 1-4 took seconds): generation runs in a child process
@@ -325,7 +325,10 @@ def game_path(
             f"cannot write TextWorld games to the {where} {path.parent}: {exc.strerror or exc}"
         ) from None
     marker = path.with_suffix(".timeout")
-    with _locked(path.parent / f".{path.stem}.lock"):
+    # The lock file goes with the lock (no clutter): a process that waited on it re-checks for the
+    # finished game once it holds it, and the atomic renames keep even two generators from exposing
+    # a partial game.
+    with exclusive_lock(path.parent / f".{path.stem}.lock", remove=True):
         if not _complete(path):  # another process may have made it while we waited
             if marker.is_file() and float(marker.read_text() or 0) >= timeout_s:
                 raise GameGenerationTimeout(
@@ -403,28 +406,6 @@ def _cpu_seconds(pid: int) -> float | None:
 def _complete(path: Path) -> bool:
     # The .z8 is renamed into place last, so its presence means the .json is there too.
     return path.is_file() and path.with_suffix(".json").is_file()
-
-
-@contextlib.contextmanager
-def _locked(lock_path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on `lock_path` (a no-op where fcntl does not exist).
-
-    The lock file is removed before the lock is released, so no clutter stays behind. That is safe:
-    a process still waiting on the removed file checks for the finished game once it gets the
-    lock, and the atomic renames keep even two concurrent generators from exposing a partial game.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX; the atomic rename still protects readers
-        yield
-        return
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            lock_path.unlink(missing_ok=True)
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _generate(challenge: str, settings: dict[str, Any], seed: int, path: Path) -> None:
