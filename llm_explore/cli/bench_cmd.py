@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from llm_explore.cli.state import OPTIONS
+from llm_explore.cli.sweep_cmd import INTERRUPT_WAIT_HELP
 
 bench_app = typer.Typer(
     help="Benchmark suites: run one for your language model, rank it against the no-LLM baselines.",
@@ -92,8 +93,7 @@ def run(
     interrupt_wait: float = typer.Option(
         300.0,
         "--interrupt-wait",
-        help="On Ctrl-C or SIGTERM: seconds each run gets to end its update and checkpoint (a second Ctrl-C "
-        "stops waiting); runs still in their update after it are stopped without that checkpoint, and named.",
+        help=INTERRUPT_WAIT_HELP,
     ),
 ) -> None:
     """Run a suite for one model: start, resume or skip each run, then write the leaderboard."""

@@ -28,6 +28,12 @@ def _fmt_result(job) -> str:
     return ", ".join(parts)
 
 
+INTERRUPT_WAIT_HELP = (
+    "On Ctrl-C or SIGTERM: seconds each run gets to end its update and checkpoint (a second Ctrl-C stops "
+    "waiting); runs still in their update after it are stopped without that checkpoint, and named."
+)
+
+
 def stopping_line(wait_s: float) -> str:
     """What a sweep prints when Ctrl-C or SIGTERM stops it."""
     return (
@@ -87,8 +93,7 @@ def sweep(
     interrupt_wait: float = typer.Option(
         300.0,
         "--interrupt-wait",
-        help="On Ctrl-C or SIGTERM: seconds each run gets to end its update and checkpoint (a second Ctrl-C "
-        "stops waiting); runs still in their update after it are stopped without that checkpoint, and named.",
+        help=INTERRUPT_WAIT_HELP,
     ),
     config: str | None = typer.Option(None, "--config", "-c", help="YAML config for every run."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value for every run (repeatable)."),
