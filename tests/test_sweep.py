@@ -75,7 +75,7 @@ def _statuses(folder: Path) -> dict[str, tuple[str, str]]:
 
 
 @pytest.mark.slow
-def test_sweep_runs_skips_and_resumes_killed_runs(tmp_path):
+def test_sweep_runs_skips_and_resumes_killed_runs(tmp_path, monkeypatch):
     import ray
 
     # 1. 2 methods x 2 seeds as Ray tasks on the local instance the sweep starts (and stops).
@@ -83,9 +83,19 @@ def test_sweep_runs_skips_and_resumes_killed_runs(tmp_path):
     grid = Sweep(
         methods=["ppo", "ppo-count"], envs=[ENV], seeds=[0, 1], steps=1024, out=str(out), overrides=SMALL, num_cpus=2
     )
-    temp_before = set(Path("/tmp").glob("llmx-ray-*"))
+    # The Ray temp folders this sweep makes (not a glob of /tmp: other test files' sweeps run beside it).
+    made: list[str] = []
+    mkdtemp = tempfile.mkdtemp
+
+    def recording_mkdtemp(*args, **kwargs):
+        made.append(mkdtemp(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording_mkdtemp)
     jobs = run_sweep(grid)
-    assert not ray.is_initialized() and set(Path("/tmp").glob("llmx-ray-*")) <= temp_before
+    ray_temps = [d for d in made if Path(d).name.startswith("llmx-ray-")]
+    assert ray_temps and not any(Path(d).exists() for d in ray_temps)
+    assert not ray.is_initialized()
     assert [j.status for j in jobs] == ["complete"] * 4
     folders = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert folders == [
